@@ -1,0 +1,103 @@
+"""`[tool.failclosed]` in pyproject.toml: names, exclusions and severities a team can tune.
+
+Bad configuration is an error with a clear message, never a silently weaker check.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import re
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from analyzers.model import SEVERITIES, Severity
+
+
+class ConfigError(Exception):
+    """The configuration cannot be used; the message says which key and why."""
+
+
+@dataclass(frozen=True)
+class Config:
+    """Settings that change what counts as a permission path and how findings are graded."""
+
+    permission_functions: tuple[re.Pattern[str], ...] = ()
+    deny_functions: tuple[re.Pattern[str], ...] = ()
+    exclude: tuple[str, ...] = ()
+    severity: dict[str, Severity] = field(default_factory=dict)
+
+    def is_excluded(self, relpath: str) -> bool:
+        """True when `relpath` (POSIX, relative to the project root) matches an exclude glob."""
+        return any(
+            fnmatch.fnmatch(relpath, pattern) or relpath.startswith(pattern.rstrip("/") + "/")
+            for pattern in self.exclude
+        )
+
+
+KNOWN_KEYS = {"permission-functions", "deny-functions", "exclude", "severity"}
+
+
+def load_config(path: Path | None = None, start: Path | None = None) -> Config:
+    """Read `path`, or the nearest pyproject.toml above `start`; no file means defaults."""
+    if path is None:
+        path = find_pyproject(start or Path.cwd())
+        if path is None:
+            return Config()
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read: {exc}") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: invalid TOML: {exc}") from exc
+    section = data.get("tool", {}).get("failclosed", {})
+    return config_from_mapping(section, source=str(path))
+
+
+def find_pyproject(start: Path) -> Path | None:
+    """The first pyproject.toml in `start` or its parents."""
+    start = start.resolve()
+    for folder in (start, *start.parents):
+        candidate = folder / "pyproject.toml"
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def config_from_mapping(section: object, source: str = "config") -> Config:
+    """Validate a `[tool.failclosed]` table and build a Config from it."""
+    if not isinstance(section, dict):
+        raise ConfigError(f"{source}: [tool.failclosed] must be a table")
+    unknown = set(section) - KNOWN_KEYS
+    if unknown:
+        raise ConfigError(
+            f"{source}: unknown key(s) {sorted(unknown)} in [tool.failclosed]; "
+            f"known: {sorted(KNOWN_KEYS)}"
+        )
+    severity = section.get("severity", {})
+    if not isinstance(severity, dict) or any(v not in SEVERITIES for v in severity.values()):
+        raise ConfigError(f"{source}: severity must map rule codes to one of {list(SEVERITIES)}")
+    return Config(
+        permission_functions=_patterns(section, "permission-functions", source),
+        deny_functions=_patterns(section, "deny-functions", source),
+        exclude=tuple(_strings(section, "exclude", source)),
+        severity={str(k).upper(): v for k, v in severity.items()},
+    )
+
+
+def _strings(section: dict[str, object], key: str, source: str) -> list[str]:
+    value = section.get(key, [])
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ConfigError(f"{source}: {key} must be a list of strings")
+    return value
+
+
+def _patterns(section: dict[str, object], key: str, source: str) -> tuple[re.Pattern[str], ...]:
+    """Each entry is a function name or a regular expression matched against the whole name."""
+    compiled = []
+    for text in _strings(section, key, source):
+        try:
+            compiled.append(re.compile(text))
+        except re.error as exc:
+            raise ConfigError(f"{source}: {key}: bad pattern {text!r}: {exc}") from exc
+    return tuple(compiled)

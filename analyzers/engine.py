@@ -1,0 +1,304 @@
+"""Run the rules over source files: parse, find candidates, report, fix, verify.
+
+Speed comes from doing little: every file is parsed with the stdlib `ast` (needed anyway
+to report files that do not parse), rules run only on functions whose text can hold a
+fail-open shape, and libcst parses a file only when a finding needs a fix.
+"""
+
+from __future__ import annotations
+
+import ast
+import hashlib
+import io
+import os
+import re
+import tokenize
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import replace
+from pathlib import Path
+
+from analyzers.config import Config
+from analyzers.fixes import Edit, build_fix
+from analyzers.model import AnalysisError, Finding, Fix, Report
+from analyzers.rules import Hit, Rule, all_rules
+from analyzers.semantics import FunctionInfo, ModuleInfo, iter_functions, module_info
+
+# A function can only hold a fail-open shape if its text contains one of these.
+CANDIDATE = re.compile(r"\bexcept\b|\bfinally\b|suppress|\.get\(|getattr\(|verify")
+SUPPRESSION = re.compile(r"#\s*failclosed:\s*ignore\[([^\]]*)\](.*)")
+SKIP_DIRS = {
+    ".git", ".hg", ".svn", ".venv", "venv", ".tox", ".nox", "node_modules", "__pycache__",
+    ".mypy_cache", ".pytest_cache", ".ruff_cache", "site-packages", ".eggs",
+}  # fmt: skip
+PARALLEL_THRESHOLD = 64  # files; below this a process pool costs more than it saves
+UNREASONED = "FC900"
+
+
+def analyze_source(
+    data: bytes | str, path: str, config: Config | None = None, with_fixes: bool = True
+) -> Report:
+    """Analyse one file's source. Never raises: what cannot be analysed goes into errors."""
+    config = config or Config()
+    try:
+        return _analyze(data, path, config, with_fixes)
+    except (RecursionError, MemoryError) as exc:
+        return _error(path, f"too deeply nested or too large to analyse ({type(exc).__name__})")
+    except Exception as exc:  # an analyzer bug must not pass a file silently
+        return _error(path, f"internal error while analysing: {type(exc).__name__}: {exc}")
+
+
+def _error(path: str, message: str) -> Report:
+    return Report(errors=[AnalysisError(path, message)])
+
+
+def decode(data: bytes | str) -> str:
+    """Source text honouring a PEP 263 coding cookie or BOM; raises SyntaxError/LookupError."""
+    if isinstance(data, str):
+        return data
+    encoding, _ = tokenize.detect_encoding(io.BytesIO(data).readline)
+    text = data.decode(encoding)
+    return text[1:] if text.startswith("\ufeff") else text
+
+
+def parse(text: str, path: str) -> ast.Module:
+    """`ast.parse`, with errors that say what to do about them."""
+    try:
+        return ast.parse(text, filename=path)
+    except SyntaxError as exc:
+        where = f"line {exc.lineno}" if exc.lineno else "unknown line"
+        hint = (
+            " (Python 2 code?)"
+            if "print" in (exc.msg or "") or "Missing parentheses" in (exc.msg or "")
+            else ""
+        )
+        raise _Unparsable(f"does not parse as Python 3 ({where}): {exc.msg}{hint}") from exc
+    except ValueError as exc:  # null bytes
+        raise _Unparsable(f"not Python source: {exc}") from exc
+
+
+class _Unparsable(Exception):
+    pass
+
+
+def _analyze(data: bytes | str, path: str, config: Config, with_fixes: bool) -> Report:
+    try:
+        text = decode(data)
+    except (SyntaxError, LookupError, UnicodeDecodeError) as exc:
+        return _error(path, f"cannot decode source: {exc}")
+    try:
+        tree = parse(text, path)
+    except _Unparsable as exc:
+        return _error(path, str(exc))
+    if not CANDIDATE.search(text):
+        return Report()
+    info = module_info(tree, text, path, config)
+    if info.is_test:
+        return Report()
+    pairs = _apply_suppressions(list(_run_rules(info, all_rules())), text, path)
+    if with_fixes:
+        return Report(findings=_attach_fixes(pairs, text, path, config))
+    return Report(findings=[finding for finding, _ in pairs])
+
+
+Pending = tuple[Finding, Sequence[Edit]]  # a finding and the edits that would fix it
+
+
+def _run_rules(info: ModuleInfo, rules: Sequence[type[Rule]]) -> Iterable[Pending]:
+    instances = [rule() for rule in rules]
+    for fn in iter_functions(info):
+        if fn.test_double:
+            continue
+        start, end = fn.node.lineno, fn.node.end_lineno or fn.node.lineno
+        if not CANDIDATE.search("".join(info.lines[start - 1 : end])):
+            continue
+        for rule in instances:
+            for hit in rule.check(fn, info):
+                yield _finding(rule, hit, fn, info), hit.edits
+
+
+def _finding(rule: Rule, hit: Hit, fn: FunctionInfo, info: ModuleInfo) -> Finding:
+    severity = info.config.severity.get(rule.code, hit.severity or rule.severity)
+    key_nodes = list(hit.key_nodes) or [hit.node]
+    digest = hashlib.sha1(
+        "|".join([rule.code, fn.qualname, *(ast.dump(n) for n in key_nodes)]).encode()
+    ).hexdigest()[:16]
+    return Finding(
+        rule=rule.code,
+        path=info.path,
+        line=hit.node.lineno,
+        end_line=hit.node.end_lineno or hit.node.lineno,
+        severity=severity,
+        message=hit.message,
+        function=fn.qualname,
+        key=digest,
+    )
+
+
+def _suppressions(text: str) -> dict[int, tuple[set[str], str]]:
+    """Line -> (rule codes, reason) for `# failclosed: ignore[CODE] reason` comments."""
+    found: dict[int, tuple[set[str], str]] = {}
+    if "failclosed:" not in text:
+        return found
+    try:
+        tokens = list(tokenize.generate_tokens(io.StringIO(text).readline))
+    except (tokenize.TokenError, SyntaxError):
+        return found
+    for tok in tokens:
+        if tok.type == tokenize.COMMENT and (m := SUPPRESSION.search(tok.string)):
+            codes = {c.strip().upper() for c in m.group(1).split(",") if c.strip()}
+            reason = m.group(2).strip().lstrip("-:—").strip()
+            found[tok.start[0]] = (codes, reason)
+    return found
+
+
+def _apply_suppressions(pairs: list[Pending], text: str, path: str) -> list[Pending]:
+    """Drop findings suppressed with a reason; report suppressions that give none."""
+    marks = _suppressions(text)
+    if not marks:
+        return pairs
+    kept: list[Pending] = []
+    for finding, edits in pairs:
+        lines = range(finding.line, finding.end_line + 1)
+        reasons = [marks[n][1] for n in lines if n in marks and finding.rule in marks[n][0]]
+        if reasons and all(reasons):
+            continue
+        kept.append((finding, edits))
+    for line, (codes, reason) in sorted(marks.items()):
+        if not reason:
+            kept.append(
+                (
+                    Finding(
+                        rule=UNREASONED,
+                        path=path,
+                        line=line,
+                        end_line=line,
+                        severity="warning",
+                        message=(
+                            f"Suppression of {', '.join(sorted(codes)) or 'nothing'} gives no "
+                            "reason, so it is not honoured: add why this path may fail open."
+                        ),
+                        function="",
+                        key=f"{UNREASONED}:{sorted(codes)}",
+                    ),
+                    (),
+                )
+            )
+    return kept
+
+
+def _attach_fixes(pairs: list[Pending], text: str, path: str, config: Config) -> list[Finding]:
+    """Build each finding's fix and keep it only if it verifies."""
+    before = Counter((f.rule, f.function) for f, _ in pairs)
+    out = []
+    for finding, edits in pairs:
+        fix = _verified_fix(finding, edits, text, path, config, before)
+        out.append(replace(finding, fix=fix) if fix else finding)
+    return out
+
+
+def _verified_fix(
+    finding: Finding,
+    edits: Sequence[Edit],
+    text: str,
+    path: str,
+    config: Config,
+    before: Counter[tuple[str, str]],
+) -> Fix | None:
+    """A fix is offered only if the patched file parses and no longer has this finding."""
+    if not edits:
+        return None
+    try:
+        built = build_fix(text, edits)
+    except Exception:
+        return None
+    if built is None:
+        return None
+    fix, patched = built
+    report = analyze_source(patched, path, config, with_fixes=False)
+    if report.errors:
+        return None
+    after = Counter((f.rule, f.function) for f in report.findings)
+    key = (finding.rule, finding.function)
+    return fix if after[key] < before[key] else None
+
+
+# -- many files -------------------------------------------------------------------------
+
+
+def collect_files(paths: Sequence[str], config: Config) -> tuple[list[str], list[AnalysisError]]:
+    """Python files under `paths` (as given or found in folders), minus excluded ones."""
+    files: list[str] = []
+    errors: list[AnalysisError] = []
+    for raw in paths:
+        path = Path(raw)
+        if path.is_file():
+            if not config.is_excluded(display_path(path)):
+                files.append(display_path(path))
+        elif path.is_dir():
+            files.extend(_walk(path, config))
+        else:
+            errors.append(AnalysisError(raw, "no such file or directory"))
+    return files, errors
+
+
+def _walk(root: Path, config: Config) -> list[str]:
+    found = []
+    for folder, dirs, names in os.walk(root):
+        dirs[:] = sorted(
+            d for d in dirs
+            if d not in SKIP_DIRS and not d.endswith(".egg-info")
+            and not config.is_excluded(display_path(Path(folder, d)))
+        )  # fmt: skip
+        for name in sorted(names):
+            if name.endswith(".py"):
+                shown = display_path(Path(folder, name))
+                if not config.is_excluded(shown):
+                    found.append(shown)
+    return found
+
+
+def display_path(path: Path) -> str:
+    """POSIX path relative to the current directory when inside it, else absolute."""
+    try:
+        return (
+            Path(os.path.relpath(path)).as_posix()
+            if not path.is_absolute()
+            else (path.resolve().relative_to(Path.cwd().resolve()).as_posix())
+        )
+    except ValueError:
+        return path.as_posix()
+
+
+def analyze_file(path: str, config: Config) -> Report:
+    try:
+        data = Path(path).read_bytes()
+    except OSError as exc:
+        return _error(path, f"cannot read: {exc.strerror or exc}")
+    return analyze_source(data, path, config)
+
+
+def _analyze_chunk(args: tuple[list[str], Config]) -> Report:
+    paths, config = args
+    report = Report()
+    for path in paths:
+        report.extend(analyze_file(path, config))
+    return report
+
+
+def analyze_paths(paths: Sequence[str], config: Config | None = None, jobs: int = 0) -> Report:
+    """Analyse files and folders; `jobs` processes (0: one per core) for big trees."""
+    config = config or Config()
+    files, errors = collect_files(paths, config)
+    report = Report(errors=list(errors))
+    jobs = jobs or os.cpu_count() or 1
+    if jobs > 1 and len(files) >= PARALLEL_THRESHOLD:
+        chunks = [files[i :: jobs * 4] for i in range(jobs * 4)]
+        with ProcessPoolExecutor(max_workers=jobs) as pool:
+            for part in pool.map(_analyze_chunk, [(c, config) for c in chunks]):
+                report.extend(part)
+    else:
+        report.extend(_analyze_chunk((files, config)))
+    report.sort()
+    return report

@@ -1,0 +1,257 @@
+"""Build fail-closed patches with libcst, keeping the file's formatting and comments.
+
+Rules describe a fix as a few edits on `ast` nodes (replace this expression, replace these
+statements, reword this message). Here those edits are applied to the libcst tree of the
+same source, located by position, and the result is turned into one whole-line
+replacement so it can become a GitHub ```suggestion block.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import libcst as cst
+from libcst.metadata import CodeRange, MetadataWrapper, PositionProvider
+
+from analyzers.model import Fix
+
+KEEP = "<keep>"  # in ReplaceStatements.new: keep the original statement here
+
+
+@dataclass(frozen=True)
+class ReplaceExpression:
+    """Swap one expression, e.g. `True` -> `False`, `Decision.ALLOW` -> `Decision.DENY`."""
+
+    node: ast.expr
+    new: str
+
+
+@dataclass(frozen=True)
+class ReplaceStatements:
+    """Replace the statements `first`..`last` of one block with `new` (source lines or KEEP)."""
+
+    first: ast.stmt
+    last: ast.stmt
+    new: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class RewordMessage:
+    """Make a log message stop saying it allows: "auto-allowing" -> "denying"."""
+
+    node: ast.expr
+
+
+@dataclass(frozen=True)
+class HoistFinallyReturn:
+    """`try: ... finally: return x` -> the try body, then `return x` after it."""
+
+    node: ast.Try
+
+
+Edit = ReplaceExpression | ReplaceStatements | RewordMessage | HoistFinallyReturn
+
+REWORDINGS = [
+    (re.compile(r"(?i)auto[- _]?(allow|approv|grant|accept)\w*"), "denying"),
+    (re.compile(r"(?i)\ballowing (it |them )?(anyway|by default)"), "denying"),
+    (re.compile(r"(?i)\ballow(ed)? (it |them )?(anyway|by default)"), "denied"),
+    (re.compile(r"(?i)default(ing)? to allow\w*"), "denying"),
+    (re.compile(r"(?i)fail(ing|s)?[- _]?open"), "failing closed"),
+    (re.compile(r"(?i)let(ting)? (the |this |it |them )?(\w+ )?through"), "denying"),
+    (re.compile(r"(?i)proceed(ing)? anyway"), "denying"),
+    (re.compile(r"(?i)\ballowing\b"), "denying"),
+]
+
+
+def reword(text: str) -> str:
+    """The message with its allow wording turned into deny wording."""
+    for pattern, replacement in REWORDINGS:
+        text = pattern.sub(replacement, text)
+    return text
+
+
+class FixError(Exception):
+    """An edit could not be located or applied; the finding is then offered without a fix."""
+
+
+def build_fix(source: str, edits: Sequence[Edit]) -> tuple[Fix, str] | None:
+    """Apply `edits` to `source`; return the whole-line Fix and the patched source."""
+    if not edits:
+        return None
+    module = cst.parse_module(source)
+    wrapper = MetadataWrapper(module, unsafe_skip_copy=True)
+    positions = wrapper.resolve(PositionProvider)
+    lines = source.splitlines(keepends=True)
+    transformer = _Applier(edits, positions, lines)
+    patched = module.visit(transformer)
+    if transformer.pending:
+        raise FixError(f"could not locate {len(transformer.pending)} edit(s)")
+    new_source = patched.code
+    fix = line_replacement(source, new_source)
+    return (fix, new_source) if fix else None
+
+
+def line_replacement(old: str, new: str) -> Fix | None:
+    """The smallest whole-line replacement that turns `old` into `new`."""
+    a = old.splitlines(keepends=True)
+    b = new.splitlines(keepends=True)
+    if a == b:
+        return None
+    top = 0
+    while top < min(len(a), len(b)) and a[top] == b[top]:
+        top += 1
+    bottom = 0
+    while bottom < min(len(a), len(b)) - top and a[-1 - bottom] == b[-1 - bottom]:
+        bottom += 1
+    if top == len(a) - bottom:  # a pure insertion: anchor it on the line above
+        top = max(top - 1, 0)
+    return Fix(top + 1, len(a) - bottom, "".join(b[top : len(b) - bottom]))
+
+
+def _char_col(lines: list[str], line: int, byte_col: int) -> int:
+    """ast columns count UTF-8 bytes; libcst columns count characters."""
+    text = lines[line - 1] if 0 < line <= len(lines) else ""
+    return len(text.encode("utf-8")[:byte_col].decode("utf-8", errors="ignore"))
+
+
+def _span(node: ast.AST, lines: list[str]) -> tuple[int, int, int, int]:
+    return (
+        node.lineno,
+        _char_col(lines, node.lineno, node.col_offset),
+        node.end_lineno or node.lineno,
+        _char_col(lines, node.end_lineno or node.lineno, node.end_col_offset or 0),
+    )
+
+
+def _cst_span(pos: CodeRange) -> tuple[int, int, int, int]:
+    return (pos.start.line, pos.start.column, pos.end.line, pos.end.column)
+
+
+class _Applier(cst.CSTTransformer):
+    """Applies edits to the nodes whose positions match the ast nodes they name."""
+
+    def __init__(self, edits: Sequence[Edit], positions, lines: list[str]) -> None:
+        super().__init__()
+        self.positions = positions
+        self.lines = lines
+        self.expr_edits: dict[tuple[int, int, int, int], Edit] = {}
+        self.stmt_edits: dict[int, ReplaceStatements] = {}
+        self.try_edits: dict[int, HoistFinallyReturn] = {}
+        for edit in edits:
+            if isinstance(edit, ReplaceExpression | RewordMessage):
+                self.expr_edits[_span(edit.node, lines)] = edit
+            elif isinstance(edit, ReplaceStatements):
+                self.stmt_edits[edit.first.lineno] = edit
+            else:
+                self.try_edits[edit.node.lineno] = edit
+        self.pending = len(edits)
+        self.done: set[int] = set()
+
+    def _start_line(self, node: cst.CSTNode) -> int:
+        return self.positions[node].start.line
+
+    # expressions ---------------------------------------------------------------------
+    def on_leave(self, original: cst.CSTNode, updated: cst.CSTNode):  # type: ignore[override]
+        result = super().on_leave(original, updated)
+        if isinstance(original, cst.BaseExpression) and original in self.positions:
+            edit = self.expr_edits.get(_cst_span(self.positions[original]))
+            if edit is not None and id(edit) not in self.done:
+                self.done.add(id(edit))
+                self.pending -= 1
+                return self._edit_expression(edit, updated)
+        if isinstance(original, cst.Try) and original in self.positions:
+            edit = self.try_edits.get(self._start_line(original))
+            if edit is not None and id(edit) not in self.done:
+                self.done.add(id(edit))
+                self.pending -= 1
+                return _hoist_finally_return(updated)
+        return result
+
+    def _edit_expression(self, edit: Edit, node: cst.CSTNode) -> cst.CSTNode:
+        if isinstance(edit, ReplaceExpression):
+            new = cst.parse_expression(edit.new)
+            return (
+                new.with_changes(lpar=node.lpar, rpar=node.rpar) if hasattr(node, "lpar") else new
+            )
+        return _reword_node(node)
+
+    # statements ----------------------------------------------------------------------
+    def leave_IndentedBlock(self, original: cst.IndentedBlock, updated: cst.IndentedBlock):
+        return updated.with_changes(body=self._replace_in(original.body, updated.body))
+
+    def leave_Module(self, original: cst.Module, updated: cst.Module):
+        return updated.with_changes(body=self._replace_in(original.body, updated.body))
+
+    def _replace_in(self, originals: Sequence[cst.CSTNode], updated: Sequence[cst.CSTNode]):
+        out: list[cst.CSTNode] = []
+        i = 0
+        while i < len(originals):
+            line = self._start_line(originals[i])
+            edit = self.stmt_edits.get(line)
+            if edit is None or id(edit) in self.done:
+                out.append(updated[i])
+                i += 1
+                continue
+            j = i
+            while j + 1 < len(originals) and self._start_line(originals[j]) < edit.last.lineno:
+                j += 1
+            out.extend(self._statements(edit, originals[i], updated[i : j + 1]))
+            self.done.add(id(edit))
+            self.pending -= 1
+            i = j + 1
+        return out
+
+    def _statements(self, edit: ReplaceStatements, first: cst.CSTNode, kept: Sequence[cst.CSTNode]):
+        module_config = cst.Module(body=[])
+        result: list[cst.CSTNode] = []
+        keep_iter = iter(kept)
+        for text in edit.new:
+            if text == KEEP:
+                result.append(next(keep_iter))
+                continue
+            stmt = cst.parse_statement(text, config=module_config.config_for_parsing)
+            if (
+                not result
+                and isinstance(stmt, cst.SimpleStatementLine)
+                and isinstance(first, cst.SimpleStatementLine)
+            ):
+                # keep the comments that belonged to the replaced line
+                stmt = stmt.with_changes(
+                    leading_lines=first.leading_lines,
+                    trailing_whitespace=first.trailing_whitespace,
+                )
+            result.append(stmt)
+        return result
+
+
+def _reword_node(node: cst.CSTNode) -> cst.CSTNode:
+    if isinstance(node, cst.SimpleString):
+        return node.with_changes(value=reword(node.value))
+    if isinstance(node, cst.ConcatenatedString):
+        return node.with_changes(left=_reword_node(node.left), right=_reword_node(node.right))
+    if isinstance(node, cst.FormattedString):
+        parts = [
+            p.with_changes(value=reword(p.value)) if isinstance(p, cst.FormattedStringText) else p
+            for p in node.parts
+        ]
+        return node.with_changes(parts=parts)
+    return node
+
+
+def _hoist_finally_return(node: cst.Try) -> cst.CSTNode:
+    """Move a `finally` that only returns out of the try, so errors propagate again."""
+    if node.finalbody is None:
+        raise FixError("try has no finally")
+    final_body = node.finalbody.body
+    body = final_body.body if isinstance(final_body, cst.IndentedBlock) else ()
+    if len(body) != 1:
+        raise FixError("finally does more than return")
+    returned = body[0]
+    if node.handlers:
+        return cst.FlattenSentinel([node.with_changes(finalbody=None), returned])
+    inner = node.body.body if isinstance(node.body, cst.IndentedBlock) else ()
+    first = inner[0].with_changes(leading_lines=node.leading_lines) if inner else None
+    return cst.FlattenSentinel([*([first] if first else []), *inner[1:], returned])

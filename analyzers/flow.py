@@ -1,0 +1,195 @@
+"""Just enough control flow: where does a function go after an `except` handler ends?
+
+Straight-line only. Anything this cannot follow with certainty is `unknown`, and rules
+stay quiet on unknown paths: a missed finding costs less than a false alarm.
+"""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Literal
+
+from analyzers.semantics import FunctionNode, call_name, dotted_name, own_nodes
+
+SIMPLE = (
+    ast.Expr, ast.Assign, ast.AnnAssign, ast.AugAssign, ast.Pass, ast.Delete,
+    ast.Import, ast.ImportFrom, ast.Global, ast.Nonlocal,
+)  # fmt: skip
+LOOPS = (ast.For, ast.AsyncFor, ast.While)
+EXIT_CALLS = {"sys.exit", "exit", "os._exit", "quit"}
+
+
+@dataclass
+class Outcome:
+    """How control leaves the function after a point: a return, a raise, an exit, or unknown."""
+
+    kind: Literal["return", "raise", "end", "exit", "unknown"]
+    node: ast.AST | None = None
+    assigned: set[str] = field(default_factory=set)
+
+    @property
+    def value(self) -> ast.expr | None:
+        return self.node.value if isinstance(self.node, ast.Return) else None
+
+
+@dataclass
+class Place:
+    """Where a statement sits: its block, index in it and the node owning the block."""
+
+    block: list[ast.stmt]
+    index: int
+    owner: ast.AST
+
+
+class FunctionFlow:
+    """Index of a function's statements, for walking forwards and backwards in blocks."""
+
+    def __init__(self, fn: FunctionNode) -> None:
+        self.fn = fn
+        self.places: dict[int, Place] = {}
+        self._index(fn)
+
+    def _index(self, owner: ast.AST) -> None:
+        stack = [owner]
+        while stack:
+            node = stack.pop()
+            for name in ("body", "orelse", "finalbody", "handlers", "cases"):
+                block = getattr(node, name, None)
+                if not isinstance(block, list):
+                    continue
+                for i, stmt in enumerate(block):
+                    self.places[id(stmt)] = Place(block, i, node)
+                    if not isinstance(stmt, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+                        stack.append(stmt)
+
+    def owner_of(self, node: ast.AST) -> ast.AST | None:
+        place = self.places.get(id(node))
+        return place.owner if place else None
+
+    def ancestors(self, node: ast.AST) -> Iterator[ast.AST]:
+        """Enclosing statements and handlers, innermost first, up to the function."""
+        current = self.owner_of(node)
+        while current is not None and current is not self.fn:
+            yield current
+            current = self.owner_of(current)
+
+    def after(self, stmt: ast.AST) -> Outcome:
+        """Follow the statements after `stmt` until control leaves the function."""
+        assigned: set[str] = set()
+        current: ast.AST | None = stmt
+        while current is not None and current is not self.fn:
+            place = self.places.get(id(current))
+            if place is None:
+                return Outcome("unknown", current, assigned)
+            for nxt in place.block[place.index + 1 :]:
+                outcome = _step(nxt, assigned)
+                if outcome is not None:
+                    outcome.assigned = assigned
+                    return outcome
+            owner = place.owner
+            if isinstance(owner, LOOPS) and place.block is owner.body and owner.orelse:
+                return Outcome("unknown", owner, assigned)
+            if isinstance(owner, ast.Try) and place.block is owner.body and owner.orelse:
+                return Outcome("unknown", owner, assigned)
+            if (
+                isinstance(owner, ast.Try)
+                and place.block is not owner.finalbody
+                and any(_may_leave(s) for s in owner.finalbody)
+            ):
+                return Outcome("unknown", owner, assigned)
+            current = owner
+            if isinstance(owner, ast.ExceptHandler):
+                current = self.owner_of(owner)  # the Try
+        return Outcome("end", None, assigned)
+
+    def after_loop_exit(self, stmt: ast.AST) -> Outcome:
+        """Where `continue` in the innermost loop around `stmt` eventually leads: past the loop."""
+        for node in self.ancestors(stmt):
+            if isinstance(node, LOOPS):
+                if node.orelse:
+                    return Outcome("unknown", node)
+                return self.after(node)
+        return Outcome("unknown", stmt)
+
+    def value_before(self, stmt: ast.AST, name: str) -> ast.expr | None:
+        """The value last assigned to `name` on the straight line before `stmt`, if certain."""
+        current: ast.AST | None = stmt
+        while current is not None and current is not self.fn:
+            place = self.places.get(id(current))
+            if place is None:
+                return None
+            for prev in reversed(place.block[: place.index]):
+                if isinstance(prev, ast.Assign | ast.AnnAssign):
+                    targets = prev.targets if isinstance(prev, ast.Assign) else [prev.target]
+                    if any(isinstance(t, ast.Name) and t.id == name for t in targets):
+                        return prev.value
+                if name in assigned_names(prev):
+                    return None
+            current = place.owner
+            if isinstance(current, ast.ExceptHandler):
+                current = self.owner_of(current)
+        return None
+
+
+def _step(stmt: ast.stmt, assigned: set[str]) -> Outcome | None:
+    """One statement on the way out: an Outcome when it decides, None to go on."""
+    if isinstance(stmt, ast.Return):
+        return Outcome("return", stmt)
+    if isinstance(stmt, ast.Raise):
+        return Outcome("raise", stmt)
+    if isinstance(stmt, ast.Expr) and is_exit_call(stmt.value):
+        return Outcome("exit", stmt)
+    if isinstance(stmt, SIMPLE):
+        assigned |= assigned_names(stmt)
+        return None
+    if isinstance(stmt, ast.If) and not _may_leave(stmt):
+        assigned |= assigned_names(stmt)
+        return None
+    return Outcome("unknown", stmt)
+
+
+def _may_leave(node: ast.AST) -> bool:
+    return any(
+        isinstance(n, ast.Return | ast.Raise | ast.Break | ast.Continue)
+        or (isinstance(n, ast.Call) and is_exit_call(n))
+        for n in own_nodes(node)
+    )
+
+
+def is_exit_call(node: ast.AST) -> bool:
+    return isinstance(node, ast.Call) and (dotted_name(node.func) or "") in EXIT_CALLS
+
+
+def assigned_names(node: ast.AST) -> set[str]:
+    """Plain names a statement binds (targets, for-loop variables, `as` names)."""
+    names = set()
+    for n in [node, *own_nodes(node)]:
+        if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store):
+            names.add(n.id)
+    return names
+
+
+def swallows(handler: ast.ExceptHandler) -> bool:
+    """The handler neither leaves (return/raise/break/exit) nor re-raises: the error is dropped.
+
+    `continue` counts as swallowing; the caller decides where it leads.
+    """
+    for n in own_nodes(handler):
+        if isinstance(n, ast.Return | ast.Raise | ast.Break):
+            return False
+        if isinstance(n, ast.Call) and (is_exit_call(n) or call_name(n) in ("abort", "fail")):
+            return False
+    return True
+
+
+def has_continue(handler: ast.ExceptHandler) -> bool:
+    return any(isinstance(n, ast.Continue) for n in own_nodes(handler))
+
+
+def returns_in(node: ast.AST) -> Iterator[ast.Return]:
+    """`return` statements that belong to `node` (not to nested functions)."""
+    for n in own_nodes(node):
+        if isinstance(n, ast.Return):
+            yield n

@@ -1,0 +1,101 @@
+"""The analyzer's vocabulary: findings, fixes and errors, as plain immutable data."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+Severity = Literal["error", "warning", "note"]
+SEVERITIES: tuple[Severity, ...] = ("error", "warning", "note")
+CWE = "CWE-636"
+
+
+@dataclass(frozen=True)
+class Fix:
+    """Replace lines `line`..`end_line` (1-based, inclusive) with `replacement`.
+
+    Whole lines, so that a fix can become a GitHub ```suggestion block as is.
+    `replacement` ends with a newline unless it is empty (the lines are deleted).
+    """
+
+    line: int
+    end_line: int
+    replacement: str
+
+    def to_json(self) -> dict[str, object]:
+        return {"line": self.line, "end_line": self.end_line, "replacement": self.replacement}
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One fail-open path: where it is, what is wrong, and how to close it.
+
+    `key` identifies the finding's code independently of where it sits in the file
+    (the rule, the function and the normalised code of the handler, guard and allow
+    value), so that two versions of a file can be compared.
+    """
+
+    rule: str
+    path: str
+    line: int
+    end_line: int
+    severity: Severity
+    message: str
+    function: str
+    fix: Fix | None = None
+    key: str = field(default="", compare=False)
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "rule": self.rule,
+            "path": self.path,
+            "line": self.line,
+            "end_line": self.end_line,
+            "severity": self.severity,
+            "message": self.message,
+            "function": self.function,
+            "fix": self.fix.to_json() if self.fix else None,
+        }
+
+
+@dataclass(frozen=True)
+class AnalysisError:
+    """A file that could not be analysed: it is reported, never skipped silently."""
+
+    path: str
+    message: str
+
+    def to_json(self) -> dict[str, str]:
+        return {"path": self.path, "message": self.message}
+
+
+@dataclass
+class Report:
+    """Everything one run found, in a stable order."""
+
+    findings: list[Finding] = field(default_factory=list)
+    errors: list[AnalysisError] = field(default_factory=list)
+
+    def extend(self, other: Report) -> None:
+        self.findings.extend(other.findings)
+        self.errors.extend(other.errors)
+
+    def sort(self) -> None:
+        self.findings.sort(key=lambda f: (f.path, f.line, f.rule))
+        self.errors.sort(key=lambda e: e.path)
+
+    @property
+    def blocking(self) -> bool:
+        return any(f.severity == "error" for f in self.findings)
+
+    def exit_code(self) -> int:
+        """0 nothing blocking, 1 blocking findings, 2 something could not be analysed."""
+        if self.errors:
+            return 2
+        return 1 if self.blocking else 0
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "findings": [f.to_json() for f in self.findings],
+            "errors": [e.to_json() for e in self.errors],
+        }

@@ -1,0 +1,59 @@
+"""The contract every rule follows: one class, one file, its own examples.
+
+A rule looks at one function at a time (`check`) and yields `Hit`s: where, why, and the
+edits that close the path. The engine turns hits into findings, applies configuration and
+suppressions, builds and verifies the fixes. `VALID` and `INVALID` are the rule's examples;
+the test suite runs every one of them.
+"""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import ClassVar
+
+from analyzers.fixes import Edit
+from analyzers.model import Severity
+from analyzers.semantics import FunctionInfo, ModuleInfo
+
+
+@dataclass(frozen=True)
+class Invalid:
+    """Code the rule must flag: the finding's first line and, if fixable, the fixed code."""
+
+    code: str
+    line: int
+    fixed: str | None = None
+
+
+@dataclass
+class Hit:
+    """A rule's raw report, before the engine dresses it as a Finding."""
+
+    node: ast.AST  # its lines are the finding's lines
+    message: str
+    edits: Sequence[Edit] = ()
+    key_nodes: Sequence[ast.AST] = field(default_factory=list)
+    severity: Severity | None = None
+
+
+class Rule:
+    """Base class. Subclasses set the class attributes and implement `check`."""
+
+    code: ClassVar[str]
+    name: ClassVar[str]
+    severity: ClassVar[Severity] = "error"
+    summary: ClassVar[str]
+    fix_safety: ClassVar[str] = ""
+    VALID: ClassVar[list[str]] = []
+    INVALID: ClassVar[list[Invalid]] = []
+
+    def check(self, fn: FunctionInfo, info: ModuleInfo) -> Iterator[Hit]:
+        """Yield a Hit for every fail-open path in `fn`."""
+        raise NotImplementedError
+
+    @classmethod
+    def docs(cls) -> str:
+        """The rule's documentation: its docstring, which follows Ruff's headings."""
+        return (cls.__doc__ or "").strip()

@@ -1,0 +1,465 @@
+"""What counts as a permission path, what "allow" means in it, and which way it points.
+
+Everything here reads the stdlib `ast`, which is fast enough to run on every file; libcst
+is only used later, to build fixes (see `analyzers.fixes`).
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Literal
+
+from analyzers.config import Config
+
+Polarity = Literal["allow", "deny"]
+FunctionNode = ast.FunctionDef | ast.AsyncFunctionDef
+
+# Names whose True means "allowed". Matched against the whole function name.
+ALLOW_NAME = re.compile(
+    r"""(?x)_*(
+        has_(object_)?perms?|has_(object_)?permissions?|has_access|has_scopes?|has_role
+      | (check|verify|validate|enforce|ensure|require|assert)_\w*(perm|access|auth|acl|polic|scope
+          |role|token|key|signature|sig|hmac|credential|password|otp|session|csrf|origin|ip|host
+          |rule|grant|allow|privilege|rights|quota|limit|rate|webhook|request|jwt|claims|admin)\w*
+      | check_permissions?|check_access|check_policy|check_acl
+      | verify_\w+|validate_(api_)?(key|token|signature|request|webhook|credentials?|session|jwt)\w*
+      | authori[sz]e\w*|is_authori[sz]ed\w*|is_authenticated|authenticate_request
+      | is_allowed\w*|is_permitted\w*|is_granted|is_trusted\w*|is_safe_\w+|is_valid_(token|signature
+          |key|api_key|session|jwt|request|webhook|origin|credentials?|password|otp|hmac)\w*
+      | is_(admin|owner|member|staff|superuser)|is_whitelisted|is_allowlisted
+      | allow_request|allows?_\w+|allowed_to_\w+|may_\w+|permits?(_\w+)?|grants?_\w+
+      | can_(access|view|edit|read|write|delete|execute|exec|run|use|manage|modify|change|add
+          |create|update|publish|invoke|call|approve|see|perform|act|send|join|post|admin)\w*
+      | request_permission\w*|ask_permission\w*|ask_user\w*|confirm(_\w+)?|_?confirm\w*
+      | approve\w*|should_(allow|permit|approve|grant|proceed)\w*
+      | evaluate_polic\w*|evaluate_access|check_rate_limit|under_rate_limit|within_(limit|quota)\w*
+      | pre_tool_use|before_tool_call|tool_permission\w*|permission_callback|can_use_tool
+    )""",
+)
+# Names whose True means "denied": returning False on error is the fail-open bug here.
+DENY_NAME = re.compile(
+    r"""(?x)_*(
+        is_(rate_?limited|throttled|banned|blocked|blacklisted|blocklisted|denylisted|denied
+          |forbidden|revoked|expired|locked(_out)?|suspended|disabled|over_(limit|quota)
+          |private_(address|ip|host|network)|internal_(address|ip|host)|reserved_(address|ip)
+          |loopback\w*|malicious|dangerous|unsafe\w*|spam|abusive|compromised|tampered|untrusted
+          |restricted|prohibited|quarantined|flagged)\w*
+      | (should|must)_(block|deny|reject|throttle|ban|refuse|forbid)\w*
+      | (rate_?limit|quota|limit)_(exceeded|reached|hit)\w*|exceeds_\w*(limit|quota)\w*
+      | over_(limit|quota)\w*|too_many_\w+|needs_(block|deny)\w*
+      | (is_)?(token|key|session|cert|certificate)_(revoked|expired|invalid)\w*
+    )""",
+)
+# Methods that decide when they sit in a class with one of these base names.
+PERMISSION_BASES = re.compile(
+    r"(BasePermission|Permission|Throttle|Backend|Policy|Authorizer|Authoriser|Guard|Enforcer"
+    r"|Voter|AccessControl|Acl|Authenticator|Verifier|Validator|RateLimiter|Limiter)\w*$"
+)
+PERMISSION_METHODS_IN_BASES = re.compile(
+    r"(has_\w+|check\w*|allow\w*|evaluate|enforce|decide|vote|authori[sz]e\w*|verify\w*"
+    r"|validate\w*|is_\w+|can_\w+|permit\w*|__call__)$"
+)
+MIDDLEWARE_NAME = re.compile(
+    r"(dispatch|__call__|process_request|process_view|middleware|\w+_middleware|before_request"
+    r"|on_request|handle_request|intercept\w*)$"
+)
+MIDDLEWARE_NEXT_PARAMS = {"call_next", "get_response", "next_handler", "handler", "nxt", "next_"}
+# Exceptions that mean "denied". Catching and ignoring one of them lets the action through.
+DENY_EXCEPTION = re.compile(
+    r"(PermissionDenied|Forbidden|Unauthori[sz]ed|NotAuthenticated|AuthenticationFailed"
+    r"|AccessDenied|AccessError|NotAuthori[sz]ed|AuthorizationError|AuthorisationError"
+    r"|AuthenticationError|Unauthenticated|InvalidSignature\w*|InvalidToken|PolicyViolation"
+    r"|NotAllowed|Disallowed\w*|HTTPForbidden|HTTPUnauthorized|SuspiciousOperation"
+    r"|RateLimitExceeded|Throttled|TooManyRequests|BadSignature|SignatureExpired"
+    r"|ExpiredSignatureError|InvalidSignatureError|DecodeError|InvalidTokenError|JWTError"
+    r"|InvalidAudienceError|InvalidIssuerError|ImmatureSignatureError)$"
+)
+DENY_STATUS = {401, 403, 407, 429, 451, 503}
+DENY_RESPONSES = re.compile(r"HttpResponse(Forbidden|NotAllowed)|Http403|HTTPForbidden")
+IMPORT_ERRORS = {"ImportError", "ModuleNotFoundError"}
+# Handlers catching only these do not come from a permission system failing.
+NON_FAILURE_EXCEPTIONS = IMPORT_ERRORS | {"StopIteration", "StopAsyncIteration", "GeneratorExit"}
+
+ALLOW_MEMBERS = {
+    "ALLOW": ("DENY", "DISALLOW", "REJECT", "BLOCK", "FORBID"),
+    "ALLOWED": ("DENIED", "DISALLOWED", "REJECTED", "BLOCKED", "FORBIDDEN"),
+    "PERMIT": ("DENY", "FORBID", "REJECT"),
+    "PERMITTED": ("DENIED", "FORBIDDEN", "REJECTED"),
+    "GRANT": ("DENY", "REVOKE", "REJECT"),
+    "GRANTED": ("DENIED", "REVOKED", "REJECTED"),
+    "APPROVE": ("REJECT", "DENY", "BLOCK"),
+    "APPROVED": ("REJECTED", "DENIED", "BLOCKED"),
+    "ACCEPT": ("REJECT", "DENY"),
+    "ACCEPTED": ("REJECTED", "DENIED"),
+}
+ALLOW_STRINGS = {
+    "allow": "deny",
+    "allowed": "denied",
+    "approve": "block",
+    "approved": "blocked",
+    "permit": "deny",
+    "permitted": "denied",
+    "grant": "deny",
+    "granted": "denied",
+    "accept": "reject",
+}
+ALLOW_KEYS = {
+    "allowed", "allow", "granted", "permitted", "authorized", "authorised", "approved",
+    "is_allowed", "is_authorized", "has_permission", "access", "authenticated", "valid",
+    "verified", "ok", "pass", "passed",
+}  # fmt: skip
+DENY_KEYS = {
+    "denied", "deny", "blocked", "banned", "forbidden", "rate_limited", "ratelimited",
+    "throttled", "revoked", "expired", "rejected", "is_blocked", "is_banned", "is_denied",
+    "limited", "locked",
+}  # fmt: skip
+VERDICT_KEYS = {"permission", "decision", "permissiondecision", "verdict", "effect", "action",
+                "result", "outcome", "access"}  # fmt: skip
+ALLOW_LANGUAGE = re.compile(
+    r"(?i)auto[- _]?(allow|approv|grant|accept)|\ballowing\b|fail(ing|s|ed)?[- _]?open"
+    r"|let(ting)? (the |this |it |them )?(request|call|user|action|tool|command)?s? ?through"
+    r"|allow(ed|ing)? (it |them )?(anyway|by default)|default(ing)? to allow"
+    r"|grant(ing)? (access|permission)|proceed(ing)? (anyway|without)|permit(ting)? (anyway|by default)"
+    r"|assum(e|ing) (it'?s )?(allowed|ok|safe|valid|authori[sz]ed)|skip(ping)? (the )?(permission|auth|check)"
+)
+FAIL_OPEN_FLAG = re.compile(
+    r"(?i)fail_?open|fail_?safe|allow_on_(error|failure)|permissive|lenient|soft_?fail|strict"
+    r"|dry_?run|enforce|insecure|allow_unverified|bypass"
+)
+TEST_PATH = re.compile(r"(^|/)(tests?|testing)/|(^|/)(test_[^/]*|[^/]*_tests?|conftest)\.py$")
+TEST_DOUBLE = re.compile(r"^(Fake|Mock|Stub|Dummy|Test|Noop|NoOp|Null|AllowAll|Permissive)")
+
+
+@dataclass(frozen=True)
+class AllowValue:
+    """An expression that means "allowed" here, and how to write its deny counterpart.
+
+    `node` is the smallest expression a fix replaces; `deny` is its replacement source or
+    None when no deny value is known (then the fix re-raises instead).
+    """
+
+    node: ast.expr
+    deny: str | None
+    shown: str
+
+
+@dataclass
+class FunctionInfo:
+    """A function with what the analyzer decided about it."""
+
+    node: FunctionNode
+    qualname: str
+    class_node: ast.ClassDef | None
+    polarity: Polarity | None  # None: not a permission function by name, base or config
+    guard: bool  # denies by raising or by answering 401/403: returning normally is the allow
+    middleware: bool
+    test_double: bool
+
+
+@dataclass
+class ModuleInfo:
+    """Module-wide facts rules need: source lines, enum members in use, the config."""
+
+    tree: ast.Module
+    lines: list[str]
+    path: str
+    config: Config
+    members: dict[str, set[str]] = field(default_factory=dict)
+    is_test: bool = False
+
+    def segment(self, node: ast.AST) -> str:
+        """Source text of `node`'s lines (whole lines; cheap, no tokenizing)."""
+        start = getattr(node, "lineno", 1)
+        end = getattr(node, "end_lineno", start) or start
+        return "".join(self.lines[start - 1 : end])
+
+
+def module_info(tree: ast.Module, source: str, path: str, config: Config) -> ModuleInfo:
+    """Collect the facts rules share about a module."""
+    info = ModuleInfo(tree, source.splitlines(keepends=True), path, config)
+    info.is_test = bool(TEST_PATH.search(path))
+    return info
+
+
+def enum_members(info: ModuleInfo) -> dict[str, set[str]]:
+    """`Decision` -> {"ALLOW", "DENY"}: members defined in classes or used as `X.MEMBER`."""
+    if info.members:
+        return info.members
+    members: dict[str, set[str]] = {}
+    for node in ast.walk(info.tree):
+        if isinstance(node, ast.Attribute) and node.attr.isupper():
+            base = dotted_name(node.value)
+            if base:
+                members.setdefault(base.rsplit(".", 1)[-1], set()).add(node.attr)
+        elif isinstance(node, ast.ClassDef):
+            for stmt in node.body:
+                targets = stmt.targets if isinstance(stmt, ast.Assign) else []
+                if isinstance(stmt, ast.AnnAssign):
+                    targets = [stmt.target]
+                for target in targets:
+                    if isinstance(target, ast.Name):
+                        members.setdefault(node.name, set()).add(target.id)
+    info.members = members
+    return members
+
+
+def dotted_name(node: ast.AST) -> str | None:
+    """`a.b.c` for a chain of attributes on a name, else None."""
+    parts = []
+    while isinstance(node, ast.Attribute):
+        parts.append(node.attr)
+        node = node.value
+    if isinstance(node, ast.Name):
+        parts.append(node.id)
+        return ".".join(reversed(parts))
+    return None
+
+
+def call_name(node: ast.AST) -> str:
+    """The last name of a call's callee: `self.app.check(x)` -> `check`."""
+    if isinstance(node, ast.Call):
+        node = node.func
+    if isinstance(node, ast.Attribute):
+        return node.attr
+    if isinstance(node, ast.Name):
+        return node.id
+    return ""
+
+
+def iter_functions(info: ModuleInfo) -> Iterator[FunctionInfo]:
+    """Every function and method, with its qualified name and classification."""
+    stack: list[tuple[ast.AST, str, ast.ClassDef | None, bool]] = [(info.tree, "", None, False)]
+    while stack:
+        parent, prefix, cls, double = stack.pop()
+        for child in ast.iter_child_nodes(parent):
+            if isinstance(child, ast.ClassDef):
+                is_double = double or bool(TEST_DOUBLE.match(child.name))
+                stack.append((child, f"{prefix}{child.name}.", child, is_double))
+            elif isinstance(child, ast.FunctionDef | ast.AsyncFunctionDef):
+                yield classify(child, f"{prefix}{child.name}", cls, double, info.config)
+                stack.append((child, f"{prefix}{child.name}.", None, double))
+            elif not isinstance(child, ast.expr):
+                stack.append((child, prefix, cls, double))
+
+
+def classify(
+    node: FunctionNode, qualname: str, cls: ast.ClassDef | None, double: bool, config: Config
+) -> FunctionInfo:
+    """Decide polarity, guard-ness and middleware-ness of one function."""
+    name = node.name
+    polarity: Polarity | None = None
+    if any(p.fullmatch(name) for p in config.deny_functions) or DENY_NAME.fullmatch(name):
+        polarity = "deny"
+    elif any(p.fullmatch(name) for p in config.permission_functions) or ALLOW_NAME.fullmatch(name):
+        polarity = "allow"
+    elif cls is not None and _has_permission_base(cls) and PERMISSION_METHODS_IN_BASES.match(name):
+        polarity = "allow"
+    params = {a.arg for a in (*node.args.posonlyargs, *node.args.args, *node.args.kwonlyargs)}
+    middleware = bool(params & MIDDLEWARE_NEXT_PARAMS) or bool(
+        MIDDLEWARE_NAME.fullmatch(name)
+        and (cls is None or "iddleware" in cls.name or _has_base(cls, "iddleware"))
+    )
+    return FunctionInfo(
+        node=node,
+        qualname=qualname,
+        class_node=cls,
+        polarity=polarity,
+        guard=_denies_by_raising(node),
+        middleware=middleware,
+        test_double=double or name.startswith("test_"),
+    )
+
+
+def _has_base(cls: ast.ClassDef, fragment: str) -> bool:
+    return any(fragment in (dotted_name(b) or "") for b in cls.bases)
+
+
+def _has_permission_base(cls: ast.ClassDef) -> bool:
+    names = [cls.name, *(dotted_name(b) or "" for b in cls.bases)]
+    return any(PERMISSION_BASES.search(n) for n in names)
+
+
+def own_nodes(node: ast.AST) -> Iterator[ast.AST]:
+    """Nodes inside `node` that belong to it, not to nested functions, classes or lambdas."""
+    stack = list(ast.iter_child_nodes(node))
+    while stack:
+        child = stack.pop()
+        yield child
+        if not isinstance(
+            child, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef | ast.Lambda
+        ):
+            stack.extend(ast.iter_child_nodes(child))
+
+
+def _denies_by_raising(node: FunctionNode) -> bool:
+    """A guard: it raises a deny exception or answers 401/403 itself."""
+    for child in own_nodes(node):
+        if isinstance(child, ast.Raise) and child.exc is not None and is_deny_raise(child.exc):
+            return True
+        if (
+            isinstance(child, ast.Return)
+            and child.value is not None
+            and is_deny_response(child.value)
+        ):
+            return True
+        if (
+            isinstance(child, ast.Call)
+            and call_name(child) == "abort"
+            and _status_of(child) in (DENY_STATUS)
+        ):
+            return True
+    return False
+
+
+def _status_of(call: ast.Call) -> int | None:
+    """The HTTP status a call passes, positionally or as status/status_code."""
+    candidates = list(call.args[:1]) + [
+        k.value for k in call.keywords if k.arg in ("status", "status_code", "code")
+    ]
+    for value in candidates:
+        if isinstance(value, ast.Constant) and isinstance(value.value, int):
+            return value.value
+        if isinstance(value, ast.Attribute) and (m := re.search(r"_(\d{3})_", value.attr + "_")):
+            return int(m.group(1))
+    return None
+
+
+def is_deny_raise(exc: ast.expr) -> bool:
+    """`raise PermissionDenied(...)`, `raise HTTPException(status_code=403)`, ..."""
+    target = exc.func if isinstance(exc, ast.Call) else exc
+    name = call_name(target)
+    if DENY_EXCEPTION.search(name):
+        return True
+    return isinstance(exc, ast.Call) and "Exception" in name and _status_of(exc) in DENY_STATUS
+
+
+def is_deny_response(value: ast.expr) -> bool:
+    """`JSONResponse(..., status_code=403)`, `HttpResponseForbidden()`, `abort(401)`."""
+    if not isinstance(value, ast.Call):
+        return False
+    if DENY_RESPONSES.search(call_name(value)):
+        return True
+    return _status_of(value) in DENY_STATUS or any(
+        k.arg in ("status", "status_code")
+        and isinstance(k.value, ast.Constant)
+        and k.value.value in DENY_STATUS
+        for k in value.keywords
+    )
+
+
+def handler_types(handler: ast.ExceptHandler) -> list[str]:
+    """Names of the exceptions a handler catches; [] for a bare `except:`."""
+    if handler.type is None:
+        return []
+    elts = handler.type.elts if isinstance(handler.type, ast.Tuple) else [handler.type]
+    return [call_name(e) or "?" for e in elts]
+
+
+def catches_failures(handler: ast.ExceptHandler) -> bool:
+    """False for handlers that only catch import errors or iteration ends."""
+    types = handler_types(handler)
+    return not types or not set(types) <= NON_FAILURE_EXCEPTIONS
+
+
+def allow_value(
+    expr: ast.expr | None, fn: FunctionInfo, info: ModuleInfo, loose: bool = False
+) -> AllowValue | None:
+    """Whether `expr` means "allow" in `fn`, with its deny counterpart.
+
+    Booleans count only in permission functions (by name, base or config) or when the
+    caller has other evidence (`loose`, e.g. the handler logs "auto-allowing").
+    """
+    if expr is None:
+        return None
+    polarity = fn.polarity or ("allow" if loose else None)
+    if isinstance(expr, ast.Constant) and isinstance(expr.value, bool):
+        if polarity == "allow" and expr.value is True:
+            return AllowValue(expr, "False", "True")
+        if polarity == "deny" and expr.value is False:
+            return AllowValue(expr, "True", "False")
+        return None
+    if isinstance(expr, ast.Constant) and isinstance(expr.value, str):
+        word = expr.value.lower()
+        if polarity is not None and word in ALLOW_STRINGS:
+            return AllowValue(
+                expr, repr(_same_case(ALLOW_STRINGS[word], expr.value)), repr(expr.value)
+            )
+        return None
+    if isinstance(expr, ast.Attribute) and expr.attr in ALLOW_MEMBERS:
+        return _enum_allow(expr, info)
+    if isinstance(expr, ast.Tuple) and expr.elts and polarity is not None:
+        first = allow_value(expr.elts[0], fn, info, loose)
+        return first
+    if isinstance(expr, ast.Dict):
+        return _dict_allow(expr, fn, info)
+    if isinstance(expr, ast.Call):
+        for kw in expr.keywords:
+            hit = _keyed_allow(kw.arg, kw.value, fn, info)
+            if hit:
+                return hit
+    return None
+
+
+def _same_case(word: str, like: str) -> str:
+    if like.isupper():
+        return word.upper()
+    if like[:1].isupper():
+        return word.capitalize()
+    return word
+
+
+def _enum_allow(expr: ast.Attribute, info: ModuleInfo) -> AllowValue:
+    owner = dotted_name(expr.value)
+    known = enum_members(info).get((owner or "").rsplit(".", 1)[-1], set())
+    for deny in ALLOW_MEMBERS[expr.attr]:
+        if deny in known:
+            return AllowValue(expr, f"{ast.unparse(expr.value)}.{deny}", ast.unparse(expr))
+    return AllowValue(expr, None, ast.unparse(expr))
+
+
+def _dict_allow(expr: ast.Dict, fn: FunctionInfo, info: ModuleInfo) -> AllowValue | None:
+    for key, value in zip(expr.keys, expr.values, strict=True):
+        if isinstance(key, ast.Constant) and isinstance(key.value, str):
+            hit = _keyed_allow(key.value, value, fn, info)
+            if hit:
+                return hit
+        if isinstance(value, ast.Dict):  # {"hookSpecificOutput": {"permissionDecision": "allow"}}
+            hit = _dict_allow(value, fn, info)
+            if hit:
+                return hit
+    return None
+
+
+def _keyed_allow(
+    key: str | None, value: ast.expr, fn: FunctionInfo, info: ModuleInfo
+) -> AllowValue | None:
+    """`allowed=True`, `"denied": False`, `"permission": "allow"` inside a result."""
+    if key is None or not isinstance(value, ast.Constant):
+        return None
+    k = key.lower()
+    if k in ALLOW_KEYS and value.value is True:
+        return AllowValue(value, "False", f"{key}=True")
+    if k in DENY_KEYS and value.value is False:
+        return AllowValue(value, "True", f"{key}=False")
+    if k.replace("_", "") in VERDICT_KEYS and isinstance(value.value, str):
+        word = value.value.lower()
+        if word in ALLOW_STRINGS:
+            deny = _same_case(ALLOW_STRINGS[word], value.value)
+            return AllowValue(value, repr(deny), f"{key}={value.value!r}")
+    return None
+
+
+def mentions_allowing(info: ModuleInfo, node: ast.AST) -> bool:
+    """The code itself says it lets things through (log message or comment)."""
+    return bool(ALLOW_LANGUAGE.search(info.segment(node)))
+
+
+def under_fail_open_flag(path: list[ast.AST]) -> bool:
+    """The statement sits under `if self.fail_open:` or a similar named, configured choice."""
+    for node in path:
+        if isinstance(node, ast.If | ast.IfExp) and FAIL_OPEN_FLAG.search(ast.unparse(node.test)):
+            return True
+    return False
