@@ -25,6 +25,11 @@ class Fix:
     def to_json(self) -> dict[str, object]:
         return {"line": self.line, "end_line": self.end_line, "replacement": self.replacement}
 
+    def apply(self, source: str) -> str:
+        """`source` with this fix's lines replaced."""
+        lines = source.splitlines(keepends=True)
+        return "".join([*lines[: self.line - 1], self.replacement, *lines[self.end_line :]])
+
 
 @dataclass(frozen=True)
 class Finding:

@@ -1,0 +1,75 @@
+"""Small helpers several rules share: describing a failure, building the usual edits."""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Iterator
+
+from analyzers.fixes import KEEP, Edit, ReplaceStatements, RewordMessage
+from analyzers.semantics import (
+    ALLOW_LANGUAGE,
+    FunctionInfo,
+    ModuleInfo,
+    handler_types,
+    own_nodes,
+)
+
+
+def tries(fn: FunctionInfo) -> Iterator[ast.Try]:
+    """The function's own try statements (not those of nested functions)."""
+    for node in own_nodes(fn.node):
+        if isinstance(node, ast.Try | ast.TryStar):
+            yield node
+
+
+def caught(handler: ast.ExceptHandler) -> str:
+    """`TimeoutError`, `any exception` for a bare or broad handler."""
+    types = handler_types(handler)
+    if not types or types in (["Exception"], ["BaseException"]):
+        return "any error"
+    return " or ".join(f"`{t}`" for t in types)
+
+
+def failing_call(node: ast.Try) -> str:
+    """The first call in the try body, as the thing that fails: `self.client.check()`."""
+    for stmt in node.body:
+        for child in ast.walk(stmt):
+            if isinstance(child, ast.Call):
+                try:
+                    return f"`{ast.unparse(child.func)}()`"
+                except Exception:  # pragma: no cover - unparse of odd trees
+                    break
+    return "the check"
+
+
+def reword_edits(info: ModuleInfo, scope: ast.AST) -> list[Edit]:
+    """Edits that stop log messages in `scope` from saying the code allows."""
+    edits: list[Edit] = []
+    for node in own_nodes(scope):
+        if isinstance(node, ast.Constant | ast.JoinedStr) and _says_allow(node):
+            edits.append(RewordMessage(node))
+    return edits
+
+
+def _says_allow(node: ast.Constant | ast.JoinedStr) -> bool:
+    if isinstance(node, ast.Constant):
+        return isinstance(node.value, str) and bool(ALLOW_LANGUAGE.search(node.value))
+    return any(
+        isinstance(v, ast.Constant) and isinstance(v.value, str) and ALLOW_LANGUAGE.search(v.value)
+        for v in node.values
+    )
+
+
+def append_to_handler(handler: ast.ExceptHandler, statement: str) -> ReplaceStatements:
+    """Make `statement` the handler's last word: replaces `pass`/`continue`, else appends."""
+    last = handler.body[-1]
+    if isinstance(last, ast.Pass | ast.Continue) or (
+        isinstance(last, ast.Expr) and isinstance(last.value, ast.Constant)
+    ):
+        return ReplaceStatements(last, last, (statement,))
+    return ReplaceStatements(last, last, (KEEP, statement))
+
+
+def deny_statement(deny: str | None) -> str:
+    """`return False` when the deny value is known, else re-raise the error."""
+    return f"return {deny}" if deny is not None else "raise"

@@ -1,0 +1,441 @@
+"""FC101: an `except` handler in a permission path answers "allow"."""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Iterator
+
+from analyzers.fixes import Edit, ReplaceExpression, ReplaceStatements
+from analyzers.flow import FunctionFlow, returns_in
+from analyzers.rules.base import Hit, Invalid, Rule
+from analyzers.rules.common import caught, failing_call, reword_edits, tries
+from analyzers.semantics import (
+    AllowValue,
+    FunctionInfo,
+    ModuleInfo,
+    allow_value,
+    catches_failures,
+    is_deny_response,
+    mentions_allowing,
+    own_nodes,
+    under_fail_open_flag,
+)
+
+
+class ExceptReturnsAllow(Rule):
+    """
+    ## What it does
+    Flags an `except` handler in a permission check that returns (or sets the result to)
+    the value meaning *allowed*: `return True` in `has_permission`, `return False` in
+    `is_rate_limited`, `Decision.ALLOW`, `{"allowed": True}`, `PermissionResult(allowed=True)`,
+    or, in a guard that denies by raising, a plain `return` that lets the request through.
+
+    ## Why is this bad?
+    The handler runs exactly when the permission system could not answer: a timeout, a
+    dropped connection, a malformed reply, a backend that is down. Answering *allow* then
+    means any outage, or any input that makes the check crash, grants everything
+    (CWE-636, OWASP A10:2025). If you can't verify it's safe, it isn't.
+
+    ## Example
+    ```python
+    def has_permission(user, action):
+        try:
+            return client.check(user, action)
+        except Exception as e:
+            logger.warning("Permission request failed: %s, auto-allowing", e)
+            return True
+    ```
+
+    ## Use instead
+    ```python
+    def has_permission(user, action):
+        try:
+            return client.check(user, action)
+        except Exception as e:
+            logger.warning("Permission request failed: %s, denying", e)
+            return False
+    ```
+
+    ## Fix safety
+    The fix flips the allow value to its deny counterpart for the function's polarity
+    (`True`→`False` in allow-style checks, `False`→`True` in `is_blocked`-style ones,
+    `ALLOW`→`DENY` when the enum has that member) and rewords the log message. Where no deny
+    value is known it re-raises. It changes behaviour on the error path only, and that
+    change is the point: callers that relied on "allowed during outages" will now see denials.
+    """
+
+    code = "FC101"
+    name = "except-returns-allow"
+    severity = "error"
+    summary = "An `except` handler in a permission check returns the allow value."
+    fix_safety = "Changes the error path only: deny value instead of allow, or re-raise."
+
+    def check(self, fn: FunctionInfo, info: ModuleInfo) -> Iterator[Hit]:
+        flow: FunctionFlow | None = None
+        for node in tries(fn):
+            for handler in node.handlers:
+                if not catches_failures(handler):
+                    continue
+                loose = mentions_allowing(info, handler)
+                for ret in returns_in(handler):
+                    hit = self._returned_allow(fn, info, node, handler, ret, loose)
+                    if hit:
+                        yield hit
+                flow = flow or FunctionFlow(fn.node)
+                yield from self._assigned_allow(fn, info, flow, node, handler, loose)
+
+    def _returned_allow(
+        self,
+        fn: FunctionInfo,
+        info: ModuleInfo,
+        node: ast.Try,
+        handler: ast.ExceptHandler,
+        ret: ast.Return,
+        loose: bool,
+    ) -> Hit | None:
+        if _under_flag(fn, handler, ret):
+            return None
+        value = allow_value(ret.value, fn, info, loose)
+        if value is not None:
+            edits: list[Edit] = [_deny_edit(value, ret)]
+            message = (
+                f"`{fn.qualname}` returns `{value.shown}` (allow) when {failing_call(node)} "
+                f"raises {caught(handler)}, so a failing permission check grants access."
+            )
+        elif fn.guard and fn.polarity is None and not fn.middleware and _passes_through(ret):
+            edits = [ReplaceStatements(ret, ret, ("raise",))]
+            message = (
+                f"Guard `{fn.qualname}` returns normally when {failing_call(node)} raises "
+                f"{caught(handler)}, so the request goes through unchecked; raise instead."
+            )
+        else:
+            return None
+        edits += reword_edits(info, handler)
+        return Hit(node=ret, message=message, edits=edits, key_nodes=[handler])
+
+    def _assigned_allow(
+        self,
+        fn: FunctionInfo,
+        info: ModuleInfo,
+        flow: FunctionFlow,
+        node: ast.Try,
+        handler: ast.ExceptHandler,
+        loose: bool,
+    ) -> Iterator[Hit]:
+        """`except: allowed = True` followed by `return allowed`."""
+        for stmt in _last_assignments(handler):
+            value = allow_value(stmt.value, fn, info, loose)
+            if value is None or _under_flag(fn, handler, stmt):
+                continue
+            outcome = flow.after(node)
+            returned = outcome.value
+            name = stmt.targets[0].id
+            if not (
+                outcome.kind == "return"
+                and isinstance(returned, ast.Name)
+                and returned.id == name
+                and name not in outcome.assigned
+            ):
+                continue
+            yield Hit(
+                node=stmt,
+                message=(
+                    f"`{fn.qualname}` sets `{name} = {value.shown}` when {failing_call(node)} "
+                    f"raises {caught(handler)} and returns it, so a failing permission check "
+                    "grants access."
+                ),
+                edits=[_deny_edit(value, stmt), *reword_edits(info, handler)],
+                key_nodes=[handler, outcome.node] if outcome.node else [handler],
+            )
+
+
+def _last_assignments(handler: ast.ExceptHandler) -> list[ast.Assign]:
+    """The last `name = value` for each name the handler assigns: the one that counts."""
+    last: dict[str, ast.Assign] = {}
+    assigns = [
+        n
+        for n in own_nodes(handler)
+        if isinstance(n, ast.Assign) and len(n.targets) == 1 and isinstance(n.targets[0], ast.Name)
+    ]
+    for stmt in sorted(assigns, key=lambda n: (n.lineno, n.col_offset)):
+        last[stmt.targets[0].id] = stmt  # type: ignore[union-attr]
+    return list(last.values())
+
+
+def _deny_edit(value: AllowValue, stmt: ast.stmt) -> Edit:
+    if value.deny is not None:
+        return ReplaceExpression(value.node, value.deny)
+    return ReplaceStatements(stmt, stmt, ("raise",))
+
+
+def _under_flag(fn: FunctionInfo, handler: ast.ExceptHandler, stmt: ast.AST) -> bool:
+    """Is `stmt` inside an `if` on a named fail-open setting, within the handler?"""
+    flow = FunctionFlow(fn.node)
+    path = []
+    for node in flow.ancestors(stmt):
+        if node is handler:
+            break
+        path.append(node)
+    return under_fail_open_flag(path)
+
+
+def _passes_through(ret: ast.Return) -> bool:
+    """A guard's `return`, `return None` or `return request`: not a deny, not a fallback call."""
+    value = ret.value
+    if value is None or (isinstance(value, ast.Constant) and value.value is None):
+        return True
+    return isinstance(value, ast.Name | ast.Attribute) and not is_deny_response(value)
+
+
+EXAMPLE_FIXED = """\
+def has_permission(user, action):
+    try:
+        return client.check(user, action)
+    except Exception as e:
+        logger.warning("Permission request failed: %s, denying", e)
+        return False
+"""
+
+ExceptReturnsAllow.VALID = [
+    # denies on error
+    """
+def has_permission(user, action):
+    try:
+        return client.check(user, action)
+    except Exception:
+        return False
+""",
+    # re-raises
+    """
+def is_allowed(user):
+    try:
+        return policy.evaluate(user)
+    except TimeoutError:
+        raise
+""",
+    # deny polarity: True means blocked, so True on error is correct
+    """
+def is_rate_limited(key):
+    try:
+        return redis.incr(key) > LIMIT
+    except ConnectionError:
+        return True
+""",
+    # fall back to the authoritative source
+    """
+def has_perm(user, perm):
+    try:
+        return cache.get_perm(user, perm)
+    except CacheMiss:
+        return db.has_perm(user, perm)
+""",
+    # not a security helper
+    """
+def is_json(text):
+    try:
+        json.loads(text)
+        return True
+    except ValueError:
+        return False
+""",
+    # a named, configured choice whose default is closed
+    """
+def check_access(self, user):
+    try:
+        return self.client.check(user)
+    except Exception:
+        if self.settings.fail_open:
+            return True
+        raise
+""",
+    # import fallbacks are not permission failures
+    """
+def has_permission(user):
+    try:
+        import fancy_acl
+    except ImportError:
+        return True
+    return fancy_acl.check(user)
+""",
+    # a test double
+    """
+class FakePermissionClient:
+    def has_permission(self, user):
+        try:
+            return self.answers[user]
+        except KeyError:
+            return True
+""",
+    # the variable is overwritten with a deny before being returned
+    """
+def is_allowed(user):
+    allowed = False
+    try:
+        allowed = policy.check(user)
+    except Exception:
+        allowed = True
+        allowed = False
+    return allowed
+""",
+]
+
+ExceptReturnsAllow.INVALID = [
+    Invalid(
+        """\
+def has_permission(user, action):
+    try:
+        return client.check(user, action)
+    except Exception as e:
+        logger.warning("Permission request failed: %s, auto-allowing", e)
+        return True
+""",
+        line=6,
+        fixed=EXAMPLE_FIXED,
+    ),
+    # deny polarity: False on error means "not limited"
+    Invalid(
+        """\
+def is_rate_limited(key):
+    try:
+        return redis.incr(key) > LIMIT
+    except (ConnectionError, TimeoutError):
+        return False  # redis down: don't block users
+""",
+        line=5,
+        fixed="""\
+def is_rate_limited(key):
+    try:
+        return redis.incr(key) > LIMIT
+    except (ConnectionError, TimeoutError):
+        return True  # redis down: don't block users
+""",
+    ),
+    # enum member, with the DENY member known in the module
+    Invalid(
+        """\
+class Decision(enum.Enum):
+    ALLOW = "allow"
+    DENY = "deny"
+
+async def evaluate(self, request):
+    try:
+        return await self.engine.decide(request)
+    except asyncio.TimeoutError:
+        return Decision.ALLOW
+""",
+        line=9,
+        fixed="""\
+class Decision(enum.Enum):
+    ALLOW = "allow"
+    DENY = "deny"
+
+async def evaluate(self, request):
+    try:
+        return await self.engine.decide(request)
+    except asyncio.TimeoutError:
+        return Decision.DENY
+""",
+    ),
+    # result object keyword
+    Invalid(
+        """\
+def authorize(principal, resource):
+    try:
+        return opa.query(principal, resource)
+    except requests.RequestException:
+        return AuthzResult(allowed=True, reason="opa unreachable")
+""",
+        line=5,
+        fixed="""\
+def authorize(principal, resource):
+    try:
+        return opa.query(principal, resource)
+    except requests.RequestException:
+        return AuthzResult(allowed=False, reason="opa unreachable")
+""",
+    ),
+    # assigned, then returned after the try
+    Invalid(
+        """\
+def check_access(user, doc):
+    try:
+        ok = acl.lookup(user, doc)
+    except DatabaseError:
+        ok = True
+    return ok
+""",
+        line=5,
+        fixed="""\
+def check_access(user, doc):
+    try:
+        ok = acl.lookup(user, doc)
+    except DatabaseError:
+        ok = False
+    return ok
+""",
+    ),
+    # a confirmation prompt that says yes when stdin is closed
+    Invalid(
+        """\
+def confirm_execution(command):
+    try:
+        answer = input(f"Run {command}? [y/N] ")
+    except EOFError:
+        return True
+    return answer.lower() == "y"
+""",
+        line=5,
+        fixed="""\
+def confirm_execution(command):
+    try:
+        answer = input(f"Run {command}? [y/N] ")
+    except EOFError:
+        return False
+    return answer.lower() == "y"
+""",
+    ),
+    # a non-permission name, but the code says it auto-allows
+    Invalid(
+        """\
+async def _handle(self, tool, args):
+    try:
+        return await self.conn.ask(tool, args)
+    except Exception:
+        log.warning("ask failed, auto-allowing")
+        return True
+""",
+        line=6,
+        fixed="""\
+async def _handle(self, tool, args):
+    try:
+        return await self.conn.ask(tool, args)
+    except Exception:
+        log.warning("ask failed, denying")
+        return False
+""",
+    ),
+    # a guard that denies by raising lets the request through on error
+    Invalid(
+        """\
+async def require_user(request: Request):
+    token = request.headers.get("authorization")
+    if not token:
+        raise HTTPException(status_code=401)
+    try:
+        return await verify_token(token)
+    except Exception:
+        return None
+""",
+        line=8,
+        fixed="""\
+async def require_user(request: Request):
+    token = request.headers.get("authorization")
+    if not token:
+        raise HTTPException(status_code=401)
+    try:
+        return await verify_token(token)
+    except Exception:
+        raise
+""",
+    ),
+]

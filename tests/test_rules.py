@@ -1,0 +1,51 @@
+"""Every rule's own examples: VALID code it must leave alone, INVALID code it must flag and fix."""
+
+from __future__ import annotations
+
+import pytest
+
+from analyzers.engine import analyze_source
+from analyzers.rules import Invalid, Rule, all_rules
+
+VALID = [
+    pytest.param(rule, code, id=f"{rule.code}-valid-{i}")
+    for rule in all_rules()
+    for i, code in enumerate(rule.VALID)
+]
+INVALID = [
+    pytest.param(rule, case, id=f"{rule.code}-invalid-{i}")
+    for rule in all_rules()
+    for i, case in enumerate(rule.INVALID)
+]
+
+
+def findings_of(rule: type[Rule], code: str):
+    report = analyze_source(code, "example.py")
+    assert report.errors == [], report.errors
+    return [f for f in report.findings if f.rule == rule.code]
+
+
+@pytest.mark.parametrize(("rule", "code"), VALID)
+def test_valid_code_is_left_alone(rule: type[Rule], code: str) -> None:
+    assert findings_of(rule, code) == []
+
+
+@pytest.mark.parametrize(("rule", "case"), INVALID)
+def test_invalid_code_is_flagged_and_fixed(rule: type[Rule], case: Invalid) -> None:
+    found = findings_of(rule, case.code)
+    assert [f.line for f in found] == [case.line], [f.message for f in found]
+    finding = found[0]
+    if case.fixed is None:
+        assert finding.fix is None
+    else:
+        assert finding.fix is not None, "expected a verified fix"
+        assert finding.fix.apply(case.code) == case.fixed
+
+
+@pytest.mark.parametrize("rule", all_rules(), ids=lambda r: r.code)
+def test_rule_is_documented(rule: type[Rule]) -> None:
+    docs = rule.docs()
+    for heading in ("## What it does", "## Why is this bad?", "## Example", "## Fix safety"):
+        assert heading in docs, f"{rule.code} docs lack {heading}"
+    assert rule.code.startswith("FC") and rule.name and rule.summary
+    assert rule.INVALID, f"{rule.code} has no examples it must flag"
