@@ -150,11 +150,17 @@ class AllowValue:
 class FunctionInfo:
     """A function with what the analyzer decided about it."""
 
+    @property
+    def pure_guard(self) -> bool:
+        """Denies by raising and never answers with a bool: returning at all is the allow."""
+        return self.guard and not self.returns_bool and not self.middleware
+
     node: FunctionNode
     qualname: str
     class_node: ast.ClassDef | None
     polarity: Polarity | None  # None: not a permission function by name, base or config
     guard: bool  # denies by raising or by answering 401/403: returning normally is the allow
+    returns_bool: bool  # answers with `return True/False` somewhere: a predicate, not a guard
     middleware: bool
     test_double: bool
 
@@ -253,9 +259,15 @@ def classify(
     polarity: Polarity | None = None
     if any(p.fullmatch(name) for p in config.deny_functions) or DENY_NAME.fullmatch(name):
         polarity = "deny"
-    elif any(p.fullmatch(name) for p in config.permission_functions) or ALLOW_NAME.fullmatch(name):
-        polarity = "allow"
-    elif cls is not None and _has_permission_base(cls) and PERMISSION_METHODS_IN_BASES.match(name):
+    elif (
+        any(p.fullmatch(name) for p in config.permission_functions)
+        or ALLOW_NAME.fullmatch(name)
+        or (
+            cls is not None
+            and _has_permission_base(cls)
+            and PERMISSION_METHODS_IN_BASES.match(name)
+        )
+    ):
         polarity = "allow"
     params = {a.arg for a in (*node.args.posonlyargs, *node.args.args, *node.args.kwonlyargs)}
     middleware = bool(params & MIDDLEWARE_NEXT_PARAMS) or bool(
@@ -268,6 +280,12 @@ def classify(
         class_node=cls,
         polarity=polarity,
         guard=_denies_by_raising(node),
+        returns_bool=any(
+            isinstance(n, ast.Return)
+            and isinstance(n.value, ast.Constant)
+            and isinstance(n.value.value, bool)
+            for n in own_nodes(node)
+        ),
         middleware=middleware,
         test_double=double or name.startswith("test_"),
     )

@@ -102,7 +102,7 @@ class ExceptReturnsAllow(Rule):
                 f"`{fn.qualname}` returns `{value.shown}` (allow) when {failing_call(node)} "
                 f"raises {caught(handler)}, so a failing permission check grants access."
             )
-        elif fn.guard and fn.polarity is None and not fn.middleware and _passes_through(ret):
+        elif fn.pure_guard and _passes_through(ret):
             edits = [ReplaceStatements(ret, ret, ("raise",))]
             message = (
                 f"Guard `{fn.qualname}` returns normally when {failing_call(node)} raises "

@@ -1,0 +1,441 @@
+"""FC102: an error is swallowed and control falls through to the allow."""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Iterator
+
+from analyzers.flow import FunctionFlow, Outcome, assigned_names, has_continue, swallows
+from analyzers.rules.base import Hit, Invalid, Rule
+from analyzers.rules.common import append_to_handler, caught, deny_statement, failing_call, tries
+from analyzers.semantics import (
+    DENY_STATUS,
+    FunctionInfo,
+    ModuleInfo,
+    allow_value,
+    call_name,
+    catches_failures,
+    handler_types,
+    is_deny_response,
+    mentions_allowing,
+    own_nodes,
+)
+
+# Exceptions that *are* the deny: catching and ignoring one lets the action through.
+AUTHZ_EXCEPTIONS = {
+    "PermissionDenied", "Forbidden", "Unauthorized", "Unauthorised", "NotAuthenticated",
+    "AuthenticationFailed", "AccessDenied", "NotAuthorized", "AuthorizationError",
+    "AuthorisationError", "PolicyViolation", "NotAllowed", "HTTPForbidden", "HTTPUnauthorized",
+    "AccessDeniedError", "PermissionDeniedError", "ForbiddenError", "UnauthorizedError",
+}  # fmt: skip
+
+
+class SwallowedErrorAllows(Rule):
+    """
+    ## What it does
+    Flags an error that is swallowed (`pass`, a log call, `continue`) in a permission check
+    when control then falls through to the allow: a later `return True`, a result variable
+    that started as *allowed*, or, in a guard that denies by raising, the end of the guard.
+    Also flags a deny exception (`PermissionDenied`, `Forbidden`, ...) that is caught and
+    ignored, including with `contextlib.suppress`.
+
+    ## Why is this bad?
+    Swallowing the error hides that the check never ran, and the code after it assumes it
+    passed. The result is the same as answering *allow* on error: any outage or crash of the
+    permission system grants access (CWE-636). Ignoring a deny exception turns "denied" into
+    "allowed" outright.
+
+    ## Example
+    ```python
+    def can_access(user, doc):
+        try:
+            if acl.is_denied(user, doc):
+                return False
+        except AclUnavailable:
+            logger.exception("acl down")
+        return True
+    ```
+
+    ## Use instead
+    ```python
+    def can_access(user, doc):
+        try:
+            if acl.is_denied(user, doc):
+                return False
+        except AclUnavailable:
+            logger.exception("acl down")
+            return False
+        return True
+    ```
+
+    ## Fix safety
+    The fix makes the handler end in the deny (`return False`, `return Verdict.DENY`) or,
+    when no deny value is known (guards, ignored deny exceptions), re-raise. The log call is
+    kept. Only the error path changes.
+    """
+
+    code = "FC102"
+    name = "swallowed-error-allows"
+    severity = "error"
+    summary = "An error in a permission check is swallowed and control falls through to allow."
+    fix_safety = "Changes the error path only: the handler now denies or re-raises."
+
+    def check(self, fn: FunctionInfo, info: ModuleInfo) -> Iterator[Hit]:
+        flow: FunctionFlow | None = None
+        for node in tries(fn):
+            for handler in node.handlers:
+                if not catches_failures(handler) or not swallows(handler):
+                    continue
+                flow = flow or FunctionFlow(fn.node)
+                hit = self._falls_to_allow(fn, info, flow, node, handler)
+                if hit is None and _catches_authz(handler):
+                    hit = self._ignored_deny(fn, flow, node, handler)
+                if hit:
+                    yield hit
+        for node in own_nodes(fn.node):
+            if isinstance(node, ast.With | ast.AsyncWith):
+                hit = self._suppressed_deny(fn, node)
+                if hit:
+                    yield hit
+
+    def _falls_to_allow(
+        self,
+        fn: FunctionInfo,
+        info: ModuleInfo,
+        flow: FunctionFlow,
+        node: ast.Try,
+        handler: ast.ExceptHandler,
+    ) -> Hit | None:
+        if fn.middleware:
+            return None  # FC106 owns middleware
+        outcome = flow.after_loop_exit(handler) if has_continue(handler) else flow.after(node)
+        loose = mentions_allowing(info, handler)
+        value = _allow_reached(fn, info, flow, node, handler, outcome, loose)
+        what = failing_call(node)
+        if value is not None:
+            allow_shown, deny = value
+            return Hit(
+                node=handler,
+                message=(
+                    f"`{fn.qualname}` swallows {caught(handler)} from {what} and goes on to "
+                    f"return `{allow_shown}` (allow), so a failing permission check grants access."
+                ),
+                edits=[append_to_handler(handler, deny_statement(deny))],
+                key_nodes=[handler, *([outcome.node] if outcome.node else [])],
+            )
+        if fn.pure_guard and _guard_passes(outcome):
+            return Hit(
+                node=handler,
+                message=(
+                    f"Guard `{fn.qualname}` swallows {caught(handler)} from {what} and returns "
+                    "normally, so the request goes through unchecked; raise instead."
+                ),
+                edits=[append_to_handler(handler, "raise")],
+                key_nodes=[handler],
+            )
+        return None
+
+    def _ignored_deny(
+        self, fn: FunctionInfo, flow: FunctionFlow, node: ast.Try, handler: ast.ExceptHandler
+    ) -> Hit | None:
+        if has_continue(handler):
+            return None  # skipping the denied item in a loop is the fail-closed filter
+        outcome = flow.after(node)
+        if outcome.kind == "raise" or (outcome.kind == "return" and _is_denyish(outcome.value)):
+            return None
+        return Hit(
+            node=handler,
+            message=(
+                f"`{fn.qualname}` catches {caught(handler)} from {failing_call(node)} and "
+                "ignores it, so the denied action goes ahead."
+            ),
+            edits=[append_to_handler(handler, "raise")],
+            key_nodes=[handler],
+        )
+
+    def _suppressed_deny(self, fn: FunctionInfo, node: ast.With | ast.AsyncWith) -> Hit | None:
+        for item in node.items:
+            call = item.context_expr
+            if not (isinstance(call, ast.Call) and call_name(call) == "suppress"):
+                continue
+            names = {call_name(a) for a in call.args}
+            if names & AUTHZ_EXCEPTIONS:
+                shown = ", ".join(sorted(names & AUTHZ_EXCEPTIONS))
+                return Hit(
+                    node=node,
+                    message=(
+                        f"`{fn.qualname}` suppresses `{shown}`, so a denied check is ignored "
+                        "and the action goes ahead."
+                    ),
+                    key_nodes=[node],
+                )
+        return None
+
+
+def _catches_authz(handler: ast.ExceptHandler) -> bool:
+    return bool(set(handler_types(handler)) & AUTHZ_EXCEPTIONS)
+
+
+def _allow_reached(
+    fn: FunctionInfo,
+    info: ModuleInfo,
+    flow: FunctionFlow,
+    node: ast.Try,
+    handler: ast.ExceptHandler,
+    outcome: Outcome,
+    loose: bool,
+) -> tuple[str, str | None] | None:
+    """(allow shown, deny source) when the path after the handler returns an allow value."""
+    if outcome.kind != "return":
+        return None
+    returned = outcome.value
+    direct = allow_value(returned, fn, info, loose)
+    if direct is not None:
+        return direct.shown, direct.deny
+    if not isinstance(returned, ast.Name):
+        return None
+    name = returned.id
+    if name in outcome.assigned or name in assigned_names(handler):
+        return None
+    initial = allow_value(flow.value_before(node, name), fn, info, loose)
+    if initial is None:
+        return None
+    return f"{name}", initial.deny
+
+
+def _guard_passes(outcome: Outcome) -> bool:
+    """After the handler the guard ends or returns something that is not a deny."""
+    if outcome.kind == "end":
+        return True
+    if outcome.kind != "return":
+        return False
+    value = outcome.value
+    return value is None or (
+        isinstance(value, ast.Constant | ast.Name | ast.Attribute) and not _is_denyish(value)
+    )
+
+
+def _is_denyish(value: ast.expr | None) -> bool:
+    """`None`, `False`, a 401/403 response: the path after the handler denies anyway."""
+    if value is None:
+        return False
+    if isinstance(value, ast.Constant) and value.value in (None, False):
+        return True
+    if isinstance(value, ast.Call) and (
+        is_deny_response(value)
+        or any(isinstance(a, ast.Constant) and a.value in DENY_STATUS for a in value.args)
+    ):
+        return True
+    return False
+
+
+SwallowedErrorAllows.VALID = [
+    # the handler denies
+    """
+def can_access(user, doc):
+    try:
+        if acl.is_denied(user, doc):
+            return False
+    except AclUnavailable:
+        logger.exception("acl down")
+        return False
+    return True
+""",
+    # the result starts as deny
+    """
+def is_allowed(user):
+    allowed = False
+    try:
+        allowed = policy.check(user)
+    except Exception:
+        logger.exception("policy failed")
+    return allowed
+""",
+    # skipping denied objects in a loop is a fail-closed filter
+    """
+def visible(user, docs):
+    out = []
+    for doc in docs:
+        try:
+            check_object_permission(user, doc)
+        except PermissionDenied:
+            continue
+        out.append(doc)
+    return out
+""",
+    # a deny exception converted into a deny answer
+    """
+def get_document(request, pk):
+    try:
+        enforce(request.user, pk)
+    except PermissionDenied:
+        return HttpResponseForbidden()
+    return render(request, pk)
+""",
+    # not a permission function and nothing says it allows
+    """
+def load_settings(path):
+    try:
+        data = read(path)
+    except OSError:
+        pass
+    return True
+""",
+    # path after the handler re-checks and can deny: not straight-line, stay quiet
+    """
+def has_permission(user):
+    result = None
+    try:
+        result = client.check(user)
+    except Exception:
+        pass
+    if result is None:
+        return False
+    return True
+""",
+    # token parser: swallowing and returning None means "invalid"
+    """
+def parse_token(raw):
+    try:
+        return signer.unsign(raw)
+    except BadSignature:
+        pass
+    return None
+""",
+]
+
+SwallowedErrorAllows.INVALID = [
+    Invalid(
+        """\
+def can_access(user, doc):
+    try:
+        if acl.is_denied(user, doc):
+            return False
+    except AclUnavailable:
+        logger.exception("acl down")
+    return True
+""",
+        line=5,
+        fixed="""\
+def can_access(user, doc):
+    try:
+        if acl.is_denied(user, doc):
+            return False
+    except AclUnavailable:
+        logger.exception("acl down")
+        return False
+    return True
+""",
+    ),
+    # a verdict that starts as allow; the loop skips failing policies
+    Invalid(
+        """\
+class Verdict(enum.Enum):
+    ALLOW = 1
+    DENY = 2
+
+def evaluate(request, policies):
+    verdict = Verdict.ALLOW
+    for policy in policies:
+        try:
+            if not policy.permits(request):
+                verdict = Verdict.DENY
+        except Exception:
+            continue
+    return verdict
+""",
+        line=11,
+        fixed="""\
+class Verdict(enum.Enum):
+    ALLOW = 1
+    DENY = 2
+
+def evaluate(request, policies):
+    verdict = Verdict.ALLOW
+    for policy in policies:
+        try:
+            if not policy.permits(request):
+                verdict = Verdict.DENY
+        except Exception:
+            return Verdict.DENY
+    return verdict
+""",
+    ),
+    # deny polarity: "not banned" after the lookup failed
+    Invalid(
+        """\
+def is_banned(user_id):
+    try:
+        if redis.sismember("banned", user_id):
+            return True
+    except redis.ConnectionError:
+        pass
+    return False
+""",
+        line=5,
+        fixed="""\
+def is_banned(user_id):
+    try:
+        if redis.sismember("banned", user_id):
+            return True
+    except redis.ConnectionError:
+        return True
+    return False
+""",
+    ),
+    # a guard swallows the verification error and falls off its end
+    Invalid(
+        """\
+def require_api_key(request):
+    key = request.headers.get("x-api-key")
+    if key is None:
+        raise HTTPException(status_code=401)
+    try:
+        keystore.verify(key)
+    except Exception as exc:
+        log.warning("key check failed: %s", exc)
+""",
+        line=7,
+        fixed="""\
+def require_api_key(request):
+    key = request.headers.get("x-api-key")
+    if key is None:
+        raise HTTPException(status_code=401)
+    try:
+        keystore.verify(key)
+    except Exception as exc:
+        log.warning("key check failed: %s", exc)
+        raise
+""",
+    ),
+    # the deny exception itself is caught and ignored
+    Invalid(
+        """\
+def delete_project(request, project):
+    try:
+        check_object_permissions(request.user, project)
+    except PermissionDenied:
+        pass
+    project.delete()
+""",
+        line=4,
+        fixed="""\
+def delete_project(request, project):
+    try:
+        check_object_permissions(request.user, project)
+    except PermissionDenied:
+        raise
+    project.delete()
+""",
+    ),
+    # ... or suppressed
+    Invalid(
+        """\
+def publish(request, post):
+    with contextlib.suppress(PermissionDenied):
+        policy.enforce(request.user, "publish", post)
+    post.publish()
+""",
+        line=2,
+    ),
+]
