@@ -122,8 +122,10 @@ ALLOW_LANGUAGE = re.compile(
     r"(?i)auto[- _]?(allow|approv|grant|accept)|\ballowing\b|fail(ing|s|ed)?[- _]?open"
     r"|let(ting)? (the |this |it |them )?(request|call|user|action|tool|command)?s? ?through"
     r"|allow(ed|ing)? (it |them )?(anyway|by default)|default(ing)? to allow"
-    r"|grant(ing)? (access|permission)|proceed(ing)? (anyway|without)|permit(ting)? (anyway|by default)"
-    r"|assum(e|ing) (it'?s )?(allowed|ok|safe|valid|authori[sz]ed)|skip(ping)? (the )?(permission|auth|check)"
+    r"|grant(ing)? (access|permission)|proceed(ing)? (anyway|without)"
+    r"|permit(ting)? (anyway|by default)"
+    r"|assum(e|ing) (it'?s )?(allowed|ok|safe|valid|authori[sz]ed)"
+    r"|skip(ping)? (the )?(permission|auth|check)"
 )
 FAIL_OPEN_FLAG = re.compile(
     r"(?i)fail_?open|fail_?safe|allow_on_(error|failure)|permissive|lenient|soft_?fail|strict"

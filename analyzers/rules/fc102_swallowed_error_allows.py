@@ -221,12 +221,10 @@ def _is_denyish(value: ast.expr | None) -> bool:
         return False
     if isinstance(value, ast.Constant) and value.value in (None, False):
         return True
-    if isinstance(value, ast.Call) and (
+    return isinstance(value, ast.Call) and (
         is_deny_response(value)
         or any(isinstance(a, ast.Constant) and a.value in DENY_STATUS for a in value.args)
-    ):
-        return True
-    return False
+    )
 
 
 SwallowedErrorAllows.VALID = [
