@@ -162,17 +162,15 @@ class _Applier(cst.CSTTransformer):
                 self.done.add(id(edit))
                 self.pending -= 1
                 return self._edit_expression(edit, updated)
-        if isinstance(original, cst.Try) and original in self.positions:
-            edit = self.try_edits.get(self._start_line(original))
-            if edit is not None and id(edit) not in self.done:
-                self.done.add(id(edit))
-                self.pending -= 1
-                return _hoist_finally_return(updated)
         return result
 
     def _edit_expression(self, edit: Edit, node: cst.CSTNode) -> cst.CSTNode:
         if isinstance(edit, ReplaceExpression):
             new = cst.parse_expression(edit.new)
+            if isinstance(node, cst.SimpleString) and isinstance(new, cst.SimpleString):
+                # keep the file's quote style: "allow" -> "deny", not 'deny'
+                quoted = f"{node.prefix}{node.quote}{new.raw_value}{node.quote}"
+                return node.with_changes(value=quoted)
             return (
                 new.with_changes(lpar=node.lpar, rpar=node.rpar) if hasattr(node, "lpar") else new
             )
@@ -190,6 +188,13 @@ class _Applier(cst.CSTTransformer):
         i = 0
         while i < len(originals):
             line = self._start_line(originals[i])
+            hoist = self.try_edits.get(line)
+            if isinstance(originals[i], cst.Try) and hoist and id(hoist) not in self.done:
+                out.extend(_hoist_finally_return(updated[i]))
+                self.done.add(id(hoist))
+                self.pending -= 1
+                i += 1
+                continue
             edit = self.stmt_edits.get(line)
             if edit is None or id(edit) in self.done:
                 out.append(updated[i])
@@ -241,9 +246,9 @@ def _reword_node(node: cst.CSTNode) -> cst.CSTNode:
     return node
 
 
-def _hoist_finally_return(node: cst.Try) -> cst.CSTNode:
+def _hoist_finally_return(node: cst.CSTNode) -> list[cst.CSTNode]:
     """Move a `finally` that only returns out of the try, so errors propagate again."""
-    if node.finalbody is None:
+    if not isinstance(node, cst.Try) or node.finalbody is None:
         raise FixError("try has no finally")
     final_body = node.finalbody.body
     body = final_body.body if isinstance(final_body, cst.IndentedBlock) else ()
@@ -251,7 +256,7 @@ def _hoist_finally_return(node: cst.Try) -> cst.CSTNode:
         raise FixError("finally does more than return")
     returned = body[0]
     if node.handlers:
-        return cst.FlattenSentinel([node.with_changes(finalbody=None), returned])
+        return [node.with_changes(finalbody=None), returned]
     inner = node.body.body if isinstance(node.body, cst.IndentedBlock) else ()
     first = inner[0].with_changes(leading_lines=node.leading_lines) if inner else None
     return cst.FlattenSentinel([*([first] if first else []), *inner[1:], returned])

@@ -108,8 +108,8 @@ ALLOW_STRINGS = {
 }
 ALLOW_KEYS = {
     "allowed", "allow", "granted", "permitted", "authorized", "authorised", "approved",
-    "is_allowed", "is_authorized", "has_permission", "access", "authenticated", "valid",
-    "verified", "ok", "pass", "passed",
+    "is_allowed", "is_authorized", "is_permitted", "has_permission", "has_access",
+    "authenticated", "is_authenticated", "valid", "is_valid", "verified", "trusted",
 }  # fmt: skip
 DENY_KEYS = {
     "denied", "deny", "blocked", "banned", "forbidden", "rate_limited", "ratelimited",
@@ -417,7 +417,7 @@ def allow_value(
         return _dict_allow(expr, fn, info)
     if isinstance(expr, ast.Call):
         for kw in expr.keywords:
-            hit = _keyed_allow(kw.arg, kw.value, fn, info)
+            hit = keyed_allow(kw.arg, kw.value, fn, info)
             if hit:
                 return hit
     return None
@@ -443,7 +443,7 @@ def _enum_allow(expr: ast.Attribute, info: ModuleInfo) -> AllowValue:
 def _dict_allow(expr: ast.Dict, fn: FunctionInfo, info: ModuleInfo) -> AllowValue | None:
     for key, value in zip(expr.keys, expr.values, strict=True):
         if isinstance(key, ast.Constant) and isinstance(key.value, str):
-            hit = _keyed_allow(key.value, value, fn, info)
+            hit = keyed_allow(key.value, value, fn, info)
             if hit:
                 return hit
         if isinstance(value, ast.Dict):  # {"hookSpecificOutput": {"permissionDecision": "allow"}}
@@ -453,7 +453,7 @@ def _dict_allow(expr: ast.Dict, fn: FunctionInfo, info: ModuleInfo) -> AllowValu
     return None
 
 
-def _keyed_allow(
+def keyed_allow(
     key: str | None, value: ast.expr, fn: FunctionInfo, info: ModuleInfo
 ) -> AllowValue | None:
     """`allowed=True`, `"denied": False`, `"permission": "allow"` inside a result."""

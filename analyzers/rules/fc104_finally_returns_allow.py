@@ -1,0 +1,172 @@
+"""FC104: `return` inside `finally` hands back the allow default and swallows the error."""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Iterator
+
+from analyzers.fixes import Edit, HoistFinallyReturn
+from analyzers.flow import FunctionFlow, returns_in
+from analyzers.rules.base import Hit, Invalid, Rule
+from analyzers.rules.common import failing_call, tries
+from analyzers.semantics import FunctionInfo, ModuleInfo, allow_value
+
+
+class FinallyReturnsAllow(Rule):
+    """
+    ## What it does
+    Flags a `return` in a `finally` block of a permission check when what it returns is, or
+    can still be, the allow value: `return True`, or `return allowed` where `allowed` started
+    as `True` before the `try`.
+
+    ## Why is this bad?
+    A `return` in `finally` discards any exception in flight. If the check raised, the
+    function silently returns the allow default instead: the error is swallowed and access is
+    granted (CWE-636). Python 3.14 warns about `return` in `finally` for this reason (PEP 765).
+
+    ## Example
+    ```python
+    def is_allowed(user):
+        allowed = True
+        try:
+            allowed = policy.check(user)
+        finally:
+            return allowed
+    ```
+
+    ## Use instead
+    ```python
+    def is_allowed(user):
+        allowed = True
+        allowed = policy.check(user)
+        return allowed
+    ```
+
+    ## Fix safety
+    When the `finally` block holds only the `return`, the fix moves the `return` after the
+    `try` statement (dropping an empty `try`), so exceptions propagate again. A value the
+    `try` body returns itself is now honoured instead of being overridden by the `finally`
+    (that override was a bug too). Other shapes get no automatic fix.
+    """
+
+    code = "FC104"
+    name = "finally-returns-allow"
+    severity = "error"
+    summary = "A `return` in `finally` swallows the check's error and returns the allow default."
+    fix_safety = "Moves the return out of `finally`; errors propagate, results are honoured."
+
+    def check(self, fn: FunctionInfo, info: ModuleInfo) -> Iterator[Hit]:
+        flow: FunctionFlow | None = None
+        for node in tries(fn):
+            if not node.finalbody:
+                continue
+            flow = flow or FunctionFlow(fn.node)
+            for ret in (r for stmt in node.finalbody for r in _returns(stmt)):
+                shown = _allow_shown(fn, info, flow, node, ret)
+                if shown is None:
+                    continue
+                edits: list[Edit] = []
+                if node.finalbody == [ret] and isinstance(node, ast.Try):
+                    edits.append(HoistFinallyReturn(node))
+                yield Hit(
+                    node=ret,
+                    message=(
+                        f"`{fn.qualname}` returns `{shown}` from `finally`, which discards any "
+                        f"error from {failing_call(node)} and answers allow instead."
+                    ),
+                    edits=edits,
+                    key_nodes=[node],
+                )
+
+
+def _returns(stmt: ast.stmt) -> Iterator[ast.Return]:
+    if isinstance(stmt, ast.Return):
+        yield stmt
+    else:
+        yield from returns_in(stmt)
+
+
+def _allow_shown(
+    fn: FunctionInfo, info: ModuleInfo, flow: FunctionFlow, node: ast.Try, ret: ast.Return
+) -> str | None:
+    """The allow value `ret` hands back: a literal, or a variable that starts as allow."""
+    value = allow_value(ret.value, fn, info)
+    if value is not None:
+        return value.shown
+    if isinstance(ret.value, ast.Name):
+        initial = allow_value(flow.value_before(node, ret.value.id), fn, info)
+        if initial is not None:
+            return f"{ret.value.id}` (initially `{initial.shown}`)"[:-1]
+    return None
+
+
+FinallyReturnsAllow.VALID = [
+    # the default is deny
+    """
+def is_allowed(user):
+    allowed = False
+    try:
+        allowed = policy.check(user)
+    finally:
+        return allowed
+""",
+    # finally without return
+    """
+def has_permission(user):
+    lock.acquire()
+    try:
+        return acl.check(user)
+    finally:
+        lock.release()
+""",
+    # deny polarity: True is the safe default
+    """
+def is_blocked(ip):
+    blocked = True
+    try:
+        blocked = firewall.lookup(ip)
+    finally:
+        return blocked
+""",
+]
+
+FinallyReturnsAllow.INVALID = [
+    Invalid(
+        """\
+def is_allowed(user):
+    allowed = True
+    try:
+        allowed = policy.check(user)
+    finally:
+        return allowed
+""",
+        line=6,
+        fixed="""\
+def is_allowed(user):
+    allowed = True
+    allowed = policy.check(user)
+    return allowed
+""",
+    ),
+    # with a handler: the finally still swallows what the handler re-raises
+    Invalid(
+        """\
+async def check_access(self, user):
+    try:
+        return await self.pdp.check(user)
+    except TimeoutError:
+        raise
+    finally:
+        return True
+""",
+        line=7,
+        fixed="""\
+async def check_access(self, user):
+    try:
+        return await self.pdp.check(user)
+    except TimeoutError:
+        raise
+    return True
+""",
+    ),
+]
