@@ -28,6 +28,7 @@ class Outcome:
     kind: Literal["return", "raise", "end", "exit", "unknown"]
     node: ast.AST | None = None
     assigned: set[str] = field(default_factory=set)
+    passed: list[ast.stmt] = field(default_factory=list)  # statements run on the way
 
     @property
     def value(self) -> ast.expr | None:
@@ -78,6 +79,7 @@ class FunctionFlow:
     def after(self, stmt: ast.AST) -> Outcome:
         """Follow the statements after `stmt` until control leaves the function."""
         assigned: set[str] = set()
+        passed: list[ast.stmt] = []
         current: ast.AST | None = stmt
         while current is not None and current is not self.fn:
             place = self.places.get(id(current))
@@ -86,8 +88,9 @@ class FunctionFlow:
             for nxt in place.block[place.index + 1 :]:
                 outcome = _step(nxt, assigned)
                 if outcome is not None:
-                    outcome.assigned = assigned
+                    outcome.assigned, outcome.passed = assigned, passed
                     return outcome
+                passed.append(nxt)
             owner = place.owner
             if isinstance(owner, LOOPS) and place.block is owner.body and owner.orelse:
                 return Outcome("unknown", owner, assigned)
@@ -102,7 +105,7 @@ class FunctionFlow:
             current = owner
             if isinstance(owner, ast.ExceptHandler):
                 current = self.owner_of(owner)  # the Try
-        return Outcome("end", None, assigned)
+        return Outcome("end", None, assigned, passed)
 
     def after_loop_exit(self, stmt: ast.AST) -> Outcome:
         """Where `continue` in the innermost loop around `stmt` eventually leads: past the loop."""

@@ -1,0 +1,265 @@
+"""FC106: middleware that, after an auth error, still passes the request on."""
+
+from __future__ import annotations
+
+import ast
+import re
+from collections.abc import Iterator
+
+from analyzers.fixes import ReplaceStatements
+from analyzers.flow import FunctionFlow, swallows
+from analyzers.rules.base import Hit, Invalid, Rule
+from analyzers.rules.common import append_to_handler, caught, failing_call, reword_edits, tries
+from analyzers.semantics import (
+    FunctionInfo,
+    ModuleInfo,
+    call_name,
+    catches_failures,
+    dotted_name,
+    mentions_allowing,
+    own_nodes,
+)
+
+NEXT_CALLS = re.compile(r"_?(call_next|get_response|next_handler|handler|app|nxt|next_?|inner)")
+AUTH_WORDS = re.compile(
+    r"(?i)auth|token|verify|permission|credential|session|jwt|api_?key|login|signature|acl"
+    r"|polic|access|principal|identity|user|secret|hmac|scope|role|valid|key"
+)
+
+
+class MiddlewarePassesOnError(Rule):
+    """
+    ## What it does
+    Flags middleware (`dispatch`, `__call__`, `process_request`, functions taking
+    `call_next`/`get_response`) that enforces authentication or authorization, when an error
+    raised by that check ends with the request passed on to the application anyway: the
+    handler calls `call_next(request)`, or swallows the error and falls through to it.
+
+    ## Why is this bad?
+    Middleware is the gate in front of every route. If the auth backend errors and the
+    middleware lets the request continue, every protected route is open during the outage,
+    and anyone who can make the check crash (a malformed header, an oversized token) gets in
+    (CWE-636).
+
+    ## Example
+    ```python
+    class AuthMiddleware(BaseHTTPMiddleware):
+        async def dispatch(self, request, call_next):
+            token = request.headers.get("authorization")
+            if not token:
+                return JSONResponse({"error": "unauthorized"}, status_code=401)
+            try:
+                request.state.user = await self.verifier.verify(token)
+            except Exception:
+                logger.exception("auth backend error, letting the request through")
+            return await call_next(request)
+    ```
+
+    ## Use instead
+    ```python
+            except Exception:
+                logger.exception("auth backend error, letting the request through")
+                raise
+    ```
+
+    ## Fix safety
+    The fix re-raises the error instead of passing the request on, so the framework answers
+    with a server error. Requests that authenticate normally are unaffected. You may prefer
+    to return your own 401/503 response there.
+    """
+
+    code = "FC106"
+    name = "middleware-passes-on-error"
+    severity = "error"
+    summary = "Middleware passes the request on after its auth check raised."
+    fix_safety = "Re-raises instead of passing the request on; normal requests are unaffected."
+
+    def check(self, fn: FunctionInfo, info: ModuleInfo) -> Iterator[Hit]:
+        if not fn.middleware:
+            return
+        flow: FunctionFlow | None = None
+        for node in tries(fn):
+            if not _checks_auth(node) or any(_calls_next(s) for s in node.body):
+                continue  # the try guards the downstream call, not an auth check
+            for handler in node.handlers:
+                if not catches_failures(handler):
+                    continue
+                if not (fn.guard or mentions_allowing(info, handler)):
+                    continue  # optional-auth middleware: anonymous on error is a design
+                passing = next((s for s in handler.body if _calls_next(s)), None)
+                if passing is not None:
+                    yield self._hit(info, fn, node, handler, passing, direct=True)
+                    continue
+                if not swallows(handler):
+                    continue
+                flow = flow or FunctionFlow(fn.node)
+                outcome = flow.after(node)
+                reached = [*outcome.passed, *([outcome.node] if outcome.node else [])]
+                passing = next((s for s in reached if _calls_next(s)), None)
+                if passing is not None and outcome.kind in ("return", "end"):
+                    yield self._hit(info, fn, node, handler, passing, direct=False)
+
+    def _hit(
+        self,
+        info: ModuleInfo,
+        fn: FunctionInfo,
+        node: ast.Try,
+        handler: ast.ExceptHandler,
+        passing: ast.stmt,
+        direct: bool,
+    ) -> Hit:
+        how = "passes the request on" if direct else "swallows it and passes the request on"
+        edit = (
+            ReplaceStatements(passing, passing, ("raise",))
+            if direct
+            else append_to_handler(handler, "raise")
+        )
+        return Hit(
+            node=passing if direct else handler,
+            message=(
+                f"Middleware `{fn.qualname}` {how} when {failing_call(node)} raises "
+                f"{caught(handler)}, so every protected route is open while auth fails."
+            ),
+            edits=[edit, *reword_edits(info, handler)],
+            key_nodes=[handler, passing],
+        )
+
+
+def _checks_auth(node: ast.Try) -> bool:
+    """The try body calls something that authenticates or authorizes."""
+    for stmt in node.body:
+        for child in [stmt, *own_nodes(stmt)]:
+            if isinstance(child, ast.Call):
+                name = dotted_name(child.func) or call_name(child)
+                if AUTH_WORDS.search(name):
+                    return True
+    return False
+
+
+def _calls_next(stmt: ast.AST) -> bool:
+    """`call_next(request)`, `self.get_response(request)`, `await self.app(scope, ...)`."""
+    for child in [stmt, *own_nodes(stmt)]:
+        if isinstance(child, ast.Call):
+            name = dotted_name(child.func) or ""
+            if NEXT_CALLS.fullmatch(name.removeprefix("self.")):
+                return True
+    return False
+
+
+MiddlewarePassesOnError.VALID = [
+    # denies on error
+    """
+class AuthMiddleware(BaseHTTPMiddleware):
+    async def dispatch(self, request, call_next):
+        try:
+            request.state.user = await self.verifier.verify(request.headers["authorization"])
+        except Exception:
+            return JSONResponse({"error": "unauthorized"}, status_code=401)
+        return await call_next(request)
+""",
+    # the try guards the downstream call, not an auth check
+    """
+class ErrorMiddleware(BaseHTTPMiddleware):
+    async def dispatch(self, request, call_next):
+        try:
+            return await call_next(request)
+        except Exception:
+            logger.exception("unhandled")
+            return JSONResponse({"error": "internal"}, status_code=500)
+""",
+    # optional authentication: anonymous on error, and never rejects by itself
+    """
+class SessionMiddleware:
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        try:
+            request.user = load_user_from_session(request)
+        except SessionError:
+            request.user = AnonymousUser()
+        return self.get_response(request)
+""",
+]
+
+MiddlewarePassesOnError.INVALID = [
+    Invalid(
+        """\
+class AuthMiddleware(BaseHTTPMiddleware):
+    async def dispatch(self, request, call_next):
+        token = request.headers.get("authorization")
+        if not token:
+            return JSONResponse({"error": "unauthorized"}, status_code=401)
+        try:
+            request.state.user = await self.verifier.verify(token)
+        except Exception:
+            logger.exception("auth backend error")
+        return await call_next(request)
+""",
+        line=8,
+        fixed="""\
+class AuthMiddleware(BaseHTTPMiddleware):
+    async def dispatch(self, request, call_next):
+        token = request.headers.get("authorization")
+        if not token:
+            return JSONResponse({"error": "unauthorized"}, status_code=401)
+        try:
+            request.state.user = await self.verifier.verify(token)
+        except Exception:
+            logger.exception("auth backend error")
+            raise
+        return await call_next(request)
+""",
+    ),
+    # Django-style middleware that passes the request on from the handler
+    Invalid(
+        """\
+class ApiKeyMiddleware:
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        try:
+            if not self.keys.is_valid(request.headers.get("X-Api-Key")):
+                return HttpResponseForbidden()
+        except KeyServiceError:
+            return self.get_response(request)
+        return self.get_response(request)
+""",
+        line=10,
+        fixed="""\
+class ApiKeyMiddleware:
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        try:
+            if not self.keys.is_valid(request.headers.get("X-Api-Key")):
+                return HttpResponseForbidden()
+        except KeyServiceError:
+            raise
+        return self.get_response(request)
+""",
+    ),
+    # pure ASGI middleware, with the log saying it lets requests through
+    Invalid(
+        """\
+async def auth_middleware(scope, receive, send, app):
+    try:
+        await check_token(scope)
+    except Exception:
+        log.warning("token check failed, letting the request through")
+    await app(scope, receive, send)
+""",
+        line=4,
+        fixed="""\
+async def auth_middleware(scope, receive, send, app):
+    try:
+        await check_token(scope)
+    except Exception:
+        log.warning("token check failed, denying")
+        raise
+    await app(scope, receive, send)
+""",
+    ),
+]
