@@ -17,6 +17,7 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import replace
+from functools import cache
 from pathlib import Path
 
 from analyzers.config import Config
@@ -25,8 +26,6 @@ from analyzers.model import AnalysisError, Finding, Fix, Report
 from analyzers.rules import Hit, Rule, all_rules
 from analyzers.semantics import FunctionInfo, ModuleInfo, iter_functions, module_info
 
-# A function can only hold a fail-open shape if its text contains one of these.
-CANDIDATE = re.compile(r"\bexcept\b|\bfinally\b|suppress|\.get\(|getattr\(|verify")
 SUPPRESSION = re.compile(r"#\s*failclosed:\s*ignore\[([^\]]*)\](.*)")
 SKIP_DIRS = {
     ".git", ".hg", ".svn", ".venv", "venv", ".tox", ".nox", "node_modules", "__pycache__",
@@ -91,7 +90,7 @@ def _analyze(data: bytes | str, path: str, config: Config, with_fixes: bool) -> 
         tree = parse(text, path)
     except _Unparsable as exc:
         return _error(path, str(exc))
-    if not CANDIDATE.search(text):
+    if not any(trigger.search(text) for trigger in _triggers()):
         return Report()
     info = module_info(tree, text, path, config)
     if info.is_test:
@@ -105,15 +104,25 @@ def _analyze(data: bytes | str, path: str, config: Config, with_fixes: bool) -> 
 Pending = tuple[Finding, Sequence[Edit]]  # a finding and the edits that would fix it
 
 
+@cache
+def _triggers() -> tuple[re.Pattern[str], ...]:
+    """The distinct triggers of all rules: a file matching none holds no finding."""
+    return tuple(dict.fromkeys(rule.trigger for rule in all_rules()))
+
+
 def _run_rules(info: ModuleInfo, rules: Sequence[type[Rule]]) -> Iterable[Pending]:
     instances = [rule() for rule in rules]
     for fn in iter_functions(info):
         if fn.test_double:
             continue
         start, end = fn.node.lineno, fn.node.end_lineno or fn.node.lineno
-        if not CANDIDATE.search("".join(info.lines[start - 1 : end])):
-            continue
+        text = "".join(info.lines[start - 1 : end])
+        triggered: dict[re.Pattern[str], bool] = {}
         for rule in instances:
+            if rule.trigger not in triggered:
+                triggered[rule.trigger] = rule.trigger.search(text) is not None
+            if not triggered[rule.trigger]:
+                continue
             for hit in rule.check(fn, info):
                 yield _finding(rule, hit, fn, info), hit.edits
 
@@ -260,15 +269,14 @@ def _walk(root: Path, config: Config) -> list[str]:
 
 
 def display_path(path: Path) -> str:
-    """POSIX path relative to the current directory when inside it, else absolute."""
-    try:
-        return (
-            Path(os.path.relpath(path)).as_posix()
-            if not path.is_absolute()
-            else (path.resolve().relative_to(Path.cwd().resolve()).as_posix())
-        )
-    except ValueError:
-        return path.as_posix()
+    """POSIX path relative to the current directory when inside it, else as given."""
+    text = os.fspath(path)
+    if os.path.isabs(text):
+        relative = os.path.relpath(text)
+        if relative.startswith(".."):
+            return Path(text).as_posix()
+        text = relative
+    return Path(os.path.normpath(text)).as_posix()
 
 
 def analyze_file(path: str, config: Config) -> Report:

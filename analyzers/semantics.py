@@ -10,6 +10,7 @@ import ast
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Literal
 
 from analyzers.config import Config
@@ -109,13 +110,14 @@ ALLOW_STRINGS = {
 ALLOW_KEYS = {
     "allowed", "allow", "granted", "permitted", "authorized", "authorised", "approved",
     "is_allowed", "is_authorized", "is_permitted", "has_permission", "has_access",
-    "authenticated", "is_authenticated", "valid", "is_valid", "verified", "trusted",
 }  # fmt: skip
 DENY_KEYS = {
     "denied", "deny", "blocked", "banned", "forbidden", "rate_limited", "ratelimited",
-    "throttled", "revoked", "expired", "rejected", "is_blocked", "is_banned", "is_denied",
-    "limited", "locked",
+    "throttled", "revoked", "is_blocked", "is_banned", "is_denied",
 }  # fmt: skip
+# Fields that decide only inside a permission function (`is_authenticated` is also UI state).
+WEAK_ALLOW_KEYS = {"authenticated", "is_authenticated", "valid", "is_valid", "verified", "trusted"}
+WEAK_DENY_KEYS = {"expired", "rejected", "limited", "locked"}
 VERDICT_KEYS = {"permission", "decision", "permissiondecision", "verdict", "effect", "action",
                 "result", "outcome", "access"}  # fmt: skip
 ALLOW_LANGUAGE = re.compile(
@@ -150,21 +152,43 @@ class AllowValue:
 
 @dataclass
 class FunctionInfo:
-    """A function with what the analyzer decided about it."""
+    """A function with what the analyzer decided about it.
 
-    @property
-    def pure_guard(self) -> bool:
-        """Denies by raising and never answers with a bool: returning at all is the allow."""
-        return self.guard and not self.returns_bool and not self.middleware
+    Cheap facts (name-based) are decided up front; facts that need a walk of the body are
+    computed on first use, so the many functions no rule looks at cost almost nothing.
+    """
 
     node: FunctionNode
     qualname: str
     class_node: ast.ClassDef | None
     polarity: Polarity | None  # None: not a permission function by name, base or config
-    guard: bool  # denies by raising or by answering 401/403: returning normally is the allow
-    returns_bool: bool  # answers with `return True/False` somewhere: a predicate, not a guard
     middleware: bool
     test_double: bool
+
+    @cached_property
+    def statements(self) -> list[ast.AST]:
+        """The function's own statements and except handlers, nested blocks included."""
+        return list(own_statements(self.node))
+
+    @cached_property
+    def guard(self) -> bool:
+        """Denies by raising or by answering 401/403: returning normally is the allow."""
+        return _denies_by_raising(self.statements)
+
+    @cached_property
+    def returns_bool(self) -> bool:
+        """Answers with `return True/False` somewhere: a predicate, not a guard."""
+        return any(
+            isinstance(n, ast.Return)
+            and isinstance(n.value, ast.Constant)
+            and isinstance(n.value.value, bool)
+            for n in self.statements
+        )
+
+    @property
+    def pure_guard(self) -> bool:
+        """Denies by raising and never answers with a bool: returning at all is the allow."""
+        return self.guard and not self.returns_bool and not self.middleware
 
 
 @dataclass
@@ -237,19 +261,40 @@ def call_name(node: ast.AST) -> str:
     return ""
 
 
+BLOCKS = ("body", "orelse", "finalbody", "handlers", "cases")
+
+
+def _blocks(node: ast.AST) -> Iterator[ast.AST]:
+    """Children that sit in statement blocks (and handlers, match cases)."""
+    for name in BLOCKS:
+        block = getattr(node, name, None)
+        if isinstance(block, list):
+            yield from block
+
+
+def own_statements(node: ast.AST) -> Iterator[ast.AST]:
+    """Statements in `node`'s blocks, nested blocks included, not nested functions or classes."""
+    stack = list(_blocks(node))
+    while stack:
+        child = stack.pop()
+        yield child
+        if not isinstance(child, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+            stack.extend(_blocks(child))
+
+
 def iter_functions(info: ModuleInfo) -> Iterator[FunctionInfo]:
     """Every function and method, with its qualified name and classification."""
     stack: list[tuple[ast.AST, str, ast.ClassDef | None, bool]] = [(info.tree, "", None, False)]
     while stack:
         parent, prefix, cls, double = stack.pop()
-        for child in ast.iter_child_nodes(parent):
+        for child in _blocks(parent):
             if isinstance(child, ast.ClassDef):
                 is_double = double or bool(TEST_DOUBLE.match(child.name))
                 stack.append((child, f"{prefix}{child.name}.", child, is_double))
             elif isinstance(child, ast.FunctionDef | ast.AsyncFunctionDef):
                 yield classify(child, f"{prefix}{child.name}", cls, double, info.config)
                 stack.append((child, f"{prefix}{child.name}.", None, double))
-            elif not isinstance(child, ast.expr):
+            else:
                 stack.append((child, prefix, cls, double))
 
 
@@ -281,13 +326,6 @@ def classify(
         qualname=qualname,
         class_node=cls,
         polarity=polarity,
-        guard=_denies_by_raising(node),
-        returns_bool=any(
-            isinstance(n, ast.Return)
-            and isinstance(n.value, ast.Constant)
-            and isinstance(n.value.value, bool)
-            for n in own_nodes(node)
-        ),
         middleware=middleware,
         test_double=double or name.startswith("test_"),
     )
@@ -314,21 +352,18 @@ def own_nodes(node: ast.AST) -> Iterator[ast.AST]:
             stack.extend(ast.iter_child_nodes(child))
 
 
-def _denies_by_raising(node: FunctionNode) -> bool:
+def _denies_by_raising(statements: list[ast.AST]) -> bool:
     """A guard: it raises a deny exception or answers 401/403 itself."""
-    for child in own_nodes(node):
-        if isinstance(child, ast.Raise) and child.exc is not None and is_deny_raise(child.exc):
+    for stmt in statements:
+        if isinstance(stmt, ast.Raise) and stmt.exc is not None and is_deny_raise(stmt.exc):
             return True
-        if (
-            isinstance(child, ast.Return)
-            and child.value is not None
-            and is_deny_response(child.value)
-        ):
+        if isinstance(stmt, ast.Return) and stmt.value is not None and is_deny_response(stmt.value):
             return True
+        call = stmt.value if isinstance(stmt, ast.Expr) else None
         if (
-            isinstance(child, ast.Call)
-            and call_name(child) == "abort"
-            and _status_of(child) in (DENY_STATUS)
+            isinstance(call, ast.Call)
+            and call_name(call) == "abort"
+            and (_status_of(call) in DENY_STATUS)
         ):
             return True
     return False
@@ -378,10 +413,20 @@ def handler_types(handler: ast.ExceptHandler) -> list[str]:
     return [call_name(e) or "?" for e in elts]
 
 
-def catches_failures(handler: ast.ExceptHandler) -> bool:
-    """False for handlers that only catch import errors or iteration ends."""
-    types = handler_types(handler)
-    return not types or not set(types) <= NON_FAILURE_EXCEPTIONS
+def catches_failures(handler: ast.ExceptHandler, node: ast.Try | ast.TryStar) -> bool:
+    """Can this handler run because a check failed?
+
+    Not for import errors or iteration ends, and not for an `AttributeError` around code
+    that calls nothing: that is a capability probe ("does this plugin define the method?").
+    """
+    types = set(handler_types(handler))
+    if not types:
+        return True
+    if types <= NON_FAILURE_EXCEPTIONS:
+        return False
+    if types <= {"AttributeError", "NotImplementedError"}:
+        return any(isinstance(n, ast.Call | ast.Await) for s in node.body for n in ast.walk(s))
+    return True
 
 
 def allow_value(
@@ -460,9 +505,10 @@ def keyed_allow(
     if key is None or not isinstance(value, ast.Constant):
         return None
     k = key.lower()
-    if k in ALLOW_KEYS and value.value is True:
+    strong = fn.polarity is not None
+    if (k in ALLOW_KEYS or (strong and k in WEAK_ALLOW_KEYS)) and value.value is True:
         return AllowValue(value, "False", f"{key}=True")
-    if k in DENY_KEYS and value.value is False:
+    if (k in DENY_KEYS or (strong and k in WEAK_DENY_KEYS)) and value.value is False:
         return AllowValue(value, "True", f"{key}=False")
     if k.replace("_", "") in VERDICT_KEYS and isinstance(value.value, str):
         word = value.value.lower()

@@ -9,6 +9,8 @@ the test suite runs every one of them.
 from __future__ import annotations
 
 import ast
+import inspect
+import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import ClassVar
@@ -46,6 +48,8 @@ class Rule:
     severity: ClassVar[Severity] = "error"
     summary: ClassVar[str]
     fix_safety: ClassVar[str] = ""
+    # The rule runs on a function only if the function's source matches this (speed).
+    trigger: ClassVar[re.Pattern[str]] = re.compile(r"\bexcept\b|\bfinally\b")
     VALID: ClassVar[list[str]] = []
     INVALID: ClassVar[list[Invalid]] = []
 
@@ -56,4 +60,4 @@ class Rule:
     @classmethod
     def docs(cls) -> str:
         """The rule's documentation: its docstring, which follows Ruff's headings."""
-        return (cls.__doc__ or "").strip()
+        return inspect.cleandoc(cls.__doc__ or "")

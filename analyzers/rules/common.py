@@ -17,7 +17,7 @@ from analyzers.semantics import (
 
 def tries(fn: FunctionInfo) -> Iterator[ast.Try]:
     """The function's own try statements (not those of nested functions)."""
-    for node in own_nodes(fn.node):
+    for node in fn.statements:
         if isinstance(node, ast.Try | ast.TryStar):
             yield node
 

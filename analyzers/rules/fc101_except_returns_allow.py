@@ -74,7 +74,7 @@ class ExceptReturnsAllow(Rule):
         flow: FunctionFlow | None = None
         for node in tries(fn):
             for handler in node.handlers:
-                if not catches_failures(handler):
+                if not catches_failures(handler, node):
                     continue
                 loose = mentions_allowing(info, handler)
                 for ret in returns_in(handler):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import re
 from collections.abc import Iterator
 
 from analyzers.flow import FunctionFlow, Outcome, assigned_names, has_continue, swallows
@@ -18,7 +19,6 @@ from analyzers.semantics import (
     handler_types,
     is_deny_response,
     mentions_allowing,
-    own_nodes,
 )
 
 # Exceptions that *are* the deny: catching and ignoring one lets the action through.
@@ -79,12 +79,13 @@ class SwallowedErrorAllows(Rule):
     severity = "error"
     summary = "An error in a permission check is swallowed and control falls through to allow."
     fix_safety = "Changes the error path only: the handler now denies or re-raises."
+    trigger = re.compile(r"\bexcept\b|suppress")
 
     def check(self, fn: FunctionInfo, info: ModuleInfo) -> Iterator[Hit]:
         flow: FunctionFlow | None = None
         for node in tries(fn):
             for handler in node.handlers:
-                if not catches_failures(handler) or not swallows(handler):
+                if not catches_failures(handler, node) or not swallows(handler):
                     continue
                 flow = flow or FunctionFlow(fn.node)
                 hit = self._falls_to_allow(fn, info, flow, node, handler)
@@ -92,7 +93,7 @@ class SwallowedErrorAllows(Rule):
                     hit = self._ignored_deny(fn, flow, node, handler)
                 if hit:
                     yield hit
-        for node in own_nodes(fn.node):
+        for node in fn.statements:
             if isinstance(node, ast.With | ast.AsyncWith):
                 hit = self._suppressed_deny(fn, node)
                 if hit:
@@ -228,6 +229,19 @@ def _is_denyish(value: ast.expr | None) -> bool:
 
 
 SwallowedErrorAllows.VALID = [
+    # a capability probe: routers without the method have no opinion (Django's db router)
+    """
+def allow_migrate(self, db, app_label, **hints):
+    for router in self.routers:
+        try:
+            method = router.allow_migrate
+        except AttributeError:
+            continue
+        allow = method(db, app_label, **hints)
+        if allow is not None:
+            return allow
+    return True
+""",
     # the handler denies
     """
 def can_access(user, doc):

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import ast
+import re
 from collections.abc import Iterator
 
 from analyzers.fixes import ReplaceExpression
 from analyzers.rules.base import Hit, Invalid, Rule
 from analyzers.semantics import (
+    ALLOW_KEYS,
+    DENY_KEYS,
+    VERDICT_KEYS,
     FunctionInfo,
     ModuleInfo,
     call_name,
@@ -50,6 +54,12 @@ class DefaultAllowLookup(Rule):
     severity = "error"
     summary = "A lookup on a permission answer defaults to allowed when the field is missing."
     fix_safety = "Only answers that lack the field change: they are now denied."
+    trigger = re.compile(
+        r"(\.get|getattr)\([^\n]*[\"']("
+        + "|".join(sorted(ALLOW_KEYS | DENY_KEYS | VERDICT_KEYS))
+        + r")[\"']",
+        re.IGNORECASE,
+    )
 
     def check(self, fn: FunctionInfo, info: ModuleInfo) -> Iterator[Hit]:
         for node in own_nodes(fn.node):
@@ -89,6 +99,14 @@ def _default_lookup(node: ast.Call) -> tuple[str, ast.expr] | None:
 
 
 DefaultAllowLookup.VALID = [
+    # `is_authenticated` outside a permission check is session state (Django's logout)
+    """
+def logout(request):
+    user = getattr(request, "user", None)
+    if not getattr(user, "is_authenticated", True):
+        user = None
+    user_logged_out.send(sender=user.__class__, request=request, user=user)
+""",
     """
 def may_run(tool, reply):
     return reply.json().get("allowed", False)

@@ -61,7 +61,7 @@ class UnverifiedFallback(Rule):
     def check(self, fn: FunctionInfo, info: ModuleInfo) -> Iterator[Hit]:
         for node in tries(fn):
             for handler in node.handlers:
-                if not catches_failures(handler):
+                if not catches_failures(handler, node):
                     continue
                 for stmt in handler.body:
                     call = _unverified_call(stmt)

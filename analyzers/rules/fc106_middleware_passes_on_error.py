@@ -82,7 +82,7 @@ class MiddlewarePassesOnError(Rule):
             if not _checks_auth(node) or any(_calls_next(s) for s in node.body):
                 continue  # the try guards the downstream call, not an auth check
             for handler in node.handlers:
-                if not catches_failures(handler):
+                if not catches_failures(handler, node):
                     continue
                 if not (fn.guard or mentions_allowing(info, handler)):
                     continue  # optional-auth middleware: anonymous on error is a design
