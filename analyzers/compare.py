@@ -1,0 +1,39 @@
+"""Which findings of a file's new version are new or changed, given its old version's findings.
+
+Pure (no I/O, no git): used by `failclosed diff` and by anything else that holds two
+versions of a file, such as a pull-request bot.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+
+from analyzers.model import Finding
+
+
+def identity(finding: Finding) -> tuple[str, str, str]:
+    """What makes two findings the same fail-open path, wherever it sits in the file."""
+    return (finding.rule, finding.function, finding.key)
+
+
+def new_or_changed(base: Sequence[Finding], head: Sequence[Finding]) -> list[Finding]:
+    """Head findings with no identical finding in base, in head's order.
+
+    Compares by key, not by line: lines move whenever code is added above, so a line match
+    would report old paths as new, and a path whose handler, guard or allow value was
+    edited on the same line would look untouched. Keys hold the rule, the function and
+    the normalised code, so moved code matches and edited code does not. It is a multiset
+    comparison: each base finding absorbs one identical head finding, so a second copy of
+    an old path is still reported. Call it once per file (keys do not hold the path, so a
+    renamed file is compared with its old version).
+    """
+    unmatched = Counter(identity(f) for f in base)
+    reported = []
+    for finding in head:
+        ident = identity(finding)
+        if unmatched[ident] > 0:
+            unmatched[ident] -= 1
+        else:
+            reported.append(finding)
+    return reported

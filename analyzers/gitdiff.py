@@ -1,0 +1,232 @@
+"""`failclosed diff BASE [HEAD]`: report only the fail-open paths a branch adds or changes.
+
+The files that changed between the merge base of BASE and HEAD are analysed in both
+versions, and only HEAD findings with no identical BASE finding are reported
+(`compare.new_or_changed`). Git does the work it is good at, in few processes: one call
+lists the changes (with blob ids), one `cat-file --batch` reads every blob.
+
+Decisions, all failing closed where there is a choice:
+- Renames are followed (`-M`), so an untouched path in a moved file is not new. Copies
+  are not (no `-C`): a copied fail-open path is one more path, reported as new.
+- Deleted files, non-`.py` files, symlinks and submodules are skipped: nothing in HEAD to
+  judge. So are files in folders `failclosed scan` does not walk (`.venv`, ...).
+- A `.py` file is analysed whatever its bytes; one git calls binary is not Python and so
+  becomes an error (exit code 2), never a silent skip.
+- Errors in HEAD are reported; errors in BASE are not (only HEAD is judged), and a BASE
+  that cannot be analysed has no findings, so every HEAD finding in that file is reported.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+
+from analyzers.compare import new_or_changed
+from analyzers.config import Config
+from analyzers.engine import SKIP_DIRS, analyze_source
+from analyzers.model import Report
+
+GIT = ("git", "-c", "core.quotepath=off")
+REGULAR_FILE_MODES = {"100644", "100755"}
+
+
+class GitError(Exception):
+    """Git could not answer: the message says why, in words a user can act on."""
+
+
+@dataclass(frozen=True)
+class ChangedFile:
+    """A file present in HEAD that differs from the merge base.
+
+    Paths are POSIX and relative to the repository root. `old_path` is the path in the
+    base (differs from `path` for a rename; None for an added file); `blob`/`old_blob`
+    are the object ids of the two versions (`old_blob` None when there is no base file).
+    """
+
+    path: str
+    old_path: str | None
+    status: str  # A added, M modified, R renamed, T type changed (symlink -> file), C copied
+    blob: str
+    old_blob: str | None = None
+
+
+# -- running git ------------------------------------------------------------------------
+
+
+def _run(
+    args: Sequence[str], cwd: Path, stdin: bytes | None = None
+) -> subprocess.CompletedProcess[bytes]:
+    env = {**os.environ, "LC_ALL": "C"}  # English messages, which `_explain` relies on
+    try:
+        return subprocess.run(
+            [*GIT, *args], cwd=cwd, input=stdin, capture_output=True, check=False, env=env
+        )
+    except FileNotFoundError as exc:
+        raise GitError("git is not installed or not on PATH") from exc
+    except OSError as exc:
+        raise GitError(f"cannot run git: {exc}") from exc
+
+
+def git(args: Sequence[str], cwd: Path, stdin: bytes | None = None) -> bytes:
+    """Git's stdout; a failing call raises GitError with git's own explanation."""
+    done = _run(args, cwd, stdin)
+    if done.returncode != 0:
+        raise GitError(_explain(done, args, cwd))
+    return done.stdout
+
+
+def _explain(done: subprocess.CompletedProcess[bytes], args: Sequence[str], cwd: Path) -> str:
+    text = done.stderr.decode("utf-8", "replace").strip()
+    if "not a git repository" in text:
+        return f"not a git repository: {cwd}"
+    lines = [line.removeprefix("fatal: ").removeprefix("error: ") for line in text.splitlines()]
+    return "; ".join(lines) or f"git {' '.join(args)} failed with exit code {done.returncode}"
+
+
+def repo_root(cwd: Path) -> Path:
+    """The work tree's top folder; GitError outside a repository."""
+    if not cwd.is_dir():
+        raise GitError(f"no such directory: {cwd}")
+    out = git(["rev-parse", "--show-toplevel"], cwd)
+    return Path(os.fsdecode(out.rstrip(b"\n"))).resolve()
+
+
+def resolve_commit(rev: str, cwd: Path) -> str:
+    """The commit id `rev` names; GitError("unknown revision 'rev'") if none."""
+    if not rev or rev.startswith("-"):  # would be read as an option
+        raise GitError(f"invalid revision '{rev}'")
+    done = _run(["rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}"], cwd)
+    if done.returncode != 0:
+        raise GitError(f"unknown revision '{rev}'")
+    return done.stdout.decode("ascii").strip()
+
+
+def merge_base(base: str, head: str, cwd: Path) -> str:
+    """Where HEAD's branch forked from BASE, so that BASE's later commits are not HEAD's."""
+    done = _run(["merge-base", base, head], cwd)
+    if done.returncode == 1 and not done.stderr.strip():
+        raise GitError(
+            f"no common ancestor of {base[:12]} and {head[:12]} (a shallow clone? fetch "
+            "the full history, e.g. `git fetch --unshallow` or checkout with fetch-depth: 0)"
+        )
+    if done.returncode != 0:
+        raise GitError(_explain(done, ["merge-base", base, head], cwd))
+    return done.stdout.decode("ascii").strip()
+
+
+# -- what changed -----------------------------------------------------------------------
+
+
+def changed_python_files(
+    base_rev: str, head_rev: str = "HEAD", cwd: Path | None = None
+) -> list[ChangedFile]:
+    """Python files in HEAD that were added, modified or renamed since the merge base."""
+    cwd = Path(cwd or Path.cwd())
+    repo_root(cwd)  # "not a git repository" before "unknown revision"
+    base = resolve_commit(base_rev, cwd)
+    head = resolve_commit(head_rev, cwd)
+    fork = merge_base(base, head, cwd)
+    raw = git(["diff-tree", "-r", "-z", "-M", "--no-abbrev", fork, head], cwd)
+    return [change for change in parse_raw_diff(raw) if is_python_path(change.path)]
+
+
+def parse_raw_diff(raw: bytes) -> list[ChangedFile]:
+    """Regular files present in HEAD, from `git diff-tree -r -z` raw output.
+
+    Each record is `:oldmode newmode oldid newid status` then one path, or two (old, new)
+    for renames and copies, all NUL-terminated, so any byte may appear in a path.
+    """
+    fields = raw.split(b"\0")
+    changes = []
+    i = 0
+    while i < len(fields) and fields[i].startswith(b":"):
+        old_mode, new_mode, old_id, new_id, status = fields[i][1:].decode("ascii").split()
+        count = 2 if status[0] in "RC" else 1
+        paths = [os.fsdecode(p) for p in fields[i + 1 : i + 1 + count]]
+        i += 1 + count
+        if status[0] == "D" or new_mode not in REGULAR_FILE_MODES:
+            continue
+        has_base = status[0] != "A" and old_mode in REGULAR_FILE_MODES
+        changes.append(
+            ChangedFile(
+                path=paths[-1],
+                old_path=None if status[0] == "A" else paths[0],
+                status=status[0],
+                blob=new_id,
+                old_blob=old_id if has_base else None,
+            )
+        )
+    return changes
+
+
+def is_python_path(path: str) -> bool:
+    """A `.py` file outside the folders `failclosed scan` does not walk."""
+    parts = PurePosixPath(path).parts
+    return path.endswith(".py") and not any(
+        part in SKIP_DIRS or part.endswith(".egg-info") for part in parts[:-1]
+    )
+
+
+def read_blobs(ids: Sequence[str], cwd: Path) -> dict[str, bytes]:
+    """Object id -> exact bytes (CRLF and all), read by one `git cat-file --batch`."""
+    unique = list(dict.fromkeys(ids))
+    if not unique:
+        return {}
+    out = git(["cat-file", "--batch"], cwd, stdin="".join(f"{i}\n" for i in unique).encode())
+    blobs: dict[str, bytes] = {}
+    pos = 0
+    for oid in unique:
+        end = out.index(b"\n", pos)
+        header = out[pos:end].split()  # <id> blob <size>, or <id> missing
+        if len(header) != 3 or header[1] != b"blob":
+            raise GitError(f"cannot read object {oid}: {out[pos:end].decode('utf-8', 'replace')}")
+        start = end + 1
+        size = int(header[2])
+        blobs[oid] = out[start : start + size]
+        pos = start + size + 1  # the content is followed by a newline
+    return blobs
+
+
+# -- the report -------------------------------------------------------------------------
+
+
+def diff_report(base: str, head: str | None, config: Config, cwd: Path | None = None) -> Report:
+    """Findings that HEAD adds or changes relative to its merge base with BASE.
+
+    HEAD defaults to the `HEAD` commit. Paths are shown relative to `cwd` (default: the
+    current directory), which may be below the repository root; `exclude` globs in the
+    config are matched against these paths, as `failclosed scan` does.
+    """
+    cwd = Path(cwd or Path.cwd()).resolve()
+    root = repo_root(cwd)
+
+    def shown(change: ChangedFile) -> str:
+        return Path(os.path.relpath(root / change.path, cwd)).as_posix()
+
+    changes = [
+        c
+        for c in changed_python_files(base, head or "HEAD", cwd)
+        if not config.is_excluded(shown(c))
+    ]
+    blobs = read_blobs([i for c in changes for i in (c.blob, c.old_blob) if i], cwd)
+    report = Report()
+    for change in changes:
+        report.extend(file_report(change, blobs, shown(change), config))
+    report.sort()
+    return report
+
+
+def file_report(
+    change: ChangedFile, blobs: Mapping[str, bytes], path: str, config: Config
+) -> Report:
+    """HEAD's errors and the HEAD findings that BASE's version of the file does not have."""
+    head = analyze_source(blobs[change.blob], path, config)
+    if not head.findings or change.old_blob is None:
+        return head
+    # The old version is analysed under the new path: the path decides what counts as test
+    # code, and the comparison is about the code, not where it lives.
+    base = analyze_source(blobs[change.old_blob], path, config, with_fixes=False)
+    return Report(findings=new_or_changed(base.findings, head.findings), errors=head.errors)
