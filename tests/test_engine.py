@@ -1,0 +1,207 @@
+"""The engine around the rules: suppressions, configuration, odd inputs, many files."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from analyzers.config import Config, ConfigError, config_from_mapping, load_config
+from analyzers.engine import analyze_paths, analyze_source
+from analyzers.output import format_rules
+from analyzers.rules import all_rules
+
+FAIL_OPEN = textwrap.dedent(
+    """\
+    def has_permission(user, action):
+        try:
+            return client.check(user, action)
+        except Exception as e:
+            logger.warning("Permission request failed: %s, auto-allowing", e)
+            return True{comment}
+    """
+)
+
+
+def rules_and_lines(source: str | bytes, config: Config | None = None) -> list[tuple[str, int]]:
+    report = analyze_source(source, "app/perms.py", config)
+    assert report.errors == []
+    return [(f.rule, f.line) for f in report.findings]
+
+
+def test_suppression_with_a_reason_hides_the_finding() -> None:
+    source = FAIL_OPEN.format(comment="  # failclosed: ignore[FC101] dev stub, never deployed")
+    assert rules_and_lines(source) == []
+
+
+def test_suppression_without_a_reason_is_reported_and_not_honoured() -> None:
+    source = FAIL_OPEN.format(comment="  # failclosed: ignore[FC101]")
+    assert rules_and_lines(source) == [("FC101", 6), ("FC900", 6)]
+
+
+def test_suppression_of_another_rule_does_not_hide_the_finding() -> None:
+    source = FAIL_OPEN.format(comment="  # failclosed: ignore[FC103] not this one")
+    assert rules_and_lines(source) == [("FC101", 6)]
+
+
+def test_suppression_text_inside_a_string_is_not_a_suppression() -> None:
+    source = FAIL_OPEN.format(comment="") + 'NOTE = "# failclosed: ignore[FC101] nope"\n'
+    assert rules_and_lines(source) == [("FC101", 6)]
+
+
+def test_configured_names_make_a_function_a_permission_check() -> None:
+    source = (
+        FAIL_OPEN.format(comment="")
+        .replace("has_permission", "gatekeep")
+        .replace("auto-allowing", "ignoring")
+    )
+    assert rules_and_lines(source) == []
+    config = config_from_mapping({"permission-functions": ["gate.*"]})
+    assert rules_and_lines(source, config) == [("FC101", 6)]
+
+
+def test_configured_deny_names_flip_polarity() -> None:
+    source = textwrap.dedent(
+        """\
+        def in_penalty_box(user):
+            try:
+                return store.lookup(user)
+            except TimeoutError:
+                return False
+        """
+    )
+    assert rules_and_lines(source) == []
+    config = config_from_mapping({"deny-functions": ["in_penalty_box"]})
+    report = analyze_source(source, "app/perms.py", config)
+    assert [(f.rule, f.line) for f in report.findings] == [("FC101", 5)]
+    assert report.findings[0].fix is not None
+    assert "return True" in report.findings[0].fix.replacement
+
+
+def test_severity_override_and_exit_code() -> None:
+    config = config_from_mapping({"severity": {"fc101": "warning"}})
+    report = analyze_source(FAIL_OPEN.format(comment=""), "app/perms.py", config)
+    assert [f.severity for f in report.findings] == ["warning"]
+    assert report.exit_code() == 0
+
+
+@pytest.mark.parametrize(
+    ("section", "message"),
+    [
+        ({"permision-functions": []}, "unknown key"),
+        ({"severity": {"FC101": "fatal"}}, "severity"),
+        ({"exclude": "tests"}, "exclude must be a list"),
+        ({"permission-functions": ["("]}, "bad pattern"),
+    ],
+)
+def test_bad_configuration_is_a_clear_error(section: dict, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        config_from_mapping(section)
+
+
+def test_config_is_read_from_the_nearest_pyproject(tmp_path: Path) -> None:
+    (tmp_path / "pyproject.toml").write_text('[tool.failclosed]\nexclude = ["vendor/**"]\n')
+    nested = tmp_path / "src" / "pkg"
+    nested.mkdir(parents=True)
+    assert load_config(start=nested).exclude == ("vendor/**",)
+    (tmp_path / "pyproject.toml").write_text("[tool.failclosed\n")
+    with pytest.raises(ConfigError, match="invalid TOML"):
+        load_config(start=nested)
+
+
+def test_test_code_is_not_analysed() -> None:
+    source = FAIL_OPEN.format(comment="")
+    for path in ("tests/test_perms.py", "pkg/tests/helpers.py", "conftest.py", "x_test.py"):
+        assert analyze_source(source, path).findings == []
+
+
+@pytest.mark.parametrize(
+    "transform",
+    [
+        pytest.param(lambda s: s.replace("\n", "\r\n"), id="crlf"),
+        pytest.param(lambda s: s.replace("    ", "\t"), id="tabs"),
+        pytest.param(lambda s: s.rstrip("\n"), id="no-trailing-newline"),
+    ],
+)
+def test_line_endings_and_indentation_are_kept_by_fixes(transform) -> None:
+    source = transform(FAIL_OPEN.format(comment=""))
+    report = analyze_source(source, "app/perms.py")
+    (finding,) = report.findings
+    assert finding.fix is not None
+    fixed = finding.fix.apply(source)
+    expected = transform(
+        FAIL_OPEN.format(comment="")
+        .replace("auto-allowing", "denying")
+        .replace("return True", "return False")
+    )
+    assert fixed == expected
+
+
+def test_encoding_cookie_is_honoured() -> None:
+    source = "# -*- coding: latin-1 -*-\n" + FAIL_OPEN.format(comment="  # r\xe9seau")
+    report = analyze_source(source.encode("latin-1"), "app/perms.py")
+    assert [(f.rule, f.line) for f in report.findings] == [("FC101", 7)]
+    assert report.findings[0].fix is not None
+    assert report.findings[0].fix.replacement.endswith("return False  # r\xe9seau\n")
+
+
+def test_non_ascii_before_the_allow_value_keeps_the_fix_in_place() -> None:
+    source = FAIL_OPEN.format(comment="").replace("return True", 'décision = "é"; return True')
+    (finding,) = analyze_source(source, "app/perms.py").findings
+    assert finding.fix is not None
+    assert 'décision = "é"; return False' in finding.fix.apply(source)
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        (b"print 'hello'\n", "does not parse as Python 3"),
+        (b"x = 1\x00\n", "null bytes"),
+        (b"# -*- coding: klingon -*-\n", "cannot decode"),
+        (b"x = '\xff'\n", "cannot decode"),
+    ],
+)
+def test_unanalysable_input_is_an_error_not_a_skip(data: bytes, message: str) -> None:
+    report = analyze_source(data, "bad.py")
+    assert [e.path for e in report.errors] == ["bad.py"]
+    assert message in report.errors[0].message
+    assert report.exit_code() == 2
+
+
+def test_many_files_in_parallel_match_one_process(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    for i in range(80):
+        body = FAIL_OPEN.format(comment="") if i % 3 == 0 else "x = 1\n"
+        (tmp_path / f"mod{i:02}.py").write_text(body)
+    (tmp_path / "broken.py").write_text("def f(:\n")
+    serial = analyze_paths(["."], jobs=1)
+    parallel = analyze_paths(["."], jobs=2)
+    assert serial == parallel
+    assert len(serial.findings) == 27
+    assert [e.path for e in serial.errors] == ["broken.py"]
+    assert serial.findings[0].path == "mod00.py"
+
+
+def test_excluded_and_vendored_folders_are_not_walked(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    for folder in ("src", "vendor", ".venv", "node_modules"):
+        (tmp_path / folder).mkdir()
+        (tmp_path / folder / "perms.py").write_text(FAIL_OPEN.format(comment=""))
+    report = analyze_paths(["."], Config(exclude=("vendor/**",)))
+    assert [f.path for f in report.findings] == ["src/perms.py"]
+
+
+def test_missing_path_is_an_error(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    report = analyze_paths(["nope.py"])
+    assert [(e.path, e.message) for e in report.errors] == [
+        ("nope.py", "no such file or directory")
+    ]
+
+
+def test_rule_docs_page_is_up_to_date() -> None:
+    docs = Path(__file__).parent.parent / "docs" / "rules.md"
+    assert docs.read_text() == format_rules(all_rules(), "markdown"), (
+        "regenerate with: failclosed rules --format markdown > docs/rules.md"
+    )
