@@ -57,8 +57,7 @@ def decode(data: bytes | str) -> str:
     if isinstance(data, str):
         return data
     encoding, _ = tokenize.detect_encoding(io.BytesIO(data).readline)
-    text = data.decode(encoding)
-    return text[1:] if text.startswith("\ufeff") else text
+    return data.decode(encoding)  # "utf-8-sig" when there is a BOM: it drops that one BOM
 
 
 def parse(text: str, path: str) -> ast.Module:

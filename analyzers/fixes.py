@@ -9,14 +9,16 @@ replacement so it can become a GitHub ```suggestion block.
 from __future__ import annotations
 
 import ast
-import re
-from collections.abc import Sequence
+import sys
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import libcst as cst
 from libcst.metadata import CodeRange, MetadataWrapper, PositionProvider
 
-from analyzers.model import Fix
+from analyzers.model import Fix, split_lines
+from analyzers.semantics import REWORDINGS
 
 KEEP = "<keep>"  # in ReplaceStatements.new: keep the original statement here
 
@@ -52,18 +54,14 @@ class HoistFinallyReturn:
     node: ast.Try
 
 
-Edit = ReplaceExpression | ReplaceStatements | RewordMessage | HoistFinallyReturn
+@dataclass(frozen=True)
+class UnwrapWith:
+    """`with suppress(PermissionDenied): body` -> `body`, so the deny propagates."""
 
-REWORDINGS = [
-    (re.compile(r"(?i)auto[- _]?(allow|approv|grant|accept)\w*"), "denying"),
-    (re.compile(r"(?i)\ballowing (it |them )?(anyway|by default)"), "denying"),
-    (re.compile(r"(?i)\ballow(ed)? (it |them )?(anyway|by default)"), "denied"),
-    (re.compile(r"(?i)default(ing)? to allow\w*"), "denying"),
-    (re.compile(r"(?i)fail(ing|s)?[- _]?open"), "failing closed"),
-    (re.compile(r"(?i)let(ting)? (the |this |it |them )?(\w+ )?through"), "denying"),
-    (re.compile(r"(?i)proceed(ing)? anyway"), "denying"),
-    (re.compile(r"(?i)\ballowing\b"), "denying"),
-]
+    node: ast.With | ast.AsyncWith
+
+
+Edit = ReplaceExpression | ReplaceStatements | RewordMessage | HoistFinallyReturn | UnwrapWith
 
 
 def reword(text: str) -> str:
@@ -81,23 +79,37 @@ def build_fix(source: str, edits: Sequence[Edit]) -> tuple[Fix, str] | None:
     """Apply `edits` to `source`; return the whole-line Fix and the patched source."""
     if not edits:
         return None
-    module = cst.parse_module(source)
-    wrapper = MetadataWrapper(module, unsafe_skip_copy=True)
-    positions = wrapper.resolve(PositionProvider)
-    lines = source.splitlines(keepends=True)
-    transformer = _Applier(edits, positions, lines)
-    patched = module.visit(transformer)
+    with _deeper_recursion(DEEP_RECURSION):  # libcst visits recursively: long expressions
+        module = cst.parse_module(source)
+        wrapper = MetadataWrapper(module, unsafe_skip_copy=True)
+        positions = wrapper.resolve(PositionProvider)
+        transformer = _Applier(edits, positions, split_lines(source))
+        patched = module.visit(transformer)
+        new_source = patched.code
     if transformer.pending:
-        raise FixError(f"could not locate {len(transformer.pending)} edit(s)")
-    new_source = patched.code
+        raise FixError(f"could not locate {transformer.pending} edit(s)")
     fix = line_replacement(source, new_source)
     return (fix, new_source) if fix else None
 
 
+DEEP_RECURSION = 20_000
+
+
+@contextmanager
+def _deeper_recursion(limit: int) -> Iterator[None]:
+    """Raise the recursion limit for libcst's visitors; put it back afterwards."""
+    old = sys.getrecursionlimit()
+    sys.setrecursionlimit(max(old, limit))
+    try:
+        yield
+    finally:
+        sys.setrecursionlimit(old)
+
+
 def line_replacement(old: str, new: str) -> Fix | None:
     """The smallest whole-line replacement that turns `old` into `new`."""
-    a = old.splitlines(keepends=True)
-    b = new.splitlines(keepends=True)
+    a = split_lines(old)
+    b = split_lines(new)
     if a == b:
         return None
     top = 0
@@ -139,14 +151,14 @@ class _Applier(cst.CSTTransformer):
         self.lines = lines
         self.expr_edits: dict[tuple[int, int, int, int], Edit] = {}
         self.stmt_edits: dict[int, ReplaceStatements] = {}
-        self.try_edits: dict[int, HoistFinallyReturn] = {}
+        self.block_edits: dict[int, HoistFinallyReturn | UnwrapWith] = {}
         for edit in edits:
             if isinstance(edit, ReplaceExpression | RewordMessage):
                 self.expr_edits[_span(edit.node, lines)] = edit
             elif isinstance(edit, ReplaceStatements):
                 self.stmt_edits[edit.first.lineno] = edit
             else:
-                self.try_edits[edit.node.lineno] = edit
+                self.block_edits[edit.node.lineno] = edit
         self.pending = len(edits)
         self.done: set[int] = set()
 
@@ -188,10 +200,13 @@ class _Applier(cst.CSTTransformer):
         i = 0
         while i < len(originals):
             line = self._start_line(originals[i])
-            hoist = self.try_edits.get(line)
-            if isinstance(originals[i], cst.Try) and hoist and id(hoist) not in self.done:
-                out.extend(_hoist_finally_return(updated[i]))
-                self.done.add(id(hoist))
+            block_edit = self.block_edits.get(line)
+            if block_edit is not None and id(block_edit) not in self.done:
+                if isinstance(block_edit, HoistFinallyReturn):
+                    out.extend(_hoist_finally_return(updated[i]))
+                else:
+                    out.extend(_unwrap_with(updated[i]))
+                self.done.add(id(block_edit))
                 self.pending -= 1
                 i += 1
                 continue
@@ -260,3 +275,14 @@ def _hoist_finally_return(node: cst.CSTNode) -> list[cst.CSTNode]:
     inner = node.body.body if isinstance(node.body, cst.IndentedBlock) else ()
     first = inner[0].with_changes(leading_lines=node.leading_lines) if inner else None
     return cst.FlattenSentinel([*([first] if first else []), *inner[1:], returned])
+
+
+def _unwrap_with(node: cst.CSTNode) -> list[cst.CSTNode]:
+    """The body of a single-item `with`, in its place, keeping the comments above it."""
+    if not isinstance(node, cst.With) or len(node.items) != 1:
+        raise FixError("not a single-item with statement")
+    if not isinstance(node.body, cst.IndentedBlock):
+        raise FixError("with body on the same line")
+    inner = list(node.body.body)
+    inner[0] = inner[0].with_changes(leading_lines=[*node.leading_lines, *inner[0].leading_lines])
+    return inner

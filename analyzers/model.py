@@ -2,12 +2,27 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Literal
 
 Severity = Literal["error", "warning", "note"]
 SEVERITIES: tuple[Severity, ...] = ("error", "warning", "note")
 CWE = "CWE-636"
+_LINE_END = re.compile(r"(\r\n|\r|\n)")
+
+
+def split_lines(text: str) -> list[str]:
+    """Lines as Python numbers them, ends kept.
+
+    Only \\n, \\r\\n and \\r end a line for Python; `str.splitlines` also splits on form
+    feeds, U+2028 and friends, which would shift every line number after them.
+    """
+    parts = _LINE_END.split(text)
+    lines = [body + end for body, end in zip(parts[0::2], parts[1::2], strict=False)]
+    if parts[-1]:
+        lines.append(parts[-1])
+    return lines
 
 
 @dataclass(frozen=True)
@@ -27,7 +42,7 @@ class Fix:
 
     def apply(self, source: str) -> str:
         """`source` with this fix's lines replaced."""
-        lines = source.splitlines(keepends=True)
+        lines = split_lines(source)
         return "".join([*lines[: self.line - 1], self.replacement, *lines[self.end_line :]])
 
 

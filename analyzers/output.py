@@ -16,7 +16,7 @@ from pathlib import Path, PurePosixPath
 from urllib.parse import quote
 
 from analyzers.engine import decode
-from analyzers.model import CWE, SEVERITIES, AnalysisError, Finding, Fix, Report
+from analyzers.model import CWE, SEVERITIES, AnalysisError, Finding, Fix, Report, split_lines
 from analyzers.rules import Rule, all_rules
 
 REPORT_FORMATS = ("text", "json", "sarif")
@@ -71,7 +71,7 @@ def format_text(report: Report, read_source: SourceReader = read_file) -> str:
     def lines_of(path: str) -> list[str] | None:
         if path not in sources:
             text = read_source(path)
-            sources[path] = None if text is None else text.splitlines(keepends=True)
+            sources[path] = None if text is None else split_lines(text)
         return sources[path]
 
     out: list[str] = []
@@ -98,7 +98,7 @@ def fix_as_diff(path: str, fix: Fix, file_lines: list[str] | None) -> list[str]:
     The old lines come from the file because a Fix only carries the replacement; when the
     file is gone or shorter than the fix says, showing made-up `-` lines would mislead.
     """
-    new = _strip_newlines(fix.replacement.splitlines(keepends=True))
+    new = _strip_newlines(split_lines(fix.replacement))
     if file_lines is None or fix.end_line > len(file_lines) or fix.line < 1:
         return [
             f"fix for lines {fix.line}-{fix.end_line} (the original lines could not be read):",

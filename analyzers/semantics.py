@@ -14,6 +14,7 @@ from functools import cached_property
 from typing import Literal
 
 from analyzers.config import Config
+from analyzers.model import split_lines
 
 Polarity = Literal["allow", "deny"]
 FunctionNode = ast.FunctionDef | ast.AsyncFunctionDef
@@ -44,10 +45,10 @@ ALLOW_NAME = re.compile(
 DENY_NAME = re.compile(
     r"""(?x)_*(
         is_(rate_?limited|throttled|banned|blocked|blacklisted|blocklisted|denylisted|denied
-          |forbidden|revoked|expired|locked(_out)?|suspended|disabled|over_(limit|quota)
+          |forbidden|revoked|expired|locked_out|suspended|over_(limit|quota)
           |private_(address|ip|host|network)|internal_(address|ip|host)|reserved_(address|ip)
           |loopback\w*|malicious|dangerous|unsafe\w*|spam|abusive|compromised|tampered|untrusted
-          |restricted|prohibited|quarantined|flagged)\w*
+          |restricted|prohibited|quarantined)\w*
       | (should|must)_(block|deny|reject|throttle|ban|refuse|forbid)\w*
       | (rate_?limit|quota|limit)_(exceeded|reached|hit)\w*|exceeds_\w*(limit|quota)\w*
       | over_(limit|quota)\w*|too_many_\w+|needs_(block|deny)\w*
@@ -120,15 +121,26 @@ WEAK_ALLOW_KEYS = {"authenticated", "is_authenticated", "valid", "is_valid", "ve
 WEAK_DENY_KEYS = {"expired", "rejected", "limited", "locked"}
 VERDICT_KEYS = {"permission", "decision", "permissiondecision", "verdict", "effect", "action",
                 "result", "outcome", "access"}  # fmt: skip
-ALLOW_LANGUAGE = re.compile(
-    r"(?i)auto[- _]?(allow|approv|grant|accept)|\ballowing\b|fail(ing|s|ed)?[- _]?open"
-    r"|let(ting)? (the |this |it |them )?(request|call|user|action|tool|command)?s? ?through"
-    r"|allow(ed|ing)? (it |them )?(anyway|by default)|default(ing)? to allow"
-    r"|grant(ing)? (access|permission)|proceed(ing)? (anyway|without)"
-    r"|permit(ting)? (anyway|by default)"
-    r"|assum(e|ing) (it'?s )?(allowed|ok|safe|valid|authori[sz]ed)"
-    r"|skip(ping)? (the )?(permission|auth|check)"
-)
+# Phrases that say the code lets things through, each with the words a fix puts instead.
+# Detection and rewording share this table, so every phrase that makes a finding also
+# gets reworded by its fix.
+ALLOW_PHRASES: list[tuple[str, str]] = [
+    (r"auto[- _]?(allow|approv|grant|accept)\w*", "denying"),
+    (r"allow(ing)? (it |them |the request |access )?(anyway|by default)", "denying"),
+    (r"allowed (anyway|by default)", "denied"),
+    (r"default(ing)? to allow\w*", "denying"),
+    (r"fail(ing|s|ed)?[- ]open", "failing closed"),
+    (r"let(ting)? (the |this |it |them )?(\w+ )?through", "denying"),
+    (r"grant(ing)? (access|permission)\w*", "denying"),
+    (r"proceed(ing)? (anyway|without (a |the )?(\w+ )?(check|verification|auth\w*))", "denying"),
+    (r"permit(ting)? (it |them )?(anyway|by default)", "denying"),
+    (r"assum(e|ing) (it'?s |it is )?(allowed|ok|safe|valid|authori[sz]ed)", "denying"),
+    (r"skip(ping)? (the )?(\w+ )?(permission|auth\w*|signature|token|policy)( check)?", "denying"),
+    (r"allowing (the |this |all )?(request|access|call|action|tool|command|everything|all)s?",
+     "denying"),
+]  # fmt: skip
+ALLOW_LANGUAGE = re.compile("|".join(f"(?:{p})" for p, _ in ALLOW_PHRASES), re.IGNORECASE)
+REWORDINGS = [(re.compile(p, re.IGNORECASE), r) for p, r in ALLOW_PHRASES]
 FAIL_OPEN_FLAG = re.compile(
     r"(?i)fail_?open|fail_?safe|allow_on_(error|failure)|permissive|lenient|soft_?fail|strict"
     r"|dry_?run|enforce|insecure|allow_unverified|bypass"
@@ -211,7 +223,7 @@ class ModuleInfo:
 
 def module_info(tree: ast.Module, source: str, path: str, config: Config) -> ModuleInfo:
     """Collect the facts rules share about a module."""
-    info = ModuleInfo(tree, source.splitlines(keepends=True), path, config)
+    info = ModuleInfo(tree, split_lines(source), path, config)
     info.is_test = bool(TEST_PATH.search(path))
     return info
 
@@ -360,13 +372,34 @@ def _denies_by_raising(statements: list[ast.AST]) -> bool:
         if isinstance(stmt, ast.Return) and stmt.value is not None and is_deny_response(stmt.value):
             return True
         call = stmt.value if isinstance(stmt, ast.Expr) else None
-        if (
-            isinstance(call, ast.Call)
-            and call_name(call) == "abort"
-            and (_status_of(call) in DENY_STATUS)
-        ):
+        if isinstance(call, ast.Await):
+            call = call.value
+        if isinstance(call, ast.Call) and _sends_deny_status(call):
             return True
     return False
+
+
+def _sends_deny_status(call: ast.Call) -> bool:
+    """`abort(403)`, `await send_status(send, 401, ...)`, `await send({"status": 403, ...})`."""
+    if call_name(call) == "abort":
+        return _status_of(call) in DENY_STATUS
+    for arg in call.args:
+        if isinstance(arg, ast.Constant) and arg.value in (401, 403):
+            return True
+        if isinstance(arg, ast.Dict) and any(
+            isinstance(k, ast.Constant)
+            and k.value == "status"
+            and isinstance(v, ast.Constant)
+            and v.value in (401, 403)
+            for k, v in zip(arg.keys, arg.values, strict=True)
+        ):
+            return True
+    return any(
+        k.arg in ("status", "status_code")
+        and isinstance(k.value, ast.Constant)
+        and k.value.value in (401, 403)
+        for k in call.keywords
+    )
 
 
 def _status_of(call: ast.Call) -> int | None:
@@ -521,6 +554,14 @@ def keyed_allow(
 def mentions_allowing(info: ModuleInfo, node: ast.AST) -> bool:
     """The code itself says it lets things through (log message or comment)."""
     return bool(ALLOW_LANGUAGE.search(info.segment(node)))
+
+
+def gated_by_fail_open_flag(handler: ast.ExceptHandler) -> bool:
+    """The handler tests a named fail-open setting (`if not self.settings.fail_open: raise`)."""
+    return any(
+        isinstance(n, ast.If) and FAIL_OPEN_FLAG.search(ast.unparse(n.test))
+        for n in own_nodes(handler)
+    )
 
 
 def under_fail_open_flag(path: list[ast.AST]) -> bool:

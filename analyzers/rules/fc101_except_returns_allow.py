@@ -15,6 +15,7 @@ from analyzers.semantics import (
     ModuleInfo,
     allow_value,
     catches_failures,
+    gated_by_fail_open_flag,
     is_deny_response,
     mentions_allowing,
     own_nodes,
@@ -74,7 +75,7 @@ class ExceptReturnsAllow(Rule):
         flow: FunctionFlow | None = None
         for node in tries(fn):
             for handler in node.handlers:
-                if not catches_failures(handler, node):
+                if not catches_failures(handler, node) or gated_by_fail_open_flag(handler):
                     continue
                 loose = mentions_allowing(info, handler)
                 for ret in returns_in(handler):

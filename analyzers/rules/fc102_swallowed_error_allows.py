@@ -6,6 +6,7 @@ import ast
 import re
 from collections.abc import Iterator
 
+from analyzers.fixes import Edit, ReplaceExpression, UnwrapWith
 from analyzers.flow import FunctionFlow, Outcome, assigned_names, has_continue, swallows
 from analyzers.rules.base import Hit, Invalid, Rule
 from analyzers.rules.common import append_to_handler, caught, deny_statement, failing_call, tries
@@ -115,13 +116,17 @@ class SwallowedErrorAllows(Rule):
         what = failing_call(node)
         if value is not None:
             allow_shown, deny = value
+            edits: list[Edit] = [append_to_handler(handler, deny_statement(deny))]
+            if _retry_loop(handler, node, outcome) and deny is not None and outcome.value:
+                # every try returns; only running out of attempts reaches the final allow
+                edits = [ReplaceExpression(outcome.value, deny)]
             return Hit(
                 node=handler,
                 message=(
                     f"`{fn.qualname}` swallows {caught(handler)} from {what} and goes on to "
                     f"return `{allow_shown}` (allow), so a failing permission check grants access."
                 ),
-                edits=[append_to_handler(handler, deny_statement(deny))],
+                edits=edits,
                 key_nodes=[handler, *([outcome.node] if outcome.node else [])],
             )
         if fn.pure_guard and _guard_passes(outcome):
@@ -168,9 +173,20 @@ class SwallowedErrorAllows(Rule):
                         f"`{fn.qualname}` suppresses `{shown}`, so a denied check is ignored "
                         "and the action goes ahead."
                     ),
+                    edits=[UnwrapWith(node)] if len(node.items) == 1 else [],
                     key_nodes=[node],
                 )
         return None
+
+
+def _retry_loop(handler: ast.ExceptHandler, node: ast.Try, outcome: Outcome) -> bool:
+    """`for attempt in ...: try: return check() except: continue`, then a literal allow."""
+    return (
+        has_continue(handler)
+        and bool(node.body)
+        and isinstance(node.body[-1], ast.Return)
+        and isinstance(outcome.value, ast.Constant)
+    )
 
 
 def _catches_authz(handler: ast.ExceptHandler) -> bool:
@@ -449,5 +465,10 @@ def publish(request, post):
     post.publish()
 """,
         line=2,
+        fixed="""\
+def publish(request, post):
+    policy.enforce(request.user, "publish", post)
+    post.publish()
+""",
     ),
 ]

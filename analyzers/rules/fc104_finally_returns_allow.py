@@ -71,7 +71,7 @@ class FinallyReturnsAllow(Rule):
                 yield Hit(
                     node=ret,
                     message=(
-                        f"`{fn.qualname}` returns `{shown}` from `finally`, which discards any "
+                        f"`{fn.qualname}` returns {shown} from `finally`, which discards any "
                         f"error from {failing_call(node)} and answers allow instead."
                     ),
                     edits=edits,
@@ -92,11 +92,11 @@ def _allow_shown(
     """The allow value `ret` hands back: a literal, or a variable that starts as allow."""
     value = allow_value(ret.value, fn, info)
     if value is not None:
-        return value.shown
+        return f"`{value.shown}`"
     if isinstance(ret.value, ast.Name):
         initial = allow_value(flow.value_before(node, ret.value.id), fn, info)
         if initial is not None:
-            return f"{ret.value.id}` (initially `{initial.shown}`)"[:-1]
+            return f"`{ret.value.id}` (initially `{initial.shown}`)"
     return None
 
 

@@ -21,6 +21,7 @@ from analyzers.semantics import (
 )
 
 NEXT_CALLS = re.compile(r"_?(call_next|get_response|next_handler|handler|app|nxt|next_?|inner)")
+DJANGO_HOOKS = {"process_request", "process_view"}  # None means "go on to the view"
 AUTH_WORDS = re.compile(
     r"(?i)auth|token|verify|permission|credential|session|jwt|api_?key|login|signature|acl"
     r"|polic|access|principal|identity|user|secret|hmac|scope|role|valid|key"
@@ -86,7 +87,7 @@ class MiddlewarePassesOnError(Rule):
                     continue
                 if not (fn.guard or mentions_allowing(info, handler)):
                     continue  # optional-auth middleware: anonymous on error is a design
-                passing = next((s for s in handler.body if _calls_next(s)), None)
+                passing = next((s for s in handler.body if _passes_on(fn, s)), None)
                 if passing is not None:
                     yield self._hit(info, fn, node, handler, passing, direct=True)
                     continue
@@ -95,7 +96,7 @@ class MiddlewarePassesOnError(Rule):
                 flow = flow or FunctionFlow(fn.node)
                 outcome = flow.after(node)
                 reached = [*outcome.passed, *([outcome.node] if outcome.node else [])]
-                passing = next((s for s in reached if _calls_next(s)), None)
+                passing = next((s for s in reached if _passes_on(fn, s)), None)
                 if passing is not None and outcome.kind in ("return", "end"):
                     yield self._hit(info, fn, node, handler, passing, direct=False)
 
@@ -134,6 +135,15 @@ def _checks_auth(node: ast.Try) -> bool:
                 if AUTH_WORDS.search(name):
                     return True
     return False
+
+
+def _passes_on(fn: FunctionInfo, stmt: ast.AST) -> bool:
+    """Calls the next handler, or returns None from a Django `process_request` hook."""
+    if fn.node.name in DJANGO_HOOKS and isinstance(stmt, ast.Return):
+        return stmt.value is None or (
+            isinstance(stmt.value, ast.Constant) and stmt.value.value is None
+        )
+    return _calls_next(stmt)
 
 
 def _calls_next(stmt: ast.AST) -> bool:

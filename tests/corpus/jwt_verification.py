@@ -1,0 +1,68 @@
+"""Verify access tokens issued by our identity provider (RS256, keys from its JWKS)."""
+
+from __future__ import annotations
+
+import logging
+from functools import lru_cache
+
+import jwt
+from jwt import PyJWKClient
+
+from .errors import AuthenticationFailed
+
+logger = logging.getLogger(__name__)
+
+ISSUER = "https://id.example.com/"
+AUDIENCE = "api://orders"
+LEGACY_HS_KEY = "rotated-2023-do-not-use"
+
+
+@lru_cache(maxsize=1)
+def jwks_client() -> PyJWKClient:
+    return PyJWKClient(f"{ISSUER}.well-known/jwks.json", cache_keys=True)
+
+
+def verify_access_token(token: str) -> dict:
+    """Claims of a valid token; AuthenticationFailed otherwise."""
+    try:
+        key = jwks_client().get_signing_key_from_jwt(token)
+        return jwt.decode(token, key.key, algorithms=["RS256"], audience=AUDIENCE, issuer=ISSUER)
+    except jwt.ExpiredSignatureError:
+        raise AuthenticationFailed("token expired")
+    except jwt.PyJWKClientError:
+        logger.warning("JWKS unreachable, reading claims without verification")
+        return jwt.decode(token, options={"verify_signature": False})  # expect: FC105
+    except jwt.InvalidTokenError as exc:
+        raise AuthenticationFailed(str(exc))
+
+
+def claims_for_logging(token: str) -> dict:
+    """Only for log enrichment: never used to decide anything."""
+    header = jwt.get_unverified_header(token)
+    return {"kid": header.get("kid"), "alg": header.get("alg")}
+
+
+def decode_rotating(token: str) -> dict:
+    """During key rotation accept the new and the previous key, both verified."""
+    try:
+        return jwt.decode(token, current_key(), algorithms=["RS256"], audience=AUDIENCE)
+    except jwt.InvalidSignatureError:
+        return jwt.decode(token, previous_key(), algorithms=["RS256"], audience=AUDIENCE)
+
+
+def current_user_id(token: str) -> str:
+    try:
+        claims = jwt.decode(token, LEGACY_HS_KEY, algorithms=["HS256"])
+    except jwt.InvalidTokenError as exc:
+        logger.info("legacy token did not verify: %s", exc)
+        claims = jwt.decode(token, algorithms=["HS256"], options={"verify_signature": False})  # expect: FC105
+        logger.info("continuing with unverified subject %s", claims.get("sub"))
+    return claims["sub"]
+
+
+def current_key() -> str:
+    raise NotImplementedError
+
+
+def previous_key() -> str:
+    raise NotImplementedError
