@@ -47,12 +47,14 @@ DENY_NAME = re.compile(
         is_(rate_?limited|throttled|banned|blocked|blacklisted|blocklisted|denylisted|denied
           |forbidden|revoked|expired|locked_out|suspended|over_(limit|quota)
           |private_(address|ip|host|network)|internal_(address|ip|host)|reserved_(address|ip)
-          |loopback\w*|malicious|dangerous|unsafe\w*|spam|abusive|compromised|tampered|untrusted
+          |malicious|dangerous|unsafe\w*|spam|abusive|compromised|tampered|untrusted
           |restricted|prohibited|quarantined)\w*
       | (should|must)_(block|deny|reject|throttle|ban|refuse|forbid)\w*
       | (rate_?limit|quota|limit)_(exceeded|reached|hit)\w*|exceeds_\w*(limit|quota)\w*
       | over_(limit|quota)\w*|too_many_\w+|needs_(block|deny)\w*
       | (is_)?(token|key|session|cert|certificate)_(revoked|expired|invalid)\w*
+      | \w*(auth|authentication|login|permission|approval|confirmation|mfa|2fa|otp|captcha
+          |consent|reauth)\w*_(required|needed)|(requires|needs)_(auth|login|approval|mfa|reauth)\w*
     )""",
 )
 # Methods that decide when they sit in a class with one of these base names.
@@ -78,6 +80,11 @@ DENY_EXCEPTION = re.compile(
     r"|RateLimitExceeded|Throttled|TooManyRequests|BadSignature|SignatureExpired"
     r"|ExpiredSignatureError|InvalidSignatureError|DecodeError|InvalidTokenError|JWTError"
     r"|InvalidAudienceError|InvalidIssuerError|ImmatureSignatureError)$"
+)
+# Words in a callee's name that say it authenticates or authorizes.
+AUTH_WORDS = re.compile(
+    r"(?i)auth|token|verify|permission|credential|session|jwt|api_?key|login|signature|acl"
+    r"|polic|access|principal|identity|user|secret|hmac|scope|role|valid|key|permit|allow"
 )
 DENY_STATUS = {401, 403, 407, 429, 451, 503}
 DENY_RESPONSES = re.compile(r"HttpResponse(Forbidden|NotAllowed)|Http403|HTTPForbidden")
@@ -569,4 +576,28 @@ def under_fail_open_flag(path: list[ast.AST]) -> bool:
     for node in path:
         if isinstance(node, ast.If | ast.IfExp) and FAIL_OPEN_FLAG.search(ast.unparse(node.test)):
             return True
+    return False
+
+
+def checks_auth(node: ast.Try | ast.TryStar) -> bool:
+    """The try body calls something that authenticates or authorizes.
+
+    Calls that build a deny (`return Response(TokenError(...), status_code=401)`, `raise
+    ...`) don't count.
+    """
+    stack: list[ast.AST] = list(node.body)
+    while stack:
+        child = stack.pop()
+        if isinstance(child, ast.Raise | ast.FunctionDef | ast.AsyncFunctionDef) or (
+            isinstance(child, ast.Return)
+            and child.value is not None
+            and is_deny_response(child.value)
+        ):
+            continue
+        stack.extend(ast.iter_child_nodes(child))
+        if isinstance(child, ast.Call):
+            names = [dotted_name(child.func) or call_name(child)]
+            names += [dotted_name(a) or "" for a in child.args]  # introspect(token)
+            if any(AUTH_WORDS.search(n) for n in names if n):
+                return True
     return False

@@ -15,6 +15,7 @@ from analyzers.semantics import (
     ModuleInfo,
     allow_value,
     catches_failures,
+    checks_auth,
     gated_by_fail_open_flag,
     is_deny_response,
     mentions_allowing,
@@ -103,7 +104,7 @@ class ExceptReturnsAllow(Rule):
                 f"`{fn.qualname}` returns `{value.shown}` (allow) when {failing_call(node)} "
                 f"raises {caught(handler)}, so a failing permission check grants access."
             )
-        elif fn.pure_guard and _passes_through(ret):
+        elif fn.pure_guard and checks_auth(node) and _passes_through(ret):
             edits = [ReplaceStatements(ret, ret, ("raise",))]
             message = (
                 f"Guard `{fn.qualname}` returns normally when {failing_call(node)} raises "
@@ -198,6 +199,15 @@ def has_permission(user, action):
 """
 
 ExceptReturnsAllow.VALID = [
+    # `True` means "authentication is required": True on error fails closed (fastmcp)
+    """
+async def check_if_auth_required(url):
+    try:
+        response = await httpx.get(url)
+        return response.status_code == 401
+    except httpx.RequestError:
+        return True
+""",
     # denies on error
     """
 def has_permission(user, action):

@@ -17,6 +17,7 @@ from analyzers.semantics import (
     allow_value,
     call_name,
     catches_failures,
+    checks_auth,
     handler_types,
     is_deny_response,
     mentions_allowing,
@@ -129,7 +130,7 @@ class SwallowedErrorAllows(Rule):
                 edits=edits,
                 key_nodes=[handler, *([outcome.node] if outcome.node else [])],
             )
-        if fn.pure_guard and _guard_passes(outcome):
+        if fn.pure_guard and checks_auth(node) and _guard_passes(outcome):
             return Hit(
                 node=handler,
                 message=(
@@ -146,6 +147,10 @@ class SwallowedErrorAllows(Rule):
     ) -> Hit | None:
         if has_continue(handler):
             return None  # skipping the denied item in a loop is the fail-closed filter
+        if node.orelse:
+            return None  # the allowed work sits in `else:` and does not run after a deny
+        if assigned_names(handler):
+            return None  # the deny is recorded (`error = "permission_denied"`) and acted on
         outcome = flow.after(node)
         if outcome.kind == "raise" or (outcome.kind == "return" and _is_denyish(outcome.value)):
             return None
@@ -245,6 +250,41 @@ def _is_denyish(value: ast.expr | None) -> bool:
 
 
 SwallowedErrorAllows.VALID = [
+    # the allowed work is in `else:`: a deny leaves it out (DRF's metadata)
+    """
+def determine_actions(self, request, view):
+    actions = {}
+    for method in view.allowed_methods:
+        try:
+            view.check_permissions(request)
+        except (PermissionDenied, Http404):
+            pass
+        else:
+            actions[method] = self.get_serializer_info(view)
+    return actions
+""",
+    # the deny is recorded and acted on (allauth)
+    """
+def complete_login(request, adapter):
+    error = None
+    try:
+        adapter.check_permission(request)
+    except PermissionDenied:
+        error = "permission_denied"
+    return redirect_with(request, error=error)
+""",
+    # a response rewriter that answers 401 elsewhere is not a guard of an auth check
+    """
+async def handle(self, request):
+    response = await self.inner(request)
+    try:
+        body = json.loads(response.body)
+        if body.get("error") == "unauthorized_client":
+            return JSONResponse(TokenErrorResponse("unauthorized_client"), status_code=401)
+    except json.JSONDecodeError:
+        pass
+    return response
+""",
     # a capability probe: routers without the method have no opinion (Django's db router)
     """
 def allow_migrate(self, db, app_label, **hints):

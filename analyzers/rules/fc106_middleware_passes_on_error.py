@@ -13,8 +13,8 @@ from analyzers.rules.common import append_to_handler, caught, failing_call, rewo
 from analyzers.semantics import (
     FunctionInfo,
     ModuleInfo,
-    call_name,
     catches_failures,
+    checks_auth,
     dotted_name,
     mentions_allowing,
     own_nodes,
@@ -22,10 +22,6 @@ from analyzers.semantics import (
 
 NEXT_CALLS = re.compile(r"_?(call_next|get_response|next_handler|handler|app|nxt|next_?|inner)")
 DJANGO_HOOKS = {"process_request", "process_view"}  # None means "go on to the view"
-AUTH_WORDS = re.compile(
-    r"(?i)auth|token|verify|permission|credential|session|jwt|api_?key|login|signature|acl"
-    r"|polic|access|principal|identity|user|secret|hmac|scope|role|valid|key"
-)
 
 
 class MiddlewarePassesOnError(Rule):
@@ -80,7 +76,7 @@ class MiddlewarePassesOnError(Rule):
             return
         flow: FunctionFlow | None = None
         for node in tries(fn):
-            if not _checks_auth(node) or any(_calls_next(s) for s in node.body):
+            if not checks_auth(node) or any(_calls_next(s) for s in node.body):
                 continue  # the try guards the downstream call, not an auth check
             for handler in node.handlers:
                 if not catches_failures(handler, node):
@@ -124,17 +120,6 @@ class MiddlewarePassesOnError(Rule):
             edits=[edit, *reword_edits(info, handler)],
             key_nodes=[handler, passing],
         )
-
-
-def _checks_auth(node: ast.Try) -> bool:
-    """The try body calls something that authenticates or authorizes."""
-    for stmt in node.body:
-        for child in [stmt, *own_nodes(stmt)]:
-            if isinstance(child, ast.Call):
-                name = dotted_name(child.func) or call_name(child)
-                if AUTH_WORDS.search(name):
-                    return True
-    return False
 
 
 def _passes_on(fn: FunctionInfo, stmt: ast.AST) -> bool:

@@ -1,0 +1,180 @@
+"""Speed goal: scanning Django's `django/` package takes at most 2x CPython's `ast.parse`.
+
+Both sides are measured in the same run on the same files, so the ratio does not depend
+on the machine:
+
+    (a) baseline: read the bytes and `ast.parse` every file, one process
+    (b) `analyze_paths([tree])` with the default number of jobs (one per core)
+    (c) `analyze_paths([tree], jobs=1)`
+
+Each is repeated `--repeat` times and the best time is kept. The Django sdist is
+downloaded from PyPI with pip into `bench/.cache` (git-ignored) the first time.
+
+    .venv/bin/python bench/scan_speed.py            # print the figures
+    .venv/bin/python bench/scan_speed.py --check    # exit 1 if (b)/(a) > 2.0
+    .venv/bin/python bench/scan_speed.py --path some/other/tree
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import os
+import re
+import subprocess
+import sys
+import tarfile
+import time
+from collections import Counter
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import TypeVar
+
+from analyzers.config import Config
+from analyzers.engine import analyze_paths, collect_files
+from analyzers.model import Report
+
+BENCH_DIR = Path(__file__).resolve().parent
+CACHE = BENCH_DIR / ".cache"
+DJANGO = ("django", "5.2.8")
+MAX_RATIO = 2.0
+T = TypeVar("T")
+
+
+class DownloadError(Exception):
+    """pip could not fetch an sdist (offline, or the version does not exist)."""
+
+
+def normalise(name: str) -> str:
+    """PEP 503 name normalisation, also used to match sdist file names."""
+    return re.sub(r"[-_.]+", "_", name).lower()
+
+
+def cached_sdist(name: str, version: str, cache: Path = CACHE) -> Path | None:
+    """The sdist of `name==version` already in `cache`, if any."""
+    if not cache.is_dir():
+        return None
+    wanted = f"{normalise(name)}_{normalise(version)}"
+    for candidate in sorted(cache.glob("*.tar.gz")):
+        if normalise(candidate.name.removesuffix(".tar.gz")) == wanted:
+            return candidate
+    return None
+
+
+def download_sdist(name: str, version: str, cache: Path = CACHE) -> Path:
+    """The sdist of `name==version`, downloaded from PyPI with pip unless cached."""
+    found = cached_sdist(name, version, cache)
+    if found:
+        return found
+    cache.mkdir(parents=True, exist_ok=True)
+    command = [
+        sys.executable, "-m", "pip", "download", "--no-deps", "--no-binary", ":all:",
+        "--disable-pip-version-check", "--timeout", "30", "--retries", "1",
+        f"{name}=={version}", "-d", str(cache),
+    ]  # fmt: skip
+    done = subprocess.run(command, capture_output=True, text=True, check=False)
+    found = cached_sdist(name, version, cache)
+    if done.returncode != 0 or found is None:
+        tail = (done.stderr or done.stdout).strip().splitlines()[-3:]
+        raise DownloadError(f"pip download {name}=={version} failed: {' | '.join(tail)}")
+    return found
+
+
+def extract_sdist(archive: Path, cache: Path = CACHE) -> Path:
+    """Unpack `archive` once under `cache/src/`; return its top-level folder."""
+    target = cache / "src" / archive.name.removesuffix(".tar.gz")
+    marker = target / ".extracted"
+    if not marker.exists():
+        target.mkdir(parents=True, exist_ok=True)
+        with tarfile.open(archive) as tar:
+            tar.extractall(target, filter="data")
+        marker.touch()
+    tops = [p for p in target.iterdir() if p.is_dir()]
+    return tops[0] if len(tops) == 1 else target
+
+
+def django_tree() -> Path:
+    """The `django/` package folder of the pinned Django sdist."""
+    return extract_sdist(download_sdist(*DJANGO)) / "django"
+
+
+def best_of(repeat: int, run: Callable[[], T]) -> tuple[float, T]:
+    """The fastest wall-clock time of `repeat` calls, and the last call's result."""
+    best = float("inf")
+    for _ in range(max(repeat, 1)):
+        start = time.perf_counter()
+        result = run()
+        best = min(best, time.perf_counter() - start)
+    return best, result
+
+
+def parse_all(files: Sequence[str]) -> int:
+    """Baseline work: read and `ast.parse` every file; returns how many failed to parse."""
+    failed = 0
+    for path in files:
+        data = Path(path).read_bytes()
+        try:
+            ast.parse(data, filename=path)
+        except (SyntaxError, ValueError):
+            failed += 1
+    return failed
+
+
+def count_lines(files: Sequence[str]) -> int:
+    """Physical lines in `files`."""
+    return sum(len(Path(path).read_bytes().splitlines()) for path in files)
+
+
+def describe(report: Report) -> str:
+    """`12 findings (3 error, 9 warning), 0 errors`."""
+    by_severity = Counter(f.severity for f in report.findings)
+    parts = ", ".join(f"{n} {s}" for s, n in sorted(by_severity.items()))
+    shown = f" ({parts})" if parts else ""
+    return f"{len(report.findings)} findings{shown}, {len(report.errors)} errors"
+
+
+def measure(tree: Path, repeat: int) -> tuple[float, float]:
+    """Run (a), (b), (c) on `tree`, print the figures; return the (b)/(a) and (c)/(a) ratios."""
+    files, _ = collect_files([str(tree)], Config())
+    if not files:
+        raise SystemExit(f"no Python files under {tree}")
+    print(f"tree: {tree}")
+    print(f"files: {len(files)}  lines: {count_lines(files)}  cores: {os.cpu_count()}")
+    print(f"repeat: {repeat} (best time kept)")
+    base, failed = best_of(repeat, lambda: parse_all(files))
+    print(f"(a) read + ast.parse, 1 process : {base:8.3f} s  ({failed} files do not parse)")
+    default = scan_ratio("(b) analyze_paths, default jobs ", tree, 0, base, repeat)
+    single = scan_ratio("(c) analyze_paths, jobs=1       ", tree, 1, base, repeat)
+    return default, single
+
+
+def scan_ratio(label: str, tree: Path, jobs: int, base: float, repeat: int) -> float:
+    """Time `analyze_paths` on `tree` with `jobs`, print it; return its ratio to `base`."""
+    seconds, report = best_of(repeat, lambda: analyze_paths([str(tree)], jobs=jobs))
+    ratio = seconds / base
+    print(f"{label}: {seconds:8.3f} s  ratio {ratio:5.2f}x  {describe(report)}")
+    return ratio
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Command line entry point; 1 when `--check` is given and the goal is missed."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeat", type=int, default=3, help="runs per measurement (best kept)")
+    parser.add_argument("--path", type=Path, help="scan this tree instead of Django's django/")
+    parser.add_argument(
+        "--check", action="store_true", help=f"exit 1 if (b)/(a) exceeds {MAX_RATIO}"
+    )
+    args = parser.parse_args(argv)
+    try:
+        tree = args.path or django_tree()
+    except DownloadError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    default_ratio, _ = measure(tree, args.repeat)
+    ok = default_ratio <= MAX_RATIO
+    print(f"goal (b)/(a) <= {MAX_RATIO}: {'met' if ok else 'MISSED'}")
+    return 1 if args.check and not ok else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
