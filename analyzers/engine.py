@@ -13,6 +13,7 @@ import io
 import os
 import re
 import tokenize
+import warnings
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -24,7 +25,13 @@ from analyzers.config import Config
 from analyzers.fixes import Edit, build_fix
 from analyzers.model import AnalysisError, Finding, Fix, Report
 from analyzers.rules import Hit, Rule, all_rules
-from analyzers.semantics import FunctionInfo, ModuleInfo, iter_functions, module_info
+from analyzers.semantics import (
+    FunctionInfo,
+    ModuleInfo,
+    is_test_path,
+    iter_functions,
+    module_info,
+)
 
 SUPPRESSION = re.compile(r"#\s*failclosed:\s*ignore\[([^\]]*)\](.*)")
 SKIP_DIRS = {
@@ -36,12 +43,19 @@ UNREASONED = "FC900"
 
 
 def analyze_source(
-    data: bytes | str, path: str, config: Config | None = None, with_fixes: bool = True
+    data: bytes | str,
+    path: str,
+    config: Config | None = None,
+    with_fixes: bool = True,
+    test_path: str | None = None,
 ) -> Report:
-    """Analyse one file's source. Never raises: what cannot be analysed goes into errors."""
+    """Analyse one file's source. Never raises: what cannot be analysed goes into errors.
+
+    `test_path` (default: `path`) decides whether the file is test code, which is skipped.
+    """
     config = config or Config()
     try:
-        return _analyze(data, path, config, with_fixes)
+        return _analyze(data, path, config, with_fixes, test_path or path)
     except (RecursionError, MemoryError) as exc:
         return _error(path, f"too deeply nested or too large to analyse ({type(exc).__name__})")
     except Exception as exc:  # an analyzer bug must not pass a file silently
@@ -63,7 +77,9 @@ def decode(data: bytes | str) -> str:
 def parse(text: str, path: str) -> ast.Module:
     """`ast.parse`, with errors that say what to do about them."""
     try:
-        return ast.parse(text, filename=path)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # the scanned code's SyntaxWarnings are not ours
+            return ast.parse(text, filename=path)
     except SyntaxError as exc:
         where = f"line {exc.lineno}" if exc.lineno else "unknown line"
         hint = (
@@ -80,7 +96,9 @@ class _Unparsable(Exception):
     pass
 
 
-def _analyze(data: bytes | str, path: str, config: Config, with_fixes: bool) -> Report:
+def _analyze(
+    data: bytes | str, path: str, config: Config, with_fixes: bool, test_path: str
+) -> Report:
     try:
         text = decode(data)
     except (SyntaxError, LookupError, UnicodeDecodeError) as exc:
@@ -89,14 +107,14 @@ def _analyze(data: bytes | str, path: str, config: Config, with_fixes: bool) -> 
         tree = parse(text, path)
     except _Unparsable as exc:
         return _error(path, str(exc))
-    if not any(trigger.search(text) for trigger in _triggers()):
+    if not any(word in text for word in _trigger_words()):
+        return Report()
+    if is_test_path(test_path):
         return Report()
     info = module_info(tree, text, path, config)
-    if info.is_test:
-        return Report()
     pairs = _apply_suppressions(list(_run_rules(info, all_rules())), text, path)
     if with_fixes:
-        return Report(findings=_attach_fixes(pairs, text, path, config))
+        return Report(findings=_attach_fixes(pairs, text, tree, path, config))
     return Report(findings=[finding for finding, _ in pairs])
 
 
@@ -104,9 +122,9 @@ Pending = tuple[Finding, Sequence[Edit]]  # a finding and the edits that would f
 
 
 @cache
-def _triggers() -> tuple[re.Pattern[str], ...]:
-    """The distinct triggers of all rules: a file matching none holds no finding."""
-    return tuple(dict.fromkeys(rule.trigger for rule in all_rules()))
+def _trigger_words() -> tuple[str, ...]:
+    """Every rule's trigger words: a file containing none holds no finding."""
+    return tuple(dict.fromkeys(word for rule in all_rules() for word in rule.trigger))
 
 
 def _run_rules(info: ModuleInfo, rules: Sequence[type[Rule]]) -> Iterable[Pending]:
@@ -116,11 +134,9 @@ def _run_rules(info: ModuleInfo, rules: Sequence[type[Rule]]) -> Iterable[Pendin
             continue
         start, end = fn.node.lineno, fn.node.end_lineno or fn.node.lineno
         text = "".join(info.lines[start - 1 : end])
-        triggered: dict[re.Pattern[str], bool] = {}
+        present = {word for word in _trigger_words() if word in text}
         for rule in instances:
-            if rule.trigger not in triggered:
-                triggered[rule.trigger] = rule.trigger.search(text) is not None
-            if not triggered[rule.trigger]:
+            if present.isdisjoint(rule.trigger):
                 continue
             for hit in rule.check(fn, info):
                 yield _finding(rule, hit, fn, info), hit.edits
@@ -196,12 +212,14 @@ def _apply_suppressions(pairs: list[Pending], text: str, path: str) -> list[Pend
     return kept
 
 
-def _attach_fixes(pairs: list[Pending], text: str, path: str, config: Config) -> list[Finding]:
+def _attach_fixes(
+    pairs: list[Pending], text: str, tree: ast.Module, path: str, config: Config
+) -> list[Finding]:
     """Build each finding's fix and keep it only if it verifies."""
     before = Counter((f.rule, f.function) for f, _ in pairs)
     out = []
     for finding, edits in pairs:
-        fix = _verified_fix(finding, edits, text, path, config, before)
+        fix = _verified_fix(finding, edits, text, tree, path, config, before)
         out.append(replace(finding, fix=fix) if fix else finding)
     return out
 
@@ -210,6 +228,7 @@ def _verified_fix(
     finding: Finding,
     edits: Sequence[Edit],
     text: str,
+    tree: ast.Module,
     path: str,
     config: Config,
     before: Counter[tuple[str, str]],
@@ -218,7 +237,7 @@ def _verified_fix(
     if not edits:
         return None
     try:
-        built = build_fix(text, edits)
+        built = build_fix(text, edits, tree)
     except Exception:
         return None
     if built is None:
@@ -235,15 +254,22 @@ def _verified_fix(
 # -- many files -------------------------------------------------------------------------
 
 
-def collect_files(paths: Sequence[str], config: Config) -> tuple[list[str], list[AnalysisError]]:
-    """Python files under `paths` (as given or found in folders), minus excluded ones."""
-    files: list[str] = []
+def collect_files(
+    paths: Sequence[str], config: Config
+) -> tuple[list[tuple[str, str]], list[AnalysisError]]:
+    """Python files under `paths`, minus excluded ones, as (display path, role path) pairs.
+
+    The role path decides what counts as test code: it is relative to the folder that was
+    scanned, so a checkout that happens to live under `/tmp/tests/` is not all "tests".
+    """
+    files: list[tuple[str, str]] = []
     errors: list[AnalysisError] = []
     for raw in paths:
         path = Path(raw)
         if path.is_file():
-            if not config.is_excluded(display_path(path)):
-                files.append(display_path(path))
+            shown = display_path(path)
+            if not config.is_excluded(shown):
+                files.append((shown, shown if not shown.startswith(("/", "..")) else path.name))
         elif path.is_dir():
             files.extend(_walk(path, config))
         else:
@@ -251,7 +277,7 @@ def collect_files(paths: Sequence[str], config: Config) -> tuple[list[str], list
     return files, errors
 
 
-def _walk(root: Path, config: Config) -> list[str]:
+def _walk(root: Path, config: Config) -> list[tuple[str, str]]:
     found = []
     for folder, dirs, names in os.walk(root):
         dirs[:] = sorted(
@@ -263,7 +289,8 @@ def _walk(root: Path, config: Config) -> list[str]:
             if name.endswith(".py"):
                 shown = display_path(Path(folder, name))
                 if not config.is_excluded(shown):
-                    found.append(shown)
+                    role = Path(os.path.relpath(Path(folder, name), root)).as_posix()
+                    found.append((shown, role))
     return found
 
 
@@ -278,19 +305,20 @@ def display_path(path: Path) -> str:
     return Path(os.path.normpath(text)).as_posix()
 
 
-def analyze_file(path: str, config: Config) -> Report:
+def analyze_file(path: str, config: Config, role: str | None = None) -> Report:
+    """Read and analyse one file; `role` is its path for deciding whether it is test code."""
     try:
         data = Path(path).read_bytes()
     except OSError as exc:
         return _error(path, f"cannot read: {exc.strerror or exc}")
-    return analyze_source(data, path, config)
+    return analyze_source(data, path, config, test_path=role)
 
 
-def _analyze_chunk(args: tuple[list[str], Config]) -> Report:
-    paths, config = args
+def _analyze_chunk(args: tuple[list[tuple[str, str]], Config]) -> Report:
+    files, config = args
     report = Report()
-    for path in paths:
-        report.extend(analyze_file(path, config))
+    for path, role in files:
+        report.extend(analyze_file(path, config, role))
     return report
 
 

@@ -75,21 +75,68 @@ class FixError(Exception):
     """An edit could not be located or applied; the finding is then offered without a fix."""
 
 
-def build_fix(source: str, edits: Sequence[Edit]) -> tuple[Fix, str] | None:
-    """Apply `edits` to `source`; return the whole-line Fix and the patched source."""
+def build_fix(
+    source: str, edits: Sequence[Edit], tree: ast.Module | None = None
+) -> tuple[Fix, str] | None:
+    """Apply `edits` to `source`; return the whole-line Fix and the patched source.
+
+    With the module's `tree`, only the top-level statement holding the edits is parsed by
+    libcst: fix cost then follows the size of that function or class, not of the file.
+    """
     if not edits:
         return None
+    lines = split_lines(source)
+    first, last = _region(edits, tree, len(lines))
+    segment = "".join(lines[first - 1 : last])
     with _deeper_recursion(DEEP_RECURSION):  # libcst visits recursively: long expressions
-        module = cst.parse_module(source)
+        module = cst.parse_module(segment)
         wrapper = MetadataWrapper(module, unsafe_skip_copy=True)
         positions = wrapper.resolve(PositionProvider)
-        transformer = _Applier(edits, positions, split_lines(source))
-        patched = module.visit(transformer)
-        new_source = patched.code
+        transformer = _Applier(edits, positions, lines, offset=first - 1)
+        patched = module.visit(transformer).code
     if transformer.pending:
         raise FixError(f"could not locate {transformer.pending} edit(s)")
-    fix = line_replacement(source, new_source)
-    return (fix, new_source) if fix else None
+    fix = line_replacement(segment, patched)
+    if fix is None:
+        return None
+    fix = Fix(fix.line + first - 1, fix.end_line + first - 1, fix.replacement)
+    return fix, fix.apply(source)
+
+
+MAX_NESTING = 2_000  # libcst's native parser overflows the C stack on far deeper nesting
+
+
+def _region(edits: Sequence[Edit], tree: ast.Module | None, total: int) -> tuple[int, int]:
+    """Lines of the top-level statement holding every edit (the whole file without a tree)."""
+    if tree is None:
+        return 1, max(total, 1)
+    lines = [n.lineno for e in edits for n in _nodes_of(e)]
+    for stmt in tree.body:
+        start = min([stmt.lineno, *(d.lineno for d in getattr(stmt, "decorator_list", []))])
+        end = stmt.end_lineno or stmt.lineno
+        if start <= min(lines) and max(lines) <= end:
+            if _nesting(stmt) > MAX_NESTING:
+                raise FixError("expression nesting too deep for libcst")
+            return start, end
+    return 1, max(total, 1)
+
+
+def _nodes_of(edit: Edit) -> list[ast.AST]:
+    if isinstance(edit, ReplaceStatements):
+        return [edit.first, edit.last]
+    return [edit.node]
+
+
+def _nesting(root: ast.AST) -> int:
+    """How deep libcst will nest this code: `a and b and c` counts as three levels."""
+    deepest = 0
+    stack = [(root, 1)]
+    while stack:
+        node, depth = stack.pop()
+        deepest = max(deepest, depth)
+        step = len(node.values) if isinstance(node, ast.BoolOp) else 1
+        stack.extend((child, depth + step) for child in ast.iter_child_nodes(node))
+    return deepest
 
 
 DEEP_RECURSION = 20_000
@@ -138,16 +185,17 @@ def _span(node: ast.AST, lines: list[str]) -> tuple[int, int, int, int]:
     )
 
 
-def _cst_span(pos: CodeRange) -> tuple[int, int, int, int]:
-    return (pos.start.line, pos.start.column, pos.end.line, pos.end.column)
+def _cst_span(pos: CodeRange, offset: int) -> tuple[int, int, int, int]:
+    return (pos.start.line + offset, pos.start.column, pos.end.line + offset, pos.end.column)
 
 
 class _Applier(cst.CSTTransformer):
     """Applies edits to the nodes whose positions match the ast nodes they name."""
 
-    def __init__(self, edits: Sequence[Edit], positions, lines: list[str]) -> None:
+    def __init__(self, edits: Sequence[Edit], positions, lines: list[str], offset: int = 0) -> None:
         super().__init__()
         self.positions = positions
+        self.offset = offset  # the libcst tree starts at file line offset + 1
         self.lines = lines
         self.expr_edits: dict[tuple[int, int, int, int], Edit] = {}
         self.stmt_edits: dict[int, ReplaceStatements] = {}
@@ -163,13 +211,13 @@ class _Applier(cst.CSTTransformer):
         self.done: set[int] = set()
 
     def _start_line(self, node: cst.CSTNode) -> int:
-        return self.positions[node].start.line
+        return self.positions[node].start.line + self.offset
 
     # expressions ---------------------------------------------------------------------
     def on_leave(self, original: cst.CSTNode, updated: cst.CSTNode):  # type: ignore[override]
         result = super().on_leave(original, updated)
         if isinstance(original, cst.BaseExpression) and original in self.positions:
-            edit = self.expr_edits.get(_cst_span(self.positions[original]))
+            edit = self.expr_edits.get(_cst_span(self.positions[original], self.offset))
             if edit is not None and id(edit) not in self.done:
                 self.done.add(id(edit))
                 self.pending -= 1

@@ -219,7 +219,6 @@ class ModuleInfo:
     path: str
     config: Config
     members: dict[str, set[str]] = field(default_factory=dict)
-    is_test: bool = False
 
     def segment(self, node: ast.AST) -> str:
         """Source text of `node`'s lines (whole lines; cheap, no tokenizing)."""
@@ -228,10 +227,14 @@ class ModuleInfo:
         return "".join(self.lines[start - 1 : end])
 
 
+def is_test_path(path: str) -> bool:
+    """`tests/...`, `test_x.py`, `x_test.py`, `conftest.py`: test code, not reported."""
+    return bool(TEST_PATH.search(path))
+
+
 def module_info(tree: ast.Module, source: str, path: str, config: Config) -> ModuleInfo:
     """Collect the facts rules share about a module."""
     info = ModuleInfo(tree, split_lines(source), path, config)
-    info.is_test = bool(TEST_PATH.search(path))
     return info
 
 

@@ -118,7 +118,7 @@ def scan(package: Package, root: Path, jobs: int = 0) -> Scan:
     """Scan the package's source folders from its sdist root, as its own CI would."""
     result = Scan(package, root)
     with contextlib.chdir(root):
-        files, _ = collect_files(list(package.sources), Config())
+        files = [shown for shown, _ in collect_files(list(package.sources), Config())[0]]
         report = analyze_paths(list(package.sources), Config(), jobs=jobs)
         result.files, result.lines = len(files), count_lines(files)
     result.findings, result.errors = report.findings, report.errors

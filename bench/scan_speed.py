@@ -135,7 +135,7 @@ def describe(report: Report) -> str:
 
 def measure(tree: Path, repeat: int) -> tuple[float, float]:
     """Run (a), (b), (c) on `tree`, print the figures; return the (b)/(a) and (c)/(a) ratios."""
-    files, _ = collect_files([str(tree)], Config())
+    files = [shown for shown, _ in collect_files([str(tree)], Config())[0]]
     if not files:
         raise SystemExit(f"no Python files under {tree}")
     print(f"tree: {tree}")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import textwrap
+import warnings
 from pathlib import Path
 
 import pytest
@@ -204,4 +205,42 @@ def test_rule_docs_page_is_up_to_date() -> None:
     docs = Path(__file__).parent.parent / "docs" / "rules.md"
     assert docs.read_text() == format_rules(all_rules(), "markdown"), (
         "regenerate with: failclosed rules --format markdown > docs/rules.md"
+    )
+
+
+def test_a_checkout_under_a_tests_folder_is_not_test_code(tmp_path: Path, monkeypatch) -> None:
+    project = tmp_path / "tests" / "proj"
+    (project / "app").mkdir(parents=True)
+    (project / "app" / "perms.py").write_text(FAIL_OPEN.format(comment=""))
+    (project / "tests").mkdir()
+    (project / "tests" / "test_perms.py").write_text(FAIL_OPEN.format(comment=""))
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    report = analyze_paths([str(project)])
+    assert [(Path(f.path).name, f.rule) for f in report.findings] == [("perms.py", "FC101")]
+
+
+def test_warnings_about_the_scanned_code_are_not_printed() -> None:
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        report = analyze_source('x = 1if True else 2\ny = "\\d"\n', "odd.py")
+    assert report.errors == []
+    assert [str(w.message) for w in caught] == []
+
+
+def test_fix_in_a_big_file_is_built_from_its_own_statement() -> None:
+    """Fix lines are file lines even though libcst only sees the function's class."""
+    filler = "".join(f"def helper_{i}(a):\n    return a + {i}\n\n" for i in range(2000))
+    method = textwrap.indent(FAIL_OPEN.format(comment=""), "    ").replace(
+        "    def has_permission(user,", "    def has_permission(self, user,"
+    )
+    source = filler + "class Gate:\n" + method
+    (finding,) = analyze_source(source, "app/gate.py").findings
+    assert finding.fix is not None
+    start = filler.count("\n") + 1
+    assert (finding.fix.line, finding.fix.end_line) == (start + 5, start + 6)
+    assert finding.fix.replacement == (
+        '            logger.warning("Permission request failed: %s, denying", e)\n'
+        "            return False\n"
     )

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import ast
-import re
 from collections.abc import Iterator
 
 from analyzers.fixes import Edit, ReplaceExpression, UnwrapWith
@@ -81,7 +80,7 @@ class SwallowedErrorAllows(Rule):
     severity = "error"
     summary = "An error in a permission check is swallowed and control falls through to allow."
     fix_safety = "Changes the error path only: the handler now denies or re-raises."
-    trigger = re.compile(r"\bexcept\b|suppress")
+    trigger = ("except", "suppress(")
 
     def check(self, fn: FunctionInfo, info: ModuleInfo) -> Iterator[Hit]:
         flow: FunctionFlow | None = None

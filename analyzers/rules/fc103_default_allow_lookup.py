@@ -3,15 +3,11 @@
 from __future__ import annotations
 
 import ast
-import re
 from collections.abc import Iterator
 
 from analyzers.fixes import ReplaceExpression
 from analyzers.rules.base import Hit, Invalid, Rule
 from analyzers.semantics import (
-    ALLOW_KEYS,
-    DENY_KEYS,
-    VERDICT_KEYS,
     FunctionInfo,
     ModuleInfo,
     call_name,
@@ -54,12 +50,7 @@ class DefaultAllowLookup(Rule):
     severity = "error"
     summary = "A lookup on a permission answer defaults to allowed when the field is missing."
     fix_safety = "Only answers that lack the field change: they are now denied."
-    trigger = re.compile(
-        r"(\.get|getattr)\([^\n]*[\"']("
-        + "|".join(sorted(ALLOW_KEYS | DENY_KEYS | VERDICT_KEYS))
-        + r")[\"']",
-        re.IGNORECASE,
-    )
+    trigger = (".get(", "getattr(")
 
     def check(self, fn: FunctionInfo, info: ModuleInfo) -> Iterator[Hit]:
         for node in own_nodes(fn.node):

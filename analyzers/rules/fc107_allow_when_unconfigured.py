@@ -51,7 +51,7 @@ class AllowWhenUnconfigured(Rule):
     severity = "note"
     summary = "The check allows when no permission system is configured (informational)."
     fix_safety = "No automatic fix: a product decision."
-    trigger = re.compile(r"is None|if not ")
+    trigger = ("is None", "if not ")
 
     def check(self, fn: FunctionInfo, info: ModuleInfo) -> Iterator[Hit]:
         if fn.polarity is None:
