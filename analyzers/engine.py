@@ -112,7 +112,8 @@ def _analyze(
     if is_test_path(test_path):
         return Report()
     info = module_info(tree, text, path, config)
-    pairs = _apply_suppressions(list(_run_rules(info, all_rules())), text, path)
+    rules = [r for r in all_rules() if r.file_trigger is None or r.file_trigger.search(text)]
+    pairs = _apply_suppressions(list(_run_rules(info, rules)), text, path)
     if with_fixes:
         return Report(findings=_attach_fixes(pairs, text, tree, path, config))
     return Report(findings=[finding for finding, _ in pairs])
@@ -129,6 +130,7 @@ def _trigger_words() -> tuple[str, ...]:
 
 def _run_rules(info: ModuleInfo, rules: Sequence[type[Rule]]) -> Iterable[Pending]:
     instances = [rule() for rule in rules]
+    seen: set[tuple[str, int, str]] = set()
     for fn in iter_functions(info):
         if fn.test_double:
             continue
@@ -139,14 +141,20 @@ def _run_rules(info: ModuleInfo, rules: Sequence[type[Rule]]) -> Iterable[Pendin
             if present.isdisjoint(rule.trigger):
                 continue
             for hit in rule.check(fn, info):
-                yield _finding(rule, hit, fn, info), hit.edits
+                finding = _finding(rule, hit, fn, info)
+                where = (finding.rule, finding.line, finding.function)
+                if where not in seen:  # a helper reached from two callers is reported once
+                    seen.add(where)
+                    yield finding, hit.edits
 
 
 def _finding(rule: Rule, hit: Hit, fn: FunctionInfo, info: ModuleInfo) -> Finding:
     severity = info.config.severity.get(rule.code, hit.severity or rule.severity)
     key_nodes = list(hit.key_nodes) or [hit.node]
     digest = hashlib.sha1(
-        "|".join([rule.code, fn.qualname, *(ast.dump(n) for n in key_nodes)]).encode()
+        "|".join(
+            [rule.code, hit.function or fn.qualname, *(ast.dump(n) for n in key_nodes)]
+        ).encode()
     ).hexdigest()[:16]
     return Finding(
         rule=rule.code,
@@ -155,7 +163,7 @@ def _finding(rule: Rule, hit: Hit, fn: FunctionInfo, info: ModuleInfo) -> Findin
         end_line=hit.node.end_lineno or hit.node.lineno,
         severity=severity,
         message=hit.message,
-        function=fn.qualname,
+        function=hit.function or fn.qualname,
         key=digest,
     )
 

@@ -29,7 +29,8 @@ ALLOW_NAME = re.compile(
       | check_permissions?|check_access|check_policy|check_acl
       | verify_\w+|validate_(api_)?(key|token|signature|request|webhook|credentials?|session|jwt)\w*
       | authori[sz]e\w*|is_authori[sz]ed\w*|is_authenticated|authenticate_request
-      | is_allowed\w*|is_permitted\w*|is_granted|is_trusted\w*|is_safe_\w+|is_valid_(token|signature
+      | is_allowed\w*|is_permitted\w*|is_granted|is_\w+_(allowed|permitted|authori[sz]ed|granted)
+      | is_trusted\w*|is_safe_\w+|is_valid_(token|signature
           |key|api_key|session|jwt|request|webhook|origin|credentials?|password|otp|hmac)\w*
       | is_(admin|owner|member|staff|superuser)|is_whitelisted|is_allowlisted
       | allow_request|allows?_\w+|allowed_to_\w+|may_\w+|permits?(_\w+)?|grants?_\w+
@@ -219,6 +220,7 @@ class ModuleInfo:
     path: str
     config: Config
     members: dict[str, set[str]] = field(default_factory=dict)
+    memo: dict[str, object] = field(default_factory=dict)  # per-module facts rules compute once
 
     def segment(self, node: ast.AST) -> str:
         """Source text of `node`'s lines (whole lines; cheap, no tokenizing)."""
@@ -304,8 +306,39 @@ def own_statements(node: ast.AST) -> Iterator[ast.AST]:
             stack.extend(_blocks(child))
 
 
+MODULE = "<module>"
+
+
+def module_function(tree: ast.Module) -> FunctionNode | None:
+    """The module's own top-level code as a pseudo-function (None for an empty module).
+
+    Hook scripts often do their work at module level (`try: ... except: sys.exit(0)`), and
+    settings modules read their secrets there.
+    """
+    if not tree.body:
+        return None
+    last = tree.body[-1]
+    node = ast.FunctionDef(
+        name=MODULE,
+        args=ast.arguments(posonlyargs=[], args=[], kwonlyargs=[], kw_defaults=[], defaults=[]),
+        body=tree.body,
+        decorator_list=[],
+        returns=None,
+        type_comment=None,
+    )
+    node.lineno, node.col_offset = tree.body[0].lineno, 0
+    node.end_lineno, node.end_col_offset = last.end_lineno, last.end_col_offset
+    return node
+
+
 def iter_functions(info: ModuleInfo) -> Iterator[FunctionInfo]:
-    """Every function and method, with its qualified name and classification."""
+    """Every function and method, with its qualified name and classification.
+
+    The module's top-level code comes first, as the pseudo-function `<module>`.
+    """
+    top = module_function(info.tree)
+    if top is not None:
+        yield classify(top, MODULE, None, False, info.config)
     stack: list[tuple[ast.AST, str, ast.ClassDef | None, bool]] = [(info.tree, "", None, False)]
     while stack:
         parent, prefix, cls, double = stack.pop()
@@ -604,3 +637,26 @@ def checks_auth(node: ast.Try | ast.TryStar) -> bool:
             if any(AUTH_WORDS.search(n) for n in names if n):
                 return True
     return False
+
+
+def functions_by_qualname(info: ModuleInfo) -> dict[str, FunctionInfo]:
+    """Every function of the module by qualified name, for following same-module calls."""
+    if "functions" not in info.memo:
+        info.memo["functions"] = {fn.qualname: fn for fn in iter_functions(info)}
+    return info.memo["functions"]  # type: ignore[return-value]
+
+
+def resolve_call(call: ast.Call, caller: FunctionInfo, info: ModuleInfo) -> FunctionInfo | None:
+    """The same-module function `helper(...)` or `self.helper(...)` calls, if there is one."""
+    functions = functions_by_qualname(info)
+    if isinstance(call.func, ast.Name):
+        return functions.get(call.func.id)
+    if (
+        isinstance(call.func, ast.Attribute)
+        and isinstance(call.func.value, ast.Name)
+        and call.func.value.id in ("self", "cls")
+        and "." in caller.qualname
+    ):
+        owner = caller.qualname.rsplit(".", 1)[0]
+        return functions.get(f"{owner}.{call.func.attr}")
+    return None

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ast
 import inspect
+import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import ClassVar
@@ -37,6 +38,7 @@ class Hit:
     edits: Sequence[Edit] = ()
     key_nodes: Sequence[ast.AST] = field(default_factory=list)
     severity: Severity | None = None
+    function: str | None = None  # where the hit is, when not in the function being checked
 
 
 class Rule:
@@ -49,6 +51,8 @@ class Rule:
     fix_safety: ClassVar[str] = ""
     # The rule runs on a function only if its source contains one of these (speed).
     trigger: ClassVar[tuple[str, ...]] = ("except", "finally")
+    # ... and only in files whose text matches this, when set (one pass over the file).
+    file_trigger: ClassVar[re.Pattern[str] | None] = None
     VALID: ClassVar[list[str]] = []
     INVALID: ClassVar[list[Invalid]] = []
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import builtins
 from collections.abc import Iterator
 
 from analyzers.fixes import KEEP, Edit, ReplaceStatements, RewordMessage
@@ -30,15 +31,24 @@ def caught(handler: ast.ExceptHandler) -> str:
     return " or ".join(f"`{t}`" for t in types)
 
 
+BUILTINS = set(dir(builtins))
+
+
 def failing_call(node: ast.Try) -> str:
-    """The first call in the try body, as the thing that fails: `self.client.check()`."""
+    """The call in the try body that fails, e.g. `self.client.check()`.
+
+    The innermost call of the first statement that makes one, builtins aside:
+    `set(httpx.get(url).json())` -> `httpx.get()`.
+    """
     for stmt in node.body:
-        for child in ast.walk(stmt):
-            if isinstance(child, ast.Call):
-                try:
-                    return f"`{ast.unparse(child.func)}()`"
-                except Exception:  # pragma: no cover - unparse of odd trees
-                    break
+        calls = [
+            child
+            for child in ast.walk(stmt)
+            if isinstance(child, ast.Call)
+            and not (isinstance(child.func, ast.Name) and child.func.id in BUILTINS)
+        ]
+        if calls:
+            return f"`{ast.unparse(calls[-1].func)}()`"
     return "the check"
 
 

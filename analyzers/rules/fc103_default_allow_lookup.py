@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import ast
+import re
 from collections.abc import Iterator
 
 from analyzers.fixes import ReplaceExpression
 from analyzers.rules.base import Hit, Invalid, Rule
 from analyzers.semantics import (
+    ALLOW_KEYS,
+    DENY_KEYS,
+    VERDICT_KEYS,
     FunctionInfo,
     ModuleInfo,
     call_name,
@@ -51,6 +55,9 @@ class DefaultAllowLookup(Rule):
     summary = "A lookup on a permission answer defaults to allowed when the field is missing."
     fix_safety = "Only answers that lack the field change: they are now denied."
     trigger = (".get(", "getattr(")
+    file_trigger = re.compile(
+        "[\"'](" + "|".join(sorted(ALLOW_KEYS | DENY_KEYS | VERDICT_KEYS)) + ")[\"']", re.IGNORECASE
+    )
 
     def check(self, fn: FunctionInfo, info: ModuleInfo) -> Iterator[Hit]:
         for node in own_nodes(fn.node):

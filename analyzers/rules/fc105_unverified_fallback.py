@@ -64,7 +64,7 @@ class UnverifiedFallback(Rule):
                 if not catches_failures(handler, node):
                     continue
                 for stmt in handler.body:
-                    call = _unverified_call(stmt)
+                    call = unverified_call(stmt)
                     if call is None:
                         continue
                     yield Hit(
@@ -80,7 +80,7 @@ class UnverifiedFallback(Rule):
                     break
 
 
-def _unverified_call(stmt: ast.stmt) -> ast.Call | None:
+def unverified_call(stmt: ast.stmt) -> ast.Call | None:
     """The first call in `stmt` that skips verification."""
     for node in [stmt, *own_nodes(stmt)]:
         if isinstance(node, ast.Call) and _skips_verification(node):

@@ -1,0 +1,331 @@
+"""FC108: a gate script (agent tool hook, git hook) answers "allow" when it fails."""
+
+from __future__ import annotations
+
+import ast
+from collections import Counter
+from collections.abc import Iterator
+
+from analyzers.fixes import Edit, ReplaceExpression
+from analyzers.flow import FunctionFlow, is_exit_call, swallows
+from analyzers.rules.base import Hit, Invalid, Rule
+from analyzers.rules.common import append_to_handler, caught, failing_call, tries
+from analyzers.semantics import (
+    ALLOW_STRINGS,
+    FunctionInfo,
+    ModuleInfo,
+    catches_failures,
+    gated_by_fail_open_flag,
+    keyed_allow,
+    own_nodes,
+)
+
+DENY_WORDS = {"deny", "denied", "block", "blocked", "reject", "rejected", "ask"}
+CONTROL_EXCEPTIONS = {"KeyboardInterrupt", "SystemExit", "BrokenPipeError"}
+
+
+class HookExitsAllow(Rule):
+    """
+    ## What it does
+    Flags a gate script — an agent's pre-tool-use hook, an editor permission hook, a git
+    hook — that answers *allow* when it fails: an `except` handler that exits with status 0
+    or prints the protocol's allow answer (`{"permission": "allow"}`,
+    `{"decision": "approve"}`). The script must be a gate: somewhere else it denies, by
+    exiting non-zero or printing a deny answer.
+
+    ## Why is this bad?
+    The agent or tool runs the hook and proceeds when it exits 0 or says "allow". If the
+    hook crashes on malformed input, a missing config file or an unreachable policy
+    service, and answers "allow" then, every tool call goes through unchecked, including
+    the ones the hook exists to stop (CWE-636).
+
+    ## Example
+    ```python
+    try:
+        event = json.load(sys.stdin)
+        verdict = policy.check(event["tool_name"], event["tool_input"])
+    except Exception:
+        sys.exit(0)  # never block the agent
+    if verdict.blocked:
+        print(verdict.reason, file=sys.stderr)
+        sys.exit(2)
+    ```
+
+    ## Use instead
+    ```python
+    except Exception:
+        sys.exit(2)  # never block the agent
+    ```
+
+    ## Fix safety
+    The fix exits with the status the script already uses to deny (2 when it uses several)
+    or flips the printed verdict to its deny counterpart. Only the failure path changes.
+    """
+
+    code = "FC108"
+    name = "hook-exits-allow"
+    severity = "error"
+    summary = "A gate script exits 0 or prints an allow answer when it fails."
+    fix_safety = "Exits with the script's own deny status, or prints the deny verdict."
+    trigger = ("exit(", '"deny"', "'deny'", '"block"', "'block'")
+
+    def check(self, fn: FunctionInfo, info: ModuleInfo) -> Iterator[Hit]:
+        deny_code = _deny_exit_code(fn)
+        if deny_code is None and not _prints_deny(fn):
+            return  # not a gate: nothing here ever says no
+        flow: FunctionFlow | None = None
+        for node in tries(fn):
+            for handler in node.handlers:
+                if not catches_failures(handler, node) or _control_only(handler):
+                    continue
+                if gated_by_fail_open_flag(handler):
+                    continue
+                hit = self._answer_in_handler(fn, info, node, handler, deny_code)
+                if hit is None and swallows(handler):
+                    flow = flow or FunctionFlow(fn.node)
+                    hit = self._answer_after(fn, info, flow, node, handler, deny_code)
+                if hit:
+                    yield hit
+
+    def _answer_in_handler(
+        self,
+        fn: FunctionInfo,
+        info: ModuleInfo,
+        node: ast.Try,
+        handler: ast.ExceptHandler,
+        deny_code: int | None,
+    ) -> Hit | None:
+        for stmt in handler.body:
+            edit, shown = _allow_answer(stmt, fn, info, deny_code)
+            if shown:
+                return Hit(
+                    node=stmt,
+                    message=(
+                        f"`{fn.qualname}` answers {shown} when {failing_call(node)} raises "
+                        f"{caught(handler)}, so the tool call it gates goes ahead unchecked."
+                    ),
+                    edits=[edit] if edit else [],
+                    key_nodes=[handler],
+                )
+        return None
+
+    def _answer_after(
+        self,
+        fn: FunctionInfo,
+        info: ModuleInfo,
+        flow: FunctionFlow,
+        node: ast.Try,
+        handler: ast.ExceptHandler,
+        deny_code: int | None,
+    ) -> Hit | None:
+        outcome = flow.after(node)
+        if outcome.kind != "exit" or outcome.node is None:
+            return None
+        _, shown = _allow_answer(outcome.node, fn, info, deny_code)
+        if not shown:
+            return None
+        deny = f"sys.exit({deny_code if deny_code is not None else 2})"
+        return Hit(
+            node=handler,
+            message=(
+                f"`{fn.qualname}` swallows {caught(handler)} from {failing_call(node)} and "
+                f"goes on to answer {shown}, so the tool call it gates goes ahead unchecked."
+            ),
+            edits=[append_to_handler(handler, deny)],
+            key_nodes=[handler, outcome.node],
+        )
+
+
+def _control_only(handler: ast.ExceptHandler) -> bool:
+    """`except KeyboardInterrupt: sys.exit(0)` is the user stopping the script."""
+    types = handler.type.elts if isinstance(handler.type, ast.Tuple) else [handler.type]
+    names = {getattr(t, "id", getattr(t, "attr", "")) for t in types if t is not None}
+    return bool(names) and names <= CONTROL_EXCEPTIONS
+
+
+def _exit_code(call: ast.Call) -> int | None:
+    """The status of `sys.exit(n)`: 0 for `sys.exit()`; None when not a constant int."""
+    if not call.args:
+        return 0
+    arg = call.args[0]
+    if isinstance(arg, ast.Constant) and (arg.value is None or isinstance(arg.value, int)):
+        return int(arg.value or 0)
+    return None
+
+
+def _deny_exit_code(fn: FunctionInfo) -> int | None:
+    """The non-zero status the script exits with elsewhere (its deny), most common first."""
+    codes = Counter(
+        code
+        for n in own_nodes(fn.node)
+        if isinstance(n, ast.Call) and is_exit_call(n)
+        and (code := _exit_code(n)) not in (None, 0)
+    )  # fmt: skip
+    if not codes:
+        return None
+    return 2 if codes[2] else codes.most_common(1)[0][0]
+
+
+def _prints_deny(fn: FunctionInfo) -> bool:
+    """It prints or dumps a deny verdict somewhere: `{"permission": "deny"}`."""
+    return any(
+        isinstance(n, ast.Constant)
+        and isinstance(n.value, str)
+        and (n.value.lower() in DENY_WORDS or any(f'"{w}"' in n.value for w in DENY_WORDS))
+        for n in own_nodes(fn.node)
+    )
+
+
+def _allow_answer(
+    stmt: ast.AST, fn: FunctionInfo, info: ModuleInfo, deny_code: int | None
+) -> tuple[Edit | None, str]:
+    """(fix, description) when `stmt` exits 0 or prints an allow verdict; (None, "") else.
+
+    A verdict that is *returned* is FC101's; here only what the script prints or dumps.
+    """
+    if isinstance(stmt, ast.Return):
+        return None, ""
+    for n in [stmt, *own_nodes(stmt)]:
+        if isinstance(n, ast.Call) and is_exit_call(n) and _exit_code(n) == 0:
+            code = deny_code if deny_code is not None else 2
+            if n.args:
+                return ReplaceExpression(n.args[0], str(code)), "exit status 0 (allow)"
+            return ReplaceExpression(n, f"{ast.unparse(n.func)}({code})"), "exit status 0 (allow)"
+        if isinstance(n, ast.Dict):
+            for key, value in zip(n.keys, n.values, strict=True):
+                if isinstance(key, ast.Constant) and isinstance(key.value, str):
+                    allow = keyed_allow(key.value, value, fn, info)
+                    if (
+                        allow is not None
+                        and isinstance(value, ast.Constant)
+                        and isinstance(value.value, str)
+                        and value.value.lower() in ALLOW_STRINGS
+                    ):
+                        shown = f"`{key.value}: {value.value}`"
+                        return (
+                            (ReplaceExpression(allow.node, allow.deny), shown)
+                            if allow.deny
+                            else (
+                                None,
+                                shown,
+                            )
+                        )
+    return None, ""
+
+
+HookExitsAllow.VALID = [
+    # the handler denies
+    """
+import json, sys
+
+try:
+    event = json.load(sys.stdin)
+    verdict = policy.check(event["tool_name"])
+except Exception:
+    sys.exit(2)
+if verdict.blocked:
+    sys.exit(2)
+sys.exit(0)
+""",
+    # Ctrl-C is the user stopping the script, not a failing check
+    """
+import sys
+
+def main():
+    try:
+        run_checks()
+    except KeyboardInterrupt:
+        sys.exit(0)
+    if failed:
+        sys.exit(1)
+""",
+    # a CLI that never denies is not a gate
+    """
+import sys
+
+def main():
+    try:
+        build()
+    except Exception:
+        sys.exit(0)
+""",
+]
+
+HookExitsAllow.INVALID = [
+    Invalid(
+        """\
+import json, sys
+
+try:
+    event = json.load(sys.stdin)
+    verdict = policy.check(event["tool_name"], event["tool_input"])
+except Exception:
+    sys.exit(0)  # never block the agent
+if verdict.blocked:
+    print(verdict.reason, file=sys.stderr)
+    sys.exit(2)
+""",
+        line=7,
+        fixed="""\
+import json, sys
+
+try:
+    event = json.load(sys.stdin)
+    verdict = policy.check(event["tool_name"], event["tool_input"])
+except Exception:
+    sys.exit(2)  # never block the agent
+if verdict.blocked:
+    print(verdict.reason, file=sys.stderr)
+    sys.exit(2)
+""",
+    ),
+    # a permission hook that prints its verdict as JSON
+    Invalid(
+        """\
+def main() -> None:
+    try:
+        request = json.load(sys.stdin)
+        allowed = rules.permits(request["command"])
+    except (ValueError, KeyError, OSError):
+        print(json.dumps({"permission": "allow"}))
+        return
+    print(json.dumps({"permission": "allow" if allowed else "deny"}))
+""",
+        line=6,
+        fixed="""\
+def main() -> None:
+    try:
+        request = json.load(sys.stdin)
+        allowed = rules.permits(request["command"])
+    except (ValueError, KeyError, OSError):
+        print(json.dumps({"permission": "deny"}))
+        return
+    print(json.dumps({"permission": "allow" if allowed else "deny"}))
+""",
+    ),
+    # swallowed, then the script's own "all clear" exit
+    Invalid(
+        """\
+def pre_commit() -> None:
+    try:
+        findings = scanner.scan(staged_files())
+        if findings:
+            sys.exit(1)
+    except ScannerError as exc:
+        print(f"secret scanner failed: {exc}", file=sys.stderr)
+    sys.exit(0)
+""",
+        line=6,
+        fixed="""\
+def pre_commit() -> None:
+    try:
+        findings = scanner.scan(staged_files())
+        if findings:
+            sys.exit(1)
+    except ScannerError as exc:
+        print(f"secret scanner failed: {exc}", file=sys.stderr)
+        sys.exit(1)
+    sys.exit(0)
+""",
+    ),
+]

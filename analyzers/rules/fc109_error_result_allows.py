@@ -1,0 +1,310 @@
+"""FC109: the permission system's answer is an error, and the code treats it as allow."""
+
+from __future__ import annotations
+
+import ast
+import re
+from collections.abc import Iterator
+
+from analyzers.fixes import Edit, ReplaceExpression, ReplaceStatements
+from analyzers.flow import FunctionFlow
+from analyzers.rules.base import Hit, Invalid, Rule
+from analyzers.semantics import (
+    FunctionInfo,
+    ModuleInfo,
+    allow_value,
+    dotted_name,
+    under_fail_open_flag,
+)
+
+ALLOWISH = re.compile(r"(?i)allow|permit|grant|approv")
+ERROR_ATTRS = re.compile(r"^(error|errors|err|exception|exc|failed|failure|is_error|fault)$")
+
+
+class ErrorResultAllows(Rule):
+    """
+    ## What it does
+    Flags a permission check that looks at the permission system's answer, sees that it
+    is an error — a non-2xx status, `not response.ok`, a result whose `.error` is set, an
+    answer carrying an `"error"` key — and then allows: it returns the allow value, or, in a
+    loop over policies or evaluators whose verdict starts as *allow*, skips to the next one.
+
+    ## Why is this bad?
+    An error answer is not "no objection". The policy service returning 500, a plugin
+    reporting that it could not evaluate, a proxy's error page: each means nobody checked.
+    Treating it as allow lets every request through whenever the backend is unwell
+    (CWE-636).
+
+    ## Example
+    ```python
+    def is_allowed(user, action):
+        response = requests.post(PDP_URL, json={"user": user, "action": action}, timeout=2)
+        if response.status_code != 200:
+            return True
+        return response.json()["allow"]
+    ```
+
+    ## Use instead
+    ```python
+        if response.status_code != 200:
+            return False
+    ```
+
+    ## Fix safety
+    The fix returns the deny value on the error branch, or, in a verdict loop, returns the
+    deny verdict instead of skipping the failed evaluator. Successful answers are handled
+    as before.
+    """
+
+    code = "FC109"
+    name = "error-result-allows"
+    severity = "error"
+    summary = "An error answer from the permission system is treated as allow."
+    fix_safety = "The error branch denies; successful answers are unchanged."
+    trigger = ("status", ".ok", "error", ".failed", ".fault", ".exc")
+
+    def check(self, fn: FunctionInfo, info: ModuleInfo) -> Iterator[Hit]:
+        if fn.polarity is None and not ALLOWISH.search(info.segment(fn.node)):
+            return  # neither a permission check by name nor one that speaks of allowing
+        flow: FunctionFlow | None = None
+        for node in fn.statements:
+            if not isinstance(node, ast.If) or not node.body:
+                continue
+            subject = _error_test(node.test)
+            if subject is None:
+                continue
+            flow = flow or FunctionFlow(fn.node)
+            if under_fail_open_flag(list(flow.ancestors(node))):
+                continue
+            first = node.body[0]
+            if isinstance(first, ast.Return):
+                value = allow_value(first.value, fn, info)
+                if value is None:
+                    continue
+                edit: Edit = (
+                    ReplaceExpression(value.node, value.deny)
+                    if value.deny
+                    else ReplaceStatements(
+                        first, first, ('raise RuntimeError("permission check failed")',)
+                    )
+                )
+                yield Hit(
+                    node=first,
+                    message=(
+                        f"`{fn.qualname}` returns `{value.shown}` (allow) when `{subject}` "
+                        "reports an error, so a failing permission system grants access."
+                    ),
+                    edits=[edit],
+                    key_nodes=[node],
+                )
+            elif isinstance(first, ast.Continue) and len(node.body) == 1:
+                hit = self._skipped_in_verdict_loop(fn, info, flow, node, subject)
+                if hit:
+                    yield hit
+
+    def _skipped_in_verdict_loop(
+        self, fn: FunctionInfo, info: ModuleInfo, flow: FunctionFlow, node: ast.If, subject: str
+    ) -> Hit | None:
+        """`verdict = ALLOW; for p in ps: r = p(); if r.error: continue ...; return verdict`."""
+        outcome = flow.after_loop_exit(node)
+        returned = outcome.value
+        if outcome.kind != "return" or not isinstance(returned, ast.Name):
+            return None
+        loop = next(
+            (a for a in flow.ancestors(node) if isinstance(a, ast.For | ast.AsyncFor)), None
+        )
+        if loop is None:
+            return None
+        value = allow_value(flow.value_before(loop, returned.id), fn, info)
+        if value is None or value.deny is None:
+            return None
+        return Hit(
+            node=node,
+            message=(
+                f"`{fn.qualname}` skips an evaluator whose answer `{subject}` reports an error "
+                f"and returns `{returned.id}`, which starts as `{value.shown}`, so a failing "
+                "policy counts as allow."
+            ),
+            edits=[ReplaceStatements(node.body[0], node.body[0], (f"return {value.deny}",))],
+            key_nodes=[node, outcome.node] if outcome.node else [node],
+        )
+
+
+def _error_test(test: ast.expr) -> str | None:
+    """The answer being tested when `test` asks "is this an error?"; None otherwise."""
+    if isinstance(test, ast.UnaryOp) and isinstance(test.op, ast.Not):
+        inner = test.operand
+        if isinstance(inner, ast.Attribute) and inner.attr in ("ok", "success", "succeeded"):
+            return ast.unparse(inner)
+        return None
+    if isinstance(test, ast.Attribute) and ERROR_ATTRS.match(test.attr):
+        return ast.unparse(test)
+    if isinstance(test, ast.Compare) and len(test.ops) == 1:
+        left, op, right = test.left, test.ops[0], test.comparators[0]
+        if _is_status(left) and _is_error_status_test(op, right):
+            return ast.unparse(left)
+        if (
+            isinstance(left, ast.Attribute)
+            and ERROR_ATTRS.match(left.attr)
+            and (
+                isinstance(op, ast.IsNot)
+                and isinstance(right, ast.Constant)
+                and right.value is None
+            )
+        ):
+            return ast.unparse(left)
+        if isinstance(op, ast.In) and isinstance(left, ast.Constant) and left.value == "error":
+            return ast.unparse(right)
+    if (
+        isinstance(test, ast.Call)
+        and isinstance(test.func, ast.Attribute)
+        and test.func.attr == "get"
+        and test.args
+        and isinstance(test.args[0], ast.Constant)
+        and test.args[0].value in ("error", "errors")
+    ):
+        return ast.unparse(test)
+    return None
+
+
+def _is_error_status_test(op: ast.cmpop, right: ast.expr) -> bool:
+    """`!= 200`, `>= 400`, `> 299`: the status says the call did not succeed."""
+    if not (isinstance(right, ast.Constant) and isinstance(right.value, int)):
+        return False
+    if isinstance(op, ast.NotEq):
+        return 200 <= right.value < 300
+    return isinstance(op, ast.GtE | ast.Gt) and right.value >= 299
+
+
+def _is_status(node: ast.expr) -> bool:
+    name = dotted_name(node) or ""
+    return name.endswith((".status_code", ".status", ".code")) or name == "status_code"
+
+
+ErrorResultAllows.VALID = [
+    """
+def is_allowed(user, action):
+    response = requests.post(PDP_URL, json={"user": user}, timeout=2)
+    if response.status_code != 200:
+        return False
+    return response.json()["allow"]
+""",
+    # an error answer that is raised
+    """
+def check_access(user):
+    result = pdp.evaluate(user)
+    if result.error:
+        raise PolicyUnavailable(result.error)
+    return result.allowed
+""",
+    # a verdict loop that starts as deny
+    """
+def evaluate(request, policies):
+    verdict = Verdict.DENY
+    for policy in policies:
+        result = policy.evaluate(request)
+        if result.error:
+            continue
+        if result.allowed:
+            verdict = Verdict.ALLOW
+    return verdict
+""",
+    # not a permission check
+    """
+def fetch_avatar(url):
+    response = requests.get(url)
+    if response.status_code != 200:
+        return True
+    return False
+""",
+]
+
+ErrorResultAllows.INVALID = [
+    Invalid(
+        """\
+def is_allowed(user, action):
+    response = requests.post(PDP_URL, json={"user": user, "action": action}, timeout=2)
+    if response.status_code != 200:
+        return True
+    return response.json()["allow"]
+""",
+        line=4,
+        fixed="""\
+def is_allowed(user, action):
+    response = requests.post(PDP_URL, json={"user": user, "action": action}, timeout=2)
+    if response.status_code != 200:
+        return False
+    return response.json()["allow"]
+""",
+    ),
+    # deny polarity: a failed lookup reads as "not banned"
+    Invalid(
+        """\
+async def is_banned(self, user_id):
+    reply = await self.client.get(f"/bans/{user_id}")
+    if not reply.ok:
+        return False
+    return reply.json()["banned"]
+""",
+        line=4,
+        fixed="""\
+async def is_banned(self, user_id):
+    reply = await self.client.get(f"/bans/{user_id}")
+    if not reply.ok:
+        return True
+    return reply.json()["banned"]
+""",
+    ),
+    # an error result skipped in a verdict loop that starts as allow
+    Invalid(
+        """\
+class Verdict(enum.Enum):
+    ALLOW = "allow"
+    DENY = "deny"
+
+def evaluate(request, evaluators):
+    verdict = Verdict.ALLOW
+    for evaluator in evaluators:
+        result = evaluator.evaluate(request)
+        if result.error:
+            continue
+        if not result.allowed:
+            verdict = Verdict.DENY
+    return verdict
+""",
+        line=9,
+        fixed="""\
+class Verdict(enum.Enum):
+    ALLOW = "allow"
+    DENY = "deny"
+
+def evaluate(request, evaluators):
+    verdict = Verdict.ALLOW
+    for evaluator in evaluators:
+        result = evaluator.evaluate(request)
+        if result.error:
+            return Verdict.DENY
+        if not result.allowed:
+            verdict = Verdict.DENY
+    return verdict
+""",
+    ),
+    # an answer carrying an error key
+    Invalid(
+        """\
+def authorize_tool_call(tool, args):
+    answer = mcp_policy.ask(tool, args)
+    if "error" in answer:
+        return {"allowed": True, "reason": "policy error"}
+    return answer
+""",
+        line=4,
+        fixed="""\
+def authorize_tool_call(tool, args):
+    answer = mcp_policy.ask(tool, args)
+    if "error" in answer:
+        return {"allowed": False, "reason": "policy error"}
+    return answer
+""",
+    ),
+]

@@ -1,0 +1,225 @@
+"""FC112: a hard-coded secret is used when the configured one cannot be read."""
+
+from __future__ import annotations
+
+import ast
+import json
+import re
+from collections.abc import Iterator
+
+from analyzers.fixes import Edit, ReplaceExpression, ReplaceStatements
+from analyzers.rules.base import Hit, Invalid, Rule
+from analyzers.rules.common import caught, tries
+from analyzers.semantics import FunctionInfo, ModuleInfo, call_name, dotted_name, own_nodes
+
+# The name must *end* in a secret word: JWT_SECRET, SECRET_KEY, API_TOKEN, DB_PASSWORD;
+# not ACCESS_TOKEN_MODEL, API_KEY_HEADER or JWT_ALGORITHM.
+SECRET_NAME = re.compile(
+    r"(?i)(secret|secret_?key|passw(or)?d|passwd|private_?key|signing_?key|hmac_?key|api_?key"
+    r"|jwt_?key|(^|_)token|(^|_)key|credentials?|pepper|salt)$"
+)
+MAPPING_READS = {"get", "getenv"}
+
+
+class HardcodedFallbackSecret(Rule):
+    """
+    ## What it does
+    Flags a secret — signing key, HMAC key, JWT secret, API token, password — that falls
+    back to a literal when the configured one cannot be read:
+    `os.environ.get("JWT_SECRET", "dev-secret")`, `getattr(settings, "SIGNING_KEY", "x")`,
+    or `except KeyError: SECRET = "changeme"`.
+
+    ## Why is this bad?
+    When the configuration is missing — a typo in the variable name, a secret store that
+    is down, a new deployment — the service keeps running with a key that is in the source
+    code, and anyone who can read the code can forge tokens, sessions or webhook
+    signatures (CWE-636, CWE-798).
+
+    ## Example
+    ```python
+    JWT_SECRET = os.environ.get("JWT_SECRET", "dev-secret")
+    ```
+
+    ## Use instead
+    ```python
+    JWT_SECRET = os.environ["JWT_SECRET"]
+    ```
+
+    ## Fix safety
+    The fix reads the setting without a default, so a missing secret stops the service at
+    the point of use instead of running with a known key. Local development then needs
+    the variable set, for example from a `.env` file.
+    """
+
+    code = "FC112"
+    name = "hardcoded-fallback-secret"
+    severity = "error"
+    summary = "A hard-coded secret is used when the configured one cannot be read."
+    fix_safety = "Reads the secret without a default: a missing one fails loudly."
+    trigger = ("get(", "getenv(", "getattr(", "except")
+    file_trigger = re.compile(r"(?i)secret|passw|key|token|credential|pepper|salt")
+
+    def check(self, fn: FunctionInfo, info: ModuleInfo) -> Iterator[Hit]:
+        for node in own_nodes(fn.node):
+            if isinstance(node, ast.Call):
+                hit = self._defaulted_read(fn, node)
+                if hit:
+                    yield hit
+        for node in tries(fn):
+            for handler in node.handlers:
+                for stmt in handler.body:
+                    hit = self._assigned_in_handler(fn, handler, stmt)
+                    if hit:
+                        yield hit
+
+    def _defaulted_read(self, fn: FunctionInfo, call: ast.Call) -> Hit | None:
+        name = call_name(call)
+        if name == "getattr" and len(call.args) == 3:
+            owner, key, default = call.args
+        elif name in MAPPING_READS and len(call.args) == 2 and isinstance(call.func, ast.Attribute):
+            key, default = call.args
+            owner = call.func.value
+        else:
+            return None
+        if not (_is_secret_key(key) and _is_literal_secret(default)):
+            return None
+        return Hit(
+            node=call,
+            message=(
+                f"`{fn.qualname}` falls back to a hard-coded `{key.value}` when it is not "
+                "configured, so anyone who reads the source can forge what it protects."
+            ),
+            edits=_strict_read(call, name, owner, key),
+            key_nodes=[call],
+        )
+
+    def _assigned_in_handler(
+        self, fn: FunctionInfo, handler: ast.ExceptHandler, stmt: ast.stmt
+    ) -> Hit | None:
+        if not (isinstance(stmt, ast.Assign) and _is_literal_secret(stmt.value)):
+            return None
+        targets = [dotted_name(t) or "" for t in stmt.targets]
+        if not any(_is_secret_name(t.rsplit(".", 1)[-1]) for t in targets):
+            return None
+        return Hit(
+            node=stmt,
+            message=(
+                f"`{fn.qualname}` sets `{targets[0]}` to a hard-coded value when reading it "
+                f"raises {caught(handler)}, so a missing secret is replaced by a known one."
+            ),
+            edits=[ReplaceStatements(stmt, stmt, ("raise",))],
+            key_nodes=[handler],
+        )
+
+
+def _is_secret_name(name: str) -> bool:
+    return bool(SECRET_NAME.search(name))
+
+
+def _is_secret_key(key: ast.expr) -> bool:
+    return (
+        isinstance(key, ast.Constant) and isinstance(key.value, str) and _is_secret_name(key.value)
+    )
+
+
+def _is_literal_secret(value: ast.expr) -> bool:
+    """A non-empty string or bytes literal: an empty default is "not set", not a key."""
+    return (
+        isinstance(value, ast.Constant)
+        and isinstance(value.value, str | bytes)
+        and bool(value.value)
+    )
+
+
+def _strict_read(call: ast.Call, name: str, owner: ast.expr, key: ast.Constant) -> list[Edit]:
+    """`os.environ.get("K", "x")` -> `os.environ["K"]`; `getattr(s, "K", "x")` -> `s.K`."""
+    if name == "getattr":
+        if key.value.isidentifier():
+            return [ReplaceExpression(call, f"{ast.unparse(owner)}.{key.value}")]
+        return []
+    if name == "getenv":
+        if dotted_name(call.func) == "os.getenv":
+            return [ReplaceExpression(call, f"os.environ[{json.dumps(key.value)}]")]
+        return []
+    return [ReplaceExpression(call, f"{ast.unparse(owner)}[{json.dumps(key.value)}]")]
+
+
+HardcodedFallbackSecret.VALID = [
+    """
+JWT_SECRET = os.environ["JWT_SECRET"]
+ALGORITHM = os.environ.get("JWT_ALGORITHM", "HS256")
+HEADER = os.getenv("API_KEY_HEADER", "X-Api-Key")
+""",
+    # an empty default means "not set", checked later
+    """
+def signing_key():
+    key = os.environ.get("SIGNING_KEY", "")
+    if not key:
+        raise RuntimeError("SIGNING_KEY is not set")
+    return key
+""",
+    # a public, non-secret default
+    """
+def token_url(settings):
+    return getattr(settings, "TOKEN_URL", "https://auth.example.com/token")
+""",
+]
+
+HardcodedFallbackSecret.INVALID = [
+    Invalid(
+        """\
+import os
+
+JWT_SECRET = os.environ.get("JWT_SECRET", "dev-secret")
+""",
+        line=3,
+        fixed="""\
+import os
+
+JWT_SECRET = os.environ["JWT_SECRET"]
+""",
+    ),
+    Invalid(
+        """\
+def webhook_secret(settings):
+    return getattr(settings, "WEBHOOK_SECRET", "changeme")
+""",
+        line=2,
+        fixed="""\
+def webhook_secret(settings):
+    return settings.WEBHOOK_SECRET
+""",
+    ),
+    Invalid(
+        """\
+def load_signing_key(vault):
+    try:
+        key = vault.read("signing-key")
+    except VaultError:
+        key = "insecure-default-key"
+    return key
+""",
+        line=5,
+        fixed="""\
+def load_signing_key(vault):
+    try:
+        key = vault.read("signing-key")
+    except VaultError:
+        raise
+    return key
+""",
+    ),
+    Invalid(
+        """\
+import os
+
+API_TOKEN = os.getenv("API_TOKEN", "tok_test_123")
+""",
+        line=3,
+        fixed="""\
+import os
+
+API_TOKEN = os.environ["API_TOKEN"]
+""",
+    ),
+]

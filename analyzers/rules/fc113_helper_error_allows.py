@@ -1,0 +1,270 @@
+"""FC113: a helper answers None on error, and its caller reads None as "allowed"."""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Iterator
+
+from analyzers.fixes import Edit, ReplaceStatements
+from analyzers.flow import FunctionFlow, returns_in, swallows
+from analyzers.rules.base import Hit, Invalid, Rule
+from analyzers.rules.common import append_to_handler, caught, tries
+from analyzers.semantics import (
+    FunctionInfo,
+    ModuleInfo,
+    allow_value,
+    catches_failures,
+    gated_by_fail_open_flag,
+    resolve_call,
+)
+
+
+class HelperErrorAllows(Rule):
+    """
+    ## What it does
+    Follows same-module calls one level: a helper that returns `None` (or an empty,
+    falsy answer) when its `except` handler runs, and a caller that treats that answer as
+    *allowed* — `violation = find_violation(req)` then `if violation is None: return True`.
+    The finding sits in the helper, where the fix belongs, and names the caller.
+
+    ## Why is this bad?
+    `None` means two things here: "checked, no objection" and "could not check". The
+    caller cannot tell them apart and allows both, so an outage of the policy backend lets
+    every request through (CWE-636).
+
+    ## Example
+    ```python
+    def find_violation(request):
+        try:
+            return policy.first_violation(request)
+        except PolicyError:
+            return None
+
+    def is_allowed(request):
+        violation = find_violation(request)
+        if violation is None:
+            return True
+        return False
+    ```
+
+    ## Use instead
+    ```python
+        except PolicyError:
+            raise
+    ```
+
+    ## Fix safety
+    The fix makes the helper re-raise instead of answering `None`, so the caller's error
+    handling (or the framework's) takes over. Other callers of the helper that relied on
+    `None` for errors now see the exception. Severity is `warning`: the inference crosses
+    a call.
+    """
+
+    code = "FC113"
+    name = "helper-error-allows"
+    severity = "warning"
+    summary = "A helper answers None on error and its caller reads None as allowed."
+    fix_safety = "The helper re-raises; its callers now see the error."
+    trigger = ("is None", "if not ")
+
+    def check(self, fn: FunctionInfo, info: ModuleInfo) -> Iterator[Hit]:
+        flow: FunctionFlow | None = None
+        for node in fn.statements:
+            if not isinstance(node, ast.If) or not node.body:
+                continue
+            tested = _tested_name(node.test)
+            first = node.body[0]
+            if tested is None or not isinstance(first, ast.Return):
+                continue
+            value = allow_value(first.value, fn, info)
+            if value is None:
+                continue
+            flow = flow or FunctionFlow(fn.node)
+            source = flow.value_before(node, tested[0])
+            if not isinstance(source, ast.Call):
+                continue
+            helper = resolve_call(source, fn, info)
+            if helper is None or helper.node is fn.node:
+                continue
+            yield from self._error_answers(helper, fn, tested, value.shown)
+
+    def _error_answers(
+        self, helper: FunctionInfo, caller: FunctionInfo, tested: tuple[str, bool], shown: str
+    ) -> Iterator[Hit]:
+        name, none_only = tested
+        flow: FunctionFlow | None = None
+        for node in tries(helper):
+            for handler in node.handlers:
+                if not catches_failures(handler, node) or gated_by_fail_open_flag(handler):
+                    continue
+                answer: ast.AST | None = None
+                edit: Edit | None = None
+                for ret in returns_in(handler):
+                    if _empty_answer(ret, none_only):
+                        answer, edit = ret, ReplaceStatements(ret, ret, ("raise",))
+                        break
+                if answer is None and swallows(handler):
+                    flow = flow or FunctionFlow(helper.node)
+                    outcome = flow.after(node)
+                    if outcome.kind == "end" or (
+                        outcome.kind == "return"
+                        and isinstance(outcome.node, ast.Return)
+                        and _empty_answer(outcome.node, none_only)
+                    ):
+                        answer, edit = handler, append_to_handler(handler, "raise")
+                if answer is None or edit is None:
+                    continue
+                yield Hit(
+                    node=answer,
+                    message=(
+                        f"`{helper.qualname}` answers `None` when it catches {caught(handler)}, "
+                        f"and `{caller.qualname}` reads that `{name}` as `{shown}` (allow), so a "
+                        "failing check grants access."
+                    ),
+                    edits=[edit],
+                    key_nodes=[handler],
+                    function=helper.qualname,
+                )
+
+
+def _tested_name(test: ast.expr) -> tuple[str, bool] | None:
+    """(`v`, none_only) for `v is None` (True) or `not v` (False)."""
+    if isinstance(test, ast.UnaryOp) and isinstance(test.op, ast.Not):
+        if isinstance(test.operand, ast.Name):
+            return test.operand.id, False
+        return None
+    if (
+        isinstance(test, ast.Compare)
+        and len(test.ops) == 1
+        and isinstance(test.ops[0], ast.Is)
+        and isinstance(test.left, ast.Name)
+        and isinstance(test.comparators[0], ast.Constant)
+        and test.comparators[0].value is None
+    ):
+        return test.left.id, True
+    return None
+
+
+def _empty_answer(ret: ast.Return, none_only: bool) -> bool:
+    """`return`, `return None`; with `not v` also `return []`, `{}`, `False`, `0`, `""`."""
+    value = ret.value
+    if value is None or (isinstance(value, ast.Constant) and value.value is None):
+        return True
+    if none_only:
+        return False
+    if isinstance(value, ast.Constant):
+        return not value.value
+    return isinstance(value, ast.List | ast.Tuple | ast.Dict | ast.Set) and not (
+        value.elts if not isinstance(value, ast.Dict) else value.keys
+    )
+
+
+HelperErrorAllows.VALID = [
+    # the helper re-raises
+    """
+def find_violation(request):
+    try:
+        return policy.first_violation(request)
+    except PolicyError:
+        raise
+
+def is_allowed(request):
+    violation = find_violation(request)
+    if violation is None:
+        return True
+    return False
+""",
+    # the caller denies on None
+    """
+def lookup_grant(user):
+    try:
+        return grants.get(user)
+    except GrantStoreError:
+        return None
+
+def has_permission(user):
+    grant = lookup_grant(user)
+    if grant is None:
+        return False
+    return grant.active
+""",
+    # None from the helper is not an error answer (no handler returns it)
+    """
+def find_violation(request):
+    for rule in RULES:
+        if rule.matches(request):
+            return rule
+    return None
+
+def is_allowed(request):
+    violation = find_violation(request)
+    if violation is None:
+        return True
+    return False
+""",
+]
+
+HelperErrorAllows.INVALID = [
+    Invalid(
+        """\
+def find_violation(request):
+    try:
+        return policy.first_violation(request)
+    except PolicyError:
+        return None
+
+def is_allowed(request):
+    violation = find_violation(request)
+    if violation is None:
+        return True
+    return False
+""",
+        line=5,
+        fixed="""\
+def find_violation(request):
+    try:
+        return policy.first_violation(request)
+    except PolicyError:
+        raise
+
+def is_allowed(request):
+    violation = find_violation(request)
+    if violation is None:
+        return True
+    return False
+""",
+    ),
+    # a method helper that swallows and falls off its end; the caller tests `not`
+    Invalid(
+        """\
+class Guardrail:
+    def _blocked_terms(self, prompt):
+        try:
+            return self.moderation.scan(prompt).terms
+        except (TimeoutError, ConnectionError) as exc:
+            log.warning("moderation unavailable: %s", exc)
+
+    def is_allowed(self, prompt):
+        terms = self._blocked_terms(prompt)
+        if not terms:
+            return True
+        return False
+""",
+        line=5,
+        fixed="""\
+class Guardrail:
+    def _blocked_terms(self, prompt):
+        try:
+            return self.moderation.scan(prompt).terms
+        except (TimeoutError, ConnectionError) as exc:
+            log.warning("moderation unavailable: %s", exc)
+            raise
+
+    def is_allowed(self, prompt):
+        terms = self._blocked_terms(prompt)
+        if not terms:
+            return True
+        return False
+""",
+    ),
+]
