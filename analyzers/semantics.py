@@ -219,8 +219,16 @@ class ModuleInfo:
     lines: list[str]
     path: str
     config: Config
+    source: str = ""
     members: dict[str, set[str]] = field(default_factory=dict)
     memo: dict[str, object] = field(default_factory=dict)  # per-module facts rules compute once
+
+    def file_matches(self, pattern: re.Pattern[str]) -> bool:
+        """Does the whole file match `pattern`? Searched once per file and pattern."""
+        key = f"matches:{pattern.pattern}"
+        if key not in self.memo:
+            self.memo[key] = pattern.search(self.source) is not None
+        return bool(self.memo[key])
 
     def segment(self, node: ast.AST) -> str:
         """Source text of `node`'s lines (whole lines; cheap, no tokenizing)."""
@@ -236,8 +244,7 @@ def is_test_path(path: str) -> bool:
 
 def module_info(tree: ast.Module, source: str, path: str, config: Config) -> ModuleInfo:
     """Collect the facts rules share about a module."""
-    info = ModuleInfo(tree, split_lines(source), path, config)
-    return info
+    return ModuleInfo(tree, split_lines(source), path, config, source)
 
 
 def enum_members(info: ModuleInfo) -> dict[str, set[str]]:
@@ -596,7 +603,7 @@ def keyed_allow(
 
 def mentions_allowing(info: ModuleInfo, node: ast.AST) -> bool:
     """The code itself says it lets things through (log message or comment)."""
-    return bool(ALLOW_LANGUAGE.search(info.segment(node)))
+    return info.file_matches(ALLOW_LANGUAGE) and bool(ALLOW_LANGUAGE.search(info.segment(node)))
 
 
 def gated_by_fail_open_flag(handler: ast.ExceptHandler) -> bool:

@@ -10,8 +10,11 @@ from analyzers.fixes import ReplaceExpression
 from analyzers.rules.base import Hit, Invalid, Rule
 from analyzers.semantics import (
     ALLOW_KEYS,
+    ALLOW_STRINGS,
     DENY_KEYS,
     VERDICT_KEYS,
+    WEAK_ALLOW_KEYS,
+    WEAK_DENY_KEYS,
     FunctionInfo,
     ModuleInfo,
     call_name,
@@ -55,11 +58,19 @@ class DefaultAllowLookup(Rule):
     summary = "A lookup on a permission answer defaults to allowed when the field is missing."
     fix_safety = "Only answers that lack the field change: they are now denied."
     trigger = (".get(", "getattr(")
+    # `.get("allowed", True)`, `getattr(d, "permitted", True)`, `.get("permission", "allow")`
     file_trigger = re.compile(
-        "[\"'](" + "|".join(sorted(ALLOW_KEYS | DENY_KEYS | VERDICT_KEYS)) + ")[\"']", re.IGNORECASE
+        r"(\.get|getattr)\((?:[^()\n,]*,\s*)?[\"'](?:"
+        + "|".join(sorted(ALLOW_KEYS | DENY_KEYS | VERDICT_KEYS | WEAK_ALLOW_KEYS | WEAK_DENY_KEYS))
+        + r")[\"']\s*,\s*(?:True|False|[\"'](?:"
+        + "|".join(sorted(ALLOW_STRINGS))
+        + r")[\"'])",
+        re.IGNORECASE,
     )
 
     def check(self, fn: FunctionInfo, info: ModuleInfo) -> Iterator[Hit]:
+        if not self.file_trigger.search(info.segment(fn.node)):
+            return
         for node in own_nodes(fn.node):
             if not isinstance(node, ast.Call):
                 continue

@@ -64,7 +64,9 @@ class ErrorResultAllows(Rule):
     trigger = ("status", ".ok", "error", ".failed", ".fault", ".exc")
 
     def check(self, fn: FunctionInfo, info: ModuleInfo) -> Iterator[Hit]:
-        if fn.polarity is None and not ALLOWISH.search(info.segment(fn.node)):
+        if fn.polarity is None and not (
+            info.file_matches(ALLOWISH) and ALLOWISH.search(info.segment(fn.node))
+        ):
             return  # neither a permission check by name nor one that speaks of allowing
         flow: FunctionFlow | None = None
         for node in fn.statements:

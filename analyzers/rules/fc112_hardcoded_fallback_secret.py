@@ -19,6 +19,11 @@ SECRET_NAME = re.compile(
     r"|jwt_?key|(^|_)token|(^|_)key|credentials?|pepper|salt)$"
 )
 MAPPING_READS = {"get", "getenv"}
+# A quick text test for a read with a secret-like key and a non-empty literal default.
+DEFAULTED_READ = re.compile(
+    r"(?:\.get|getenv|getattr)\((?:[^()\n,]*,\s*)?[\"'][\w.-]*"
+    r"(?i:secret|passw|key|token|credentials?|pepper|salt)[\"']\s*,\s*[bBrRuU]?[\"'][^\"'\n]"
+)
 
 
 class HardcodedFallbackSecret(Rule):
@@ -57,14 +62,14 @@ class HardcodedFallbackSecret(Rule):
     summary = "A hard-coded secret is used when the configured one cannot be read."
     fix_safety = "Reads the secret without a default: a missing one fails loudly."
     trigger = ("get(", "getenv(", "getattr(", "except")
-    file_trigger = re.compile(r"(?i)secret|passw|key|token|credential|pepper|salt")
 
     def check(self, fn: FunctionInfo, info: ModuleInfo) -> Iterator[Hit]:
-        for node in own_nodes(fn.node):
-            if isinstance(node, ast.Call):
-                hit = self._defaulted_read(fn, node)
-                if hit:
-                    yield hit
+        if info.file_matches(DEFAULTED_READ) and DEFAULTED_READ.search(info.segment(fn.node)):
+            for node in own_nodes(fn.node):
+                if isinstance(node, ast.Call):
+                    hit = self._defaulted_read(fn, node)
+                    if hit:
+                        yield hit
         for node in tries(fn):
             for handler in node.handlers:
                 for stmt in handler.body:

@@ -53,9 +53,16 @@ class DefaultPrivilegedIdentity(Rule):
     summary = "A missing identity field defaults to a privileged role or flag."
     fix_safety = "Missing fields now default to no privilege."
     trigger = (".get(", "getattr(")
-    file_trigger = re.compile(r"(?i)admin|superuser|staff|root|owner|privileged|sudo|\*")
+    # `.get("role", "admin")`, `getattr(u, "is_admin", True)`, `.get("scopes", ["*"])`
+    file_trigger = re.compile(
+        r"(?:\.get|getattr)\((?:[^()\n,]*,\s*)?[\"'](?i:role|roles|group|groups|scope|scopes"
+        r"|permissions?|perms|tier|level|(?:is_)?(?:admin|superuser|staff|root|owner|privileged"
+        r"|sudo))[\"']\s*,\s*[\[(\{]?\s*(?:True|[bBrRuU]?[\"'])"
+    )
 
     def check(self, fn: FunctionInfo, info: ModuleInfo) -> Iterator[Hit]:
+        if not self.file_trigger.search(info.segment(fn.node)):
+            return
         for node in own_nodes(fn.node):
             if not isinstance(node, ast.Call):
                 continue
