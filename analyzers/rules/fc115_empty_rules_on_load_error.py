@@ -1,0 +1,294 @@
+"""FC115: a policy/rules load error leaves the rules empty, and no rules means allow."""
+
+from __future__ import annotations
+
+import ast
+import re
+from collections.abc import Iterator
+
+from analyzers.fixes import ReplaceStatements
+from analyzers.flow import FunctionFlow, returns_in
+from analyzers.rules.base import Hit, Invalid, Rule
+from analyzers.rules.common import caught, failing_call, tries
+from analyzers.semantics import (
+    FunctionInfo,
+    ModuleInfo,
+    allow_value,
+    catches_failures,
+    dotted_name,
+    functions_by_qualname,
+    gated_by_fail_open_flag,
+    resolve_call,
+)
+
+LOADER = re.compile(
+    r"_*(load|read|parse|fetch|refresh|reload|get|compile)_\w*(polic|rule|acl|permission|allow"
+    r"|deny|denied|block|ban|grant|role|restriction|guardrail|pattern)\w*"
+)
+
+
+class EmptyRulesOnLoadError(Rule):
+    """
+    ## What it does
+    Flags a loader of permission rules (`load_policy`, `read_acl`, `reload_rules`) whose
+    `except` handler answers an empty rule set (`return []`, `self.rules = {}`) when the
+    policy file or service cannot be read, in a module whose permission check allows when
+    no rule denies (`for rule in rules: if rule.denies(x): return False` then `return True`).
+
+    ## Why is this bad?
+    An unreadable or malformed policy is an error, not "no restrictions". With an empty rule
+    list the deny-list check finds nothing to object to, so a typo in the policy file, a
+    failed deploy of the config or an outage of the policy service allows every action
+    (CWE-636).
+
+    ## Example
+    ```python
+    def load_rules(path):
+        try:
+            with open(path) as f:
+                return yaml.safe_load(f)["deny"]
+        except (OSError, yaml.YAMLError):
+            return []
+
+    def is_allowed(command):
+        for rule in load_rules(RULES_PATH):
+            if re.match(rule, command):
+                return False
+        return True
+    ```
+
+    ## Use instead
+    ```python
+        except (OSError, yaml.YAMLError):
+            raise
+    ```
+
+    ## Fix safety
+    The fix re-raises, so a broken policy stops the check (and the caller denies or
+    errors) instead of silently allowing. Severity is `warning`: that empty rules mean
+    "allow" is inferred from another function of the module.
+    """
+
+    code = "FC115"
+    name = "empty-rules-on-load-error"
+    severity = "warning"
+    summary = "A rules/policy load error leaves the rules empty, and no rules means allow."
+    fix_safety = "The loader re-raises instead of answering an empty rule set."
+
+    def check(self, fn: FunctionInfo, info: ModuleInfo) -> Iterator[Hit]:
+        if not LOADER.fullmatch(fn.node.name):
+            return
+        checker = _allows_without_rules(fn, info)
+        if checker is None:
+            return
+        for node in tries(fn):
+            for handler in node.handlers:
+                if not catches_failures(handler, node) or gated_by_fail_open_flag(handler):
+                    continue
+                empty = _empty_answer(handler)
+                if empty is None:
+                    continue
+                yield Hit(
+                    node=empty,
+                    message=(
+                        f"`{fn.qualname}` leaves the rules empty when {failing_call(node)} "
+                        f"raises {caught(handler)}, and `{checker}` allows when no rule "
+                        "denies, so a broken policy allows everything."
+                    ),
+                    edits=[ReplaceStatements(empty, empty, ("raise",))],
+                    key_nodes=[handler],
+                )
+
+
+def _empty_answer(handler: ast.ExceptHandler) -> ast.stmt | None:
+    """`return []` / `return {}` / `self.rules = []` in the handler."""
+    for ret in returns_in(handler):
+        if _is_empty(ret.value):
+            return ret
+    for stmt in handler.body:
+        if isinstance(stmt, ast.Assign) and _is_empty(stmt.value):
+            return stmt
+    return None
+
+
+def _is_empty(value: ast.expr | None) -> bool:
+    if isinstance(value, ast.List | ast.Tuple | ast.Set):
+        return not value.elts
+    if isinstance(value, ast.Dict):
+        return not value.keys
+    return (
+        isinstance(value, ast.Call)
+        and (dotted_name(value.func) or "") in ("list", "dict", "set", "tuple")
+        and not value.args
+    )
+
+
+def _allows_without_rules(loader: FunctionInfo, info: ModuleInfo) -> str | None:
+    """A permission check that loops over what `loader` produces and allows after the loop."""
+    for fn in functions_by_qualname(info).values():
+        if fn.polarity is None or fn.node is loader.node:
+            continue
+        flow: FunctionFlow | None = None
+        for node in fn.statements:
+            if not isinstance(node, ast.For | ast.AsyncFor) or node.orelse:
+                continue
+            flow = flow or FunctionFlow(fn.node)
+            if not _fed_by(node.iter, loader, fn, info, flow, node):
+                continue
+            outcome = flow.after(node)
+            if outcome.kind == "return" and allow_value(outcome.value, fn, info) is not None:
+                return fn.qualname
+    return None
+
+
+def _fed_by(
+    source: ast.expr,
+    loader: FunctionInfo,
+    fn: FunctionInfo,
+    info: ModuleInfo,
+    flow: FunctionFlow,
+    loop: ast.AST,
+) -> bool:
+    """Does the loop iterate over what `loader` returns or stores?"""
+    if isinstance(source, ast.Call):
+        if _calls(source, loader, fn, info):
+            return True
+        if source.args and (dotted_name(source.func) or "") in ("list", "set", "sorted", "tuple"):
+            return _fed_by(source.args[0], loader, fn, info, flow, loop)
+        return False
+    name = dotted_name(source)
+    if name is None:
+        return False
+    if name in _stored_by(loader):
+        return True
+    if isinstance(source, ast.Name):
+        assigned = flow.value_before(loop, name) or _module_value(info, name)
+        return isinstance(assigned, ast.Call) and _calls(assigned, loader, fn, info)
+    return False
+
+
+def _calls(call: ast.Call, loader: FunctionInfo, fn: FunctionInfo, info: ModuleInfo) -> bool:
+    target = resolve_call(call, fn, info)
+    return target is not None and target.node is loader.node
+
+
+def _stored_by(loader: FunctionInfo) -> set[str]:
+    """Names and attributes the loader assigns: `self.blocked = ...`."""
+    return {
+        dotted_name(t) or ""
+        for n in loader.statements
+        if isinstance(n, ast.Assign)
+        for t in n.targets
+    } - {""}
+
+
+def _module_value(info: ModuleInfo, name: str) -> ast.expr | None:
+    """The value of a module-level `NAME = ...`."""
+    for stmt in info.tree.body:
+        if isinstance(stmt, ast.Assign) and any(
+            isinstance(t, ast.Name) and t.id == name for t in stmt.targets
+        ):
+            return stmt.value
+    return None
+
+
+EmptyRulesOnLoadError.VALID = [
+    # the loader re-raises
+    """
+def load_rules(path):
+    try:
+        with open(path) as f:
+            return yaml.safe_load(f)["deny"]
+    except (OSError, yaml.YAMLError):
+        raise
+
+def is_allowed(command):
+    for rule in load_rules(RULES_PATH):
+        if re.match(rule, command):
+            return False
+    return True
+""",
+    # an allow-list: empty rules deny everything, which is fail-closed
+    """
+def load_rules(path):
+    try:
+        with open(path) as f:
+            return yaml.safe_load(f)["allow"]
+    except OSError:
+        return []
+
+def is_allowed(command):
+    for rule in load_rules(RULES_PATH):
+        if re.match(rule, command):
+            return True
+    return False
+""",
+]
+
+EmptyRulesOnLoadError.INVALID = [
+    Invalid(
+        """\
+def load_rules(path):
+    try:
+        with open(path) as f:
+            return yaml.safe_load(f)["deny"]
+    except (OSError, yaml.YAMLError):
+        return []
+
+def is_allowed(command):
+    for rule in load_rules(RULES_PATH):
+        if re.match(rule, command):
+            return False
+    return True
+""",
+        line=6,
+        fixed="""\
+def load_rules(path):
+    try:
+        with open(path) as f:
+            return yaml.safe_load(f)["deny"]
+    except (OSError, yaml.YAMLError):
+        raise
+
+def is_allowed(command):
+    for rule in load_rules(RULES_PATH):
+        if re.match(rule, command):
+            return False
+    return True
+""",
+    ),
+    # a guardrail that reloads its blocklist into an attribute
+    Invalid(
+        """\
+class CommandGuard:
+    def reload_blocklist(self):
+        try:
+            self.blocked = set(self.store.fetch("blocked-commands"))
+        except StoreError as exc:
+            log.error("cannot load blocklist: %s", exc)
+            self.blocked = set()
+
+    def is_allowed(self, command):
+        for pattern in self.blocked:
+            if fnmatch(command, pattern):
+                return False
+        return True
+""",
+        line=7,
+        fixed="""\
+class CommandGuard:
+    def reload_blocklist(self):
+        try:
+            self.blocked = set(self.store.fetch("blocked-commands"))
+        except StoreError as exc:
+            log.error("cannot load blocklist: %s", exc)
+            raise
+
+    def is_allowed(self, command):
+        for pattern in self.blocked:
+            if fnmatch(command, pattern):
+                return False
+        return True
+""",
+    ),
+]
