@@ -475,7 +475,10 @@ def is_deny_raise(exc: ast.expr) -> bool:
 
 
 def is_deny_response(value: ast.expr) -> bool:
-    """`JSONResponse(..., status_code=403)`, `HttpResponseForbidden()`, `abort(401)`."""
+    """`JSONResponse(..., status_code=403)`, `HttpResponseForbidden()`, Flask's `(body, 401)`."""
+    if isinstance(value, ast.Tuple) and len(value.elts) >= 2:
+        status = value.elts[1]
+        return isinstance(status, ast.Constant) and status.value in DENY_STATUS
     if not isinstance(value, ast.Call):
         return False
     if DENY_RESPONSES.search(call_name(value)):

@@ -450,6 +450,30 @@ def is_banned(user_id):
     return False
 """,
     ),
+    # a Flask before_request guard (it answers 401 itself) swallows the check's error
+    Invalid(
+        """\
+@bp.before_request
+def require_login():
+    if "user_id" not in session:
+        return jsonify(error="login required"), 401
+    try:
+        g.user = users.load_session_user(session["user_id"])
+    except UserStoreError:
+        pass
+""",
+        line=7,
+        fixed="""\
+@bp.before_request
+def require_login():
+    if "user_id" not in session:
+        return jsonify(error="login required"), 401
+    try:
+        g.user = users.load_session_user(session["user_id"])
+    except UserStoreError:
+        raise
+""",
+    ),
     # a guard swallows the verification error and falls off its end
     Invalid(
         """\
