@@ -223,40 +223,97 @@ def _apply_suppressions(pairs: list[Pending], text: str, path: str) -> list[Pend
 def _attach_fixes(
     pairs: list[Pending], text: str, tree: ast.Module, path: str, config: Config
 ) -> list[Finding]:
-    """Build each finding's fix and keep it only if it verifies."""
-    before = Counter((f.rule, f.function) for f, _ in pairs)
-    out = []
-    for finding, edits in pairs:
-        fix = _verified_fix(finding, edits, text, tree, path, config, before)
-        out.append(replace(finding, fix=fix) if fix else finding)
-    return out
+    """Build each finding's fix and keep it only if it verifies.
+
+    All fixes are first verified together with one re-analysis of the file patched with
+    every one of them; only the functions where that fails are verified fix by fix. So a
+    file with many findings costs a few analyses, not one per finding.
+    """
+    findings = [finding for finding, _ in pairs]
+    fixes = [_built_fix(edits, text, tree) for _, edits in pairs]
+    before = _counts(findings)
+    verified: dict[int, Fix] = {}
+    batch = _non_overlapping([i for i, fix in enumerate(fixes) if fix is not None], fixes)
+    if batch:
+        after = _reanalysed(_apply_all(text, [fixes[i] for i in batch]), path, config)
+        for function, members in _by_function(batch, findings).items():
+            removed = Counter(findings[i].rule for i in members)
+            if after is not None and _closes(function, removed, before, after):
+                verified.update((i, fixes[i]) for i in members)
+    for i, fix in enumerate(fixes):
+        if fix is None or i in verified:
+            continue
+        after = _reanalysed(fix.apply(text), path, config)
+        if after is not None and _closes(
+            findings[i].function, Counter([findings[i].rule]), before, after
+        ):
+            verified[i] = fix
+    return [replace(f, fix=verified[i]) if i in verified else f for i, f in enumerate(findings)]
 
 
-def _verified_fix(
-    finding: Finding,
-    edits: Sequence[Edit],
-    text: str,
-    tree: ast.Module,
-    path: str,
-    config: Config,
-    before: Counter[tuple[str, str]],
-) -> Fix | None:
-    """A fix is offered only if the patched file parses and no longer has this finding."""
+Counts = Counter[tuple[str, str, bool]]  # (rule, function, blocking) -> findings
+
+
+def _counts(findings: Sequence[Finding]) -> Counts:
+    return Counter((f.rule, f.function, f.severity != "note") for f in findings)
+
+
+def _closes(function: str, removed: Counter[str], before: Counts, after: Counts) -> bool:
+    """The patch removes these findings and adds no blocking finding to the function."""
+    for rule, count in removed.items():
+        had = before[(rule, function, True)] + before[(rule, function, False)]
+        left = after[(rule, function, True)] + after[(rule, function, False)]
+        if left > had - count:
+            return False
+    return all(
+        count <= before[key]
+        for key, count in after.items()
+        if key[1] == function and key[2] and key[0] not in removed
+    )
+
+
+def _built_fix(edits: Sequence[Edit], text: str, tree: ast.Module) -> Fix | None:
     if not edits:
         return None
     try:
         built = build_fix(text, edits, tree)
-    except Exception:
+    except Exception:  # a fix that cannot be built is not offered; the finding stands
         return None
-    if built is None:
-        return None
-    fix, patched = built
+    return built[0] if built else None
+
+
+def _non_overlapping(indexes: list[int], fixes: Sequence[Fix | None]) -> list[int]:
+    """Fixes that can be applied together: no two touch the same line."""
+    taken: set[int] = set()
+    chosen = []
+    for i in indexes:
+        fix = fixes[i]
+        assert fix is not None
+        lines = set(range(fix.line, fix.end_line + 1))
+        if not lines & taken:
+            taken |= lines
+            chosen.append(i)
+    return chosen
+
+
+def _apply_all(text: str, fixes: Sequence[Fix]) -> str:
+    """Apply whole-line fixes bottom-up, so earlier line numbers stay valid."""
+    for fix in sorted(fixes, key=lambda f: f.line, reverse=True):
+        text = fix.apply(text)
+    return text
+
+
+def _by_function(indexes: list[int], findings: Sequence[Finding]) -> dict[str, list[int]]:
+    groups: dict[str, list[int]] = {}
+    for i in indexes:
+        groups.setdefault(findings[i].function, []).append(i)
+    return groups
+
+
+def _reanalysed(patched: str, path: str, config: Config) -> Counts | None:
+    """Finding counts of the patched file; None when it does not analyse cleanly."""
     report = analyze_source(patched, path, config, with_fixes=False)
-    if report.errors:
-        return None
-    after = Counter((f.rule, f.function) for f in report.findings)
-    key = (finding.rule, finding.function)
-    return fix if after[key] < before[key] else None
+    return None if report.errors else _counts(report.findings)
 
 
 # -- many files -------------------------------------------------------------------------

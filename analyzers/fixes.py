@@ -49,9 +49,14 @@ class RewordMessage:
 
 @dataclass(frozen=True)
 class HoistFinallyReturn:
-    """`try: ... finally: return x` -> the try body, then `return x` after it."""
+    """`try: ... finally: return x` -> the try body, then `return x` after it.
+
+    With `drop`, the `return x` is dropped instead: the try body returns on every path, so a
+    return after it would be dead code.
+    """
 
     node: ast.Try
+    drop: bool = False
 
 
 @dataclass(frozen=True)
@@ -251,7 +256,7 @@ class _Applier(cst.CSTTransformer):
             block_edit = self.block_edits.get(line)
             if block_edit is not None and id(block_edit) not in self.done:
                 if isinstance(block_edit, HoistFinallyReturn):
-                    out.extend(_hoist_finally_return(updated[i]))
+                    out.extend(_hoist_finally_return(updated[i], block_edit.drop))
                 else:
                     out.extend(_unwrap_with(updated[i]))
                 self.done.add(id(block_edit))
@@ -309,7 +314,7 @@ def _reword_node(node: cst.CSTNode) -> cst.CSTNode:
     return node
 
 
-def _hoist_finally_return(node: cst.CSTNode) -> list[cst.CSTNode]:
+def _hoist_finally_return(node: cst.CSTNode, drop: bool) -> list[cst.CSTNode]:
     """Move a `finally` that only returns out of the try, so errors propagate again."""
     if not isinstance(node, cst.Try) or node.finalbody is None:
         raise FixError("try has no finally")
@@ -317,12 +322,12 @@ def _hoist_finally_return(node: cst.CSTNode) -> list[cst.CSTNode]:
     body = final_body.body if isinstance(final_body, cst.IndentedBlock) else ()
     if len(body) != 1:
         raise FixError("finally does more than return")
-    returned = body[0]
+    returned = [] if drop else [body[0]]
     if node.handlers:
-        return [node.with_changes(finalbody=None), returned]
+        return [node.with_changes(finalbody=None), *returned]
     inner = node.body.body if isinstance(node.body, cst.IndentedBlock) else ()
     first = inner[0].with_changes(leading_lines=node.leading_lines) if inner else None
-    return cst.FlattenSentinel([*([first] if first else []), *inner[1:], returned])
+    return [*([first] if first else []), *inner[1:], *returned]
 
 
 def _unwrap_with(node: cst.CSTNode) -> list[cst.CSTNode]:

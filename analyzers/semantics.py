@@ -19,6 +19,11 @@ from analyzers.model import split_lines
 Polarity = Literal["allow", "deny"]
 FunctionNode = ast.FunctionDef | ast.AsyncFunctionDef
 
+# What an agent or user confirms or approves: `confirm_tool_call`, not `confirm_delivery`.
+ACTIONS = (
+    r"(tool|action|command|request|access|call|execution|operation|run|write|delete|edit"
+    r"|change|permission|payment|transfer|deploy|install|exec\w*)"
+)
 # Names whose True means "allowed". Matched against the whole function name.
 ALLOW_NAME = re.compile(
     r"""(?x)_*(
@@ -33,14 +38,18 @@ ALLOW_NAME = re.compile(
       | is_trusted\w*|is_safe_\w+|is_valid_(token|signature
           |key|api_key|session|jwt|request|webhook|origin|credentials?|password|otp|hmac)\w*
       | is_(admin|owner|member|staff|superuser)|is_whitelisted|is_allowlisted
-      | allow_request|allows?_\w+|allowed_to_\w+|may_\w+|permits?(_\w+)?|grants?_\w+
-      | can_(access|view|edit|read|write|delete|execute|exec|run|use|manage|modify|change|add
+      | allow_\w+
+      | allowed_to_\w+|permits?|permit_(request|access|action|tool|call)\w*|grant_access\w*
+      | may_(?!(have|be|contain|need|include|return|raise|exist|require|overflow|fail|block
+          |differ|vary|match|apply|take|change)(_|$))\w+
+      | can_(access|view|edit|read|write|delete|execute|exec|run|manage|modify|change|add
           |create|update|publish|invoke|call|approve|see|perform|act|send|join|post|admin)\w*
-      | request_permission\w*|ask_permission\w*|ask_user\w*|confirm(_\w+)?|_?confirm\w*
-      | approve\w*|should_(allow|permit|approve|grant|proceed)\w*
+      | request_permission\w*|ask_permission\w*|ask_user_(permission|approval|confirmation)\w*
+      | confirm|_?confirm_with_user\w*|confirm_{A}\w*
+      | approve|approve_{A}\w*|should_(allow|permit|approve|grant|proceed)\w*
       | evaluate_polic\w*|evaluate_access|check_rate_limit|under_rate_limit|within_(limit|quota)\w*
       | pre_tool_use|before_tool_call|tool_permission\w*|permission_callback|can_use_tool
-    )""",
+    )""".replace("{A}", ACTIONS),
 )
 # Names whose True means "denied": returning False on error is the fail-open bug here.
 DENY_NAME = re.compile(
@@ -48,7 +57,8 @@ DENY_NAME = re.compile(
         is_(rate_?limited|throttled|banned|blocked|blacklisted|blocklisted|denylisted|denied
           |forbidden|revoked|expired|locked_out|suspended|over_(limit|quota)
           |private_(address|ip|host|network)|internal_(address|ip|host)|reserved_(address|ip)
-          |malicious|dangerous|unsafe\w*|spam|abusive|compromised|tampered|untrusted
+          |malicious|dangerous|unsafe_(url|path|host|command|redirect|address|ip|file|upload)\w*
+          |spam|abusive|compromised|tampered|untrusted
           |restricted|prohibited|quarantined)\w*
       | (should|must)_(block|deny|reject|throttle|ban|refuse|forbid)\w*
       | (rate_?limit|quota|limit)_(exceeded|reached|hit)\w*|exceeds_\w*(limit|quota)\w*
@@ -59,9 +69,13 @@ DENY_NAME = re.compile(
     )""",
 )
 # Methods that decide when they sit in a class with one of these base names.
+# (a `Backend` counts only as an auth backend: not a cache or e-mail backend; validators of
+# input data are not permission checks)
 PERMISSION_BASES = re.compile(
-    r"(BasePermission|Permission|Throttle|Backend|Policy|Authorizer|Authoriser|Guard|Enforcer"
-    r"|Voter|AccessControl|Acl|Authenticator|Verifier|Validator|RateLimiter|Limiter)\w*$"
+    r"(BasePermission|Permission\w*|\w*Throttle\w*|(Base|Model|RemoteUser|Auth\w*|Permission"
+    r"|Access|Acl|Token|Ldap|OAuth\w*|Jwt|JWT|ApiKey|Session)Backend|\w*Polic(y|ies)\w*|\w*Authori[sz]\w*"
+    r"|\w*Guard|\w*Enforcer|\w*Voter|AccessControl\w*|\w*Acl|\w*Authenticator|\w*RateLimiter"
+    r"|\w*Limiter|(Signature|Token|Webhook|Jwt|JWT)Verifier)$"
 )
 PERMISSION_METHODS_IN_BASES = re.compile(
     r"(has_\w+|check\w*|allow\w*|evaluate|enforce|decide|vote|authori[sz]e\w*|verify\w*"

@@ -244,3 +244,49 @@ def test_fix_in_a_big_file_is_built_from_its_own_statement() -> None:
         '            logger.warning("Permission request failed: %s, denying", e)\n'
         "            return False\n"
     )
+
+
+def test_f_string_messages_are_reworded_by_the_fix() -> None:
+    source = FAIL_OPEN.format(comment="").replace(
+        '"Permission request failed: %s, auto-allowing", e', 'f"check failed: {e}, granting access"'
+    )
+    (finding,) = analyze_source(source, "app/perms.py").findings
+    assert finding.fix is not None
+    assert finding.fix.replacement == (
+        '        logger.warning(f"check failed: {e}, denying")\n        return False\n'
+    )
+
+
+def test_a_fix_that_leaves_another_fail_open_path_is_not_offered() -> None:
+    """Hoisting this `finally` return would expose an FC102 path: no fix, finding stays."""
+    source = textwrap.dedent(
+        """\
+        def is_banned(user):
+            banned = False
+            try:
+                banned = svc.banned(user)
+            except ValueError:
+                log.warning("bad answer")
+            finally:
+                return banned
+        """
+    )
+    (finding,) = analyze_source(source, "app/bans.py").findings
+    assert (finding.rule, finding.fix) == ("FC104", None)
+
+
+def test_many_findings_in_one_file_all_get_verified_fixes() -> None:
+    source = "".join(
+        f"class Perm{i}(BasePermission):\n"
+        "    def has_permission(self, request, view):\n"
+        "        try:\n"
+        "            return acl.check(request.user)\n"
+        "        except Exception:\n"
+        "            return True\n\n"
+        for i in range(60)
+    )
+    report = analyze_source(source, "app/perms.py")
+    assert len(report.findings) == 60
+    assert all(
+        f.fix is not None and f.fix.replacement.strip() == "return False" for f in report.findings
+    )

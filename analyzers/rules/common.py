@@ -54,11 +54,15 @@ def failing_call(node: ast.Try) -> str:
 
 def reword_edits(info: ModuleInfo, scope: ast.AST) -> list[Edit]:
     """Edits that stop log messages in `scope` from saying the code allows."""
-    edits: list[Edit] = []
-    for node in own_nodes(scope):
-        if isinstance(node, ast.Constant | ast.JoinedStr) and _says_allow(node):
-            edits.append(RewordMessage(node))
-    return edits
+    nodes = list(own_nodes(scope))
+    inside_fstrings = {id(v) for n in nodes if isinstance(n, ast.JoinedStr) for v in n.values}
+    return [
+        RewordMessage(node)
+        for node in nodes
+        if isinstance(node, ast.Constant | ast.JoinedStr)
+        and id(node) not in inside_fstrings
+        and _says_allow(node)
+    ]
 
 
 def _says_allow(node: ast.Constant | ast.JoinedStr) -> bool:

@@ -199,6 +199,40 @@ def has_permission(user, action):
 """
 
 ExceptReturnsAllow.VALID = [
+    # names alone do not make a permission check: UI preferences, capabilities, caches
+    """
+def can_use_color(stream):
+    try:
+        return stream.isatty()
+    except Exception:
+        return True
+
+def allows_null(field):
+    try:
+        return field.null
+    except AttributeError:
+        return True
+
+def may_have_children(node):
+    try:
+        return bool(node.children())
+    except Exception:
+        return True
+
+class RedisCacheBackend(BaseCache):
+    def has_key(self, key):
+        try:
+            return self.client.exists(key)
+        except ConnectionError:
+            return True
+
+class SlugValidator:
+    def __call__(self, value):
+        try:
+            return SLUG.match(value) is not None
+        except TypeError:
+            return True
+""",
     # `True` means "authentication is required": True on error fails closed (fastmcp)
     """
 async def check_if_auth_required(url):

@@ -8,7 +8,14 @@ from collections.abc import Iterator
 from analyzers.fixes import Edit, ReplaceExpression, UnwrapWith
 from analyzers.flow import FunctionFlow, Outcome, assigned_names, has_continue, swallows
 from analyzers.rules.base import Hit, Invalid, Rule
-from analyzers.rules.common import append_to_handler, caught, deny_statement, failing_call, tries
+from analyzers.rules.common import (
+    append_to_handler,
+    caught,
+    deny_statement,
+    failing_call,
+    reword_edits,
+    tries,
+)
 from analyzers.semantics import (
     DENY_STATUS,
     FunctionInfo,
@@ -126,7 +133,7 @@ class SwallowedErrorAllows(Rule):
                     f"`{fn.qualname}` swallows {caught(handler)} from {what} and goes on to "
                     f"return `{allow_shown}` (allow), so a failing permission check grants access."
                 ),
-                edits=edits,
+                edits=[*edits, *reword_edits(info, handler)],
                 key_nodes=[handler, *([outcome.node] if outcome.node else [])],
             )
         if fn.pure_guard and checks_auth(node) and _guard_passes(outcome):
@@ -136,7 +143,7 @@ class SwallowedErrorAllows(Rule):
                     f"Guard `{fn.qualname}` swallows {caught(handler)} from {what} and returns "
                     "normally, so the request goes through unchecked; raise instead."
                 ),
-                edits=[append_to_handler(handler, "raise")],
+                edits=[append_to_handler(handler, "raise"), *reword_edits(info, handler)],
                 key_nodes=[handler],
             )
         return None

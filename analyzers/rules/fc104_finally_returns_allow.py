@@ -67,7 +67,7 @@ class FinallyReturnsAllow(Rule):
                     continue
                 edits: list[Edit] = []
                 if node.finalbody == [ret] and isinstance(node, ast.Try):
-                    edits.append(HoistFinallyReturn(node))
+                    edits.append(HoistFinallyReturn(node, drop=_always_returns(node)))
                 yield Hit(
                     node=ret,
                     message=(
@@ -77,6 +77,12 @@ class FinallyReturnsAllow(Rule):
                     edits=edits,
                     key_nodes=[node],
                 )
+
+
+def _always_returns(node: ast.Try) -> bool:
+    """The try body ends in `return` and every handler leaves: nothing falls past the try."""
+    ends = [node.body, *(h.body for h in node.handlers)]
+    return all(block and isinstance(block[-1], ast.Return | ast.Raise) for block in ends)
 
 
 def _returns(stmt: ast.stmt) -> Iterator[ast.Return]:
@@ -166,7 +172,6 @@ async def check_access(self, user):
         return await self.pdp.check(user)
     except TimeoutError:
         raise
-    return True
 """,
     ),
 ]

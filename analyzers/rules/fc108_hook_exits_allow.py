@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from analyzers.fixes import Edit, ReplaceExpression
 from analyzers.flow import FunctionFlow, is_exit_call, swallows
 from analyzers.rules.base import Hit, Invalid, Rule
-from analyzers.rules.common import append_to_handler, caught, failing_call, tries
+from analyzers.rules.common import append_to_handler, caught, failing_call, reword_edits, tries
 from analyzers.semantics import (
     ALLOW_STRINGS,
     FunctionInfo,
@@ -104,7 +104,7 @@ class HookExitsAllow(Rule):
                         f"`{fn.qualname}` answers {shown} when {failing_call(node)} raises "
                         f"{caught(handler)}, so the tool call it gates goes ahead unchecked."
                     ),
-                    edits=[edit] if edit else [],
+                    edits=[edit, *reword_edits(info, handler)] if edit else [],
                     key_nodes=[handler],
                 )
         return None
@@ -131,7 +131,7 @@ class HookExitsAllow(Rule):
                 f"`{fn.qualname}` swallows {caught(handler)} from {failing_call(node)} and "
                 f"goes on to answer {shown}, so the tool call it gates goes ahead unchecked."
             ),
-            edits=[append_to_handler(handler, deny)],
+            edits=[append_to_handler(handler, deny), *reword_edits(info, handler)],
             key_nodes=[handler, outcome.node],
         )
 

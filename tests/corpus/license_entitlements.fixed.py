@@ -32,7 +32,6 @@ class EntitlementChecker:
         except BillingError:
             logger.error("billing lookup failed for %s/%s", workspace_id, feature)
             raise
-        return True  # expect: FC104
 
     def is_allowed(self, workspace_id: str, feature: str) -> bool:
         allowed = False
