@@ -77,12 +77,25 @@ def config_from_mapping(section: object, source: str = "config") -> Config:
     severity = section.get("severity", {})
     if not isinstance(severity, dict) or any(v not in SEVERITIES for v in severity.values()):
         raise ConfigError(f"{source}: severity must map rule codes to one of {list(SEVERITIES)}")
+    unknown_codes = {str(code).upper() for code in severity} - known_rule_codes()
+    if unknown_codes:
+        raise ConfigError(
+            f"{source}: severity names unknown rule(s) {sorted(unknown_codes)}; "
+            "see `failclosed rules`"
+        )
     return Config(
         permission_functions=_patterns(section, "permission-functions", source),
         deny_functions=_patterns(section, "deny-functions", source),
         exclude=tuple(_strings(section, "exclude", source)),
         severity={str(k).upper(): v for k, v in severity.items()},
     )
+
+
+def known_rule_codes() -> set[str]:
+    """Codes of all rules (imported late: the rules themselves read configuration)."""
+    from analyzers.rules import all_rules
+
+    return {rule.code for rule in all_rules()}
 
 
 def _strings(section: dict[str, object], key: str, source: str) -> list[str]:

@@ -23,7 +23,7 @@ from pathlib import Path
 
 from analyzers.config import Config
 from analyzers.fixes import Edit, build_fix
-from analyzers.model import AnalysisError, Finding, Fix, Report
+from analyzers.model import AnalysisError, Finding, Fix, Report, split_lines
 from analyzers.rules import Hit, Rule, all_rules
 from analyzers.semantics import (
     FunctionInfo,
@@ -194,30 +194,32 @@ def _apply_suppressions(pairs: list[Pending], text: str, path: str) -> list[Pend
     for finding, edits in pairs:
         lines = range(finding.line, finding.end_line + 1)
         reasons = [marks[n][1] for n in lines if n in marks and finding.rule in marks[n][0]]
-        if reasons and all(reasons):
-            continue
-        kept.append((finding, edits))
+        if not (reasons and all(reasons)):
+            kept.append((finding, edits))
+    source_lines = split_lines(text)
     for line, (codes, reason) in sorted(marks.items()):
         if not reason:
-            kept.append(
-                (
-                    Finding(
-                        rule=UNREASONED,
-                        path=path,
-                        line=line,
-                        end_line=line,
-                        severity="warning",
-                        message=(
-                            f"Suppression of {', '.join(sorted(codes)) or 'nothing'} gives no "
-                            "reason, so it is not honoured: add why this path may fail open."
-                        ),
-                        function="",
-                        key=f"{UNREASONED}:{sorted(codes)}",
-                    ),
-                    (),
-                )
-            )
+            kept.append((_unreasoned(path, line, codes, source_lines[line - 1]), ()))
     return kept
+
+
+def _unreasoned(path: str, line: int, codes: set[str], source_line: str) -> Finding:
+    """The FC900 finding for a suppression without a reason."""
+    shown = ", ".join(sorted(codes)) or "nothing"
+    identity = f"{UNREASONED}|{sorted(codes)}|{source_line.strip()}"  # the code, not the line no.
+    return Finding(
+        rule=UNREASONED,
+        path=path,
+        line=line,
+        end_line=line,
+        severity="warning",
+        message=(
+            f"Suppression of {shown} gives no reason, so it is not honoured: "
+            "add why this path may fail open."
+        ),
+        function="",
+        key=hashlib.sha1(identity.encode()).hexdigest()[:16],
+    )
 
 
 def _attach_fixes(

@@ -92,6 +92,7 @@ def test_severity_override_and_exit_code() -> None:
     [
         ({"permision-functions": []}, "unknown key"),
         ({"severity": {"FC101": "fatal"}}, "severity"),
+        ({"severity": {"FC1O1": "note"}}, "unknown rule"),
         ({"exclude": "tests"}, "exclude must be a list"),
         ({"permission-functions": ["("]}, "bad pattern"),
     ],
