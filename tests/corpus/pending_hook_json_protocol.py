@@ -1,0 +1,56 @@
+#!/usr/bin/env python3
+"""Known gaps: a PreToolUse hook that answers with JSON on stdout.
+
+The agent reads `{"decision": "approve" | "block", "reason": ...}` from stdout; exit 2
+also blocks. Exiting 0 after printing "block" is a deny in this protocol.
+
+1. The handler prints `approve` and then exits 0: reported, but no fix is offered (the
+   fix that flips the JSON verdict is rejected because `sys.exit(0)` follows it). The
+   JSON verdict is what decides here, so flipping it to "block" is the whole fix.
+2. A regex error sets `matched = None`, after which the hook approves: not reported.
+3. After the decision, a failed audit-log write is swallowed before the final `exit(0)`:
+   reported as FC108 although the permission decision was already made; its "fix" would
+   block every tool call whenever the log file is not writable.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import sys
+from pathlib import Path
+
+RULES_FILE = Path(os.environ.get("CLAUDE_PROJECT_DIR", ".")) / ".claude/write-rules.json"
+AUDIT_LOG = Path.home() / ".claude" / "write-guard.log"
+
+
+def answer(decision: str, reason: str) -> None:
+    print(json.dumps({"decision": decision, "reason": reason}))
+
+
+try:
+    event = json.load(sys.stdin)
+    path = event["tool_input"]["file_path"]
+    rules = json.loads(RULES_FILE.read_text(encoding="utf-8"))
+except (OSError, ValueError, KeyError):
+    print(json.dumps({"decision": "approve", "reason": "write guard unavailable"}))  # expect: FC108
+    sys.exit(0)
+
+try:
+    matched = next((p for p in rules["protected"] if re.search(p, path)), None)
+except re.error as exc:  # expect: FC108
+    print(f"write guard: bad pattern ({exc})", file=sys.stderr)
+    matched = None
+
+if matched:
+    answer("block", f"{path} is protected by {matched!r}")
+    sys.exit(2)
+answer("approve", "not a protected path")
+
+try:
+    with AUDIT_LOG.open("a", encoding="utf-8") as log:
+        log.write(f"approved write to {path}\n")
+except OSError:
+    pass
+sys.exit(0)
