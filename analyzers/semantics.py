@@ -7,6 +7,7 @@ is only used later, to build fixes (see `analyzers.fixes`).
 from __future__ import annotations
 
 import ast
+import json
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -165,7 +166,8 @@ ALLOW_LANGUAGE = re.compile("|".join(f"(?:{p})" for p, _ in ALLOW_PHRASES), re.I
 REWORDINGS = [(re.compile(p, re.IGNORECASE), r) for p, r in ALLOW_PHRASES]
 FAIL_OPEN_FLAG = re.compile(
     r"(?i)fail_?open|fail_?safe|allow_on_(error|failure)|permissive|lenient|soft_?fail|strict"
-    r"|dry_?run|enforce|insecure|allow_unverified|bypass"
+    r"|dry_?run|enforce|insecure|allow_unverified|bypass|audit|monitor|shadow|report_only"
+    r"|log_only|observe|break_?glass"
 )
 TEST_PATH = re.compile(r"(^|/)(tests?|testing)/|(^|/)(test_[^/]*|[^/]*_tests?|conftest)\.py$")
 TEST_DOUBLE = re.compile(r"^(Fake|Mock|Stub|Dummy|Test|Noop|NoOp|Null|AllowAll|Permissive)")
@@ -550,7 +552,7 @@ def allow_value(
         word = expr.value.lower()
         if polarity is not None and word in ALLOW_STRINGS:
             return AllowValue(
-                expr, repr(_same_case(ALLOW_STRINGS[word], expr.value)), repr(expr.value)
+                expr, json.dumps(_same_case(ALLOW_STRINGS[word], expr.value)), repr(expr.value)
             )
         return None
     if isinstance(expr, ast.Attribute) and expr.attr in ALLOW_MEMBERS:
@@ -614,7 +616,7 @@ def keyed_allow(
         word = value.value.lower()
         if word in ALLOW_STRINGS:
             deny = _same_case(ALLOW_STRINGS[word], value.value)
-            return AllowValue(value, repr(deny), f"{key}={value.value!r}")
+            return AllowValue(value, json.dumps(deny), f"{key}={value.value!r}")
     return None
 
 

@@ -12,6 +12,7 @@ from analyzers.semantics import (
     FunctionInfo,
     ModuleInfo,
     handler_types,
+    is_deny_response,
     own_nodes,
 )
 
@@ -34,22 +35,44 @@ def caught(handler: ast.ExceptHandler) -> str:
 BUILTINS = set(dir(builtins))
 
 
+# Calls that only shape data or report: not the check that fails.
+TRIVIAL_CALLS = {
+    "strip", "lower", "upper", "split", "rsplit", "join", "format", "encode", "decode", "get",
+    "items", "keys", "values", "startswith", "endswith", "replace", "append", "extend", "json",
+    "exception", "warning", "error", "info", "debug", "log", "critical", "getLogger",
+}  # fmt: skip
+
+
 def failing_call(node: ast.Try) -> str:
     """The call in the try body that fails, e.g. `self.client.check()`.
 
-    The innermost call of the first statement that makes one, builtins aside:
-    `set(httpx.get(url).json())` -> `httpx.get()`.
+    The first call in source order that does real work: builtins, string and dict helpers,
+    logging, and the deny answers (`raise ...`, `return HttpResponseForbidden()`) aside.
     """
-    for stmt in node.body:
-        calls = [
-            child
-            for child in ast.walk(stmt)
-            if isinstance(child, ast.Call)
-            and not (isinstance(child.func, ast.Name) and child.func.id in BUILTINS)
-        ]
-        if calls:
-            return f"`{ast.unparse(calls[-1].func)}()`"
+    calls = sorted(
+        (c for stmt in node.body for c in _calls_outside_denies(stmt)),
+        key=lambda c: (c.lineno, c.col_offset),
+    )
+    for call in calls:
+        if isinstance(call.func, ast.Name) and call.func.id in BUILTINS:
+            continue
+        if isinstance(call.func, ast.Attribute) and call.func.attr in TRIVIAL_CALLS:
+            continue
+        return f"`{ast.unparse(call.func)}()`"
     return "the check"
+
+
+def _calls_outside_denies(stmt: ast.stmt) -> Iterator[ast.Call]:
+    stack: list[ast.AST] = [stmt]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, ast.Raise) or (
+            isinstance(node, ast.Return) and node.value is not None and is_deny_response(node.value)
+        ):
+            continue
+        if isinstance(node, ast.Call):
+            yield node
+        stack.extend(ast.iter_child_nodes(node))
 
 
 def reword_edits(info: ModuleInfo, scope: ast.AST) -> list[Edit]:
@@ -82,6 +105,14 @@ def append_to_handler(handler: ast.ExceptHandler, statement: str) -> ReplaceStat
     ):
         return ReplaceStatements(last, last, (statement,))
     return ReplaceStatements(last, last, (KEEP, statement))
+
+
+def branch_answer(node: ast.If) -> ast.stmt:
+    """The statement that decides an `if` branch: the first one after any logging calls."""
+    for stmt in node.body:
+        if not (isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Call)):
+            return stmt
+    return node.body[0]
 
 
 def deny_statement(deny: str | None) -> str:

@@ -102,7 +102,7 @@ class HookExitsAllow(Rule):
                     node=stmt,
                     message=(
                         f"`{fn.qualname}` answers {shown} when {failing_call(node)} raises "
-                        f"{caught(handler)}, so the tool call it gates goes ahead unchecked."
+                        f"{caught(handler)}, so the action it gates goes ahead unchecked."
                     ),
                     edits=[edit, *reword_edits(info, handler)] if edit else [],
                     key_nodes=[handler],
@@ -129,7 +129,7 @@ class HookExitsAllow(Rule):
             node=handler,
             message=(
                 f"`{fn.qualname}` swallows {caught(handler)} from {failing_call(node)} and "
-                f"goes on to answer {shown}, so the tool call it gates goes ahead unchecked."
+                f"goes on to answer {shown}, so the action it gates goes ahead unchecked."
             ),
             edits=[append_to_handler(handler, deny), *reword_edits(info, handler)],
             key_nodes=[handler, outcome.node],

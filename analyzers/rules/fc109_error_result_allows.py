@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from analyzers.fixes import Edit, ReplaceExpression, ReplaceStatements
 from analyzers.flow import FunctionFlow
 from analyzers.rules.base import Hit, Invalid, Rule
+from analyzers.rules.common import branch_answer
 from analyzers.semantics import (
     FunctionInfo,
     ModuleInfo,
@@ -78,7 +79,7 @@ class ErrorResultAllows(Rule):
             flow = flow or FunctionFlow(fn.node)
             if under_fail_open_flag(list(flow.ancestors(node))):
                 continue
-            first = node.body[0]
+            first = branch_answer(node)
             if isinstance(first, ast.Return):
                 value = allow_value(first.value, fn, info)
                 if value is None:

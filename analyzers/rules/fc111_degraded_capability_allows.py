@@ -8,6 +8,7 @@ from collections.abc import Iterator
 
 from analyzers.fixes import ReplaceExpression
 from analyzers.rules.base import Hit, Invalid, Rule
+from analyzers.rules.common import branch_answer
 from analyzers.rules.fc105_unverified_fallback import unverified_call
 from analyzers.semantics import FunctionInfo, ModuleInfo, allow_value, dotted_name
 
@@ -76,7 +77,7 @@ class DegradedCapabilityAllows(Rule):
             missing = _missing_capability(node.test, flags)
             if missing is None:
                 continue
-            first = node.body[0]
+            first = branch_answer(node)
             if isinstance(first, ast.Return):
                 value = allow_value(first.value, fn, info)
                 if value is not None:

@@ -81,6 +81,8 @@ class HelperErrorAllows(Rule):
                 continue
             flow = flow or FunctionFlow(fn.node)
             source = flow.value_before(node, tested[0])
+            if isinstance(source, ast.Await):
+                source = source.value
             if not isinstance(source, ast.Call):
                 continue
             helper = resolve_call(source, fn, info)
@@ -117,7 +119,8 @@ class HelperErrorAllows(Rule):
                 yield Hit(
                     node=answer,
                     message=(
-                        f"`{helper.qualname}` answers `None` when it catches {caught(handler)}, "
+                        f"`{helper.qualname}` answers {_shown_answer(answer)} when it catches "
+                        f"{caught(handler)}, "
                         f"and `{caller.qualname}` reads that `{name}` as `{shown}` (allow), so a "
                         "failing check grants access."
                     ),
@@ -125,6 +128,12 @@ class HelperErrorAllows(Rule):
                     key_nodes=[handler],
                     function=helper.qualname,
                 )
+
+
+def _shown_answer(answer: ast.AST) -> str:
+    if isinstance(answer, ast.Return) and answer.value is not None:
+        return f"`{ast.unparse(answer.value)}`"
+    return "`None`"
 
 
 def _tested_name(test: ast.expr) -> tuple[str, bool] | None:

@@ -68,7 +68,7 @@ class PolicyChain:
                 decision = policy.decide(call)
             except TimeoutError:  # expect: FC102
                 logger.warning("policy %s timed out", policy.name)
-                return 'deny'
+                return "deny"
             if decision == "deny":
                 break
         return decision
