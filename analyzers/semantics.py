@@ -83,7 +83,7 @@ PERMISSION_METHODS_IN_BASES = re.compile(
     r"|validate\w*|is_\w+|can_\w+|permit\w*|__call__)$"
 )
 MIDDLEWARE_NAME = re.compile(
-    r"(dispatch|__call__|process_request|process_view|middleware|\w+_middleware|before_request"
+    r"(dispatch|__call__|process_request|process_view|middleware|\w+_middleware"
     r"|on_request|handle_request|intercept\w*)$"
 )
 MIDDLEWARE_NEXT_PARAMS = {"call_next", "get_response", "next_handler", "handler", "nxt", "next_"}
@@ -101,6 +101,7 @@ DENY_EXCEPTION = re.compile(
 AUTH_WORDS = re.compile(
     r"(?i)auth|token|verify|permission|credential|session|jwt|api_?key|login|signature|acl"
     r"|polic|access|principal|identity|user|secret|hmac|scope|role|valid|key|permit|allow"
+    r"|ban|block|deny|member|grant|owner|tenant|quota"
 )
 DENY_STATUS = {401, 403, 407, 429, 451, 503}
 DENY_RESPONSES = re.compile(r"HttpResponse(Forbidden|NotAllowed)|Http403|HTTPForbidden")

@@ -231,13 +231,21 @@ def _allow_reached(
     return f"{name}", initial.deny
 
 
+# What a decorator's wrapper calls to run the protected view: `return view(*args, **kw)`.
+WRAPPED = {"view", "view_func", "func", "fn", "f", "handler", "wrapped", "original", "endpoint"}
+
+
 def _guard_passes(outcome: Outcome) -> bool:
-    """After the handler the guard ends or returns something that is not a deny."""
+    """After the handler the guard ends, calls the view it wraps, or returns a non-deny."""
     if outcome.kind == "end":
         return True
     if outcome.kind != "return":
         return False
     value = outcome.value
+    if isinstance(value, ast.Await):
+        value = value.value
+    if isinstance(value, ast.Call) and isinstance(value.func, ast.Name):
+        return value.func.id in WRAPPED
     return value is None or (
         isinstance(value, ast.Constant | ast.Name | ast.Attribute) and not _is_denyish(value)
     )

@@ -1,9 +1,8 @@
-"""Known gaps: guards the analyzer does not yet see as guards.
+"""Guards in less common forms, each swallowing its check's error and letting the call on.
 
 1. A view decorator's wrapper that swallows the check's error and then calls the view.
-2. A `before_request` guard whose check is a ban-list lookup (no auth-sounding call name).
-3. A Flask hook literally named `before_request` (classified as middleware, which FC102
-   leaves to FC106, while FC106 only knows `call_next`-style pass-on calls).
+2. A `before_request` guard whose check is a ban-list lookup.
+3. A Flask hook literally named `before_request` (a guard, not middleware).
 4. Pure ASGI middleware whose check is `is_blocked(client_ip)`.
 """
 
