@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import re
 from collections import Counter
 from collections.abc import Iterator
 
@@ -12,8 +13,10 @@ from analyzers.rules.base import Hit, Invalid, Rule
 from analyzers.rules.common import append_to_handler, caught, failing_call, reword_edits, tries
 from analyzers.semantics import (
     ALLOW_STRINGS,
+    VERDICT_KEYS,
     FunctionInfo,
     ModuleInfo,
+    call_name,
     catches_failures,
     gated_by_fail_open_flag,
     keyed_allow,
@@ -73,6 +76,8 @@ class HookExitsAllow(Rule):
         deny_code = _deny_exit_code(fn)
         if deny_code is None and not _prints_deny(fn):
             return  # not a gate: nothing here ever says no
+        # When the script prints its verdict, that verdict decides; exit 0 after it is no answer.
+        exits_answer = not _speaks_json(fn)
         flow: FunctionFlow | None = None
         for node in tries(fn):
             for handler in node.handlers:
@@ -80,10 +85,10 @@ class HookExitsAllow(Rule):
                     continue
                 if gated_by_fail_open_flag(handler):
                     continue
-                hit = self._answer_in_handler(fn, info, node, handler, deny_code)
-                if hit is None and swallows(handler):
+                hit = self._answer_in_handler(fn, info, node, handler, deny_code, exits_answer)
+                if hit is None and swallows(handler) and not _only_records(node):
                     flow = flow or FunctionFlow(fn.node)
-                    hit = self._answer_after(fn, info, flow, node, handler, deny_code)
+                    hit = self._answer_after(fn, info, flow, node, handler, deny_code, exits_answer)
                 if hit:
                     yield hit
 
@@ -94,9 +99,10 @@ class HookExitsAllow(Rule):
         node: ast.Try,
         handler: ast.ExceptHandler,
         deny_code: int | None,
+        exits_answer: bool,
     ) -> Hit | None:
         for stmt in handler.body:
-            edit, shown = _allow_answer(stmt, fn, info, deny_code)
+            edit, shown = _allow_answer(stmt, fn, info, deny_code, exits_answer)
             if shown:
                 return Hit(
                     node=stmt,
@@ -117,11 +123,12 @@ class HookExitsAllow(Rule):
         node: ast.Try,
         handler: ast.ExceptHandler,
         deny_code: int | None,
+        exits_answer: bool,
     ) -> Hit | None:
         outcome = flow.after(node)
         if outcome.kind != "exit" or outcome.node is None:
             return None
-        _, shown = _allow_answer(outcome.node, fn, info, deny_code)
+        _, shown = _allow_answer(outcome.node, fn, info, deny_code, exits_answer)
         if not shown:
             return None
         deny = f"sys.exit({deny_code if deny_code is not None else 2})"
@@ -134,6 +141,27 @@ class HookExitsAllow(Rule):
             edits=[append_to_handler(handler, deny), *reword_edits(info, handler)],
             key_nodes=[handler, outcome.node],
         )
+
+
+RECORDING = re.compile(r"(?i)(log|audit|record|write|flush|emit|metric|open|close|print)")
+
+
+def _only_records(node: ast.Try) -> bool:
+    """The try only writes a log or audit record: its failure decides nothing."""
+    calls = [c for stmt in node.body for c in ast.walk(stmt) if isinstance(c, ast.Call)]
+    return bool(calls) and all(RECORDING.search(call_name(c)) for c in calls)
+
+
+def _speaks_json(fn: FunctionInfo) -> bool:
+    """The script answers with a printed verdict (`{"decision": ...}`), not an exit status."""
+    return any(
+        isinstance(n, ast.Dict)
+        and any(
+            isinstance(k, ast.Constant) and str(k.value).replace("_", "").lower() in VERDICT_KEYS
+            for k in n.keys
+        )
+        for n in own_nodes(fn.node)
+    )
 
 
 def _control_only(handler: ast.ExceptHandler) -> bool:
@@ -177,7 +205,7 @@ def _prints_deny(fn: FunctionInfo) -> bool:
 
 
 def _allow_answer(
-    stmt: ast.AST, fn: FunctionInfo, info: ModuleInfo, deny_code: int | None
+    stmt: ast.AST, fn: FunctionInfo, info: ModuleInfo, deny_code: int | None, exits_answer: bool
 ) -> tuple[Edit | None, str]:
     """(fix, description) when `stmt` exits 0 or prints an allow verdict; (None, "") else.
 
@@ -186,7 +214,7 @@ def _allow_answer(
     if isinstance(stmt, ast.Return):
         return None, ""
     for n in [stmt, *own_nodes(stmt)]:
-        if isinstance(n, ast.Call) and is_exit_call(n) and _exit_code(n) == 0:
+        if isinstance(n, ast.Call) and is_exit_call(n) and _exit_code(n) == 0 and exits_answer:
             code = deny_code if deny_code is not None else 2
             if n.args:
                 return ReplaceExpression(n.args[0], str(code)), "exit status 0 (allow)"
@@ -214,6 +242,20 @@ def _allow_answer(
 
 
 HookExitsAllow.VALID = [
+    # a failed audit-log write after the decision decides nothing
+    """
+import json, sys
+
+event = json.load(sys.stdin)
+if protected(event["tool_input"]["file_path"]):
+    sys.exit(2)
+try:
+    with AUDIT_LOG.open("a") as log:
+        log.write("approved\\n")
+except OSError:
+    pass
+sys.exit(0)
+""",
     # the handler denies
     """
 import json, sys
@@ -252,6 +294,30 @@ def main():
 ]
 
 HookExitsAllow.INVALID = [
+    # a JSON-verdict hook: the printed verdict decides, the exit 0 after it does not
+    Invalid(
+        """\
+try:
+    event = json.load(sys.stdin)
+    rules = json.loads(RULES_FILE.read_text())
+except (OSError, ValueError):
+    print(json.dumps({"decision": "approve", "reason": "guard unavailable"}))
+    sys.exit(0)
+if blocked(event, rules):
+    print(json.dumps({"decision": "block", "reason": "protected"}))
+""",
+        line=5,
+        fixed="""\
+try:
+    event = json.load(sys.stdin)
+    rules = json.loads(RULES_FILE.read_text())
+except (OSError, ValueError):
+    print(json.dumps({"decision": "block", "reason": "guard unavailable"}))
+    sys.exit(0)
+if blocked(event, rules):
+    print(json.dumps({"decision": "block", "reason": "protected"}))
+""",
+    ),
     Invalid(
         """\
 import json, sys

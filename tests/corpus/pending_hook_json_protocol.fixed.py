@@ -4,13 +4,11 @@
 The agent reads `{"decision": "approve" | "block", "reason": ...}` from stdout; exit 2
 also blocks. Exiting 0 after printing "block" is a deny in this protocol.
 
-1. The handler prints `approve` and then exits 0: reported, but no fix is offered (the
-   fix that flips the JSON verdict is rejected because `sys.exit(0)` follows it). The
-   JSON verdict is what decides here, so flipping it to "block" is the whole fix.
-2. A regex error sets `matched = None`, after which the hook approves: not reported.
-3. After the decision, a failed audit-log write is swallowed before the final `exit(0)`:
-   reported as FC108 although the permission decision was already made; its "fix" would
-   block every tool call whenever the log file is not writable.
+Handled: the handler that prints `approve` and then exits 0 (the fix flips the verdict),
+and the swallowed audit-log failure after the decision (not reported).
+Still a gap: a regex error sets `matched = None`, after which the hook approves through
+`if matched:` and a helper that prints the verdict: the flow through a known-falsy value
+and a verdict-printing helper is not followed.
 """
 
 from __future__ import annotations
