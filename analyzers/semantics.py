@@ -44,7 +44,9 @@ ALLOW_NAME = re.compile(
       | may_(?!(have|be|contain|need|include|return|raise|exist|require|overflow|fail|block
           |differ|vary|match|apply|take|change)(_|$))\w+
       | can_(access|view|edit|read|write|delete|execute|exec|run|manage|modify|change|add
-          |create|update|publish|invoke|call|approve|see|perform|act|send|join|post|admin)\w*
+          |create|update|publish|invoke|call|approve|see|perform|act|send|join|post|admin
+          |archive|share|download|upload|export|import|merge|push|deploy|transfer|invite
+          |comment|moderate|impersonate|sign|install|configure|review)\w*
       | request_permission\w*|ask_permission\w*|ask_user_(permission|approval|confirmation)\w*
       | confirm|_?confirm_with_user\w*|confirm_{A}\w*
       | approve|approve_{A}\w*|should_(allow|permit|approve|grant|proceed)\w*

@@ -5,11 +5,12 @@ from __future__ import annotations
 import ast
 from collections.abc import Iterator
 
-from analyzers.fixes import Edit, ReplaceStatements
-from analyzers.flow import FunctionFlow, returns_in, swallows
+from analyzers.fixes import Edit, ReplaceExpression, ReplaceStatements
+from analyzers.flow import LOOPS, FunctionFlow, returns_in, swallows
 from analyzers.rules.base import Hit, Invalid, Rule
 from analyzers.rules.common import append_to_handler, caught, tries
 from analyzers.semantics import (
+    AllowValue,
     FunctionInfo,
     ModuleInfo,
     allow_value,
@@ -88,12 +89,18 @@ class HelperErrorAllows(Rule):
             helper = resolve_call(source, fn, info)
             if helper is None or helper.node is fn.node:
                 continue
-            yield from self._error_answers(helper, fn, tested, value.shown)
+            yield from self._error_answers(helper, fn, tested, value, first)
 
     def _error_answers(
-        self, helper: FunctionInfo, caller: FunctionInfo, tested: tuple[str, bool], shown: str
+        self,
+        helper: FunctionInfo,
+        caller: FunctionInfo,
+        tested: tuple[str, bool],
+        value: AllowValue,
+        allow_return: ast.Return,
     ) -> Iterator[Hit]:
         name, none_only = tested
+        shown = value.shown
         flow: FunctionFlow | None = None
         for node in tries(helper):
             for handler in node.handlers:
@@ -107,6 +114,9 @@ class HelperErrorAllows(Rule):
                         break
                 if answer is None and swallows(handler):
                     flow = flow or FunctionFlow(helper.node)
+                    if any(isinstance(a, LOOPS) for a in flow.ancestors(node)):
+                        yield self._gave_up(helper, caller, handler, name, value, allow_return)
+                        continue
                     outcome = flow.after(node)
                     if outcome.kind == "end" or (
                         outcome.kind == "return"
@@ -128,6 +138,27 @@ class HelperErrorAllows(Rule):
                     key_nodes=[handler],
                     function=helper.qualname,
                 )
+
+    def _gave_up(
+        self,
+        helper: FunctionInfo,
+        caller: FunctionInfo,
+        handler: ast.ExceptHandler,
+        name: str,
+        value: AllowValue,
+        allow_return: ast.Return,
+    ) -> Hit:
+        """A retry helper answers None once every attempt failed: the caller must deny."""
+        return Hit(
+            node=allow_return,
+            message=(
+                f"`{caller.qualname}` returns `{value.shown}` (allow) when `{name}` is empty, "
+                f"which is what `{helper.qualname}` answers once every attempt raised "
+                f"{caught(handler)}, so a failing check grants access."
+            ),
+            edits=[ReplaceExpression(value.node, value.deny)] if value.deny else [],
+            key_nodes=[handler, allow_return],
+        )
 
 
 def _shown_answer(answer: ast.AST) -> str:

@@ -1,11 +1,12 @@
-"""Known gaps: error answers, cross-call None, and a named audit mode.
+"""Error answers, cross-call empties, and a named audit mode.
 
-1. A non-200 branch that logs before `return True`: FC109 reads only the first statement.
-2. A retry helper gives up and returns None; the caller reads None as allowed.
+1. A non-200 branch that logs before `return True` (FC109).
+2. A retry helper gives up and returns None; the caller reads None as allowed (FC113, at
+   the caller: the retries stay, the caller denies).
 3. An async helper answers [] on error and its caller (`await helper(...)`) reads an
-   empty answer as allowed: FC113 does not look through `await`.
-4. False alarm: an explicit `mode == "audit"` setting (default "enforce") that allows on
-   backend errors is a named, configured choice, but FC101 reports it.
+   empty answer as allowed (FC113, at the helper).
+4. Near miss: an explicit `mode == "audit"` setting (default "enforce") that allows on
+   backend errors is a named, configured choice.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ def can_read_document(user: str, doc_id: str) -> bool:
     response = requests.post(OPA_URL, json={"input": {"user": user, "doc": doc_id}}, timeout=2)
     if response.status_code != 200:
         logger.error("opa answered %s", response.status_code)
-        return False  # expect: FC109
+        return True  # expect: FC109
     return bool(response.json().get("result", {}).get("allow"))
 
 
@@ -43,7 +44,7 @@ def can_archive_document(user: str, doc_id: str) -> bool:
         lambda: requests.post(OPA_URL, json={"input": {"user": user, "doc": doc_id}}, timeout=2)
     )
     if response is None:
-        return False  # expect: FC109
+        return True  # expect: FC113
     return bool(response.json().get("result", {}).get("allow"))
 
 
@@ -52,7 +53,7 @@ async def _leaked_secrets(client: httpx.AsyncClient, text: str) -> list[str]:
         response = await client.post("/scan", json={"text": text})
         return response.json()["findings"]
     except (httpx.HTTPError, KeyError, ValueError):
-        raise  # expect: FC113
+        return []  # expect: FC113
 
 
 async def may_send_output(client: httpx.AsyncClient, text: str) -> bool:
