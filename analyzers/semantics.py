@@ -161,7 +161,8 @@ ALLOW_PHRASES: list[tuple[str, str]] = [
     (r"proceed(ing)? (anyway|without (a |the )?(\w+ )?(check|verification|auth\w*))", "denying"),
     (r"permit(ting)? (it |them )?(anyway|by default)", "denying"),
     (r"assum(e|ing) (it'?s |it is )?(allowed|ok|safe|valid|authori[sz]ed)", "denying"),
-    (r"skip(ping)? (the )?(\w+ )?(permission|auth\w*|signature|token|policy)( check)?", "denying"),
+    (r"skip(ping)? (the )?(\w+ )?(permission|auth\w*|signature|token|policy)"
+     r"( check| verification| validation)?", "denying"),
     (r"allowing (the |this |all )?(request|access|call|action|tool|command|everything|all)s?",
      "denying"),
 ]  # fmt: skip

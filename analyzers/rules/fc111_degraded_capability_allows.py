@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import ast
+import json
 import re
 from collections.abc import Iterator
 
-from analyzers.fixes import ReplaceExpression
+from analyzers.fixes import ReplaceExpression, ReplaceStatements
 from analyzers.rules.base import Hit, Invalid, Rule
-from analyzers.rules.common import branch_answer
+from analyzers.rules.common import branch_answer, reword_edits
 from analyzers.rules.fc105_unverified_fallback import unverified_call
-from analyzers.semantics import FunctionInfo, ModuleInfo, allow_value, dotted_name
+from analyzers.semantics import FunctionInfo, ModuleInfo, allow_value, call_name, dotted_name
 
 KEY_NAME = re.compile(
     r"(?i)(^|_)(secret|secret_key|public_key|private_key|jwks|cert|certificate|signing_key"
@@ -87,22 +88,46 @@ class DegradedCapabilityAllows(Rule):
                             f"`{fn.qualname}` returns `{value.shown}` (allow) when {missing}, "
                             "so a broken deployment accepts every request unverified."
                         ),
-                        edits=[ReplaceExpression(value.node, value.deny)] if value.deny else [],
+                        edits=[ReplaceExpression(value.node, value.deny), *reword_edits(info, node)]
+                        if value.deny
+                        else [],
                         key_nodes=[node],
                     )
                     continue
             for stmt in node.body:
-                call = unverified_call(stmt)
-                if call is not None:
+                if unverified_call(stmt) is not None or _decodes_by_hand(stmt):
+                    reason = json.dumps(f"cannot verify tokens: {missing}")
                     yield Hit(
                         node=stmt,
                         message=(
                             f"`{fn.qualname}` decodes without verification when {missing}, "
                             "so a forged token is trusted; raise an error there instead."
                         ),
+                        edits=[
+                            ReplaceStatements(
+                                stmt, node.body[-1], (f"raise RuntimeError({reason})",)
+                            )
+                        ],
                         key_nodes=[node],
                     )
                     break
+
+
+def _decodes_by_hand(stmt: ast.stmt) -> bool:
+    """`token.split(".")[1]` or `base64.urlsafe_b64decode(...)`: reading a JWT unverified."""
+    for n in ast.walk(stmt):
+        if isinstance(n, ast.Call):
+            name = call_name(n)
+            if name.endswith("b64decode"):
+                return True
+            if (
+                name == "split"
+                and n.args
+                and isinstance(n.args[0], ast.Constant)
+                and n.args[0].value == "."
+            ):
+                return True
+    return False
 
 
 def _missing_capability(test: ast.expr, flags: dict[str, str]) -> str | None:
@@ -233,5 +258,12 @@ class TokenVerifier:
         return jwt.decode(token, self.public_key, algorithms=["RS256"])
 """,
         line=4,
+        fixed="""\
+class TokenVerifier:
+    def verify_token(self, token):
+        if not self.public_key:
+            raise RuntimeError("cannot verify tokens: `self.public_key` is not loaded")
+        return jwt.decode(token, self.public_key, algorithms=["RS256"])
+""",
     ),
 ]

@@ -11,9 +11,11 @@ from analyzers.flow import FunctionFlow, returns_in
 from analyzers.rules.base import Hit, Invalid, Rule
 from analyzers.rules.common import caught, failing_call, tries
 from analyzers.semantics import (
+    MODULE,
     FunctionInfo,
     ModuleInfo,
     allow_value,
+    call_name,
     catches_failures,
     dotted_name,
     functions_by_qualname,
@@ -76,7 +78,7 @@ class EmptyRulesOnLoadError(Rule):
     fix_safety = "The loader re-raises instead of answering an empty rule set."
 
     def check(self, fn: FunctionInfo, info: ModuleInfo) -> Iterator[Hit]:
-        if not LOADER.fullmatch(fn.node.name):
+        if not (LOADER.fullmatch(fn.node.name) or fn.node.name in (MODULE, "__init__")):
             return
         checker = _allows_without_rules(fn, info)
         if checker is None:
@@ -130,15 +132,37 @@ def _allows_without_rules(loader: FunctionInfo, info: ModuleInfo) -> str | None:
             continue
         flow: FunctionFlow | None = None
         for node in fn.statements:
-            if not isinstance(node, ast.For | ast.AsyncFor) or node.orelse:
-                continue
             flow = flow or FunctionFlow(fn.node)
-            if not _fed_by(node.iter, loader, fn, info, flow, node):
-                continue
-            outcome = flow.after(node)
-            if outcome.kind == "return" and allow_value(outcome.value, fn, info) is not None:
+            if isinstance(node, ast.For | ast.AsyncFor) and not node.orelse:
+                if not _fed_by(node.iter, loader, fn, info, flow, node):
+                    continue
+                outcome = flow.after(node)
+                if outcome.kind == "return" and allow_value(outcome.value, fn, info) is not None:
+                    return fn.qualname
+            elif isinstance(node, ast.Return) and _any_over_rules(node, loader, fn, info, flow):
                 return fn.qualname
     return None
+
+
+def _any_over_rules(
+    ret: ast.Return, loader: FunctionInfo, fn: FunctionInfo, info: ModuleInfo, flow: FunctionFlow
+) -> bool:
+    """`return any(... for r in RULES)` in a deny-style check, `not any(...)` in an allow one:
+    over no rules, both answer "allowed"."""
+    value, negated = ret.value, False
+    if isinstance(value, ast.UnaryOp) and isinstance(value.op, ast.Not):
+        value, negated = value.operand, True
+    if not (
+        isinstance(value, ast.Call)
+        and call_name(value) == "any"
+        and len(value.args) == 1
+        and isinstance(value.args[0], ast.GeneratorExp)
+    ):
+        return False
+    if negated != (fn.polarity == "allow"):
+        return False
+    source = value.args[0].generators[0].iter
+    return _fed_by(source, loader, fn, info, flow, ret)
 
 
 def _fed_by(

@@ -1,14 +1,11 @@
-"""Known gaps: degraded capability that the analyzer misses or cannot fix.
+"""Degraded capability: policies that fail to load, verifiers without their library or key.
 
 1. A policy file that fails to load leaves the deny rules empty, so every check passes
-   (module level, and in a checker's `__init__` read through `any(...)`): not reported,
-   because FC115 only looks at functions named like loaders (`load_rules`). The load
-   error is not the documented "no policy configured" choice; the fix re-raises it.
-2. `if not JWT_AVAILABLE:` logs before `return True`: FC111 only reads the first
-   statement of the branch, so the log line hides the allow.
-3. With the library missing, the payload is base64-decoded by hand: not reported.
-4. With no key loaded, the token is decoded without verification: reported, but with no
-   patch, although raising on that branch is a local, obvious fix.
+   (module level, and in a checker's `__init__` read through `any(...)`): FC115, the fix
+   re-raises the load error.
+2. `if not JWT_AVAILABLE:` logs before `return True` (FC111).
+3. With the library missing, the payload is base64-decoded by hand (FC111).
+4. With no key loaded, the token is decoded without verification (FC111); the fix raises.
 """
 
 from __future__ import annotations
