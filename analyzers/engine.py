@@ -8,6 +8,7 @@ fail-open shape, and libcst parses a file only when a finding needs a fix.
 from __future__ import annotations
 
 import ast
+import gc
 import hashlib
 import io
 import os
@@ -15,8 +16,9 @@ import re
 import tokenize
 import warnings
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
+from contextlib import contextmanager
 from dataclasses import replace
 from functools import cache
 from pathlib import Path
@@ -74,10 +76,27 @@ def decode(data: bytes | str) -> str:
     return data.decode(encoding)  # "utf-8-sig" when there is a BOM: it drops that one BOM
 
 
+@contextmanager
+def _no_cyclic_gc() -> Iterator[None]:
+    """Pause the cycle collector while a tree is built.
+
+    An ast tree holds no cycles (refcounting frees it), but building one allocates many
+    objects, which triggers collections that walk everything alive: a quarter of the
+    parse time on big trees, for nothing.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
 def parse(text: str, path: str) -> ast.Module:
     """`ast.parse`, with errors that say what to do about them."""
     try:
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), _no_cyclic_gc():
             warnings.simplefilter("ignore")  # the scanned code's SyntaxWarnings are not ours
             return ast.parse(text, filename=path)
     except SyntaxError as exc:
@@ -131,12 +150,13 @@ def _trigger_words() -> tuple[str, ...]:
 def _run_rules(info: ModuleInfo, rules: Sequence[type[Rule]]) -> Iterable[Pending]:
     instances = [rule() for rule in rules]
     seen: set[tuple[str, int, str]] = set()
+    file_words = [word for word in _trigger_words() if word in info.source]
     for fn in iter_functions(info):
         if fn.test_double:
             continue
         start, end = fn.node.lineno, fn.node.end_lineno or fn.node.lineno
         text = "".join(info.lines[start - 1 : end])
-        present = {word for word in _trigger_words() if word in text}
+        present = {word for word in file_words if word in text}
         for rule in instances:
             if present.isdisjoint(rule.trigger):
                 continue

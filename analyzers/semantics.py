@@ -166,6 +166,9 @@ ALLOW_PHRASES: list[tuple[str, str]] = [
     (r"allowing (the |this |all )?(request|access|call|action|tool|command|everything|all)s?",
      "denying"),
 ]  # fmt: skip
+# Every allow phrase contains one of these: a cheap test before the regular expression.
+ALLOW_STEMS = ("allow", "approv", "grant", "accept", "open", "through", "proceed", "permit",
+               "assum", "skip")  # fmt: skip
 ALLOW_LANGUAGE = re.compile("|".join(f"(?:{p})" for p, _ in ALLOW_PHRASES), re.IGNORECASE)
 REWORDINGS = [(re.compile(p, re.IGNORECASE), r) for p, r in ALLOW_PHRASES]
 FAIL_OPEN_FLAG = re.compile(
@@ -201,9 +204,18 @@ class FunctionInfo:
     node: FunctionNode
     qualname: str
     class_node: ast.ClassDef | None
-    polarity: Polarity | None  # None: not a permission function by name, base or config
-    middleware: bool
     test_double: bool
+    config: Config
+
+    @cached_property
+    def polarity(self) -> Polarity | None:
+        """ "allow" or "deny" for a permission check by name, class or config; else None."""
+        return _polarity(self.node, self.class_node, self.config)
+
+    @cached_property
+    def middleware(self) -> bool:
+        """Takes `call_next`/`get_response`, or is `dispatch`/`__call__` of a middleware."""
+        return _is_middleware(self.node, self.class_node)
 
     @cached_property
     def statements(self) -> list[ast.AST]:
@@ -383,12 +395,15 @@ def iter_functions(info: ModuleInfo) -> Iterator[FunctionInfo]:
 def classify(
     node: FunctionNode, qualname: str, cls: ast.ClassDef | None, double: bool, config: Config
 ) -> FunctionInfo:
-    """Decide polarity, guard-ness and middleware-ness of one function."""
+    """A function as the rules see it; its facts are decided when first asked for."""
+    return FunctionInfo(node, qualname, cls, double or node.name.startswith("test_"), config)
+
+
+def _polarity(node: FunctionNode, cls: ast.ClassDef | None, config: Config) -> Polarity | None:
     name = node.name
-    polarity: Polarity | None = None
     if any(p.fullmatch(name) for p in config.deny_functions) or DENY_NAME.fullmatch(name):
-        polarity = "deny"
-    elif (
+        return "deny"
+    if (
         any(p.fullmatch(name) for p in config.permission_functions)
         or ALLOW_NAME.fullmatch(name)
         or (
@@ -397,19 +412,15 @@ def classify(
             and PERMISSION_METHODS_IN_BASES.match(name)
         )
     ):
-        polarity = "allow"
+        return "allow"
+    return None
+
+
+def _is_middleware(node: FunctionNode, cls: ast.ClassDef | None) -> bool:
     params = {a.arg for a in (*node.args.posonlyargs, *node.args.args, *node.args.kwonlyargs)}
-    middleware = bool(params & MIDDLEWARE_NEXT_PARAMS) or bool(
-        MIDDLEWARE_NAME.fullmatch(name)
+    return bool(params & MIDDLEWARE_NEXT_PARAMS) or bool(
+        MIDDLEWARE_NAME.fullmatch(node.name)
         and (cls is None or "iddleware" in cls.name or _has_base(cls, "iddleware"))
-    )
-    return FunctionInfo(
-        node=node,
-        qualname=qualname,
-        class_node=cls,
-        polarity=polarity,
-        middleware=middleware,
-        test_double=double or name.startswith("test_"),
     )
 
 
@@ -418,8 +429,9 @@ def _has_base(cls: ast.ClassDef, fragment: str) -> bool:
 
 
 def _has_permission_base(cls: ast.ClassDef) -> bool:
+    """Whether the class or one of its bases is named like a permission class."""
     names = [cls.name, *(dotted_name(b) or "" for b in cls.bases)]
-    return any(PERMISSION_BASES.search(n) for n in names)
+    return any(PERMISSION_BASES.fullmatch(n.rsplit(".", 1)[-1]) for n in names)
 
 
 def own_nodes(node: ast.AST) -> Iterator[ast.AST]:
@@ -626,7 +638,9 @@ def keyed_allow(
 
 def mentions_allowing(info: ModuleInfo, node: ast.AST) -> bool:
     """The code itself says it lets things through (log message or comment)."""
-    return info.file_matches(ALLOW_LANGUAGE) and bool(ALLOW_LANGUAGE.search(info.segment(node)))
+    text = info.segment(node)  # a handler is small; the whole file would cost far more
+    lowered = text.lower()
+    return any(stem in lowered for stem in ALLOW_STEMS) and bool(ALLOW_LANGUAGE.search(text))
 
 
 def gated_by_fail_open_flag(handler: ast.ExceptHandler) -> bool:

@@ -80,9 +80,7 @@ class EmptyRulesOnLoadError(Rule):
     def check(self, fn: FunctionInfo, info: ModuleInfo) -> Iterator[Hit]:
         if not (LOADER.fullmatch(fn.node.name) or fn.node.name in (MODULE, "__init__")):
             return
-        checker = _allows_without_rules(fn, info)
-        if checker is None:
-            return
+        checker: str | None = None
         for node in tries(fn):
             for handler in node.handlers:
                 if not catches_failures(handler, node) or gated_by_fail_open_flag(handler):
@@ -90,6 +88,9 @@ class EmptyRulesOnLoadError(Rule):
                 empty = _empty_answer(handler)
                 if empty is None:
                     continue
+                checker = checker or _allows_without_rules(fn, info)  # the costly part, last
+                if checker is None:
+                    return
                 yield Hit(
                     node=empty,
                     message=(
