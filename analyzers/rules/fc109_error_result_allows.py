@@ -65,17 +65,15 @@ class ErrorResultAllows(Rule):
     trigger = ("status", ".ok", "error", ".failed", ".fault", ".exc")
 
     def check(self, fn: FunctionInfo, info: ModuleInfo) -> Iterator[Hit]:
-        if fn.polarity is None and not (
-            info.file_matches(ALLOWISH) and ALLOWISH.search(info.segment(fn.node))
-        ):
-            return  # neither a permission check by name nor one that speaks of allowing
+        tests = [
+            (node, subject)
+            for node in fn.statements
+            if isinstance(node, ast.If) and node.body and (subject := _error_test(node.test))
+        ]
+        if not tests or (fn.polarity is None and not ALLOWISH.search(info.segment(fn.node))):
+            return  # no error test, or neither a permission check nor code that allows
         flow: FunctionFlow | None = None
-        for node in fn.statements:
-            if not isinstance(node, ast.If) or not node.body:
-                continue
-            subject = _error_test(node.test)
-            if subject is None:
-                continue
+        for node, subject in tests:
             flow = flow or FunctionFlow(fn.node)
             if under_fail_open_flag(list(flow.ancestors(node))):
                 continue
