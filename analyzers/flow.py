@@ -76,8 +76,12 @@ class FunctionFlow:
             yield current
             current = self.owner_of(current)
 
-    def after(self, stmt: ast.AST) -> Outcome:
-        """Follow the statements after `stmt` until control leaves the function."""
+    def after(self, stmt: ast.AST, known: dict[str, object] | None = None) -> Outcome:
+        """Follow the statements after `stmt` until control leaves the function.
+
+        `known` holds constant values of names on this path (`decision == "allow"`): an
+        `if` whose test they decide as false, with no `else`, is passed over.
+        """
         assigned: set[str] = set()
         passed: list[ast.stmt] = []
         current: ast.AST | None = stmt
@@ -86,7 +90,7 @@ class FunctionFlow:
             if place is None:
                 return Outcome("unknown", current, assigned)
             for nxt in place.block[place.index + 1 :]:
-                outcome = _step(nxt, assigned)
+                outcome = _step(nxt, assigned, known or {})
                 if outcome is not None:
                     outcome.assigned, outcome.passed = assigned, passed
                     return outcome
@@ -136,7 +140,7 @@ class FunctionFlow:
         return None
 
 
-def _step(stmt: ast.stmt, assigned: set[str]) -> Outcome | None:
+def _step(stmt: ast.stmt, assigned: set[str], known: dict[str, object]) -> Outcome | None:
     """One statement on the way out: an Outcome when it decides, None to go on."""
     if isinstance(stmt, ast.Return):
         return Outcome("return", stmt)
@@ -150,7 +154,31 @@ def _step(stmt: ast.stmt, assigned: set[str]) -> Outcome | None:
     if isinstance(stmt, ast.If) and not _may_leave(stmt):
         assigned |= assigned_names(stmt)
         return None
+    if isinstance(stmt, ast.If) and not stmt.orelse and evaluate(stmt.test, known) is False:
+        return None  # the test is false on this path: its body does not run
     return Outcome("unknown", stmt)
+
+
+def evaluate(test: ast.expr, known: dict[str, object]) -> bool | None:
+    """The truth of `name`, `not name`, `name == "x"`, `name != "x"` from known constants."""
+    if isinstance(test, ast.UnaryOp) and isinstance(test.op, ast.Not):
+        inner = evaluate(test.operand, known)
+        return None if inner is None else not inner
+    if isinstance(test, ast.Name) and test.id in known:
+        return bool(known[test.id])
+    if (
+        isinstance(test, ast.Compare)
+        and len(test.ops) == 1
+        and isinstance(test.left, ast.Name)
+        and test.left.id in known
+        and isinstance(test.comparators[0], ast.Constant)
+    ):
+        value, other = known[test.left.id], test.comparators[0].value
+        if isinstance(test.ops[0], ast.Eq | ast.Is):
+            return value == other
+        if isinstance(test.ops[0], ast.NotEq | ast.IsNot):
+            return value != other
+    return None
 
 
 def _may_leave(node: ast.AST) -> bool:

@@ -6,7 +6,7 @@ import ast
 from collections.abc import Iterator
 
 from analyzers.fixes import Edit, ReplaceExpression, UnwrapWith
-from analyzers.flow import FunctionFlow, Outcome, assigned_names, has_continue, swallows
+from analyzers.flow import FunctionFlow, Outcome, assigned_names, evaluate, has_continue, swallows
 from analyzers.rules.base import Hit, Invalid, Rule
 from analyzers.rules.common import (
     append_to_handler,
@@ -117,7 +117,15 @@ class SwallowedErrorAllows(Rule):
     ) -> Hit | None:
         if fn.middleware:
             return None  # FC106 owns middleware
-        outcome = flow.after_loop_exit(handler) if has_continue(handler) else flow.after(node)
+        if has_continue(handler):
+            outcome = flow.after_loop_exit(handler)
+        else:
+            outcome = flow.after(node)
+            if outcome.kind == "unknown" and isinstance(outcome.node, ast.If):
+                # maybe a test this path decides: `if decision == "deny": ...` after the error
+                known = _known_constants(flow, node, handler, outcome.node.test)
+                if known:
+                    outcome = flow.after(node, known)
         loose = mentions_allowing(info, handler)
         value = _allow_reached(fn, info, flow, node, handler, outcome, loose)
         what = failing_call(node)
@@ -220,6 +228,13 @@ def _allow_reached(
     direct = allow_value(returned, fn, info, loose)
     if direct is not None:
         return direct.shown, direct.deny
+    if (
+        isinstance(returned, ast.Compare)
+        and isinstance(returned.left, ast.Name)
+        and evaluate(returned, _known_constants(flow, node, handler, returned)) is True
+        and fn.polarity is not None
+    ):
+        return ast.unparse(returned), "False" if fn.polarity == "allow" else "True"
     if not isinstance(returned, ast.Name):
         return None
     name = returned.id
@@ -233,6 +248,20 @@ def _allow_reached(
 
 # What a decorator's wrapper calls to run the protected view: `return view(*args, **kw)`.
 WRAPPED = {"view", "view_func", "func", "fn", "f", "handler", "wrapped", "original", "endpoint"}
+
+
+def _known_constants(
+    flow: FunctionFlow, node: ast.Try, handler: ast.ExceptHandler, test: ast.expr
+) -> dict[str, object]:
+    """Names in `test` that hold a constant when the handler ends: set before the try and
+    not in the handler."""
+    known: dict[str, object] = {}
+    handler_names = assigned_names(handler)
+    for name in {n.id for n in ast.walk(test) if isinstance(n, ast.Name)} - handler_names:
+        value = flow.value_before(node, name)
+        if isinstance(value, ast.Constant):
+            known[name] = value.value
+    return known
 
 
 def _guard_passes(outcome: Outcome) -> bool:

@@ -9,11 +9,13 @@ from collections.abc import Iterator
 from analyzers.fixes import ReplaceExpression
 from analyzers.flow import FunctionFlow, assigned_names, returns_in, swallows
 from analyzers.rules.base import Hit, Invalid, Rule
-from analyzers.rules.common import append_to_handler, caught, failing_call, tries
+from analyzers.rules.common import append_to_handler, branch_answer, caught, failing_call, tries
 from analyzers.semantics import (
     FunctionInfo,
     ModuleInfo,
+    call_name,
     catches_failures,
+    checks_auth,
     gated_by_fail_open_flag,
 )
 
@@ -43,7 +45,8 @@ class FilterReturnsEverything(Rule):
     ## Why is this bad?
     The filter *is* the permission check for list endpoints and agent tool lists. Handing
     back everything on error shows every row to every user, or every tool to the agent,
-    whenever the ACL backend hiccups (CWE-636).
+    whenever the ACL backend hiccups (CWE-636). The same holds when the deciding value is
+    missing (`if tenant is None: return queryset`).
 
     ## Example
     ```python
@@ -72,11 +75,13 @@ class FilterReturnsEverything(Rule):
     severity = "error"
     summary = "An access filter returns its unfiltered input when filtering fails."
     fix_safety = "Returns an empty result on failure; successful filtering is unchanged."
+    trigger = ("except", "is None", "if not ")
 
     def check(self, fn: FunctionInfo, info: ModuleInfo) -> Iterator[Hit]:
         if not _is_access_filter(fn):
             return
-        params = {a.arg for a in (*fn.node.args.posonlyargs, *fn.node.args.args)} - {"self"}
+        params = _inputs(fn)
+        yield from self._missing_decider(fn, params)
         flow: FunctionFlow | None = None
         for node in tries(fn):
             for handler in node.handlers:
@@ -96,6 +101,28 @@ class FilterReturnsEverything(Rule):
                         if name and name not in outcome.assigned:
                             yield self._hit(fn, node, handler, outcome.node, name, direct=False)
 
+    def _missing_decider(self, fn: FunctionInfo, params: set[str]) -> Iterator[Hit]:
+        """`if tenant is None: return queryset`: no deciding value, so everything."""
+        for node in fn.statements:
+            if not isinstance(node, ast.If) or not node.body:
+                continue
+            missing = _missing_name(node.test)
+            answer = branch_answer(node)
+            if missing is None or missing in params or not isinstance(answer, ast.Return):
+                continue
+            name = _returned_input(answer, params)
+            if name is None or answer.value is None:
+                continue
+            yield Hit(
+                node=answer,
+                message=(
+                    f"Filter `{fn.qualname}` returns its unfiltered `{name}` when `{missing}` "
+                    "is missing, so everything is visible to a caller the filter cannot place."
+                ),
+                edits=[ReplaceExpression(answer.value, _empty_for(name))],
+                key_nodes=[node],
+            )
+
     def _hit(
         self,
         fn: FunctionInfo,
@@ -105,7 +132,7 @@ class FilterReturnsEverything(Rule):
         name: str,
         direct: bool,
     ) -> Hit:
-        empty = f"{name}.none()" if QUERYSET_NAMES.search(name) else "[]"
+        empty = _empty_for(name)
         if direct and ret.value is not None:
             edit = ReplaceExpression(ret.value, empty)
         else:
@@ -123,15 +150,50 @@ class FilterReturnsEverything(Rule):
 
 
 def _is_access_filter(fn: FunctionInfo) -> bool:
-    """`filter_allowed_tools`, `visible_documents`, or `filter_queryset` in a tenant filter."""
+    """`filter_allowed_tools`, `visible_documents`, or `get_queryset` that checks access."""
     name = fn.node.name
     if FILTER_NAME.fullmatch(name):
         return True
-    return (
-        name in GENERIC_FILTERS
-        and fn.class_node is not None
-        and bool(ACCESS_CLASS.search(fn.class_node.name))
-    )
+    if name not in GENERIC_FILTERS:
+        return False
+    if fn.class_node is not None and ACCESS_CLASS.search(fn.class_node.name):
+        return True
+    return any(checks_auth(node) for node in tries(fn))
+
+
+def _inputs(fn: FunctionInfo) -> set[str]:
+    """Parameters, and locals holding the unfiltered set (`qs = super().get_queryset()`)."""
+    names = {a.arg for a in (*fn.node.args.posonlyargs, *fn.node.args.args)} - {"self", "cls"}
+    for node in fn.statements:
+        if (
+            isinstance(node, ast.Assign)
+            and len(node.targets) == 1
+            and isinstance(node.targets[0], ast.Name)
+            and isinstance(node.value, ast.Call)
+            and call_name(node.value) in ("get_queryset", "all")
+        ):
+            names.add(node.targets[0].id)
+    return names
+
+
+def _missing_name(test: ast.expr) -> str | None:
+    """`x is None` or `not x` on a plain name."""
+    if isinstance(test, ast.UnaryOp) and isinstance(test.op, ast.Not):
+        return test.operand.id if isinstance(test.operand, ast.Name) else None
+    if (
+        isinstance(test, ast.Compare)
+        and len(test.ops) == 1
+        and isinstance(test.ops[0], ast.Is)
+        and isinstance(test.left, ast.Name)
+        and isinstance(test.comparators[0], ast.Constant)
+        and test.comparators[0].value is None
+    ):
+        return test.left.id
+    return None
+
+
+def _empty_for(name: str) -> str:
+    return f"{name}.none()" if QUERYSET_NAMES.search(name) else "[]"
 
 
 def _carried_input(

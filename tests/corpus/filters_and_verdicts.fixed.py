@@ -1,11 +1,11 @@
-"""Known gaps: filters that return everything, and a verdict read through a comparison.
+"""Filters that return everything, and a verdict read through a comparison.
 
 1. An ACL filter that returns its unfiltered input when the deciding value is missing
-   (no tenant on the request, no grant entry for the role): FC110 only looks at `except`.
-2. A ViewSet's `get_queryset` returning the unfiltered queryset on a directory error: the
-   class name does not sound like access control, and the queryset is not a parameter.
-3. A verdict loop whose answer is `return decision == "allow"`: FC102 follows a returned
-   name or literal, not a comparison on the name that starts as "allow".
+   (no tenant on the request, no grant entry for the role): FC110.
+2. A ViewSet's `get_queryset` that checks access and returns the unfiltered queryset on a
+   directory error: FC110 with `qs.none()`.
+3. A verdict loop whose answer is `return decision == "allow"` after a swallowed timeout:
+   FC102.
 """
 
 from __future__ import annotations
