@@ -70,10 +70,12 @@ class HookExitsAllow(Rule):
     severity = "error"
     summary = "A gate script exits 0 or prints an allow answer when it fails."
     fix_safety = "Exits with the script's own deny status, or prints the deny verdict."
-    trigger = ("exit(", '"deny"', "'deny'", '"block"', "'block'")
+    trigger = ("exit(", "return 0", '"deny"', "'deny'", '"block"', "'block'")
+    file_trigger = re.compile(r"exit\(|SystemExit|[\"'](deny|block)[\"']")
 
     def check(self, fn: FunctionInfo, info: ModuleInfo) -> Iterator[Hit]:
-        deny_code = _deny_exit_code(fn)
+        returns_status = fn.node.name in _exit_status_functions(info)
+        deny_code = _deny_exit_code(fn, returns_status)
         if deny_code is None and not _prints_deny(fn):
             return  # not a gate: nothing here ever says no
         # When the script prints its verdict, that verdict decides; exit 0 after it is no answer.
@@ -181,13 +183,43 @@ def _exit_code(call: ast.Call) -> int | None:
     return None
 
 
-def _deny_exit_code(fn: FunctionInfo) -> int | None:
+def _exit_status_functions(info: ModuleInfo) -> set[str]:
+    """Functions whose result is the exit status: `sys.exit(main())`, `SystemExit(main())`."""
+    if "exit_status_functions" not in info.memo:
+        names = set()
+        for n in ast.walk(info.tree):
+            if (
+                isinstance(n, ast.Call)
+                and (is_exit_call(n) or call_name(n) == "SystemExit")
+                and n.args
+                and isinstance(n.args[0], ast.Call)
+                and isinstance(n.args[0].func, ast.Name)
+            ):
+                names.add(n.args[0].func.id)
+        info.memo["exit_status_functions"] = names
+    return info.memo["exit_status_functions"]  # type: ignore[return-value]
+
+
+def _status_returned(node: ast.AST) -> int | None:
+    """`return 1` in a function whose result is the exit status."""
+    if isinstance(node, ast.Return) and isinstance(node.value, ast.Constant):
+        value = node.value.value
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+    return None
+
+
+def _deny_exit_code(fn: FunctionInfo, returns_status: bool) -> int | None:
     """The non-zero status the script exits with elsewhere (its deny), most common first."""
     codes = Counter(
         code
         for n in own_nodes(fn.node)
-        if isinstance(n, ast.Call) and is_exit_call(n)
-        and (code := _exit_code(n)) not in (None, 0)
+        if (
+            isinstance(n, ast.Call)
+            and is_exit_call(n)
+            and (code := _exit_code(n)) not in (None, 0)
+        )
+        or (returns_status and (code := _status_returned(n)) not in (None, 0))
     )  # fmt: skip
     if not codes:
         return None
@@ -212,6 +244,13 @@ def _allow_answer(
     A verdict that is *returned* is FC101's; here only what the script prints or dumps.
     """
     if isinstance(stmt, ast.Return):
+        if (
+            _status_returned(stmt) == 0
+            and stmt.value is not None
+            and (fn.node.name in _exit_status_functions(info))
+        ):
+            code = deny_code if deny_code is not None else 1
+            return ReplaceExpression(stmt.value, str(code)), "exit status 0 (allow)"
         return None, ""
     for n in [stmt, *own_nodes(stmt)]:
         if isinstance(n, ast.Call) and is_exit_call(n) and _exit_code(n) == 0 and exits_answer:

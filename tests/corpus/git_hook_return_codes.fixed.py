@@ -1,9 +1,9 @@
 #!/usr/bin/env python3
-"""Known gap: a git hook whose `main()` returns the exit status (`sys.exit(main())`).
+"""A git hook whose `main()` returns the exit status (`sys.exit(main())`).
 
 This is the usual shape of pre-commit-framework hooks. `return 0` from `main()` is the
 hook's "all clear"; returning 0 from an `except` handler therefore fails open exactly
-like `sys.exit(0)` would, but FC108 only looks at exit calls and printed verdicts.
+like `sys.exit(0)` would (FC108; the fix returns the hook's own deny status).
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ def main(argv: list[str] | None = None) -> int:
         offenders = forbidden_licenses(lockfiles, BLOCKED_LICENSES)
     except (LicenseDbError, subprocess.CalledProcessError) as exc:
         print(f"license check skipped: {exc}", file=sys.stderr)
-        return 0  # expect: FC108
+        return 1  # expect: FC108
 
     if offenders:
         for name, license_id in offenders:
