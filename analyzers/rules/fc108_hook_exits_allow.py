@@ -127,10 +127,17 @@ class HookExitsAllow(Rule):
         deny_code: int | None,
         exits_answer: bool,
     ) -> Hit | None:
-        outcome = flow.after(node)
-        if outcome.kind != "exit" or outcome.node is None:
-            return None
-        _, shown = _allow_answer(outcome.node, fn, info, deny_code, exits_answer)
+        outcome = flow.after(node, _constants_set_in(handler))
+        reached = [*outcome.passed, *([outcome.node] if outcome.kind == "exit" else [])]
+        shown = next(
+            (
+                s
+                for stmt in reached
+                if (s := _allow_answer(stmt, fn, info, deny_code, exits_answer)[1]
+                    or _says_allow(stmt, exits_answer))
+            ),
+            "",
+        )  # fmt: skip
         if not shown:
             return None
         deny = f"sys.exit({deny_code if deny_code is not None else 2})"
@@ -141,8 +148,32 @@ class HookExitsAllow(Rule):
                 f"goes on to answer {shown}, so the action it gates goes ahead unchecked."
             ),
             edits=[append_to_handler(handler, deny), *reword_edits(info, handler)],
-            key_nodes=[handler, outcome.node],
+            key_nodes=[handler, *([outcome.node] if outcome.node else [])],
         )
+
+
+def _constants_set_in(handler: ast.ExceptHandler) -> dict[str, object]:
+    """`matched = None` in the handler: the value that name has on the error path."""
+    return {
+        s.targets[0].id: s.value.value
+        for s in handler.body
+        if isinstance(s, ast.Assign)
+        and len(s.targets) == 1
+        and isinstance(s.targets[0], ast.Name)
+        and isinstance(s.value, ast.Constant)
+    }
+
+
+def _says_allow(stmt: ast.AST, exits_answer: bool) -> str:
+    """`answer("approve", ...)`: a call handing an allow verdict to the script's printer."""
+    if exits_answer:
+        return ""  # exit-status scripts: only the exit decides
+    for n in ast.walk(stmt):
+        if isinstance(n, ast.Call) and not is_exit_call(n):
+            for arg in n.args:
+                if isinstance(arg, ast.Constant) and str(arg.value).lower() in ALLOW_STRINGS:
+                    return f"`{arg.value}`"
+    return ""
 
 
 RECORDING = re.compile(r"(?i)(log|audit|record|write|flush|emit|metric|open|close|print)")

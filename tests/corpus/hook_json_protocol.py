@@ -1,14 +1,14 @@
 #!/usr/bin/env python3
-"""Known gaps: a PreToolUse hook that answers with JSON on stdout.
+"""A PreToolUse hook that answers with JSON on stdout.
 
 The agent reads `{"decision": "approve" | "block", "reason": ...}` from stdout; exit 2
 also blocks. Exiting 0 after printing "block" is a deny in this protocol.
 
-Handled: the handler that prints `approve` and then exits 0 (the fix flips the verdict),
-and the swallowed audit-log failure after the decision (not reported).
-Still a gap: a regex error sets `matched = None`, after which the hook approves through
-`if matched:` and a helper that prints the verdict: the flow through a known-falsy value
-and a verdict-printing helper is not followed.
+1. The handler prints `approve` and then exits 0: FC108, the fix flips the verdict.
+2. A regex error sets `matched = None`, after which `if matched:` is skipped and the
+   hook approves through its `answer()` helper: FC108, the fix exits 2 in the handler.
+3. Near miss: after the decision, a failed audit-log write is swallowed before the final
+   `exit(0)`: the decision was already made, so it is not a finding.
 """
 
 from __future__ import annotations
