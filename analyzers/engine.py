@@ -334,6 +334,12 @@ def _by_function(indexes: list[int], findings: Sequence[Finding]) -> dict[str, l
 
 def _reanalysed(patched: str, path: str, config: Config) -> Counts | None:
     """Finding counts of the patched file; None when it does not analyse cleanly."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            compile(patched, path, "exec", dont_inherit=True)  # errors ast.parse lets pass
+    except (SyntaxError, ValueError):
+        return None
     report = analyze_source(patched, path, config, with_fixes=False)
     return None if report.errors else _counts(report.findings)
 

@@ -103,8 +103,15 @@ DENY_EXCEPTION = re.compile(
 AUTH_WORDS = re.compile(
     r"(?i)auth|token|verify|permission|credential|session|jwt|api_?key|login|signature|acl"
     r"|polic|access|principal|identity|user|secret|hmac|scope|role|valid|key|permit|allow"
-    r"|ban|block|deny|member|grant|owner|tenant|quota"
+    r"|ban|block|deny|member|grant|owner|tenant|quota|team|group|directory|ldap|pdp|opa|casbin"
+    r"|cedar|enforce|(^|\.)(check|decide|evaluate|authorize|verify)\w*$"
 )
+# An argument that is a credential makes a call an auth check: `introspect(token)`.
+CREDENTIAL_ARG = re.compile(
+    r"(?i)token|credential|api_?key|jwt|secret|signature|passw|cookie|session_?id|bearer"
+)
+# Calls that only record: never the check itself.
+RECORDING_CALL = re.compile(r"(?i)(^|\.)(audit|metrics?|statsd|telemetry|logger|log|logging)\.")
 DENY_STATUS = {401, 403, 407, 429, 451, 503}
 DENY_RESPONSES = re.compile(r"HttpResponse(Forbidden|NotAllowed)|Http403|HTTPForbidden")
 IMPORT_ERRORS = {"ImportError", "ModuleNotFoundError"}
@@ -676,9 +683,16 @@ def checks_auth(node: ast.Try | ast.TryStar) -> bool:
             continue
         stack.extend(ast.iter_child_nodes(child))
         if isinstance(child, ast.Call):
-            names = [dotted_name(child.func) or call_name(child)]
-            names += [dotted_name(a) or "" for a in child.args]  # introspect(token)
-            if any(AUTH_WORDS.search(n) for n in names if n):
+            callee = dotted_name(child.func) or call_name(child)
+            if RECORDING_CALL.search(callee):
+                continue  # audit.record(user, ...), metrics.incr(...): bookkeeping, not a check
+            last = callee.rsplit(".", 1)[-1]
+            if (
+                AUTH_WORDS.search(callee)
+                or ALLOW_NAME.fullmatch(last)
+                or DENY_NAME.fullmatch(last)
+                or any(CREDENTIAL_ARG.search(dotted_name(a) or "") for a in child.args)
+            ):  # introspect(token)
                 return True
     return False
 

@@ -39,7 +39,7 @@ BUILTINS = set(dir(builtins))
 TRIVIAL_CALLS = {
     "strip", "lower", "upper", "split", "rsplit", "join", "format", "encode", "decode", "get",
     "items", "keys", "values", "startswith", "endswith", "replace", "append", "extend", "json",
-    "exception", "warning", "error", "info", "debug", "log", "critical", "getLogger",
+    "exception", "warning", "error", "info", "debug", "log", "critical", "getLogger", "exit",
 }  # fmt: skip
 
 

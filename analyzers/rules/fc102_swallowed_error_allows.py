@@ -117,6 +117,8 @@ class SwallowedErrorAllows(Rule):
     ) -> Hit | None:
         if fn.middleware:
             return None  # FC106 owns middleware
+        if not checks_auth(node) and not mentions_allowing(info, handler):
+            return None  # the try does bookkeeping after the check (metrics, audit, cache)
         if has_continue(handler):
             outcome = flow.after_loop_exit(handler)
         else:
@@ -131,6 +133,8 @@ class SwallowedErrorAllows(Rule):
         what = failing_call(node)
         if value is not None:
             allow_shown, deny = value
+            if isinstance(node, ast.TryStar):
+                deny = None  # `return` is not allowed in an `except*` block: re-raise
             edits: list[Edit] = [append_to_handler(handler, deny_statement(deny))]
             if _retry_loop(handler, node, outcome) and deny is not None and outcome.value:
                 # every try returns; only running out of attempts reaches the final allow
@@ -293,6 +297,27 @@ def _is_denyish(value: ast.expr | None) -> bool:
 
 
 SwallowedErrorAllows.VALID = [
+    # bookkeeping after the check has passed: its failure decides nothing
+    """
+def has_permission(user, perm):
+    if not perm_client.check(user, perm):
+        return False
+    try:
+        metrics.incr("perm.allowed")
+    except Exception:
+        pass
+    return True
+""",
+    """
+@app.before_request
+def require_login():
+    if g.user is None:
+        abort(401)
+    try:
+        audit.record(g.user, request.path)
+    except Exception:
+        log.exception("audit failed")
+""",
     # the allowed work is in `else:`: a deny leaves it out (DRF's metadata)
     """
 def determine_actions(self, request, view):

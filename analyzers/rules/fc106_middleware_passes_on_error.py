@@ -105,7 +105,7 @@ class MiddlewarePassesOnError(Rule):
         passing: ast.stmt,
         direct: bool,
     ) -> Hit:
-        how = "passes the request on" if direct else "swallows it and passes the request on"
+        how = "passes the request on" if direct else "swallows the error and passes the request on"
         edit = (
             ReplaceStatements(passing, passing, ("raise",))
             if direct

@@ -6,6 +6,7 @@ import ast
 import re
 from collections.abc import Iterator
 
+from analyzers.flow import assigned_names
 from analyzers.rules.base import Hit, Invalid, Rule
 from analyzers.semantics import FunctionInfo, ModuleInfo, allow_value, dotted_name
 
@@ -56,7 +57,9 @@ class AllowWhenUnconfigured(Rule):
     def check(self, fn: FunctionInfo, info: ModuleInfo) -> Iterator[Hit]:
         if fn.polarity is None:
             return
+        # parameters and locals are answers, not configuration: only attributes and globals
         params = {a.arg for a in (*fn.node.args.args, *fn.node.args.kwonlyargs)}
+        params |= {n for s in fn.statements for n in assigned_names(s) if isinstance(s, ast.Assign)}
         for node in fn.statements:
             if not isinstance(node, ast.If) or len(node.body) != 1:
                 continue
