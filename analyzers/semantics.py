@@ -112,6 +112,11 @@ CREDENTIAL_ARG = re.compile(
 )
 # Calls that only record: never the check itself.
 RECORDING_CALL = re.compile(r"(?i)(^|\.)(audit|metrics?|statsd|telemetry|logger|log|logging)\.")
+# Helpers that send the deny themselves: `await send_403(send)`, `respond_unauthorized()`.
+DENY_HELPER = re.compile(
+    r"(?i)^_*(send|respond|reply|return|deny|reject|abort)_?(401|403|forbidden|unauthori[sz]ed"
+    r"|denied|deny|reject\w*)"
+)
 DENY_STATUS = {401, 403, 407, 429, 451, 503}
 DENY_RESPONSES = re.compile(r"HttpResponse(Forbidden|NotAllowed)|Http403|HTTPForbidden")
 IMPORT_ERRORS = {"ImportError", "ModuleNotFoundError"}
@@ -472,6 +477,8 @@ def _sends_deny_status(call: ast.Call) -> bool:
     """`abort(403)`, `await send_status(send, 401, ...)`, `await send({"status": 403, ...})`."""
     if call_name(call) == "abort":
         return _status_of(call) in DENY_STATUS
+    if DENY_HELPER.search(call_name(call)):
+        return True
     for arg in call.args:
         if isinstance(arg, ast.Constant) and arg.value in (401, 403):
             return True

@@ -17,6 +17,7 @@ from analyzers.rules.common import (
     tries,
 )
 from analyzers.semantics import (
+    ALLOW_KEYS,
     DENY_STATUS,
     FunctionInfo,
     ModuleInfo,
@@ -29,6 +30,7 @@ from analyzers.semantics import (
     mentions_allowing,
 )
 
+VERDICT_NAMES = {"verdict", "decision", "permitted", "ok_to_proceed", "may_proceed"}
 # Exceptions that *are* the deny: catching and ignoring one lets the action through.
 AUTHZ_EXCEPTIONS = {
     "PermissionDenied", "Forbidden", "Unauthorized", "Unauthorised", "NotAuthenticated",
@@ -244,6 +246,8 @@ def _allow_reached(
     name = returned.id
     if name in outcome.assigned or name in assigned_names(handler):
         return None
+    # a result variable named like a verdict (`allowed = True`) says what True means
+    loose = loose or name.lower() in ALLOW_KEYS | VERDICT_NAMES
     initial = allow_value(flow.value_before(node, name), fn, info, loose)
     if initial is None:
         return None

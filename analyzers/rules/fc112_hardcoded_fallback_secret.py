@@ -19,10 +19,15 @@ SECRET_NAME = re.compile(
     r"|jwt_?key|(^|_)token|(^|_)key|credentials?|pepper|salt)$"
 )
 MAPPING_READS = {"get", "getenv"}
+# A function that hands out a secret: `get_signing_key`, `load_jwt_secret` (not `scope_key`).
+SECRET_FUNCTION = re.compile(
+    r"(?i)(secret|passw|private_?key|signing_?key|hmac_?key|api_?key|jwt_?key|credential)"
+)
 # A quick text test for a read with a secret-like key and a non-empty literal default.
 DEFAULTED_READ = re.compile(
     r"(?:\.get|getenv|getattr)\((?:[^()\n,]*,\s*)?[\"'][\w.-]*"
-    r"(?i:secret|passw|key|token|credentials?|pepper|salt)[\"']\s*,\s*[bBrRuU]?[\"'][^\"'\n]"
+    r"(?i:secret|passw|key|token|credentials?|pepper|salt)[\"']"
+    r"(?:\s*,\s*[bBrRuU]?[\"'][^\"'\n]|\)\s*or\s*[bBrRuU]?[\"'][^\"'\n])"
 )
 
 
@@ -66,16 +71,60 @@ class HardcodedFallbackSecret(Rule):
     def check(self, fn: FunctionInfo, info: ModuleInfo) -> Iterator[Hit]:
         if info.file_matches(DEFAULTED_READ) and DEFAULTED_READ.search(info.segment(fn.node)):
             for node in own_nodes(fn.node):
+                hit = None
                 if isinstance(node, ast.Call):
                     hit = self._defaulted_read(fn, node)
-                    if hit:
-                        yield hit
+                elif isinstance(node, ast.BoolOp) and isinstance(node.op, ast.Or):
+                    hit = self._or_literal(fn, node)
+                if hit:
+                    yield hit
+        secret_function = bool(SECRET_FUNCTION.search(fn.node.name))
         for node in tries(fn):
             for handler in node.handlers:
                 for stmt in handler.body:
                     hit = self._assigned_in_handler(fn, handler, stmt)
+                    if hit is None and secret_function:
+                        hit = self._returned_in_handler(fn, handler, stmt)
                     if hit:
                         yield hit
+
+    def _or_literal(self, fn: FunctionInfo, node: ast.BoolOp) -> Hit | None:
+        """`os.getenv("JWT_SECRET") or "dev-secret"`."""
+        first, last = node.values[0], node.values[-1]
+        if not (isinstance(first, ast.Call) and call_name(first) in MAPPING_READS | {"getattr"}):
+            return None
+        key = first.args[-1] if call_name(first) == "getattr" else (first.args or [None])[0]
+        if key is None or not _is_secret_key(key) or not _is_literal_secret(last):
+            return None
+        return Hit(
+            node=node,
+            message=(
+                f"`{fn.qualname}` falls back to a hard-coded `{key.value}` when it is not "
+                "configured, so anyone who reads the source can forge what it protects."
+            ),
+            edits=[
+                ReplaceExpression(node, edit.new)  # the whole `... or "literal"`
+                for edit in _strict_read(first, call_name(first), _owner(first), key)
+                if len(node.values) == 2 and isinstance(edit, ReplaceExpression)
+            ],
+            key_nodes=[node],
+        )
+
+    def _returned_in_handler(
+        self, fn: FunctionInfo, handler: ast.ExceptHandler, stmt: ast.stmt
+    ) -> Hit | None:
+        """`def load_signing_key(): ... except VaultError: return "changeme"`."""
+        if not (isinstance(stmt, ast.Return) and stmt.value and _is_literal_secret(stmt.value)):
+            return None
+        return Hit(
+            node=stmt,
+            message=(
+                f"`{fn.qualname}` returns a hard-coded secret when reading the real one raises "
+                f"{caught(handler)}, so a missing secret is replaced by a known one."
+            ),
+            edits=[ReplaceStatements(stmt, stmt, ("raise",))],
+            key_nodes=[handler],
+        )
 
     def _defaulted_read(self, fn: FunctionInfo, call: ast.Call) -> Hit | None:
         name = call_name(call)
@@ -117,6 +166,12 @@ class HardcodedFallbackSecret(Rule):
         )
 
 
+def _owner(call: ast.Call) -> ast.expr:
+    if call_name(call) == "getattr":
+        return call.args[0]
+    return call.func.value if isinstance(call.func, ast.Attribute) else call.func
+
+
 def _is_secret_name(name: str) -> bool:
     return bool(SECRET_NAME.search(name))
 
@@ -150,6 +205,15 @@ def _strict_read(call: ast.Call, name: str, owner: ast.expr, key: ast.Constant) 
 
 
 HardcodedFallbackSecret.VALID = [
+    # a partition key is not a secret (fastmcp's file uploads)
+    """
+def _get_scope_key(self, ctx):
+    try:
+        scope = ctx._session_scope_key()
+    except RuntimeError:
+        return "__default__"
+    return scope
+""",
     """
 JWT_SECRET = os.environ["JWT_SECRET"]
 ALGORITHM = os.environ.get("JWT_ALGORITHM", "HS256")
@@ -171,6 +235,36 @@ def token_url(settings):
 ]
 
 HardcodedFallbackSecret.INVALID = [
+    Invalid(
+        """\
+import os
+
+JWT_SECRET = os.getenv("JWT_SECRET") or "supersecret"
+""",
+        line=3,
+        fixed="""\
+import os
+
+JWT_SECRET = os.environ["JWT_SECRET"]
+""",
+    ),
+    Invalid(
+        """\
+def get_signing_key(vault):
+    try:
+        return vault.read("signing-key")
+    except VaultError:
+        return "changeme123"
+""",
+        line=5,
+        fixed="""\
+def get_signing_key(vault):
+    try:
+        return vault.read("signing-key")
+    except VaultError:
+        raise
+""",
+    ),
     Invalid(
         """\
 import os
