@@ -11,6 +11,7 @@ from analyzers.semantics import (
     ALLOW_LANGUAGE,
     FunctionInfo,
     ModuleInfo,
+    call_name,
     handler_types,
     is_deny_response,
     own_nodes,
@@ -113,6 +114,35 @@ def branch_answer(node: ast.If) -> ast.stmt:
         if not (isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Call)):
             return stmt
     return node.body[0]
+
+
+def default_lookup(node: ast.Call) -> tuple[str, ast.expr] | None:
+    """`x.get("key", default)` or `getattr(x, "key", default)` -> (key, default)."""
+    name = call_name(node)
+    if name == "get" and isinstance(node.func, ast.Attribute) and len(node.args) == 2:
+        key, default = node.args
+    elif name == "getattr" and isinstance(node.func, ast.Name) and len(node.args) == 3:
+        _, key, default = node.args
+    else:
+        return None
+    if isinstance(key, ast.Constant) and isinstance(key.value, str):
+        return key.value, default
+    return None
+
+
+def absent_subject(test: ast.expr) -> tuple[ast.expr, bool] | None:
+    """(`x`, none_only) for `x is None` (True) or `not x` (False): "is it missing?"."""
+    if isinstance(test, ast.UnaryOp) and isinstance(test.op, ast.Not):
+        return test.operand, False
+    if (
+        isinstance(test, ast.Compare)
+        and len(test.ops) == 1
+        and isinstance(test.ops[0], ast.Is)
+        and isinstance(test.comparators[0], ast.Constant)
+        and test.comparators[0].value is None
+    ):
+        return test.left, True
+    return None
 
 
 def deny_statement(deny: str | None) -> str:

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 
 from analyzers.fixes import ReplaceExpression
 from analyzers.rules.base import Hit, Invalid, Rule
+from analyzers.rules.common import default_lookup
 from analyzers.semantics import (
     ALLOW_KEYS,
     ALLOW_STRINGS,
@@ -17,7 +18,6 @@ from analyzers.semantics import (
     WEAK_DENY_KEYS,
     FunctionInfo,
     ModuleInfo,
-    call_name,
     keyed_allow,
     own_nodes,
 )
@@ -74,7 +74,7 @@ class DefaultAllowLookup(Rule):
         for node in own_nodes(fn.node):
             if not isinstance(node, ast.Call):
                 continue
-            lookup = _default_lookup(node)
+            lookup = default_lookup(node)
             if lookup is None:
                 continue
             key, default = lookup
@@ -91,20 +91,6 @@ class DefaultAllowLookup(Rule):
                 edits=[ReplaceExpression(default, value.deny)],
                 key_nodes=[node],
             )
-
-
-def _default_lookup(node: ast.Call) -> tuple[str, ast.expr] | None:
-    """`x.get("key", default)` or `getattr(x, "key", default)` -> (key, default)."""
-    name = call_name(node)
-    if name == "get" and isinstance(node.func, ast.Attribute) and len(node.args) == 2:
-        key, default = node.args
-    elif name == "getattr" and isinstance(node.func, ast.Name) and len(node.args) == 3:
-        _, key, default = node.args
-    else:
-        return None
-    if isinstance(key, ast.Constant) and isinstance(key.value, str):
-        return key.value, default
-    return None
 
 
 DefaultAllowLookup.VALID = [

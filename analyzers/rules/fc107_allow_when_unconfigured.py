@@ -8,6 +8,7 @@ from collections.abc import Iterator
 
 from analyzers.flow import assigned_names
 from analyzers.rules.base import Hit, Invalid, Rule
+from analyzers.rules.common import absent_subject
 from analyzers.semantics import FunctionInfo, ModuleInfo, allow_value, dotted_name
 
 CHECKER = re.compile(
@@ -80,18 +81,10 @@ class AllowWhenUnconfigured(Rule):
 
 def _unconfigured(test: ast.expr, params: set[str]) -> str | None:
     """`x is None` / `not x` on a configured checker (an attribute or global, not a parameter)."""
-    if isinstance(test, ast.UnaryOp) and isinstance(test.op, ast.Not):
-        target = test.operand
-    elif (
-        isinstance(test, ast.Compare)
-        and len(test.ops) == 1
-        and isinstance(test.ops[0], ast.Is)
-        and isinstance(test.comparators[0], ast.Constant)
-        and test.comparators[0].value is None
-    ):
-        target = test.left
-    else:
+    subject = absent_subject(test)
+    if subject is None:
         return None
+    target = subject[0]
     name = dotted_name(target)
     if not name or name in params:
         return None

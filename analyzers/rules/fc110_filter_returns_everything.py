@@ -9,7 +9,14 @@ from collections.abc import Iterator
 from analyzers.fixes import ReplaceExpression
 from analyzers.flow import FunctionFlow, assigned_names, returns_in, swallows
 from analyzers.rules.base import Hit, Invalid, Rule
-from analyzers.rules.common import append_to_handler, branch_answer, caught, failing_call, tries
+from analyzers.rules.common import (
+    absent_subject,
+    append_to_handler,
+    branch_answer,
+    caught,
+    failing_call,
+    tries,
+)
 from analyzers.semantics import (
     FunctionInfo,
     ModuleInfo,
@@ -178,18 +185,8 @@ def _inputs(fn: FunctionInfo) -> set[str]:
 
 def _missing_name(test: ast.expr) -> str | None:
     """`x is None` or `not x` on a plain name."""
-    if isinstance(test, ast.UnaryOp) and isinstance(test.op, ast.Not):
-        return test.operand.id if isinstance(test.operand, ast.Name) else None
-    if (
-        isinstance(test, ast.Compare)
-        and len(test.ops) == 1
-        and isinstance(test.ops[0], ast.Is)
-        and isinstance(test.left, ast.Name)
-        and isinstance(test.comparators[0], ast.Constant)
-        and test.comparators[0].value is None
-    ):
-        return test.left.id
-    return None
+    subject = absent_subject(test)
+    return subject[0].id if subject and isinstance(subject[0], ast.Name) else None
 
 
 def _empty_for(name: str) -> str:

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 
 from analyzers.fixes import ReplaceExpression, ReplaceStatements
 from analyzers.rules.base import Hit, Invalid, Rule
-from analyzers.rules.common import branch_answer, reword_edits
+from analyzers.rules.common import absent_subject, branch_answer, reword_edits
 from analyzers.rules.fc105_unverified_fallback import unverified_call
 from analyzers.semantics import FunctionInfo, ModuleInfo, allow_value, call_name, dotted_name
 
@@ -132,18 +132,10 @@ def _decodes_by_hand(stmt: ast.stmt) -> bool:
 
 def _missing_capability(test: ast.expr, flags: dict[str, str]) -> str | None:
     """`not JWT_AVAILABLE` / `jwt is None` / `not self.public_key`: what is missing, or None."""
-    if isinstance(test, ast.UnaryOp) and isinstance(test.op, ast.Not):
-        target = test.operand
-    elif (
-        isinstance(test, ast.Compare)
-        and len(test.ops) == 1
-        and isinstance(test.ops[0], ast.Is)
-        and isinstance(test.comparators[0], ast.Constant)
-        and test.comparators[0].value is None
-    ):
-        target = test.left
-    else:
+    subject = absent_subject(test)
+    if subject is None:
         return None
+    target = subject[0]
     name = dotted_name(target) or ""
     if name in flags:
         return f"`{flags[name]}` failed to import"

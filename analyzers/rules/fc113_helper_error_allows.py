@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from analyzers.fixes import Edit, ReplaceExpression, ReplaceStatements
 from analyzers.flow import LOOPS, FunctionFlow, returns_in, swallows
 from analyzers.rules.base import Hit, Invalid, Rule
-from analyzers.rules.common import append_to_handler, caught, tries
+from analyzers.rules.common import absent_subject, append_to_handler, caught, tries
 from analyzers.semantics import (
     AllowValue,
     FunctionInfo,
@@ -169,19 +169,9 @@ def _shown_answer(answer: ast.AST) -> str:
 
 def _tested_name(test: ast.expr) -> tuple[str, bool] | None:
     """(`v`, none_only) for `v is None` (True) or `not v` (False)."""
-    if isinstance(test, ast.UnaryOp) and isinstance(test.op, ast.Not):
-        if isinstance(test.operand, ast.Name):
-            return test.operand.id, False
-        return None
-    if (
-        isinstance(test, ast.Compare)
-        and len(test.ops) == 1
-        and isinstance(test.ops[0], ast.Is)
-        and isinstance(test.left, ast.Name)
-        and isinstance(test.comparators[0], ast.Constant)
-        and test.comparators[0].value is None
-    ):
-        return test.left.id, True
+    subject = absent_subject(test)
+    if subject and isinstance(subject[0], ast.Name):
+        return subject[0].id, subject[1]
     return None
 
 

@@ -8,7 +8,8 @@ from collections.abc import Iterator
 
 from analyzers.fixes import ReplaceExpression
 from analyzers.rules.base import Hit, Invalid, Rule
-from analyzers.semantics import FunctionInfo, ModuleInfo, call_name, own_nodes
+from analyzers.rules.common import default_lookup
+from analyzers.semantics import FunctionInfo, ModuleInfo, own_nodes
 
 ROLE_KEYS = re.compile(
     r"(?i)^(role|roles|group|groups|scope|scopes|permissions?|perms|tier|level)$"
@@ -66,7 +67,7 @@ class DefaultPrivilegedIdentity(Rule):
         for node in own_nodes(fn.node):
             if not isinstance(node, ast.Call):
                 continue
-            lookup = _lookup(node)
+            lookup = default_lookup(node)
             if lookup is None:
                 continue
             key, default = lookup
@@ -82,19 +83,6 @@ class DefaultPrivilegedIdentity(Rule):
                 edits=[replacement],
                 key_nodes=[node],
             )
-
-
-def _lookup(node: ast.Call) -> tuple[str, ast.expr] | None:
-    name = call_name(node)
-    if name == "get" and isinstance(node.func, ast.Attribute) and len(node.args) == 2:
-        key, default = node.args
-    elif name == "getattr" and isinstance(node.func, ast.Name) and len(node.args) == 3:
-        _, key, default = node.args
-    else:
-        return None
-    if isinstance(key, ast.Constant) and isinstance(key.value, str):
-        return key.value, default
-    return None
 
 
 def _unprivileged(key: str, default: ast.expr) -> ReplaceExpression | None:
