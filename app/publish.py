@@ -1,0 +1,553 @@
+"""Findings and a pull request's diff -> the exact payloads the app sends to GitHub.
+
+Pure: no network, no GitHub client, no libcst. The module that talks to GitHub posts
+what these functions build, so every GitHub limit that would turn a report into a 422
+(comments off the diff, too many annotations, too long a summary, too long an action
+label) is handled here, where it can be tested exactly.
+
+Rule names are passed in (`rule_names`: code -> name) rather than read from
+`analyzers.rules`, because importing the rules imports libcst and `app/` must not.
+"""
+
+from __future__ import annotations
+
+import difflib
+import itertools
+import re
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from urllib.parse import quote
+
+from unidiff import PatchSet
+from unidiff.errors import UnidiffParseError
+
+from analyzers.model import CWE, SEVERITIES, AnalysisError, Finding, Fix, split_lines
+
+CHECK_NAME = "failclosed"
+RULES_DOC = "https://github.com/failclosed/failclosed/blob/main/docs/rules.md"
+CWE_URL = "https://cwe.mitre.org/data/definitions/636.html"
+SUMMARY_LIMIT = 65_535  # output.summary and output.text
+BODY_LIMIT = 65_536  # review and review-comment bodies
+ANNOTATION_TEXT_LIMIT = 65_535  # annotation message and raw_details
+ANNOTATION_TITLE_LIMIT = 255
+ANNOTATIONS_PER_REQUEST = 50
+CELL_LIMIT = 300  # a summary table cell; longer messages are in the annotations anyway
+ANNOTATION_LEVEL = {"error": "failure", "warning": "warning", "note": "notice"}
+APPLY_FIXES_ACTION = {
+    "label": "Apply fixes",
+    "identifier": "apply_fixes",
+    "description": "Commit the verified fail-closed patches",
+}
+ACTION_LIMITS = {"label": 20, "identifier": 20, "description": 40}
+FAILED_TITLE = "Could not verify this pull request"
+TABLE_HEADER = "| File | Rule | Severity | Message |\n| --- | --- | --- | --- |"
+_FINGERPRINT = re.compile(r"<!-- failclosed:fingerprint=(\S+) -->")
+
+RuleDocUrl = Callable[[str], str]
+
+
+def default_rule_doc_url(code: str) -> str:
+    """The rule's section in docs/rules.md (GitHub anchors are the lower-cased heading)."""
+    return f"{RULES_DOC}#{code.lower()}"
+
+
+# -- the lines of a diff a comment may use -----------------------------------------------
+
+
+@dataclass(frozen=True)
+class DiffLines:
+    """Per hunk, the RIGHT-side line numbers (added + context) a review comment may use.
+
+    Kept per hunk because a multi-line comment, and so a multi-line suggestion, must
+    start and end in the same hunk.
+    """
+
+    hunks: tuple[frozenset[int], ...] = ()
+
+    def spans(self, start: int, end: int) -> bool:
+        """Whether every line of start..end is commentable within one hunk."""
+        if start < 1 or end < start:
+            return False
+        wanted = range(start, end + 1)
+        return any(all(n in hunk for n in wanted) for hunk in self.hunks)
+
+
+def diff_lines(patch: str | None) -> DiffLines:
+    """The commentable lines of one file's `patch` from `GET /pulls/{n}/files`.
+
+    GitHub leaves `patch` out for binary and very large files: nothing is commentable
+    then. The patch has hunks only, so headers are added for unidiff; lines are split
+    on \\n alone (after dropping CRLF's \\r) because a form feed or U+2028 in the code
+    is not a line break in a diff. A patch unidiff cannot read makes no line commentable:
+    its findings still reach the review body and the check run.
+    """
+    if not patch:
+        return DiffLines()
+    text = patch.replace("\r\n", "\n")
+    lines = ["--- a/file\n", "+++ b/file\n", *(line + "\n" for line in text.split("\n"))]
+    if lines[-1] == "\n":  # the patch's own final newline, not an empty context line
+        lines.pop()
+    try:
+        patched = PatchSet(lines)
+    except UnidiffParseError:
+        return DiffLines()
+    hunks = tuple(
+        frozenset(line.target_line_no for line in hunk if line.target_line_no is not None)
+        for patched_file in patched
+        for hunk in patched_file
+    )
+    return DiffLines(tuple(hunk for hunk in hunks if hunk))
+
+
+# -- review comments ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ReviewComment:
+    """One inline comment of a review, with the finding it is about."""
+
+    finding: Finding
+    path: str
+    body: str
+    line: int
+    start_line: int | None = None  # set for a multi-line comment
+
+    @property
+    def fingerprint(self) -> str:
+        return fingerprint(self.finding)
+
+    def to_json(self) -> dict[str, object]:
+        """The comment as an element of the review's `comments`."""
+        payload: dict[str, object] = {"path": self.path, "body": self.body}
+        if self.start_line is not None:
+            payload["start_line"] = self.start_line
+            payload["start_side"] = "RIGHT"
+        payload["line"] = self.line
+        payload["side"] = "RIGHT"
+        return payload
+
+
+def fingerprint(finding: Finding) -> str:
+    """`<rule>:<path>:<key>`: the same on every push and redelivery while the code is.
+
+    The path is percent-encoded (a no-op for ordinary paths) so that a space or `-->`
+    in a file name cannot break the HTML comment. A finding without a key (built by
+    hand) falls back to its lines.
+    """
+    key = finding.key or f"L{finding.line}-{finding.end_line}"
+    return f"{finding.rule}:{quote(finding.path, safe='/')}:{quote(key, safe='')}"
+
+
+def fingerprint_marker(finding: Finding) -> str:
+    return f"<!-- failclosed:fingerprint={fingerprint(finding)} -->"
+
+
+def fingerprints_in(body: str) -> set[str]:
+    """The fingerprints of the findings a comment or review body is about."""
+    return set(_FINGERPRINT.findall(body or ""))
+
+
+def review_comments(
+    findings: Iterable[Finding],
+    patches: Mapping[str, str | None],
+    rule_doc_url: RuleDocUrl = default_rule_doc_url,
+    head_sources: Mapping[str, str] | None = None,
+    rule_names: Mapping[str, str] | None = None,
+) -> tuple[list[ReviewComment], list[Finding]]:
+    """Inline comments for the findings on lines of the diff, and the rest (leftovers).
+
+    A comment off the diff fails the whole review with 422, so every anchor is checked
+    against the file's hunks first. A fix whose lines all sit in one hunk becomes a
+    ```suggestion on exactly those lines; any other fix is shown as a ```diff block on
+    the finding's own lines.
+    """
+    comments: list[ReviewComment] = []
+    leftovers: list[Finding] = []
+    cache: dict[str, DiffLines] = {}
+    for finding in findings:
+        if finding.path not in cache:
+            cache[finding.path] = diff_lines(patches.get(finding.path))
+        comment = _comment_for(
+            finding,
+            cache[finding.path],
+            rule_doc_url(finding.rule),
+            (head_sources or {}).get(finding.path),
+            (rule_names or {}).get(finding.rule, ""),
+        )
+        if comment is None:
+            leftovers.append(finding)
+        else:
+            comments.append(comment)
+    return comments, leftovers
+
+
+def _comment_for(
+    finding: Finding, lines: DiffLines, doc_url: str, head_source: str | None, name: str
+) -> ReviewComment | None:
+    fix = finding.fix
+    if fix is not None and lines.spans(fix.line, fix.end_line):
+        anchor: tuple[int, int] | None = (fix.line, fix.end_line)
+        block = _fenced("suggestion", _strip_final_newline(fix.replacement))
+    else:
+        anchor = _finding_anchor(finding, lines)
+        block = _diff_block(fix, head_source) if fix is not None else ""
+    if anchor is None:
+        return None
+    body = _comment_body(finding, block, doc_url, name)
+    if len(body) > BODY_LIMIT:  # a huge fix: say where it is rather than cut a suggestion
+        note = "_The fix is too large to show here; it is in the check run's details._"
+        body = _comment_body(finding, note, doc_url, name)
+    start, end = anchor
+    return ReviewComment(
+        finding=finding,
+        path=finding.path,
+        body=body,
+        line=end,
+        start_line=start if start != end else None,
+    )
+
+
+def _finding_anchor(finding: Finding, lines: DiffLines) -> tuple[int, int] | None:
+    """The finding's lines if they are all in one hunk, else its last or first line."""
+    for start, end in (
+        (finding.line, finding.end_line),
+        (finding.end_line, finding.end_line),
+        (finding.line, finding.line),
+    ):
+        if lines.spans(start, end):
+            return start, end
+    return None
+
+
+def _comment_body(finding: Finding, block: str, doc_url: str, name: str) -> str:
+    title = f"**{finding.rule}**" + (f" `{name}`" if name else "") + f" ({finding.severity})"
+    parts = [f"{title}: {finding.message}"]
+    if block:
+        parts.append(block)
+    parts.append(f"[{finding.rule} docs]({doc_url}) · [{CWE}]({CWE_URL})")
+    parts.append(fingerprint_marker(finding))
+    return "\n\n".join(parts)
+
+
+def _diff_block(fix: Fix, head_source: str | None) -> str:
+    """The fix as a ```diff: `-` lines only when the head file is there to read them."""
+    new = [_strip_final_newline(line) for line in split_lines(fix.replacement)]
+    old_lines = split_lines(head_source) if head_source is not None else None
+    lead = "This fix touches lines outside this diff, so it cannot be a suggestion"
+    if old_lines is None or fix.line < 1 or fix.end_line > len(old_lines):
+        text = "\n".join(f"+{line}" for line in new)
+        return f"{lead}; lines {fix.line}-{fix.end_line} become:\n\n" + _fenced("diff", text)
+    old = [_strip_final_newline(line) for line in old_lines[fix.line - 1 : fix.end_line]]
+    header = f"@@ -{_hunk_range(fix.line, len(old))} +{_hunk_range(fix.line, len(new))} @@"
+    return f"{lead}:\n\n" + _fenced("diff", "\n".join([header, *_hunk_body(old, new)]))
+
+
+def _hunk_range(start: int, count: int) -> str:
+    return f"{start},{count}" if count else f"{start - 1},0"
+
+
+def _hunk_body(old: list[str], new: list[str]) -> list[str]:
+    """Mark only the lines that change, so a one-word fix in a block is easy to spot."""
+    body: list[str] = []
+    matcher = difflib.SequenceMatcher(a=old, b=new, autojunk=False)
+    for tag, i1, i2, j1, j2 in matcher.get_opcodes():
+        if tag == "equal":
+            body.extend(f" {line}" for line in old[i1:i2])
+            continue
+        body.extend(f"-{line}" for line in old[i1:i2])
+        body.extend(f"+{line}" for line in new[j1:j2])
+    return body
+
+
+def _strip_final_newline(text: str) -> str:
+    """GitHub's suggestion block holds the lines without the last line end."""
+    for end in ("\r\n", "\n", "\r"):
+        if text.endswith(end):
+            return text[: -len(end)]
+    return text
+
+
+def _fenced(info: str, text: str) -> str:
+    """A fenced block whose fence is longer than any backtick run inside it."""
+    longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
+    fence = "`" * max(3, longest + 1)
+    return f"{fence}{info}\n{text}\n{fence}" if text else f"{fence}{info}\n{fence}"
+
+
+def new_comments(
+    comments: Iterable[ReviewComment], existing_bodies: Iterable[str]
+) -> list[ReviewComment]:
+    """Comments whose finding no existing comment is about yet.
+
+    A redelivered webhook or a second push must not repeat a comment; the hidden
+    fingerprint identifies the finding whatever the line it sits on now.
+    """
+    seen = set().union(*(fingerprints_in(body) for body in existing_bodies))
+    return [comment for comment in comments if comment.fingerprint not in seen]
+
+
+def new_findings(findings: Iterable[Finding], existing_bodies: Iterable[str]) -> list[Finding]:
+    """Leftovers not yet listed in an earlier review body (which carries their markers)."""
+    seen = set().union(*(fingerprints_in(body) for body in existing_bodies))
+    return [finding for finding in findings if fingerprint(finding) not in seen]
+
+
+def review_payload(
+    comments: Sequence[ReviewComment], leftovers: Sequence[Finding], head_sha: str
+) -> dict[str, object] | None:
+    """The body of `POST /pulls/{n}/reviews`, or None when there is nothing new to say.
+
+    The event is COMMENT: the check run is what blocks a merge, so the review never
+    requests changes that a later push could not dismiss.
+    """
+    if not comments and not leftovers:
+        return None
+    everything = [c.finding for c in comments] + list(leftovers)
+    blocking = sum(f.severity == "error" for f in everything)
+    head = (
+        f"**failclosed** found {_plural(len(everything), 'fail-open path')} "
+        f"in this pull request ({blocking} blocking)."
+    )
+    parts = [head]
+    if comments:
+        parts.append(f"{_plural(len(comments), 'finding')} commented on inline.")
+    if leftovers:
+        listed = [
+            f"- `{f.path}:{f.line}` **{f.rule}** ({f.severity}): "
+            f"{_one_line(f.message)} {fingerprint_marker(f)}"
+            for f in leftovers
+        ]
+        parts.append(
+            f"{_plural(len(leftovers), 'finding')} on lines outside this diff:\n\n"
+            + "\n".join(listed)
+        )
+    body = _truncate("\n\n".join(parts), BODY_LIMIT, "the check run lists every finding")
+    return {
+        "commit_id": head_sha,
+        "event": "COMMENT",
+        "body": body,
+        "comments": [comment.to_json() for comment in comments],
+    }
+
+
+# -- check runs --------------------------------------------------------------------------
+
+
+def check_run_payloads(
+    findings: Sequence[Finding],
+    errors: Sequence[AnalysisError],
+    head_sha: str,
+    details: str | None = None,
+    rule_names: Mapping[str, str] | None = None,
+) -> list[dict[str, object]]:
+    """The completed check run: the first body for POST (or PATCH), then PATCHes.
+
+    GitHub takes at most 50 annotations a request, so the first body carries the first
+    50 and each later body the next 50, with the same title and summary (a PATCH
+    replaces them). It fails closed: a file that could not be analysed fails the check
+    like a blocking finding, since nobody knows whether it fails open. `details` is the
+    run's `details_url`.
+    """
+    title = _check_title(findings, errors)
+    summary = _check_summary(findings, errors, rule_names or {})
+    annotations = [_annotation(f, rule_names or {}) for f in findings]
+    batches = [
+        annotations[i : i + ANNOTATIONS_PER_REQUEST]
+        for i in range(0, len(annotations), ANNOTATIONS_PER_REQUEST)
+    ] or [[]]
+    blocking = bool(errors) or any(f.severity == "error" for f in findings)
+    first: dict[str, object] = {
+        "name": CHECK_NAME,
+        "head_sha": head_sha,
+        "status": "completed",
+        "conclusion": "failure" if blocking else "success",
+    }
+    if details:
+        first["details_url"] = details
+    first["output"] = {"title": title, "summary": summary, "annotations": batches[0]}
+    if any(f.fix is not None for f in findings):
+        first["actions"] = [dict(APPLY_FIXES_ACTION)]
+    rest: list[dict[str, object]] = [
+        {"output": {"title": title, "summary": summary, "annotations": batch}}
+        for batch in batches[1:]
+    ]
+    return [first, *rest]
+
+
+def failed_check_run_payload(reason: str, head_sha: str | None = None) -> dict[str, object]:
+    """The run when analysis itself failed: a failure, never success, neutral or skipped.
+
+    Neutral and skipped pass branch protection like success, so an app that crashed
+    would let an unverified pull request merge. `reason` is shown as is: pass a message
+    meant for the pull request's readers, not a traceback with secrets in it.
+    """
+    summary = (
+        f"failclosed could not analyse this pull request: {_one_line(reason)}\n\n"
+        "The check fails closed: an unverified change is not allowed through. "
+        "Push again or re-run the check to retry."
+    )
+    payload: dict[str, object] = {"name": CHECK_NAME}
+    if head_sha:
+        payload["head_sha"] = head_sha
+    payload.update(
+        status="completed",
+        conclusion="failure",
+        output={
+            "title": FAILED_TITLE,
+            "summary": _truncate(summary, SUMMARY_LIMIT, "reason truncated"),
+        },
+    )
+    return payload
+
+
+def _check_title(findings: Sequence[Finding], errors: Sequence[AnalysisError]) -> str:
+    if errors:
+        return f"{FAILED_TITLE}: {_plural(len(errors), 'file')} could not be analysed"
+    blocking = sum(f.severity == "error" for f in findings)
+    if blocking:
+        return _plural(blocking, "blocking fail-open path")
+    if findings:
+        return f"No blocking fail-open paths ({_plural(len(findings), 'finding')} to review)"
+    return "No fail-open paths"
+
+
+def _check_summary(
+    findings: Sequence[Finding], errors: Sequence[AnalysisError], names: Mapping[str, str]
+) -> str:
+    """Markdown: findings table, unanalysed files, what fail-open means, how to suppress.
+
+    Rows that do not fit under the limit are dropped with a note (the annotations still
+    carry every finding); the explanation at the end is always kept.
+    """
+    counts = ", ".join(_plural(sum(f.severity == s for f in findings), s) for s in SEVERITIES)
+    intro = f"**{_plural(len(findings), 'finding')}** ({counts})."
+    rows = [
+        f"| `{_cell(f.path)}:{f.line}` | {_cell(_rule_title(f.rule, names))} "
+        f"| {f.severity} | {_cell(f.message)} |"
+        for f in findings
+    ]
+    tail = [
+        "**What fail-open means.** A permission check that answers *allow* when it cannot "
+        "decide (an exception, a timeout, a missing config or field) fails open "
+        f"([{CWE}]({CWE_URL})): any outage, or any input that makes the check crash, "
+        "grants access. Fail closed: when you cannot verify it is safe, deny.",
+        "**Suppressing a finding** you have reviewed: add `# failclosed: ignore[FCxxx] reason` "
+        "on its line. A suppression without a reason is not honoured (FC900). "
+        f"Rules: {RULES_DOC}",
+    ]
+    if errors:
+        error_rows = "\n".join(f"| `{_cell(e.path)}` | {_cell(e.message)} |" for e in errors)
+        tail.insert(
+            0,
+            f"**{_plural(len(errors), 'file')} could not be analysed**, so this check fails "
+            "closed: nobody can tell whether they fail open.\n\n"
+            f"| File | Error |\n| --- | --- |\n{error_rows}",
+        )
+    return _fit_rows(intro, rows, tail)
+
+
+def _fit_rows(intro: str, rows: list[str], tail: list[str]) -> str:
+    """The summary with as many table rows as fit under the limit, and a note if not all."""
+
+    def build(shown: int) -> str:
+        hidden = len(rows) - shown
+        table = "\n".join([TABLE_HEADER, *rows[:shown]]) if shown else ""
+        note = _hidden_note(hidden) if hidden else ""
+        return "\n\n".join(part for part in (intro, table, note, *tail) if part)
+
+    def fits(shown: int) -> bool:
+        return len(build(shown).encode()) <= SUMMARY_LIMIT
+
+    if fits(len(rows)):
+        return build(len(rows))
+    low, high = 0, len(rows)  # the most rows that fit, by bisection
+    while low < high:
+        mid = (low + high + 1) // 2
+        if fits(mid):
+            low = mid
+        else:
+            high = mid - 1
+    # Only a vast error list can still be too long: cut it, keeping the note.
+    return _truncate(build(low), SUMMARY_LIMIT, "summary truncated; see the annotations")
+
+
+def _hidden_note(hidden: int) -> str:
+    return f"_…and {_plural(hidden, 'more finding')} not shown here; see the annotations._"
+
+
+def _annotation(finding: Finding, names: Mapping[str, str]) -> dict[str, object]:
+    annotation: dict[str, object] = {
+        "path": finding.path,
+        "start_line": finding.line,
+        "end_line": finding.end_line,
+        "annotation_level": ANNOTATION_LEVEL[finding.severity],
+        "title": _truncate(_rule_title(finding.rule, names), ANNOTATION_TITLE_LIMIT, ""),
+        "message": _truncate(finding.message, ANNOTATION_TEXT_LIMIT, "truncated"),
+    }
+    if finding.fix is not None:
+        annotation["raw_details"] = _truncate(
+            finding.fix.replacement, ANNOTATION_TEXT_LIMIT, "truncated"
+        )
+    return annotation
+
+
+def _rule_title(code: str, names: Mapping[str, str]) -> str:
+    name = names.get(code)
+    return f"{code} {name}" if name else code
+
+
+# -- the apply-fixes commit --------------------------------------------------------------
+
+
+def apply_fixes_content(source: str, fixes: Iterable[Fix]) -> str:
+    """`source` with every fix of one file applied, bottom-up so line numbers hold.
+
+    Identical fixes (two findings closed by one patch) are applied once; overlapping
+    different fixes, or a fix past the end of the file (made for another version of
+    it), raise ValueError rather than commit a guess.
+    """
+    unique = sorted(set(fixes), key=lambda f: (f.line, f.end_line))
+    lines = split_lines(source)
+    for fix in unique:
+        if fix.line < 1 or fix.end_line < fix.line or fix.end_line > len(lines):
+            raise ValueError(f"fix for lines {fix.line}-{fix.end_line} is outside the file")
+    for before, after in itertools.pairwise(unique):
+        if after.line <= before.end_line:
+            raise ValueError(
+                f"fixes overlap: lines {before.line}-{before.end_line} "
+                f"and {after.line}-{after.end_line}"
+            )
+    for fix in reversed(unique):
+        lines[fix.line - 1 : fix.end_line] = [fix.replacement]
+    return "".join(lines)
+
+
+# -- text helpers ------------------------------------------------------------------------
+
+
+def _plural(count: int, word: str) -> str:
+    return f"{count} {word}" if count == 1 else f"{count} {word}s"
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+def _cell(text: str) -> str:
+    """A markdown table cell: one line, pipes escaped, bounded."""
+    cell = _one_line(text).replace("|", "\\|")
+    return cell if len(cell) <= CELL_LIMIT else cell[: CELL_LIMIT - 1] + "…"
+
+
+def _truncate(text: str, limit: int, note: str) -> str:
+    """`text` cut to at most `limit` characters *and* UTF-8 bytes, with a note if cut.
+
+    GitHub documents the limits in characters; counting bytes as well stays under them
+    whichever GitHub enforces.
+    """
+    if len(text.encode()) <= limit:
+        return text
+    suffix = f"\n\n_…({note})_" if note else "…"
+    budget = limit - len(suffix.encode())
+    cut = text.encode()[:budget].decode(errors="ignore")
+    return cut + suffix
