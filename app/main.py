@@ -1,0 +1,47 @@
+"""Builds the FastAPI application from its routers; refuses to build with unsafe settings."""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import APIRouter, FastAPI
+
+from app.settings import Settings, get_settings
+from app.webhooks import InMemoryJobSink, JobSink
+from app.webhooks import router as webhooks_router
+
+logger = logging.getLogger(__name__)
+
+health_router = APIRouter(tags=["health"])
+
+
+@health_router.get("/healthz")
+async def healthz() -> dict[str, str]:
+    """Liveness for the container's HEALTHCHECK and load balancers; touches nothing else."""
+    return {"status": "ok"}
+
+
+def create_app(settings: Settings | None = None, sink: JobSink | None = None) -> FastAPI:
+    """The App's ASGI application.
+
+    `settings` defaults to the environment's (`get_settings`); `sink` to an in-memory one.
+    Raises `SettingsError` before anything is served when the settings are unsafe.
+    """
+    if settings is None:
+        settings = get_settings()
+    settings.validate_for_serving()
+    if sink is None:
+        logger.warning("no job queue configured: accepted jobs are kept in memory only")
+        sink = InMemoryJobSink()
+
+    # No interactive docs: the only clients are GitHub and health probes.
+    app = FastAPI(title="failclosed", docs_url=None, redoc_url=None, openapi_url=None)
+    app.state.job_sink = sink
+    app.dependency_overrides[get_settings] = lambda: settings
+    app.include_router(health_router)
+    app.include_router(webhooks_router)
+    logger.info(
+        "failclosed app ready",
+        extra={"app_id": settings.app_id, "github_api_url": settings.github_api_url},
+    )
+    return app

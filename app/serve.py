@@ -1,0 +1,96 @@
+"""Runs the App under uvicorn: `python -m app.serve [--host H] [--port P]`.
+
+Logs go to stderr as one JSON object per line. The default host is loopback: listening on
+all interfaces (as the container does) has to be asked for.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+import uvicorn
+
+from app.main import create_app
+from app.settings import Settings, SettingsError, get_settings
+
+PROG = "failclosed serve"
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 8000
+EXIT_BAD_SETTINGS = 2
+
+# LogRecord attributes that are not `extra=` fields (uvicorn adds an ANSI-coloured copy).
+_RECORD_ATTRIBUTES = frozenset(vars(logging.makeLogRecord({}))) | {
+    "message",
+    "asctime",
+    "color_message",
+}
+
+
+class JsonLogFormatter(logging.Formatter):
+    """One JSON object per line: time, level, logger, message and every `extra=` field."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, Any] = {
+            "time": self.formatTime(record),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        entry.update(
+            (key, value)
+            for key, value in vars(record).items()
+            if key not in _RECORD_ATTRIBUTES and not key.startswith("_")
+        )
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        return json.dumps(entry, default=str)
+
+
+def configure_logging(level: str) -> None:
+    """Send every logger (uvicorn's too) to stderr as JSON lines at `level`."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(JsonLogFormatter())
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
+        logging.getLogger(name).handlers[:] = []
+        logging.getLogger(name).propagate = True
+
+
+def serve(
+    host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, settings: Settings | None = None
+) -> None:
+    """Validate the settings, then serve the App until interrupted."""
+    settings = settings if settings is not None else get_settings()
+    settings.validate_for_serving()  # before touching the process's logging
+    configure_logging(settings.log_level)
+    app = create_app(settings)
+    uvicorn.run(app, host=host, port=port, log_config=None, server_header=False)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog=PROG, description="Serve the failclosed GitHub App.")
+    parser.add_argument("--host", default=DEFAULT_HOST, help=f"default {DEFAULT_HOST}")
+    parser.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"default {DEFAULT_PORT}")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Serve; exit 2 with the list of problems when the settings are unsafe."""
+    args = build_parser().parse_args(argv)
+    try:
+        serve(args.host, args.port)
+    except SettingsError as exc:
+        print(exc, file=sys.stderr)
+        return EXIT_BAD_SETTINGS
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,192 @@
+"""The App's settings: one typed object, read from FAILCLOSED_* variables or a `.env` file.
+
+Nothing is read at import time. `get_settings` is the cached FastAPI dependency (tests replace
+it with `app.dependency_overrides`). Secrets are `SecretStr`, so a repr, a log line or an
+error message shows `**********` instead of them. `validate_for_serving` refuses to serve
+with a missing or placeholder secret: a webhook receiver with a guessable secret fails open.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+from urllib.parse import urlsplit
+
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+ENV_PREFIX = "FAILCLOSED_"
+MIN_WEBHOOK_SECRET_LENGTH = 16
+LOCAL_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
+
+# Values people leave in a template; compared case-insensitively, whole or as a substring.
+PLACEHOLDER_WORDS = frozenset({"changeme", "secret", "password", "xxx", "todo", "placeholder"})
+PLACEHOLDER_SUBSTRINGS = (
+    "changeme",
+    "change-me",
+    "change_me",
+    "placeholder",
+    "replace-me",
+    "replace_me",
+    "your-",
+    "your_",
+    "example",
+)
+TEMPLATE_BRACKETS = re.compile(r"^(<.*>|\{.*\}|\$\{.*\}|\[.*\]|%.*%)$", re.DOTALL)
+PEM_PRIVATE_KEY = re.compile(
+    r"-----BEGIN [A-Z ]*PRIVATE KEY-----.+-----END [A-Z ]*PRIVATE KEY-----", re.DOTALL
+)
+
+LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
+
+
+class SettingsError(ValueError):
+    """The settings cannot be used to serve; the message lists every problem found."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = problems
+        super().__init__("failclosed refuses to start:\n" + "\n".join(f"  - {p}" for p in problems))
+
+
+class Settings(BaseSettings):
+    """Everything the App needs to run; see README for each FAILCLOSED_* variable."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",  # a shared .env may hold other tools' variables
+    )
+
+    app_id: int = Field(gt=0, description="The GitHub App's numeric id.")
+    private_key: SecretStr | None = Field(
+        default=None, description="The App's private key as inline PEM."
+    )
+    private_key_path: Path | None = Field(
+        default=None, description="A file holding the App's private key (PEM)."
+    )
+    webhook_secret: SecretStr | None = Field(
+        default=None, description="The secret GitHub signs each delivery with."
+    )
+    github_api_url: str = Field(
+        default="https://api.github.com",
+        description="REST base URL; GitHub Enterprise Server uses https://HOST/api/v3.",
+    )
+    log_level: LogLevel = "INFO"
+
+    @field_validator("private_key", mode="before")
+    @classmethod
+    def _unescape_newlines(cls, value: object) -> object:
+        """`.env` files and CI variables often hold a PEM on one line with literal `\\n`s."""
+        if isinstance(value, str) and "\\n" in value and "\n" not in value:
+            return value.replace("\\n", "\n")
+        return value
+
+    @field_validator("github_api_url")
+    @classmethod
+    def _https_api_url(cls, value: str) -> str:
+        """The App's JWT and tokens travel to this URL: plain http only for a local stub."""
+        parts = urlsplit(value.strip())
+        if not parts.netloc:
+            raise ValueError("must be an absolute URL such as https://api.github.com")
+        if parts.scheme != "https" and not (
+            parts.scheme == "http" and parts.hostname in LOCAL_HOSTS
+        ):
+            raise ValueError("must use https (plain http is allowed only for localhost)")
+        return value.strip().rstrip("/")
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper_log_level(cls, value: object) -> object:
+        return value.upper() if isinstance(value, str) else value
+
+    def validate_for_serving(self) -> None:
+        """Raise `SettingsError` listing every reason these settings must not serve webhooks."""
+        problems = webhook_secret_problems(self.webhook_secret) + private_key_problems(self)
+        if problems:
+            raise SettingsError(problems)
+
+    def private_key_pem(self) -> SecretStr:
+        """The private key's PEM, inline or read from `private_key_path`."""
+        if self.private_key is not None:
+            return self.private_key
+        if self.private_key_path is None:
+            raise SettingsError(private_key_problems(self))
+        return SecretStr(self.private_key_path.read_text(encoding="utf-8"))
+
+
+def webhook_secret_problems(secret: SecretStr | None) -> list[str]:
+    """Why this webhook secret is unusable (missing, short or a placeholder); empty if fine.
+
+    The messages never echo the secret: they may end up in logs.
+    """
+    name = f"{ENV_PREFIX}WEBHOOK_SECRET"
+    if secret is None or not secret.get_secret_value().strip():
+        return [f"{name} is missing: set it to the webhook secret configured on the GitHub App"]
+    value = secret.get_secret_value()
+    problems = []
+    if value != value.strip():
+        problems.append(f"{name} has leading or trailing whitespace (a copy-paste slip?)")
+    if looks_like_placeholder(value):
+        problems.append(f"{name} looks like a placeholder: generate a random one")
+    elif len(value) < MIN_WEBHOOK_SECRET_LENGTH:
+        problems.append(
+            f"{name} is shorter than {MIN_WEBHOOK_SECRET_LENGTH} characters: "
+            "generate a random one, e.g. `python -c 'import secrets; print(secrets.token_hex(32))'`"
+        )
+    return problems
+
+
+def looks_like_placeholder(value: str) -> bool:
+    """A template value such as `changeme`, `<secret>`, `${SECRET}` or `xxxxxxxxxxxxxxxx`."""
+    lowered = value.strip().lower()
+    return (
+        lowered in PLACEHOLDER_WORDS
+        or any(s in lowered for s in PLACEHOLDER_SUBSTRINGS)
+        or bool(TEMPLATE_BRACKETS.match(lowered))
+        or len(set(lowered)) <= 2
+    )
+
+
+def private_key_problems(settings: Settings) -> list[str]:
+    """Why the App's private key is unusable (missing, ambiguous, unreadable, not a PEM)."""
+    inline, path = settings.private_key, settings.private_key_path
+    inline_name, path_name = f"{ENV_PREFIX}PRIVATE_KEY", f"{ENV_PREFIX}PRIVATE_KEY_PATH"
+    if inline is not None and path is not None:
+        return [f"set only one of {inline_name} and {path_name}, not both"]
+    if inline is None and path is None:
+        return [f"{inline_name} (inline PEM) or {path_name} (a PEM file) is missing"]
+    if path is not None:
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            return [f"{path_name} cannot be read ({path}): {type(exc).__name__}"]
+        where = f"{path_name} ({path})"
+    else:
+        text = inline.get_secret_value() if inline is not None else ""
+        where = inline_name
+    if not PEM_PRIVATE_KEY.search(text):
+        return [f"{where} is not a PEM private key (-----BEGIN ... PRIVATE KEY-----)"]
+    return []
+
+
+def load_settings() -> Settings:
+    """Read the settings from the environment and `.env`, turning errors into `SettingsError`."""
+    try:
+        return Settings()  # type: ignore[call-arg]  # app_id comes from the environment
+    except ValidationError as exc:
+        # include_input=False: a rejected value could be a secret.
+        raise SettingsError(
+            [
+                f"{ENV_PREFIX}{'_'.join(str(p) for p in err['loc']).upper()}: {err['msg']}"
+                for err in exc.errors(include_input=False, include_url=False)
+            ]
+        ) from None
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process's settings, read once on first use (the FastAPI dependency)."""
+    return load_settings()

@@ -1,0 +1,419 @@
+"""The webhook receiver: authenticate a GitHub delivery, turn it into a `Job`, hand it on.
+
+Order matters and fails closed: cap the body, then verify `X-Hub-Signature-256` over the raw
+bytes, and only then look at headers or JSON. Nothing unauthenticated is parsed or logged.
+The handler does no GitHub calls and no analysis: it answers 202 once the job is enqueued,
+and 503 when it cannot be (GitHub then shows the delivery as failed and it can be redelivered).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import logging
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Annotated, Any, Protocol, TypeVar
+
+from fastapi import APIRouter, Depends, HTTPException, Request, status
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
+
+from app.settings import Settings, get_settings
+
+logger = logging.getLogger(__name__)
+
+MAX_PAYLOAD_BYTES = 25 * 1024 * 1024  # GitHub caps webhook payloads at 25 MB
+# Literal codes: the constants' names changed across Starlette versions.
+HTTP_413_TOO_LARGE = 413
+HTTP_422_INVALID_PAYLOAD = 422
+SIGNATURE_HEADER = "X-Hub-Signature-256"
+SIGNATURE_PREFIX = "sha256="
+ANALYZE_PULL_REQUEST_ACTIONS = frozenset({"opened", "synchronize", "reopened", "ready_for_review"})
+APPLY_FIXES_ACTION = "apply_fixes"  # the identifier of the check run's "Apply fixes" button
+
+router = APIRouter(tags=["webhooks"])
+
+
+# --- jobs and where they go ---------------------------------------------------------------
+
+
+class JobKind(StrEnum):
+    ANALYZE = "analyze"
+    APPLY_FIXES = "apply_fixes"
+
+
+CommitSha = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{40}([0-9a-f]{24})?$")]
+RepoFullName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")]
+
+
+class Job(BaseModel):
+    """One unit of work from one delivery: small, typed, and free of the raw payload."""
+
+    model_config = ConfigDict(frozen=True)
+
+    kind: JobKind
+    delivery_id: str
+    event: str
+    action: str
+    installation_id: int
+    repository: RepoFullName
+    head_sha: CommitSha
+    # Empty when GitHub did not say (check suites of fork PRs): the worker looks them up by SHA.
+    pull_requests: tuple[int, ...] = ()
+    check_run_id: int | None = None
+
+
+class JobSink(Protocol):
+    """Where accepted jobs go. `enqueue` raises when the job cannot be kept."""
+
+    def enqueue(self, job: Job) -> None: ...
+
+
+class JobSinkFull(RuntimeError):
+    """The sink refuses more jobs; the delivery must fail rather than be dropped."""
+
+
+@dataclass
+class InMemoryJobSink:
+    """Keeps jobs in a bounded list: the default until the real queue lands, and for tests."""
+
+    max_jobs: int = 10_000
+    jobs: list[Job] = field(default_factory=list)
+
+    def enqueue(self, job: Job) -> None:
+        if len(self.jobs) >= self.max_jobs:
+            raise JobSinkFull(f"in-memory job sink holds {self.max_jobs} jobs already")
+        self.jobs.append(job)
+
+
+def get_job_sink(request: Request) -> JobSink:
+    """The sink `create_app` installed; a dependency so tests can override it."""
+    return request.app.state.job_sink
+
+
+# --- what a delivery turns into ------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Acknowledged:
+    """Authentic and understood, nothing to do (ping, installation events): 200."""
+
+    reason: str
+
+
+@dataclass(frozen=True)
+class Ignored:
+    """Authentic but not an event or action this App acts on: 200 with the reason."""
+
+    reason: str
+
+
+class InvalidPayload(ValueError):
+    """A handled event whose payload lacks what the job needs (422)."""
+
+
+Outcome = Job | Acknowledged | Ignored
+M = TypeVar("M", bound=BaseModel)
+
+
+# The slices of GitHub's payloads the jobs need; everything else is ignored.
+class _Installation(BaseModel):
+    id: int
+
+
+class _Repository(BaseModel):
+    id: int
+    full_name: RepoFullName
+
+
+class _Head(BaseModel):
+    sha: CommitSha
+
+
+class _PullRequest(BaseModel):
+    number: int
+    head: _Head
+
+
+class _PullRequestEvent(BaseModel):
+    action: str
+    number: int
+    pull_request: _PullRequest
+    repository: _Repository
+    installation: _Installation
+
+
+class _RepoRef(BaseModel):
+    id: int
+
+
+class _BaseRef(BaseModel):
+    repo: _RepoRef
+
+
+class _PullRequestRef(BaseModel):
+    number: int
+    base: _BaseRef | None = None
+
+
+class _CheckTarget(BaseModel):
+    id: int
+    head_sha: CommitSha
+    pull_requests: list[_PullRequestRef] = Field(default_factory=list)
+
+
+class _RequestedAction(BaseModel):
+    identifier: str
+
+
+class _CheckRunEvent(BaseModel):
+    action: str
+    check_run: _CheckTarget
+    requested_action: _RequestedAction | None = None
+    repository: _Repository
+    installation: _Installation
+
+
+class _CheckSuiteEvent(BaseModel):
+    action: str
+    check_suite: _CheckTarget
+    repository: _Repository
+    installation: _Installation
+
+
+def outcome_for_delivery(event: str, delivery_id: str, payload: dict[str, Any]) -> Outcome:
+    """Decide what an authenticated delivery means; raises `InvalidPayload` for bad ones."""
+    action = payload.get("action")
+    if event == "ping":
+        return Acknowledged("pong")
+    if event.startswith("installation"):  # installation, installation_repositories, ...
+        return Acknowledged(f"{event}.{action} noted")
+    if event == "pull_request" and action in ANALYZE_PULL_REQUEST_ACTIONS:
+        return analyze_job_for_pull_request(delivery_id, payload)
+    if event in ("check_run", "check_suite") and action == "rerequested":
+        return analyze_job_for_rerequest(event, delivery_id, payload)
+    if event == "check_run" and action == "requested_action":
+        return apply_fixes_job(delivery_id, payload)
+    label = f"{event}.{action}" if isinstance(action, str) else event
+    return Ignored(f"{label} is not an event this App acts on")
+
+
+def analyze_job_for_pull_request(delivery_id: str, payload: dict[str, Any]) -> Job:
+    """A PR was opened or its head moved: analyze its new head commit."""
+    parsed = parse_payload(_PullRequestEvent, "pull_request", payload)
+    return Job(
+        kind=JobKind.ANALYZE,
+        delivery_id=delivery_id,
+        event="pull_request",
+        action=parsed.action,
+        installation_id=parsed.installation.id,
+        repository=parsed.repository.full_name,
+        head_sha=parsed.pull_request.head.sha,
+        pull_requests=(parsed.pull_request.number,),
+    )
+
+
+def analyze_job_for_rerequest(event: str, delivery_id: str, payload: dict[str, Any]) -> Job:
+    """Someone pressed "Re-run" on our check run or suite: analyze that head SHA again."""
+    if event == "check_run":
+        run = parse_payload(_CheckRunEvent, event, payload)
+        target, repository, installation = run.check_run, run.repository, run.installation
+        check_run_id: int | None = run.check_run.id
+    else:
+        suite = parse_payload(_CheckSuiteEvent, event, payload)
+        target, repository, installation = suite.check_suite, suite.repository, suite.installation
+        check_run_id = None
+    return Job(
+        kind=JobKind.ANALYZE,
+        delivery_id=delivery_id,
+        event=event,
+        action="rerequested",
+        installation_id=installation.id,
+        repository=repository.full_name,
+        head_sha=target.head_sha,
+        pull_requests=pull_requests_of_repository(target, repository),
+        check_run_id=check_run_id,
+    )
+
+
+def apply_fixes_job(delivery_id: str, payload: dict[str, Any]) -> Outcome:
+    """Our check run's "Apply fixes" button was pressed; other buttons are not ours."""
+    parsed = parse_payload(_CheckRunEvent, "check_run", payload)
+    identifier = parsed.requested_action.identifier if parsed.requested_action else None
+    if identifier != APPLY_FIXES_ACTION:
+        return Ignored(f"check_run.requested_action {identifier!r} is not {APPLY_FIXES_ACTION!r}")
+    return Job(
+        kind=JobKind.APPLY_FIXES,
+        delivery_id=delivery_id,
+        event="check_run",
+        action="requested_action",
+        installation_id=parsed.installation.id,
+        repository=parsed.repository.full_name,
+        head_sha=parsed.check_run.head_sha,
+        pull_requests=pull_requests_of_repository(parsed.check_run, parsed.repository),
+        check_run_id=parsed.check_run.id,
+    )
+
+
+def pull_requests_of_repository(target: _CheckTarget, repository: _Repository) -> tuple[int, ...]:
+    """PR numbers whose base is this repository: a check's list may name other repos' PRs."""
+    return tuple(
+        sorted(
+            {
+                pr.number
+                for pr in target.pull_requests
+                if pr.base is None or pr.base.repo.id == repository.id
+            }
+        )
+    )
+
+
+def parse_payload(model: type[M], event: str, payload: dict[str, Any]) -> M:
+    """Validate the slice of a payload a job needs; the error names fields, never values."""
+    try:
+        return model.model_validate(payload)
+    except ValidationError as exc:
+        fields = sorted(
+            {".".join(str(p) for p in e["loc"]) for e in exc.errors(include_input=False)}
+        )
+        raise InvalidPayload(
+            f"{event} payload is missing or has invalid fields: {', '.join(fields)}"
+        ) from None
+
+
+# --- HTTP -----------------------------------------------------------------------------------
+
+
+async def read_capped_body(request: Request, limit: int = MAX_PAYLOAD_BYTES) -> bytes:
+    """The raw body, refusing (413) anything over `limit` without reading past it."""
+    declared = request.headers.get("content-length")
+    if declared is not None:
+        if not declared.isdigit():
+            raise HTTPException(status.HTTP_400_BAD_REQUEST, "invalid Content-Length header")
+        if int(declared) > limit:
+            raise HTTPException(HTTP_413_TOO_LARGE, payload_too_large(limit))
+    body = bytearray()
+    async for chunk in request.stream():
+        body.extend(chunk)
+        if len(body) > limit:
+            raise HTTPException(HTTP_413_TOO_LARGE, payload_too_large(limit))
+    return bytes(body)
+
+
+def payload_too_large(limit: int) -> str:
+    return f"payload is larger than GitHub's {limit // (1024 * 1024)} MB webhook cap"
+
+
+def signature_is_valid(secret: bytes, body: bytes, header: str | None) -> bool:
+    """True only for `sha256=<hex HMAC-SHA256 of body>`; SHA-1 signatures are never accepted."""
+    if not header or not header.startswith(SIGNATURE_PREFIX):
+        return False
+    expected = SIGNATURE_PREFIX + hmac.new(secret, body, hashlib.sha256).hexdigest()
+    return hmac.compare_digest(expected.encode(), header.encode("utf-8", "replace"))
+
+
+def verify_signature(request: Request, body: bytes, settings: Settings) -> None:
+    """Raise 401 unless the delivery carries a valid SHA-256 signature under our secret."""
+    if settings.webhook_secret is None:  # startup refuses this; never accept unsigned
+        raise HTTPException(status.HTTP_401_UNAUTHORIZED, "webhook secret is not configured")
+    secret = settings.webhook_secret.get_secret_value().encode()
+    if not signature_is_valid(secret, body, request.headers.get(SIGNATURE_HEADER)):
+        logger.warning(
+            "webhook signature rejected",
+            extra={"delivery_id": request.headers.get("X-GitHub-Delivery")},
+        )
+        raise HTTPException(
+            status.HTTP_401_UNAUTHORIZED,
+            f"missing or invalid {SIGNATURE_HEADER} (HMAC-SHA256 of the body)",
+        )
+
+
+def required_header(request: Request, name: str) -> str:
+    """A header GitHub always sends; 400 when it is absent or blank."""
+    value = request.headers.get(name, "").strip()
+    if not value:
+        raise HTTPException(status.HTTP_400_BAD_REQUEST, f"missing {name} header")
+    return value
+
+
+def parse_json_object(body: bytes) -> dict[str, Any]:
+    """The delivery's JSON object; 400 for anything else (form-encoded webhooks included)."""
+    if body.startswith(b"payload="):
+        raise HTTPException(
+            status.HTTP_400_BAD_REQUEST,
+            "form-encoded payload: set the webhook content type to application/json",
+        )
+    try:
+        payload = json.loads(body.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise HTTPException(status.HTTP_400_BAD_REQUEST, "body is not UTF-8 JSON") from None
+    except json.JSONDecodeError as exc:
+        message = f"body is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
+        raise HTTPException(status.HTTP_400_BAD_REQUEST, message) from None
+    if not isinstance(payload, dict):
+        raise HTTPException(status.HTTP_400_BAD_REQUEST, "body must be a JSON object")
+    return payload
+
+
+def delivery_log_fields(event: str, delivery_id: str, payload: dict[str, Any]) -> dict[str, Any]:
+    """What every log line about a delivery carries: ids, never the body or secrets."""
+    repository = payload.get("repository")
+    pull_request = payload.get("pull_request")
+    return {
+        "delivery_id": delivery_id,
+        "github_event": event,
+        "action": payload.get("action"),
+        "repository": repository.get("full_name") if isinstance(repository, dict) else None,
+        "pull_request": pull_request.get("number") if isinstance(pull_request, dict) else None,
+    }
+
+
+@router.post("/webhook", status_code=status.HTTP_202_ACCEPTED)
+async def receive_webhook(
+    request: Request,
+    settings: Annotated[Settings, Depends(get_settings)],
+    sink: Annotated[JobSink, Depends(get_job_sink)],
+) -> JSONResponse:
+    """Authenticate a GitHub delivery and enqueue the job it calls for."""
+    body = await read_capped_body(request)
+    verify_signature(request, body, settings)
+    event = required_header(request, "X-GitHub-Event")
+    delivery_id = required_header(request, "X-GitHub-Delivery")
+    payload = parse_json_object(body)
+    log_fields = delivery_log_fields(event, delivery_id, payload)
+    try:
+        outcome = outcome_for_delivery(event, delivery_id, payload)
+    except InvalidPayload as exc:
+        logger.warning("webhook payload rejected", extra={**log_fields, "reason": str(exc)})
+        raise HTTPException(HTTP_422_INVALID_PAYLOAD, str(exc)) from None
+    if isinstance(outcome, Job):
+        return enqueue_job(sink, outcome, log_fields)
+    kind = "acknowledged" if isinstance(outcome, Acknowledged) else "ignored"
+    logger.info("webhook %s", kind, extra={**log_fields, "reason": outcome.reason})
+    return JSONResponse({"status": kind, "reason": outcome.reason}, status.HTTP_200_OK)
+
+
+def enqueue_job(sink: JobSink, job: Job, log_fields: dict[str, Any]) -> JSONResponse:
+    """Hand the job on: 202 when kept, 503 when not (never pretend success)."""
+    fields = {
+        **log_fields,
+        "job_kind": job.kind.value,
+        "installation_id": job.installation_id,
+        "pull_requests": list(job.pull_requests),
+        "head_sha": job.head_sha,
+    }
+    try:
+        sink.enqueue(job)
+    except Exception:
+        logger.exception("webhook job could not be enqueued", extra=fields)
+        return JSONResponse(
+            {"status": "error", "detail": "job could not be enqueued; redeliver later"},
+            status.HTTP_503_SERVICE_UNAVAILABLE,
+        )
+    logger.info("webhook accepted", extra=fields)
+    return JSONResponse(
+        {"status": "accepted", "job": job.kind.value, "delivery_id": job.delivery_id},
+        status.HTTP_202_ACCEPTED,
+    )
