@@ -24,4 +24,4 @@ EXPOSE 8000
 HEALTHCHECK --interval=30s --timeout=5s --start-period=10s --retries=3 \
     CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/healthz', timeout=4)"]
 
-CMD ["python", "-m", "app.serve", "--host", "0.0.0.0", "--port", "8000"]
+CMD ["failclosed", "serve", "--host", "0.0.0.0", "--port", "8000"]

@@ -37,7 +37,7 @@ def test_dockerfile_essentials() -> None:
     assert re.search(r"^USER (?!root|0\b)", text, re.MULTILINE)
     assert "HEALTHCHECK" in text and "/healthz" in text
     assert re.search(r"^EXPOSE 8000$", text, re.MULTILINE)
-    assert '"app.serve"' in text
+    assert 'CMD ["failclosed", "serve"' in text
 
 
 def test_dockerfile_copies_what_the_package_needs() -> None:

@@ -1,0 +1,26 @@
+"""The `failclosed` command: `serve` runs the GitHub App, everything else is the analyzer's.
+
+The dispatch lives in `app/` because `analyzers/` must not know about the App; the
+analyzer's own CLI (`scan`, `diff`, `rules`) is reached unchanged.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """`failclosed serve [--host H] [--port P]`, or the analyzer's commands."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    if args[:1] == ["serve"]:
+        from app.serve import main as serve_main
+
+        return serve_main(args[1:])
+    from analyzers.cli import main as analyzer_main
+
+    return analyzer_main(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
