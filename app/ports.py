@@ -1,0 +1,59 @@
+"""What the job needs from GitHub, as a small interface.
+
+`app/github.py` implements it with githubkit (the only module that talks to the GitHub
+API); tests give the job a recording fake. Keeping the surface this small is also what
+keeps the number of API calls per pull request small.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+
+@dataclass(frozen=True)
+class PullRequest:
+    """The facts about a PR the job needs: what to analyse and where fixes would go."""
+
+    number: int
+    head_sha: str
+    base_sha: str
+    head_ref: str
+    head_repo: str  # owner/name of the head repository (differs from the base for forks)
+    draft: bool = False
+
+
+@dataclass(frozen=True)
+class ChangedFile:
+    """One entry of `GET /pulls/{n}/files`: `patch` is None for binary and huge diffs."""
+
+    path: str
+    status: str  # added, modified, renamed, removed, copied, changed, unchanged
+    previous_path: str | None = None
+    patch: str | None = None
+
+
+class GitHubPort(Protocol):
+    """The GitHub operations of one installation, for one repository (`owner/name`)."""
+
+    def get_pull_request(self, repo: str, number: int) -> PullRequest: ...
+
+    def list_changed_files(self, repo: str, number: int) -> list[ChangedFile]:
+        """All pages (GitHub lists at most 3,000 files)."""
+        ...
+
+    def read_files(self, repo: str, sha: str, paths: list[str]) -> dict[str, bytes | None]:
+        """File contents at a commit, many files per request; None for a missing file."""
+        ...
+
+    def create_check_run(self, repo: str, head_sha: str, name: str) -> int:
+        """A new check run `in_progress`; its id."""
+        ...
+
+    def update_check_run(self, repo: str, check_run_id: int, body: dict[str, Any]) -> None: ...
+
+    def review_comment_bodies(self, repo: str, number: int) -> list[str]:
+        """Bodies of the PR's existing review comments (to find our fingerprints)."""
+        ...
+
+    def create_review(self, repo: str, number: int, body: dict[str, Any]) -> None: ...
