@@ -1,0 +1,439 @@
+"""app.job: the analyze job against a recording fake of the GitHub port."""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+
+from app import publish
+from app.job import JobTimeout, failure_reason, run_analysis
+from app.ports import ChangedFile, PullRequest
+from app.webhooks import Job, JobKind
+
+REPO = "octo/app"
+HEAD_SHA = "a" * 40
+BASE_SHA = "b" * 40
+NUMBER = 7
+
+SAFE = """\
+import logging
+
+logger = logging.getLogger(__name__)
+
+
+def has_permission(user, action):
+    return client.check(user, action)
+"""
+FAIL_OPEN = """\
+import logging
+
+logger = logging.getLogger(__name__)
+
+
+def has_permission(user, action):
+    try:
+        return client.check(user, action)
+    except Exception as e:
+        logger.warning("Permission request failed: %s, auto-allowing", e)
+        return True
+"""
+NEIGHBOUR = "\n\ndef helper():\n    return {}\n"
+
+
+def patch_of(base: str, head: str) -> str:
+    """The `patch` GitHub lists for a file: hunks only, no file headers."""
+    lines = difflib.unified_diff(base.splitlines(), head.splitlines(), lineterm="", n=3)
+    return "\n".join(line for line in lines if not line.startswith(("---", "+++")))
+
+
+@dataclass
+class FakeGitHub:
+    """Serves canned PR data and records every call, in order, with its arguments."""
+
+    pr: PullRequest = field(
+        default_factory=lambda: PullRequest(NUMBER, HEAD_SHA, BASE_SHA, "feature", REPO)
+    )
+    files: list[ChangedFile] = field(default_factory=list)
+    contents: dict[tuple[str, str], bytes] = field(default_factory=dict)
+    existing_bodies: list[str] = field(default_factory=list)
+    fail: dict[str, Exception] = field(default_factory=dict)
+    calls: list[tuple[str, tuple[Any, ...]]] = field(default_factory=list)
+
+    def _record(self, name: str, *args: Any) -> None:
+        self.calls.append((name, args))
+        if name in self.fail:
+            raise self.fail[name]
+
+    def get_pull_request(self, repo: str, number: int) -> PullRequest:
+        self._record("get_pull_request", repo, number)
+        return self.pr
+
+    def list_changed_files(self, repo: str, number: int) -> list[ChangedFile]:
+        self._record("list_changed_files", repo, number)
+        return list(self.files)
+
+    def read_files(self, repo: str, sha: str, paths: list[str]) -> dict[str, bytes | None]:
+        self._record("read_files", repo, sha, list(paths))
+        return {path: self.contents.get((sha, path)) for path in paths}
+
+    def create_check_run(self, repo: str, head_sha: str, name: str) -> int:
+        self._record("create_check_run", repo, head_sha, name)
+        return 99
+
+    def update_check_run(self, repo: str, check_run_id: int, body: dict[str, Any]) -> None:
+        self._record("update_check_run", repo, check_run_id, body)
+
+    def review_comment_bodies(self, repo: str, number: int) -> list[str]:
+        self._record("review_comment_bodies", repo, number)
+        return list(self.existing_bodies)
+
+    def create_review(self, repo: str, number: int, body: dict[str, Any]) -> None:
+        self._record("create_review", repo, number, body)
+
+    # -- helpers for the tests --
+
+    def change(self, path: str, base: str | None, head: str | None, **kw: Any) -> None:
+        """A changed file with its base and head contents and GitHub's patch for it."""
+        status = kw.pop("status", "added" if base is None else "modified")
+        old_path = kw.get("previous_path") or path
+        if base is not None:
+            self.contents[(BASE_SHA, old_path)] = base.encode()
+        if head is not None:
+            self.contents[(HEAD_SHA, path)] = head.encode()
+        patch = kw.pop("patch", patch_of(base or "", head or ""))
+        self.files.append(ChangedFile(path, status, patch=patch, **kw))
+
+    def names(self) -> list[str]:
+        return [name for name, _ in self.calls]
+
+    def called(self, name: str) -> list[tuple[Any, ...]]:
+        return [args for call, args in self.calls if call == name]
+
+    def reviews(self) -> list[dict[str, Any]]:
+        return [args[2] for args in self.called("create_review")]
+
+    def check_updates(self) -> list[dict[str, Any]]:
+        return [args[2] for args in self.called("update_check_run")]
+
+    def conclusion(self) -> str:
+        return self.check_updates()[-1]["conclusion"]
+
+    def title(self) -> str:
+        return self.check_updates()[-1]["output"]["title"]
+
+
+def job(head_sha: str = HEAD_SHA, pull_requests: tuple[int, ...] = (NUMBER,)) -> Job:
+    return Job(
+        kind=JobKind.ANALYZE,
+        delivery_id="delivery-1",
+        event="pull_request",
+        action="synchronize",
+        installation_id=1,
+        repository=REPO,
+        head_sha=head_sha,
+        pull_requests=pull_requests,
+    )
+
+
+FULL_SEQUENCE = [
+    "get_pull_request",
+    "create_check_run",
+    "list_changed_files",
+    "read_files",
+    "read_files",
+    "review_comment_bodies",
+    "create_review",
+    "update_check_run",
+]
+
+
+# -- a new fail-open path --------------------------------------------------------------------
+
+
+def test_new_fail_open_check_gets_a_suggestion_and_fails_the_check() -> None:
+    gh = FakeGitHub()
+    gh.change("app/perms.py", SAFE, FAIL_OPEN)
+
+    result = run_analysis(job(), gh)
+
+    assert gh.calls == [
+        ("get_pull_request", (REPO, NUMBER)),
+        ("create_check_run", (REPO, HEAD_SHA, publish.CHECK_NAME)),
+        ("list_changed_files", (REPO, NUMBER)),
+        ("read_files", (REPO, HEAD_SHA, ["app/perms.py"])),
+        ("read_files", (REPO, BASE_SHA, ["app/perms.py"])),
+        ("review_comment_bodies", (REPO, NUMBER)),
+        ("create_review", (REPO, NUMBER, gh.reviews()[0])),
+        ("update_check_run", (REPO, 99, gh.check_updates()[0])),
+    ]
+    (review,) = gh.reviews()
+    assert review["commit_id"] == HEAD_SHA and review["event"] == "COMMENT"
+    (comment,) = review["comments"]
+    assert comment["path"] == "app/perms.py"
+    assert (comment["start_line"], comment["line"]) == (10, 11)  # the logger line and return
+    assert "```suggestion" in comment["body"] and "return False" in comment["body"]
+    assert "FC101" in comment["body"]
+    (check,) = gh.check_updates()
+    assert check["status"] == "completed" and check["conclusion"] == "failure"
+    (annotation,) = check["output"]["annotations"]
+    assert annotation["path"] == "app/perms.py" and annotation["start_line"] == 11
+    assert annotation["annotation_level"] == "failure"
+    assert annotation["title"].startswith("FC101 ")  # the rule name is passed to publish
+    assert result.status == "published"
+    assert (result.findings, result.blocking, result.api_calls) == (1, True, 8)
+
+
+def test_untouched_fail_open_next_to_the_change_is_not_reported() -> None:
+    gh = FakeGitHub()
+    gh.change("app/perms.py", FAIL_OPEN + NEIGHBOUR, FAIL_OPEN + NEIGHBOUR.replace("{}", "[]"))
+
+    result = run_analysis(job(), gh)
+
+    assert gh.names() == [
+        "get_pull_request",
+        "create_check_run",
+        "list_changed_files",
+        "read_files",
+        "read_files",
+        "update_check_run",
+    ]
+    assert gh.reviews() == []
+    assert gh.conclusion() == "success"
+    assert (result.status, result.findings, result.blocking) == ("published", 0, False)
+
+
+def test_rename_with_untouched_finding_and_ignored_files_report_nothing() -> None:
+    gh = FakeGitHub()
+    gh.change(
+        "app/perms.py",
+        FAIL_OPEN,
+        FAIL_OPEN,
+        status="renamed",
+        previous_path="app/old_perms.py",
+        patch=None,
+    )
+    gh.change("README.md", "old\n", "new\n")
+    gh.change("app/gone.py", FAIL_OPEN, None, status="removed")
+    gh.change("app/data.pyc", None, "binary")
+
+    run_analysis(job(), gh)
+
+    assert gh.called("read_files") == [
+        (REPO, HEAD_SHA, ["app/perms.py"]),
+        (REPO, BASE_SHA, ["app/old_perms.py"]),
+    ]
+    assert gh.reviews() == []
+    assert gh.conclusion() == "success"
+    assert gh.check_updates()[0]["output"]["annotations"] == []
+
+
+def test_added_file_is_read_at_head_only_and_all_its_findings_are_new() -> None:
+    gh = FakeGitHub()
+    gh.change("app/perms.py", None, FAIL_OPEN)
+
+    result = run_analysis(job(), gh)
+
+    assert gh.called("read_files") == [(REPO, HEAD_SHA, ["app/perms.py"])]
+    assert result.findings == 1 and gh.conclusion() == "failure"
+
+
+# -- failing closed --------------------------------------------------------------------------
+
+
+def test_syntax_error_in_a_changed_file_fails_as_unverified() -> None:
+    gh = FakeGitHub()
+    gh.change("app/broken.py", SAFE, "def has_permission(:\n")
+
+    result = run_analysis(job(), gh)
+
+    assert gh.conclusion() == "failure"
+    assert gh.title().startswith(publish.FAILED_TITLE)
+    assert "does not parse" in gh.check_updates()[-1]["output"]["summary"]
+    assert result.blocking
+
+
+def test_missing_head_content_fails_rather_than_passes() -> None:
+    gh = FakeGitHub()
+    gh.change("app/perms.py", SAFE, None)  # listed as modified, but the read returns None
+
+    run_analysis(job(), gh)
+
+    assert gh.conclusion() == "failure"
+    assert gh.title().startswith(publish.FAILED_TITLE)
+    assert "could not be read" in gh.check_updates()[-1]["output"]["summary"]
+
+
+def test_port_error_after_the_check_run_fails_it_and_is_reraised() -> None:
+    gh = FakeGitHub(fail={"list_changed_files": ConnectionError("GitHub returned 502")})
+    gh.change("app/perms.py", SAFE, FAIL_OPEN)
+
+    with pytest.raises(ConnectionError, match="502") as raised:
+        run_analysis(job(), gh)
+
+    assert gh.names() == [
+        "get_pull_request",
+        "create_check_run",
+        "list_changed_files",
+        "update_check_run",
+    ]
+    (check,) = gh.check_updates()
+    assert check["status"] == "completed" and check["conclusion"] == "failure"
+    assert check["output"]["title"] == publish.FAILED_TITLE
+    assert "ConnectionError: GitHub returned 502" in check["output"]["summary"]
+    assert "Traceback" not in check["output"]["summary"]
+    assert any("check run 99" in note for note in raised.value.__notes__)
+
+
+def test_error_while_posting_the_review_still_fails_the_check() -> None:
+    gh = FakeGitHub(fail={"create_review": ValueError("422 Unprocessable Entity")})
+    gh.change("app/perms.py", SAFE, FAIL_OPEN)
+
+    with pytest.raises(ValueError):
+        run_analysis(job(), gh)
+
+    assert gh.names()[-2:] == ["create_review", "update_check_run"]
+    assert gh.conclusion() == "failure" and gh.title() == publish.FAILED_TITLE
+
+
+def test_failing_to_mark_the_check_keeps_the_original_error() -> None:
+    gh = FakeGitHub(
+        fail={
+            "list_changed_files": ConnectionError("down"),
+            "update_check_run": ConnectionError("still down"),
+        }
+    )
+
+    with pytest.raises(ConnectionError) as raised:
+        run_analysis(job(), gh)
+
+    assert str(raised.value) == "down"
+    assert any("could not be completed" in note for note in raised.value.__notes__)
+    assert gh.names()[-1] == "update_check_run"  # it was tried
+
+
+def test_check_run_creation_failure_propagates_with_nothing_to_mark() -> None:
+    gh = FakeGitHub(fail={"create_check_run": ConnectionError("down")})
+
+    with pytest.raises(ConnectionError):
+        run_analysis(job(), gh)
+
+    assert gh.names() == ["get_pull_request", "create_check_run"]
+
+
+def test_running_out_of_time_fails_the_check() -> None:
+    gh = FakeGitHub()
+    gh.change("app/perms.py", SAFE, FAIL_OPEN)
+    ticks: Iterator[float] = iter([0.0, 1000.0, 1000.0, 1000.0])
+
+    with pytest.raises(JobTimeout):
+        run_analysis(job(), gh, budget_seconds=60, clock=lambda: next(ticks))
+
+    assert gh.conclusion() == "failure"
+    assert "ran out of time" in gh.check_updates()[-1]["output"]["summary"]
+    assert gh.reviews() == []
+
+
+def test_failure_reason_is_one_short_line_without_credentials() -> None:
+    exc = RuntimeError("401 for token ghs_abcdefghijklmnopqrstuvwxyz\nBearer abc.def " + "x" * 999)
+
+    reason = failure_reason(exc)
+
+    assert reason.startswith("RuntimeError: 401 for ")
+    assert "ghs_" not in reason and "abc.def" not in reason and "\n" not in reason
+    assert len(reason) < 400
+
+
+# -- stale, empty and repeated jobs ----------------------------------------------------------
+
+
+def test_superseded_head_creates_no_check_run() -> None:
+    gh = FakeGitHub()
+    gh.change("app/perms.py", SAFE, FAIL_OPEN)
+
+    result = run_analysis(job(head_sha="c" * 40), gh)
+
+    assert result.status == "superseded"
+    assert gh.names() == ["get_pull_request"]
+
+
+def test_job_without_pull_requests_does_nothing() -> None:
+    gh = FakeGitHub()
+
+    result = run_analysis(job(pull_requests=()), gh)
+
+    assert result.status == "nothing" and gh.calls == []
+
+
+def test_apply_fixes_job_is_refused() -> None:
+    gh = FakeGitHub()
+    fixes = job().model_copy(update={"kind": JobKind.APPLY_FIXES})
+
+    with pytest.raises(ValueError, match="analyze"):
+        run_analysis(fixes, gh)
+    assert gh.calls == []
+
+
+def test_redelivery_posts_no_second_review() -> None:
+    first = FakeGitHub()
+    first.change("app/perms.py", SAFE, FAIL_OPEN)
+    run_analysis(job(), first)
+    posted = [c["body"] for review in first.reviews() for c in review["comments"]]
+
+    again = FakeGitHub(existing_bodies=posted)
+    again.change("app/perms.py", SAFE, FAIL_OPEN)
+    result = run_analysis(job(), again)
+
+    assert again.reviews() == []
+    assert again.names() == [n for n in FULL_SEQUENCE if n != "create_review"]
+    assert again.conclusion() == "failure"  # still blocking: the path is still there
+    assert result.api_calls == 7
+
+
+# -- calls per pull request ------------------------------------------------------------------
+
+
+def many_files(count: int) -> FakeGitHub:
+    gh = FakeGitHub()
+    for i in range(count):
+        gh.change(f"app/perms_{i}.py", SAFE, FAIL_OPEN)
+    return gh
+
+
+def test_port_calls_do_not_grow_with_the_number_of_files() -> None:
+    one, twenty = many_files(1), many_files(20)
+
+    small = run_analysis(job(), one)
+    large = run_analysis(job(), twenty)
+
+    assert one.names() == twenty.names() == FULL_SEQUENCE
+    assert small.api_calls == large.api_calls == len(twenty.calls) == 8
+    assert large.findings == 20
+    (review,) = twenty.reviews()
+    assert len(review["comments"]) == 20
+    assert len(twenty.called("read_files")[0][2]) == 20
+
+
+def test_more_than_50_findings_complete_the_check_in_batches() -> None:
+    gh = many_files(51)
+
+    result = run_analysis(job(), gh)
+
+    updates = gh.check_updates()
+    assert [len(u["output"]["annotations"]) for u in updates] == [50, 1]
+    assert updates[0]["conclusion"] == "failure"
+    assert result.api_calls == 9
+
+
+def test_each_pull_request_of_a_job_is_handled_on_its_own() -> None:
+    gh = FakeGitHub()
+    gh.change("app/perms.py", SAFE, FAIL_OPEN)
+
+    result = run_analysis(job(pull_requests=(NUMBER, NUMBER)), gh)
+
+    assert [pr.status for pr in result.pull_requests] == ["published", "published"]
+    assert len(gh.called("create_check_run")) == 2
+    assert result.api_calls == len(gh.calls) == 16
