@@ -1,0 +1,336 @@
+"""The only module that talks to the GitHub API: `GitHubPort` implemented with githubkit.
+
+`GitHubApp` holds the App's id, private key and API base URL; `GitHubApp.installation(id)`
+gives a `GitHubClient` for one unit of work (one `githubkit.GitHub` per job), authenticated as
+that installation. githubkit signs the JWT, fetches the installation token and caches both
+(process-wide by default, keyed by app id and installation id; tokens last one hour).
+
+What GitHub does that this module is shaped around:
+- Outdated review comments carry `"line": null`, which githubkit's model rejects, so the
+  review comments are read as raw JSON (only `body` is used).
+- `GET /pulls/{n}/files` pages at most 100 per page and lists at most 3,000 files; `patch` is
+  absent for binary files and huge diffs.
+- Contents are read by commit SHA (a fork's head branch is not on the base repository), many
+  paths per GraphQL query; binary and truncated blobs fall back to the REST contents API.
+- githubkit retries 5xx and rate limits on API calls, but not the installation-token request
+  that runs inside its auth flow; every failure, that one included, becomes a `GitHubError`.
+
+Errors never carry a token: messages are built from the method, the URL path, the status and
+GitHub's `message`/`errors` fields only, never from request headers.
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import pydantic
+from githubkit import AppAuthStrategy, GitHub
+from githubkit.cache import BaseCacheStrategy
+from githubkit.exception import (
+    GitHubException,
+    GraphQLFailed,
+    RequestError,
+    RequestFailed,
+    RequestTimeout,
+)
+
+from app.ports import ChangedFile, PullRequest
+
+DEFAULT_BASE_URL = "https://api.github.com"
+# Aliases per GraphQL query: big PRs are read in a few queries, each well under GitHub's
+# node and response-size limits.
+GRAPHQL_PATHS_PER_QUERY = 50
+RAW_MEDIA_TYPE = "application/vnd.github.raw+json"
+# The REST API version sent and parsed. 2022-11-28 is the one GitHub's published description
+# (npm `@octokit/openapi`, which the cassettes are built from) documents; githubkit's default
+# ("latest", 2026-03-10) expects fields that description lacks. Changing it means installing
+# that version's githubkit-schemas package and re-recording the cassettes.
+REST_API_VERSION = "2022-11-28"
+VERSION_HEADER = {"X-GitHub-Api-Version": REST_API_VERSION}
+
+GRAPHQL_ERROR_STATUS = {"NOT_FOUND": 404, "FORBIDDEN": 403, "UNPROCESSABLE": 422}
+
+
+class GitHubError(Exception):
+    """A GitHub request that failed; `status` is the HTTP status, 0 when there was none."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(f"{message} (HTTP {status})" if status else message)
+        self.status = status
+        self.message = message
+
+    @property
+    def retryable(self) -> bool:
+        """Worth another try later: no answer, a server error or a rate limit."""
+        return self.status == 0 or self.status >= 500 or self.status == 429
+
+
+def split_repo(repo: str) -> tuple[str, str]:
+    owner, sep, name = repo.partition("/")
+    if not sep or not owner or not name or "/" in name:
+        raise ValueError(f"repository must be 'owner/name', got {repo!r}")
+    return owner, name
+
+
+def _describe_failure(exc: RequestFailed) -> tuple[int, str]:
+    response = exc.response
+    request = exc.request
+    status = response.status_code
+    path = request.url.path
+    if "/app/installations/" in path and path.endswith("/access_tokens"):
+        what = "installation token request"
+    else:
+        what = f"{request.method} {path}"
+    detail = ""
+    try:
+        payload = response.json()
+    except ValueError:
+        payload = None
+    if isinstance(payload, dict):
+        detail = str(payload.get("message") or "")
+        errors = payload.get("errors")
+        if errors:
+            parts = [
+                str(e.get("message") or e.get("code") or e) if isinstance(e, dict) else str(e)
+                for e in errors
+            ]
+            detail = f"{detail}: {'; '.join(parts)}" if detail else "; ".join(parts)
+    reason = detail or response.reason_phrase or "request failed"
+    return status, f"GitHub {what} failed: {status} {reason}"
+
+
+@contextmanager
+def _translate_errors(action: str) -> Iterator[None]:
+    """githubkit's and pydantic's exceptions -> `GitHubError` with a clear message."""
+    try:
+        yield
+    except RequestFailed as exc:
+        status, message = _describe_failure(exc)
+        raise GitHubError(status, f"{action}: {message}") from None
+    except RequestTimeout as exc:
+        raise GitHubError(
+            0, f"{action}: GitHub did not answer in time ({exc.request.url.path})"
+        ) from None
+    except RequestError as exc:
+        if isinstance(exc.exc, RequestFailed):
+            # The installation-token request fails inside githubkit's auth flow, which
+            # wraps it once more (and does not retry it).
+            status, message = _describe_failure(exc.exc)
+            raise GitHubError(status, f"{action}: {message}") from None
+        raise GitHubError(
+            0, f"{action}: could not reach GitHub ({type(exc.exc).__name__})"
+        ) from None
+    except GraphQLFailed as exc:
+        errors = exc.response.errors or []
+        messages = "; ".join(e.message for e in errors)
+        types = {e.type for e in errors}
+        status = next((GRAPHQL_ERROR_STATUS[t] for t in types if t in GRAPHQL_ERROR_STATUS), 0)
+        raise GitHubError(status, f"{action}: GitHub GraphQL errors: {messages}") from None
+    except pydantic.ValidationError as exc:
+        # Field locations and error kinds only: the values could be anything.
+        where = "; ".join(f"{'.'.join(map(str, e['loc']))} ({e['type']})" for e in exc.errors()[:3])
+        raise GitHubError(
+            0, f"{action}: unexpected data from GitHub, {exc.error_count()} problems: {where}"
+        ) from None
+    except GitHubException as exc:  # AuthCredentialError and the like
+        raise GitHubError(0, f"{action}: {type(exc).__name__}: {exc}") from None
+
+
+class GitHubApp:
+    """The App's credentials; hands out one installation client per unit of work."""
+
+    def __init__(
+        self,
+        app_id: int | str,
+        private_key: str,
+        base_url: str = DEFAULT_BASE_URL,
+        *,
+        cache_strategy: BaseCacheStrategy | None = None,
+        timeout: float = 30.0,
+    ) -> None:
+        self.app_id = app_id
+        self._private_key = private_key
+        self.base_url = base_url
+        self._cache_strategy = cache_strategy  # None: githubkit's process-wide memory cache
+        self._timeout = timeout
+
+    def __repr__(self) -> str:  # never show the key
+        return f"GitHubApp(app_id={self.app_id!r}, base_url={self.base_url!r})"
+
+    def installation(self, installation_id: int) -> GitHubClient:
+        auth = AppAuthStrategy(self.app_id, self._private_key).as_installation(installation_id)
+        github = GitHub(
+            auth,
+            base_url=self.base_url,
+            cache_strategy=self._cache_strategy,
+            # One job reads each resource once: HTTP caching would add nothing but state.
+            http_cache=False,
+            timeout=self._timeout,
+        )
+        return GitHubClient(github)
+
+
+class GitHubClient:
+    """`GitHubPort` for one installation. Use as a context manager to reuse one connection."""
+
+    def __init__(
+        self, github: GitHub[Any], *, paths_per_query: int = GRAPHQL_PATHS_PER_QUERY
+    ) -> None:
+        self._github = github
+        self._rest = github.rest(REST_API_VERSION)
+        self._paths_per_query = max(1, paths_per_query)
+
+    def __enter__(self) -> GitHubClient:
+        self._github.__enter__()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._github.__exit__(*exc_info)  # type: ignore[arg-type]
+
+    # -- reads ---------------------------------------------------------------------------
+
+    def get_pull_request(self, repo: str, number: int) -> PullRequest:
+        owner, name = split_repo(repo)
+        with _translate_errors(f"reading pull request {repo}#{number}"):
+            pr = self._rest.pulls.get(owner, name, number).parsed_data
+            head_repo = pr.head.repo
+            return PullRequest(
+                number=pr.number,
+                head_sha=pr.head.sha,
+                base_sha=pr.base.sha,
+                head_ref=pr.head.ref,
+                # A deleted fork leaves `head.repo` null; its commits stay readable by SHA
+                # through the base repository.
+                head_repo=head_repo.full_name if head_repo is not None else repo,
+                draft=bool(pr.draft),
+            )
+
+    def list_changed_files(self, repo: str, number: int) -> list[ChangedFile]:
+        owner, name = split_repo(repo)
+        with _translate_errors(f"listing the files of {repo}#{number}"):
+            pages = self._github.rest.paginate(
+                self._rest.pulls.list_files,
+                owner=owner,
+                repo=name,
+                pull_number=number,
+                per_page=100,
+                headers=VERSION_HEADER,  # githubkit sends only these on the further pages
+            )
+            return [
+                ChangedFile(
+                    path=entry.filename,
+                    status=entry.status,
+                    previous_path=entry.previous_filename or None,
+                    patch=entry.patch or None,
+                )
+                for entry in pages
+            ]
+
+    def read_files(self, repo: str, sha: str, paths: list[str]) -> dict[str, bytes | None]:
+        owner, name = split_repo(repo)
+        result: dict[str, bytes | None] = {}
+        unique = list(dict.fromkeys(paths))
+        step = self._paths_per_query
+        with _translate_errors(f"reading files of {repo} at {sha[:12]}"):
+            for start in range(0, len(unique), step):
+                chunk = unique[start : start + step]
+                blobs = self._query_blobs(owner, name, sha, chunk)
+                for path, blob in zip(chunk, blobs, strict=True):
+                    result[path] = self._blob_bytes(owner, name, sha, path, blob)
+        return result
+
+    def _query_blobs(
+        self, owner: str, name: str, sha: str, paths: list[str]
+    ) -> list[dict[str, Any] | None]:
+        """One GraphQL query for all `paths`; the expressions travel as variables."""
+        params = ", ".join(f"$e{i}: String!" for i in range(len(paths)))
+        fields = "\n".join(
+            f"    f{i}: object(expression: $e{i}) "
+            "{ ... on Blob { text isBinary isTruncated byteSize } }"
+            for i in range(len(paths))
+        )
+        query = (
+            f"query ReadFiles($owner: String!, $name: String!, {params}) {{\n"
+            f"  repository(owner: $owner, name: $name) {{\n{fields}\n  }}\n}}"
+        )
+        variables: dict[str, Any] = {"owner": owner, "name": name}
+        variables.update({f"e{i}": f"{sha}:{path}" for i, path in enumerate(paths)})
+        data = self._github.graphql.request(query, variables)
+        repository = data.get("repository")
+        if repository is None:
+            raise GitHubError(404, f"GitHub GraphQL: repository {owner}/{name} not found")
+        return [repository.get(f"f{i}") for i in range(len(paths))]
+
+    def _blob_bytes(
+        self, owner: str, name: str, sha: str, path: str, blob: dict[str, Any] | None
+    ) -> bytes | None:
+        if not blob or "byteSize" not in blob:  # missing, or a tree/submodule
+            return None
+        text = blob.get("text")
+        if text is not None and not blob.get("isTruncated") and not blob.get("isBinary"):
+            return text.encode("utf-8")
+        if blob.get("byteSize") == 0:
+            return b""
+        return self._read_raw(owner, name, sha, path)
+
+    def _read_raw(self, owner: str, name: str, sha: str, path: str) -> bytes | None:
+        """One file through REST: binary or too big for GraphQL's `text`."""
+        try:
+            response = self._rest.repos.get_content(
+                owner, name, path, ref=sha, headers={"Accept": RAW_MEDIA_TYPE}
+            )
+        except RequestFailed as exc:
+            if exc.response.status_code == 404:
+                return None
+            raise
+        content_type = response.headers.get("content-type", "")
+        if content_type.startswith("application/json"):
+            # A server that ignored the raw media type: the JSON object has base64 content.
+            payload = response.json()
+            if isinstance(payload, dict) and payload.get("encoding") == "base64":
+                return base64.b64decode(payload.get("content") or "")
+            return None
+        return response.content
+
+    def review_comment_bodies(self, repo: str, number: int) -> list[str]:
+        owner, name = split_repo(repo)
+        with _translate_errors(f"listing review comments of {repo}#{number}"):
+            # Raw JSON on purpose: outdated comments have "line": null, which githubkit's
+            # PullRequestReviewComment model rejects.
+            pages = self._github.rest.paginate(
+                self._rest.pulls.list_review_comments,
+                map_func=lambda response: response.json(),
+                owner=owner,
+                repo=name,
+                pull_number=number,
+                per_page=100,
+                headers=VERSION_HEADER,  # githubkit sends only these on the further pages
+            )
+            return [
+                comment["body"]
+                for comment in pages
+                if isinstance(comment, dict) and isinstance(comment.get("body"), str)
+            ]
+
+    # -- writes --------------------------------------------------------------------------
+
+    def create_check_run(self, repo: str, head_sha: str, name: str) -> int:
+        owner, repo_name = split_repo(repo)
+        with _translate_errors(f"creating check run {name!r} on {repo}"):
+            response = self._rest.checks.create(
+                owner, repo_name, name=name, head_sha=head_sha, status="in_progress"
+            )
+            return response.parsed_data.id
+
+    def update_check_run(self, repo: str, check_run_id: int, body: dict[str, Any]) -> None:
+        owner, name = split_repo(repo)
+        with _translate_errors(f"updating check run {check_run_id} on {repo}"):
+            self._rest.checks.update(owner, name, check_run_id, data=body)  # type: ignore[arg-type]
+
+    def create_review(self, repo: str, number: int, body: dict[str, Any]) -> None:
+        owner, name = split_repo(repo)
+        with _translate_errors(f"creating a review on {repo}#{number}"):
+            self._rest.pulls.create_review(owner, name, number, data=body)  # type: ignore[arg-type]

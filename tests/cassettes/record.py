@@ -1,0 +1,544 @@
+"""Re-records the vcrpy cassettes of `tests/test_app_github.py` against a local stand-in.
+
+There is no GitHub to record from here, so this script starts a small stand-in server on
+127.0.0.1 that answers the way GitHub does: its REST bodies are the response examples of
+GitHub's official OpenAPI description (npm package `@octokit/openapi`), checked against that
+description's schemas (a few examples lack required fields; the fixes are listed in `FIXES`).
+`app.github.GitHubClient` then talks to the stand-in through vcrpy, which writes the cassettes.
+
+Re-record (needs npm and network to the npm registry; the test suite never does):
+
+    .venv/bin/python tests/cassettes/record.py            # runs `npm pack @octokit/openapi`
+    .venv/bin/python tests/cassettes/record.py --openapi path/to/api.github.com.json
+
+Replay and base URL: the client records with base URL `http://127.0.0.1:<port>/`; every
+recorded request URI and `Link` header is rewritten to `https://api.github.com`, so the tests
+replay with the production default base URL and no server running.
+
+Scrubbing: vcrpy drops the `Authorization` header (JWT and installation token) and the
+installation token in the access-token response body becomes `ghs_REDACTED`. The private key
+is a throwaway RSA key generated for each run. `expires_at` of the token is fixed far in the
+future so that replay in any year reuses the recorded token instead of asking for another.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import re
+import secrets
+import subprocess
+import sys
+import tarfile
+import tempfile
+import threading
+from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import vcr
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+
+from app.github import GitHubApp, GitHubClient, GitHubError  # noqa: E402
+
+CASSETTES = Path(__file__).resolve().parent
+OPENAPI_PACKAGE = "@octokit/openapi@23.0.2"
+PUBLIC_BASE = "https://api.github.com"
+TOKEN_EXPIRES_AT = "2099-01-01T00:00:00Z"
+REDACTED_TOKEN = "ghs_REDACTED"
+
+OWNER, REPO, NUMBER, REPO_ID = "octocat", "Hello-World", 1347, 1296269
+HEAD_SHA = "6dcb09b5b57875f334f61aebed695e2e4193db5e"
+INSTALLATION_ID, BAD_INSTALLATION_ID = 42, 999
+
+# Blobs at HEAD_SHA that the stand-in's GraphQL and contents API know.
+PNG = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR"
+BIG_JSON = b'{"items": [' + b", ".join(b"%d" % i for i in range(200)) + b"]}\n"
+TREE: dict[str, bytes | None] = {
+    "app/auth.py": b"def allowed(user):\n    return True\n",
+    "README.md": "h\u00e9llo \u2713\n".encode(),
+    "logo.png": PNG,  # binary: GraphQL gives text null
+    "data/big.json": BIG_JSON,  # GraphQL gives truncated text
+    "empty.txt": b"",
+    "src": None,  # a directory: a Tree, no Blob fields
+}
+
+
+# -- the OpenAPI description -----------------------------------------------------------------
+
+
+def load_openapi(path: Path | None) -> dict[str, Any]:
+    if path is not None:
+        return json.loads(path.read_text())
+    with tempfile.TemporaryDirectory() as tmp:
+        out = subprocess.run(
+            ["npm", "pack", OPENAPI_PACKAGE, "--silent"],
+            cwd=tmp,
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout.strip()
+        with tarfile.open(Path(tmp) / out.splitlines()[-1]) as tar:
+            member = tar.extractfile("package/generated/api.github.com.json")
+            assert member is not None
+            return json.load(member)
+
+
+def _nullable_to_jsonschema(node: Any) -> Any:
+    """OpenAPI 3.0 `nullable: true` -> JSON Schema's null type, recursively."""
+    if isinstance(node, list):
+        return [_nullable_to_jsonschema(item) for item in node]
+    if not isinstance(node, dict):
+        return node
+    node = {key: _nullable_to_jsonschema(value) for key, value in node.items()}
+    if node.pop("nullable", False):
+        if "type" in node and "$ref" not in node:
+            node["type"] = [node["type"], "null"]
+            if "enum" in node:
+                node["enum"] = [*node["enum"], None]
+        else:
+            node = {"anyOf": [node, {"type": "null"}]}
+    return node
+
+
+class Spec:
+    def __init__(self, document: dict[str, Any]) -> None:
+        from jsonschema import Draft7Validator
+        from referencing import Registry, Resource
+        from referencing.jsonschema import DRAFT7
+
+        self.document = document
+        converted = _nullable_to_jsonschema({"components": document["components"]})
+        resource = Resource.from_contents(converted, default_specification=DRAFT7)
+        self._registry = Registry().with_resource("urn:openapi", resource)
+        self._validator_class = Draft7Validator
+
+    def example(self, name: str) -> Any:
+        return copy.deepcopy(self.document["components"]["examples"][name]["value"])
+
+    def errors(self, value: Any, schema: str, *, array: bool = False) -> list[str]:
+        ref = {"$ref": f"urn:openapi#/components/schemas/{schema}"}
+        validator = self._validator_class(
+            {"type": "array", "items": ref} if array else ref, registry=self._registry
+        )
+        return [
+            f"{'/'.join(map(str, e.absolute_path))}: {e.message}"
+            for e in validator.iter_errors(value)
+        ]
+
+    def check(self, value: Any, schema: str, *, array: bool = False) -> Any:
+        """`value` must fit the description's schema and githubkit's model of it."""
+        if problems := self.errors(value, schema, array=array):
+            raise SystemExit(f"stand-in answer does not fit {schema}:\n" + "\n".join(problems))
+        model_name = GITHUBKIT_MODELS.get(schema)
+        if model_name is not None:
+            from githubkit.compat import type_validate_python
+            from githubkit_schemas.v2022_11_28 import models
+
+            model = getattr(models, model_name)
+            try:
+                type_validate_python(list[model] if array else model, value)
+            except ValueError as exc:
+                raise SystemExit(f"answer does not fit githubkit's {model_name}: {exc}") from exc
+        return value
+
+
+# The schemas whose githubkit model (REST API version 2022-11-28) parses the answer too.
+GITHUBKIT_MODELS = {
+    "installation-token": "InstallationToken",
+    "pull-request": "PullRequest",
+    "diff-entry": "DiffEntry",
+    "pull-request-review-comment": "PullRequestReviewComment",
+    "check-run": "CheckRun",
+    "pull-request-review": "PullRequestReview",
+    "basic-error": "BasicError",
+    "validation-error-simple": "ValidationErrorSimple",
+}
+
+# Fields some examples lack although their schema requires them: (example, fix).
+FIXES: dict[str, Callable[[Any], None]] = {}
+
+
+def _fix(name: str) -> Callable[[Callable[[Any], None]], Callable[[Any], None]]:
+    def register(func: Callable[[Any], None]) -> Callable[[Any], None]:
+        FIXES[name] = func
+        return func
+
+    return register
+
+
+@_fix("pull-request")
+def _fix_pull_request(pr: Any) -> None:
+    for team in pr.get("requested_teams") or []:
+        team.setdefault("type", "enterprise")
+    for side in ("head", "base"):
+        pr[side]["repo"].setdefault("language", None)
+    # githubkit-schemas 26.10's description (newer than the npm package's) requires these.
+    for label in pr.get("labels") or []:
+        label.setdefault("archived_at", None)
+        label.setdefault("archived_by", None)
+
+
+def fixed_example(spec: Spec, name: str) -> Any:
+    value = spec.example(name)
+    if name in FIXES:
+        FIXES[name](value)
+    return value
+
+
+# -- the stand-in's answers --------------------------------------------------------------------
+
+
+class Answers:
+    """Every body the stand-in serves, built once from the examples and schema-checked."""
+
+    def __init__(self, spec: Spec) -> None:
+        self.spec = spec
+        token = spec.example("installation-token")
+        token["token"] = "ghs_" + secrets.token_hex(18)  # a "secret" the scrubber must remove
+        token["expires_at"] = TOKEN_EXPIRES_AT
+        self.token = spec.check(token, "installation-token")
+
+        pr = fixed_example(spec, "pull-request")
+        pr["number"] = NUMBER
+        pr["head"]["sha"] = HEAD_SHA
+        pr["head"]["ref"] = "fix-auth"
+        # The head is a fork: its repository differs from the base.
+        pr["head"]["repo"]["full_name"] = "contributor/Hello-World"
+        pr["head"]["repo"]["owner"]["login"] = "contributor"
+        pr["draft"] = False
+        self.pull_request = spec.check(pr, "pull-request")
+
+        template = fixed_example(spec, "diff-entry-items")[0]
+
+        def entry(filename: str, status: str, **extra: Any) -> dict[str, Any]:
+            item = copy.deepcopy(template)
+            item.update(filename=filename, status=status, **extra)
+            return item
+
+        page1 = [entry(f"src/module_{i:03d}.py", "modified") for i in range(100)]
+        binary = entry("logo.png", "added", additions=0, deletions=0, changes=0)
+        del binary["patch"]  # GitHub omits `patch` for binary files and huge diffs
+        page2 = [
+            entry("app/auth.py", "renamed", previous_filename="app/old_auth.py"),
+            binary,
+            entry("old.txt", "removed", patch="@@ -1 +0,0 @@\n-gone"),
+        ]
+        self.files_pages = [
+            spec.check(page1, "diff-entry", array=True),
+            spec.check(page2, "diff-entry", array=True),
+        ]
+
+        first = spec.example("pull-request-review-comment-items")[0]
+        first["body"] = "Great stuff!"
+        spec.check([first], "pull-request-review-comment", array=True)
+        outdated = copy.deepcopy(first)
+        outdated.update(id=11, body="<!-- failclosed:fp:0123abcd --> fails open", line=None)
+        outdated["position"] = None
+        # Deliberately off-schema: that is how GitHub answers for an outdated comment.
+        problems = self.spec.errors([outdated], "pull-request-review-comment", array=True)
+        expected = ("0/line: None", "0/position: None")
+        assert problems and all(p.startswith(expected) for p in problems), problems
+        self.comments = [first, outdated]
+
+        self.check_run_created = spec.check(
+            spec.example("check-run-example-of-in-progress-conclusion"), "check-run"
+        )
+        self.check_run_updated = spec.check(spec.example("check-run"), "check-run")
+        self.review = spec.check(spec.example("pull-request-review"), "pull-request-review")
+
+        self.not_found = spec.check(
+            {
+                "message": "Not Found",
+                "documentation_url": "https://docs.github.com/rest/pulls/pulls#get-a-pull-request",
+                "status": "404",
+            },
+            "basic-error",
+        )
+        self.bad_credentials = spec.check(
+            {
+                "message": "A JSON web token could not be decoded",
+                "documentation_url": "https://docs.github.com/rest",
+                "status": "401",
+            },
+            "basic-error",
+        )
+        self.review_rejected = spec.check(
+            {
+                "message": "Unprocessable Entity",
+                "errors": ["Pull request review thread line must be part of the diff"],
+                "documentation_url": "https://docs.github.com/rest/pulls/reviews#create-a-review-for-a-pull-request",
+                "status": "422",
+            },
+            "validation-error-simple",
+        )
+
+
+def graphql_answer(body: dict[str, Any]) -> dict[str, Any]:
+    """Answers `GitHubClient.read_files`' query: aliases f0..fN for variables e0..eN."""
+    variables = body.get("variables") or {}
+    if (variables.get("owner"), variables.get("name")) != (OWNER, REPO):
+        return {
+            "data": {"repository": None},
+            "errors": [
+                {
+                    "type": "NOT_FOUND",
+                    "path": ["repository"],
+                    "locations": [{"line": 2, "column": 3}],
+                    "message": "Could not resolve to a Repository with the name "
+                    f"'{variables.get('owner')}/{variables.get('name')}'.",
+                }
+            ],
+        }
+    repository: dict[str, Any] = {}
+    for key, expression in variables.items():
+        if not re.fullmatch(r"e\d+", key):
+            continue
+        sha, _, path = expression.partition(":")
+        alias = "f" + key[1:]
+        if sha != HEAD_SHA or path not in TREE:
+            repository[alias] = None
+        elif TREE[path] is None:
+            repository[alias] = {}
+        else:
+            data = TREE[path]
+            assert data is not None
+            binary = b"\x00" in data or data.startswith(b"\x89PNG")
+            truncated = len(data) > 64
+            repository[alias] = {
+                "text": None if binary else data[:64].decode() if truncated else data.decode(),
+                "isBinary": binary,
+                "isTruncated": truncated,
+                "byteSize": len(data),
+            }
+    return {"data": {"repository": repository}}
+
+
+def make_handler(answers: Answers) -> type[BaseHTTPRequestHandler]:
+    repo_path = f"/repos/{OWNER}/{REPO}"
+
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+        def _send(
+            self,
+            status: int,
+            body: Any,
+            headers: dict[str, str] | None = None,
+            content_type: str = "application/json; charset=utf-8",
+        ) -> None:
+            data = body if isinstance(body, bytes) else json.dumps(body).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", content_type)
+            self.send_header("Content-Length", str(len(data)))
+            self.send_header("X-GitHub-Media-Type", "github.v3; format=json")
+            for name, value in (headers or {}).items():
+                self.send_header(name, value)
+            self.end_headers()
+            self.wfile.write(data)
+
+        def _body(self) -> Any:
+            length = int(self.headers.get("Content-Length") or 0)
+            return json.loads(self.rfile.read(length) or b"null")
+
+        def do_POST(self) -> None:
+            path = urlsplit(self.path).path
+            body = self._body()
+            if m := re.fullmatch(r"/app/installations/(\d+)/access_tokens", path):
+                if int(m.group(1)) == BAD_INSTALLATION_ID:
+                    return self._send(401, answers.bad_credentials)
+                return self._send(201, answers.token)
+            if path == "/graphql":
+                return self._send(200, graphql_answer(body))
+            if path == f"{repo_path}/check-runs":
+                return self._send(201, answers.check_run_created)
+            if path == f"{repo_path}/pulls/{NUMBER}/reviews":
+                lines = [c.get("line", 0) for c in body.get("comments", [])]
+                if any(line > 1000 for line in lines):
+                    return self._send(422, answers.review_rejected)
+                return self._send(200, answers.review)
+            return self._send(404, answers.not_found)
+
+        def do_PATCH(self) -> None:
+            path = urlsplit(self.path).path
+            self._body()
+            if path == f"{repo_path}/check-runs/{answers.check_run_created['id']}":
+                return self._send(200, answers.check_run_updated)
+            return self._send(404, answers.not_found)
+
+        def do_GET(self) -> None:
+            url = urlsplit(self.path)
+            query = parse_qs(url.query)
+            base = f"http://{self.headers['Host']}"
+            if url.path == f"{repo_path}/pulls/{NUMBER}":
+                return self._send(200, answers.pull_request)
+            if url.path == f"{repo_path}/pulls/{NUMBER}/files":
+                # Like GitHub: further pages live under /repositories/{id}/...
+                paged = f"{base}/repositories/{REPO_ID}/pulls/{NUMBER}/files?per_page=100"
+                link = f'<{paged}&page=2>; rel="next", <{paged}&page=2>; rel="last"'
+                return self._send(200, answers.files_pages[0], {"Link": link})
+            if url.path == f"/repositories/{REPO_ID}/pulls/{NUMBER}/files":
+                paged = f"{base}/repositories/{REPO_ID}/pulls/{NUMBER}/files?per_page=100"
+                link = f'<{paged}&page=1>; rel="prev", <{paged}&page=1>; rel="first"'
+                return self._send(200, answers.files_pages[1], {"Link": link})
+            if url.path == f"{repo_path}/pulls/{NUMBER}/comments":
+                return self._send(200, answers.comments)
+            if url.path.startswith(f"{repo_path}/contents/"):
+                path = url.path.removeprefix(f"{repo_path}/contents/")
+                data = TREE.get(path)
+                if query.get("ref") == [HEAD_SHA] and data is not None:
+                    return self._send(200, data, content_type="application/vnd.github.raw")
+            return self._send(404, answers.not_found)
+
+    return Handler
+
+
+# -- recording ------------------------------------------------------------------------------------
+
+
+def scrubbing_vcr(stand_in: str) -> vcr.VCR:
+    def rewrite_request(request: Any) -> Any:
+        request.uri = request.uri.replace(stand_in, PUBLIC_BASE)
+        if "host" in request.headers:
+            request.headers["host"] = urlsplit(PUBLIC_BASE).netloc
+        return request
+
+    def scrub_response(response: dict[str, Any]) -> dict[str, Any]:
+        headers = response["headers"]
+        for name in [n for n in headers if n.lower() in ("server", "date")]:
+            del headers[name]  # the stand-in's own, not GitHub's
+        for name in list(headers):
+            headers[name] = [value.replace(stand_in, PUBLIC_BASE) for value in headers[name]]
+        body = response["body"]["string"]
+        new = re.sub(rb"ghs_[A-Za-z0-9]+", REDACTED_TOKEN.encode(), body)
+        if new != body:
+            response["body"]["string"] = new
+            for name in headers:
+                if name.lower() == "content-length":
+                    headers[name] = [str(len(new))]
+        return response
+
+    return vcr.VCR(
+        record_mode="all",
+        filter_headers=["authorization"],
+        before_record_request=rewrite_request,
+        before_record_response=scrub_response,
+        decode_compressed_response=True,
+    )
+
+
+def new_private_key() -> str:
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    return key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    ).decode()
+
+
+def record(spec: Spec) -> None:
+    from githubkit.cache import MemCacheStrategy
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), make_handler(Answers(spec)))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    stand_in = f"http://127.0.0.1:{server.server_address[1]}"
+    recorder = scrubbing_vcr(stand_in)
+    key = new_private_key()
+    repo = f"{OWNER}/{REPO}"
+
+    def client(installation_id: int = INSTALLATION_ID, **kwargs: Any) -> GitHubClient:
+        # A fresh token cache per cassette: each one holds its own token request.
+        app = GitHubApp(1, key, stand_in + "/", cache_strategy=MemCacheStrategy())
+        gh = app.installation(installation_id)
+        if kwargs:
+            gh = GitHubClient(gh._github, **kwargs)
+        return gh
+
+    def expect_error(call: Callable[[], object]) -> None:
+        try:
+            call()
+        except GitHubError as exc:
+            print("   ", exc)
+        else:
+            raise SystemExit("expected a GitHubError")
+
+    paths = [*TREE, "missing.py"]
+    scenarios: dict[str, Callable[[], object]] = {
+        "pull_request": lambda: client().get_pull_request(repo, NUMBER),
+        "changed_files": lambda: client().list_changed_files(repo, NUMBER),
+        "read_files": lambda: client().read_files(repo, HEAD_SHA, paths),
+        "read_files_chunked": lambda: client(paths_per_query=2).read_files(
+            repo, HEAD_SHA, ["app/auth.py", "README.md", "missing.py"]
+        ),
+        "review_comments": lambda: client().review_comment_bodies(repo, NUMBER),
+        "check_run": lambda: (gh := client()).update_check_run(
+            repo,
+            gh.create_check_run(repo, HEAD_SHA, "failclosed"),
+            {
+                "status": "completed",
+                "conclusion": "neutral",
+                "output": {"title": "failclosed", "summary": "No findings."},
+            },
+        ),
+        "create_review": lambda: client().create_review(
+            repo,
+            NUMBER,
+            {
+                "commit_id": HEAD_SHA,
+                "event": "COMMENT",
+                "body": "failclosed found 1 issue",
+                "comments": [{"path": "app/auth.py", "line": 2, "side": "RIGHT", "body": "x"}],
+            },
+        ),
+        "error_pull_request_404": lambda: expect_error(
+            lambda: client().get_pull_request(repo, 9999)
+        ),
+        "error_review_422": lambda: expect_error(
+            lambda: client().create_review(
+                repo,
+                NUMBER,
+                {
+                    "commit_id": HEAD_SHA,
+                    "event": "COMMENT",
+                    "comments": [{"path": "a.py", "line": 5000, "side": "RIGHT", "body": "x"}],
+                },
+            )
+        ),
+        "error_token_401": lambda: expect_error(
+            lambda: client(BAD_INSTALLATION_ID).get_pull_request(repo, NUMBER)
+        ),
+        "error_graphql_not_found": lambda: expect_error(
+            lambda: client().read_files("octocat/nope", HEAD_SHA, ["a.py"])
+        ),
+    }
+    try:
+        for name, run in scenarios.items():
+            cassette = CASSETTES / f"{name}.yaml"
+            cassette.unlink(missing_ok=True)
+            with recorder.use_cassette(str(cassette)):
+                result = run()
+            print(f"{cassette.relative_to(ROOT)}: {str(result)[:100]}")
+    finally:
+        server.shutdown()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--openapi", type=Path, help="api.github.com.json; default: npm pack " + OPENAPI_PACKAGE
+    )
+    args = parser.parse_args()
+    record(Spec(load_openapi(args.openapi)))
+
+
+if __name__ == "__main__":
+    main()
