@@ -15,8 +15,10 @@ from typing import Any
 
 import uvicorn
 
+from app.github import GitHubApp
 from app.main import create_app
 from app.settings import Settings, SettingsError, get_settings
+from app.worker import ThreadedJobSink
 
 PROG = "failclosed serve"
 DEFAULT_HOST = "127.0.0.1"
@@ -70,8 +72,15 @@ def serve(
     settings = settings if settings is not None else get_settings()
     settings.validate_for_serving()  # before touching the process's logging
     configure_logging(settings.log_level)
-    app = create_app(settings)
-    uvicorn.run(app, host=host, port=port, log_config=None, server_header=False)
+    github_app = GitHubApp(
+        settings.app_id, settings.private_key_pem().get_secret_value(), settings.github_api_url
+    )
+    sink = ThreadedJobSink(github_app)
+    app = create_app(settings, sink)
+    try:
+        uvicorn.run(app, host=host, port=port, log_config=None, server_header=False)
+    finally:
+        sink.stop()  # finish what was accepted before the process ends
 
 
 def build_parser() -> argparse.ArgumentParser:
