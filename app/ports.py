@@ -57,3 +57,40 @@ class GitHubPort(Protocol):
         ...
 
     def create_review(self, repo: str, number: int, body: dict[str, Any]) -> None: ...
+
+    def pull_requests_for_commit(self, repo: str, sha: str) -> list[int]:
+        """Open PRs of this repository whose head is `sha` (check re-runs of fork PRs)."""
+        ...
+
+    def review_comments(self, repo: str, number: int) -> list[ReviewComment]:
+        """The PR's review comments with ids, for answering our own when fixed."""
+        ...
+
+    def reply_to_review_comment(
+        self, repo: str, number: int, comment_id: int, body: str
+    ) -> None: ...
+
+    def comment_on_pull_request(self, repo: str, number: int, body: str) -> None:
+        """A plain PR (issue) comment, e.g. to say fixes cannot be pushed to a fork."""
+        ...
+
+    def commit_files(
+        self, repo: str, branch: str, expected_head_sha: str, files: dict[str, bytes], message: str
+    ) -> str:
+        """One commit on `branch` changing `files`, only if the branch head is still
+        `expected_head_sha` (else `HeadMoved`); the new commit's sha."""
+        ...
+
+
+@dataclass(frozen=True)
+class ReviewComment:
+    """An existing review comment: enough to find ours and answer it."""
+
+    id: int
+    body: str
+    path: str
+    in_reply_to_id: int | None = None
+
+
+class HeadMoved(Exception):
+    """The branch moved since the analysis: fixes must not be committed on top blindly."""
