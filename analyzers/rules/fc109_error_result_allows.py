@@ -7,9 +7,9 @@ import re
 from collections.abc import Iterator
 
 from analyzers.fixes import Edit, ReplaceExpression, ReplaceStatements
-from analyzers.flow import FunctionFlow
+from analyzers.flow import FunctionFlow, assigned_names, swallows
 from analyzers.rules.base import Hit, Invalid, Rule
-from analyzers.rules.common import branch_answer
+from analyzers.rules.common import absent_subject, branch_answer
 from analyzers.semantics import (
     FunctionInfo,
     ModuleInfo,
@@ -62,17 +62,25 @@ class ErrorResultAllows(Rule):
     severity = "error"
     summary = "An error answer from the permission system is treated as allow."
     fix_safety = "The error branch denies; successful answers are unchanged."
-    trigger = ("status", ".ok", "error", ".failed", ".fault", ".exc")
+    trigger = ("status", ".ok", "error", ".failed", ".fault", ".exc", "is None", "if not ")
 
     def check(self, fn: FunctionInfo, info: ModuleInfo) -> Iterator[Hit]:
+        ifs = [node for node in fn.statements if isinstance(node, ast.If) and node.body]
         tests = [
-            (node, subject)
-            for node in fn.statements
-            if isinstance(node, ast.If) and node.body and (subject := _error_test(node.test))
+            (node, f"`{subject}` reports an error")
+            for node in ifs
+            if (subject := _error_test(node.test))
         ]
+        flow: FunctionFlow | None = None
+        if any(_absent_name(node.test) for node in ifs):
+            flow = FunctionFlow(fn.node)
+            tests += [
+                (node, f"every attempt to get `{name}` failed")
+                for node in ifs
+                if (name := _gave_up(node, flow))
+            ]
         if not tests or (fn.polarity is None and not ALLOWISH.search(info.segment(fn.node))):
             return  # no error test, or neither a permission check nor code that allows
-        flow: FunctionFlow | None = None
         for node, subject in tests:
             flow = flow or FunctionFlow(fn.node)
             if under_fail_open_flag(list(flow.ancestors(node))):
@@ -92,8 +100,8 @@ class ErrorResultAllows(Rule):
                 yield Hit(
                     node=first,
                     message=(
-                        f"`{fn.qualname}` returns `{value.shown}` (allow) when `{subject}` "
-                        "reports an error, so a failing permission system grants access."
+                        f"`{fn.qualname}` returns `{value.shown}` (allow) when {subject}, "
+                        "so a failing permission system grants access."
                     ),
                     edits=[edit],
                     key_nodes=[node],
@@ -122,7 +130,7 @@ class ErrorResultAllows(Rule):
         return Hit(
             node=node,
             message=(
-                f"`{fn.qualname}` skips an evaluator whose answer `{subject}` reports an error "
+                f"`{fn.qualname}` skips an evaluator when {subject} "
                 f"and returns `{returned.id}`, which starts as `{value.shown}`, so a failing "
                 "policy counts as allow."
             ),
@@ -177,12 +185,52 @@ def _is_error_status_test(op: ast.cmpop, right: ast.expr) -> bool:
     return isinstance(op, ast.GtE | ast.Gt) and right.value >= 299
 
 
+def _absent_name(test: ast.expr) -> str | None:
+    subject = absent_subject(test)
+    return subject[0].id if subject and isinstance(subject[0], ast.Name) else None
+
+
+def _gave_up(node: ast.If, flow: FunctionFlow) -> str | None:
+    """`answer = None; for _ in range(3): try: answer = ask() except E: sleep()` then
+    `if answer is None:` -- the test means "every attempt failed"."""
+    name = _absent_name(node.test)
+    place = flow.places.get(id(node))
+    if name is None or place is None or place.index == 0:
+        return None
+    loop = place.block[place.index - 1]
+    if not isinstance(loop, ast.For | ast.While):
+        return None
+    initial = flow.value_before(loop, name)
+    if not (isinstance(initial, ast.Constant) and initial.value is None):
+        return None
+    for stmt in ast.walk(loop):
+        if (
+            isinstance(stmt, ast.Try)
+            and any(name in assigned_names(s) for s in stmt.body)
+            and any(swallows(h) for h in stmt.handlers)
+        ):
+            return name
+    return None
+
+
 def _is_status(node: ast.expr) -> bool:
     name = dotted_name(node) or ""
     return name.endswith((".status_code", ".status", ".code")) or name == "status_code"
 
 
 ErrorResultAllows.VALID = [
+    # None here is "no rule matched", not a failed attempt
+    """
+def may_run_tool(tool):
+    rule = None
+    for candidate in RULES:
+        if candidate.matches(tool):
+            rule = candidate
+            break
+    if rule is None:
+        return True
+    return rule.allows
+""",
     """
 def is_allowed(user, action):
     response = requests.post(PDP_URL, json={"user": user}, timeout=2)
@@ -221,6 +269,36 @@ def fetch_avatar(url):
 ]
 
 ErrorResultAllows.INVALID = [
+    # the retries ran out, and "no answer" reads as allowed
+    Invalid(
+        """\
+def may_run_tool(tool):
+    answer = None
+    for attempt in range(3):
+        try:
+            answer = policy_client.ask(tool)
+            break
+        except ConnectionError:
+            time.sleep(2**attempt)
+    if answer is None:
+        return True
+    return answer.allowed
+""",
+        line=10,
+        fixed="""\
+def may_run_tool(tool):
+    answer = None
+    for attempt in range(3):
+        try:
+            answer = policy_client.ask(tool)
+            break
+        except ConnectionError:
+            time.sleep(2**attempt)
+    if answer is None:
+        return False
+    return answer.allowed
+""",
+    ),
     Invalid(
         """\
 def is_allowed(user, action):
