@@ -12,6 +12,12 @@ What GitHub does that this module is shaped around:
   absent for binary files and huge diffs.
 - Contents are read by commit SHA (a fork's head branch is not on the base repository), many
   paths per GraphQL query; binary and truncated blobs fall back to the REST contents API.
+- Fixes are committed with one GraphQL `createCommitOnBranch` mutation: GitHub authors and
+  signs the commit as the App, and applies it only if the branch head is still the expected
+  oid. A stale head is not an HTTP error: GitHub answers 200 with
+  `data.createCommitOnBranch: null` and an error of type `STALE_DATA` whose message reads
+  `Expected branch to point to "<oid>" but it did not.  Pull and try again.` (the shape
+  other bots observe against github.com); that, and only that, becomes `HeadMoved`.
 - githubkit retries 5xx and rate limits on API calls, but not the installation-token request
   that runs inside its auth flow; every failure, that one included, becomes a `GitHubError`.
 
@@ -37,7 +43,7 @@ from githubkit.exception import (
     RequestTimeout,
 )
 
-from app.ports import ChangedFile, PullRequest
+from app.ports import ChangedFile, HeadMoved, PullRequest, ReviewComment
 
 DEFAULT_BASE_URL = "https://api.github.com"
 # Aliases per GraphQL query: big PRs are read in a few queries, each well under GitHub's
@@ -52,6 +58,18 @@ REST_API_VERSION = "2022-11-28"
 VERSION_HEADER = {"X-GitHub-Api-Version": REST_API_VERSION}
 
 GRAPHQL_ERROR_STATUS = {"NOT_FOUND": 404, "FORBIDDEN": 403, "UNPROCESSABLE": 422}
+
+COMMIT_MUTATION = """\
+mutation CommitFiles($input: CreateCommitOnBranchInput!) {
+  createCommitOnBranch(input: $input) {
+    commit { oid }
+  }
+}"""
+# How GitHub says that `expectedHeadOid` is no longer the branch head. Deliberately not any
+# error that merely mentions `expectedHeadOid`: "provided invalid value for expectedHeadOid"
+# is a malformed request, not a moved branch.
+STALE_HEAD_TYPE = "STALE_DATA"
+STALE_HEAD_MESSAGE = "Expected branch to point to"
 
 
 class GitHubError(Exception):
@@ -137,6 +155,22 @@ def _translate_errors(action: str) -> Iterator[None]:
         ) from None
     except GitHubException as exc:  # AuthCredentialError and the like
         raise GitHubError(0, f"{action}: {type(exc).__name__}: {exc}") from None
+
+
+def _is_stale_head(exc: GraphQLFailed) -> bool:
+    return any(
+        error.type == STALE_HEAD_TYPE or STALE_HEAD_MESSAGE in error.message
+        for error in exc.response.errors or []
+    )
+
+
+def _commit_message(message: str) -> dict[str, str]:
+    """GraphQL's `CommitMessage`: the first line as headline, the rest as body."""
+    headline, _, body = message.strip().partition("\n")
+    result = {"headline": headline.strip()}
+    if body.strip():
+        result["body"] = body.strip()
+    return result
 
 
 class GitHubApp:
@@ -315,6 +349,72 @@ class GitHubClient:
                 if isinstance(comment, dict) and isinstance(comment.get("body"), str)
             ]
 
+    def review_comments(self, repo: str, number: int) -> list[ReviewComment]:
+        owner, name = split_repo(repo)
+        with _translate_errors(f"listing review comments of {repo}#{number}"):
+            # Raw JSON, as in `review_comment_bodies`: outdated comments have "line": null.
+            pages = self._github.rest.paginate(
+                self._rest.pulls.list_review_comments,
+                map_func=lambda response: response.json(),
+                owner=owner,
+                repo=name,
+                pull_number=number,
+                per_page=100,
+                headers=VERSION_HEADER,
+            )
+            comments = []
+            for entry in pages:
+                if not isinstance(entry, dict):
+                    continue
+                comment_id, body = entry.get("id"), entry.get("body")
+                if not isinstance(comment_id, int) or not isinstance(body, str):
+                    continue
+                path = entry.get("path")
+                reply_to = entry.get("in_reply_to_id")
+                comments.append(
+                    ReviewComment(
+                        id=comment_id,
+                        body=body,
+                        path=path if isinstance(path, str) else "",
+                        in_reply_to_id=reply_to if isinstance(reply_to, int) else None,
+                    )
+                )
+            return comments
+
+    def pull_requests_for_commit(self, repo: str, sha: str) -> list[int]:
+        """Open PRs based on `repo` whose head is `sha`, fork PRs included.
+
+        GitHub also lists PRs that merely contain the commit, closed ones and PRs of other
+        repositories (a fork's own PRs); those are left out. Read as raw JSON: only four
+        fields are used.
+        """
+        owner, name = split_repo(repo)
+        with _translate_errors(f"listing pull requests of {repo} for {sha[:12]}"):
+            pages = self._github.rest.paginate(
+                self._rest.repos.list_pull_requests_associated_with_commit,
+                map_func=lambda response: response.json(),
+                owner=owner,
+                repo=name,
+                commit_sha=sha,
+                per_page=100,
+                headers=VERSION_HEADER,
+            )
+            numbers: list[int] = []
+            for pr in pages:
+                if not isinstance(pr, dict) or pr.get("state") != "open":
+                    continue
+                base_repo = (pr.get("base") or {}).get("repo") or {}
+                head_sha = (pr.get("head") or {}).get("sha")
+                number = pr.get("number")
+                if (
+                    isinstance(number, int)
+                    and str(base_repo.get("full_name", "")).lower() == repo.lower()
+                    and head_sha == sha
+                    and number not in numbers
+                ):
+                    numbers.append(number)
+            return numbers
+
     # -- writes --------------------------------------------------------------------------
 
     def create_check_run(self, repo: str, head_sha: str, name: str) -> int:
@@ -334,3 +434,52 @@ class GitHubClient:
         owner, name = split_repo(repo)
         with _translate_errors(f"creating a review on {repo}#{number}"):
             self._rest.pulls.create_review(owner, name, number, data=body)  # type: ignore[arg-type]
+
+    def reply_to_review_comment(self, repo: str, number: int, comment_id: int, body: str) -> None:
+        owner, name = split_repo(repo)
+        with _translate_errors(f"replying to review comment {comment_id} on {repo}#{number}"):
+            self._rest.pulls.create_reply_for_review_comment(
+                owner, name, number, comment_id, body=body
+            )
+
+    def comment_on_pull_request(self, repo: str, number: int, body: str) -> None:
+        owner, name = split_repo(repo)
+        with _translate_errors(f"commenting on {repo}#{number}"):
+            self._rest.issues.create_comment(owner, name, number, body=body)
+
+    def commit_files(
+        self, repo: str, branch: str, expected_head_sha: str, files: dict[str, bytes], message: str
+    ) -> str:
+        """One `createCommitOnBranch` mutation: authored and signed as the App.
+
+        Raises `HeadMoved` when GitHub reports that `branch` no longer points to
+        `expected_head_sha` (nothing is committed then), `GitHubError` for anything else.
+        A retried request cannot commit twice: the retry's expected head is stale.
+        """
+        split_repo(repo)
+        if not files:
+            raise ValueError("commit_files needs at least one file")
+        commit_input = {
+            "branch": {"repositoryNameWithOwner": repo, "branchName": branch},
+            "expectedHeadOid": expected_head_sha,
+            "message": _commit_message(message),
+            "fileChanges": {
+                "additions": [
+                    {"path": path, "contents": base64.b64encode(data).decode("ascii")}
+                    for path, data in files.items()
+                ]
+            },
+        }
+        with _translate_errors(f"committing {len(files)} files to {repo}:{branch}"):
+            try:
+                data = self._github.graphql.request(COMMIT_MUTATION, {"input": commit_input})
+            except GraphQLFailed as exc:
+                if _is_stale_head(exc):
+                    raise HeadMoved(
+                        f"{repo}:{branch} no longer points to {expected_head_sha[:12]}"
+                    ) from None
+                raise
+            oid = ((data.get("createCommitOnBranch") or {}).get("commit") or {}).get("oid")
+            if not isinstance(oid, str) or not oid:
+                raise GitHubError(0, f"committing to {repo}:{branch}: GitHub returned no commit")
+            return oid

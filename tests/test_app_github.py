@@ -8,6 +8,8 @@ requests fail (`record_mode="none"`), so nothing reaches a network.
 
 from __future__ import annotations
 
+import base64
+import json
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -28,12 +30,16 @@ from app.github import (
     GitHubError,
     split_repo,
 )
-from app.ports import ChangedFile, GitHubPort, PullRequest
+from app.ports import ChangedFile, GitHubPort, HeadMoved, PullRequest, ReviewComment
 
 CASSETTES = Path(__file__).parent / "cassettes"
 REPO = "octocat/Hello-World"
 NUMBER = 1347
 HEAD_SHA = "6dcb09b5b57875f334f61aebed695e2e4193db5e"
+STALE_SHA = "e5bd3914e2e596debea16f433f57875b5b90bcd6"
+PNG = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR"
+FIX = {"app/auth.py": b"def allowed(user):\n    return user.is_admin\n", "logo.png": PNG}
+MESSAGE = "failclosed: fix 1 finding\n\nFC101 in app/auth.py"
 
 replay = vcr.VCR(
     cassette_library_dir=str(CASSETTES),
@@ -60,9 +66,16 @@ def app(private_key: str) -> GitHubApp:
 
 
 @contextmanager
-def played(name: str) -> Iterator[Any]:
-    """Replays tests/cassettes/{name}.yaml; every recorded request must be made."""
-    with replay.use_cassette(f"{name}.yaml") as recorded:
+def played(name: str, *, match_body: bool = False) -> Iterator[Any]:
+    """Replays tests/cassettes/{name}.yaml; every recorded request must be made.
+
+    With `match_body`, a request replays only if its body equals the recorded one (JSON
+    compared as data), so what the test reads in `cassette.requests` is what was sent.
+    """
+    options: dict[str, Any] = {}
+    if match_body:
+        options["match_on"] = ["method", "scheme", "host", "port", "path", "query", "body"]
+    with replay.use_cassette(f"{name}.yaml", **options) as recorded:
         yield recorded
     assert recorded.all_played, f"{name}: not every recorded request was made"
 
@@ -145,7 +158,11 @@ def test_read_files_chunks_big_requests(app: GitHubApp) -> None:
 def test_review_comment_bodies_tolerates_outdated_comments(app: GitHubApp) -> None:
     with played("review_comments"):
         bodies = app.installation(42).review_comment_bodies(REPO, NUMBER)
-        assert bodies == ["Great stuff!", "<!-- failclosed:fp:0123abcd --> fails open"]
+        assert bodies == [
+            "Great stuff!",
+            "<!-- failclosed:fp:0123abcd --> fails open",
+            "Fixed, thanks.",
+        ]
 
 
 def test_the_cassette_has_an_outdated_comment_as_github_sends_it() -> None:
@@ -164,6 +181,116 @@ def test_the_cassette_has_an_outdated_comment_as_github_sends_it() -> None:
     assert len(outdated) == 1
     assert outdated[0]["position"] is None
     assert isinstance(outdated[0]["original_line"], int)
+
+
+def test_review_comments_with_ids_replies_and_an_outdated_comment(app: GitHubApp) -> None:
+    with played("review_comments_with_ids") as cassette:
+        comments = app.installation(42).review_comments(REPO, NUMBER)
+        assert comments == [
+            ReviewComment(10, "Great stuff!", "file1.txt", None),
+            # Outdated: "line": null in the answer, still listed.
+            ReviewComment(11, "<!-- failclosed:fp:0123abcd --> fails open", "file1.txt", None),
+            ReviewComment(12, "Fixed, thanks.", "app/auth.py", in_reply_to_id=11),
+        ]
+        listed = cassette.responses[-1]["body"]["string"]
+        assert [c["line"] for c in json.loads(listed)] == [2, None, 2]
+        (request,) = requests_to(cassette, f"/repos/{REPO}/pulls/{NUMBER}/comments")
+        assert ("per_page", "100") in request.query
+
+
+def test_pull_requests_for_commit_keeps_open_prs_of_this_repo_headed_there(
+    app: GitHubApp,
+) -> None:
+    with played("pull_requests_for_commit") as cassette:
+        numbers = app.installation(42).pull_requests_for_commit(REPO, HEAD_SHA)
+        # Left out: 1300 (closed), 1350 (a later head), 7 (based on the fork itself).
+        assert numbers == [NUMBER]
+        listed = json.loads(cassette.responses[-1]["body"]["string"])
+        assert [pr["number"] for pr in listed] == [NUMBER, 1300, 1350, 7]
+        (request,) = requests_to(cassette, f"/repos/{REPO}/commits/{HEAD_SHA}/pulls")
+        assert request.method == "GET"
+        assert request.headers["X-GitHub-Api-Version"] == REST_API_VERSION
+
+
+def test_reply_to_review_comment(app: GitHubApp) -> None:
+    with played("reply_to_review_comment", match_body=True) as cassette:
+        app.installation(42).reply_to_review_comment(REPO, NUMBER, 11, "Fixed in the latest push.")
+        request = cassette.requests[-1]
+        assert (request.method, request.path) == (
+            "POST",
+            f"/repos/{REPO}/pulls/{NUMBER}/comments/11/replies",
+        )
+        assert json.loads(request.body) == {"body": "Fixed in the latest push."}
+
+
+def test_comment_on_pull_request_is_an_issue_comment(app: GitHubApp) -> None:
+    with played("comment_on_pull_request", match_body=True) as cassette:
+        app.installation(42).comment_on_pull_request(
+            REPO, NUMBER, "Fixes cannot be pushed to a fork."
+        )
+        request = cassette.requests[-1]
+        assert (request.method, request.path) == ("POST", f"/repos/{REPO}/issues/{NUMBER}/comments")
+        assert json.loads(request.body) == {"body": "Fixes cannot be pushed to a fork."}
+
+
+def test_comment_403_becomes_github_error(app: GitHubApp) -> None:
+    with played("error_comment_403"), pytest.raises(GitHubError) as info:
+        app.installation(42).comment_on_pull_request("octocat/Spoon-Knife", 1, "hello")
+    assert info.value.status == 403
+    assert "Resource not accessible by integration" in str(info.value)
+    assert not info.value.retryable
+
+
+def test_commit_files_is_one_graphql_mutation(app: GitHubApp) -> None:
+    with played("commit_files", match_body=True) as cassette:
+        oid = app.installation(42).commit_files(REPO, "fix-auth", HEAD_SHA, FIX, MESSAGE)
+        assert oid == "070c65bd7d9608a138010e637ce114253f80f033"
+        token, mutation = cassette.requests  # nothing else: no REST git-data calls
+        assert token.path == "/app/installations/42/access_tokens"
+        assert (mutation.method, mutation.path) == ("POST", "/graphql")
+        sent = json.loads(mutation.body)
+        assert "createCommitOnBranch" in sent["query"]
+        commit_input = sent["variables"]["input"]
+        assert commit_input["branch"] == {
+            "repositoryNameWithOwner": REPO,
+            "branchName": "fix-auth",
+        }
+        assert commit_input["expectedHeadOid"] == HEAD_SHA
+        assert commit_input["message"] == {
+            "headline": "failclosed: fix 1 finding",
+            "body": "FC101 in app/auth.py",
+        }
+        additions = commit_input["fileChanges"]["additions"]
+        assert {a["path"]: base64.b64decode(a["contents"], validate=True) for a in additions} == FIX
+        assert "deletions" not in commit_input["fileChanges"]
+
+
+def test_commit_files_head_moved(app: GitHubApp) -> None:
+    """GitHub's answer to a stale `expectedHeadOid`: 200, null result, STALE_DATA error."""
+    with played("error_commit_head_moved", match_body=True) as cassette:
+        with pytest.raises(HeadMoved) as info:
+            app.installation(42).commit_files(REPO, "fix-auth", STALE_SHA, FIX, MESSAGE)
+        assert "fix-auth" in str(info.value)
+        response = cassette.responses[-1]
+        assert response["status"]["code"] == 200
+        answer = json.loads(response["body"]["string"])
+        assert answer["data"] == {"createCommitOnBranch": None}
+        assert [e["type"] for e in answer["errors"]] == ["STALE_DATA"]
+        assert answer["errors"][0]["message"].startswith("Expected branch to point to")
+
+
+def test_commit_files_other_graphql_errors_are_github_errors(app: GitHubApp) -> None:
+    with played("error_commit_branch_missing"):
+        with pytest.raises(GitHubError) as info:
+            app.installation(42).commit_files(REPO, "gone", HEAD_SHA, FIX, MESSAGE)
+        assert not isinstance(info.value, HeadMoved)
+        assert info.value.status == 404
+        assert "refs/heads/gone" in str(info.value)
+
+
+def test_commit_files_refuses_an_empty_commit(app: GitHubApp) -> None:
+    with pytest.raises(ValueError, match="at least one file"):
+        app.installation(42).commit_files(REPO, "fix-auth", HEAD_SHA, {}, MESSAGE)
 
 
 def test_check_run_create_then_update(app: GitHubApp) -> None:
@@ -248,7 +375,9 @@ def test_bad_repo_name_is_refused() -> None:
 
 def test_cassettes_hold_no_token() -> None:
     cassettes = sorted(CASSETTES.glob("*.yaml"))
-    assert len(cassettes) >= 10
+    names = {path.stem for path in cassettes}
+    assert {"commit_files", "error_commit_head_moved", "review_comments_with_ids"} <= names
+    assert len(cassettes) >= 19
     for path in cassettes:
         text = path.read_text()
         assert set(re.findall(r"ghs_\w+", text)) <= {"ghs_REDACTED"}, path.name

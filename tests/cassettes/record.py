@@ -11,6 +11,12 @@ Re-record (needs npm and network to the npm registry; the test suite never does)
     .venv/bin/python tests/cassettes/record.py            # runs `npm pack @octokit/openapi`
     .venv/bin/python tests/cassettes/record.py --openapi path/to/api.github.com.json
 
+GraphQL answers are not in that description: they are written by hand in the shapes
+github.com gives (`graphql_answer`, `commit_answer`). A stale `expectedHeadOid` for
+`createCommitOnBranch` is HTTP 200 with `data.createCommitOnBranch: null` and one error of
+type `STALE_DATA`, message `Expected branch to point to "<oid>" but it did not.  Pull and try
+again.`, as reported publicly by other bots that hit it; GitHub documents no example.
+
 Replay and base URL: the client records with base URL `http://127.0.0.1:<port>/`; every
 recorded request URI and `Link` header is rewritten to `https://api.github.com`, so the tests
 replay with the production default base URL and no server running.
@@ -24,7 +30,9 @@ future so that replay in any year reuses the recorded token instead of asking fo
 from __future__ import annotations
 
 import argparse
+import base64
 import copy
+import hashlib
 import json
 import re
 import secrets
@@ -47,6 +55,7 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 from app.github import GitHubApp, GitHubClient, GitHubError  # noqa: E402
+from app.ports import HeadMoved  # noqa: E402
 
 CASSETTES = Path(__file__).resolve().parent
 OPENAPI_PACKAGE = "@octokit/openapi@23.0.2"
@@ -56,6 +65,11 @@ REDACTED_TOKEN = "ghs_REDACTED"
 
 OWNER, REPO, NUMBER, REPO_ID = "octocat", "Hello-World", 1347, 1296269
 HEAD_SHA = "6dcb09b5b57875f334f61aebed695e2e4193db5e"
+HEAD_REF = "fix-auth"
+# A head the branch has moved away from: committing on top of it must be refused.
+STALE_SHA = "e5bd3914e2e596debea16f433f57875b5b90bcd6"
+# A repository where the installation may read but not write issues and pull requests.
+READ_ONLY_REPO = "Spoon-Knife"
 INSTALLATION_ID, BAD_INSTALLATION_ID = 42, 999
 
 # Blobs at HEAD_SHA that the stand-in's GraphQL and contents API know.
@@ -69,6 +83,12 @@ TREE: dict[str, bytes | None] = {
     "empty.txt": b"",
     "src": None,  # a directory: a Tree, no Blob fields
 }
+# What `commit_files` commits: a fix and a binary file (contents travel base64-encoded).
+COMMIT: dict[str, bytes] = {
+    "app/auth.py": b"def allowed(user):\n    return user.is_admin\n",
+    "logo.png": PNG,
+}
+MESSAGE = "failclosed: fix 1 finding\n\nFC101 in app/auth.py"
 
 
 # -- the OpenAPI description -----------------------------------------------------------------
@@ -154,6 +174,8 @@ class Spec:
 GITHUBKIT_MODELS = {
     "installation-token": "InstallationToken",
     "pull-request": "PullRequest",
+    "pull-request-simple": "PullRequestSimple",
+    "issue-comment": "IssueComment",
     "diff-entry": "DiffEntry",
     "pull-request-review-comment": "PullRequestReviewComment",
     "check-run": "CheckRun",
@@ -186,6 +208,16 @@ def _fix_pull_request(pr: Any) -> None:
         label.setdefault("archived_by", None)
 
 
+@_fix("pull-request-simple-items")
+def _fix_pull_request_simple_items(items: Any) -> None:
+    for pr in items:
+        for team in pr.get("requested_teams") or []:
+            team.setdefault("type", "enterprise")
+        for label in pr.get("labels") or []:  # as for "pull-request"
+            label.setdefault("archived_at", None)
+            label.setdefault("archived_by", None)
+
+
 def fixed_example(spec: Spec, name: str) -> Any:
     value = spec.example(name)
     if name in FIXES:
@@ -209,7 +241,7 @@ class Answers:
         pr = fixed_example(spec, "pull-request")
         pr["number"] = NUMBER
         pr["head"]["sha"] = HEAD_SHA
-        pr["head"]["ref"] = "fix-auth"
+        pr["head"]["ref"] = HEAD_REF
         # The head is a fork: its repository differs from the base.
         pr["head"]["repo"]["full_name"] = "contributor/Hello-World"
         pr["head"]["repo"]["owner"]["login"] = "contributor"
@@ -238,6 +270,7 @@ class Answers:
 
         first = spec.example("pull-request-review-comment-items")[0]
         first["body"] = "Great stuff!"
+        del first["in_reply_to_id"]  # a thread's first comment has none
         spec.check([first], "pull-request-review-comment", array=True)
         outdated = copy.deepcopy(first)
         outdated.update(id=11, body="<!-- failclosed:fp:0123abcd --> fails open", line=None)
@@ -246,7 +279,44 @@ class Answers:
         problems = self.spec.errors([outdated], "pull-request-review-comment", array=True)
         expected = ("0/line: None", "0/position: None")
         assert problems and all(p.startswith(expected) for p in problems), problems
-        self.comments = [first, outdated]
+        reply = copy.deepcopy(first)
+        reply.update(id=12, body="Fixed, thanks.", in_reply_to_id=11, path="app/auth.py")
+        spec.check([reply], "pull-request-review-comment", array=True)
+        self.comments = [first, outdated, reply]
+        self.reply_template = spec.check(
+            spec.example("pull-request-review-comment"), "pull-request-review-comment"
+        )
+        self.issue_comment_template = spec.check(spec.example("issue-comment"), "issue-comment")
+
+        # GET /commits/{sha}/pulls: GitHub lists every PR containing the commit.
+        simple = fixed_example(spec, "pull-request-simple-items")[0]
+
+        def simple_pr(number: int, state: str, head_sha: str, base: str) -> dict[str, Any]:
+            item = copy.deepcopy(simple)
+            item.update(number=number, state=state)
+            item["head"].update(sha=head_sha, ref=HEAD_REF)
+            item["head"]["repo"]["full_name"] = "contributor/Hello-World"
+            item["base"]["repo"]["full_name"] = base
+            return item
+
+        self.commit_pulls = spec.check(
+            [
+                simple_pr(NUMBER, "open", HEAD_SHA, f"{OWNER}/{REPO}"),  # the one to find
+                simple_pr(1300, "closed", HEAD_SHA, f"{OWNER}/{REPO}"),
+                simple_pr(1350, "open", STALE_SHA, f"{OWNER}/{REPO}"),  # contains it, later head
+                simple_pr(7, "open", HEAD_SHA, "contributor/Hello-World"),  # the fork's own PR
+            ],
+            "pull-request-simple",
+            array=True,
+        )
+        self.not_accessible = spec.check(
+            {
+                "message": "Resource not accessible by integration",
+                "documentation_url": "https://docs.github.com/rest/issues/comments#create-an-issue-comment",
+                "status": "403",
+            },
+            "basic-error",
+        )
 
         self.check_run_created = spec.check(
             spec.example("check-run-example-of-in-progress-conclusion"), "check-run"
@@ -281,9 +351,51 @@ class Answers:
         )
 
 
+def commit_answer(commit_input: dict[str, Any]) -> dict[str, Any]:
+    """Answers `createCommitOnBranch` as github.com does, a stale head included.
+
+    A stale `expectedHeadOid` is HTTP 200 with `data.createCommitOnBranch: null` and a
+    `STALE_DATA` error (the shape reported by other bots that hit it on github.com).
+    """
+    branch = commit_input["branch"]
+    if branch != {"repositoryNameWithOwner": f"{OWNER}/{REPO}", "branchName": HEAD_REF}:
+        return {
+            "data": {"createCommitOnBranch": None},
+            "errors": [
+                {
+                    "type": "NOT_FOUND",
+                    "path": ["createCommitOnBranch"],
+                    "locations": [{"line": 2, "column": 3}],
+                    "message": "Could not resolve to a Ref named "
+                    f"'refs/heads/{branch.get('branchName')}'.",
+                }
+            ],
+        }
+    expected = commit_input["expectedHeadOid"]
+    if expected != HEAD_SHA:
+        return {
+            "data": {"createCommitOnBranch": None},
+            "errors": [
+                {
+                    "type": "STALE_DATA",
+                    "path": ["createCommitOnBranch"],
+                    "locations": [{"line": 2, "column": 3}],
+                    "message": f'Expected branch to point to "{expected}" but it did not.  '
+                    "Pull and try again.",
+                }
+            ],
+        }
+    for addition in commit_input["fileChanges"]["additions"]:
+        base64.b64decode(addition["contents"], validate=True)  # GitHub's Base64String
+    oid = hashlib.sha1(json.dumps(commit_input, sort_keys=True).encode()).hexdigest()
+    return {"data": {"createCommitOnBranch": {"commit": {"oid": oid}}}}
+
+
 def graphql_answer(body: dict[str, Any]) -> dict[str, Any]:
     """Answers `GitHubClient.read_files`' query: aliases f0..fN for variables e0..eN."""
     variables = body.get("variables") or {}
+    if "createCommitOnBranch" in body.get("query", ""):
+        return commit_answer(variables["input"])
     if (variables.get("owner"), variables.get("name")) != (OWNER, REPO):
         return {
             "data": {"repository": None},
@@ -360,6 +472,19 @@ def make_handler(answers: Answers) -> type[BaseHTTPRequestHandler]:
                 return self._send(200, graphql_answer(body))
             if path == f"{repo_path}/check-runs":
                 return self._send(201, answers.check_run_created)
+            if m := re.fullmatch(rf"{repo_path}/pulls/{NUMBER}/comments/(\d+)/replies", path):
+                reply_to = int(m.group(1))
+                if reply_to not in [c["id"] for c in answers.comments]:
+                    return self._send(404, answers.not_found)
+                reply = copy.deepcopy(answers.reply_template)
+                reply.update(id=13, in_reply_to_id=reply_to, body=body["body"])
+                return self._send(201, answers.spec.check(reply, "pull-request-review-comment"))
+            if path == f"{repo_path}/issues/{NUMBER}/comments":
+                comment = copy.deepcopy(answers.issue_comment_template)
+                comment["body"] = body["body"]
+                return self._send(201, answers.spec.check(comment, "issue-comment"))
+            if re.fullmatch(rf"/repos/{OWNER}/{READ_ONLY_REPO}/issues/\d+/comments", path):
+                return self._send(403, answers.not_accessible)
             if path == f"{repo_path}/pulls/{NUMBER}/reviews":
                 lines = [c.get("line", 0) for c in body.get("comments", [])]
                 if any(line > 1000 for line in lines):
@@ -391,6 +516,8 @@ def make_handler(answers: Answers) -> type[BaseHTTPRequestHandler]:
                 return self._send(200, answers.files_pages[1], {"Link": link})
             if url.path == f"{repo_path}/pulls/{NUMBER}/comments":
                 return self._send(200, answers.comments)
+            if url.path == f"{repo_path}/commits/{HEAD_SHA}/pulls":
+                return self._send(200, answers.commit_pulls)
             if url.path.startswith(f"{repo_path}/contents/"):
                 path = url.path.removeprefix(f"{repo_path}/contents/")
                 data = TREE.get(path)
@@ -463,13 +590,13 @@ def record(spec: Spec) -> None:
             gh = GitHubClient(gh._github, **kwargs)
         return gh
 
-    def expect_error(call: Callable[[], object]) -> None:
+    def expect_error(call: Callable[[], object], error: type[Exception] = GitHubError) -> None:
         try:
             call()
-        except GitHubError as exc:
+        except error as exc:
             print("   ", exc)
         else:
-            raise SystemExit("expected a GitHubError")
+            raise SystemExit(f"expected a {error.__name__}")
 
     paths = [*TREE, "missing.py"]
     scenarios: dict[str, Callable[[], object]] = {
@@ -518,6 +645,24 @@ def record(spec: Spec) -> None:
         ),
         "error_graphql_not_found": lambda: expect_error(
             lambda: client().read_files("octocat/nope", HEAD_SHA, ["a.py"])
+        ),
+        "pull_requests_for_commit": lambda: client().pull_requests_for_commit(repo, HEAD_SHA),
+        "review_comments_with_ids": lambda: client().review_comments(repo, NUMBER),
+        "reply_to_review_comment": lambda: client().reply_to_review_comment(
+            repo, NUMBER, 11, "Fixed in the latest push."
+        ),
+        "comment_on_pull_request": lambda: client().comment_on_pull_request(
+            repo, NUMBER, "Fixes cannot be pushed to a fork."
+        ),
+        "error_comment_403": lambda: expect_error(
+            lambda: client().comment_on_pull_request(f"{OWNER}/{READ_ONLY_REPO}", 1, "hello")
+        ),
+        "commit_files": lambda: client().commit_files(repo, HEAD_REF, HEAD_SHA, COMMIT, MESSAGE),
+        "error_commit_head_moved": lambda: expect_error(
+            lambda: client().commit_files(repo, HEAD_REF, STALE_SHA, COMMIT, MESSAGE), HeadMoved
+        ),
+        "error_commit_branch_missing": lambda: expect_error(
+            lambda: client().commit_files(repo, "gone", HEAD_SHA, COMMIT, MESSAGE)
         ),
     }
     try:
