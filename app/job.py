@@ -6,12 +6,18 @@ go wrong, and whatever stops a full analysis (an unreadable file, an analyzer er
 port raising, the time budget running out) ends it `failure`, never green and never left
 `in_progress` by a job that knows it failed.
 
+A job that names no pull request (a re-run of a fork PR's check suite) first looks them
+up by head SHA: one pull_requests_for_commit call for the job.
+
 Port calls for one pull request are constant in its number of files. For an N-file PR
 (N >= 1 Python files, some with a base version, under 50 new findings) the job makes
 8 calls when it posts a review: get_pull_request, create_check_run, list_changed_files,
-read_files x2 (head, base), review_comment_bodies, create_review, update_check_run; 7 when
-everything was already posted (no create_review); 6 for a clean PR (no review step).
-Every further 50 findings add one update_check_run (GitHub's annotation cap).
+read_files x2 (head, base), review_comments, create_review, update_check_run; 7 when
+everything was already posted, or for a clean PR (no create_review). Every further 50
+findings add one update_check_run (GitHub's annotation cap), and every earlier comment of
+ours whose finding is gone adds one reply_to_review_comment ("Fixed in <sha>."), at most
+`MAX_FIXED_REPLIES` a run (the rest are answered by the next run). Resolving those review
+threads is not done: it needs GitHub's GraphQL API, which the port does not use.
 """
 
 from __future__ import annotations
@@ -29,7 +35,7 @@ from analyzers.engine import analyze_source, decode
 from analyzers.model import AnalysisError, Finding
 from analyzers.rules import all_rules
 from app import publish
-from app.ports import ChangedFile, GitHubPort, PullRequest
+from app.ports import ChangedFile, GitHubPort, PullRequest, ReviewComment
 from app.webhooks import Job, JobKind
 
 logger = logging.getLogger(__name__)
@@ -38,6 +44,8 @@ logger = logging.getLogger(__name__)
 Status = Literal["published", "superseded", "nothing"]
 REASON_LIMIT = 300  # characters of an exception message shown on the check run
 DEFAULT_BUDGET_SECONDS = 600.0
+MAX_FIXED_REPLIES = 50  # "Fixed in" replies a run posts; the next run answers the rest
+FIXED_MARKER = "<!-- failclosed:fixed -->"  # marks our "Fixed in" replies
 # Things that look like credentials, scrubbed from reasons before GitHub shows them.
 _SECRET = re.compile(
     r"(gh[pousr]_[A-Za-z0-9_]{10,}|github_pat_[A-Za-z0-9_]{10,}"
@@ -63,6 +71,7 @@ class PullRequestResult:
     api_calls: int = 0
     check_run_id: int | None = None
     reason: str = ""
+    answered: int = 0  # earlier comments of ours answered "Fixed in <sha>."
 
 
 @dataclass(frozen=True)
@@ -72,6 +81,7 @@ class JobResult:
     status: Status
     pull_requests: tuple[PullRequestResult, ...] = ()
     reason: str = ""
+    lookup_calls: int = 0  # pull_requests_for_commit, when the job named no PR
 
     @property
     def findings(self) -> int:
@@ -83,7 +93,7 @@ class JobResult:
 
     @property
     def api_calls(self) -> int:
-        return sum(pr.api_calls for pr in self.pull_requests)
+        return self.lookup_calls + sum(pr.api_calls for pr in self.pull_requests)
 
 
 # -- the job -------------------------------------------------------------------------------
@@ -106,14 +116,26 @@ def run_analysis(
     """
     if job.kind is not JobKind.ANALYZE:
         raise ValueError(f"run_analysis handles analyze jobs, not {job.kind.value}")
-    if not job.pull_requests:  # finding PRs by SHA (fork check suites) is a later step
-        return JobResult("nothing", reason="the job names no pull request")
+    numbers, lookup_calls = pull_requests_of(job, github)
+    if not numbers:
+        return JobResult(
+            "nothing", reason="no open pull request has this head", lookup_calls=lookup_calls
+        )
     deadline = Deadline(clock() + budget_seconds, clock)
     results = tuple(
         analyze_pull_request(job, github, number, config or Config(), deadline)
-        for number in job.pull_requests
+        for number in numbers
     )
-    return JobResult(_overall_status(results), results)
+    return JobResult(_overall_status(results), results, lookup_calls=lookup_calls)
+
+
+def pull_requests_of(job: Job, github: GitHubPort) -> tuple[tuple[int, ...], int]:
+    """The job's PR numbers, looked up by head SHA when the delivery named none (fork PRs'
+    check suites); and the number of port calls that took (0 or 1)."""
+    if job.pull_requests:
+        return job.pull_requests, 0
+    found = github.pull_requests_for_commit(job.repository, job.head_sha)
+    return tuple(sorted(set(found))), 1
 
 
 def analyze_pull_request(
@@ -153,29 +175,63 @@ def _analyze_and_publish(
     deadline: Deadline,
     check_id: int,
 ) -> PullRequestResult:
-    """Steps 3-6: list, read both sides once each, analyse, review, complete the check."""
-    files = python_files(port.list_changed_files(repo, pr.number))
-    head = _read(port, repo, pr.head_sha, [f.path for f in files])
-    base = _read(port, repo, pr.base_sha, [old for f in files if (old := base_path(f))])
-    deadline.check("reading files")
-    findings, errors = analyze_files(files, head, base, config, deadline)
+    """Steps 3-6: list, read both sides once each, analyse, review, answer, complete."""
+    analysis = fetch_and_analyze(repo, pr, port, config, deadline)
     names = rule_names()
-    if findings:
-        _post_review(port, repo, pr, files, head, findings, names)
-    payloads = publish.check_run_payloads(findings, errors, pr.head_sha, rule_names=names)
+    existing = port.review_comments(repo, pr.number)
+    if analysis.findings:
+        _post_review(port, repo, pr, analysis, existing, names)
+    answered = _answer_fixed(port, repo, pr, analysis, existing)
+    payloads = publish.check_run_payloads(
+        analysis.findings, analysis.errors, pr.head_sha, rule_names=names
+    )
     for payload in payloads:
         port.update_check_run(repo, check_id, payload)
     return PullRequestResult(
         pr.number,
         "published",
-        findings=len(findings),
+        findings=len(analysis.findings),
         blocking=payloads[0].get("conclusion") == "failure",
         api_calls=port.calls,
         check_run_id=check_id,
+        answered=answered,
     )
 
 
-# -- fetching ------------------------------------------------------------------------------
+# -- fetching and analysing (shared with the apply-fixes job) -----------------------------
+
+
+@dataclass(frozen=True)
+class Analysis:
+    """One PR's changed Python files at head and base, and what the analyzer made of them."""
+
+    files: list[ChangedFile]
+    head: dict[str, bytes | None]
+    base: dict[str, bytes | None]
+    findings: list[Finding]  # new or changed, with their verified fixes
+    errors: list[AnalysisError]  # files that could not be analysed
+    head_fingerprints: frozenset[str]  # every finding at head, new or not
+
+    @property
+    def analysed_paths(self) -> frozenset[str]:
+        """Head paths whose findings are fully known: read and analysed without error."""
+        failed = {error.path for error in self.errors}
+        return frozenset(f.path for f in self.files if f.path not in failed)
+
+
+def fetch_and_analyze(
+    repo: str, pr: PullRequest, port: CountingPort, config: Config, deadline: Deadline
+) -> Analysis:
+    """List the changed files, read both sides with one call each, and analyse them.
+
+    Three port calls at most (list_changed_files, read_files for head and for base),
+    whatever the number of files.
+    """
+    files = python_files(port.list_changed_files(repo, pr.number))
+    head = _read(port, repo, pr.head_sha, [f.path for f in files])
+    base = _read(port, repo, pr.base_sha, [old for f in files if (old := base_path(f))])
+    deadline.check("reading files")
+    return analyze_files(files, head, base, config, deadline)
 
 
 def python_files(files: Sequence[ChangedFile]) -> list[ChangedFile]:
@@ -210,7 +266,7 @@ def analyze_files(
     base: Mapping[str, bytes | None],
     config: Config,
     deadline: Deadline,
-) -> tuple[list[Finding], list[AnalysisError]]:
+) -> Analysis:
     """New-or-changed findings of every file, and the files that could not be analysed.
 
     A head file that did not come back is an error (fail closed: nobody read it); a base
@@ -218,6 +274,7 @@ def analyze_files(
     """
     findings: list[Finding] = []
     errors: list[AnalysisError] = []
+    everything: set[str] = set()
     for changed in files:
         deadline.check(f"analysing {changed.path}")
         data = head.get(changed.path)
@@ -226,6 +283,7 @@ def analyze_files(
             continue
         report = analyze_source(data, changed.path, config, with_fixes=True)
         errors.extend(report.errors)
+        everything.update(publish.fingerprint(finding) for finding in report.findings)
         old_path = base_path(changed)
         old = base.get(old_path) if old_path else None
         before = (
@@ -234,7 +292,14 @@ def analyze_files(
             else []
         )
         findings.extend(new_or_changed(before, report.findings))
-    return findings, errors
+    return Analysis(
+        files=list(files),
+        head=dict(head),
+        base=dict(base),
+        findings=findings,
+        errors=errors,
+        head_fingerprints=frozenset(everything),
+    )
 
 
 def rule_names() -> dict[str, str]:
@@ -249,19 +314,18 @@ def _post_review(
     port: CountingPort,
     repo: str,
     pr: PullRequest,
-    files: Sequence[ChangedFile],
-    head: Mapping[str, bytes | None],
-    findings: Sequence[Finding],
+    analysis: Analysis,
+    existing_comments: Sequence[ReviewComment],
     names: Mapping[str, str],
 ) -> None:
     """One review with what is not already on the PR (a redelivery posts nothing twice)."""
     comments, leftovers = publish.review_comments(
-        findings,
-        {f.path: f.patch for f in files},
-        head_sources=head_sources(head),
+        analysis.findings,
+        {f.path: f.patch for f in analysis.files},
+        head_sources=head_sources(analysis.head),
         rule_names=names,
     )
-    existing = port.review_comment_bodies(repo, pr.number)
+    existing = [comment.body for comment in existing_comments]
     payload = publish.review_payload(
         publish.new_comments(comments, existing),
         publish.new_findings(leftovers, existing),
@@ -269,6 +333,53 @@ def _post_review(
     )
     if payload is not None:
         port.create_review(repo, pr.number, payload)
+
+
+def _answer_fixed(
+    port: CountingPort,
+    repo: str,
+    pr: PullRequest,
+    analysis: Analysis,
+    existing: Sequence[ReviewComment],
+) -> int:
+    """Reply "Fixed in <sha>." to each of our comments whose finding is gone; how many."""
+    answered = 0
+    body = fixed_reply(pr.head_sha)
+    for comment in fixed_comments(existing, analysis)[:MAX_FIXED_REPLIES]:
+        port.reply_to_review_comment(repo, pr.number, comment.id, body)
+        answered += 1
+    return answered
+
+
+def fixed_comments(existing: Sequence[ReviewComment], analysis: Analysis) -> list[ReviewComment]:
+    """Our top-level comments whose finding the head no longer has, not yet answered.
+
+    Fails closed, towards saying nothing: only comments on files analysed at head without
+    error are answered (a file that could not be analysed, or that the PR no longer
+    changes, may still have the finding), and a finding counts as gone only when no
+    finding at head has its fingerprint, new or not (a rebase that makes it "old" does
+    not fix it).
+    """
+    answered = {
+        c.in_reply_to_id
+        for c in existing
+        if c.in_reply_to_id is not None and FIXED_MARKER in (c.body or "")
+    }
+    analysed = analysis.analysed_paths
+    fixed: list[ReviewComment] = []
+    for comment in existing:
+        if comment.in_reply_to_id is not None or comment.id in answered:
+            continue
+        prints = publish.fingerprints_in(comment.body)
+        if not prints or comment.path not in analysed:
+            continue
+        if not prints & analysis.head_fingerprints:
+            fixed.append(comment)
+    return fixed
+
+
+def fixed_reply(head_sha: str) -> str:
+    return f"Fixed in {head_sha[:7]}.\n\n{FIXED_MARKER}"
 
 
 def head_sources(head: Mapping[str, bytes | None]) -> dict[str, str]:
@@ -356,13 +467,27 @@ class CountingPort:
         self._tick()
         self.inner.update_check_run(repo, check_run_id, body)
 
-    def review_comment_bodies(self, repo: str, number: int) -> list[str]:
+    def review_comments(self, repo: str, number: int) -> list[ReviewComment]:
         self._tick()
-        return self.inner.review_comment_bodies(repo, number)
+        return self.inner.review_comments(repo, number)
 
     def create_review(self, repo: str, number: int, body: dict[str, Any]) -> None:
         self._tick()
         self.inner.create_review(repo, number, body)
+
+    def reply_to_review_comment(self, repo: str, number: int, comment_id: int, body: str) -> None:
+        self._tick()
+        self.inner.reply_to_review_comment(repo, number, comment_id, body)
+
+    def comment_on_pull_request(self, repo: str, number: int, body: str) -> None:
+        self._tick()
+        self.inner.comment_on_pull_request(repo, number, body)
+
+    def commit_files(
+        self, repo: str, branch: str, expected_head_sha: str, files: dict[str, bytes], message: str
+    ) -> str:
+        self._tick()
+        return self.inner.commit_files(repo, branch, expected_head_sha, files, message)
 
 
 def _overall_status(results: Sequence[PullRequestResult]) -> Status:

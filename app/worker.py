@@ -15,6 +15,7 @@ import threading
 from collections.abc import Callable
 from typing import Protocol
 
+from app.apply_fixes import run_apply_fixes
 from app.job import run_analysis
 from app.ports import GitHubPort
 from app.webhooks import Job, JobKind, JobSinkFull
@@ -38,9 +39,13 @@ class ThreadedJobSink:
         installations: Installations,
         run: Callable[[Job, GitHubPort], object] = run_analysis,
         max_pending: int = 1_000,
+        apply_fixes: Callable[[Job, GitHubPort], object] = run_apply_fixes,
     ) -> None:
         self._installations = installations
-        self._run = run
+        self._runners: dict[JobKind, Callable[[Job, GitHubPort], object]] = {
+            JobKind.ANALYZE: run,
+            JobKind.APPLY_FIXES: apply_fixes,
+        }
         self._queue: queue.Queue[Job | None] = queue.Queue(maxsize=max_pending)
         self._thread = threading.Thread(target=self._work, name="failclosed-worker", daemon=True)
         self._thread.start()
@@ -72,15 +77,22 @@ class ThreadedJobSink:
                 self._queue.task_done()
 
     def _run_one(self, job: Job) -> None:
-        """Run a job; log failures (the job has already failed its check run if it could)."""
-        context = {"delivery_id": job.delivery_id, "repository": job.repository}
-        if job.kind is not JobKind.ANALYZE:
-            # The "Apply fixes" button is not built yet (issue 3): say so in the logs
-            # rather than pretend; the check run keeps the analysis' conclusion.
-            logger.warning("apply-fixes jobs are not supported yet", extra=context)
+        """Run a job by its kind; log failures.
+
+        A failing analyze job has already failed its check run if it could, and a failing
+        apply-fixes job has said so on the pull request if it could.
+        """
+        context = {
+            "delivery_id": job.delivery_id,
+            "repository": job.repository,
+            "job_kind": job.kind.value,
+        }
+        run = self._runners.get(job.kind)
+        if run is None:  # a kind added to webhooks but not here: say so, do not guess
+            logger.warning("no runner for this kind of job", extra=context)
             return
         try:
             github = self._installations.installation(job.installation_id)
-            self._run(job, github)
+            run(job, github)
         except Exception:
             logger.exception("job failed", extra=context)

@@ -10,13 +10,14 @@ from typing import Any
 import pytest
 
 from app import publish
-from app.job import JobTimeout, failure_reason, run_analysis
-from app.ports import ChangedFile, PullRequest
+from app.job import FIXED_MARKER, MAX_FIXED_REPLIES, JobTimeout, failure_reason, run_analysis
+from app.ports import ChangedFile, PullRequest, ReviewComment
 from app.webhooks import Job, JobKind
 
 REPO = "octo/app"
 HEAD_SHA = "a" * 40
 BASE_SHA = "b" * 40
+NEW_SHA = "d" * 40  # what commit_files answers
 NUMBER = 7
 
 SAFE = """\
@@ -59,7 +60,8 @@ class FakeGitHub:
     )
     files: list[ChangedFile] = field(default_factory=list)
     contents: dict[tuple[str, str], bytes] = field(default_factory=dict)
-    existing_bodies: list[str] = field(default_factory=list)
+    existing: list[ReviewComment] = field(default_factory=list)  # review comments on the PR
+    prs_for_commit: list[int] = field(default_factory=list)
     fail: dict[str, Exception] = field(default_factory=dict)
     calls: list[tuple[str, tuple[Any, ...]]] = field(default_factory=list)
 
@@ -89,10 +91,32 @@ class FakeGitHub:
 
     def review_comment_bodies(self, repo: str, number: int) -> list[str]:
         self._record("review_comment_bodies", repo, number)
-        return list(self.existing_bodies)
+        return [comment.body for comment in self.existing]
 
     def create_review(self, repo: str, number: int, body: dict[str, Any]) -> None:
         self._record("create_review", repo, number, body)
+
+    def pull_requests_for_commit(self, repo: str, sha: str) -> list[int]:
+        self._record("pull_requests_for_commit", repo, sha)
+        return list(self.prs_for_commit)
+
+    def review_comments(self, repo: str, number: int) -> list[ReviewComment]:
+        self._record("review_comments", repo, number)
+        return list(self.existing)
+
+    def reply_to_review_comment(self, repo: str, number: int, comment_id: int, body: str) -> None:
+        self._record("reply_to_review_comment", repo, number, comment_id, body)
+        path = next(c.path for c in self.existing if c.id == comment_id)
+        self.existing.append(ReviewComment(1000 + len(self.existing), body, path, comment_id))
+
+    def comment_on_pull_request(self, repo: str, number: int, body: str) -> None:
+        self._record("comment_on_pull_request", repo, number, body)
+
+    def commit_files(
+        self, repo: str, branch: str, expected_head_sha: str, files: dict[str, bytes], message: str
+    ) -> str:
+        self._record("commit_files", repo, branch, expected_head_sha, dict(files), message)
+        return NEW_SHA
 
     # -- helpers for the tests --
 
@@ -115,6 +139,19 @@ class FakeGitHub:
 
     def reviews(self) -> list[dict[str, Any]]:
         return [args[2] for args in self.called("create_review")]
+
+    def comments_posted(self) -> list[ReviewComment]:
+        """The inline comments of every review posted, as GitHub would list them."""
+        return [
+            ReviewComment(i, c["body"], c["path"])
+            for i, c in enumerate((c for r in self.reviews() for c in r["comments"]), start=1)
+        ]
+
+    def replies(self) -> list[tuple[int, str]]:
+        return [(args[2], args[3]) for args in self.called("reply_to_review_comment")]
+
+    def pr_comments(self) -> list[str]:
+        return [args[2] for args in self.called("comment_on_pull_request")]
 
     def check_updates(self) -> list[dict[str, Any]]:
         return [args[2] for args in self.called("update_check_run")]
@@ -145,7 +182,7 @@ FULL_SEQUENCE = [
     "list_changed_files",
     "read_files",
     "read_files",
-    "review_comment_bodies",
+    "review_comments",
     "create_review",
     "update_check_run",
 ]
@@ -166,7 +203,7 @@ def test_new_fail_open_check_gets_a_suggestion_and_fails_the_check() -> None:
         ("list_changed_files", (REPO, NUMBER)),
         ("read_files", (REPO, HEAD_SHA, ["app/perms.py"])),
         ("read_files", (REPO, BASE_SHA, ["app/perms.py"])),
-        ("review_comment_bodies", (REPO, NUMBER)),
+        ("review_comments", (REPO, NUMBER)),
         ("create_review", (REPO, NUMBER, gh.reviews()[0])),
         ("update_check_run", (REPO, 99, gh.check_updates()[0])),
     ]
@@ -199,6 +236,7 @@ def test_untouched_fail_open_next_to_the_change_is_not_reported() -> None:
         "list_changed_files",
         "read_files",
         "read_files",
+        "review_comments",
         "update_check_run",
     ]
     assert gh.reviews() == []
@@ -360,12 +398,28 @@ def test_superseded_head_creates_no_check_run() -> None:
     assert gh.names() == ["get_pull_request"]
 
 
-def test_job_without_pull_requests_does_nothing() -> None:
+def test_job_without_pull_requests_looks_them_up_and_may_find_none() -> None:
     gh = FakeGitHub()
 
     result = run_analysis(job(pull_requests=()), gh)
 
-    assert result.status == "nothing" and gh.calls == []
+    assert result.status == "nothing"
+    assert gh.calls == [("pull_requests_for_commit", (REPO, HEAD_SHA))]
+    assert result.api_calls == 1
+
+
+def test_fork_rerun_finds_its_pull_request_by_head_sha() -> None:
+    gh = FakeGitHub(prs_for_commit=[NUMBER])
+    gh.change("app/perms.py", SAFE, FAIL_OPEN)
+
+    result = run_analysis(job(pull_requests=()), gh)
+
+    assert gh.calls[0] == ("pull_requests_for_commit", (REPO, HEAD_SHA))
+    assert gh.names()[1:] == FULL_SEQUENCE
+    assert gh.called("get_pull_request") == [(REPO, NUMBER)]
+    assert [pr.number for pr in result.pull_requests] == [NUMBER]
+    assert result.status == "published" and result.blocking
+    assert result.api_calls == len(gh.calls) == 9
 
 
 def test_apply_fixes_job_is_refused() -> None:
@@ -381,13 +435,13 @@ def test_redelivery_posts_no_second_review() -> None:
     first = FakeGitHub()
     first.change("app/perms.py", SAFE, FAIL_OPEN)
     run_analysis(job(), first)
-    posted = [c["body"] for review in first.reviews() for c in review["comments"]]
 
-    again = FakeGitHub(existing_bodies=posted)
+    again = FakeGitHub(existing=first.comments_posted())
     again.change("app/perms.py", SAFE, FAIL_OPEN)
     result = run_analysis(job(), again)
 
     assert again.reviews() == []
+    assert again.replies() == []  # the finding is still there: nothing is "fixed"
     assert again.names() == [n for n in FULL_SEQUENCE if n != "create_review"]
     assert again.conclusion() == "failure"  # still blocking: the path is still there
     assert result.api_calls == 7
@@ -437,3 +491,89 @@ def test_each_pull_request_of_a_job_is_handled_on_its_own() -> None:
     assert [pr.status for pr in result.pull_requests] == ["published", "published"]
     assert len(gh.called("create_check_run")) == 2
     assert result.api_calls == len(gh.calls) == 16
+
+
+# -- answering comments whose finding is fixed ----------------------------------------------
+
+
+def posted_on_fail_open() -> list[ReviewComment]:
+    """Our comment from an earlier run, when the head still failed open."""
+    first = FakeGitHub()
+    first.change("app/perms.py", SAFE, FAIL_OPEN)
+    run_analysis(job(), first)
+    return first.comments_posted()
+
+
+def test_fixed_finding_is_answered_once_with_the_head_sha() -> None:
+    gh = FakeGitHub(existing=posted_on_fail_open())
+    (ours,) = gh.existing
+    gh.change("app/perms.py", SAFE, SAFE + NEIGHBOUR)  # the push that fixed it
+
+    result = run_analysis(job(), gh)
+
+    assert gh.names() == [
+        "get_pull_request",
+        "create_check_run",
+        "list_changed_files",
+        "read_files",
+        "read_files",
+        "review_comments",
+        "reply_to_review_comment",
+        "update_check_run",
+    ]
+    assert gh.called("reply_to_review_comment") == [
+        (REPO, NUMBER, ours.id, f"Fixed in aaaaaaa.\n\n{FIXED_MARKER}")
+    ]
+    assert gh.conclusion() == "success"
+    assert result.pull_requests[0].answered == 1 and result.api_calls == 8
+
+    run_analysis(job(), gh)  # redelivered: the reply from the first run is there now
+
+    assert len(gh.replies()) == 1
+
+
+def test_only_our_unanswered_top_level_comments_on_analysed_files_are_answered() -> None:
+    (ours,) = posted_on_fail_open()
+    elsewhere = ReviewComment(2, ours.body.replace("app/perms.py", "app/other.py"), "app/other.py")
+    human = ReviewComment(3, "please also add a test", "app/perms.py")
+    quoted = ReviewComment(4, ours.body, "app/perms.py", in_reply_to_id=ours.id)
+    gh = FakeGitHub(existing=[ours, elsewhere, human, quoted])
+    gh.change("app/perms.py", SAFE, SAFE + NEIGHBOUR)
+
+    run_analysis(job(), gh)
+
+    # app/other.py is not in this PR's changes: unknown, so nothing is claimed about it
+    assert [comment_id for comment_id, _ in gh.replies()] == [ours.id]
+
+
+def test_a_file_that_cannot_be_analysed_gets_no_fixed_reply() -> None:
+    gh = FakeGitHub(existing=posted_on_fail_open())
+    gh.change("app/perms.py", SAFE, "def has_permission(:\n")
+
+    run_analysis(job(), gh)
+
+    assert gh.replies() == []
+    assert gh.conclusion() == "failure"
+
+
+def test_a_finding_that_is_no_longer_new_is_not_called_fixed() -> None:
+    # The base now has the same fail-open code (say, merged from elsewhere): the finding is
+    # no longer new, so it is not reported, but it is not fixed either.
+    gh = FakeGitHub(existing=posted_on_fail_open())
+    gh.change("app/perms.py", FAIL_OPEN, FAIL_OPEN + NEIGHBOUR)
+
+    result = run_analysis(job(), gh)
+
+    assert result.findings == 0 and gh.replies() == []
+
+
+def test_fixed_replies_are_capped_per_run() -> None:
+    (ours,) = posted_on_fail_open()
+    many = [ReviewComment(i, ours.body, ours.path) for i in range(1, MAX_FIXED_REPLIES + 6)]
+    gh = FakeGitHub(existing=many)
+    gh.change("app/perms.py", SAFE, SAFE + NEIGHBOUR)
+
+    run_analysis(job(), gh)
+    assert len(gh.replies()) == MAX_FIXED_REPLIES
+    run_analysis(job(), gh)  # the next run answers the rest
+    assert len(gh.replies()) == MAX_FIXED_REPLIES + 5

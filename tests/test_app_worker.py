@@ -85,10 +85,12 @@ def test_a_failing_job_does_not_stop_the_worker() -> None:
     assert [u["conclusion"] for u in broken.check_updates()] == ["failure", "failure"]
 
 
-def test_apply_fixes_jobs_are_not_run_yet() -> None:
+def test_apply_fixes_jobs_commit_the_fixes() -> None:
     payload = load_payload("pull_request.opened")
     github = fake_for(payload)
-    sink = ThreadedJobSink(OneInstallation(github))
+    github.prs_for_commit = [payload["pull_request"]["number"]]
+    installations = OneInstallation(github)
+    sink = ThreadedJobSink(installations)
     job = Job(
         kind="apply_fixes",
         delivery_id="d-2",
@@ -104,7 +106,44 @@ def test_apply_fixes_jobs_are_not_run_yet() -> None:
         sink.join()
     finally:
         sink.stop()
-    assert github.calls == []
+    assert installations.asked == [1]
+    assert github.names() == [
+        "pull_requests_for_commit",
+        "get_pull_request",
+        "list_changed_files",
+        "read_files",
+        "read_files",
+        "commit_files",
+    ]
+    (_, branch, expected, files, message) = github.called("commit_files")[0]
+    assert (branch, expected) == ("feature", payload["pull_request"]["head"]["sha"])
+    assert b"return False" in files["app/perms.py"]
+    assert message.startswith("failclosed: make 1 permission path fail closed")
+
+
+def test_each_kind_of_job_goes_to_its_runner() -> None:
+    payload = load_payload("pull_request.opened")
+    ran: list[str] = []
+    sink = ThreadedJobSink(
+        OneInstallation(fake_for(payload)),
+        run=lambda job, gh: ran.append("analyze"),
+        apply_fixes=lambda job, gh: ran.append("apply_fixes"),
+    )
+    base = {
+        "delivery_id": "d-4",
+        "event": "check_run",
+        "action": "requested_action",
+        "installation_id": 1,
+        "repository": payload["repository"]["full_name"],
+        "head_sha": payload["pull_request"]["head"]["sha"],
+    }
+    try:
+        sink.enqueue(Job(kind="apply_fixes", **base))
+        sink.enqueue(Job(kind="analyze", **base))
+        sink.join()
+    finally:
+        sink.stop()
+    assert ran == ["apply_fixes", "analyze"]
 
 
 def test_a_full_queue_refuses_the_job_instead_of_dropping_it() -> None:
