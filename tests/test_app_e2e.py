@@ -1,0 +1,515 @@
+"""End to end: signed deliveries through the real FastAPI app to what was sent to GitHub.
+
+Each test builds the production stack: `create_app(settings, ThreadedJobSink(GitHubApp(...)))`
+with the default base URL https://api.github.com, a fresh in-memory token cache and a
+throwaway RSA key. It POSTs GitHub's real webhook payloads (tests/payloads/, adjusted to the
+scenario's pull request and head commit), signed with the test secret, through the ASGI
+interface, waits for the worker thread (`sink.join()`), then asserts on the HTTP requests the
+job sent to GitHub.
+
+GitHub's side is replayed from tests/cassettes/e2e_<scenario>.yaml (record mode none: an
+unrecorded request fails, nothing reaches a network). They were recorded by
+tests/cassettes/record_e2e.py, which runs these same deliveries against a local stand-in
+whose answers are built from GitHub's OpenAPI examples and schema-checked (responses and the
+job's request bodies alike). `SCENARIOS` below is the single description of each scenario:
+the repository's files at each commit and the deliveries; the recorder reads it too.
+
+What was sent is read by a spy on httpx's transport, inside vcrpy's patch: it sees every
+request the job makes, whether or not the cassette could answer it. Every test checks that
+the spy's requests are exactly the cassette's, in order, and that every recorded answer was
+used, so the cassette is also an exact log of the traffic. The 502 test waits about one
+second: githubkit's back-off before its first retry.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import vcr
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from githubkit.cache import MemCacheStrategy
+from test_app_webhooks import github_headers, load_payload, make_settings, request, sign
+
+from app.github import GitHubApp
+from app.job import FIXED_MARKER
+from app.main import create_app
+from app.publish import FAILED_TITLE
+from app.worker import ThreadedJobSink
+
+CASSETTES = Path(__file__).parent / "cassettes"
+API = "https://api.github.com"
+
+# The pull request of tests/payloads/pull_request.*.json.
+REPO = "Codertocat/Hello-World"
+NUMBER = 2
+INSTALLATION_ID = 1
+HEAD_REF = "changes"
+BASE_SHA = "f95f852bd8fca8fcc58a9a2d6c842781e32a215e"
+HEAD_SHA = "ec26c3e57ca3a959ca5aad62de7213c562f8c821"
+FIXED_SHA = "3c5a81e1f0d1b2c4a6e8f0011223344556677889"  # the second push
+CHECK_RUN_ID = 4  # the id GitHub's example check run has
+PATH = "app/perms.py"
+
+BASE_SOURCE = b"""\
+def has_permission(user, action):
+    try:
+        return client.check(user, action)
+    except Exception:
+        return False
+"""
+# The seed's case: the permission check's `except` handler now allows.
+FAIL_OPEN_SOURCE = BASE_SOURCE.replace(b"return False", b"return True")
+# The second push: denies again (and differs from the base, so the file stays in the diff).
+FIXED_SOURCE = BASE_SOURCE.replace(b"return False", b"return False  # deny when unsure")
+CLEAN_SOURCE = (
+    BASE_SOURCE
+    + b"""
+
+def greeting(name):
+    return f"hello {name}"
+"""
+)
+BROKEN_SOURCE = BASE_SOURCE + b"\n\ndef greeting(name:\n    return name\n"
+
+# -- the scenarios (shared with tests/cassettes/record_e2e.py) ------------------------------
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """One webhook delivery, and the pull request's head on GitHub when it arrives."""
+
+    event: str
+    payload: dict[str, Any]
+    delivery_id: str
+    head_sha: str
+    signed: bool = True  # False: signed with the wrong secret
+
+
+@dataclass(frozen=True)
+class Scenario:
+    trees: dict[str, dict[str, bytes]]  # commit -> path -> contents
+    deliveries: tuple[Delivery, ...]
+    # (method, path) GitHub answers 502 the first time it is asked, then normally.
+    fail_once: tuple[tuple[str, str], ...] = ()
+
+
+def pull_request_delivery(action: str, head_sha: str, delivery_id: str) -> Delivery:
+    name = "pull_request.opened" if action == "opened" else "pull_request.synchronize"
+    payload = load_payload(name)
+    payload["action"] = action
+    payload["pull_request"]["head"]["sha"] = head_sha
+    if "after" in payload:
+        payload["before"], payload["after"] = HEAD_SHA, head_sha
+    assert payload["repository"]["full_name"] == REPO
+    assert payload["pull_request"]["number"] == NUMBER
+    assert payload["pull_request"]["base"]["sha"] == BASE_SHA
+    return Delivery("pull_request", payload, delivery_id, head_sha)
+
+
+def apply_fixes_delivery(head_sha: str, delivery_id: str) -> Delivery:
+    """Our check run's "Apply fixes" button, on this repository's pull request."""
+    payload = load_payload("check_run.requested_action")
+    pr_event = load_payload("pull_request.opened")
+    payload["repository"] = pr_event["repository"]
+    payload["installation"] = pr_event["installation"]
+    payload.pop("organization", None)
+    payload["requested_action"] = {"identifier": "apply_fixes"}
+    run = payload["check_run"]
+    run.update(id=CHECK_RUN_ID, head_sha=head_sha, name="failclosed")
+    repo_ref = {"id": pr_event["repository"]["id"], "name": pr_event["repository"]["name"]}
+    pr_ref = {
+        "id": pr_event["pull_request"]["id"],
+        "number": NUMBER,
+        "head": {"ref": HEAD_REF, "sha": head_sha, "repo": repo_ref},
+        "base": {"ref": "master", "sha": BASE_SHA, "repo": repo_ref},
+    }
+    run["pull_requests"] = [pr_ref]
+    run["check_suite"].update(head_sha=head_sha, head_branch=HEAD_REF, pull_requests=[pr_ref])
+    return Delivery("check_run", payload, delivery_id, head_sha)
+
+
+SEED_TREES = {BASE_SHA: {PATH: BASE_SOURCE}, HEAD_SHA: {PATH: FAIL_OPEN_SOURCE}}
+OPENED = pull_request_delivery("opened", HEAD_SHA, "e2e00000-0000-4000-8000-000000000001")
+
+SCENARIOS: dict[str, Scenario] = {
+    "seed": Scenario(SEED_TREES, (OPENED,)),
+    "bad_signature": Scenario(SEED_TREES, (replace(OPENED, signed=False),)),
+    "clean": Scenario({BASE_SHA: {PATH: BASE_SOURCE}, HEAD_SHA: {PATH: CLEAN_SOURCE}}, (OPENED,)),
+    "syntax_error": Scenario(
+        {BASE_SHA: {PATH: BASE_SOURCE}, HEAD_SHA: {PATH: BROKEN_SOURCE}}, (OPENED,)
+    ),
+    # GitHub redelivers the very same delivery (same id, same body).
+    "redelivery": Scenario(SEED_TREES, (OPENED, OPENED)),
+    "second_push": Scenario(
+        {**SEED_TREES, FIXED_SHA: {PATH: FIXED_SOURCE}},
+        (
+            OPENED,
+            pull_request_delivery("synchronize", FIXED_SHA, "e2e00000-0000-4000-8000-000000000002"),
+        ),
+    ),
+    "retry_502": Scenario(
+        SEED_TREES, (OPENED,), fail_once=(("GET", f"/repos/{REPO}/pulls/{NUMBER}"),)
+    ),
+    "apply_fixes": Scenario(
+        SEED_TREES, (apply_fixes_delivery(HEAD_SHA, "e2e00000-0000-4000-8000-000000000003"),)
+    ),
+}
+
+
+def deliver(app: Any, delivery: Delivery) -> httpx.Response:
+    """POST the delivery to the app's /webhook through its ASGI interface."""
+    body = json.dumps(delivery.payload).encode()
+    headers = github_headers(delivery.event, body, **{"X-GitHub-Delivery": delivery.delivery_id})
+    if not delivery.signed:
+        headers["X-Hub-Signature-256"] = sign(body, secret="not-the-webhook-secret-1234")
+    return request(app, "POST", "/webhook", body, headers)
+
+
+# -- replaying GitHub and reading what was sent -----------------------------------------------
+
+
+@dataclass(frozen=True)
+class Sent:
+    """One request the job sent to GitHub."""
+
+    method: str
+    url: str
+    path: str
+    body: bytes
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+
+@dataclass
+class Run:
+    """What a scenario's deliveries got back, and what the jobs sent to GitHub."""
+
+    statuses: list[int]
+    sent: list[Sent]
+    cassette: Any
+    asked: list[int] = field(default_factory=list)  # installations a job asked a client for
+
+    def to(self, method: str, path: str) -> list[Sent]:
+        return [s for s in self.sent if (s.method, s.path) == (method, path)]
+
+    def one(self, method: str, path: str) -> Sent:
+        (found,) = self.to(method, path)
+        return found
+
+    def answers_to(self, method: str, path: str) -> list[dict[str, Any]]:
+        """The recorded responses to those requests, in order."""
+        return [
+            response
+            for recorded, response in zip(
+                self.cassette.requests, self.cassette.responses, strict=True
+            )
+            if (recorded.method, recorded.path) == (method, path)
+        ]
+
+
+replay = vcr.VCR(
+    cassette_library_dir=str(CASSETTES),
+    record_mode="none",
+    filter_headers=["authorization"],
+    ignore_hosts=["testserver"],  # the webhook delivery itself goes through ASGI, not GitHub
+)
+
+
+@contextmanager
+def spying() -> Iterator[list[Sent]]:
+    """Every request sent through httpx's transport (vcrpy's stub) while inside."""
+    sent: list[Sent] = []
+    stub = httpx.HTTPTransport.handle_request  # vcrpy's, while a cassette is in use
+
+    def spy(self: httpx.HTTPTransport, req: httpx.Request) -> httpx.Response:
+        sent.append(Sent(req.method, str(req.url), req.url.path, req.read()))
+        return stub(self, req)
+
+    httpx.HTTPTransport.handle_request = spy  # type: ignore[method-assign]
+    try:
+        yield sent
+    finally:
+        httpx.HTTPTransport.handle_request = stub  # type: ignore[method-assign]
+
+
+class CountingInstallations:
+    """The real `GitHubApp`, remembering which installations the worker asked for."""
+
+    def __init__(self, github_app: GitHubApp) -> None:
+        self.github_app = github_app
+        self.asked: list[int] = []
+
+    def installation(self, installation_id: int) -> Any:
+        self.asked.append(installation_id)
+        return self.github_app.installation(installation_id)
+
+
+@pytest.fixture(scope="module")
+def private_key() -> str:
+    """A throwaway key: replay does not check the JWT, only that one is made."""
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    return key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    ).decode()
+
+
+def run_scenario(name: str, private_key: str, caplog: pytest.LogCaptureFixture) -> Run:
+    """Deliver the scenario's webhooks to the real app; GitHub replayed from its cassette."""
+    scenario = SCENARIOS[name]
+    # A fresh token cache: the cassette holds its own token request.
+    github_app = GitHubApp(1, private_key, base_url=API, cache_strategy=MemCacheStrategy())
+    installations = CountingInstallations(github_app)
+    sink = ThreadedJobSink(installations)
+    app = create_app(make_settings(), sink)
+    statuses: list[int] = []
+    caplog.set_level(logging.WARNING)
+    try:
+        with replay.use_cassette(f"e2e_{name}.yaml") as cassette, spying() as sent:
+            for delivery in scenario.deliveries:
+                statuses.append(deliver(app, delivery).status_code)
+                sink.join()
+    finally:
+        sink.stop()
+    # The cassette is an exact log: every request was recorded, every answer used once.
+    assert [(s.method, s.url) for s in sent] == [(r.method, r.uri) for r in cassette.requests]
+    assert cassette.all_played, f"e2e_{name}: not every recorded answer was used"
+    failed = [r for r in caplog.records if r.name == "app.worker" and r.levelno >= logging.ERROR]
+    assert not failed, [r.getMessage() for r in failed]
+    return Run(statuses, sent, cassette, installations.asked)
+
+
+# -- shared expectations ---------------------------------------------------------------------
+
+TOKEN = ("POST", f"/app/installations/{INSTALLATION_ID}/access_tokens")
+PULL = ("GET", f"/repos/{REPO}/pulls/{NUMBER}")
+CHECK_CREATE = ("POST", f"/repos/{REPO}/check-runs")
+FILES = ("GET", f"/repos/{REPO}/pulls/{NUMBER}/files")
+GRAPHQL = ("POST", "/graphql")
+COMMENTS = ("GET", f"/repos/{REPO}/pulls/{NUMBER}/comments")
+REVIEW = ("POST", f"/repos/{REPO}/pulls/{NUMBER}/reviews")
+CHECK_UPDATE = ("PATCH", f"/repos/{REPO}/check-runs/{CHECK_RUN_ID}")
+ISSUE_COMMENT = ("POST", f"/repos/{REPO}/issues/{NUMBER}/comments")
+
+ANALYSIS = [PULL, CHECK_CREATE, FILES, GRAPHQL, GRAPHQL, COMMENTS]
+SUGGESTION = "```suggestion\n        return False\n```"
+
+
+def calls(run: Run) -> list[tuple[str, str]]:
+    return [(s.method, s.path) for s in run.sent]
+
+
+def read_expressions(sent: Sent) -> list[str]:
+    """The `<sha>:<path>` expressions of a read_files GraphQL query."""
+    variables = sent.json()["variables"]
+    return [value for key, value in sorted(variables.items()) if key.startswith("e")]
+
+
+def assert_check_created_in_progress(sent: Sent, head_sha: str) -> None:
+    assert sent.json() == {"name": "failclosed", "head_sha": head_sha, "status": "in_progress"}
+
+
+def assert_fc101_check(sent: Sent, head_sha: str) -> None:
+    """The check run completed as failure with one FC101 annotation on line 5."""
+    body = sent.json()
+    assert (body["status"], body["conclusion"], body["head_sha"]) == (
+        "completed",
+        "failure",
+        head_sha,
+    )
+    assert body["output"]["title"] == "1 blocking fail-open path"
+    (annotation,) = body["output"]["annotations"]
+    assert annotation["path"] == PATH
+    assert (annotation["start_line"], annotation["end_line"]) == (5, 5)
+    assert annotation["annotation_level"] == "failure"
+    assert annotation["title"].startswith("FC101 ")
+    assert "has_permission" in annotation["message"]
+    assert annotation["raw_details"] == "        return False\n"
+    assert body["actions"] == [
+        {
+            "label": "Apply fixes",
+            "identifier": "apply_fixes",
+            "description": "Commit the verified fail-closed patches",
+        }
+    ]
+
+
+def assert_fc101_review(sent: Sent, head_sha: str) -> dict[str, Any]:
+    """One review, COMMENT, with one suggestion comment on line 5; returns the comment."""
+    review = sent.json()
+    assert (review["commit_id"], review["event"]) == (head_sha, "COMMENT")
+    assert "1 fail-open path" in review["body"]
+    (comment,) = review["comments"]
+    assert (comment["path"], comment["line"], comment["side"]) == (PATH, 5, "RIGHT")
+    assert "start_line" not in comment  # a one-line suggestion
+    assert comment["body"].startswith("**FC101**")
+    assert SUGGESTION in comment["body"]
+    assert "<!-- failclosed:fingerprint=FC101:app/perms.py:" in comment["body"]
+    return comment
+
+
+# -- the scenarios ---------------------------------------------------------------------------
+
+
+def test_seed_fail_open_except_handler_gets_a_suggestion_and_a_failing_check(
+    private_key: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """`except Exception: return False` -> `return True` in `has_permission`: FC101."""
+    run = run_scenario("seed", private_key, caplog)
+
+    assert run.statuses == [202]
+    assert run.asked == [INSTALLATION_ID]
+    assert calls(run) == [TOKEN, *ANALYSIS, REVIEW, CHECK_UPDATE]
+    assert_check_created_in_progress(run.one(*CHECK_CREATE), HEAD_SHA)
+    head_read, base_read = run.to(*GRAPHQL)
+    assert read_expressions(head_read) == [f"{HEAD_SHA}:{PATH}"]
+    assert read_expressions(base_read) == [f"{BASE_SHA}:{PATH}"]
+    assert_fc101_review(run.one(*REVIEW), HEAD_SHA)
+    assert_fc101_check(run.one(*CHECK_UPDATE), HEAD_SHA)
+    # The check run is completed only after the review is posted.
+    assert calls(run).index(REVIEW) < calls(run).index(CHECK_UPDATE)
+
+
+def test_bad_signature_is_refused_before_any_github_call(
+    private_key: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    run = run_scenario("bad_signature", private_key, caplog)
+
+    assert run.statuses == [401]
+    assert run.sent == []
+    assert run.cassette.requests == []  # an empty cassette: any request would fail
+    assert run.asked == []  # no job: no installation client, no token
+
+
+def test_clean_pull_request_gets_a_green_check_and_no_review(
+    private_key: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    run = run_scenario("clean", private_key, caplog)
+
+    assert run.statuses == [202]
+    assert calls(run) == [TOKEN, *ANALYSIS, CHECK_UPDATE]
+    assert run.to(*REVIEW) == []
+    assert_check_created_in_progress(run.one(*CHECK_CREATE), HEAD_SHA)
+    check = run.one(*CHECK_UPDATE).json()
+    assert (check["status"], check["conclusion"]) == ("completed", "success")
+    assert check["output"]["title"] == "No fail-open paths"
+    assert check["output"]["annotations"] == []
+    assert "actions" not in check
+
+
+def test_syntax_error_fails_the_check_as_unverified(
+    private_key: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    run = run_scenario("syntax_error", private_key, caplog)
+
+    assert run.statuses == [202]
+    assert calls(run) == [TOKEN, *ANALYSIS, CHECK_UPDATE]
+    check = run.one(*CHECK_UPDATE).json()
+    assert (check["status"], check["conclusion"]) == ("completed", "failure")
+    assert check["output"]["title"].startswith(FAILED_TITLE)
+    assert "could not be analysed" in check["output"]["title"]
+    assert f"`{PATH}`" in check["output"]["summary"]
+    assert "does not parse" in check["output"]["summary"]
+
+
+def test_redelivery_does_not_repeat_the_review(
+    private_key: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    run = run_scenario("redelivery", private_key, caplog)
+
+    assert run.statuses == [202, 202]
+    # The token is cached for the second job; each job makes its own check run.
+    assert calls(run) == [
+        TOKEN,
+        *ANALYSIS,
+        REVIEW,
+        CHECK_UPDATE,
+        *ANALYSIS,
+        CHECK_UPDATE,
+    ]
+    comment = assert_fc101_review(run.one(*REVIEW), HEAD_SHA)
+    # The second time, GitHub lists our comment, fingerprint and all.
+    first_listing, second_listing = run.answers_to(*COMMENTS)
+    assert json.loads(first_listing["body"]["string"]) == []
+    (listed,) = json.loads(second_listing["body"]["string"])
+    assert listed["body"] == comment["body"]
+    for update in run.to(*CHECK_UPDATE):  # still failing: the finding is still there
+        assert_fc101_check(update, HEAD_SHA)
+
+
+def test_second_push_that_fixes_the_finding_answers_fixed_and_goes_green(
+    private_key: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    run = run_scenario("second_push", private_key, caplog)
+
+    assert run.statuses == [202, 202]
+    (listed,) = json.loads(run.answers_to(*COMMENTS)[1]["body"]["string"])
+    reply = ("POST", f"/repos/{REPO}/pulls/{NUMBER}/comments/{listed['id']}/replies")
+    assert calls(run) == [TOKEN, *ANALYSIS, REVIEW, CHECK_UPDATE, *ANALYSIS, reply, CHECK_UPDATE]
+    first_check, second_check = run.to(*CHECK_CREATE)
+    assert_check_created_in_progress(first_check, HEAD_SHA)
+    assert_check_created_in_progress(second_check, FIXED_SHA)
+    assert read_expressions(run.to(*GRAPHQL)[2]) == [f"{FIXED_SHA}:{PATH}"]
+    comment = assert_fc101_review(run.one(*REVIEW), HEAD_SHA)
+    assert listed["body"] == comment["body"]
+    assert run.one(*reply).json() == {"body": f"Fixed in {FIXED_SHA[:7]}.\n\n{FIXED_MARKER}"}
+    failing, passing = run.to(*CHECK_UPDATE)
+    assert_fc101_check(failing, HEAD_SHA)
+    body = passing.json()
+    assert (body["head_sha"], body["conclusion"]) == (FIXED_SHA, "success")
+    assert body["output"]["annotations"] == []
+
+
+def test_github_502_is_retried_and_the_job_completes(
+    private_key: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """githubkit retries a 5xx after a one-second back-off: this test takes about 1 s."""
+    started = time.monotonic()
+    run = run_scenario("retry_502", private_key, caplog)
+
+    assert run.statuses == [202]
+    assert calls(run) == [TOKEN, PULL, *ANALYSIS, REVIEW, CHECK_UPDATE]
+    failed, answered = run.answers_to(*PULL)
+    assert (failed["status"]["code"], answered["status"]["code"]) == (502, 200)
+    assert time.monotonic() - started >= 1.0  # the back-off really ran
+    assert_fc101_review(run.one(*REVIEW), HEAD_SHA)
+    assert_fc101_check(run.one(*CHECK_UPDATE), HEAD_SHA)
+
+
+def test_apply_fixes_commits_the_fixed_file_in_one_graphql_mutation(
+    private_key: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    run = run_scenario("apply_fixes", private_key, caplog)
+
+    assert run.statuses == [202]
+    assert calls(run) == [TOKEN, PULL, FILES, GRAPHQL, GRAPHQL, GRAPHQL]
+    assert run.to(*ISSUE_COMMENT) == []  # nothing to explain: it committed
+    mutation = run.to(*GRAPHQL)[-1].json()
+    assert "createCommitOnBranch" in mutation["query"]
+    commit = mutation["variables"]["input"]
+    assert commit["branch"] == {"repositoryNameWithOwner": REPO, "branchName": HEAD_REF}
+    assert commit["expectedHeadOid"] == HEAD_SHA
+    assert commit["message"]["headline"] == "failclosed: make 1 permission path fail closed"
+    assert f"- {PATH}: FC101 in has_permission" in commit["message"]["body"]
+    # The commit's tree: the one changed file, fixed back to denying.
+    tree = {
+        a["path"]: base64.b64decode(a["contents"], validate=True)
+        for a in commit["fileChanges"]["additions"]
+    }
+    assert tree == {PATH: BASE_SOURCE}
+    assert "deletions" not in commit["fileChanges"]
+    answer = json.loads(run.cassette.responses[-1]["body"]["string"])
+    assert answer["data"]["createCommitOnBranch"]["commit"]["oid"]
