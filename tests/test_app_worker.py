@@ -10,6 +10,7 @@ import pytest
 from test_app_job import BASE_SHA, FAIL_OPEN, SAFE, FakeGitHub, patch_of
 from test_app_webhooks import github_headers, load_payload, make_settings, request
 
+from app.job import run_analysis
 from app.main import create_app
 from app.ports import ChangedFile, PullRequest
 from app.webhooks import Job, JobSinkFull
@@ -174,3 +175,68 @@ def test_a_full_queue_refuses_the_job_instead_of_dropping_it() -> None:
     finally:
         release.set()
         sink.stop()
+
+
+class Transient(Exception):
+    """Like GitHubError for a 502: `retryable`."""
+
+    retryable = True
+
+
+def analyze_job(payload: dict[str, Any]) -> Job:
+    return Job(
+        kind="analyze",
+        delivery_id="d-4",
+        event="pull_request",
+        action="opened",
+        installation_id=1,
+        repository=payload["repository"]["full_name"],
+        head_sha=payload["pull_request"]["head"]["sha"],
+        pull_requests=(payload["pull_request"]["number"],),
+    )
+
+
+def test_a_transient_failure_is_retried_until_the_job_publishes() -> None:
+    payload = load_payload("pull_request.opened")
+    github = fake_for(payload)
+    attempts: list[int] = []
+
+    def flaky(job: Job, gh: FakeGitHub) -> object:
+        attempts.append(len(attempts) + 1)
+        if len(attempts) < 3:
+            raise Transient("502 Bad Gateway")
+        return run_analysis(job, gh)
+
+    sink = ThreadedJobSink(OneInstallation(github), run=flaky, retry_delays=(0.01, 0.01, 0.01))
+    try:
+        sink.enqueue(analyze_job(payload))
+        sink.join()
+    finally:
+        sink.stop()
+    assert attempts == [1, 2, 3]
+    assert github.conclusion() == "failure"  # the fail-open PR, analysed on the 3rd attempt
+    assert len(github.reviews()) == 1
+
+
+def test_retries_stop_after_the_last_delay_and_permanent_errors_are_not_retried() -> None:
+    payload = load_payload("pull_request.opened")
+    calls: list[str] = []
+
+    def always(kind: str) -> Any:
+        def run(job: Job, gh: FakeGitHub) -> object:
+            calls.append(kind)
+            raise Transient("down") if kind == "transient" else ValueError("bad input")
+
+        return run
+
+    for kind, expected in (("transient", 3), ("permanent", 1)):
+        calls.clear()
+        sink = ThreadedJobSink(
+            OneInstallation(fake_for(payload)), run=always(kind), retry_delays=(0.01, 0.01)
+        )
+        try:
+            sink.enqueue(analyze_job(payload))
+            sink.join()
+        finally:
+            sink.stop()
+        assert len(calls) == expected, kind
