@@ -329,30 +329,11 @@ class GitHubClient:
             return None
         return response.content
 
-    def review_comment_bodies(self, repo: str, number: int) -> list[str]:
-        owner, name = split_repo(repo)
-        with _translate_errors(f"listing review comments of {repo}#{number}"):
-            # Raw JSON on purpose: outdated comments have "line": null, which githubkit's
-            # PullRequestReviewComment model rejects.
-            pages = self._github.rest.paginate(
-                self._rest.pulls.list_review_comments,
-                map_func=lambda response: response.json(),
-                owner=owner,
-                repo=name,
-                pull_number=number,
-                per_page=100,
-                headers=VERSION_HEADER,  # githubkit sends only these on the further pages
-            )
-            return [
-                comment["body"]
-                for comment in pages
-                if isinstance(comment, dict) and isinstance(comment.get("body"), str)
-            ]
-
     def review_comments(self, repo: str, number: int) -> list[ReviewComment]:
         owner, name = split_repo(repo)
         with _translate_errors(f"listing review comments of {repo}#{number}"):
-            # Raw JSON, as in `review_comment_bodies`: outdated comments have "line": null.
+            # Raw JSON on purpose: outdated comments have "line": null, which githubkit's
+            # PullRequestReviewComment model has rejected in some versions.
             pages = self._github.rest.paginate(
                 self._rest.pulls.list_review_comments,
                 map_func=lambda response: response.json(),

@@ -52,10 +52,6 @@ class GitHubPort(Protocol):
 
     def update_check_run(self, repo: str, check_run_id: int, body: dict[str, Any]) -> None: ...
 
-    def review_comment_bodies(self, repo: str, number: int) -> list[str]:
-        """Bodies of the PR's existing review comments (to find our fingerprints)."""
-        ...
-
     def create_review(self, repo: str, number: int, body: dict[str, Any]) -> None: ...
 
     def pull_requests_for_commit(self, repo: str, sha: str) -> list[int]:

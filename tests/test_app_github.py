@@ -155,27 +155,17 @@ def test_read_files_chunks_big_requests(app: GitHubApp) -> None:
         assert len(requests_to(cassette, "/graphql")) == 2
 
 
-def test_review_comment_bodies_tolerates_outdated_comments(app: GitHubApp) -> None:
-    with played("review_comments"):
-        bodies = app.installation(42).review_comment_bodies(REPO, NUMBER)
-        assert bodies == [
-            "Great stuff!",
-            "<!-- failclosed:fp:0123abcd --> fails open",
-            "Fixed, thanks.",
-        ]
-
-
 def test_the_cassette_has_an_outdated_comment_as_github_sends_it() -> None:
     """`line` and `position` null, `original_line` kept: what a second push leaves behind.
 
-    githubkit 0.16.1 happens to accept it (its `Missing[T]` includes None), but the bodies are
+    githubkit 0.16.1 happens to accept it (its `Missing[T]` includes None), but comments are
     read as raw JSON anyway, so no model change can break finding our earlier comments.
     """
     import json
 
     import yaml
 
-    data = yaml.safe_load((CASSETTES / "review_comments.yaml").read_text())
+    data = yaml.safe_load((CASSETTES / "review_comments_with_ids.yaml").read_text())
     comments = json.loads(data["interactions"][-1]["response"]["body"]["string"])
     outdated = [c for c in comments if c["line"] is None]
     assert len(outdated) == 1
@@ -377,7 +367,7 @@ def test_cassettes_hold_no_token() -> None:
     cassettes = sorted(CASSETTES.glob("*.yaml"))
     names = {path.stem for path in cassettes}
     assert {"commit_files", "error_commit_head_moved", "review_comments_with_ids"} <= names
-    assert len(cassettes) >= 19
+    assert len(cassettes) >= 18
     for path in cassettes:
         text = path.read_text()
         assert set(re.findall(r"ghs_\w+", text)) <= {"ghs_REDACTED"}, path.name

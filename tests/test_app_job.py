@@ -89,10 +89,6 @@ class FakeGitHub:
     def update_check_run(self, repo: str, check_run_id: int, body: dict[str, Any]) -> None:
         self._record("update_check_run", repo, check_run_id, body)
 
-    def review_comment_bodies(self, repo: str, number: int) -> list[str]:
-        self._record("review_comment_bodies", repo, number)
-        return [comment.body for comment in self.existing]
-
     def create_review(self, repo: str, number: int, body: dict[str, Any]) -> None:
         self._record("create_review", repo, number, body)
 

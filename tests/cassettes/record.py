@@ -606,7 +606,6 @@ def record(spec: Spec) -> None:
         "read_files_chunked": lambda: client(paths_per_query=2).read_files(
             repo, HEAD_SHA, ["app/auth.py", "README.md", "missing.py"]
         ),
-        "review_comments": lambda: client().review_comment_bodies(repo, NUMBER),
         "check_run": lambda: (gh := client()).update_check_run(
             repo,
             gh.create_check_run(repo, HEAD_SHA, "failclosed"),
