@@ -240,6 +240,7 @@ class GitHubClient:
                 # through the base repository.
                 head_repo=head_repo.full_name if head_repo is not None else repo,
                 draft=bool(pr.draft),
+                changed_files=pr.changed_files,
             )
 
     def list_changed_files(self, repo: str, number: int) -> list[ChangedFile]:

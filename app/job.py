@@ -227,11 +227,35 @@ def fetch_and_analyze(
     Three port calls at most (list_changed_files, read_files for head and for base),
     whatever the number of files.
     """
-    files = python_files(port.list_changed_files(repo, pr.number))
+    listed = port.list_changed_files(repo, pr.number)
+    files = python_files(listed)
     head = _read(port, repo, pr.head_sha, [f.path for f in files])
     base = _read(port, repo, pr.base_sha, [old for f in files if (old := base_path(f))])
     deadline.check("reading files")
-    return analyze_files(files, head, base, config, deadline)
+    analysis = analyze_files(files, head, base, config, deadline)
+    unlisted = unlisted_files(pr, len(listed))
+    if unlisted:
+        analysis.errors.append(AnalysisError("(pull request)", unlisted))
+    return analysis
+
+
+GITHUB_FILE_LIST_CAP = 3_000
+
+
+def unlisted_files(pr: PullRequest, listed: int) -> str | None:
+    """Why some changed files were never seen, or None when GitHub listed them all.
+
+    GitHub lists at most 3,000 files of a pull request and says so nowhere else: a file
+    past the cap would go unanalysed, so a shorter list is a reason not to pass.
+    """
+    if pr.changed_files is not None and listed < pr.changed_files:
+        return (
+            f"GitHub listed {listed} of the {pr.changed_files} changed files (it lists at "
+            "most 3,000): the others could not be analysed"
+        )
+    if pr.changed_files is None and listed >= GITHUB_FILE_LIST_CAP:
+        return f"GitHub listed {listed} files, its cap: files past it could not be analysed"
+    return None
 
 
 def python_files(files: Sequence[ChangedFile]) -> list[ChangedFile]:

@@ -21,6 +21,7 @@ class PullRequest:
     head_ref: str
     head_repo: str  # owner/name of the head repository (differs from the base for forks)
     draft: bool = False
+    changed_files: int | None = None  # as GitHub counts them; its file list stops at 3,000
 
 
 @dataclass(frozen=True)

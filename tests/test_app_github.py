@@ -101,6 +101,7 @@ def test_get_pull_request_maps_a_fork_head(app: GitHubApp) -> None:
             head_ref="fix-auth",
             head_repo="contributor/Hello-World",
             draft=False,
+            changed_files=5,
         )
         token_request, pr_request = cassette.requests
         assert token_request.path == "/app/installations/42/access_tokens"

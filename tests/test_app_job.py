@@ -573,3 +573,15 @@ def test_fixed_replies_are_capped_per_run() -> None:
     assert len(gh.replies()) == MAX_FIXED_REPLIES
     run_analysis(job(), gh)  # the next run answers the rest
     assert len(gh.replies()) == MAX_FIXED_REPLIES + 5
+
+
+def test_a_file_list_shorter_than_the_pr_fails_as_unverified() -> None:
+    """GitHub lists at most 3,000 files: a file past the cap must not let the PR pass."""
+    gh = FakeGitHub(
+        pr=PullRequest(NUMBER, HEAD_SHA, BASE_SHA, "feature", REPO, changed_files=3_001)
+    )
+    gh.change("app/perms.py", SAFE, SAFE + "\n")
+    run_analysis(job(), gh)
+    assert gh.conclusion() == "failure"
+    assert gh.title().startswith("Could not verify this pull request")
+    assert "3001" in gh.check_updates()[-1]["output"]["summary"].replace(",", "")

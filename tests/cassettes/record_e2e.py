@@ -160,7 +160,10 @@ def changed_files(spec: Spec, world: World) -> list[dict[str, Any]]:
 
 def pull_request(spec: Spec, world: World) -> dict[str, Any]:
     pr = fixed_example(spec, "pull-request")
-    pr.update(number=e2e.NUMBER, state="open", draft=False)
+    # `changed_files` must match the file list: the job fails closed on a shorter list
+    pr.update(
+        number=e2e.NUMBER, state="open", draft=False, changed_files=len(changed_files(spec, world))
+    )
     pr["head"].update(sha=world.head, ref=e2e.HEAD_REF, label=f"{OWNER}:{e2e.HEAD_REF}")
     pr["base"].update(sha=e2e.BASE_SHA, ref="master", label=f"{OWNER}:master")
     for side in ("head", "base"):  # not a fork: the App may push to the branch
