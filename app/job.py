@@ -342,19 +342,20 @@ def _post_review(
     existing_comments: Sequence[ReviewComment],
     names: Mapping[str, str],
 ) -> None:
-    """One review with what is not already on the PR (a redelivery posts nothing twice)."""
-    comments, leftovers = publish.review_comments(
+    """One review with the inline comments not already on the PR.
+
+    Findings off the diff's lines are not repeated in the review's body: GitHub gives no
+    cheap way to find earlier review bodies, so a redelivery would post them again. They
+    are in the check run (annotations and summary), which every push replaces.
+    """
+    comments, _off_diff = publish.review_comments(
         analysis.findings,
         {f.path: f.patch for f in analysis.files},
         head_sources=head_sources(analysis.head),
         rule_names=names,
     )
     existing = [comment.body for comment in existing_comments]
-    payload = publish.review_payload(
-        publish.new_comments(comments, existing),
-        publish.new_findings(leftovers, existing),
-        pr.head_sha,
-    )
+    payload = publish.review_payload(publish.new_comments(comments, existing), [], pr.head_sha)
     if payload is not None:
         port.create_review(repo, pr.number, payload)
 

@@ -585,3 +585,15 @@ def test_a_file_list_shorter_than_the_pr_fails_as_unverified() -> None:
     assert gh.conclusion() == "failure"
     assert gh.title().startswith("Could not verify this pull request")
     assert "3001" in gh.check_updates()[-1]["output"]["summary"].replace(",", "")
+
+
+def test_findings_off_the_diff_go_to_the_check_run_not_a_review_each_delivery() -> None:
+    """No patch (binary-sized diff): nothing is commentable, so no review, twice over."""
+    gh = FakeGitHub()
+    gh.change("app/perms.py", SAFE, FAIL_OPEN, patch=None)
+    run_analysis(job(), gh)
+    run_analysis(job(), gh)  # a redelivery
+    assert gh.reviews() == []
+    assert [u["conclusion"] for u in gh.check_updates()] == ["failure", "failure"]
+    annotations = gh.check_updates()[-1]["output"]["annotations"]
+    assert [(a["path"], a["title"].split()[0]) for a in annotations] == [("app/perms.py", "FC101")]
