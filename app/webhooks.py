@@ -1,7 +1,8 @@
 """The webhook receiver: authenticate a GitHub delivery, turn it into a `Job`, hand it on.
 
 Order matters and fails closed: cap the body, then verify `X-Hub-Signature-256` over the raw
-bytes, and only then look at headers or JSON. Nothing unauthenticated is parsed or logged.
+bytes, and only then look at headers or JSON. Nothing unauthenticated is parsed; a rejected
+delivery is logged with its (escaped) delivery id only.
 The handler does no GitHub calls and no analysis: it answers 202 once the job is enqueued,
 and 503 when it cannot be (GitHub then shows the delivery as failed and it can be redelivered).
 """
