@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import re
 from dataclasses import dataclass, field
 from typing import Literal
@@ -44,6 +45,30 @@ class Fix:
         """`source` with this fix's lines replaced."""
         lines = split_lines(source)
         return "".join([*lines[: self.line - 1], self.replacement, *lines[self.end_line :]])
+
+
+def fix_hunk(fix: Fix, old: list[str]) -> list[str]:
+    """The fix as one unified-diff hunk: its header, then only the changed lines marked.
+
+    `old` is the text of lines `fix.line..fix.end_line` without line ends. Shared by the
+    CLI's text output and the App's ```diff comments.
+    """
+    new = [line.rstrip("\r\n") for line in split_lines(fix.replacement)]
+    header = f"@@ -{_hunk_range(fix.line, len(old))} +{_hunk_range(fix.line, len(new))} @@"
+    body: list[str] = []
+    matcher = difflib.SequenceMatcher(a=old, b=new, autojunk=False)
+    for tag, i1, i2, j1, j2 in matcher.get_opcodes():
+        if tag == "equal":
+            body.extend(f" {line}" for line in old[i1:i2])
+            continue
+        body.extend(f"-{line}" for line in old[i1:i2])
+        body.extend(f"+{line}" for line in new[j1:j2])
+    return [header, *body]
+
+
+def _hunk_range(start: int, count: int) -> str:
+    """Unified diff convention: an empty side names the line before it."""
+    return f"{start},{count}" if count else f"{start - 1},0"
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,6 @@ and the tests can compare it exactly.
 
 from __future__ import annotations
 
-import difflib
 import importlib.metadata
 import inspect
 import json
@@ -16,7 +15,16 @@ from pathlib import Path, PurePosixPath
 from urllib.parse import quote
 
 from analyzers.engine import decode
-from analyzers.model import CWE, SEVERITIES, AnalysisError, Finding, Fix, Report, split_lines
+from analyzers.model import (
+    CWE,
+    SEVERITIES,
+    AnalysisError,
+    Finding,
+    Fix,
+    Report,
+    fix_hunk,
+    split_lines,
+)
 from analyzers.rules import Rule, all_rules
 
 REPORT_FORMATS = ("text", "json", "sarif")
@@ -105,34 +113,11 @@ def fix_as_diff(path: str, fix: Fix, file_lines: list[str] | None) -> list[str]:
             *(f"+{line}" for line in new),
         ]
     old = _strip_newlines(file_lines[fix.line - 1 : fix.end_line])
-    return [
-        f"--- a/{path}",
-        f"+++ b/{path}",
-        f"@@ -{_hunk_range(fix.line, len(old))} +{_hunk_range(fix.line, len(new))} @@",
-        *_hunk_body(old, new),
-    ]
+    return [f"--- a/{path}", f"+++ b/{path}", *fix_hunk(fix, old)]
 
 
 def _strip_newlines(lines: list[str]) -> list[str]:
     return [line.rstrip("\r\n") for line in lines]
-
-
-def _hunk_range(start: int, count: int) -> str:
-    """Unified diff convention: an empty side names the line before it."""
-    return f"{start},{count}" if count else f"{start - 1},0"
-
-
-def _hunk_body(old: list[str], new: list[str]) -> list[str]:
-    """Mark only the lines that change, so a one-word fix in a block is easy to spot."""
-    body: list[str] = []
-    matcher = difflib.SequenceMatcher(a=old, b=new, autojunk=False)
-    for tag, i1, i2, j1, j2 in matcher.get_opcodes():
-        if tag == "equal":
-            body.extend(f" {line}" for line in old[i1:i2])
-            continue
-        body.extend(f"-{line}" for line in old[i1:i2])
-        body.extend(f"+{line}" for line in new[j1:j2])
-    return body
 
 
 def summary_line(report: Report) -> str:

@@ -11,7 +11,6 @@ Rule names are passed in (`rule_names`: code -> name) rather than read from
 
 from __future__ import annotations
 
-import difflib
 import itertools
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -21,7 +20,7 @@ from urllib.parse import quote
 from unidiff import PatchSet
 from unidiff.errors import UnidiffParseError
 
-from analyzers.model import CWE, SEVERITIES, AnalysisError, Finding, Fix, split_lines
+from analyzers.model import CWE, SEVERITIES, AnalysisError, Finding, Fix, fix_hunk, split_lines
 
 CHECK_NAME = "failclosed"
 RULES_DOC = "https://github.com/failclosed/failclosed/blob/main/docs/rules.md"
@@ -238,25 +237,7 @@ def _diff_block(fix: Fix, head_source: str | None) -> str:
         text = "\n".join(f"+{line}" for line in new)
         return f"{lead}; lines {fix.line}-{fix.end_line} become:\n\n" + _fenced("diff", text)
     old = [_strip_final_newline(line) for line in old_lines[fix.line - 1 : fix.end_line]]
-    header = f"@@ -{_hunk_range(fix.line, len(old))} +{_hunk_range(fix.line, len(new))} @@"
-    return f"{lead}:\n\n" + _fenced("diff", "\n".join([header, *_hunk_body(old, new)]))
-
-
-def _hunk_range(start: int, count: int) -> str:
-    return f"{start},{count}" if count else f"{start - 1},0"
-
-
-def _hunk_body(old: list[str], new: list[str]) -> list[str]:
-    """Mark only the lines that change, so a one-word fix in a block is easy to spot."""
-    body: list[str] = []
-    matcher = difflib.SequenceMatcher(a=old, b=new, autojunk=False)
-    for tag, i1, i2, j1, j2 in matcher.get_opcodes():
-        if tag == "equal":
-            body.extend(f" {line}" for line in old[i1:i2])
-            continue
-        body.extend(f"-{line}" for line in old[i1:i2])
-        body.extend(f"+{line}" for line in new[j1:j2])
-    return body
+    return f"{lead}:\n\n" + _fenced("diff", "\n".join(fix_hunk(fix, old)))
 
 
 def _strip_final_newline(text: str) -> str:
