@@ -38,6 +38,7 @@ from githubkit.cache import BaseCacheStrategy
 from githubkit.exception import (
     GitHubException,
     GraphQLFailed,
+    RateLimitExceeded,
     RequestError,
     RequestFailed,
     RequestTimeout,
@@ -75,15 +76,21 @@ STALE_HEAD_MESSAGE = "Expected branch to point to"
 class GitHubError(Exception):
     """A GitHub request that failed; `status` is the HTTP status, 0 when there was none."""
 
-    def __init__(self, status: int, message: str) -> None:
+    def __init__(self, status: int, message: str, retry_after: float | None = None) -> None:
         super().__init__(f"{message} (HTTP {status})" if status else message)
         self.status = status
         self.message = message
+        self.retry_after = retry_after  # seconds GitHub asked us to wait (rate limits)
 
     @property
     def retryable(self) -> bool:
         """Worth another try later: no answer, a server error or a rate limit."""
-        return self.status == 0 or self.status >= 500 or self.status == 429
+        return (
+            self.status == 0
+            or self.status >= 500
+            or self.status == 429
+            or self.retry_after is not None
+        )
 
 
 def split_repo(repo: str) -> tuple[str, str]:
@@ -125,6 +132,12 @@ def _translate_errors(action: str) -> Iterator[None]:
     """githubkit's and pydantic's exceptions -> `GitHubError` with a clear message."""
     try:
         yield
+    except RateLimitExceeded as exc:
+        # githubkit has already waited once; the worker retries the job after the time
+        # GitHub asked for (Retry-After / x-ratelimit-reset).
+        status, message = _describe_failure(exc)
+        wait = exc.retry_after.total_seconds()
+        raise GitHubError(status, f"{action}: rate limited: {message}", retry_after=wait) from None
     except RequestFailed as exc:
         status, message = _describe_failure(exc)
         raise GitHubError(status, f"{action}: {message}") from None

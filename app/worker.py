@@ -27,6 +27,7 @@ logger = logging.getLogger(__name__)
 
 STOP = None  # put on the queue to end the worker
 RETRY_DELAYS = (5.0, 30.0, 120.0)  # seconds before the 2nd, 3rd and 4th attempt
+MAX_ASKED_DELAY = 3_600.0  # a rate limit's reset is at most an hour away
 
 Queued = tuple[Job, int]  # a job and how many attempts it has had
 
@@ -112,6 +113,9 @@ class ThreadedJobSink:
         except Exception as exc:
             if getattr(exc, "retryable", False) and attempt < len(self._retry_delays):
                 delay = self._retry_delays[attempt]
+                asked = getattr(exc, "retry_after", None)  # a rate limit's Retry-After/reset
+                if asked:
+                    delay = max(delay, min(float(asked), MAX_ASKED_DELAY))
                 logger.warning(
                     "job failed with a transient error, retrying",
                     extra={**context, "attempt": attempt + 1, "retry_in_seconds": delay},

@@ -13,14 +13,18 @@ import json
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import vcr
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from githubkit.cache import MemCacheStrategy
+from githubkit.exception import SecondaryRateLimitExceeded
+from githubkit.response import Response
 
 from app.github import (
     DEFAULT_BASE_URL,
@@ -28,6 +32,7 @@ from app.github import (
     GitHubApp,
     GitHubClient,
     GitHubError,
+    _translate_errors,
     split_repo,
 )
 from app.ports import ChangedFile, GitHubPort, HeadMoved, PullRequest, ReviewComment
@@ -376,3 +381,18 @@ def test_cassettes_hold_no_token() -> None:
         assert not re.search(r"(?im)^\s*authorization:", text), path.name
         assert not re.search(r"\beyJ[\w-]{10,}\.", text), path.name  # a JWT
         assert "127.0.0.1" not in text, path.name
+
+
+def test_a_rate_limit_carries_the_wait_github_asked_for() -> None:
+    """githubkit gives up after one wait; the error keeps Retry-After for the worker."""
+    request = httpx.Request("GET", "https://api.github.com/repos/o/r/pulls/1")
+    raw = httpx.Response(
+        403, request=request, headers={"retry-after": "60"}, json={"message": "slow down"}
+    )
+    failure = SecondaryRateLimitExceeded(Response(raw, Any), timedelta(seconds=60))
+    with pytest.raises(GitHubError) as caught, _translate_errors("reading pull request o/r#1"):
+        raise failure
+    assert (caught.value.status, caught.value.retry_after) == (403, 60.0)
+    assert caught.value.retryable
+    assert "rate limited" in str(caught.value)
+    assert not GitHubError(403, "forbidden").retryable

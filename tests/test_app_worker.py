@@ -240,3 +240,33 @@ def test_retries_stop_after_the_last_delay_and_permanent_errors_are_not_retried(
         finally:
             sink.stop()
         assert len(calls) == expected, kind
+
+
+def test_a_rate_limited_job_waits_as_long_as_github_asked(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    payload = load_payload("pull_request.opened")
+    attempts: list[int] = []
+
+    class RateLimited(Exception):
+        retryable = True
+        retry_after = 0.2
+
+    def limited_once(job: Job, gh: FakeGitHub) -> object:
+        attempts.append(1)
+        if len(attempts) == 1:
+            raise RateLimited("403 secondary rate limit")
+        return None
+
+    sink = ThreadedJobSink(
+        OneInstallation(fake_for(payload)), run=limited_once, retry_delays=(0.01,)
+    )
+    with caplog.at_level("WARNING", logger="app.worker"):
+        try:
+            sink.enqueue(analyze_job(payload))
+            sink.join()
+        finally:
+            sink.stop()
+    assert len(attempts) == 2
+    (retry,) = [r for r in caplog.records if "retrying" in r.getMessage()]
+    assert retry.retry_in_seconds == 0.2  # GitHub's Retry-After, not the 0.01 s schedule
