@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import builtins
+import re
 from collections.abc import Iterator
 
 from analyzers.fixes import KEEP, Edit, ReplaceStatements, RewordMessage
@@ -128,6 +129,18 @@ def default_lookup(node: ast.Call) -> tuple[str, ast.expr] | None:
     if isinstance(key, ast.Constant) and isinstance(key.value, str):
         return key.value, default
     return None
+
+
+def defaulted_lookups(
+    fn: FunctionInfo, info: ModuleInfo, pattern: re.Pattern[str]
+) -> Iterator[tuple[ast.Call, str, ast.expr]]:
+    """(call, key, default) for each `.get(key, default)`/`getattr` in the function, after
+    a cheap text test with `pattern` (the rule's own shape of such a lookup)."""
+    if not pattern.search(info.segment(fn.node)):
+        return
+    for node in own_nodes(fn.node):
+        if isinstance(node, ast.Call) and (lookup := default_lookup(node)) is not None:
+            yield node, *lookup
 
 
 def absent_subject(test: ast.expr) -> tuple[ast.expr, bool] | None:

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 from analyzers.fixes import ReplaceExpression
 from analyzers.rules.base import Hit, Invalid, Rule
-from analyzers.rules.common import default_lookup
+from analyzers.rules.common import defaulted_lookups
 from analyzers.semantics import (
     ALLOW_KEYS,
     ALLOW_STRINGS,
@@ -19,7 +19,6 @@ from analyzers.semantics import (
     FunctionInfo,
     ModuleInfo,
     keyed_allow,
-    own_nodes,
 )
 
 
@@ -69,15 +68,7 @@ class DefaultAllowLookup(Rule):
     )
 
     def check(self, fn: FunctionInfo, info: ModuleInfo) -> Iterator[Hit]:
-        if not self.file_trigger.search(info.segment(fn.node)):
-            return
-        for node in own_nodes(fn.node):
-            if not isinstance(node, ast.Call):
-                continue
-            lookup = default_lookup(node)
-            if lookup is None:
-                continue
-            key, default = lookup
+        for node, key, default in defaulted_lookups(fn, info, self.file_trigger):
             value = keyed_allow(key, default, fn, info)
             if value is None or value.deny is None:
                 continue

@@ -8,8 +8,8 @@ from collections.abc import Iterator
 
 from analyzers.fixes import ReplaceExpression
 from analyzers.rules.base import Hit, Invalid, Rule
-from analyzers.rules.common import default_lookup
-from analyzers.semantics import FunctionInfo, ModuleInfo, own_nodes
+from analyzers.rules.common import defaulted_lookups
+from analyzers.semantics import FunctionInfo, ModuleInfo
 
 ROLE_KEYS = re.compile(
     r"(?i)^(role|roles|group|groups|scope|scopes|permissions?|perms|tier|level)$"
@@ -62,15 +62,7 @@ class DefaultPrivilegedIdentity(Rule):
     )
 
     def check(self, fn: FunctionInfo, info: ModuleInfo) -> Iterator[Hit]:
-        if not self.file_trigger.search(info.segment(fn.node)):
-            return
-        for node in own_nodes(fn.node):
-            if not isinstance(node, ast.Call):
-                continue
-            lookup = default_lookup(node)
-            if lookup is None:
-                continue
-            key, default = lookup
+        for node, key, default in defaulted_lookups(fn, info, self.file_trigger):
             replacement = _unprivileged(key, default)
             if replacement is None:
                 continue
