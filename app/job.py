@@ -6,18 +6,21 @@ go wrong, and whatever stops a full analysis (an unreadable file, an analyzer er
 port raising, the time budget running out) ends it `failure`, never green and never left
 `in_progress` by a job that knows it failed.
 
-A job that names no pull request (a re-run of a fork PR's check suite) first looks them
-up by head SHA: one pull_requests_for_commit call for the job.
+One check run per head commit: GitHub shows a commit's latest `failclosed` run on every
+PR whose head it is, so the job first lists the open PRs of its head SHA (one
+pull_requests_for_commit call; the same branch may be open against two bases) and
+completes a single check run with the worst result of them all.
 
-Port calls for one pull request are constant in its number of files. For an N-file PR
-(N >= 1 Python files, some with a base version, under 50 new findings) the job makes
-8 calls when it posts a review: get_pull_request, create_check_run, list_changed_files,
-read_files x2 (head, base), review_comments, create_review, update_check_run; 7 when
-everything was already posted, or for a clean PR (no create_review). Every further 50
-findings add one update_check_run (GitHub's annotation cap), and every earlier comment of
-ours whose finding is gone adds one reply_to_review_comment ("Fixed in <sha>."), at most
-`MAX_FIXED_REPLIES` a run (the rest are answered by the next run). Resolving those review
-threads is not done: it needs GitHub's GraphQL API, which the port does not use.
+Port calls are constant in the number of files. For one N-file PR (N >= 1 Python files,
+some with a base version, under 50 new findings) the job makes 9 calls when it posts a
+review: pull_requests_for_commit, get_pull_request, create_check_run,
+list_changed_files, read_files x2 (head, base), review_comments, create_review,
+update_check_run; 8 when everything was already posted, or for a clean PR (no
+create_review). Each further PR of the same head adds 5 (get_pull_request, list, reads,
+review_comments) plus its review. Every further 50 findings add one update_check_run
+(GitHub's annotation cap), and every earlier comment of ours whose finding is gone adds
+one reply_to_review_comment ("Fixed in <sha>."), at most `MAX_FIXED_REPLIES` a run (the
+rest are answered by the next run); the threads are answered, not resolved.
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ import logging
 import re
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 from analyzers.compare import new_or_changed
@@ -66,9 +69,8 @@ class PullRequestResult:
 
     number: int
     status: Status
-    findings: int = 0  # new or changed findings reported on the check run
-    blocking: bool = False  # the check run concluded failure
-    api_calls: int = 0
+    findings: int = 0  # new or changed findings of this PR
+    blocking: bool = False  # the head's check run concluded failure
     check_run_id: int | None = None
     reason: str = ""
     answered: int = 0  # earlier comments of ours answered "Fixed in <sha>."
@@ -81,7 +83,7 @@ class JobResult:
     status: Status
     pull_requests: tuple[PullRequestResult, ...] = ()
     reason: str = ""
-    lookup_calls: int = 0  # pull_requests_for_commit, when the job named no PR
+    calls: int = 0  # port calls the job made
 
     @property
     def findings(self) -> int:
@@ -93,7 +95,7 @@ class JobResult:
 
     @property
     def api_calls(self) -> int:
-        return self.lookup_calls + sum(pr.api_calls for pr in self.pull_requests)
+        return self.calls
 
 
 # -- the job -------------------------------------------------------------------------------
@@ -106,96 +108,116 @@ def run_analysis(
     budget_seconds: float = DEFAULT_BUDGET_SECONDS,
     clock: Callable[[], float] = time.monotonic,
 ) -> JobResult:
-    """Analyse and publish every pull request of an `analyze` job.
+    """Analyse every open pull request whose head is the job's SHA; publish ONE check run.
 
-    Errors: an exception after a PR's check run exists first marks that check run
-    `failure` (with a short, scrubbed reason) and is then re-raised, so the queue sees
-    the job failed and can retry it (a retry makes a fresh check run that replaces the
-    failed one). If creating the check run itself fails, the exception propagates as is:
-    nothing is visible yet, and the retry will create it.
+    A check run belongs to a commit, not to a pull request: GitHub shows the latest run
+    named `failclosed` on a SHA to every PR with that head. So the job looks up all open
+    PRs of the head (the same branch may be open against `main` and `release`), reviews
+    each, and completes a single check run with the worst result of them all: a PR that
+    adds a fail-open path against one base cannot be passed by another PR's green.
+
+    Errors: an exception after the check run exists first marks it `failure` (with a
+    short, scrubbed reason) and is then re-raised, so the queue sees the job failed and
+    can retry it. If creating the check run itself fails, the exception propagates as is.
     """
     if job.kind is not JobKind.ANALYZE:
         raise ValueError(f"run_analysis handles analyze jobs, not {job.kind.value}")
-    numbers, lookup_calls = pull_requests_of(job, github)
+    port = CountingPort(github)
+    numbers = open_pull_requests(job, port)
     if not numbers:
-        return JobResult(
-            "nothing", reason="no open pull request has this head", lookup_calls=lookup_calls
-        )
+        return JobResult("nothing", reason="no open pull request has this head", calls=port.calls)
     deadline = Deadline(clock() + budget_seconds, clock)
-    results = tuple(
-        analyze_pull_request(job, github, number, config or Config(), deadline)
-        for number in numbers
-    )
-    return JobResult(_overall_status(results), results, lookup_calls=lookup_calls)
+    prs, superseded = _current_pull_requests(job, port, numbers)
+    if not prs:  # a newer push has its own job; do not race it
+        return JobResult("superseded", superseded, reason="the head moved on", calls=port.calls)
+    check_id = port.create_check_run(job.repository, job.head_sha, publish.CHECK_NAME)
+    try:
+        results = _analyze_and_publish(
+            job.repository, prs, port, config or Config(), deadline, check_id
+        )
+    except BaseException as exc:
+        reason = failure_reason(exc)
+        marked = _mark_failed(port, job.repository, check_id, job.head_sha, reason)
+        logger.warning(
+            "analyze job failed",
+            extra={"delivery_id": job.delivery_id, "repository": job.repository},
+        )
+        state = "completed as failure" if marked else "could not be completed (in_progress)"
+        exc.add_note(f"failclosed: check run {check_id} {state}: {reason}")
+        raise
+    return JobResult("published", (*results, *superseded), calls=port.calls)
+
+
+def open_pull_requests(job: Job, github: GitHubPort) -> tuple[int, ...]:
+    """The job's PRs and every other open PR of this repository with the same head."""
+    found = github.pull_requests_for_commit(job.repository, job.head_sha)
+    return tuple(sorted(set(job.pull_requests) | set(found)))
 
 
 def pull_requests_of(job: Job, github: GitHubPort) -> tuple[tuple[int, ...], int]:
     """The job's PR numbers, looked up by head SHA when the delivery named none (fork PRs'
-    check suites); and the number of port calls that took (0 or 1)."""
+    check suites); and the number of port calls that took (0 or 1). Used by apply-fixes,
+    which acts on the PRs the button was pressed for."""
     if job.pull_requests:
         return job.pull_requests, 0
     found = github.pull_requests_for_commit(job.repository, job.head_sha)
     return tuple(sorted(set(found))), 1
 
 
-def analyze_pull_request(
-    job: Job, github: GitHubPort, number: int, config: Config, deadline: Deadline
-) -> PullRequestResult:
-    """One PR: stale check, check run first, then fetch, analyse and publish under guard."""
-    port = CountingPort(github)
-    pr = port.get_pull_request(job.repository, number)
-    if pr.head_sha != job.head_sha:  # a newer push has its own job; do not race it
-        logger.info(
-            "analyze job superseded",
-            extra={"delivery_id": job.delivery_id, "repository": job.repository, "pr": number},
-        )
-        return PullRequestResult(
-            number, "superseded", api_calls=port.calls, reason="the head moved on"
-        )
-    check_id = port.create_check_run(job.repository, pr.head_sha, publish.CHECK_NAME)
-    try:
-        return _analyze_and_publish(job.repository, pr, port, config, deadline, check_id)
-    except BaseException as exc:
-        reason = failure_reason(exc)
-        marked = _mark_failed(port, job.repository, check_id, pr.head_sha, reason)
-        logger.warning(
-            "analyze job failed",
-            extra={"delivery_id": job.delivery_id, "repository": job.repository, "pr": number},
-        )
-        state = "completed as failure" if marked else "could not be completed (in_progress)"
-        exc.add_note(f"failclosed: check run {check_id} {state}: {reason}")
-        raise
+def _current_pull_requests(
+    job: Job, port: CountingPort, numbers: Sequence[int]
+) -> tuple[list[PullRequest], tuple[PullRequestResult, ...]]:
+    """The PRs whose head is still the job's, and a 'superseded' result for the others."""
+    current, superseded = [], []
+    for number in numbers:
+        pr = port.get_pull_request(job.repository, number)
+        if pr.head_sha == job.head_sha:
+            current.append(pr)
+        else:
+            superseded.append(PullRequestResult(number, "superseded", reason="the head moved on"))
+    return current, tuple(superseded)
 
 
 def _analyze_and_publish(
     repo: str,
-    pr: PullRequest,
+    prs: Sequence[PullRequest],
     port: CountingPort,
     config: Config,
     deadline: Deadline,
     check_id: int,
-) -> PullRequestResult:
-    """Steps 3-6: list, read both sides once each, analyse, review, answer, complete."""
-    analysis = fetch_and_analyze(repo, pr, port, config, deadline)
+) -> tuple[PullRequestResult, ...]:
+    """For each PR: list, read both sides once each, analyse, review, answer. Then one
+    check run over all of them (findings the PRs share counted once)."""
     names = rule_names()
-    existing = port.review_comments(repo, pr.number)
-    if analysis.findings:
-        _post_review(port, repo, pr, analysis, existing, names)
-    answered = _answer_fixed(port, repo, pr, analysis, existing)
+    results: list[PullRequestResult] = []
+    findings: dict[str, Finding] = {}
+    errors: dict[tuple[str, str], AnalysisError] = {}
+    for pr in prs:
+        analysis = fetch_and_analyze(repo, pr, port, config, deadline)
+        existing = port.review_comments(repo, pr.number)
+        if analysis.findings:
+            _post_review(port, repo, pr, analysis, existing, names)
+        answered = _answer_fixed(port, repo, pr, analysis, existing)
+        for finding in analysis.findings:
+            findings.setdefault(publish.fingerprint(finding), finding)
+        for error in analysis.errors:
+            errors.setdefault((error.path, error.message), error)
+        results.append(
+            PullRequestResult(
+                pr.number,
+                "published",
+                findings=len(analysis.findings),
+                check_run_id=check_id,
+                answered=answered,
+            )
+        )
     payloads = publish.check_run_payloads(
-        analysis.findings, analysis.errors, pr.head_sha, rule_names=names
+        list(findings.values()), list(errors.values()), prs[0].head_sha, rule_names=names
     )
     for payload in payloads:
         port.update_check_run(repo, check_id, payload)
-    return PullRequestResult(
-        pr.number,
-        "published",
-        findings=len(analysis.findings),
-        blocking=payloads[0].get("conclusion") == "failure",
-        api_calls=port.calls,
-        check_run_id=check_id,
-        answered=answered,
-    )
+    blocking = payloads[0].get("conclusion") == "failure"
+    return tuple(replace(result, blocking=blocking) for result in results)
 
 
 # -- fetching and analysing (shared with the apply-fixes job) -----------------------------
@@ -480,6 +502,10 @@ class CountingPort:
         self._tick()
         return self.inner.list_changed_files(repo, number)
 
+    def pull_requests_for_commit(self, repo: str, sha: str) -> list[int]:
+        self._tick()
+        return self.inner.pull_requests_for_commit(repo, sha)
+
     def read_files(self, repo: str, sha: str, paths: list[str]) -> dict[str, bytes | None]:
         self._tick()
         return self.inner.read_files(repo, sha, paths)
@@ -513,10 +539,3 @@ class CountingPort:
     ) -> str:
         self._tick()
         return self.inner.commit_files(repo, branch, expected_head_sha, files, message)
-
-
-def _overall_status(results: Sequence[PullRequestResult]) -> Status:
-    """Published if any PR was; superseded only if every one was."""
-    if any(r.status == "published" for r in results):
-        return "published"
-    return "superseded"

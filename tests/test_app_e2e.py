@@ -273,7 +273,9 @@ def run_scenario(name: str, private_key: str, caplog: pytest.LogCaptureFixture) 
     # A fresh token cache: the cassette holds its own token request.
     github_app = GitHubApp(1, private_key, base_url=API, cache_strategy=MemCacheStrategy())
     installations = CountingInstallations(github_app)
-    sink = ThreadedJobSink(installations)
+    # No worker retries: an unrecorded request fails the job at once instead of waiting
+    # through the back-off (githubkit's own 5xx retry still runs, as in production).
+    sink = ThreadedJobSink(installations, retry_delays=())
     app = create_app(make_settings(), sink)
     statuses: list[int] = []
     caplog.set_level(logging.WARNING)
@@ -304,7 +306,17 @@ REVIEW = ("POST", f"/repos/{REPO}/pulls/{NUMBER}/reviews")
 CHECK_UPDATE = ("PATCH", f"/repos/{REPO}/check-runs/{CHECK_RUN_ID}")
 ISSUE_COMMENT = ("POST", f"/repos/{REPO}/issues/{NUMBER}/comments")
 
-ANALYSIS = [PULL, CHECK_CREATE, FILES, GRAPHQL, GRAPHQL, COMMENTS]
+
+def lookup(head_sha: str) -> tuple[str, str]:
+    """The open PRs whose head is this commit: one check run serves them all."""
+    return ("GET", f"/repos/{REPO}/commits/{head_sha}/pulls")
+
+
+def analysis(head_sha: str = HEAD_SHA) -> list[tuple[str, str]]:
+    """An analyze job's reads, up to listing the PR's review comments."""
+    return [lookup(head_sha), PULL, CHECK_CREATE, FILES, GRAPHQL, GRAPHQL, COMMENTS]
+
+
 SUGGESTION = "```suggestion\n        return False\n```"
 
 
@@ -372,7 +384,7 @@ def test_seed_fail_open_except_handler_gets_a_suggestion_and_a_failing_check(
 
     assert run.statuses == [202]
     assert run.asked == [INSTALLATION_ID]
-    assert calls(run) == [TOKEN, *ANALYSIS, REVIEW, CHECK_UPDATE]
+    assert calls(run) == [TOKEN, *analysis(), REVIEW, CHECK_UPDATE]
     assert_check_created_in_progress(run.one(*CHECK_CREATE), HEAD_SHA)
     head_read, base_read = run.to(*GRAPHQL)
     assert read_expressions(head_read) == [f"{HEAD_SHA}:{PATH}"]
@@ -400,7 +412,7 @@ def test_clean_pull_request_gets_a_green_check_and_no_review(
     run = run_scenario("clean", private_key, caplog)
 
     assert run.statuses == [202]
-    assert calls(run) == [TOKEN, *ANALYSIS, CHECK_UPDATE]
+    assert calls(run) == [TOKEN, *analysis(), CHECK_UPDATE]
     assert run.to(*REVIEW) == []
     assert_check_created_in_progress(run.one(*CHECK_CREATE), HEAD_SHA)
     check = run.one(*CHECK_UPDATE).json()
@@ -416,7 +428,7 @@ def test_syntax_error_fails_the_check_as_unverified(
     run = run_scenario("syntax_error", private_key, caplog)
 
     assert run.statuses == [202]
-    assert calls(run) == [TOKEN, *ANALYSIS, CHECK_UPDATE]
+    assert calls(run) == [TOKEN, *analysis(), CHECK_UPDATE]
     check = run.one(*CHECK_UPDATE).json()
     assert (check["status"], check["conclusion"]) == ("completed", "failure")
     assert check["output"]["title"].startswith(FAILED_TITLE)
@@ -434,10 +446,10 @@ def test_redelivery_does_not_repeat_the_review(
     # The token is cached for the second job; each job makes its own check run.
     assert calls(run) == [
         TOKEN,
-        *ANALYSIS,
+        *analysis(),
         REVIEW,
         CHECK_UPDATE,
-        *ANALYSIS,
+        *analysis(),
         CHECK_UPDATE,
     ]
     comment = assert_fc101_review(run.one(*REVIEW), HEAD_SHA)
@@ -458,7 +470,15 @@ def test_second_push_that_fixes_the_finding_answers_fixed_and_goes_green(
     assert run.statuses == [202, 202]
     (listed,) = json.loads(run.answers_to(*COMMENTS)[1]["body"]["string"])
     reply = ("POST", f"/repos/{REPO}/pulls/{NUMBER}/comments/{listed['id']}/replies")
-    assert calls(run) == [TOKEN, *ANALYSIS, REVIEW, CHECK_UPDATE, *ANALYSIS, reply, CHECK_UPDATE]
+    assert calls(run) == [
+        TOKEN,
+        *analysis(),
+        REVIEW,
+        CHECK_UPDATE,
+        *analysis(FIXED_SHA),
+        reply,
+        CHECK_UPDATE,
+    ]
     first_check, second_check = run.to(*CHECK_CREATE)
     assert_check_created_in_progress(first_check, HEAD_SHA)
     assert_check_created_in_progress(second_check, FIXED_SHA)
@@ -481,7 +501,7 @@ def test_github_502_is_retried_and_the_job_completes(
     run = run_scenario("retry_502", private_key, caplog)
 
     assert run.statuses == [202]
-    assert calls(run) == [TOKEN, PULL, *ANALYSIS, REVIEW, CHECK_UPDATE]
+    assert calls(run) == [TOKEN, lookup(HEAD_SHA), PULL, *analysis()[1:], REVIEW, CHECK_UPDATE]
     failed, answered = run.answers_to(*PULL)
     assert (failed["status"]["code"], answered["status"]["code"]) == (502, 200)
     assert time.monotonic() - started >= 1.0  # the back-off really ran

@@ -173,6 +173,7 @@ def job(head_sha: str = HEAD_SHA, pull_requests: tuple[int, ...] = (NUMBER,)) ->
 
 
 FULL_SEQUENCE = [
+    "pull_requests_for_commit",  # every open PR of the head shares one check run
     "get_pull_request",
     "create_check_run",
     "list_changed_files",
@@ -194,6 +195,7 @@ def test_new_fail_open_check_gets_a_suggestion_and_fails_the_check() -> None:
     result = run_analysis(job(), gh)
 
     assert gh.calls == [
+        ("pull_requests_for_commit", (REPO, HEAD_SHA)),
         ("get_pull_request", (REPO, NUMBER)),
         ("create_check_run", (REPO, HEAD_SHA, publish.CHECK_NAME)),
         ("list_changed_files", (REPO, NUMBER)),
@@ -217,7 +219,7 @@ def test_new_fail_open_check_gets_a_suggestion_and_fails_the_check() -> None:
     assert annotation["annotation_level"] == "failure"
     assert annotation["title"].startswith("FC101 ")  # the rule name is passed to publish
     assert result.status == "published"
-    assert (result.findings, result.blocking, result.api_calls) == (1, True, 8)
+    assert (result.findings, result.blocking, result.api_calls) == (1, True, 9)
 
 
 def test_untouched_fail_open_next_to_the_change_is_not_reported() -> None:
@@ -227,6 +229,7 @@ def test_untouched_fail_open_next_to_the_change_is_not_reported() -> None:
     result = run_analysis(job(), gh)
 
     assert gh.names() == [
+        "pull_requests_for_commit",
         "get_pull_request",
         "create_check_run",
         "list_changed_files",
@@ -309,6 +312,7 @@ def test_port_error_after_the_check_run_fails_it_and_is_reraised() -> None:
         run_analysis(job(), gh)
 
     assert gh.names() == [
+        "pull_requests_for_commit",
         "get_pull_request",
         "create_check_run",
         "list_changed_files",
@@ -355,7 +359,7 @@ def test_check_run_creation_failure_propagates_with_nothing_to_mark() -> None:
     with pytest.raises(ConnectionError):
         run_analysis(job(), gh)
 
-    assert gh.names() == ["get_pull_request", "create_check_run"]
+    assert gh.names() == ["pull_requests_for_commit", "get_pull_request", "create_check_run"]
 
 
 def test_running_out_of_time_fails_the_check() -> None:
@@ -391,7 +395,7 @@ def test_superseded_head_creates_no_check_run() -> None:
     result = run_analysis(job(head_sha="c" * 40), gh)
 
     assert result.status == "superseded"
-    assert gh.names() == ["get_pull_request"]
+    assert gh.names() == ["pull_requests_for_commit", "get_pull_request"]
 
 
 def test_job_without_pull_requests_looks_them_up_and_may_find_none() -> None:
@@ -411,7 +415,7 @@ def test_fork_rerun_finds_its_pull_request_by_head_sha() -> None:
     result = run_analysis(job(pull_requests=()), gh)
 
     assert gh.calls[0] == ("pull_requests_for_commit", (REPO, HEAD_SHA))
-    assert gh.names()[1:] == FULL_SEQUENCE
+    assert gh.names() == FULL_SEQUENCE
     assert gh.called("get_pull_request") == [(REPO, NUMBER)]
     assert [pr.number for pr in result.pull_requests] == [NUMBER]
     assert result.status == "published" and result.blocking
@@ -440,7 +444,7 @@ def test_redelivery_posts_no_second_review() -> None:
     assert again.replies() == []  # the finding is still there: nothing is "fixed"
     assert again.names() == [n for n in FULL_SEQUENCE if n != "create_review"]
     assert again.conclusion() == "failure"  # still blocking: the path is still there
-    assert result.api_calls == 7
+    assert result.api_calls == 8
 
 
 # -- calls per pull request ------------------------------------------------------------------
@@ -460,7 +464,7 @@ def test_port_calls_do_not_grow_with_the_number_of_files() -> None:
     large = run_analysis(job(), twenty)
 
     assert one.names() == twenty.names() == FULL_SEQUENCE
-    assert small.api_calls == large.api_calls == len(twenty.calls) == 8
+    assert small.api_calls == large.api_calls == len(twenty.calls) == 9
     assert large.findings == 20
     (review,) = twenty.reviews()
     assert len(review["comments"]) == 20
@@ -475,18 +479,39 @@ def test_more_than_50_findings_complete_the_check_in_batches() -> None:
     updates = gh.check_updates()
     assert [len(u["output"]["annotations"]) for u in updates] == [50, 1]
     assert updates[0]["conclusion"] == "failure"
-    assert result.api_calls == 9
+    assert result.api_calls == 10
 
 
-def test_each_pull_request_of_a_job_is_handled_on_its_own() -> None:
-    gh = FakeGitHub()
-    gh.change("app/perms.py", SAFE, FAIL_OPEN)
+OTHER_BASE = "d" * 40
+OTHER_NUMBER = 8
 
-    result = run_analysis(job(pull_requests=(NUMBER, NUMBER)), gh)
 
-    assert [pr.status for pr in result.pull_requests] == ["published", "published"]
-    assert len(gh.called("create_check_run")) == 2
-    assert result.api_calls == len(gh.calls) == 16
+class SameHeadTwoBases(FakeGitHub):
+    """Branch `feature` open against two bases: the fail-open path is new against one
+    (PR 7) and already on the other (PR 8)."""
+
+    def get_pull_request(self, repo: str, number: int) -> PullRequest:
+        self._record("get_pull_request", repo, number)
+        base = BASE_SHA if number == NUMBER else OTHER_BASE
+        return PullRequest(number, HEAD_SHA, base, "feature", REPO)
+
+
+def test_one_check_run_for_the_head_with_the_worst_result_of_all_its_pull_requests() -> None:
+    """A check run belongs to the commit: PR 8's green must not pass PR 7's red."""
+    for job_prs in ((OTHER_NUMBER,), (NUMBER,), (NUMBER, OTHER_NUMBER)):
+        gh = SameHeadTwoBases(prs_for_commit=[NUMBER, OTHER_NUMBER])
+        gh.change("app/perms.py", SAFE, FAIL_OPEN)
+        gh.contents[(OTHER_BASE, "app/perms.py")] = FAIL_OPEN.encode()
+
+        result = run_analysis(job(pull_requests=job_prs), gh)
+
+        assert len(gh.called("create_check_run")) == 1, job_prs
+        assert gh.conclusion() == "failure", job_prs
+        assert [pr.number for pr in result.pull_requests] == [NUMBER, OTHER_NUMBER]
+        assert [pr.findings for pr in result.pull_requests] == [1, 0]
+        assert result.blocking
+        # only PR 7 has something new to say
+        assert [args[1] for args in gh.called("create_review")] == [NUMBER]
 
 
 # -- answering comments whose finding is fixed ----------------------------------------------
@@ -508,6 +533,7 @@ def test_fixed_finding_is_answered_once_with_the_head_sha() -> None:
     result = run_analysis(job(), gh)
 
     assert gh.names() == [
+        "pull_requests_for_commit",
         "get_pull_request",
         "create_check_run",
         "list_changed_files",
@@ -521,7 +547,7 @@ def test_fixed_finding_is_answered_once_with_the_head_sha() -> None:
         (REPO, NUMBER, ours.id, f"Fixed in aaaaaaa.\n\n{FIXED_MARKER}")
     ]
     assert gh.conclusion() == "success"
-    assert result.pull_requests[0].answered == 1 and result.api_calls == 8
+    assert result.pull_requests[0].answered == 1 and result.api_calls == 9
 
     run_analysis(job(), gh)  # redelivered: the reply from the first run is there now
 

@@ -54,7 +54,11 @@ def test_signed_pull_request_delivery_ends_in_a_review_and_a_failing_check() -> 
     finally:
         sink.stop()
     assert installations.asked == [payload["installation"]["id"]]
-    assert github.names()[:2] == ["get_pull_request", "create_check_run"]
+    assert github.names()[:3] == [
+        "pull_requests_for_commit",
+        "get_pull_request",
+        "create_check_run",
+    ]
     (review,) = github.reviews()
     assert "```suggestion" in review["comments"][0]["body"]
     assert github.conclusion() == "failure"

@@ -172,6 +172,22 @@ def pull_request(spec: Spec, world: World) -> dict[str, Any]:
     return spec.check(pr, "pull-request")
 
 
+def commit_pulls(spec: Spec, world: World) -> list[dict[str, Any]]:
+    """`GET /commits/{sha}/pulls`: the scenario's PR contains every commit asked about.
+
+    As on GitHub, the listing shows the PR's current head, so a job for an older commit
+    finds no PR whose head is its SHA.
+    """
+    item = fixed_example(spec, "pull-request-simple-items")[0]
+    item.update(number=e2e.NUMBER, state="open", draft=False)
+    item["head"].update(sha=world.head, ref=e2e.HEAD_REF, label=f"{OWNER}:{e2e.HEAD_REF}")
+    item["base"].update(sha=e2e.BASE_SHA, ref="master", label=f"{OWNER}:master")
+    for side in ("head", "base"):
+        item[side]["repo"].update(full_name=e2e.REPO, name=NAME)
+        item[side]["repo"]["owner"]["login"] = OWNER
+    return spec.check([item], "pull-request-simple", array=True)
+
+
 def blob(data: bytes) -> dict[str, Any]:
     return {"text": data.decode(), "isBinary": False, "isTruncated": False, "byteSize": len(data)}
 
@@ -270,6 +286,8 @@ def make_handler(
         def _get(self, world: World, path: str, body: Any) -> bool:
             if path == PR_PATH:
                 self._send(200, pull_request(spec, world))
+            elif re.fullmatch(rf"{REPO_PATH}/commits/[0-9a-f]{{40}}/pulls", path):
+                self._send(200, commit_pulls(spec, world))
             elif path == f"{PR_PATH}/files":
                 self._send(200, changed_files(spec, world))
             elif path == f"{PR_PATH}/comments":
@@ -395,7 +413,7 @@ def record(spec: Spec, only: list[str]) -> None:
             cassette = HERE / f"e2e_{name}.yaml"
             cassette.unlink(missing_ok=True)
             github_app = GitHubApp(1, key, stand_in + "/", cache_strategy=MemCacheStrategy())
-            sink = ThreadedJobSink(github_app)
+            sink = ThreadedJobSink(github_app, retry_delays=())
             app = create_app(make_settings(), sink)
             statuses = []
             try:
