@@ -7,7 +7,8 @@ that installation. githubkit signs the JWT, fetches the installation token and c
 
 What GitHub does that this module is shaped around:
 - Outdated review comments carry `"line": null`, which githubkit's model rejects, so the
-  review comments are read as raw JSON (only `body` is used).
+  review comments are read as raw JSON. A comment is ours only if its author is the App's
+  bot account (`<slug>[bot]`, type Bot); the slug comes from `GET /app`, once per process.
 - `GET /pulls/{n}/files` pages at most 100 per page and lists at most 3,000 files; `patch` is
   absent for binary files and huge diffs.
 - Contents are read by commit SHA (a fork's head branch is not on the base repository), many
@@ -28,7 +29,8 @@ GitHub's `message`/`errors` fields only, never from request headers.
 from __future__ import annotations
 
 import base64
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -203,13 +205,38 @@ class GitHubApp:
         self.base_url = base_url
         self._cache_strategy = cache_strategy  # None: githubkit's process-wide memory cache
         self._timeout = timeout
+        self._bot_login: str | None = None
+        self._bot_login_lock = threading.Lock()
 
     def __repr__(self) -> str:  # never show the key
         return f"GitHubApp(app_id={self.app_id!r}, base_url={self.base_url!r})"
 
     def installation(self, installation_id: int) -> GitHubClient:
         auth = AppAuthStrategy(self.app_id, self._private_key).as_installation(installation_id)
-        github = GitHub(
+        return GitHubClient(self._github(auth), bot_login=self.bot_login)
+
+    def bot_login(self) -> str:
+        """The login of the App's bot account (`<slug>[bot]`), which authors our comments.
+
+        Read once per process with `GET /app` (as the App, not an installation); a failure
+        raises `GitHubError` and is retried on the next call.
+        """
+        with self._bot_login_lock:
+            if self._bot_login is None:
+                self._bot_login = self._read_bot_login()
+            return self._bot_login
+
+    def _read_bot_login(self) -> str:
+        github = self._github(AppAuthStrategy(self.app_id, self._private_key))
+        with _translate_errors("reading the App's own details (GET /app)"):
+            response = github.rest(REST_API_VERSION).apps.get_authenticated(headers=VERSION_HEADER)
+            slug = (response.json() or {}).get("slug")
+        if not isinstance(slug, str) or not slug:
+            raise GitHubError(0, "GET /app answered without the App's slug")
+        return f"{slug}[bot]"
+
+    def _github(self, auth: Any) -> GitHub[Any]:
+        return GitHub(
             auth,
             base_url=self.base_url,
             cache_strategy=self._cache_strategy,
@@ -217,16 +244,20 @@ class GitHubApp:
             http_cache=False,
             timeout=self._timeout,
         )
-        return GitHubClient(github)
 
 
 class GitHubClient:
     """`GitHubPort` for one installation. Use as a context manager to reuse one connection."""
 
     def __init__(
-        self, github: GitHub[Any], *, paths_per_query: int = GRAPHQL_PATHS_PER_QUERY
+        self,
+        github: GitHub[Any],
+        *,
+        bot_login: Callable[[], str],
+        paths_per_query: int = GRAPHQL_PATHS_PER_QUERY,
     ) -> None:
         self._github = github
+        self._bot_login = bot_login  # asked only when review comments are listed
         self._rest = github.rest(REST_API_VERSION)
         self._paths_per_query = max(1, paths_per_query)
 
@@ -358,6 +389,7 @@ class GitHubClient:
                 headers=VERSION_HEADER,
             )
             comments = []
+            ours = self._bot_login()
             for entry in pages:
                 if not isinstance(entry, dict):
                     continue
@@ -366,12 +398,14 @@ class GitHubClient:
                     continue
                 path = entry.get("path")
                 reply_to = entry.get("in_reply_to_id")
+                user = entry.get("user") if isinstance(entry.get("user"), dict) else {}
                 comments.append(
                     ReviewComment(
                         id=comment_id,
                         body=body,
                         path=path if isinstance(path, str) else "",
                         in_reply_to_id=reply_to if isinstance(reply_to, int) else None,
+                        by_app=user.get("type") == "Bot" and user.get("login") == ours,
                     )
                 )
             return comments

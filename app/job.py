@@ -21,6 +21,8 @@ review_comments) plus its review. Every further 50 findings add one update_check
 (GitHub's annotation cap), and every earlier comment of ours whose finding is gone adds
 one reply_to_review_comment ("Fixed in <sha>."), at most `MAX_FIXED_REPLIES` a run (the
 rest are answered by the next run); the threads are answered, not resolved.
+Once per process, listing review comments also reads `GET /app` (the App's bot login:
+only comments written by that account are trusted as ours).
 """
 
 from __future__ import annotations
@@ -194,7 +196,7 @@ def _analyze_and_publish(
     errors: dict[tuple[str, str], AnalysisError] = {}
     for pr in prs:
         analysis = fetch_and_analyze(repo, pr, port, config, deadline)
-        existing = port.review_comments(repo, pr.number)
+        existing = own_comments(port.review_comments(repo, pr.number))
         if analysis.findings:
             _post_review(port, repo, pr, analysis, existing, names)
         answered = _answer_fixed(port, repo, pr, analysis, existing)
@@ -396,6 +398,12 @@ def _answer_fixed(
         port.reply_to_review_comment(repo, pr.number, comment.id, body)
         answered += 1
     return answered
+
+
+def own_comments(comments: Sequence[ReviewComment]) -> list[ReviewComment]:
+    """The comments this App wrote: a fingerprint pasted by anyone else is not trusted,
+    so it can neither silence our comment nor draw a "Fixed" reply."""
+    return [comment for comment in comments if comment.by_app]
 
 
 def fixed_comments(existing: Sequence[ReviewComment], analysis: Analysis) -> list[ReviewComment]:

@@ -60,7 +60,7 @@ class GitHubPort(Protocol):
         ...
 
     def review_comments(self, repo: str, number: int) -> list[ReviewComment]:
-        """The PR's review comments with ids, for answering our own when fixed."""
+        """The PR's review comments with ids, each saying whether this App wrote it."""
         ...
 
     def reply_to_review_comment(
@@ -87,6 +87,9 @@ class ReviewComment:
     body: str
     path: str
     in_reply_to_id: int | None = None
+    # Written by this App's bot account. Only such comments are trusted: anyone can paste
+    # our hidden fingerprint into a comment of their own to silence a finding's comment.
+    by_app: bool = False
 
 
 class HeadMoved(Exception):

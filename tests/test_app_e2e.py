@@ -305,6 +305,7 @@ COMMENTS = ("GET", f"/repos/{REPO}/pulls/{NUMBER}/comments")
 REVIEW = ("POST", f"/repos/{REPO}/pulls/{NUMBER}/reviews")
 CHECK_UPDATE = ("PATCH", f"/repos/{REPO}/check-runs/{CHECK_RUN_ID}")
 ISSUE_COMMENT = ("POST", f"/repos/{REPO}/issues/{NUMBER}/comments")
+APP = ("GET", "/app")
 
 
 def lookup(head_sha: str) -> tuple[str, str]:
@@ -312,9 +313,11 @@ def lookup(head_sha: str) -> tuple[str, str]:
     return ("GET", f"/repos/{REPO}/commits/{head_sha}/pulls")
 
 
-def analysis(head_sha: str = HEAD_SHA) -> list[tuple[str, str]]:
-    """An analyze job's reads, up to listing the PR's review comments."""
-    return [lookup(head_sha), PULL, CHECK_CREATE, FILES, GRAPHQL, GRAPHQL, COMMENTS]
+def analysis(head_sha: str = HEAD_SHA, *, first: bool = True) -> list[tuple[str, str]]:
+    """An analyze job's reads, up to listing the PR's review comments. The process's
+    first listing also asks GitHub who the App is (its bot writes our comments)."""
+    own_login = [APP] if first else []
+    return [lookup(head_sha), PULL, CHECK_CREATE, FILES, GRAPHQL, GRAPHQL, *own_login, COMMENTS]
 
 
 SUGGESTION = "```suggestion\n        return False\n```"
@@ -443,13 +446,14 @@ def test_redelivery_does_not_repeat_the_review(
     run = run_scenario("redelivery", private_key, caplog)
 
     assert run.statuses == [202, 202]
-    # The token is cached for the second job; each job makes its own check run.
+    # The token and the App's login are cached for the second job; each job makes its own
+    # check run.
     assert calls(run) == [
         TOKEN,
         *analysis(),
         REVIEW,
         CHECK_UPDATE,
-        *analysis(),
+        *analysis(first=False),
         CHECK_UPDATE,
     ]
     comment = assert_fc101_review(run.one(*REVIEW), HEAD_SHA)
@@ -458,6 +462,10 @@ def test_redelivery_does_not_repeat_the_review(
     assert json.loads(first_listing["body"]["string"]) == []
     (listed,) = json.loads(second_listing["body"]["string"])
     assert listed["body"] == comment["body"]
+    assert (
+        listed["user"]["login"]
+        == json.loads(run.answers_to(*APP)[0]["body"]["string"])["slug"] + "[bot]"
+    )  # written by the App: so its fingerprint is trusted
     for update in run.to(*CHECK_UPDATE):  # still failing: the finding is still there
         assert_fc101_check(update, HEAD_SHA)
 
@@ -475,7 +483,7 @@ def test_second_push_that_fixes_the_finding_answers_fixed_and_goes_green(
         *analysis(),
         REVIEW,
         CHECK_UPDATE,
-        *analysis(FIXED_SHA),
+        *analysis(FIXED_SHA, first=False),
         reply,
         CHECK_UPDATE,
     ]

@@ -154,7 +154,9 @@ def test_read_files_one_graphql_request_for_many_paths(app: GitHubApp) -> None:
 
 def test_read_files_chunks_big_requests(app: GitHubApp) -> None:
     with played("read_files_chunked") as cassette:
-        client = GitHubClient(app.installation(42)._github, paths_per_query=2)
+        client = GitHubClient(
+            app.installation(42)._github, bot_login=app.bot_login, paths_per_query=2
+        )
         got = client.read_files(REPO, HEAD_SHA, ["app/auth.py", "README.md", "missing.py"])
         assert got["app/auth.py"] and got["README.md"]
         assert got["missing.py"] is None
@@ -182,16 +184,43 @@ def test_the_cassette_has_an_outdated_comment_as_github_sends_it() -> None:
 def test_review_comments_with_ids_replies_and_an_outdated_comment(app: GitHubApp) -> None:
     with played("review_comments_with_ids") as cassette:
         comments = app.installation(42).review_comments(REPO, NUMBER)
+        fingerprinted = "<!-- failclosed:fp:0123abcd --> fails open"
         assert comments == [
             ReviewComment(10, "Great stuff!", "file1.txt", None),
-            # Outdated: "line": null in the answer, still listed.
-            ReviewComment(11, "<!-- failclosed:fp:0123abcd --> fails open", "file1.txt", None),
+            # Outdated: "line": null in the answer, still listed. Written by our App.
+            ReviewComment(11, fingerprinted, "file1.txt", None, by_app=True),
             ReviewComment(12, "Fixed, thanks.", "app/auth.py", in_reply_to_id=11),
+            # The same fingerprint from another App's bot and from a person: not ours.
+            ReviewComment(13, fingerprinted, "file1.txt", None, by_app=False),
+            ReviewComment(14, fingerprinted, "file1.txt", None, by_app=False),
         ]
-        listed = cassette.responses[-1]["body"]["string"]
-        assert [c["line"] for c in json.loads(listed)] == [2, None, 2]
+        listed = json.loads(cassette.responses[-1]["body"]["string"])
+        assert [c["line"] for c in listed] == [2, None, 2, 2, 2]
+        assert [(c["user"]["login"], c["user"]["type"]) for c in listed[1:]] == [
+            ("octoapp[bot]", "Bot"),
+            ("octocat", "User"),
+            ("other-app[bot]", "Bot"),
+            ("octocat", "User"),
+        ]
+        # Our bot's login comes from GET /app, made as the App (JWT), not the installation.
+        (app_request,) = requests_to(cassette, "/app")
+        assert json.loads(cassette.responses[0]["body"]["string"])["slug"] == "octoapp"
+        assert app_request.method == "GET"
         (request,) = requests_to(cassette, f"/repos/{REPO}/pulls/{NUMBER}/comments")
         assert ("per_page", "100") in request.query
+
+
+def test_the_apps_bot_login_is_read_once_per_process(app: GitHubApp) -> None:
+    """Two listings, one GET /app: the cassette holds one, and replay cannot repeat it."""
+    with played("review_comments_by_app") as cassette:
+        client = app.installation(42)
+        first = client.review_comments(REPO, NUMBER)
+        second = app.installation(42).review_comments(REPO, NUMBER)
+        assert first == second
+        assert [c.id for c in first if c.by_app] == [11]
+        assert len(requests_to(cassette, "/app")) == 1
+        assert len(requests_to(cassette, f"/repos/{REPO}/pulls/{NUMBER}/comments")) == 2
+        assert app.bot_login() == "octoapp[bot]"
 
 
 def test_pull_requests_for_commit_keeps_open_prs_of_this_repo_headed_there(

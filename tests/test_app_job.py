@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import pytest
@@ -103,7 +103,8 @@ class FakeGitHub:
     def reply_to_review_comment(self, repo: str, number: int, comment_id: int, body: str) -> None:
         self._record("reply_to_review_comment", repo, number, comment_id, body)
         path = next(c.path for c in self.existing if c.id == comment_id)
-        self.existing.append(ReviewComment(1000 + len(self.existing), body, path, comment_id))
+        reply = ReviewComment(1000 + len(self.existing), body, path, comment_id, by_app=True)
+        self.existing.append(reply)
 
     def comment_on_pull_request(self, repo: str, number: int, body: str) -> None:
         self._record("comment_on_pull_request", repo, number, body)
@@ -139,7 +140,7 @@ class FakeGitHub:
     def comments_posted(self) -> list[ReviewComment]:
         """The inline comments of every review posted, as GitHub would list them."""
         return [
-            ReviewComment(i, c["body"], c["path"])
+            ReviewComment(i, c["body"], c["path"], by_app=True)
             for i, c in enumerate((c for r in self.reviews() for c in r["comments"]), start=1)
         ]
 
@@ -447,6 +448,20 @@ def test_redelivery_posts_no_second_review() -> None:
     assert result.api_calls == 8
 
 
+def test_our_fingerprint_in_someone_elses_comment_does_not_silence_the_review() -> None:
+    """Anyone can paste the hidden fingerprint; only the App's own comments count."""
+    first = FakeGitHub()
+    first.change("app/perms.py", SAFE, FAIL_OPEN)
+    run_analysis(job(), first)
+    pasted = [replace(c, by_app=False) for c in first.comments_posted()]
+
+    again = FakeGitHub(existing=pasted)
+    again.change("app/perms.py", SAFE, FAIL_OPEN)
+    run_analysis(job(), again)
+
+    assert [c["body"] for r in again.reviews() for c in r["comments"]] == [c.body for c in pasted]
+
+
 # -- calls per pull request ------------------------------------------------------------------
 
 
@@ -556,10 +571,12 @@ def test_fixed_finding_is_answered_once_with_the_head_sha() -> None:
 
 def test_only_our_unanswered_top_level_comments_on_analysed_files_are_answered() -> None:
     (ours,) = posted_on_fail_open()
-    elsewhere = ReviewComment(2, ours.body.replace("app/perms.py", "app/other.py"), "app/other.py")
+    elsewhere = replace(ours, id=2, body=ours.body.replace("app/perms.py", "app/other.py"))
+    elsewhere = replace(elsewhere, path="app/other.py")
     human = ReviewComment(3, "please also add a test", "app/perms.py")
-    quoted = ReviewComment(4, ours.body, "app/perms.py", in_reply_to_id=ours.id)
-    gh = FakeGitHub(existing=[ours, elsewhere, human, quoted])
+    quoted = replace(ours, id=4, in_reply_to_id=ours.id)
+    pasted = ReviewComment(5, ours.body, "app/perms.py")  # our fingerprint, someone else's
+    gh = FakeGitHub(existing=[ours, elsewhere, human, quoted, pasted])
     gh.change("app/perms.py", SAFE, SAFE + NEIGHBOUR)
 
     run_analysis(job(), gh)
@@ -591,7 +608,7 @@ def test_a_finding_that_is_no_longer_new_is_not_called_fixed() -> None:
 
 def test_fixed_replies_are_capped_per_run() -> None:
     (ours,) = posted_on_fail_open()
-    many = [ReviewComment(i, ours.body, ours.path) for i in range(1, MAX_FIXED_REPLIES + 6)]
+    many = [replace(ours, id=i) for i in range(1, MAX_FIXED_REPLIES + 6)]
     gh = FakeGitHub(existing=many)
     gh.change("app/perms.py", SAFE, SAFE + NEIGHBOUR)
 

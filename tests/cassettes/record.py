@@ -218,6 +218,17 @@ def _fix_pull_request_simple_items(items: Any) -> None:
             label.setdefault("archived_by", None)
 
 
+def bot_user(user: dict[str, Any], slug: str) -> dict[str, Any]:
+    """A GitHub App's bot account as GitHub shows it on a comment: `<slug>[bot]`, a Bot."""
+    bot = copy.deepcopy(user)
+    login = f"{slug}[bot]"
+    bot.update(login=login, type="Bot", site_admin=False)
+    for key, value in list(bot.items()):
+        if isinstance(value, str) and "/octocat" in value:
+            bot[key] = value.replace("/octocat", "/" + login)
+    return bot
+
+
 def fixed_example(spec: Spec, name: str) -> Any:
     value = spec.example(name)
     if name in FIXES:
@@ -279,10 +290,20 @@ class Answers:
         problems = self.spec.errors([outdated], "pull-request-review-comment", array=True)
         expected = ("0/line: None", "0/position: None")
         assert problems and all(p.startswith(expected) for p in problems), problems
+        # GET /app: the App itself; its bot account `<slug>[bot]` writes our comments.
+        self.app = spec.check(spec.example("integration"), "integration")
+        outdated["user"] = bot_user(first["user"], self.app["slug"])
         reply = copy.deepcopy(first)
         reply.update(id=12, body="Fixed, thanks.", in_reply_to_id=11, path="app/auth.py")
         spec.check([reply], "pull-request-review-comment", array=True)
-        self.comments = [first, outdated, reply]
+        # Our fingerprint pasted by someone else: another App's bot, then a person.
+        other_bot = copy.deepcopy(outdated)
+        other_bot.update(id=13, line=first["line"], position=first["position"])
+        other_bot["user"] = bot_user(first["user"], "other-app")
+        pasted = copy.deepcopy(other_bot)
+        pasted.update(id=14, user=first["user"])
+        spec.check([other_bot, pasted], "pull-request-review-comment", array=True)
+        self.comments = [first, outdated, reply, other_bot, pasted]
         self.reply_template = spec.check(
             spec.example("pull-request-review-comment"), "pull-request-review-comment"
         )
@@ -503,6 +524,8 @@ def make_handler(answers: Answers) -> type[BaseHTTPRequestHandler]:
             url = urlsplit(self.path)
             query = parse_qs(url.query)
             base = f"http://{self.headers['Host']}"
+            if url.path == "/app":
+                return self._send(200, answers.app)
             if url.path == f"{repo_path}/pulls/{NUMBER}":
                 return self._send(200, answers.pull_request)
             if url.path == f"{repo_path}/pulls/{NUMBER}/files":
@@ -571,7 +594,7 @@ def new_private_key() -> str:
     ).decode()
 
 
-def record(spec: Spec) -> None:
+def record(spec: Spec, only: list[str] | None = None) -> None:
     from githubkit.cache import MemCacheStrategy
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), make_handler(Answers(spec)))
@@ -587,7 +610,7 @@ def record(spec: Spec) -> None:
         app = GitHubApp(1, key, stand_in + "/", cache_strategy=MemCacheStrategy())
         gh = app.installation(installation_id)
         if kwargs:
-            gh = GitHubClient(gh._github, **kwargs)
+            gh = GitHubClient(gh._github, bot_login=app.bot_login, **kwargs)
         return gh
 
     def expect_error(call: Callable[[], object], error: type[Exception] = GitHubError) -> None:
@@ -647,6 +670,9 @@ def record(spec: Spec) -> None:
         ),
         "pull_requests_for_commit": lambda: client().pull_requests_for_commit(repo, HEAD_SHA),
         "review_comments_with_ids": lambda: client().review_comments(repo, NUMBER),
+        "review_comments_by_app": lambda: (
+            (gh := client()).review_comments(repo, NUMBER) + gh.review_comments(repo, NUMBER)
+        ),
         "reply_to_review_comment": lambda: client().reply_to_review_comment(
             repo, NUMBER, 11, "Fixed in the latest push."
         ),
@@ -665,7 +691,12 @@ def record(spec: Spec) -> None:
         ),
     }
     try:
+        unknown = set(only or ()) - set(scenarios)
+        if unknown:
+            raise SystemExit(f"unknown scenarios: {sorted(unknown)}")
         for name, run in scenarios.items():
+            if only and name not in only:
+                continue
             cassette = CASSETTES / f"{name}.yaml"
             cassette.unlink(missing_ok=True)
             with recorder.use_cassette(str(cassette)):
@@ -680,8 +711,9 @@ def main() -> None:
     parser.add_argument(
         "--openapi", type=Path, help="api.github.com.json; default: npm pack " + OPENAPI_PACKAGE
     )
+    parser.add_argument("scenario", nargs="*", help="record only these (default: all)")
     args = parser.parse_args()
-    record(Spec(load_openapi(args.openapi)))
+    record(Spec(load_openapi(args.openapi)), args.scenario)
 
 
 if __name__ == "__main__":

@@ -54,6 +54,7 @@ from record import (  # noqa: E402
     Answers,
     Spec,
     _nullable_to_jsonschema,
+    bot_user,
     fixed_example,
     load_openapi,
     new_private_key,
@@ -284,7 +285,9 @@ def make_handler(
             self._handle("PATCH")
 
         def _get(self, world: World, path: str, body: Any) -> bool:
-            if path == PR_PATH:
+            if path == "/app":
+                self._send(200, answers.app)
+            elif path == PR_PATH:
                 self._send(200, pull_request(spec, world))
             elif re.fullmatch(rf"{REPO_PATH}/commits/[0-9a-f]{{40}}/pulls", path):
                 self._send(200, commit_pulls(spec, world))
@@ -357,6 +360,7 @@ def make_handler(
             comment = copy.deepcopy(answers.reply_template)
             comment.pop("in_reply_to_id", None)
             comment.update(id=world.next_id, body=text, commit_id=world.head)
+            comment["user"] = bot_user(comment["user"], answers.app["slug"])  # the App wrote it
             comment["original_commit_id"] = world.head
             world.next_id += 1
             if review is not None:
