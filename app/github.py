@@ -21,6 +21,10 @@ What GitHub does that this module is shaped around:
   other bots observe against github.com); that, and only that, becomes `HeadMoved`.
 - githubkit retries 5xx and rate limits on API calls, but not the installation-token request
   that runs inside its auth flow; every failure, that one included, becomes a `GitHubError`.
+  A 5xx does not say whether GitHub stored a write, so 5xx retries are limited to requests
+  that are safe to repeat (`RETRY_POLICY`): repeating a POST could post a second review.
+  Such a failure fails the job, and the worker's retry of the whole job is safe: it
+  creates a fresh check run and finds the first review's comments by their fingerprints.
 
 Errors never carry a token: messages are built from the method, the URL path, the status and
 GitHub's `message`/`errors` fields only, never from request headers.
@@ -29,6 +33,7 @@ GitHub's `message`/`errors` fields only, never from request headers.
 from __future__ import annotations
 
 import base64
+import json
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -45,6 +50,8 @@ from githubkit.exception import (
     RequestFailed,
     RequestTimeout,
 )
+from githubkit.retry import RETRY_RATE_LIMIT, RETRY_SERVER_ERROR
+from githubkit.typing import RetryOption
 
 from app.ports import ChangedFile, HeadMoved, PullRequest, ReviewComment
 
@@ -93,6 +100,40 @@ class GitHubError(Exception):
             or self.status == 429
             or self.retry_after is not None
         )
+
+
+def safe_to_repeat(method: str, path: str, body: bytes) -> bool:
+    """Whether sending this request twice has the effect of sending it once.
+
+    Reads, and our PATCH of a check run (it sets a state), are; so is a GraphQL query. A
+    REST POST creates something (a check run, a review, a reply) and a GraphQL mutation
+    commits, so neither is repeated after an answer that does not say what happened.
+    """
+    if method.upper() != "POST":
+        return True
+    if not path.endswith("/graphql"):
+        return False
+    try:
+        query = json.loads(body).get("query", "")
+    except (ValueError, AttributeError):
+        return False
+    return isinstance(query, str) and not query.lstrip().startswith("mutation")
+
+
+def retry_policy(exc: GitHubException, retry_count: int) -> RetryOption:
+    """githubkit's decision, minus 5xx retries of writes that might have been stored.
+
+    A rate limit (403/429 with GitHub's headers) means the request was not processed, so
+    it is retried whatever it was.
+    """
+    decision = RETRY_RATE_LIMIT(exc, retry_count)
+    if decision.do_retry:
+        return decision
+    if isinstance(exc, RequestFailed):
+        request = exc.request
+        if not safe_to_repeat(request.method, request.url.path, request.content):
+            return RetryOption(False)
+    return RETRY_SERVER_ERROR(exc, retry_count)
 
 
 def split_repo(repo: str) -> tuple[str, str]:
@@ -243,6 +284,7 @@ class GitHubApp:
             # One job reads each resource once: HTTP caching would add nothing but state.
             http_cache=False,
             timeout=self._timeout,
+            auto_retry=retry_policy,
         )
 
 

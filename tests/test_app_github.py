@@ -33,9 +33,12 @@ from app.github import (
     GitHubClient,
     GitHubError,
     _translate_errors,
+    safe_to_repeat,
     split_repo,
 )
 from app.ports import ChangedFile, GitHubPort, HeadMoved, PullRequest, ReviewComment
+
+SERVER_ERROR_REVIEW = "the stand-in answers 502 to this review"  # as in cassettes/record.py
 
 CASSETTES = Path(__file__).parent / "cassettes"
 REPO = "octocat/Hello-World"
@@ -370,6 +373,40 @@ def test_422_carries_githubs_reason(app: GitHubApp) -> None:
             app.installation(42).create_review(REPO, NUMBER, body)
         assert info.value.status == 422
         assert "line must be part of the diff" in str(info.value)
+
+
+def test_a_review_answered_502_is_not_posted_again(app: GitHubApp) -> None:
+    """GitHub may have stored it: the job fails (retryable) instead of a second review."""
+    with played("error_review_502_not_repeated") as cassette:
+        body = {"commit_id": HEAD_SHA, "event": "COMMENT", "body": SERVER_ERROR_REVIEW}
+        with pytest.raises(GitHubError) as info:
+            app.installation(42).create_review(REPO, NUMBER, body)
+        assert (info.value.status, info.value.retryable) == (502, True)
+        assert len(requests_to(cassette, f"/repos/{REPO}/pulls/{NUMBER}/reviews")) == 1
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body", "safe"),
+    [
+        ("GET", "/repos/o/r/pulls/1", b"", True),
+        ("PATCH", "/repos/o/r/check-runs/4", b'{"status": "completed"}', True),
+        ("POST", "/repos/o/r/check-runs", b'{"name": "failclosed"}', False),
+        ("POST", "/repos/o/r/pulls/1/reviews", b"{}", False),
+        ("POST", "/graphql", b'{"query": "query Read($owner: String!) {}"}', True),
+        (
+            "POST",
+            "/api/graphql",
+            json.dumps({"query": "\n  query { viewer { login } }"}).encode(),
+            True,
+        ),
+        ("POST", "/graphql", b'{"query": "mutation CommitFiles($input: X!) {}"}', False),
+        ("POST", "/graphql", b"not json", False),
+    ],
+)
+def test_only_requests_safe_to_repeat_are_retried_on_5xx(
+    method: str, path: str, body: bytes, safe: bool
+) -> None:
+    assert safe_to_repeat(method, path, body) is safe
 
 
 def test_installation_token_failure_becomes_github_error(app: GitHubApp) -> None:

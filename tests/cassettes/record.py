@@ -58,6 +58,7 @@ from app.github import GitHubApp, GitHubClient, GitHubError  # noqa: E402
 from app.ports import HeadMoved  # noqa: E402
 
 CASSETTES = Path(__file__).resolve().parent
+SERVER_ERROR_REVIEW = "the stand-in answers 502 to this review"
 OPENAPI_PACKAGE = "@octokit/openapi@23.0.2"
 PUBLIC_BASE = "https://api.github.com"
 TOKEN_EXPIRES_AT = "2099-01-01T00:00:00Z"
@@ -370,6 +371,11 @@ class Answers:
             },
             "validation-error-simple",
         )
+        # A 5xx on a write: GitHub may or may not have stored it.
+        self.server_error = spec.check(
+            {"message": "Server Error", "documentation_url": "https://docs.github.com/rest"},
+            "basic-error",
+        )
 
 
 def commit_answer(commit_input: dict[str, Any]) -> dict[str, Any]:
@@ -510,6 +516,8 @@ def make_handler(answers: Answers) -> type[BaseHTTPRequestHandler]:
                 lines = [c.get("line", 0) for c in body.get("comments", [])]
                 if any(line > 1000 for line in lines):
                     return self._send(422, answers.review_rejected)
+                if body.get("body") == SERVER_ERROR_REVIEW:
+                    return self._send(502, answers.server_error)
                 return self._send(200, answers.review)
             return self._send(404, answers.not_found)
 
@@ -660,6 +668,13 @@ def record(spec: Spec, only: list[str] | None = None) -> None:
                     "event": "COMMENT",
                     "comments": [{"path": "a.py", "line": 5000, "side": "RIGHT", "body": "x"}],
                 },
+            )
+        ),
+        "error_review_502_not_repeated": lambda: expect_error(
+            lambda: client().create_review(
+                repo,
+                NUMBER,
+                {"commit_id": HEAD_SHA, "event": "COMMENT", "body": SERVER_ERROR_REVIEW},
             )
         ),
         "error_token_401": lambda: expect_error(
