@@ -193,6 +193,9 @@ def outcome_for_delivery(event: str, delivery_id: str, payload: dict[str, Any]) 
         return Acknowledged(f"{event}.{action} noted")
     if event == "pull_request" and action in ANALYZE_PULL_REQUEST_ACTIONS:
         return analyze_job_for_pull_request(delivery_id, payload)
+    if event == "pull_request" and action == "edited" and base_changed(payload):
+        # Same head, new base: what is "new" changed, and a path may now fail open.
+        return analyze_job_for_pull_request(delivery_id, payload)
     if event in ("check_run", "check_suite") and action == "rerequested":
         return analyze_job_for_rerequest(event, delivery_id, payload)
     if event == "check_run" and action == "requested_action":
@@ -201,8 +204,14 @@ def outcome_for_delivery(event: str, delivery_id: str, payload: dict[str, Any]) 
     return Ignored(f"{label} is not an event this App acts on")
 
 
+def base_changed(payload: dict[str, Any]) -> bool:
+    """An `edited` PR whose base branch was changed (not just its title or body)."""
+    changes = payload.get("changes")
+    return isinstance(changes, dict) and "base" in changes
+
+
 def analyze_job_for_pull_request(delivery_id: str, payload: dict[str, Any]) -> Job:
-    """A PR was opened or its head moved: analyze its new head commit."""
+    """A PR was opened, its head moved or its base changed: analyze its head commit."""
     parsed = parse_payload(_PullRequestEvent, "pull_request", payload)
     return Job(
         kind=JobKind.ANALYZE,

@@ -120,6 +120,31 @@ def test_other_pull_request_actions_that_move_the_head_enqueue_analyze(
     assert job.head_sha == payload["pull_request"]["head"]["sha"]
 
 
+def test_a_pull_request_moved_to_another_base_is_analyzed_again(
+    app: Any, sink: InMemoryJobSink
+) -> None:
+    """GitHub's `edited` with `changes.base` (shape from @octokit/webhooks-schemas)."""
+    payload = load_payload("pull_request.edited")
+    assert set(payload["changes"]["base"]) == {"ref", "sha"}
+
+    assert deliver(app, "pull_request", payload).status_code == 202
+    (job,) = sink.jobs
+    assert (job.kind, job.action, job.pull_requests) == (JobKind.ANALYZE, "edited", (2,))
+    assert job.head_sha == payload["pull_request"]["head"]["sha"]
+
+
+def test_a_pull_request_whose_title_was_edited_is_not_analyzed(
+    app: Any, sink: InMemoryJobSink
+) -> None:
+    payload = load_payload("pull_request.edited")
+    payload["changes"] = {"title": {"from": "Update the README"}}
+
+    response = deliver(app, "pull_request", payload)
+    assert response.status_code == 200
+    assert "pull_request.edited" in response.text
+    assert sink.jobs == []
+
+
 def test_check_suite_rerequested_analyzes_its_head_sha(app: Any, sink: InMemoryJobSink) -> None:
     payload = load_payload("check_suite.rerequested")
 
