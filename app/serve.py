@@ -17,8 +17,9 @@ import uvicorn
 
 from app.github import GitHubApp
 from app.main import create_app
+from app.queue import SqliteJobQueue
 from app.settings import Settings, SettingsError, get_settings
-from app.worker import ThreadedJobSink
+from app.worker import Workers
 
 PROG = "failclosed serve"
 DEFAULT_HOST = "127.0.0.1"
@@ -75,12 +76,15 @@ def serve(
     github_app = GitHubApp(
         settings.app_id, settings.private_key_pem().get_secret_value(), settings.github_api_url
     )
-    sink = ThreadedJobSink(github_app)
-    app = create_app(settings, sink)
+    queue = SqliteJobQueue(settings.queue_path)
+    workers = Workers(queue, github_app, threads=settings.workers)
+    app = create_app(settings, workers)
     try:
+        # uvicorn turns SIGTERM/SIGINT into a graceful shutdown of the server.
         uvicorn.run(app, host=host, port=port, log_config=None, server_header=False)
     finally:
-        sink.stop()  # finish what was accepted before the process ends
+        workers.stop()  # no new jobs; running ones finish or are released to run again
+        queue.close()
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -75,6 +75,11 @@ class Settings(BaseSettings):
         description="REST base URL; GitHub Enterprise Server uses https://HOST/api/v3.",
     )
     log_level: LogLevel = "INFO"
+    queue_path: Path = Field(
+        default=Path("failclosed-jobs.sqlite3"),
+        description="The SQLite file that holds the job queue (embedded mode).",
+    )
+    workers: int = Field(default=2, ge=1, le=64, description="Worker threads in `serve`.")
 
     @field_validator("private_key", mode="before")
     @classmethod

@@ -20,6 +20,7 @@ from typing import Annotated, Any, Protocol, TypeVar
 from fastapi import APIRouter, Depends, HTTPException, Request, status
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
+from starlette.concurrency import run_in_threadpool
 
 from app.settings import Settings, get_settings
 
@@ -399,7 +400,8 @@ async def receive_webhook(
         logger.warning("webhook payload rejected", extra={**log_fields, "reason": str(exc)})
         raise HTTPException(HTTP_422_INVALID_PAYLOAD, str(exc)) from None
     if isinstance(outcome, Job):
-        return enqueue_job(sink, outcome, log_fields)
+        # The sink may write to disk (the durable queue): off the event loop.
+        return await run_in_threadpool(enqueue_job, sink, outcome, log_fields)
     kind = "acknowledged" if isinstance(outcome, Acknowledged) else "ignored"
     logger.info("webhook %s", kind, extra={**log_fields, "reason": outcome.reason})
     return JSONResponse({"status": kind, "reason": outcome.reason}, status.HTTP_200_OK)

@@ -1,35 +1,54 @@
-"""Runs accepted jobs in the serving process: the link from the webhook to the analysis.
+"""Runs the durable queue's jobs in worker threads: the link from the webhook to GitHub.
 
-One worker thread takes jobs from an in-process queue and runs them one at a time, so the
-webhook can answer GitHub at once. This is the embedded mode without durability: a job
-accepted right before the process dies is lost. Durable queues are issue 4; until then
-the queue is bounded and a full queue makes the delivery fail (503), so GitHub shows it
-as failed and it can be redelivered, instead of being dropped silently.
+`Workers` is the webhook's `JobSink` too: `enqueue` commits the job to the queue file
+before the webhook answers, and wakes a worker. Each worker thread claims one job at a
+time under a lease; a heartbeat thread renews the leases of the jobs in hand, so a job
+stays claimed while its worker lives and is claimed again once a killed worker's lease
+runs out (see `app.queue`).
 
-A job that fails with a transient GitHub error (no answer, 5xx, 429: `retryable`) is run
-again after a back-off, a few times; githubkit has already retried the single request.
+Exactly one check run per attempt chain: the first `create_check_run` of a job is written
+down in the queue, and an attempt that takes over from a dead worker completes that same
+check run instead of creating a second one (`RememberedCheckRun`). A job whose pull request
+moved on meanwhile completes it as superseded, so it is not left in progress. Comments are
+not repeated by a re-run either: the job finds its earlier ones by their fingerprints.
+
+A job that fails with a transient GitHub error (no answer, 5xx, 429: `retryable`) is put
+back with a back-off (longer if GitHub asked for a longer wait); any other failure, or
+running out of retries, fails it with the reason. Either way the analyze job has already
+failed its check run, so nothing is left green. A job whose workers keep dying is failed
+after `MAX_ATTEMPTS` claims, and its check run with it.
+
+Shutdown (`stop`, on SIGTERM through uvicorn): no new claims; running jobs get
+`grace_seconds` to finish, and those still running are released to run again later.
 """
 
 from __future__ import annotations
 
 import logging
-import queue
+import os
 import threading
+import time
+import uuid
 from collections.abc import Callable
-from typing import Protocol
+from typing import Any, Protocol
 
 from app.apply_fixes import run_apply_fixes
-from app.job import run_analysis
+from app.job import JobResult, failure_reason, run_analysis
 from app.ports import GitHubPort
-from app.webhooks import Job, JobKind, JobSinkFull
+from app.publish import CHECK_NAME, FAILED_TITLE, failed_check_run_payload
+from app.queue import Claim, SqliteJobQueue
+from app.webhooks import Job, JobKind
 
 logger = logging.getLogger(__name__)
 
-STOP = None  # put on the queue to end the worker
 RETRY_DELAYS = (5.0, 30.0, 120.0)  # seconds before the 2nd, 3rd and 4th attempt
 MAX_ASKED_DELAY = 3_600.0  # a rate limit's reset is at most an hour away
+MAX_ATTEMPTS = 6  # claims of one job, retries and worker deaths together
+LEASE_SECONDS = 60.0
+POLL_SECONDS = 1.0
+GRACE_SECONDS = 20.0
 
-Queued = tuple[Job, int]  # a job and how many attempts it has had
+Runner = Callable[[Job, GitHubPort], object]
 
 
 class Installations(Protocol):
@@ -38,105 +57,241 @@ class Installations(Protocol):
     def installation(self, installation_id: int) -> GitHubPort: ...
 
 
-class ThreadedJobSink:
-    """A `JobSink` whose jobs a background thread runs against GitHub."""
+class Workers:
+    """Worker threads over a `SqliteJobQueue`; also the webhook's `JobSink`."""
 
     def __init__(
         self,
+        queue: SqliteJobQueue,
         installations: Installations,
-        run: Callable[[Job, GitHubPort], object] = run_analysis,
-        max_pending: int = 1_000,
-        apply_fixes: Callable[[Job, GitHubPort], object] = run_apply_fixes,
+        *,
+        threads: int = 2,
+        run: Runner = run_analysis,
+        apply_fixes: Runner = run_apply_fixes,
         retry_delays: tuple[float, ...] = RETRY_DELAYS,
+        lease_seconds: float = LEASE_SECONDS,
+        poll_seconds: float = POLL_SECONDS,
+        max_attempts: int = MAX_ATTEMPTS,
+        start: bool = True,
     ) -> None:
+        self.queue = queue
         self._installations = installations
-        self._runners: dict[JobKind, Callable[[Job, GitHubPort], object]] = {
+        self._runners: dict[JobKind, Runner] = {
             JobKind.ANALYZE: run,
             JobKind.APPLY_FIXES: apply_fixes,
         }
         self._retry_delays = retry_delays
-        self._waiting = 0  # retries scheduled but not queued yet
-        self._lock = threading.Condition()
-        self._queue: queue.Queue[Queued | None] = queue.Queue(maxsize=max_pending)
-        self._thread = threading.Thread(target=self._work, name="failclosed-worker", daemon=True)
-        self._thread.start()
+        self._lease = lease_seconds
+        self._poll = poll_seconds
+        self._max_attempts = max_attempts
+        self._owner = f"{os.uname().nodename}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self._stopping = threading.Event()
+        self._wake = threading.Condition()
+        self._held: set[int] = set()
+        self._held_lock = threading.Lock()
+        self._threads = [
+            threading.Thread(target=self._work, name=f"failclosed-worker-{n}", daemon=True)
+            for n in range(max(1, threads))
+        ]
+        self._heartbeat = threading.Thread(
+            target=self._beat, name="failclosed-heartbeat", daemon=True
+        )
+        if start:
+            self.start()
+
+    # -- the webhook's side -----------------------------------------------------------
 
     def enqueue(self, job: Job) -> None:
-        """Queue the job; raise `JobSinkFull` rather than block the webhook or drop it."""
-        try:
-            self._queue.put_nowait((job, 0))
-        except queue.Full as exc:
-            raise JobSinkFull(f"{self._queue.maxsize} jobs are already waiting") from exc
+        """Commit the job to the queue file (a redelivery is kept once), wake a worker."""
+        if not self.queue.enqueue(job):
+            logger.info(
+                "delivery already queued",
+                extra={"delivery_id": job.delivery_id, "repository": job.repository},
+            )
+        with self._wake:
+            self._wake.notify()
 
-    def join(self) -> None:
-        """Wait until every queued job, retries included, has run (tests, shutdown)."""
-        while True:
-            self._queue.join()
-            with self._lock:
-                if self._waiting == 0 and self._queue.unfinished_tasks == 0:
-                    return
-                self._lock.wait(timeout=0.05)
+    # -- lifecycle --------------------------------------------------------------------
 
-    def stop(self) -> None:
-        """Finish the queued jobs, then end the worker thread."""
-        self._queue.put(STOP)
-        self._thread.join()
+    def start(self) -> None:
+        for thread in (*self._threads, self._heartbeat):
+            thread.start()
+
+    def join(self, timeout: float = 60.0) -> None:
+        """Wait until no job is pending or running (tests); TimeoutError after `timeout`."""
+        deadline = time.monotonic() + timeout
+        while self.queue.unfinished():
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"jobs still unfinished after {timeout} s")
+            with self._wake:
+                self._wake.notify_all()
+            time.sleep(0.01)
+
+    def stop(self, grace_seconds: float = GRACE_SECONDS) -> None:
+        """Take no new job; give running ones `grace_seconds`, then release the rest."""
+        self._stopping.set()
+        with self._wake:
+            self._wake.notify_all()
+        deadline = time.monotonic() + grace_seconds
+        for thread in self._threads:
+            thread.join(max(0.0, deadline - time.monotonic()))
+        with self._held_lock:
+            unfinished = sorted(self._held)
+        for job_id in unfinished:
+            if self.queue.release(job_id, self._owner):
+                logger.warning("job released at shutdown", extra={"job_id": job_id})
+        self._heartbeat.join(timeout=1.0)
+
+    # -- the threads ------------------------------------------------------------------
 
     def _work(self) -> None:
-        while True:
-            item = self._queue.get()
+        while not self._stopping.is_set():
             try:
-                if item is STOP:
-                    return
-                self._run_one(*item)
+                claim = self.queue.claim(self._owner, self._lease)
+            except Exception:
+                logger.exception("could not claim a job; trying again")
+                claim = None
+            if claim is None:
+                with self._wake:
+                    self._wake.wait(self._poll)
+                continue
+            with self._held_lock:
+                self._held.add(claim.id)
+            try:
+                self._run_claim(claim)
+            except Exception:  # never let one job end the thread
+                logger.exception("worker error", extra={"job_id": claim.id})
             finally:
-                self._queue.task_done()
+                with self._held_lock:
+                    self._held.discard(claim.id)
 
-    def _run_one(self, job: Job, attempt: int = 0) -> None:
-        """Run a job by its kind; log failures.
+    def _beat(self) -> None:
+        """Renew the leases of the jobs in hand, three times a lease."""
+        while not self._stopping.wait(self._lease / 3):
+            with self._held_lock:
+                held = set(self._held)
+            if not held:
+                continue
+            try:
+                lost = held - self.queue.renew(self._owner, held, self._lease)
+            except Exception:
+                logger.exception("could not renew job leases")
+                continue
+            for job_id in lost:
+                logger.warning("lost the lease of a running job", extra={"job_id": job_id})
 
-        A failing analyze job has already failed its check run if it could, and a failing
-        apply-fixes job has said so on the pull request if it could.
-        """
+    # -- one job ----------------------------------------------------------------------
+
+    def _run_claim(self, claim: Claim) -> None:
+        job = claim.job
         context = {
             "delivery_id": job.delivery_id,
             "repository": job.repository,
             "job_kind": job.kind.value,
+            "job_id": claim.id,
+            "attempt": claim.attempt,
         }
+        if claim.recovered:
+            logger.warning("job taken over from a worker that stopped", extra=context)
         run = self._runners.get(job.kind)
         if run is None:  # a kind added to webhooks but not here: say so, do not guess
-            logger.warning("no runner for this kind of job", extra=context)
+            self.queue.finish(claim.id, self._owner, "failed", "no runner for this job kind")
+            return
+        if claim.attempt > self._max_attempts:
+            self._give_up(claim, f"stopped {claim.attempt - 1} times before finishing")
             return
         try:
-            github = self._installations.installation(job.installation_id)
-            run(job, github)
+            github = RememberedCheckRun(
+                self._installations.installation(job.installation_id),
+                claim,
+                lambda check_run_id: self.queue.record_check_run(
+                    claim.id, self._owner, check_run_id
+                ),
+            )
+            result = run(job, github)
+            self._close_left_over_check_run(claim, github, result)
         except Exception as exc:
-            if getattr(exc, "retryable", False) and attempt < len(self._retry_delays):
-                delay = self._retry_delays[attempt]
-                asked = getattr(exc, "retry_after", None)  # a rate limit's Retry-After/reset
-                if asked:
-                    delay = max(delay, min(float(asked), MAX_ASKED_DELAY))
-                logger.warning(
-                    "job failed with a transient error, retrying",
-                    extra={**context, "attempt": attempt + 1, "retry_in_seconds": delay},
-                )
-                self._retry_later(job, attempt + 1, delay)
-                return
-            logger.exception("job failed", extra=context)
+            self._after_failure(claim, exc, context)
+            return
+        state = "superseded" if getattr(result, "status", "") == "superseded" else "done"
+        self.queue.finish(claim.id, self._owner, state, getattr(result, "reason", ""))
 
-    def _retry_later(self, job: Job, attempt: int, delay: float) -> None:
-        """Queue the job again after `delay` seconds, without holding up the worker."""
-        with self._lock:
-            self._waiting += 1
+    def _after_failure(self, claim: Claim, exc: Exception, context: dict[str, Any]) -> None:
+        reason = failure_reason(exc)
+        retries_left = claim.attempt <= len(self._retry_delays)
+        if getattr(exc, "retryable", False) and retries_left:
+            delay = self._retry_delays[claim.attempt - 1]
+            asked = getattr(exc, "retry_after", None)  # a rate limit's Retry-After/reset
+            if asked:
+                delay = max(delay, min(float(asked), MAX_ASKED_DELAY))
+            logger.warning(
+                "job failed with a transient error, retrying",
+                extra={**context, "retry_in_seconds": delay, "reason": reason},
+            )
+            self.queue.retry(claim.id, self._owner, delay, reason)
+            return
+        logger.error("job failed", extra={**context, "reason": reason}, exc_info=exc)
+        self.queue.finish(claim.id, self._owner, "failed", reason)
 
-        def requeue() -> None:
+    def _close_left_over_check_run(
+        self, claim: Claim, github: RememberedCheckRun, result: object
+    ) -> None:
+        """A re-run that published nothing (the head moved on, the PR closed) completes the
+        check run a dead attempt left in progress, rather than leave it hanging."""
+        if claim.check_run_id is None or github.reused:
+            return
+        if not isinstance(result, JobResult) or result.status == "published":
+            return
+        github.inner.update_check_run(
+            claim.job.repository,
+            claim.check_run_id,
+            {
+                "name": CHECK_NAME,
+                "status": "completed",
+                "conclusion": "cancelled",
+                "output": {
+                    "title": "Superseded" if result.status == "superseded" else "Not analysed",
+                    "summary": f"This run was not finished: {result.reason}.",
+                },
+            },
+        )
+
+    def _give_up(self, claim: Claim, why: str) -> None:
+        """Fail a job that keeps killing its workers, and its check run if it has one."""
+        reason = f"the job {why}"
+        if claim.check_run_id is not None:
             try:
-                self._queue.put((job, attempt))
-            finally:
-                with self._lock:
-                    self._waiting -= 1
-                    self._lock.notify_all()
+                github = self._installations.installation(claim.job.installation_id)
+                payload = failed_check_run_payload(reason, claim.job.head_sha)
+                github.update_check_run(claim.job.repository, claim.check_run_id, payload)
+            except Exception as exc:
+                logger.warning("could not fail the check run: %s", failure_reason(exc))
+        logger.error("%s: %s", FAILED_TITLE, reason, extra={"job_id": claim.id})
+        self.queue.finish(claim.id, self._owner, "failed", reason)
 
-        timer = threading.Timer(delay, requeue)
-        timer.daemon = True
-        timer.start()
+
+class RememberedCheckRun:
+    """A `GitHubPort` that makes at most one check run per job across attempts.
+
+    The first attempt's `create_check_run` is recorded in the queue; an attempt taking
+    over from a worker that died gets that same id back instead of a second check run.
+    Every other call goes to the wrapped port.
+    """
+
+    def __init__(self, inner: GitHubPort, claim: Claim, record: Callable[[int], None]) -> None:
+        self.inner = inner
+        self._claim = claim
+        self._record = record
+        self.reused = False
+
+    def create_check_run(self, repo: str, head_sha: str, name: str) -> int:
+        previous = self._claim.check_run_id
+        if self._claim.recovered and previous is not None and head_sha == self._claim.job.head_sha:
+            self.reused = True
+            return previous
+        check_run_id = self.inner.create_check_run(repo, head_sha, name)
+        self._record(check_run_id)
+        return check_run_id
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)

@@ -1,8 +1,9 @@
 """End to end: signed deliveries through the real FastAPI app to what was sent to GitHub.
 
-Each test builds the production stack: `create_app(settings, ThreadedJobSink(GitHubApp(...)))`
-with the default base URL https://api.github.com, a fresh in-memory token cache and a
-throwaway RSA key. It POSTs GitHub's real webhook payloads (tests/payloads/, adjusted to the
+Each test builds the production stack:
+`create_app(settings, Workers(SqliteJobQueue(file), GitHubApp(...)))` with a queue file
+under tmp_path, the default base URL https://api.github.com, a fresh in-memory token cache
+and a throwaway RSA key. It POSTs GitHub's real webhook payloads (tests/payloads/, adjusted to the
 scenario's pull request and head commit), signed with the test secret, through the ASGI
 interface, waits for the worker thread (`sink.join()`), then asserts on the HTTP requests the
 job sent to GitHub.
@@ -45,7 +46,8 @@ from app.github import GitHubApp
 from app.job import FIXED_MARKER
 from app.main import create_app
 from app.publish import FAILED_TITLE
-from app.worker import ThreadedJobSink
+from app.queue import SqliteJobQueue
+from app.worker import Workers
 
 CASSETTES = Path(__file__).parent / "cassettes"
 API = "https://api.github.com"
@@ -149,8 +151,16 @@ SCENARIOS: dict[str, Scenario] = {
     "syntax_error": Scenario(
         {BASE_SHA: {PATH: BASE_SOURCE}, HEAD_SHA: {PATH: BROKEN_SOURCE}}, (OPENED,)
     ),
-    # GitHub redelivers the very same delivery (same id, same body).
+    # GitHub redelivers the very same delivery (same id, same body): one job.
     "redelivery": Scenario(SEED_TREES, (OPENED, OPENED)),
+    # The PR is closed and reopened at the same head: a second job, no second comment.
+    "reopened": Scenario(
+        SEED_TREES,
+        (
+            OPENED,
+            pull_request_delivery("reopened", HEAD_SHA, "e2e00000-0000-4000-8000-000000000004"),
+        ),
+    ),
     "second_push": Scenario(
         {**SEED_TREES, FIXED_SHA: {PATH: FIXED_SOURCE}},
         (
@@ -267,7 +277,9 @@ def private_key() -> str:
     ).decode()
 
 
-def run_scenario(name: str, private_key: str, caplog: pytest.LogCaptureFixture) -> Run:
+def run_scenario(
+    name: str, private_key: str, caplog: pytest.LogCaptureFixture, queue_dir: Path
+) -> Run:
     """Deliver the scenario's webhooks to the real app; GitHub replayed from its cassette."""
     scenario = SCENARIOS[name]
     # A fresh token cache: the cassette holds its own token request.
@@ -275,7 +287,8 @@ def run_scenario(name: str, private_key: str, caplog: pytest.LogCaptureFixture) 
     installations = CountingInstallations(github_app)
     # No worker retries: an unrecorded request fails the job at once instead of waiting
     # through the back-off (githubkit's own 5xx retry still runs, as in production).
-    sink = ThreadedJobSink(installations, retry_delays=())
+    queue = SqliteJobQueue(queue_dir / f"{name}.sqlite3")
+    sink = Workers(queue, installations, retry_delays=(), poll_seconds=0.02)
     app = create_app(make_settings(), sink)
     statuses: list[int] = []
     caplog.set_level(logging.WARNING)
@@ -286,6 +299,7 @@ def run_scenario(name: str, private_key: str, caplog: pytest.LogCaptureFixture) 
                 sink.join()
     finally:
         sink.stop()
+        queue.close()
     # The cassette is an exact log: every request was recorded, every answer used once.
     assert [(s.method, s.url) for s in sent] == [(r.method, r.uri) for r in cassette.requests]
     assert cassette.all_played, f"e2e_{name}: not every recorded answer was used"
@@ -380,10 +394,10 @@ def assert_fc101_review(sent: Sent, head_sha: str) -> dict[str, Any]:
 
 
 def test_seed_fail_open_except_handler_gets_a_suggestion_and_a_failing_check(
-    private_key: str, caplog: pytest.LogCaptureFixture
+    private_key: str, caplog: pytest.LogCaptureFixture, tmp_path: Path
 ) -> None:
     """`except Exception: return False` -> `return True` in `has_permission`: FC101."""
-    run = run_scenario("seed", private_key, caplog)
+    run = run_scenario("seed", private_key, caplog, tmp_path)
 
     assert run.statuses == [202]
     assert run.asked == [INSTALLATION_ID]
@@ -399,9 +413,9 @@ def test_seed_fail_open_except_handler_gets_a_suggestion_and_a_failing_check(
 
 
 def test_bad_signature_is_refused_before_any_github_call(
-    private_key: str, caplog: pytest.LogCaptureFixture
+    private_key: str, caplog: pytest.LogCaptureFixture, tmp_path: Path
 ) -> None:
-    run = run_scenario("bad_signature", private_key, caplog)
+    run = run_scenario("bad_signature", private_key, caplog, tmp_path)
 
     assert run.statuses == [401]
     assert run.sent == []
@@ -410,9 +424,9 @@ def test_bad_signature_is_refused_before_any_github_call(
 
 
 def test_clean_pull_request_gets_a_green_check_and_no_review(
-    private_key: str, caplog: pytest.LogCaptureFixture
+    private_key: str, caplog: pytest.LogCaptureFixture, tmp_path: Path
 ) -> None:
-    run = run_scenario("clean", private_key, caplog)
+    run = run_scenario("clean", private_key, caplog, tmp_path)
 
     assert run.statuses == [202]
     assert calls(run) == [TOKEN, *analysis(), CHECK_UPDATE]
@@ -426,9 +440,9 @@ def test_clean_pull_request_gets_a_green_check_and_no_review(
 
 
 def test_syntax_error_fails_the_check_as_unverified(
-    private_key: str, caplog: pytest.LogCaptureFixture
+    private_key: str, caplog: pytest.LogCaptureFixture, tmp_path: Path
 ) -> None:
-    run = run_scenario("syntax_error", private_key, caplog)
+    run = run_scenario("syntax_error", private_key, caplog, tmp_path)
 
     assert run.statuses == [202]
     assert calls(run) == [TOKEN, *analysis(), CHECK_UPDATE]
@@ -440,10 +454,22 @@ def test_syntax_error_fails_the_check_as_unverified(
     assert "does not parse" in check["output"]["summary"]
 
 
-def test_redelivery_does_not_repeat_the_review(
-    private_key: str, caplog: pytest.LogCaptureFixture
+def test_a_redelivery_is_not_run_twice(
+    private_key: str, caplog: pytest.LogCaptureFixture, tmp_path: Path
 ) -> None:
-    run = run_scenario("redelivery", private_key, caplog)
+    """Same delivery id: accepted (GitHub must not mark it failed), queued once."""
+    run = run_scenario("redelivery", private_key, caplog, tmp_path)
+
+    assert run.statuses == [202, 202]
+    assert calls(run) == [TOKEN, *analysis(), REVIEW, CHECK_UPDATE]
+    assert_fc101_review(run.one(*REVIEW), HEAD_SHA)
+    assert_fc101_check(run.one(*CHECK_UPDATE), HEAD_SHA)
+
+
+def test_a_second_job_for_the_same_head_does_not_repeat_the_review(
+    private_key: str, caplog: pytest.LogCaptureFixture, tmp_path: Path
+) -> None:
+    run = run_scenario("reopened", private_key, caplog, tmp_path)
 
     assert run.statuses == [202, 202]
     # The token and the App's login are cached for the second job; each job makes its own
@@ -471,9 +497,9 @@ def test_redelivery_does_not_repeat_the_review(
 
 
 def test_second_push_that_fixes_the_finding_answers_fixed_and_goes_green(
-    private_key: str, caplog: pytest.LogCaptureFixture
+    private_key: str, caplog: pytest.LogCaptureFixture, tmp_path: Path
 ) -> None:
-    run = run_scenario("second_push", private_key, caplog)
+    run = run_scenario("second_push", private_key, caplog, tmp_path)
 
     assert run.statuses == [202, 202]
     (listed,) = json.loads(run.answers_to(*COMMENTS)[1]["body"]["string"])
@@ -502,11 +528,11 @@ def test_second_push_that_fixes_the_finding_answers_fixed_and_goes_green(
 
 
 def test_github_502_is_retried_and_the_job_completes(
-    private_key: str, caplog: pytest.LogCaptureFixture
+    private_key: str, caplog: pytest.LogCaptureFixture, tmp_path: Path
 ) -> None:
     """githubkit retries a 5xx after a one-second back-off: this test takes about 1 s."""
     started = time.monotonic()
-    run = run_scenario("retry_502", private_key, caplog)
+    run = run_scenario("retry_502", private_key, caplog, tmp_path)
 
     assert run.statuses == [202]
     assert calls(run) == [TOKEN, lookup(HEAD_SHA), PULL, *analysis()[1:], REVIEW, CHECK_UPDATE]
@@ -518,9 +544,9 @@ def test_github_502_is_retried_and_the_job_completes(
 
 
 def test_apply_fixes_commits_the_fixed_file_in_one_graphql_mutation(
-    private_key: str, caplog: pytest.LogCaptureFixture
+    private_key: str, caplog: pytest.LogCaptureFixture, tmp_path: Path
 ) -> None:
-    run = run_scenario("apply_fixes", private_key, caplog)
+    run = run_scenario("apply_fixes", private_key, caplog, tmp_path)
 
     assert run.statuses == [202]
     assert calls(run) == [TOKEN, PULL, FILES, GRAPHQL, GRAPHQL, GRAPHQL]

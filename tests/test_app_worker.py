@@ -1,9 +1,14 @@
-"""End to end inside the process: a signed delivery becomes a job, the worker runs it."""
+"""Inside the process: a signed delivery becomes a durable job, a worker thread runs it.
+
+Every test uses a real SQLite queue file under pytest's tmp_path.
+"""
 
 from __future__ import annotations
 
 import json
 import threading
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -13,8 +18,31 @@ from test_app_webhooks import github_headers, load_payload, make_settings, reque
 from app.job import run_analysis
 from app.main import create_app
 from app.ports import ChangedFile, PullRequest
-from app.webhooks import Job, JobSinkFull
-from app.worker import ThreadedJobSink
+from app.publish import FAILED_TITLE
+from app.queue import SqliteJobQueue
+from app.webhooks import Job
+from app.worker import Workers
+
+
+@pytest.fixture
+def queue(tmp_path: Path) -> Iterator[SqliteJobQueue]:
+    queue = SqliteJobQueue(tmp_path / "jobs.sqlite3")
+    yield queue
+    queue.close()
+
+
+def workers(queue: SqliteJobQueue, installations: Any, **options: Any) -> Workers:
+    """Workers that poll often, so the tests do not wait on the poll interval."""
+    return Workers(queue, installations, poll_seconds=0.02, **options)
+
+
+def run_until_idle(queue: SqliteJobQueue, github: FakeGitHub, **options: Any) -> None:
+    """Start workers on the queue, let them finish every job, stop them."""
+    sink = workers(queue, OneInstallation(github), **options)
+    try:
+        sink.join()
+    finally:
+        sink.stop()
 
 
 class OneInstallation:
@@ -40,11 +68,13 @@ def fake_for(payload: dict[str, Any]) -> FakeGitHub:
     return github
 
 
-def test_signed_pull_request_delivery_ends_in_a_review_and_a_failing_check() -> None:
+def test_signed_pull_request_delivery_ends_in_a_review_and_a_failing_check(
+    queue: SqliteJobQueue,
+) -> None:
     payload = load_payload("pull_request.opened")
     github = fake_for(payload)
     installations = OneInstallation(github)
-    sink = ThreadedJobSink(installations)
+    sink = workers(queue, installations)
     app = create_app(make_settings(), sink=sink)
     body = json.dumps(payload).encode()
     try:
@@ -64,11 +94,11 @@ def test_signed_pull_request_delivery_ends_in_a_review_and_a_failing_check() -> 
     assert github.conclusion() == "failure"
 
 
-def test_a_failing_job_does_not_stop_the_worker() -> None:
+def test_a_failing_job_does_not_stop_the_worker(queue: SqliteJobQueue) -> None:
     payload = load_payload("pull_request.opened")
     broken = fake_for(payload)
     broken.fail["list_changed_files"] = RuntimeError("GitHub is down")
-    sink = ThreadedJobSink(OneInstallation(broken))
+    sink = workers(queue, OneInstallation(broken))
     job = Job(
         kind="analyze",
         delivery_id="d-1",
@@ -81,21 +111,25 @@ def test_a_failing_job_does_not_stop_the_worker() -> None:
     )
     try:
         sink.enqueue(job)
-        sink.enqueue(job)
+        sink.enqueue(job.model_copy(update={"delivery_id": "d-2"}))  # "Re-run"
         sink.join()
     finally:
         sink.stop()
     # both jobs ran, and each failed its own check run instead of leaving it in progress
     assert broken.names().count("create_check_run") == 2
     assert [u["conclusion"] for u in broken.check_updates()] == ["failure", "failure"]
+    # not retried (not a transient GitHub error), and the queue says why
+    assert [(r.state, r.reason) for r in queue.jobs()] == [
+        ("failed", "RuntimeError: GitHub is down")
+    ] * 2
 
 
-def test_apply_fixes_jobs_commit_the_fixes() -> None:
+def test_apply_fixes_jobs_commit_the_fixes(queue: SqliteJobQueue) -> None:
     payload = load_payload("pull_request.opened")
     github = fake_for(payload)
     github.prs_for_commit = [payload["pull_request"]["number"]]
     installations = OneInstallation(github)
-    sink = ThreadedJobSink(installations)
+    sink = workers(queue, installations)
     job = Job(
         kind="apply_fixes",
         delivery_id="d-2",
@@ -126,10 +160,11 @@ def test_apply_fixes_jobs_commit_the_fixes() -> None:
     assert message.startswith("failclosed: make 1 permission path fail closed")
 
 
-def test_each_kind_of_job_goes_to_its_runner() -> None:
+def test_each_kind_of_job_goes_to_its_runner(queue: SqliteJobQueue) -> None:
     payload = load_payload("pull_request.opened")
     ran: list[str] = []
-    sink = ThreadedJobSink(
+    sink = workers(
+        queue,
         OneInstallation(fake_for(payload)),
         run=lambda job, gh: ran.append("analyze"),
         apply_fixes=lambda job, gh: ran.append("apply_fixes"),
@@ -144,41 +179,11 @@ def test_each_kind_of_job_goes_to_its_runner() -> None:
     }
     try:
         sink.enqueue(Job(kind="apply_fixes", **base))
-        sink.enqueue(Job(kind="analyze", **base))
+        sink.enqueue(Job(kind="analyze", **{**base, "delivery_id": "d-5"}))
         sink.join()
     finally:
         sink.stop()
     assert ran == ["apply_fixes", "analyze"]
-
-
-def test_a_full_queue_refuses_the_job_instead_of_dropping_it() -> None:
-    release = threading.Event()
-    payload = load_payload("pull_request.opened")
-    sink = ThreadedJobSink(
-        OneInstallation(fake_for(payload)), run=lambda job, gh: release.wait(5), max_pending=1
-    )
-    job = Job(
-        kind="analyze",
-        delivery_id="d-3",
-        event="pull_request",
-        action="opened",
-        installation_id=1,
-        repository=payload["repository"]["full_name"],
-        head_sha=payload["pull_request"]["head"]["sha"],
-        pull_requests=(1,),
-    )
-    try:
-        sink.enqueue(job)  # taken by the worker, which now waits
-        for _ in range(50):  # let the worker pick it up
-            if sink._queue.empty():
-                break
-            threading.Event().wait(0.01)
-        sink.enqueue(job)  # fills the queue
-        with pytest.raises(JobSinkFull):
-            sink.enqueue(job)
-    finally:
-        release.set()
-        sink.stop()
 
 
 class Transient(Exception):
@@ -200,7 +205,7 @@ def analyze_job(payload: dict[str, Any]) -> Job:
     )
 
 
-def test_a_transient_failure_is_retried_until_the_job_publishes() -> None:
+def test_a_transient_failure_is_retried_until_the_job_publishes(queue: SqliteJobQueue) -> None:
     payload = load_payload("pull_request.opened")
     github = fake_for(payload)
     attempts: list[int] = []
@@ -211,7 +216,7 @@ def test_a_transient_failure_is_retried_until_the_job_publishes() -> None:
             raise Transient("502 Bad Gateway")
         return run_analysis(job, gh)
 
-    sink = ThreadedJobSink(OneInstallation(github), run=flaky, retry_delays=(0.01, 0.01, 0.01))
+    sink = workers(queue, OneInstallation(github), run=flaky, retry_delays=(0.01, 0.01, 0.01))
     try:
         sink.enqueue(analyze_job(payload))
         sink.join()
@@ -222,7 +227,9 @@ def test_a_transient_failure_is_retried_until_the_job_publishes() -> None:
     assert len(github.reviews()) == 1
 
 
-def test_retries_stop_after_the_last_delay_and_permanent_errors_are_not_retried() -> None:
+def test_retries_stop_after_the_last_delay_and_permanent_errors_are_not_retried(
+    tmp_path: Path,
+) -> None:
     payload = load_payload("pull_request.opened")
     calls: list[str] = []
 
@@ -235,8 +242,9 @@ def test_retries_stop_after_the_last_delay_and_permanent_errors_are_not_retried(
 
     for kind, expected in (("transient", 3), ("permanent", 1)):
         calls.clear()
-        sink = ThreadedJobSink(
-            OneInstallation(fake_for(payload)), run=always(kind), retry_delays=(0.01, 0.01)
+        queue = SqliteJobQueue(tmp_path / f"{kind}.sqlite3")
+        sink = workers(
+            queue, OneInstallation(fake_for(payload)), run=always(kind), retry_delays=(0.01, 0.01)
         )
         try:
             sink.enqueue(analyze_job(payload))
@@ -247,7 +255,7 @@ def test_retries_stop_after_the_last_delay_and_permanent_errors_are_not_retried(
 
 
 def test_a_rate_limited_job_waits_as_long_as_github_asked(
-    caplog: pytest.LogCaptureFixture,
+    queue: SqliteJobQueue, caplog: pytest.LogCaptureFixture
 ) -> None:
     payload = load_payload("pull_request.opened")
     attempts: list[int] = []
@@ -262,8 +270,8 @@ def test_a_rate_limited_job_waits_as_long_as_github_asked(
             raise RateLimited("403 secondary rate limit")
         return None
 
-    sink = ThreadedJobSink(
-        OneInstallation(fake_for(payload)), run=limited_once, retry_delays=(0.01,)
+    sink = workers(
+        queue, OneInstallation(fake_for(payload)), run=limited_once, retry_delays=(0.01,)
     )
     with caplog.at_level("WARNING", logger="app.worker"):
         try:
@@ -274,3 +282,117 @@ def test_a_rate_limited_job_waits_as_long_as_github_asked(
     assert len(attempts) == 2
     (retry,) = [r for r in caplog.records if "retrying" in r.getMessage()]
     assert retry.retry_in_seconds == 0.2  # GitHub's Retry-After, not the 0.01 s schedule
+
+
+# -- durability -------------------------------------------------------------------------------
+
+
+def test_a_redelivered_webhook_runs_one_job(queue: SqliteJobQueue) -> None:
+    payload = load_payload("pull_request.opened")
+    github = fake_for(payload)
+    sink = workers(queue, OneInstallation(github))
+    app = create_app(make_settings(), sink=sink)
+    body = json.dumps(payload).encode()
+    headers = github_headers("pull_request", body)
+    try:
+        statuses = [request(app, "POST", "/webhook", body, headers).status_code for _ in "12"]
+        sink.join()
+    finally:
+        sink.stop()
+    assert statuses == [202, 202]  # GitHub must not see the redelivery fail
+    assert len(queue.jobs()) == 1
+    assert github.names().count("create_check_run") == 1
+    assert len(github.reviews()) == 1
+
+
+def test_a_job_accepted_before_the_process_died_runs_after_restart(tmp_path: Path) -> None:
+    payload = load_payload("pull_request.opened")
+    path = tmp_path / "jobs.sqlite3"
+    never_started = Workers(SqliteJobQueue(path), OneInstallation(fake_for(payload)), start=False)
+    never_started.enqueue(analyze_job(payload))  # accepted; then the process is gone
+
+    github = fake_for(payload)
+    restarted = workers(SqliteJobQueue(path), OneInstallation(github))
+    try:
+        restarted.join()
+    finally:
+        restarted.stop()
+    assert github.conclusion() == "failure"
+    assert [r.state for r in restarted.queue.jobs()] == ["done"]
+
+
+def died_mid_job(queue: SqliteJobQueue, job: Job, check_run_id: int | None) -> None:
+    """A worker claimed the job, made its check run, and was killed: its lease is over."""
+    queue.enqueue(job)
+    claim = queue.claim("killed-worker", lease_seconds=0)
+    assert claim is not None
+    if check_run_id is not None:
+        queue.record_check_run(claim.id, "killed-worker", check_run_id)
+
+
+def test_a_job_taken_over_from_a_dead_worker_completes_the_same_check_run(
+    queue: SqliteJobQueue,
+) -> None:
+    payload = load_payload("pull_request.opened")
+    github = fake_for(payload)
+    died_mid_job(queue, analyze_job(payload), check_run_id=4242)
+
+    run_until_idle(queue, github)
+    assert "create_check_run" not in github.names()  # no second check run
+    assert {args[1] for args in github.called("update_check_run")} == {4242}
+    assert github.conclusion() == "failure"
+    (row,) = queue.jobs()
+    assert (row.state, row.attempts) == ("done", 2)
+
+
+def test_a_taken_over_job_whose_head_moved_closes_the_left_over_check_run(
+    queue: SqliteJobQueue,
+) -> None:
+    payload = load_payload("pull_request.opened")
+    github = fake_for(payload)
+    github.pr = PullRequest(github.pr.number, "f" * 40, BASE_SHA, "feature", github.pr.head_repo)
+    died_mid_job(queue, analyze_job(payload), check_run_id=4242)
+
+    run_until_idle(queue, github)
+    ((_, check_run_id, body),) = github.called("update_check_run")
+    assert check_run_id == 4242
+    assert (body["status"], body["conclusion"]) == ("completed", "cancelled")
+    assert body["output"]["title"] == "Superseded"
+    assert [r.state for r in queue.jobs()] == ["superseded"]
+
+
+def test_a_job_that_keeps_killing_its_workers_fails_with_its_check_run(
+    queue: SqliteJobQueue,
+) -> None:
+    payload = load_payload("pull_request.opened")
+    github = fake_for(payload)
+    died_mid_job(queue, analyze_job(payload), check_run_id=4242)
+    ran: list[Job] = []
+
+    run_until_idle(queue, github, max_attempts=1, run=lambda j, g: ran.append(j))
+    assert ran == []
+    ((_, check_run_id, body),) = github.called("update_check_run")
+    assert (check_run_id, body["conclusion"]) == (4242, "failure")
+    assert body["output"]["title"].startswith(FAILED_TITLE)
+    (row,) = queue.jobs()
+    assert (row.state, row.reason) == ("failed", "the job stopped 1 times before finishing")
+
+
+def test_stop_releases_a_job_that_did_not_finish_in_the_grace_period(
+    queue: SqliteJobQueue,
+) -> None:
+    payload = load_payload("pull_request.opened")
+    started, release = threading.Event(), threading.Event()
+
+    def slow(job: Job, gh: FakeGitHub) -> object:
+        started.set()
+        release.wait(5)
+        return None
+
+    sink = workers(queue, OneInstallation(fake_for(payload)), run=slow)
+    sink.enqueue(analyze_job(payload))
+    assert started.wait(5)
+    sink.stop(grace_seconds=0.05)
+    release.set()
+    (row,) = queue.jobs()
+    assert (row.state, row.attempts, row.reason) == ("pending", 0, "released at shutdown")

@@ -37,6 +37,7 @@ import json
 import logging
 import re
 import sys
+import tempfile
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -64,7 +65,8 @@ from test_app_webhooks import make_settings  # noqa: E402
 
 from app.github import GitHubApp  # noqa: E402
 from app.main import create_app  # noqa: E402
-from app.worker import ThreadedJobSink  # noqa: E402
+from app.queue import SqliteJobQueue  # noqa: E402
+from app.worker import Workers  # noqa: E402
 
 OWNER, NAME = e2e.REPO.split("/")
 REPO_PATH = f"/repos/{e2e.REPO}"
@@ -417,17 +419,20 @@ def record(spec: Spec, only: list[str]) -> None:
             cassette = HERE / f"e2e_{name}.yaml"
             cassette.unlink(missing_ok=True)
             github_app = GitHubApp(1, key, stand_in + "/", cache_strategy=MemCacheStrategy())
-            sink = ThreadedJobSink(github_app, retry_delays=())
-            app = create_app(make_settings(), sink)
-            statuses = []
-            try:
-                with recorder.use_cassette(str(cassette), ignore_hosts=["testserver"]):
-                    for delivery in scenario.deliveries:
-                        world.head = delivery.head_sha
-                        statuses.append(e2e.deliver(app, delivery).status_code)
-                        sink.join()
-            finally:
-                sink.stop()
+            with tempfile.TemporaryDirectory() as queue_dir:
+                queue = SqliteJobQueue(Path(queue_dir) / "jobs.sqlite3")
+                sink = Workers(queue, github_app, retry_delays=(), poll_seconds=0.02)
+                app = create_app(make_settings(), sink)
+                statuses = []
+                try:
+                    with recorder.use_cassette(str(cassette), ignore_hosts=["testserver"]):
+                        for delivery in scenario.deliveries:
+                            world.head = delivery.head_sha
+                            statuses.append(e2e.deliver(app, delivery).status_code)
+                            sink.join()
+                finally:
+                    sink.stop()
+                    queue.close()
             world.problems.extend(failed_jobs.take())
             if world.problems:
                 raise SystemExit(f"{name}: " + "\n".join(world.problems))

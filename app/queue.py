@@ -1,0 +1,335 @@
+"""Durable jobs in one SQLite file: the embedded queue that `failclosed serve` works from.
+
+A delivery's job is written here, and committed, before the webhook answers 2xx: if the
+process dies right after the answer, the job is still on disk and runs after a restart.
+
+How a job moves:
+
+    pending --claim--> running --finish--> done | failed | superseded
+                          |--retry (back-off)--> pending
+                          |--release (shutdown)--> pending
+                          `--lease runs out (the worker died)--> claimed again
+
+- **Acknowledged after completion.** A claim does not remove the job: it marks it running
+  under a lease (`lease_until`) that the worker's heartbeat keeps renewing. A worker killed
+  mid-job stops renewing, the lease runs out and the next claim takes the job again.
+- **Idempotent.** The delivery id is unique: a redelivered webhook is accepted (2xx) but
+  not queued twice, unless its job failed (redelivering is how an operator retries one).
+- **Ordered per pull request.** A newer push supersedes the pending jobs of the older head
+  (they never start, so they never leave a check run behind), and no two jobs for the same
+  repository and head commit run at once, whichever worker or process claims them.
+- **Visible.** Every job keeps its state, attempts and last reason, for `failclosed jobs`.
+
+The file is opened in WAL mode with `synchronous=FULL`, so a commit that returned is on
+disk; several processes may share it (one serving, one listing jobs).
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from app.webhooks import Job, JobKind
+
+State = Literal["pending", "running", "done", "failed", "superseded"]
+STATES: tuple[State, ...] = ("pending", "running", "done", "failed", "superseded")
+FINAL_STATES = frozenset({"done", "failed", "superseded"})
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS jobs (
+    id            INTEGER PRIMARY KEY AUTOINCREMENT,
+    delivery_id   TEXT    NOT NULL UNIQUE,
+    kind          TEXT    NOT NULL,
+    job           TEXT    NOT NULL,            -- the Job, as JSON
+    repository    TEXT    NOT NULL,
+    head_sha      TEXT    NOT NULL,
+    pull_requests TEXT    NOT NULL,            -- JSON list of numbers
+    state         TEXT    NOT NULL DEFAULT 'pending',
+    attempts      INTEGER NOT NULL DEFAULT 0,  -- claims so far
+    run_after     REAL    NOT NULL,            -- not before (a retry's back-off)
+    lease_until   REAL,                        -- running: the owner's lease
+    owner         TEXT,                        -- running: which worker
+    check_run_id  INTEGER,                     -- the check run an attempt created
+    reason        TEXT    NOT NULL DEFAULT '',
+    created_at    REAL    NOT NULL,
+    started_at    REAL,
+    finished_at   REAL
+);
+CREATE INDEX IF NOT EXISTS jobs_by_state ON jobs (state, run_after);
+CREATE INDEX IF NOT EXISTS jobs_by_head ON jobs (repository, head_sha, state);
+"""
+
+
+class QueueError(RuntimeError):
+    """The queue file cannot be used (unreadable, not a failclosed queue, locked too long)."""
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A job a worker now holds, and what earlier attempts left behind."""
+
+    id: int
+    job: Job
+    attempt: int  # 1 for the first run
+    recovered: bool  # the previous holder's lease ran out: it died mid-job
+    check_run_id: int | None  # from an earlier attempt, to reuse rather than duplicate
+
+
+@dataclass(frozen=True)
+class JobRow:
+    """One job as `failclosed jobs` shows it."""
+
+    id: int
+    delivery_id: str
+    kind: str
+    repository: str
+    head_sha: str
+    pull_requests: tuple[int, ...]
+    state: str
+    attempts: int
+    reason: str
+    created_at: float
+    started_at: float | None
+    finished_at: float | None
+    owner: str | None
+
+
+class SqliteJobQueue:
+    """The embedded queue: a SQLite file shared by the webhook and the workers."""
+
+    def __init__(
+        self, path: str | Path, *, clock: Callable[[], float] = time.time, busy_ms: int = 10_000
+    ) -> None:
+        self.path = Path(path)
+        self._clock = clock
+        self._busy_ms = busy_ms
+        self._local = threading.local()
+        self._all: list[sqlite3.Connection] = []
+        self._all_lock = threading.Lock()
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._connection().executescript(SCHEMA)
+        except sqlite3.DatabaseError as exc:
+            raise QueueError(f"cannot use {self.path} as the job queue: {exc}") from exc
+
+    # -- connections ------------------------------------------------------------------
+
+    def _connection(self) -> sqlite3.Connection:
+        """One connection per thread: sqlite3 connections are not to be shared."""
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+            conn.row_factory = sqlite3.Row
+            conn.execute(f"PRAGMA busy_timeout = {int(self._busy_ms)}")
+            conn.execute("PRAGMA journal_mode = WAL")
+            conn.execute("PRAGMA synchronous = FULL")
+            self._local.conn = conn
+            with self._all_lock:
+                self._all.append(conn)
+        return conn
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        """A write transaction, taken up front so two claimers cannot interleave."""
+        conn = self._connection()
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as exc:
+            raise QueueError(f"job queue {self.path} is locked: {exc}") from exc
+        try:
+            yield conn
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        else:
+            conn.execute("COMMIT")
+
+    def close(self) -> None:
+        with self._all_lock:
+            for conn in self._all:
+                conn.close()
+            self._all.clear()
+        self._local = threading.local()
+
+    # -- the webhook's side -----------------------------------------------------------
+
+    def enqueue(self, job: Job) -> bool:
+        """Keep the job durably; False when this delivery is already queued, running or
+        done. A redelivery of a delivery whose job failed queues it again.
+
+        An analyze job supersedes the pending analyze jobs of the same pull requests at
+        another head: they would only report on a commit that is no longer the PR's head.
+        """
+        now = self._clock()
+        with self._write() as conn:
+            inserted = conn.execute(
+                "INSERT INTO jobs (delivery_id, kind, job, repository, head_sha,"
+                " pull_requests, run_after, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+                # A redelivery is the operator's way to retry a failed delivery.
+                " ON CONFLICT (delivery_id) DO UPDATE SET state = 'pending', attempts = 0,"
+                " run_after = excluded.run_after, finished_at = NULL, check_run_id = NULL,"
+                " reason = 'redelivered after: ' || reason WHERE state = 'failed'",
+                (
+                    job.delivery_id,
+                    job.kind.value,
+                    job.model_dump_json(),
+                    job.repository,
+                    job.head_sha,
+                    json.dumps(list(job.pull_requests)),
+                    now,
+                    now,
+                ),
+            ).rowcount
+            if inserted and job.kind is JobKind.ANALYZE and job.pull_requests:
+                self._supersede_older_heads(conn, job, now)
+        return bool(inserted)
+
+    def _supersede_older_heads(self, conn: sqlite3.Connection, job: Job, now: float) -> None:
+        rows = conn.execute(
+            "SELECT id, pull_requests FROM jobs WHERE state = 'pending' AND kind = ?"
+            " AND repository = ? AND head_sha != ?",
+            (JobKind.ANALYZE.value, job.repository, job.head_sha),
+        ).fetchall()
+        numbers = set(job.pull_requests)
+        older = [row["id"] for row in rows if numbers & set(json.loads(row["pull_requests"]))]
+        conn.executemany(
+            "UPDATE jobs SET state = 'superseded', reason = ?, finished_at = ? WHERE id = ?",
+            [(f"superseded by a push of {job.head_sha[:7]}", now, job_id) for job_id in older],
+        )
+
+    # -- the workers' side ------------------------------------------------------------
+
+    def claim(self, owner: str, lease_seconds: float) -> Claim | None:
+        """The next job that may run now, held by `owner` for `lease_seconds`; or None.
+
+        Takes pending jobs whose back-off has passed and running jobs whose lease ran out,
+        oldest first, skipping any whose repository and head another live lease holds.
+        """
+        now = self._clock()
+        with self._write() as conn:
+            row = conn.execute(
+                "SELECT j.id, j.job, j.state, j.attempts, j.check_run_id FROM jobs j"
+                " WHERE ((j.state = 'pending' AND j.run_after <= :now)"
+                "     OR (j.state = 'running' AND j.lease_until < :now))"
+                " AND NOT EXISTS (SELECT 1 FROM jobs r WHERE r.state = 'running'"
+                "     AND r.lease_until >= :now AND r.repository = j.repository"
+                "     AND r.head_sha = j.head_sha AND r.id != j.id)"
+                " ORDER BY j.run_after, j.id LIMIT 1",
+                {"now": now},
+            ).fetchone()
+            if row is None:
+                return None
+            conn.execute(
+                "UPDATE jobs SET state = 'running', owner = ?, lease_until = ?,"
+                " attempts = attempts + 1, started_at = ? WHERE id = ?",
+                (owner, now + lease_seconds, now, row["id"]),
+            )
+        return Claim(
+            id=row["id"],
+            job=Job.model_validate_json(row["job"]),
+            attempt=row["attempts"] + 1,
+            recovered=row["state"] == "running",
+            check_run_id=row["check_run_id"],
+        )
+
+    def renew(self, owner: str, ids: Iterable[int], lease_seconds: float) -> set[int]:
+        """Extend the leases `owner` still holds; the ids it no longer holds are left out."""
+        ids = list(ids)
+        if not ids:
+            return set()
+        until = self._clock() + lease_seconds
+        held: set[int] = set()
+        with self._write() as conn:
+            for job_id in ids:
+                if conn.execute(
+                    "UPDATE jobs SET lease_until = ? WHERE id = ? AND owner = ?"
+                    " AND state = 'running'",
+                    (until, job_id, owner),
+                ).rowcount:
+                    held.add(job_id)
+        return held
+
+    def record_check_run(self, job_id: int, owner: str, check_run_id: int) -> None:
+        """Remember the check run this attempt made, so a re-run completes the same one."""
+        with self._write() as conn:
+            conn.execute(
+                "UPDATE jobs SET check_run_id = ? WHERE id = ? AND owner = ?",
+                (check_run_id, job_id, owner),
+            )
+
+    def finish(self, job_id: int, owner: str, state: State, reason: str = "") -> bool:
+        """End a job the owner holds; False if it no longer held it (its lease ran out)."""
+        if state not in FINAL_STATES:
+            raise ValueError(f"finish() takes a final state, not {state!r}")
+        with self._write() as conn:
+            return bool(
+                conn.execute(
+                    "UPDATE jobs SET state = ?, reason = ?, finished_at = ?, owner = NULL,"
+                    " lease_until = NULL WHERE id = ? AND owner = ? AND state = 'running'",
+                    (state, reason, self._clock(), job_id, owner),
+                ).rowcount
+            )
+
+    def retry(self, job_id: int, owner: str, delay: float, reason: str) -> bool:
+        """Put a held job back, to run again after `delay` seconds."""
+        with self._write() as conn:
+            return bool(
+                conn.execute(
+                    "UPDATE jobs SET state = 'pending', reason = ?, run_after = ?,"
+                    " owner = NULL, lease_until = NULL WHERE id = ? AND owner = ?"
+                    " AND state = 'running'",
+                    (reason, self._clock() + delay, job_id, owner),
+                ).rowcount
+            )
+
+    def release(self, job_id: int, owner: str) -> bool:
+        """Give a held job back unfinished (shutdown): it runs again, and this attempt
+        does not count against it."""
+        with self._write() as conn:
+            return bool(
+                conn.execute(
+                    "UPDATE jobs SET state = 'pending', owner = NULL, lease_until = NULL,"
+                    " attempts = MAX(attempts - 1, 0), reason = 'released at shutdown'"
+                    " WHERE id = ? AND owner = ? AND state = 'running'",
+                    (job_id, owner),
+                ).rowcount
+            )
+
+    # -- what operators see -----------------------------------------------------------
+
+    def counts(self) -> dict[str, int]:
+        """Jobs per state, every state present."""
+        rows = self._connection().execute("SELECT state, COUNT(*) FROM jobs GROUP BY state")
+        found = {state: count for state, count in rows}
+        return {state: found.get(state, 0) for state in STATES}
+
+    def unfinished(self) -> int:
+        """Jobs still to run or running: zero when the queue is idle."""
+        (count,) = (
+            self._connection()
+            .execute("SELECT COUNT(*) FROM jobs WHERE state IN ('pending', 'running')")
+            .fetchone()
+        )
+        return int(count)
+
+    def jobs(self, states: Iterable[str] = STATES, limit: int = 100) -> list[JobRow]:
+        """The newest jobs in these states."""
+        states = list(states)
+        marks = ", ".join("?" for _ in states)
+        rows = self._connection().execute(
+            "SELECT id, delivery_id, kind, repository, head_sha, pull_requests, state,"
+            " attempts, reason, created_at, started_at, finished_at, owner FROM jobs"
+            f" WHERE state IN ({marks}) ORDER BY id DESC LIMIT ?",
+            (*states, limit),
+        )
+        return [
+            JobRow(**{**dict(row), "pull_requests": tuple(json.loads(row["pull_requests"]))})
+            for row in rows
+        ]

@@ -1,0 +1,255 @@
+"""The embedded job queue against a real SQLite file: durability, leases, order, dedupe."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from pathlib import Path
+
+import pytest
+
+from app.queue import QueueError, SqliteJobQueue
+from app.webhooks import Job, JobKind
+
+REPO = "octo/app"
+HEAD = "a" * 40
+NEWER = "b" * 40
+LEASE = 30.0
+
+
+class Clock:
+    """A settable clock: leases and back-offs without sleeping."""
+
+    def __init__(self) -> None:
+        self.now = 1_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def job(
+    delivery: str = "d-1",
+    head: str = HEAD,
+    prs: tuple[int, ...] = (7,),
+    kind: JobKind = JobKind.ANALYZE,
+    repository: str = REPO,
+) -> Job:
+    return Job(
+        kind=kind,
+        delivery_id=delivery,
+        event="pull_request",
+        action="synchronize",
+        installation_id=1,
+        repository=repository,
+        head_sha=head,
+        pull_requests=prs,
+    )
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def queue(tmp_path: Path, clock: Clock) -> SqliteJobQueue:
+    return SqliteJobQueue(tmp_path / "jobs.sqlite3", clock=clock)
+
+
+def test_an_enqueued_job_is_on_disk_for_another_process(tmp_path: Path) -> None:
+    path = tmp_path / "jobs.sqlite3"
+    SqliteJobQueue(path).enqueue(job())
+
+    # A separate connection, as a restarted process would open it.
+    claim = SqliteJobQueue(path).claim("w-1", LEASE)
+    assert claim is not None
+    assert claim.job == job()
+    assert (claim.attempt, claim.recovered, claim.check_run_id) == (1, False, None)
+
+
+def test_a_redelivery_is_accepted_once(queue: SqliteJobQueue) -> None:
+    assert queue.enqueue(job("d-1")) is True
+    assert queue.enqueue(job("d-1")) is False
+    assert queue.counts()["pending"] == 1
+
+
+def test_redelivering_a_failed_delivery_queues_it_again(queue: SqliteJobQueue) -> None:
+    queue.enqueue(job("d-1"))
+    claim = queue.claim("w-1", LEASE)
+    assert claim is not None
+    queue.record_check_run(claim.id, "w-1", 4242)
+    queue.finish(claim.id, "w-1", "failed", "GitHub kept failing")
+
+    assert queue.enqueue(job("d-1")) is True
+    again = queue.claim("w-1", LEASE)
+    assert again is not None and again.id == claim.id
+    assert (again.attempt, again.check_run_id) == (1, None)
+    (row,) = queue.jobs()
+    assert row.reason == "redelivered after: GitHub kept failing"
+    queue.finish(again.id, "w-1", "done")
+    assert queue.enqueue(job("d-1")) is False  # done: a redelivery is a duplicate
+
+
+def test_a_claimed_job_is_not_claimed_twice_while_its_lease_lives(
+    queue: SqliteJobQueue, clock: Clock
+) -> None:
+    queue.enqueue(job())
+    first = queue.claim("w-1", LEASE)
+    assert first is not None
+    clock.now += LEASE - 1
+    assert queue.claim("w-2", LEASE) is None
+
+
+def test_a_worker_that_dies_mid_job_loses_nothing(queue: SqliteJobQueue, clock: Clock) -> None:
+    queue.enqueue(job())
+    first = queue.claim("w-1", LEASE)
+    assert first is not None
+    queue.record_check_run(first.id, "w-1", 4242)
+
+    clock.now += LEASE + 1  # w-1 stopped renewing: killed
+    again = queue.claim("w-2", LEASE)
+
+    assert again is not None and again.id == first.id
+    assert (again.attempt, again.recovered, again.check_run_id) == (2, True, 4242)
+    # w-1's late answer no longer counts: the job is w-2's now
+    assert queue.finish(first.id, "w-1", "done") is False
+    assert queue.finish(again.id, "w-2", "done") is True
+    assert queue.counts() == {
+        "pending": 0,
+        "running": 0,
+        "done": 1,
+        "failed": 0,
+        "superseded": 0,
+    }
+
+
+def test_renewed_leases_keep_the_job(queue: SqliteJobQueue, clock: Clock) -> None:
+    queue.enqueue(job())
+    claim = queue.claim("w-1", LEASE)
+    assert claim is not None
+    for _ in range(5):
+        clock.now += LEASE - 1
+        assert queue.renew("w-1", [claim.id], LEASE) == {claim.id}
+    assert queue.claim("w-2", LEASE) is None
+    assert queue.renew("w-2", [claim.id], LEASE) == set()  # not w-2's to renew
+
+
+def test_a_retry_waits_for_its_back_off(queue: SqliteJobQueue, clock: Clock) -> None:
+    queue.enqueue(job())
+    claim = queue.claim("w-1", LEASE)
+    assert claim is not None
+    assert queue.retry(claim.id, "w-1", 30.0, "GitHub answered 502")
+
+    clock.now += 29
+    assert queue.claim("w-1", LEASE) is None
+    clock.now += 2
+    again = queue.claim("w-1", LEASE)
+    assert again is not None and again.attempt == 2 and not again.recovered
+    (row,) = queue.jobs()
+    assert row.reason == "GitHub answered 502"
+
+
+def test_released_jobs_run_again_without_losing_an_attempt(queue: SqliteJobQueue) -> None:
+    queue.enqueue(job())
+    claim = queue.claim("w-1", LEASE)
+    assert claim is not None
+    assert queue.release(claim.id, "w-1")
+    again = queue.claim("w-2", LEASE)
+    assert again is not None and again.attempt == 1
+
+
+def test_a_newer_push_supersedes_the_pending_job_of_the_older_head(
+    queue: SqliteJobQueue,
+) -> None:
+    queue.enqueue(job("d-1", HEAD, (7,)))
+    queue.enqueue(job("d-other", HEAD, (8,), repository="octo/other"))
+    queue.enqueue(job("d-2", NEWER, (7,)))
+
+    states = {row.delivery_id: (row.state, row.reason) for row in queue.jobs()}
+    assert states["d-1"] == ("superseded", f"superseded by a push of {NEWER[:7]}")
+    assert states["d-other"][0] == "pending"  # another repository: untouched
+    assert states["d-2"][0] == "pending"
+
+
+def test_a_running_job_is_not_superseded_behind_its_back(queue: SqliteJobQueue) -> None:
+    """It completes its own check run; only jobs that never started are dropped."""
+    queue.enqueue(job("d-1", HEAD))
+    claim = queue.claim("w-1", LEASE)
+    assert claim is not None
+    queue.enqueue(job("d-2", NEWER))
+    assert queue.finish(claim.id, "w-1", "done")
+
+
+def test_two_jobs_for_one_head_never_run_at_once(queue: SqliteJobQueue, clock: Clock) -> None:
+    queue.enqueue(job("d-1", HEAD))
+    queue.enqueue(job("d-2", HEAD))  # say, a re-run request for the same commit
+    queue.enqueue(job("d-3", NEWER, (9,)))  # another PR: free to run
+
+    first = queue.claim("w-1", LEASE)
+    second = queue.claim("w-2", LEASE)
+    assert first is not None and second is not None
+    assert (first.job.delivery_id, second.job.delivery_id) == ("d-1", "d-3")
+    assert queue.claim("w-3", LEASE) is None  # d-2 waits for d-1
+    queue.finish(first.id, "w-1", "done")
+    third = queue.claim("w-3", LEASE)
+    assert third is not None and third.job.delivery_id == "d-2"
+
+
+def test_concurrent_claimers_share_the_jobs_without_overlap(tmp_path: Path) -> None:
+    """Four threads, each with its own connection, 200 jobs on 200 heads: each once."""
+    queue = SqliteJobQueue(tmp_path / "jobs.sqlite3")
+    for i in range(200):
+        queue.enqueue(job(f"d-{i}", f"{i:040x}", (i,)))
+    taken: list[str] = []
+    lock = threading.Lock()
+
+    def work(owner: str) -> None:
+        while (claim := queue.claim(owner, LEASE)) is not None:
+            with lock:
+                taken.append(claim.job.delivery_id)
+            queue.finish(claim.id, owner, "done")
+
+    threads = [threading.Thread(target=work, args=(f"w-{n}",)) for n in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(taken) == sorted(f"d-{i}" for i in range(200))
+    assert queue.counts()["done"] == 200
+
+
+def test_finish_takes_only_final_states(queue: SqliteJobQueue) -> None:
+    queue.enqueue(job())
+    claim = queue.claim("w-1", LEASE)
+    assert claim is not None
+    with pytest.raises(ValueError, match="final state"):
+        queue.finish(claim.id, "w-1", "pending")
+
+
+def test_a_file_that_is_not_a_queue_is_a_clear_error(tmp_path: Path) -> None:
+    path = tmp_path / "jobs.sqlite3"
+    path.write_bytes(b"this is not a database" * 100)
+    with pytest.raises(QueueError, match=r"cannot use .*jobs\.sqlite3 as the job queue"):
+        SqliteJobQueue(path)
+    assert path.read_bytes().startswith(b"this is not a database")  # nothing overwritten
+
+
+def test_listing_shows_reasons_newest_first(queue: SqliteJobQueue) -> None:
+    queue.enqueue(job("d-1"))
+    queue.enqueue(job("d-2", NEWER, (9,)))
+    claim = queue.claim("w-1", LEASE)
+    assert claim is not None
+    queue.finish(claim.id, "w-1", "failed", "GitHub kept failing: 502")
+
+    rows = queue.jobs()
+    assert [r.delivery_id for r in rows] == ["d-2", "d-1"]
+    assert (rows[1].state, rows[1].reason) == ("failed", "GitHub kept failing: 502")
+    assert [r.delivery_id for r in queue.jobs(["failed"])] == ["d-1"]
+    assert queue.unfinished() == 1
+
+
+def test_the_file_is_in_wal_mode(tmp_path: Path) -> None:
+    path = tmp_path / "jobs.sqlite3"
+    SqliteJobQueue(path).enqueue(job())
+    conn = sqlite3.connect(path)
+    assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
