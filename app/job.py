@@ -7,13 +7,13 @@ port raising, the time budget running out) ends it `failure`, never green and ne
 `in_progress` by a job that knows it failed.
 
 One check run per head commit: GitHub shows a commit's latest `failclosed` run on every
-PR whose head it is, so the job first lists the open PRs of its head SHA (one
+PR whose head it is, so after creating it the job lists the open PRs of its head SHA (one
 pull_requests_for_commit call; the same branch may be open against two bases) and
 completes a single check run with the worst result of them all.
 
 Port calls are constant in the number of files. For one N-file PR (N >= 1 Python files,
 some with a base version, under 50 new findings) the job makes 9 calls when it posts a
-review: pull_requests_for_commit, get_pull_request, create_check_run,
+review: create_check_run, pull_requests_for_commit, get_pull_request,
 list_changed_files, read_files x2 (head, base), review_comments, create_review,
 update_check_run; 8 when everything was already posted, or for a clean PR (no
 create_review). Each further PR of the same head adds 5 (get_pull_request, list, reads,
@@ -49,6 +49,8 @@ logger = logging.getLogger(__name__)
 Status = Literal["published", "superseded", "nothing"]
 REASON_LIMIT = 300  # characters of an exception message shown on the check run
 DEFAULT_BUDGET_SECONDS = 600.0
+# How long to wait before reading a PR again whose head is not yet the webhook's.
+STALE_READ_WAIT = 3.0
 MAX_FIXED_REPLIES = 50  # "Fixed in" replies a run posts; the next run answers the rest
 FIXED_MARKER = "<!-- failclosed:fixed -->"  # marks our "Fixed in" replies
 # Things that look like credentials, scrubbed from reasons before GitHub shows them.
@@ -109,6 +111,7 @@ def run_analysis(
     config: Config | None = None,
     budget_seconds: float = DEFAULT_BUDGET_SECONDS,
     clock: Callable[[], float] = time.monotonic,
+    stale_read_wait: float = STALE_READ_WAIT,
 ) -> JobResult:
     """Analyse every open pull request whose head is the job's SHA; publish ONE check run.
 
@@ -118,6 +121,10 @@ def run_analysis(
     each, and completes a single check run with the worst result of them all: a PR that
     adds a fail-open path against one base cannot be passed by another PR's green.
 
+    The check run is created first, on the job's head, so that whatever fails later
+    (looking the PRs up, reading them) fails it visibly. A head that has moved on
+    completes it as cancelled ("superseded"), which does not pass branch protection.
+
     Errors: an exception after the check run exists first marks it `failure` (with a
     short, scrubbed reason) and is then re-raised, so the queue sees the job failed and
     can retry it. If creating the check run itself fails, the exception propagates as is.
@@ -125,15 +132,18 @@ def run_analysis(
     if job.kind is not JobKind.ANALYZE:
         raise ValueError(f"run_analysis handles analyze jobs, not {job.kind.value}")
     port = CountingPort(github)
-    numbers = open_pull_requests(job, port)
-    if not numbers:
-        return JobResult("nothing", reason="no open pull request has this head", calls=port.calls)
+    check_id = start_check_run(job, port)
     deadline = Deadline(clock() + budget_seconds, clock)
-    prs, superseded = _current_pull_requests(job, port, numbers)
-    if not prs:  # a newer push has its own job; do not race it
-        return JobResult("superseded", superseded, reason="the head moved on", calls=port.calls)
-    check_id = port.create_check_run(job.repository, job.head_sha, publish.CHECK_NAME)
     try:
+        numbers = open_pull_requests(job, port)
+        prs, superseded = _current_pull_requests(job, port, numbers, stale_read_wait)
+        if not prs:  # a newer push has its own job, or the PR was closed
+            status: Status = "superseded" if numbers else "nothing"
+            reason = "the head moved on" if numbers else "no open pull request has this head"
+            port.update_check_run(
+                job.repository, check_id, publish.not_analysed_payload(status, reason)
+            )
+            return JobResult(status, superseded, reason=reason, calls=port.calls)
         results = _analyze_and_publish(
             job.repository, prs, port, config or Config(), deadline, check_id
         )
@@ -148,6 +158,18 @@ def run_analysis(
         exc.add_note(f"failclosed: check run {check_id} {state}: {reason}")
         raise
     return JobResult("published", (*results, *superseded), calls=port.calls)
+
+
+def start_check_run(job: Job, port: GitHubPort) -> int:
+    """The job's check run, in progress, before anything else can fail.
+
+    "Re-run" on our check run resets that run to queued: it is taken up again rather
+    than left queued beside a new one. Otherwise a new run is created on the head.
+    """
+    if job.event == "check_run" and job.action == "rerequested" and job.check_run_id:
+        port.update_check_run(job.repository, job.check_run_id, {"status": "in_progress"})
+        return job.check_run_id
+    return port.create_check_run(job.repository, job.head_sha, publish.CHECK_NAME)
 
 
 def open_pull_requests(job: Job, github: GitHubPort) -> tuple[int, ...]:
@@ -167,17 +189,27 @@ def pull_requests_of(job: Job, github: GitHubPort) -> tuple[tuple[int, ...], int
 
 
 def _current_pull_requests(
-    job: Job, port: CountingPort, numbers: Sequence[int]
+    job: Job, port: CountingPort, numbers: Sequence[int], stale_read_wait: float
 ) -> tuple[list[PullRequest], tuple[PullRequestResult, ...]]:
-    """The PRs whose head is still the job's, and a 'superseded' result for the others."""
-    current, superseded = [], []
+    """The PRs whose head is still the job's, and a 'superseded' result for the others.
+
+    A webhook can arrive before GitHub's API shows the PR's new head: a PR whose head
+    differs is read once more after `stale_read_wait` seconds before it counts as moved on.
+    """
+    current, moved = [], []
     for number in numbers:
+        pr = port.get_pull_request(job.repository, number)
+        (current if pr.head_sha == job.head_sha else moved).append(pr)
+    if moved and stale_read_wait > 0:
+        time.sleep(stale_read_wait)
+    superseded = []
+    for number in (pr.number for pr in moved):
         pr = port.get_pull_request(job.repository, number)
         if pr.head_sha == job.head_sha:
             current.append(pr)
         else:
             superseded.append(PullRequestResult(number, "superseded", reason="the head moved on"))
-    return current, tuple(superseded)
+    return sorted(current, key=lambda pr: pr.number), tuple(superseded)
 
 
 def _analyze_and_publish(

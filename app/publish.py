@@ -381,6 +381,21 @@ def failed_check_run_payload(reason: str, head_sha: str | None = None) -> dict[s
     return payload
 
 
+def not_analysed_payload(status: str, reason: str) -> dict[str, object]:
+    """The run of a head that is no longer any open PR's: cancelled, which (unlike
+    neutral or skipped) does not pass branch protection."""
+    title = "Superseded" if status == "superseded" else "Not analysed"
+    return {
+        "name": CHECK_NAME,
+        "status": "completed",
+        "conclusion": "cancelled",
+        "output": {
+            "title": title,
+            "summary": f"Not analysed: {_one_line(reason)}. Re-run the check to analyse it.",
+        },
+    }
+
+
 def _check_title(findings: Sequence[Finding], errors: Sequence[AnalysisError]) -> str:
     if errors:
         return f"{FAILED_TITLE}: {_plural(len(errors), 'file')} could not be analysed"

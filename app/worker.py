@@ -8,9 +8,10 @@ runs out (see `app.queue`).
 
 Exactly one check run per attempt chain: the first `create_check_run` of a job is written
 down in the queue, and an attempt that takes over from a dead worker completes that same
-check run instead of creating a second one (`RememberedCheckRun`). A job whose pull request
-moved on meanwhile completes it as superseded, so it is not left in progress. Comments are
-not repeated by a re-run either: the job finds its earlier ones by their fingerprints.
+check run instead of creating a second one (`RememberedCheckRun`); if the pull request
+moved on meanwhile, the job completes that run as superseded rather than leave it in
+progress. Comments are not repeated either: the job finds its earlier ones by their
+fingerprints.
 
 A job that fails with a transient GitHub error (no answer, 5xx, 429: `retryable`) is put
 back with a back-off (longer if GitHub asked for a longer wait); any other failure, or
@@ -33,9 +34,9 @@ from collections.abc import Callable
 from typing import Any, Protocol
 
 from app.apply_fixes import run_apply_fixes
-from app.job import JobResult, failure_reason, run_analysis
+from app.job import failure_reason, run_analysis
 from app.ports import GitHubPort
-from app.publish import CHECK_NAME, FAILED_TITLE, failed_check_run_payload
+from app.publish import FAILED_TITLE, failed_check_run_payload
 from app.queue import Claim, SqliteJobQueue
 from app.webhooks import Job, JobKind
 
@@ -209,7 +210,6 @@ class Workers:
                 ),
             )
             result = run(job, github)
-            self._close_left_over_check_run(claim, github, result)
         except Exception as exc:
             self._after_failure(claim, exc, context)
             return
@@ -232,29 +232,6 @@ class Workers:
             return
         logger.error("job failed", extra={**context, "reason": reason}, exc_info=exc)
         self.queue.finish(claim.id, self._owner, "failed", reason)
-
-    def _close_left_over_check_run(
-        self, claim: Claim, github: RememberedCheckRun, result: object
-    ) -> None:
-        """A re-run that published nothing (the head moved on, the PR closed) completes the
-        check run a dead attempt left in progress, rather than leave it hanging."""
-        if claim.check_run_id is None or github.reused:
-            return
-        if not isinstance(result, JobResult) or result.status == "published":
-            return
-        github.inner.update_check_run(
-            claim.job.repository,
-            claim.check_run_id,
-            {
-                "name": CHECK_NAME,
-                "status": "completed",
-                "conclusion": "cancelled",
-                "output": {
-                    "title": "Superseded" if result.status == "superseded" else "Not analysed",
-                    "summary": f"This run was not finished: {result.reason}.",
-                },
-            },
-        )
 
     def _give_up(self, claim: Claim, why: str) -> None:
         """Fail a job that keeps killing its workers, and its check run if it has one."""
@@ -282,12 +259,10 @@ class RememberedCheckRun:
         self.inner = inner
         self._claim = claim
         self._record = record
-        self.reused = False
 
     def create_check_run(self, repo: str, head_sha: str, name: str) -> int:
         previous = self._claim.check_run_id
         if self._claim.recovered and previous is not None and head_sha == self._claim.job.head_sha:
-            self.reused = True
             return previous
         check_run_id = self.inner.create_check_run(repo, head_sha, name)
         self._record(check_run_id)

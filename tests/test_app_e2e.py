@@ -331,7 +331,7 @@ def analysis(head_sha: str = HEAD_SHA, *, first: bool = True) -> list[tuple[str,
     """An analyze job's reads, up to listing the PR's review comments. The process's
     first listing also asks GitHub who the App is (its bot writes our comments)."""
     own_login = [APP] if first else []
-    return [lookup(head_sha), PULL, CHECK_CREATE, FILES, GRAPHQL, GRAPHQL, *own_login, COMMENTS]
+    return [CHECK_CREATE, lookup(head_sha), PULL, FILES, GRAPHQL, GRAPHQL, *own_login, COMMENTS]
 
 
 SUGGESTION = "```suggestion\n        return False\n```"
@@ -535,7 +535,15 @@ def test_github_502_is_retried_and_the_job_completes(
     run = run_scenario("retry_502", private_key, caplog, tmp_path)
 
     assert run.statuses == [202]
-    assert calls(run) == [TOKEN, lookup(HEAD_SHA), PULL, *analysis()[1:], REVIEW, CHECK_UPDATE]
+    assert calls(run) == [
+        TOKEN,
+        CHECK_CREATE,
+        lookup(HEAD_SHA),
+        PULL,
+        *analysis()[2:],
+        REVIEW,
+        CHECK_UPDATE,
+    ]
     failed, answered = run.answers_to(*PULL)
     assert (failed["status"]["code"], answered["status"]["code"]) == (502, 200)
     assert time.monotonic() - started >= 1.0  # the back-off really ran

@@ -174,9 +174,9 @@ def job(head_sha: str = HEAD_SHA, pull_requests: tuple[int, ...] = (NUMBER,)) ->
 
 
 FULL_SEQUENCE = [
+    "create_check_run",  # first: whatever fails next fails it visibly
     "pull_requests_for_commit",  # every open PR of the head shares one check run
     "get_pull_request",
-    "create_check_run",
     "list_changed_files",
     "read_files",
     "read_files",
@@ -196,9 +196,9 @@ def test_new_fail_open_check_gets_a_suggestion_and_fails_the_check() -> None:
     result = run_analysis(job(), gh)
 
     assert gh.calls == [
+        ("create_check_run", (REPO, HEAD_SHA, publish.CHECK_NAME)),
         ("pull_requests_for_commit", (REPO, HEAD_SHA)),
         ("get_pull_request", (REPO, NUMBER)),
-        ("create_check_run", (REPO, HEAD_SHA, publish.CHECK_NAME)),
         ("list_changed_files", (REPO, NUMBER)),
         ("read_files", (REPO, HEAD_SHA, ["app/perms.py"])),
         ("read_files", (REPO, BASE_SHA, ["app/perms.py"])),
@@ -230,9 +230,9 @@ def test_untouched_fail_open_next_to_the_change_is_not_reported() -> None:
     result = run_analysis(job(), gh)
 
     assert gh.names() == [
+        "create_check_run",
         "pull_requests_for_commit",
         "get_pull_request",
-        "create_check_run",
         "list_changed_files",
         "read_files",
         "read_files",
@@ -313,9 +313,9 @@ def test_port_error_after_the_check_run_fails_it_and_is_reraised() -> None:
         run_analysis(job(), gh)
 
     assert gh.names() == [
+        "create_check_run",
         "pull_requests_for_commit",
         "get_pull_request",
-        "create_check_run",
         "list_changed_files",
         "update_check_run",
     ]
@@ -360,7 +360,7 @@ def test_check_run_creation_failure_propagates_with_nothing_to_mark() -> None:
     with pytest.raises(ConnectionError):
         run_analysis(job(), gh)
 
-    assert gh.names() == ["pull_requests_for_commit", "get_pull_request", "create_check_run"]
+    assert gh.names() == ["create_check_run"]  # nothing visible yet: nothing to mark
 
 
 def test_running_out_of_time_fails_the_check() -> None:
@@ -389,14 +389,59 @@ def test_failure_reason_is_one_short_line_without_credentials() -> None:
 # -- stale, empty and repeated jobs ----------------------------------------------------------
 
 
-def test_superseded_head_creates_no_check_run() -> None:
+def test_a_head_that_moved_on_gets_its_check_run_cancelled_as_superseded() -> None:
     gh = FakeGitHub()
     gh.change("app/perms.py", SAFE, FAIL_OPEN)
 
-    result = run_analysis(job(head_sha="c" * 40), gh)
+    result = run_analysis(job(head_sha="c" * 40), gh, stale_read_wait=0)
 
     assert result.status == "superseded"
-    assert gh.names() == ["pull_requests_for_commit", "get_pull_request"]
+    assert gh.names() == [
+        "create_check_run",
+        "pull_requests_for_commit",
+        "get_pull_request",
+        "get_pull_request",  # read again: the API can lag behind the webhook
+        "update_check_run",
+    ]
+    (check,) = gh.check_updates()
+    assert (check["status"], check["conclusion"]) == ("completed", "cancelled")
+    assert check["output"]["title"] == "Superseded"
+
+
+class LaggingPullRequest(FakeGitHub):
+    """GitHub's API shows the previous head on the first read, the webhook's on the next."""
+
+    def get_pull_request(self, repo: str, number: int) -> PullRequest:
+        pr = super().get_pull_request(repo, number)
+        if len(self.called("get_pull_request")) == 1:
+            return replace(pr, head_sha="c" * 40)
+        return pr
+
+
+def test_a_pull_request_read_that_lags_behind_the_webhook_is_read_again() -> None:
+    gh = LaggingPullRequest()
+    gh.change("app/perms.py", SAFE, FAIL_OPEN)
+
+    result = run_analysis(job(), gh, stale_read_wait=0.01)
+
+    assert result.status == "published" and result.blocking
+    assert gh.conclusion() == "failure"
+    assert len(gh.called("get_pull_request")) == 2
+
+
+def test_a_rerun_takes_up_the_check_run_github_reset_to_queued() -> None:
+    gh = FakeGitHub()
+    gh.change("app/perms.py", SAFE, FAIL_OPEN)
+    rerun = job().model_copy(
+        update={"event": "check_run", "action": "rerequested", "check_run_id": 4242}
+    )
+
+    run_analysis(rerun, gh)
+
+    assert "create_check_run" not in gh.names()
+    first, last = gh.called("update_check_run")[0], gh.called("update_check_run")[-1]
+    assert first[1:] == (4242, {"status": "in_progress"})
+    assert (last[1], last[2]["conclusion"]) == (4242, "failure")
 
 
 def test_job_without_pull_requests_looks_them_up_and_may_find_none() -> None:
@@ -405,8 +450,9 @@ def test_job_without_pull_requests_looks_them_up_and_may_find_none() -> None:
     result = run_analysis(job(pull_requests=()), gh)
 
     assert result.status == "nothing"
-    assert gh.calls == [("pull_requests_for_commit", (REPO, HEAD_SHA))]
-    assert result.api_calls == 1
+    assert gh.names() == ["create_check_run", "pull_requests_for_commit", "update_check_run"]
+    assert gh.check_updates()[0]["conclusion"] == "cancelled"  # never left in progress
+    assert result.api_calls == 3
 
 
 def test_fork_rerun_finds_its_pull_request_by_head_sha() -> None:
@@ -415,7 +461,7 @@ def test_fork_rerun_finds_its_pull_request_by_head_sha() -> None:
 
     result = run_analysis(job(pull_requests=()), gh)
 
-    assert gh.calls[0] == ("pull_requests_for_commit", (REPO, HEAD_SHA))
+    assert gh.calls[1] == ("pull_requests_for_commit", (REPO, HEAD_SHA))
     assert gh.names() == FULL_SEQUENCE
     assert gh.called("get_pull_request") == [(REPO, NUMBER)]
     assert [pr.number for pr in result.pull_requests] == [NUMBER]
@@ -548,9 +594,9 @@ def test_fixed_finding_is_answered_once_with_the_head_sha() -> None:
     result = run_analysis(job(), gh)
 
     assert gh.names() == [
+        "create_check_run",
         "pull_requests_for_commit",
         "get_pull_request",
-        "create_check_run",
         "list_changed_files",
         "read_files",
         "read_files",

@@ -85,9 +85,9 @@ def test_signed_pull_request_delivery_ends_in_a_review_and_a_failing_check(
         sink.stop()
     assert installations.asked == [payload["installation"]["id"]]
     assert github.names()[:3] == [
+        "create_check_run",
         "pull_requests_for_commit",
         "get_pull_request",
-        "create_check_run",
     ]
     (review,) = github.reviews()
     assert "```suggestion" in review["comments"][0]["body"]
