@@ -345,6 +345,16 @@ def could_not_apply_message(reason: str) -> str:
     return f"failclosed could not apply the fixes: {reason}. Press **Apply fixes** again to retry."
 
 
+def interrupted_message() -> str:
+    """For an Apply fixes run whose worker died: it is not repeated blindly, since its
+    commit may have landed (a repeat would then see the branch as moved)."""
+    return (
+        "failclosed was interrupted while applying the fixes, and does not repeat that on "
+        "its own: the commit may or may not have landed. Check the branch, then press "
+        "**Apply fixes** again if it is still needed."
+    )
+
+
 def _tell(port: CountingPort, repo: str, number: int, body: str) -> None:
     """Best effort: the error being reported is the one worth re-raising."""
     try:

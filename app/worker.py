@@ -13,11 +13,13 @@ moved on meanwhile, the job completes that run as superseded rather than leave i
 progress. Comments are not repeated either: the job finds its earlier ones by their
 fingerprints.
 
-A job that fails with a transient GitHub error (no answer, 5xx, 429: `retryable`) is put
-back with a back-off (longer if GitHub asked for a longer wait); any other failure, or
-running out of retries, fails it with the reason. Either way the analyze job has already
-failed its check run, so nothing is left green. A job whose workers keep dying is failed
-after `MAX_ATTEMPTS` claims, and its check run with it.
+An analyze job that fails with a transient GitHub error (no answer, 5xx, 429:
+`retryable`) is put back with a back-off (longer if GitHub asked for a longer wait); any
+other failure, or running out of retries, fails it with the reason. Apply-fixes jobs are
+not repeated, neither after an error nor after their worker died: a commit request that
+got no answer may have landed, so the pull request is told to check and press again.
+A failed analyze job has already failed its check run, so nothing is left green. A job
+whose workers keep dying is failed after `MAX_ATTEMPTS` claims, and its check run with it.
 
 Shutdown (`stop`, on SIGTERM through uvicorn): no new claims; running jobs get
 `grace_seconds` to finish, and those still running are released to run again later.
@@ -33,7 +35,7 @@ import uuid
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from app.apply_fixes import run_apply_fixes
+from app.apply_fixes import interrupted_message, run_apply_fixes
 from app.job import failure_reason, run_analysis
 from app.ports import GitHubPort
 from app.publish import FAILED_TITLE, failed_check_run_payload
@@ -201,6 +203,9 @@ class Workers:
         if claim.attempt > self._max_attempts:
             self._give_up(claim, f"stopped {claim.attempt - 1} times before finishing")
             return
+        if claim.recovered and job.kind is JobKind.APPLY_FIXES:
+            self._abandon_interrupted_commit(claim)
+            return
         try:
             github = RememberedCheckRun(
                 self._installations.installation(job.installation_id),
@@ -217,9 +222,15 @@ class Workers:
         self.queue.finish(claim.id, self._owner, state, getattr(result, "reason", ""))
 
     def _after_failure(self, claim: Claim, exc: Exception, context: dict[str, Any]) -> None:
+        """Retry a transient failure of an analysis; fail anything else with its reason.
+
+        Apply-fixes jobs are never retried: the job has told the pull request what went
+        wrong, and a failed commit request may still have landed.
+        """
         reason = failure_reason(exc)
         retries_left = claim.attempt <= len(self._retry_delays)
-        if getattr(exc, "retryable", False) and retries_left:
+        retryable = getattr(exc, "retryable", False) and claim.job.kind is JobKind.ANALYZE
+        if retryable and retries_left:
             delay = self._retry_delays[claim.attempt - 1]
             asked = getattr(exc, "retry_after", None)  # a rate limit's Retry-After/reset
             if asked:
@@ -231,6 +242,17 @@ class Workers:
             self.queue.retry(claim.id, self._owner, delay, reason)
             return
         logger.error("job failed", extra={**context, "reason": reason}, exc_info=exc)
+        self.queue.finish(claim.id, self._owner, "failed", reason)
+
+    def _abandon_interrupted_commit(self, claim: Claim) -> None:
+        """An Apply fixes run whose worker died: say so on its PRs instead of repeating it."""
+        reason = "interrupted; not repeated, since its commit may have landed"
+        github = self._installations.installation(claim.job.installation_id)
+        for number in claim.job.pull_requests:
+            try:
+                github.comment_on_pull_request(claim.job.repository, number, interrupted_message())
+            except Exception as exc:
+                logger.warning("could not comment on the PR: %s", failure_reason(exc))
         self.queue.finish(claim.id, self._owner, "failed", reason)
 
     def _give_up(self, claim: Claim, why: str) -> None:

@@ -396,3 +396,46 @@ def test_stop_releases_a_job_that_did_not_finish_in_the_grace_period(
     release.set()
     (row,) = queue.jobs()
     assert (row.state, row.attempts, row.reason) == ("pending", 0, "released at shutdown")
+
+
+def apply_fixes_job(payload: dict[str, Any]) -> Job:
+    return Job(
+        kind="apply_fixes",
+        delivery_id="d-apply",
+        event="check_run",
+        action="requested_action",
+        installation_id=1,
+        repository=payload["repository"]["full_name"],
+        head_sha=payload["pull_request"]["head"]["sha"],
+        pull_requests=(payload["pull_request"]["number"],),
+        check_run_id=5,
+    )
+
+
+def test_a_failed_apply_fixes_is_said_once_and_not_repeated(queue: SqliteJobQueue) -> None:
+    """A commit request that got a 502 may have landed: no second try, no second comment."""
+    payload = load_payload("pull_request.opened")
+    github = fake_for(payload)
+    github.fail["commit_files"] = Transient("502 Bad Gateway")
+    queue.enqueue(apply_fixes_job(payload))
+
+    run_until_idle(queue, github, retry_delays=(0.01, 0.01, 0.01))
+
+    assert github.names().count("commit_files") == 1
+    (comment,) = github.pr_comments()
+    assert "could not apply the fixes" in comment
+    assert [r.state for r in queue.jobs()] == ["failed"]
+
+
+def test_an_interrupted_apply_fixes_is_not_repeated_blindly(queue: SqliteJobQueue) -> None:
+    payload = load_payload("pull_request.opened")
+    github = fake_for(payload)
+    died_mid_job(queue, apply_fixes_job(payload), check_run_id=None)
+
+    run_until_idle(queue, github)
+
+    assert "commit_files" not in github.names()
+    (comment,) = github.pr_comments()
+    assert "interrupted while applying the fixes" in comment
+    (row,) = queue.jobs()
+    assert row.state == "failed" and "may have landed" in row.reason
