@@ -45,13 +45,21 @@ def load_config(path: Path | None = None, start: Path | None = None) -> Config:
         if path is None:
             return Config()
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path}: cannot read: {exc}") from exc
+    return config_from_toml(text, source=str(path))
+
+
+def config_from_toml(text: str, source: str = "pyproject.toml") -> Config:
+    """The `[tool.failclosed]` table of a pyproject.toml's text; defaults when absent."""
+    try:
+        data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: invalid TOML: {exc}") from exc
-    section = data.get("tool", {}).get("failclosed", {})
-    return config_from_mapping(section, source=str(path))
+        raise ConfigError(f"{source}: invalid TOML: {exc}") from exc
+    tool = data.get("tool", {})
+    section = tool.get("failclosed", {}) if isinstance(tool, dict) else {}
+    return config_from_mapping(section, source=source)
 
 
 def find_pyproject(start: Path) -> Path | None:

@@ -108,7 +108,7 @@ def run_apply_fixes(
     deadline = Deadline(clock() + budget_seconds, clock)
     committed: dict[tuple[str, str], str] = {}  # (head repo, branch) -> the new commit
     results = tuple(
-        apply_fixes_to_pull_request(job, github, number, config or Config(), deadline, committed)
+        apply_fixes_to_pull_request(job, github, number, config, deadline, committed)
         for number in numbers
     )
     return ApplyFixesResult("done", results, lookup_calls=lookup_calls)
@@ -118,7 +118,7 @@ def apply_fixes_to_pull_request(
     job: Job,
     github: GitHubPort,
     number: int,
-    config: Config,
+    config: Config | None,
     deadline: Deadline,
     committed: dict[tuple[str, str], str] | None = None,
 ) -> ApplyResult:
@@ -155,7 +155,7 @@ def apply_fixes_to_pull_request(
 
 
 def _apply(
-    job: Job, pr: PullRequest, port: CountingPort, config: Config, deadline: Deadline
+    job: Job, pr: PullRequest, port: CountingPort, config: Config | None, deadline: Deadline
 ) -> ApplyResult:
     repo, number = job.repository, pr.number
 
@@ -180,7 +180,7 @@ def _apply(
             "no verified fix",
         )
     try:
-        files = patched_files(fixable, analysis.head, config)
+        files = patched_files(fixable, analysis.head, analysis.config)
     except FixNotApplicable as exc:
         return refuse("refused", not_applicable_message(str(exc)), str(exc))
     deadline.check("building the fixes")

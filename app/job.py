@@ -35,8 +35,9 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 from analyzers.compare import new_or_changed
-from analyzers.config import Config
+from analyzers.config import Config, ConfigError, config_from_toml
 from analyzers.engine import analyze_source, decode
+from analyzers.gitdiff import is_python_path
 from analyzers.model import AnalysisError, Finding
 from analyzers.rules import all_rules
 from app import publish
@@ -144,9 +145,7 @@ def run_analysis(
                 job.repository, check_id, publish.not_analysed_payload(status, reason)
             )
             return JobResult(status, superseded, reason=reason, calls=port.calls)
-        results = _analyze_and_publish(
-            job.repository, prs, port, config or Config(), deadline, check_id
-        )
+        results = _analyze_and_publish(job.repository, prs, port, config, deadline, check_id)
     except BaseException as exc:
         reason = failure_reason(exc)
         marked = _mark_failed(port, job.repository, check_id, job.head_sha, reason)
@@ -216,7 +215,7 @@ def _analyze_and_publish(
     repo: str,
     prs: Sequence[PullRequest],
     port: CountingPort,
-    config: Config,
+    config: Config | None,
     deadline: Deadline,
     check_id: int,
 ) -> tuple[PullRequestResult, ...]:
@@ -267,6 +266,7 @@ class Analysis:
     findings: list[Finding]  # new or changed, with their verified fixes
     errors: list[AnalysisError]  # files that could not be analysed
     head_fingerprints: frozenset[str]  # every finding at head, new or not
+    config: Config = field(default_factory=Config)  # the configuration it was analysed with
 
     @property
     def analysed_paths(self) -> frozenset[str]:
@@ -276,19 +276,33 @@ class Analysis:
 
 
 def fetch_and_analyze(
-    repo: str, pr: PullRequest, port: CountingPort, config: Config, deadline: Deadline
+    repo: str,
+    pr: PullRequest,
+    port: CountingPort,
+    config: Config | None,
+    deadline: Deadline,
 ) -> Analysis:
     """List the changed files, read both sides with one call each, and analyse them.
 
     Three port calls at most (list_changed_files, read_files for head and for base),
-    whatever the number of files.
+    whatever the number of files. Without a `config`, the repository's own is used:
+    `[tool.failclosed]` of its pyproject.toml at the *base* commit, read with the base
+    files. Never the head's: a pull request must not loosen its own check.
     """
     listed = port.list_changed_files(repo, pr.number)
-    files = python_files(listed)
-    head = _read(port, repo, pr.head_sha, [f.path for f in files])
-    base = _read(port, repo, pr.base_sha, [old for f in files if (old := base_path(f))])
+    candidates = python_files(listed, config or Config())
+    head = _read(port, repo, pr.head_sha, [f.path for f in candidates])
+    old_paths = [old for f in candidates if (old := base_path(f))]
+    wanted = [PYPROJECT] if config is None and candidates else []  # no Python: no config
+    base = _read(port, repo, pr.base_sha, [*old_paths, *wanted])
+    config_error = None
+    if config is None:
+        config, config_error = repository_config(base.pop(PYPROJECT, None))
+    files = [f for f in candidates if not config.is_excluded(f.path)]
     deadline.check("reading files")
     analysis = analyze_files(files, head, base, config, deadline)
+    if config_error:
+        analysis.errors.append(AnalysisError(PYPROJECT, config_error))
     unlisted = unlisted_files(pr, len(listed))
     if unlisted:
         analysis.errors.append(AnalysisError("(pull request)", unlisted))
@@ -314,9 +328,29 @@ def unlisted_files(pr: PullRequest, listed: int) -> str | None:
     return None
 
 
-def python_files(files: Sequence[ChangedFile]) -> list[ChangedFile]:
-    """The changed files the analyzer reads: Python source that still exists at head."""
-    return [f for f in files if f.path.endswith(".py") and f.status != "removed"]
+def python_files(files: Sequence[ChangedFile], config: Config) -> list[ChangedFile]:
+    """The changed files the analyzer reads: Python source that still exists at head,
+    outside the folders `failclosed scan` skips and the repository's `exclude`."""
+    return [
+        f
+        for f in files
+        if is_python_path(f.path) and f.status != "removed" and not config.is_excluded(f.path)
+    ]
+
+
+PYPROJECT = "pyproject.toml"
+
+
+def repository_config(pyproject: bytes | None) -> tuple[Config, str | None]:
+    """The repository's `[tool.failclosed]`, and why it could not be used (then the
+    defaults are used and the check fails: a team's stricter names must not be dropped
+    silently)."""
+    if pyproject is None:
+        return Config(), None
+    try:
+        return config_from_toml(pyproject.decode("utf-8"), source=PYPROJECT), None
+    except (ConfigError, UnicodeDecodeError) as exc:
+        return Config(), f"[tool.failclosed] cannot be used: {exc}"
 
 
 def base_path(changed: ChangedFile) -> str | None:
@@ -379,6 +413,7 @@ def analyze_files(
         findings=findings,
         errors=errors,
         head_fingerprints=frozenset(everything),
+        config=config,
     )
 
 

@@ -110,9 +110,8 @@ class SqliteJobQueue:
         self.path = Path(path)
         self._clock = clock
         self._busy_ms = busy_ms
+        # One connection per thread, never shared: a thread's is closed when it ends.
         self._local = threading.local()
-        self._all: list[sqlite3.Connection] = []
-        self._all_lock = threading.Lock()
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._connection().executescript(SCHEMA)
@@ -131,8 +130,6 @@ class SqliteJobQueue:
             conn.execute("PRAGMA journal_mode = WAL")
             conn.execute("PRAGMA synchronous = FULL")
             self._local.conn = conn
-            with self._all_lock:
-                self._all.append(conn)
         return conn
 
     @contextmanager
@@ -152,11 +149,12 @@ class SqliteJobQueue:
             conn.execute("COMMIT")
 
     def close(self) -> None:
-        with self._all_lock:
-            for conn in self._all:
-                conn.close()
-            self._all.clear()
-        self._local = threading.local()
+        """Close this thread's connection. Other threads' connections are theirs: closing
+        one while its thread uses it can crash the interpreter."""
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
+            conn.close()
+            self._local.conn = None
 
     # -- the webhook's side -----------------------------------------------------------
 

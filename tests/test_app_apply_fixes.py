@@ -58,7 +58,7 @@ def test_verified_fixes_are_committed_in_one_commit() -> None:
         ("get_pull_request", (REPO, NUMBER)),
         ("list_changed_files", (REPO, NUMBER)),
         ("read_files", (REPO, HEAD_SHA, ["app/perms.py"])),
-        ("read_files", (REPO, BASE_SHA, ["app/perms.py"])),
+        ("read_files", (REPO, BASE_SHA, ["app/perms.py", "pyproject.toml"])),
         (
             "commit_files",
             (REPO, "feature", HEAD_SHA, {"app/perms.py": FIXED.encode()}, MESSAGE_ONE),

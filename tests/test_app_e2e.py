@@ -405,7 +405,8 @@ def test_seed_fail_open_except_handler_gets_a_suggestion_and_a_failing_check(
     assert_check_created_in_progress(run.one(*CHECK_CREATE), HEAD_SHA)
     head_read, base_read = run.to(*GRAPHQL)
     assert read_expressions(head_read) == [f"{HEAD_SHA}:{PATH}"]
-    assert read_expressions(base_read) == [f"{BASE_SHA}:{PATH}"]
+    # The base side also reads the repository's configuration (absent here).
+    assert read_expressions(base_read) == [f"{BASE_SHA}:{PATH}", f"{BASE_SHA}:pyproject.toml"]
     assert_fc101_review(run.one(*REVIEW), HEAD_SHA)
     assert_fc101_check(run.one(*CHECK_UPDATE), HEAD_SHA)
     # The check run is completed only after the review is posted.

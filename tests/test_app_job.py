@@ -201,7 +201,7 @@ def test_new_fail_open_check_gets_a_suggestion_and_fails_the_check() -> None:
         ("get_pull_request", (REPO, NUMBER)),
         ("list_changed_files", (REPO, NUMBER)),
         ("read_files", (REPO, HEAD_SHA, ["app/perms.py"])),
-        ("read_files", (REPO, BASE_SHA, ["app/perms.py"])),
+        ("read_files", (REPO, BASE_SHA, ["app/perms.py", "pyproject.toml"])),
         ("review_comments", (REPO, NUMBER)),
         ("create_review", (REPO, NUMBER, gh.reviews()[0])),
         ("update_check_run", (REPO, 99, gh.check_updates()[0])),
@@ -262,7 +262,7 @@ def test_rename_with_untouched_finding_and_ignored_files_report_nothing() -> Non
 
     assert gh.called("read_files") == [
         (REPO, HEAD_SHA, ["app/perms.py"]),
-        (REPO, BASE_SHA, ["app/old_perms.py"]),
+        (REPO, BASE_SHA, ["app/old_perms.py", "pyproject.toml"]),
     ]
     assert gh.reviews() == []
     assert gh.conclusion() == "success"
@@ -275,7 +275,10 @@ def test_added_file_is_read_at_head_only_and_all_its_findings_are_new() -> None:
 
     result = run_analysis(job(), gh)
 
-    assert gh.called("read_files") == [(REPO, HEAD_SHA, ["app/perms.py"])]
+    assert gh.called("read_files") == [
+        (REPO, HEAD_SHA, ["app/perms.py"]),
+        (REPO, BASE_SHA, ["pyproject.toml"]),  # only the configuration at the base
+    ]
     assert result.findings == 1 and gh.conclusion() == "failure"
 
 
@@ -686,3 +689,68 @@ def test_findings_off_the_diff_go_to_the_check_run_not_a_review_each_delivery() 
     assert [u["conclusion"] for u in gh.check_updates()] == ["failure", "failure"]
     annotations = gh.check_updates()[-1]["output"]["annotations"]
     assert [(a["path"], a["title"].split()[0]) for a in annotations] == [("app/perms.py", "FC101")]
+
+
+# -- the repository's own configuration ------------------------------------------------------
+
+GATEKEEP_SAFE = """\
+def gatekeep(user, action):
+    try:
+        return client.check(user, action)
+    except Exception:
+        return False
+"""
+GATEKEEP_OPEN = GATEKEEP_SAFE.replace("return False", "return True")
+NAMES_GATEKEEP = b'[tool.failclosed]\npermission-functions = ["gatekeep"]\n'
+
+
+def test_the_repository_configuration_at_the_base_names_its_permission_functions() -> None:
+    """`gatekeep` is no permission name by default; the repository's pyproject says it is."""
+    plain = FakeGitHub()
+    plain.change("app/gate.py", GATEKEEP_SAFE, GATEKEEP_OPEN)
+    assert run_analysis(job(), plain).findings == 0
+
+    configured = FakeGitHub()
+    configured.change("app/gate.py", GATEKEEP_SAFE, GATEKEEP_OPEN)
+    configured.contents[(BASE_SHA, "pyproject.toml")] = NAMES_GATEKEEP
+    result = run_analysis(job(), configured)
+    assert result.findings == 1 and configured.conclusion() == "failure"
+
+
+def test_a_pull_request_cannot_loosen_its_own_check_through_the_configuration() -> None:
+    gh = FakeGitHub()
+    gh.change("app/gate.py", GATEKEEP_SAFE, GATEKEEP_OPEN)
+    gh.contents[(BASE_SHA, "pyproject.toml")] = NAMES_GATEKEEP
+    # The PR also rewrites pyproject.toml to exclude the file; only the base's counts.
+    gh.change("pyproject.toml", NAMES_GATEKEEP.decode(), '[tool.failclosed]\nexclude = ["app"]\n')
+
+    assert run_analysis(job(), gh).findings == 1
+    head_reads = [args[2] for args in gh.called("read_files") if args[1] == HEAD_SHA]
+    assert all("pyproject.toml" not in paths for paths in head_reads)
+
+
+def test_an_unusable_configuration_fails_the_check_as_unverified() -> None:
+    gh = FakeGitHub()
+    gh.change("app/perms.py", SAFE, SAFE + NEIGHBOUR)
+    gh.contents[(BASE_SHA, "pyproject.toml")] = b"[tool.failclosed]\npermision-functions = []\n"
+
+    run_analysis(job(), gh)
+
+    assert gh.conclusion() == "failure"
+    assert gh.title().startswith(publish.FAILED_TITLE)
+    summary = gh.check_updates()[-1]["output"]["summary"]
+    assert "pyproject.toml" in summary and "permision-functions" in summary
+
+
+def test_excluded_and_tooling_folders_are_not_analysed() -> None:
+    gh = FakeGitHub()
+    gh.change("vendored/perms.py", SAFE, FAIL_OPEN)
+    gh.change(".venv/lib/site.py", SAFE, FAIL_OPEN)
+    gh.change("app/perms.py", SAFE, SAFE + NEIGHBOUR)
+    gh.contents[(BASE_SHA, "pyproject.toml")] = b'[tool.failclosed]\nexclude = ["vendored"]\n'
+
+    result = run_analysis(job(), gh)
+
+    assert result.findings == 0 and gh.conclusion() == "success"
+    (head_read,) = [args for args in gh.called("read_files") if args[1] == HEAD_SHA]
+    assert ".venv/lib/site.py" not in head_read[2]
