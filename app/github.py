@@ -392,7 +392,11 @@ class GitHubClient:
             return None
         text = blob.get("text")
         if text is not None and not blob.get("isTruncated") and not blob.get("isBinary"):
-            return text.encode("utf-8")
+            data = text.encode("utf-8")
+            # JSON carries text, not bytes: a file that is not UTF-8 (Latin-1 with a coding
+            # cookie, say) comes back re-encoded. Its size gives it away; read it raw.
+            if len(data) == blob.get("byteSize"):
+                return data
         if blob.get("byteSize") == 0:
             return b""
         return self._read_raw(owner, name, sha, path)

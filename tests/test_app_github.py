@@ -137,6 +137,7 @@ def test_list_changed_files_follows_two_pages(app: GitHubApp) -> None:
 def test_read_files_one_graphql_request_for_many_paths(app: GitHubApp) -> None:
     with played("read_files") as cassette:
         paths = ["app/auth.py", "README.md", "logo.png", "data/big.json", "empty.txt", "src"]
+        paths.append("app/latin.py")
         got = app.installation(42).read_files(REPO, HEAD_SHA, [*paths, "missing.py"])
         assert got["app/auth.py"] == b"def allowed(user):\n    return True\n"
         assert got["README.md"] == "h\u00e9llo \u2713\n".encode()
@@ -145,10 +146,13 @@ def test_read_files_one_graphql_request_for_many_paths(app: GitHubApp) -> None:
         assert got["empty.txt"] == b""
         assert got["src"] is None  # a directory
         assert got["missing.py"] is None
+        # The exact bytes of a file that is not UTF-8, not GraphQL's transcoded text.
+        assert got["app/latin.py"] == b"# -*- coding: latin-1 -*-\nNAME = '\xe9t\xe9'\n"
         assert len(requests_to(cassette, "/graphql")) == 1
-        # Only the binary and the truncated blob go through REST, by SHA.
+        # Only the binary, the truncated and the non-UTF-8 blob go through REST, by SHA.
         raw = [r for r in cassette.requests if "/contents/" in r.path]
         assert sorted(r.path.rsplit("/contents/", 1)[1] for r in raw) == [
+            "app/latin.py",
             "data/big.json",
             "logo.png",
         ]

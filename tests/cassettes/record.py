@@ -83,6 +83,8 @@ TREE: dict[str, bytes | None] = {
     "data/big.json": BIG_JSON,  # GraphQL gives truncated text
     "empty.txt": b"",
     "src": None,  # a directory: a Tree, no Blob fields
+    # Not UTF-8: GraphQL's `text` cannot carry its bytes (read raw, by its byteSize).
+    "app/latin.py": b"# -*- coding: latin-1 -*-\nNAME = '\xe9t\xe9'\n",
 }
 # What `commit_files` commits: a fix and a binary file (contents travel base64-encoded).
 COMMIT: dict[str, bytes] = {
@@ -452,7 +454,11 @@ def graphql_answer(body: dict[str, Any]) -> dict[str, Any]:
             binary = b"\x00" in data or data.startswith(b"\x89PNG")
             truncated = len(data) > 64
             repository[alias] = {
-                "text": None if binary else data[:64].decode() if truncated else data.decode(),
+                "text": None
+                if binary
+                else data[:64].decode(errors="replace")
+                if truncated
+                else data.decode(errors="replace"),
                 "isBinary": binary,
                 "isTruncated": truncated,
                 "byteSize": len(data),
