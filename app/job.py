@@ -445,8 +445,10 @@ def _post_review(
         head_sources=head_sources(analysis.head),
         rule_names=names,
     )
-    existing = [comment.body for comment in existing_comments]
-    payload = publish.review_payload(publish.new_comments(comments, existing), [], pr.head_sha)
+    # A finding whose earlier comment was answered "Fixed" is back: it gets a new comment.
+    answered = answered_as_fixed(existing_comments)
+    live = [c.body for c in existing_comments if c.id not in answered and c.in_reply_to_id is None]
+    payload = publish.review_payload(publish.new_comments(comments, live), [], pr.head_sha)
     if payload is not None:
         port.create_review(repo, pr.number, payload)
 
@@ -482,11 +484,7 @@ def fixed_comments(existing: Sequence[ReviewComment], analysis: Analysis) -> lis
     finding at head has its fingerprint, new or not (a rebase that makes it "old" does
     not fix it).
     """
-    answered = {
-        c.in_reply_to_id
-        for c in existing
-        if c.in_reply_to_id is not None and FIXED_MARKER in (c.body or "")
-    }
+    answered = answered_as_fixed(existing)
     analysed = analysis.analysed_paths
     fixed: list[ReviewComment] = []
     for comment in existing:
@@ -498,6 +496,15 @@ def fixed_comments(existing: Sequence[ReviewComment], analysis: Analysis) -> lis
         if not prints & analysis.head_fingerprints:
             fixed.append(comment)
     return fixed
+
+
+def answered_as_fixed(existing: Sequence[ReviewComment]) -> set[int]:
+    """Ids of our comments that a reply of ours has already called fixed."""
+    return {
+        c.in_reply_to_id
+        for c in existing
+        if c.in_reply_to_id is not None and FIXED_MARKER in (c.body or "")
+    }
 
 
 def fixed_reply(head_sha: str) -> str:

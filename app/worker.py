@@ -193,6 +193,8 @@ class Workers:
             "job_kind": job.kind.value,
             "job_id": claim.id,
             "attempt": claim.attempt,
+            "pull_requests": list(job.pull_requests),
+            "head_sha": job.head_sha,
         }
         if claim.recovered:
             logger.warning("job taken over from a worker that stopped", extra=context)
@@ -220,6 +222,7 @@ class Workers:
             return
         state = "superseded" if getattr(result, "status", "") == "superseded" else "done"
         self.queue.finish(claim.id, self._owner, state, getattr(result, "reason", ""))
+        logger.info("job finished", extra={**context, **outcome_fields(result), "state": state})
 
     def _after_failure(self, claim: Claim, exc: Exception, context: dict[str, Any]) -> None:
         """Retry a transient failure of an analysis; fail anything else with its reason.
@@ -267,6 +270,16 @@ class Workers:
                 logger.warning("could not fail the check run: %s", failure_reason(exc))
         logger.error("%s: %s", FAILED_TITLE, reason, extra={"job_id": claim.id})
         self.queue.finish(claim.id, self._owner, "failed", reason)
+
+
+def outcome_fields(result: object) -> dict[str, Any]:
+    """What a job's result says, for its log line: status, findings, blocking, calls."""
+    fields = {}
+    for name in ("status", "findings", "blocking", "api_calls"):
+        value = getattr(result, name, None)
+        if isinstance(value, str | int | bool):
+            fields[f"result_{name}"] = value
+    return fields
 
 
 class RememberedCheckRun:

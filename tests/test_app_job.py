@@ -618,6 +618,21 @@ def test_fixed_finding_is_answered_once_with_the_head_sha() -> None:
     assert len(gh.replies()) == 1
 
 
+def test_a_finding_that_comes_back_after_it_was_fixed_gets_a_new_comment() -> None:
+    gh = FakeGitHub(existing=posted_on_fail_open())
+    gh.change("app/perms.py", SAFE, SAFE + NEIGHBOUR)
+    run_analysis(job(), gh)  # fixed: the comment is answered "Fixed in ..."
+    assert len(gh.replies()) == 1 and gh.reviews() == []
+
+    gh.files.clear()
+    gh.change("app/perms.py", SAFE, FAIL_OPEN)  # and the fail-open path is back
+    run_analysis(job(), gh)
+
+    (review,) = gh.reviews()
+    assert len(review["comments"]) == 1
+    assert "```suggestion" in review["comments"][0]["body"]
+
+
 def test_only_our_unanswered_top_level_comments_on_analysed_files_are_answered() -> None:
     (ours,) = posted_on_fail_open()
     elsewhere = replace(ours, id=2, body=ours.body.replace("app/perms.py", "app/other.py"))

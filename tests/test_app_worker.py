@@ -439,3 +439,20 @@ def test_an_interrupted_apply_fixes_is_not_repeated_blindly(queue: SqliteJobQueu
     assert "interrupted while applying the fixes" in comment
     (row,) = queue.jobs()
     assert row.state == "failed" and "may have landed" in row.reason
+
+
+def test_each_finished_job_is_logged_with_its_outcome(
+    queue: SqliteJobQueue, caplog: pytest.LogCaptureFixture
+) -> None:
+    payload = load_payload("pull_request.opened")
+    queue.enqueue(analyze_job(payload))
+    with caplog.at_level("INFO", logger="app.worker"):
+        run_until_idle(queue, fake_for(payload))
+    (line,) = [r for r in caplog.records if r.getMessage() == "job finished"]
+    assert (line.delivery_id, line.pull_requests, line.state) == ("d-4", [2], "done")
+    assert (line.result_status, line.result_findings, line.result_blocking) == (
+        "published",
+        1,
+        True,
+    )
+    assert line.result_api_calls == 9
