@@ -322,9 +322,9 @@ class GitHubClient:
                 head_sha=pr.head.sha,
                 base_sha=pr.base.sha,
                 head_ref=pr.head.ref,
-                # A deleted fork leaves `head.repo` null; its commits stay readable by SHA
-                # through the base repository.
-                head_repo=head_repo.full_name if head_repo is not None else repo,
+                # A deleted fork leaves `head.repo` null: "" (a repository nobody can push
+                # to). Its commits stay readable by SHA through the base repository.
+                head_repo=head_repo.full_name if head_repo is not None else "",
                 draft=bool(pr.draft),
                 changed_files=pr.changed_files,
             )

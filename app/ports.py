@@ -19,7 +19,7 @@ class PullRequest:
     head_sha: str
     base_sha: str
     head_ref: str
-    head_repo: str  # owner/name of the head repository (differs from the base for forks)
+    head_repo: str  # owner/name of the head repository (a fork's differs; "" if deleted)
     draft: bool = False
     changed_files: int | None = None  # as GitHub counts them; its file list stops at 3,000
 

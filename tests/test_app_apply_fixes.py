@@ -112,6 +112,19 @@ def test_fork_pull_request_lookup_and_explanation_without_a_commit() -> None:
     assert result.pull_requests[0].status == "fork" and result.committed == ()
 
 
+def test_a_deleted_fork_is_a_fork_not_a_moved_branch() -> None:
+    """GitHub answers `head.repo: null` once the fork is gone: nobody can push there."""
+    gone = PullRequest(NUMBER, HEAD_SHA, BASE_SHA, "patch-1", "")
+    gh = FakeGitHub(pr=gone)
+    gh.change("app/perms.py", SAFE, FAIL_OPEN)
+
+    result = run_apply_fixes(apply_job(), gh)
+
+    (comment,) = gh.pr_comments()
+    assert "a repository that no longer exists" in comment
+    assert result.pull_requests[0].status == "fork" and "commit_files" not in gh.names()
+
+
 def test_no_pull_request_for_the_head_does_nothing() -> None:
     gh = FakeGitHub()
 
