@@ -1,4 +1,5 @@
-"""The `failclosed` command: `serve` runs the GitHub App, everything else is the analyzer's.
+"""The `failclosed` command: `serve` runs the GitHub App, `jobs` shows its queue, everything
+else is the analyzer's.
 
 The dispatch lives in `app/` because `analyzers/` must not know about the App; the
 analyzer's own CLI (`scan`, `diff`, `rules`) is reached unchanged.
@@ -11,12 +12,16 @@ from collections.abc import Sequence
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """`failclosed serve [--host H] [--port P]`, or the analyzer's commands."""
+    """`failclosed serve [--host H] [--port P]`, `failclosed jobs`, or the analyzer's."""
     args = list(sys.argv[1:] if argv is None else argv)
     if args[:1] == ["serve"]:
         from app.serve import main as serve_main
 
         return serve_main(args[1:])
+    if args[:1] == ["jobs"]:
+        from app.jobs import main as jobs_main
+
+        return jobs_main(args[1:])
     from analyzers.cli import main as analyzer_main
 
     return analyzer_main(args)

@@ -99,6 +99,7 @@ class JobRow:
     started_at: float | None
     finished_at: float | None
     owner: str | None
+    run_after: float  # pending: not before this time (a retry's back-off)
 
 
 class SqliteJobQueue:
@@ -323,7 +324,7 @@ class SqliteJobQueue:
         marks = ", ".join("?" for _ in states)
         rows = self._connection().execute(
             "SELECT id, delivery_id, kind, repository, head_sha, pull_requests, state,"
-            " attempts, reason, created_at, started_at, finished_at, owner FROM jobs"
+            " attempts, reason, created_at, started_at, finished_at, owner, run_after FROM jobs"
             f" WHERE state IN ({marks}) ORDER BY id DESC LIMIT ?",
             (*states, limit),
         )
