@@ -303,7 +303,11 @@ def run_scenario(
     # The cassette is an exact log: every request was recorded, every answer used once.
     assert [(s.method, s.url) for s in sent] == [(r.method, r.uri) for r in cassette.requests]
     assert cassette.all_played, f"e2e_{name}: not every recorded answer was used"
-    failed = [r for r in caplog.records if r.name == "app.worker" and r.levelno >= logging.ERROR]
+    failed = [
+        r
+        for r in caplog.records
+        if r.name in ("app.worker", "app.execute") and r.levelno >= logging.ERROR
+    ]
     assert not failed, [r.getMessage() for r in failed]
     return Run(statuses, sent, cassette, installations.asked)
 

@@ -273,7 +273,7 @@ def test_a_rate_limited_job_waits_as_long_as_github_asked(
     sink = workers(
         queue, OneInstallation(fake_for(payload)), run=limited_once, retry_delays=(0.01,)
     )
-    with caplog.at_level("WARNING", logger="app.worker"):
+    with caplog.at_level("WARNING", logger="app.execute"):
         try:
             sink.enqueue(analyze_job(payload))
             sink.join()
@@ -446,7 +446,7 @@ def test_each_finished_job_is_logged_with_its_outcome(
 ) -> None:
     payload = load_payload("pull_request.opened")
     queue.enqueue(analyze_job(payload))
-    with caplog.at_level("INFO", logger="app.worker"):
+    with caplog.at_level("INFO", logger="app.execute"):
         run_until_idle(queue, fake_for(payload))
     (line,) = [r for r in caplog.records if r.getMessage() == "job finished"]
     assert (line.delivery_id, line.pull_requests, line.state) == ("d-4", [2], "done")

@@ -410,7 +410,8 @@ def record(spec: Spec, only: list[str]) -> None:
     recorder = scrubbing_vcr(stand_in)
     key = new_private_key()
     failed_jobs = FailedJobs()
-    logging.getLogger("app.worker").addHandler(failed_jobs)
+    for name in ("app.worker", "app.execute"):
+        logging.getLogger(name).addHandler(failed_jobs)
     try:
         for name, scenario in e2e.SCENARIOS.items():
             if only and name not in only:

@@ -1,0 +1,207 @@
+"""One job, whichever queue it came from: the policy both queue modes share.
+
+`JobExecutor.execute` runs a claimed job against GitHub and says what should happen to
+it next (`Finished` or `RetryLater`); the queue that handed the job out carries that out:
+the embedded SQLite queue (`app.worker.Workers`) or the Redis one (`app.distributed`).
+
+- Exactly one check run per job across attempts: the first `create_check_run` is
+  recorded, and an attempt taking over from a dead worker completes that same run
+  (`RememberedCheckRun`); if the pull request moved on meanwhile, the job completes it
+  as superseded rather than leave it in progress. Comments are not repeated either: the
+  job finds its earlier ones by their fingerprints.
+- An analyze job that fails with a transient GitHub error (no answer, 5xx, 429:
+  `retryable`) is retried after a back-off (longer if GitHub asked for a longer wait);
+  any other failure, or running out of retries, fails it with the reason. A failed
+  analyze job has already failed its check run, so nothing is left green.
+- Apply-fixes jobs are not repeated, neither after an error nor after their worker
+  died: a commit request that got no answer may have landed, so the pull request is
+  told to check and press again.
+- A job whose workers keep dying is failed after `max_attempts` claims, and its check
+  run with it.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from app.apply_fixes import interrupted_message, run_apply_fixes
+from app.job import failure_reason, run_analysis
+from app.ports import GitHubPort
+from app.publish import FAILED_TITLE, failed_check_run_payload
+from app.queue import Claim, State
+from app.webhooks import Job, JobKind
+
+logger = logging.getLogger(__name__)
+
+RETRY_DELAYS = (5.0, 30.0, 120.0)  # seconds before the 2nd, 3rd and 4th attempt
+MAX_ASKED_DELAY = 3_600.0  # a rate limit's reset is at most an hour away
+MAX_ATTEMPTS = 6  # claims of one job, retries and worker deaths together
+
+Runner = Callable[[Job, GitHubPort], object]
+
+
+class Installations(Protocol):
+    """Hands out a GitHub client for one installation (`app.github.GitHubApp` does)."""
+
+    def installation(self, installation_id: int) -> GitHubPort: ...
+
+
+@dataclass(frozen=True)
+class Finished:
+    """The job is over: done, superseded or failed, and why."""
+
+    state: State
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class RetryLater:
+    """Run the job again after `delay` seconds."""
+
+    delay: float
+    reason: str
+
+
+Outcome = Finished | RetryLater
+
+
+class JobExecutor:
+    """Runs claimed jobs by their kind, with the retry and take-over policy above."""
+
+    def __init__(
+        self,
+        installations: Installations,
+        *,
+        run: Runner = run_analysis,
+        apply_fixes: Runner = run_apply_fixes,
+        retry_delays: tuple[float, ...] = RETRY_DELAYS,
+        max_attempts: int = MAX_ATTEMPTS,
+    ) -> None:
+        self._installations = installations
+        self._runners: dict[JobKind, Runner] = {
+            JobKind.ANALYZE: run,
+            JobKind.APPLY_FIXES: apply_fixes,
+        }
+        self._retry_delays = retry_delays
+        self._max_attempts = max_attempts
+
+    def execute(self, claim: Claim, record_check_run: Callable[[int], None]) -> Outcome:
+        """Run the claimed job; `record_check_run` keeps the id of the run it creates."""
+        job = claim.job
+        context = job_context(claim)
+        if claim.recovered:
+            logger.warning("job taken over from a worker that stopped", extra=context)
+        run = self._runners.get(job.kind)
+        if run is None:  # a kind added to webhooks but not here: say so, do not guess
+            return Finished("failed", "no runner for this job kind")
+        if claim.attempt > self._max_attempts:
+            return self._give_up(claim, f"stopped {claim.attempt - 1} times before finishing")
+        if claim.recovered and job.kind is JobKind.APPLY_FIXES:
+            return self._abandon_interrupted_commit(claim)
+        try:
+            github = RememberedCheckRun(
+                self._installations.installation(job.installation_id), claim, record_check_run
+            )
+            result = run(job, github)
+        except Exception as exc:
+            return self._after_failure(claim, exc, context)
+        state: State = "superseded" if getattr(result, "status", "") == "superseded" else "done"
+        logger.info("job finished", extra={**context, **outcome_fields(result), "state": state})
+        return Finished(state, getattr(result, "reason", ""))
+
+    def _after_failure(self, claim: Claim, exc: Exception, context: dict[str, Any]) -> Outcome:
+        """Retry a transient failure of an analysis; fail anything else with its reason.
+
+        Apply-fixes jobs are never retried: the job has told the pull request what went
+        wrong, and a failed commit request may still have landed.
+        """
+        reason = failure_reason(exc)
+        retries_left = claim.attempt <= len(self._retry_delays)
+        retryable = getattr(exc, "retryable", False) and claim.job.kind is JobKind.ANALYZE
+        if retryable and retries_left:
+            delay = self._retry_delays[claim.attempt - 1]
+            asked = getattr(exc, "retry_after", None)  # a rate limit's Retry-After/reset
+            if asked:
+                delay = max(delay, min(float(asked), MAX_ASKED_DELAY))
+            logger.warning(
+                "job failed with a transient error, retrying",
+                extra={**context, "retry_in_seconds": delay, "reason": reason},
+            )
+            return RetryLater(delay, reason)
+        logger.error("job failed", extra={**context, "reason": reason}, exc_info=exc)
+        return Finished("failed", reason)
+
+    def _abandon_interrupted_commit(self, claim: Claim) -> Outcome:
+        """An Apply fixes run whose worker died: say so on its PRs instead of repeating it."""
+        github = self._installations.installation(claim.job.installation_id)
+        for number in claim.job.pull_requests:
+            try:
+                github.comment_on_pull_request(claim.job.repository, number, interrupted_message())
+            except Exception as exc:
+                logger.warning("could not comment on the PR: %s", failure_reason(exc))
+        return Finished("failed", "interrupted; not repeated, since its commit may have landed")
+
+    def _give_up(self, claim: Claim, why: str) -> Outcome:
+        """Fail a job that keeps killing its workers, and its check run if it has one."""
+        reason = f"the job {why}"
+        if claim.check_run_id is not None:
+            try:
+                github = self._installations.installation(claim.job.installation_id)
+                payload = failed_check_run_payload(reason, claim.job.head_sha)
+                github.update_check_run(claim.job.repository, claim.check_run_id, payload)
+            except Exception as exc:
+                logger.warning("could not fail the check run: %s", failure_reason(exc))
+        logger.error("%s: %s", FAILED_TITLE, reason, extra={"job_id": claim.id})
+        return Finished("failed", reason)
+
+
+def job_context(claim: Claim) -> dict[str, Any]:
+    """The fields every log line about a job carries."""
+    job = claim.job
+    return {
+        "delivery_id": job.delivery_id,
+        "repository": job.repository,
+        "job_kind": job.kind.value,
+        "job_id": claim.id,
+        "attempt": claim.attempt,
+        "pull_requests": list(job.pull_requests),
+        "head_sha": job.head_sha,
+    }
+
+
+def outcome_fields(result: object) -> dict[str, Any]:
+    """What a job's result says, for its log line: status, findings, blocking, calls."""
+    fields = {}
+    for name in ("status", "findings", "blocking", "api_calls"):
+        value = getattr(result, name, None)
+        if isinstance(value, str | int | bool):
+            fields[f"result_{name}"] = value
+    return fields
+
+
+class RememberedCheckRun:
+    """A `GitHubPort` that makes at most one check run per job across attempts.
+
+    The first attempt's `create_check_run` is recorded in the queue; an attempt taking
+    over from a worker that died gets that same id back instead of a second check run.
+    Every other call goes to the wrapped port.
+    """
+
+    def __init__(self, inner: GitHubPort, claim: Claim, record: Callable[[int], None]) -> None:
+        self.inner = inner
+        self._claim = claim
+        self._record = record
+
+    def create_check_run(self, repo: str, head_sha: str, name: str) -> int:
+        previous = self._claim.check_run_id
+        if self._claim.recovered and previous is not None and head_sha == self._claim.job.head_sha:
+            return previous
+        check_run_id = self.inner.create_check_run(repo, head_sha, name)
+        self._record(check_run_id)
+        return check_run_id
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
