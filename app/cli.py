@@ -1,5 +1,5 @@
-"""The `failclosed` command: `serve` runs the GitHub App, `jobs` shows its queue, everything
-else is the analyzer's.
+"""The `failclosed` command: `serve` runs the GitHub App, `worker` runs its jobs in the Redis
+mode, `jobs` shows its queue, everything else is the analyzer's.
 
 The dispatch lives in `app/` because `analyzers/` must not know about the App; the
 analyzer's own CLI (`scan`, `diff`, `rules`) is reached unchanged.
@@ -18,6 +18,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from app.serve import main as serve_main
 
         return serve_main(args[1:])
+    if args[:1] == ["worker"]:
+        from app.serve import worker_main
+
+        return worker_main(args[1:])
     if args[:1] == ["jobs"]:
         from app.jobs import main as jobs_main
 

@@ -12,9 +12,10 @@ import argparse
 import json
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict
 from pathlib import Path
+from typing import Protocol
 
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -32,11 +33,13 @@ class QueueSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, env_file=".env", extra="ignore")
 
     queue_path: Path = Settings.model_fields["queue_path"].default
+    queue_url: str | None = None
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog=PROG, description="Show the App's job queue.")
     parser.add_argument("--queue", type=Path, help="the queue file (default: the settings')")
+    parser.add_argument("--queue-url", help="the Redis mode's redis:// URL (default: settings')")
     parser.add_argument(
         "--state", choices=STATES, action="append", help="only these states (repeatable)"
     )
@@ -47,18 +50,28 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    path = args.queue or QueueSettings().queue_path
-    if not path.is_file():
-        print(f"{PROG}: no job queue at {path} (set FAILCLOSED_QUEUE_PATH)", file=sys.stderr)
-        return EXIT_NO_QUEUE
+    settings = QueueSettings()
+    url = args.queue_url or (None if args.queue else settings.queue_url)
+    where: Path | str
     try:
-        queue = SqliteJobQueue(path)
+        if url:
+            queue: Listing = redis_ledger(url)
+            where = url.split("@")[-1]  # never print a password in the URL
+        else:
+            where = args.queue or settings.queue_path
+            if not Path(where).is_file():
+                print(
+                    f"{PROG}: no job queue at {where} (set FAILCLOSED_QUEUE_PATH)", file=sys.stderr
+                )
+                return EXIT_NO_QUEUE
+            queue = SqliteJobQueue(where)
         counts = queue.counts()
         states = args.state or list(SHOWN_STATES)
         listed = {state: queue.jobs([state], limit=args.limit) for state in states}
-    except QueueError as exc:
-        print(f"{PROG}: {exc}", file=sys.stderr)
+    except (QueueError, ConnectionError, OSError) as exc:
+        print(f"{PROG}: cannot read the queue: {exc}", file=sys.stderr)
         return EXIT_NO_QUEUE
+    path = where
     if args.json:
         document = {
             "queue": str(path),
@@ -71,7 +84,31 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
-def render(path: Path, counts: dict[str, int], listed: dict[str, list[JobRow]], now: float) -> str:
+class Listing(Protocol):
+    """What both queues answer: `SqliteJobQueue` and the Redis mode's ledger."""
+
+    def counts(self) -> dict[str, int]: ...
+
+    def jobs(self, states: Iterable[str] = STATES, limit: int = 100) -> list[JobRow]: ...
+
+
+def redis_ledger(url: str) -> Listing:
+    """The Redis mode's ledger (imported late: the embedded mode needs no Redis client)."""
+    import redis
+
+    from app.distributed import RedisLedger
+
+    client = redis.Redis.from_url(url, socket_connect_timeout=5)
+    try:
+        client.ping()
+    except redis.RedisError as exc:
+        raise ConnectionError(f"Redis at {url.split('@')[-1]}: {exc}") from None
+    return RedisLedger(client)
+
+
+def render(
+    path: Path | str, counts: dict[str, int], listed: dict[str, list[JobRow]], now: float
+) -> str:
     """The text report: counts, then one line per job under its state."""
     lines = [f"queue: {path}", " · ".join(f"{state} {counts[state]}" for state in STATES)]
     for state, rows in listed.items():

@@ -76,6 +76,12 @@ def serve(
     github_app = GitHubApp(
         settings.app_id, settings.private_key_pem().get_secret_value(), settings.github_api_url
     )
+    if settings.queue_url:  # scale-out: this replica only accepts; `failclosed worker` runs
+        from app.distributed import Distributed
+
+        app = create_app(settings, Distributed(settings.queue_url))
+        uvicorn.run(app, host=host, port=port, log_config=None, server_header=False)
+        return
     queue = SqliteJobQueue(settings.queue_path)
     workers = Workers(queue, github_app, threads=settings.workers)
     app = create_app(settings, workers)
@@ -85,6 +91,40 @@ def serve(
     finally:
         workers.stop()  # no new jobs; running ones finish or are released to run again
         queue.close()
+
+
+def work(settings: Settings | None = None) -> None:
+    """`failclosed worker`: run the Redis mode's jobs until SIGTERM (see app.distributed)."""
+    from app.distributed import Distributed, run_worker_process
+
+    settings = settings if settings is not None else get_settings()
+    settings.validate_for_serving()
+    if not settings.queue_url:
+        raise SettingsError(
+            [
+                "FAILCLOSED_QUEUE_URL is not set: `failclosed worker` is for the Redis mode; "
+                "the embedded mode runs its workers inside `failclosed serve`"
+            ]
+        )
+    configure_logging(settings.log_level)
+    github_app = GitHubApp(
+        settings.app_id, settings.private_key_pem().get_secret_value(), settings.github_api_url
+    )
+    run_worker_process(Distributed(settings.queue_url, github_app), settings.workers, 20.0)
+
+
+def worker_main(argv: Sequence[str] | None = None) -> int:
+    """`failclosed worker`; exit 2 with the list of problems when the settings are unsafe."""
+    argparse.ArgumentParser(
+        prog="failclosed worker",
+        description="Run the Redis mode's jobs (FAILCLOSED_QUEUE_URL) until SIGTERM.",
+    ).parse_args(argv)
+    try:
+        work()
+    except SettingsError as exc:
+        print(exc, file=sys.stderr)
+        return EXIT_BAD_SETTINGS
+    return 0
 
 
 def build_parser() -> argparse.ArgumentParser:

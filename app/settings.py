@@ -79,7 +79,12 @@ class Settings(BaseSettings):
         default=Path("failclosed-jobs.sqlite3"),
         description="The SQLite file that holds the job queue (embedded mode).",
     )
-    workers: int = Field(default=2, ge=1, le=64, description="Worker threads in `serve`.")
+    queue_url: str | None = Field(
+        default=None,
+        description="redis://HOST:PORT/DB for the scale-out mode (dramatiq over Redis): "
+        "`serve` then only accepts deliveries and `failclosed worker` runs the jobs.",
+    )
+    workers: int = Field(default=2, ge=1, le=64, description="Worker threads per process.")
 
     @field_validator("private_key", mode="before")
     @classmethod
@@ -101,6 +106,13 @@ class Settings(BaseSettings):
         ):
             raise ValueError("must use https (plain http is allowed only for localhost)")
         return value.strip().rstrip("/")
+
+    @field_validator("queue_url")
+    @classmethod
+    def _redis_url(cls, value: str | None) -> str | None:
+        if value is not None and urlsplit(value).scheme not in ("redis", "rediss"):
+            raise ValueError("must be a redis:// or rediss:// URL")
+        return value
 
     @field_validator("log_level", mode="before")
     @classmethod

@@ -39,3 +39,16 @@ def test_serve_help_is_the_apps(capsys: pytest.CaptureFixture[str]) -> None:
         main(["serve", "--help"])
     assert exit_info.value.code == 0
     assert "failclosed serve" in capsys.readouterr().out
+
+
+def test_worker_refuses_to_run_without_the_redis_mode(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path
+) -> None:
+    from test_app_webhooks import make_settings
+
+    from app import serve
+
+    monkeypatch.setattr(serve, "get_settings", lambda: make_settings())
+    monkeypatch.setattr(serve, "configure_logging", lambda level: None)
+    assert main(["worker"]) == 2
+    assert "FAILCLOSED_QUEUE_URL is not set" in capsys.readouterr().err

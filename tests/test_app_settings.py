@@ -229,3 +229,22 @@ def test_json_log_formatter_keeps_extra_fields() -> None:
     line = json.loads(serve.JsonLogFormatter().format(record))
     assert line["message"] == "webhook accepted"
     assert line["delivery_id"] == "abc"
+
+
+def test_the_queue_url_must_be_redis() -> None:
+    assert settings(queue_url="redis://127.0.0.1:6379/0").queue_url == "redis://127.0.0.1:6379/0"
+    with pytest.raises(ValidationError, match="redis:// or rediss://"):
+        settings(queue_url="http://127.0.0.1:6379")
+
+
+def test_serve_in_the_redis_mode_runs_no_workers(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A web replica only accepts: its sink sends to Redis, `failclosed worker` runs jobs."""
+    from app.distributed import Distributed
+
+    served: list[object] = []
+    monkeypatch.setattr(serve.uvicorn, "run", lambda app, **kw: served.append(app))
+    monkeypatch.setattr(serve, "configure_logging", lambda level: None)
+    serve.serve("127.0.0.1", 8123, settings=settings(queue_url="redis://127.0.0.1:1/0"))
+    (app,) = served
+    sink = app.state.job_sink  # type: ignore[attr-defined]
+    assert isinstance(sink, Distributed) and sink._executor is None
