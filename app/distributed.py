@@ -434,6 +434,10 @@ class Distributed:
             return
         self.actor.send(job.model_dump_json())
 
+    def counts(self) -> dict[str, int]:
+        """Jobs per state across the cluster (for /metrics)."""
+        return self.ledger.counts()
+
     # -- the workers' side ------------------------------------------------------------
 
     def start_workers(self, threads: int = 2) -> None:

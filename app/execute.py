@@ -23,10 +23,12 @@ the embedded SQLite queue (`app.worker.Workers`) or the Redis one (`app.distribu
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from app import metrics
 from app.apply_fixes import interrupted_message, run_apply_fixes
 from app.job import failure_reason, run_analysis
 from app.ports import GitHubPort
@@ -101,16 +103,22 @@ class JobExecutor:
             return self._give_up(claim, f"stopped {claim.attempt - 1} times before finishing")
         if claim.recovered and job.kind is JobKind.APPLY_FIXES:
             return self._abandon_interrupted_commit(claim)
+        started = time.monotonic()
         try:
             github = RememberedCheckRun(
                 self._installations.installation(job.installation_id), claim, record_check_run
             )
             result = run(job, github)
         except Exception as exc:
-            return self._after_failure(claim, exc, context)
-        state: State = "superseded" if getattr(result, "status", "") == "superseded" else "done"
-        logger.info("job finished", extra={**context, **outcome_fields(result), "state": state})
-        return Finished(state, getattr(result, "reason", ""))
+            outcome = self._after_failure(claim, exc, context)
+        else:
+            state: State = "superseded" if getattr(result, "status", "") == "superseded" else "done"
+            logger.info("job finished", extra={**context, **outcome_fields(result), "state": state})
+            outcome = Finished(state, getattr(result, "reason", ""))
+        metrics.JOB_SECONDS.labels(job.kind.value).observe(time.monotonic() - started)
+        if isinstance(outcome, Finished):
+            metrics.JOBS_FINISHED.labels(job.kind.value, outcome.state).inc()
+        return outcome
 
     def _after_failure(self, claim: Claim, exc: Exception, context: dict[str, Any]) -> Outcome:
         """Retry a transient failure of an analysis; fail anything else with its reason.

@@ -53,6 +53,7 @@ from githubkit.exception import (
 from githubkit.retry import RETRY_RATE_LIMIT, RETRY_SERVER_ERROR
 from githubkit.typing import RetryOption
 
+from app import metrics
 from app.ports import ChangedFile, HeadMoved, PullRequest, ReviewComment
 
 DEFAULT_BASE_URL = "https://api.github.com"
@@ -285,6 +286,7 @@ class GitHubApp:
             http_cache=False,
             timeout=self._timeout,
             auto_retry=retry_policy,
+            event_hooks={"response": [metrics.observe_github_response]},
         )
 
 

@@ -6,6 +6,7 @@ import logging
 
 from fastapi import APIRouter, FastAPI
 
+from app import metrics
 from app.settings import Settings, get_settings
 from app.webhooks import InMemoryJobSink, JobSink
 from app.webhooks import router as webhooks_router
@@ -40,6 +41,10 @@ def create_app(settings: Settings | None = None, sink: JobSink | None = None) ->
     app.dependency_overrides[get_settings] = lambda: settings
     app.include_router(health_router)
     app.include_router(webhooks_router)
+    app.include_router(metrics.router)
+    counts = getattr(sink, "counts", None)
+    if callable(counts):  # the durable queues: their states at /metrics
+        metrics.watch_queue(counts)
     logger.info(
         "failclosed app ready",
         extra={"app_id": settings.app_id, "github_api_url": settings.github_api_url},

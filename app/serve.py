@@ -93,7 +93,11 @@ def serve(
         queue.close()
 
 
-def work(settings: Settings | None = None) -> None:
+def work(
+    settings: Settings | None = None,
+    metrics_port: int | None = None,
+    metrics_host: str = DEFAULT_HOST,
+) -> None:
     """`failclosed worker`: run the Redis mode's jobs until SIGTERM (see app.distributed)."""
     from app.distributed import Distributed, run_worker_process
 
@@ -110,17 +114,28 @@ def work(settings: Settings | None = None) -> None:
     github_app = GitHubApp(
         settings.app_id, settings.private_key_pem().get_secret_value(), settings.github_api_url
     )
-    run_worker_process(Distributed(settings.queue_url, github_app), settings.workers, 20.0)
+    distributed = Distributed(settings.queue_url, github_app)
+    if metrics_port is not None:  # this process's job and GitHub counters, and the queue's
+        from prometheus_client import start_http_server
+
+        from app import metrics
+
+        metrics.watch_queue(distributed.counts)
+        start_http_server(metrics_port, addr=metrics_host, registry=metrics.REGISTRY)
+    run_worker_process(distributed, settings.workers, 20.0)
 
 
 def worker_main(argv: Sequence[str] | None = None) -> int:
     """`failclosed worker`; exit 2 with the list of problems when the settings are unsafe."""
-    argparse.ArgumentParser(
+    parser = argparse.ArgumentParser(
         prog="failclosed worker",
         description="Run the Redis mode's jobs (FAILCLOSED_QUEUE_URL) until SIGTERM.",
-    ).parse_args(argv)
+    )
+    parser.add_argument("--metrics-port", type=int, help="serve Prometheus metrics on this port")
+    parser.add_argument("--metrics-host", default=DEFAULT_HOST, help=f"default {DEFAULT_HOST}")
+    args = parser.parse_args(argv)
     try:
-        work()
+        work(metrics_port=args.metrics_port, metrics_host=args.metrics_host)
     except SettingsError as exc:
         print(exc, file=sys.stderr)
         return EXIT_BAD_SETTINGS

@@ -22,6 +22,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 from starlette.concurrency import run_in_threadpool
 
+from app import metrics
 from app.settings import Settings, get_settings
 
 logger = logging.getLogger(__name__)
@@ -387,7 +388,25 @@ async def receive_webhook(
     settings: Annotated[Settings, Depends(get_settings)],
     sink: Annotated[JobSink, Depends(get_job_sink)],
 ) -> JSONResponse:
-    """Authenticate a GitHub delivery and enqueue the job it calls for."""
+    """Authenticate a GitHub delivery and enqueue the job it calls for; count it."""
+    try:
+        response = await handle_delivery(request, settings, sink)
+    except HTTPException as exc:
+        count_delivery(request, exc.status_code)
+        raise
+    count_delivery(request, response.status_code)
+    return response
+
+
+def count_delivery(request: Request, status_code: int) -> None:
+    """Deliveries by event and status. The event label only for authenticated ones: an
+    unauthenticated caller must not be able to invent label values."""
+    event = request.headers.get("X-GitHub-Event", "") if status_code < 400 else "-"
+    metrics.DELIVERIES.labels(event, str(status_code)).inc()
+
+
+async def handle_delivery(request: Request, settings: Settings, sink: JobSink) -> JSONResponse:
+    """Verify, parse and decide; 202 with the job enqueued, 200 when nothing is to do."""
     body = await read_capped_body(request)
     verify_signature(request, body, settings)
     event = required_header(request, "X-GitHub-Event")

@@ -93,6 +93,10 @@ class Workers:
         with self._wake:
             self._wake.notify()
 
+    def counts(self) -> dict[str, int]:
+        """Jobs per state in the queue (for /metrics)."""
+        return self.queue.counts()
+
     # -- lifecycle --------------------------------------------------------------------
 
     def start(self) -> None:
