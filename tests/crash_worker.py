@@ -1,0 +1,185 @@
+"""A worker process for the crash tests (tests/test_app_crash.py): run it, SIGKILL it.
+
+    python tests/crash_worker.py --queue jobs.sqlite3 --github-log github.jsonl \
+        [--pause-after create_review --marker paused]
+
+It runs the real `Workers` (one thread, a short lease) and the real `run_analysis` over
+the SQLite queue file, against a fake GitHub that keeps everything it was told in a file,
+so that a second process sees what a first, killed one published:
+
+- every call is appended to `--github-log` as one JSON line, flushed and fsynced before
+  the call returns: a SIGKILL right after a call cannot lose what "reached GitHub";
+- `review_comments` answers with the inline comments of every review created so far
+  (written by the App, with ids), so a re-run finds its earlier comments by fingerprint;
+- `create_check_run` answers 77 for the first check run, 78 for a second one, and so on.
+
+It serves one pull request (#7 of octo/app) whose one file adds a fail-open path.
+
+With `--pause-after CALL`, the first CALL is logged, then `--marker` is written and the
+process sleeps, so the test can kill it at exactly that point of the job.
+
+It enqueues nothing (the test does), runs until the queue has no pending or running job,
+stops and exits 0; 3 if the queue is still busy after `--timeout` seconds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from test_app_job import BASE_SHA, FAIL_OPEN, HEAD_SHA, NUMBER, REPO, SAFE, patch_of
+
+from app.ports import ChangedFile, PullRequest, ReviewComment
+from app.queue import SqliteJobQueue
+from app.worker import Workers
+
+PATH = "app/perms.py"
+FIRST_CHECK_RUN_ID = 77
+FIRST_COMMENT_ID = 5000
+LEASE_SECONDS = 1.0
+POLL_SECONDS = 0.05
+PAUSE_SECONDS = 600.0  # "forever": the test kills the process long before
+
+
+class FileBackedGitHub:
+    """A `GitHubPort` for one PR whose every call, and so every write, is kept on disk."""
+
+    def __init__(self, log: Path, pause_after: str | None, marker: Path | None) -> None:
+        self.log = log
+        self.pause_after = pause_after
+        self.marker = marker
+        self.files = {
+            (HEAD_SHA, PATH): FAIL_OPEN.encode(),
+            (BASE_SHA, PATH): SAFE.encode(),
+        }
+
+    # -- the log ---------------------------------------------------------------------
+
+    def calls(self) -> list[dict[str, Any]]:
+        """Every call logged so far, by this process and the ones before it."""
+        if not self.log.exists():
+            return []
+        return [json.loads(line) for line in self.log.read_text().splitlines() if line]
+
+    def _record(self, call: str, **args: Any) -> None:
+        line = json.dumps({"call": call, "pid": os.getpid(), "args": args}, sort_keys=True)
+        with self.log.open("a", encoding="utf-8") as out:
+            out.write(line + "\n")
+            out.flush()
+            os.fsync(out.fileno())
+        if call == self.pause_after:
+            self.pause_after = None  # once
+            if self.marker is not None:
+                self.marker.write_text(call)
+            time.sleep(PAUSE_SECONDS)
+
+    # -- reads -----------------------------------------------------------------------
+
+    def get_pull_request(self, repo: str, number: int) -> PullRequest:
+        self._record("get_pull_request", repo=repo, number=number)
+        return PullRequest(NUMBER, HEAD_SHA, BASE_SHA, "feature", REPO, changed_files=1)
+
+    def list_changed_files(self, repo: str, number: int) -> list[ChangedFile]:
+        self._record("list_changed_files", repo=repo, number=number)
+        return [ChangedFile(PATH, "modified", patch=patch_of(SAFE, FAIL_OPEN))]
+
+    def read_files(self, repo: str, sha: str, paths: list[str]) -> dict[str, bytes | None]:
+        self._record("read_files", repo=repo, sha=sha, paths=list(paths))
+        return {path: self.files.get((sha, path)) for path in paths}
+
+    def pull_requests_for_commit(self, repo: str, sha: str) -> list[int]:
+        self._record("pull_requests_for_commit", repo=repo, sha=sha)
+        return [NUMBER] if sha == HEAD_SHA else []
+
+    def review_comments(self, repo: str, number: int) -> list[ReviewComment]:
+        """The inline comments of every review created so far, as GitHub lists them."""
+        posted = [
+            comment
+            for call in self.calls()
+            if call["call"] == "create_review" and call["args"]["number"] == number
+            for comment in call["args"]["body"].get("comments", [])
+        ]
+        self._record("review_comments", repo=repo, number=number)
+        return [
+            ReviewComment(FIRST_COMMENT_ID + i, c["body"], c["path"], by_app=True)
+            for i, c in enumerate(posted)
+        ]
+
+    # -- writes ----------------------------------------------------------------------
+
+    def create_check_run(self, repo: str, head_sha: str, name: str) -> int:
+        created = sum(call["call"] == "create_check_run" for call in self.calls())
+        check_run_id = FIRST_CHECK_RUN_ID + created
+        self._record("create_check_run", repo=repo, head_sha=head_sha, name=name, id=check_run_id)
+        return check_run_id
+
+    def update_check_run(self, repo: str, check_run_id: int, body: dict[str, Any]) -> None:
+        self._record("update_check_run", repo=repo, check_run_id=check_run_id, body=body)
+
+    def create_review(self, repo: str, number: int, body: dict[str, Any]) -> None:
+        self._record("create_review", repo=repo, number=number, body=body)
+
+    def reply_to_review_comment(self, repo: str, number: int, comment_id: int, body: str) -> None:
+        self._record(
+            "reply_to_review_comment", repo=repo, number=number, comment_id=comment_id, body=body
+        )
+
+    def comment_on_pull_request(self, repo: str, number: int, body: str) -> None:
+        self._record("comment_on_pull_request", repo=repo, number=number, body=body)
+
+    def commit_files(
+        self, repo: str, branch: str, expected_head_sha: str, files: dict[str, bytes], message: str
+    ) -> str:
+        self._record("commit_files", repo=repo, branch=branch, paths=sorted(files))
+        raise AssertionError("the analyze job never commits")
+
+
+class OneInstallation:
+    def __init__(self, github: FileBackedGitHub) -> None:
+        self.github = github
+
+    def installation(self, installation_id: int) -> FileBackedGitHub:
+        return self.github
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--queue", type=Path, required=True)
+    parser.add_argument("--github-log", type=Path, required=True)
+    parser.add_argument("--pause-after", help="the port call to stop after, e.g. create_review")
+    parser.add_argument("--marker", type=Path, help="written when the pause begins")
+    parser.add_argument("--lease-seconds", type=float, default=LEASE_SECONDS)
+    parser.add_argument("--timeout", type=float, default=30.0)
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO, stream=sys.stderr, format="%(process)d %(levelname)s %(message)s"
+    )
+
+    github = FileBackedGitHub(args.github_log, args.pause_after, args.marker)
+    queue = SqliteJobQueue(args.queue)
+    workers = Workers(
+        queue,
+        OneInstallation(github),
+        threads=1,
+        lease_seconds=args.lease_seconds,
+        poll_seconds=POLL_SECONDS,
+    )
+    try:
+        workers.join(timeout=args.timeout)
+    except TimeoutError as exc:
+        print(f"crash_worker: {exc}", file=sys.stderr)
+        return 3
+    finally:
+        workers.stop(grace_seconds=1.0)
+        queue.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
