@@ -35,6 +35,7 @@ from typing import Any
 
 from test_app_job import BASE_SHA, FAIL_OPEN, HEAD_SHA, NUMBER, REPO, SAFE, patch_of
 
+from app.distributed import Distributed
 from app.ports import ChangedFile, PullRequest, ReviewComment
 from app.queue import SqliteJobQueue
 from app.worker import Workers
@@ -156,12 +157,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--marker", type=Path, help="written when the pause begins")
     parser.add_argument("--lease-seconds", type=float, default=LEASE_SECONDS)
     parser.add_argument("--timeout", type=float, default=30.0)
+    parser.add_argument("--redis-url", help="run the Redis mode's dramatiq worker instead")
     args = parser.parse_args(argv)
     logging.basicConfig(
         level=logging.INFO, stream=sys.stderr, format="%(process)d %(levelname)s %(message)s"
     )
 
     github = FileBackedGitHub(args.github_log, args.pause_after, args.marker)
+    if args.redis_url:
+        return run_redis_worker(args, github)
     queue = SqliteJobQueue(args.queue)
     workers = Workers(
         queue,
@@ -178,6 +182,28 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         workers.stop(grace_seconds=1.0)
         queue.close()
+    return 0
+
+
+def run_redis_worker(args: argparse.Namespace, github: FileBackedGitHub) -> int:
+    """The scale-out mode: a dramatiq worker over Redis. Its broker checks for dead
+    workers on every fetch and counts one dead after 1.5 s without a heartbeat, so the
+    second process takes the first one's message back quickly."""
+    distributed = Distributed(
+        args.redis_url,
+        OneInstallation(github),
+        lease_seconds=args.lease_seconds,
+        heartbeat_timeout_ms=1_500,
+        maintenance_chance=1_000_000,
+    )
+    distributed.start_workers(threads=1)
+    try:
+        distributed.join(timeout=args.timeout)
+    except TimeoutError as exc:
+        print(f"crash_worker: {exc}", file=sys.stderr)
+        return 3
+    finally:
+        distributed.stop_workers(grace_seconds=1.0)
     return 0
 
 

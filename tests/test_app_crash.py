@@ -18,14 +18,18 @@ import sqlite3
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
+import redis
+from redis_server import redis_server
 from test_app_job import HEAD_SHA, NUMBER, REPO
 
 from app import publish
+from app.distributed import Distributed, RedisLedger
 from app.queue import SqliteJobQueue
 from app.webhooks import Job, JobKind
 
@@ -102,7 +106,9 @@ def files(tmp_path: Path) -> Files:
     return files
 
 
-def start_worker(files: Files, n: int, pause_after: str | None = None) -> subprocess.Popen[bytes]:
+def start_worker(
+    files: Files, n: int, pause_after: str | None = None, redis_url: str | None = None
+) -> subprocess.Popen[bytes]:
     command = [
         sys.executable,
         str(WORKER),
@@ -117,6 +123,8 @@ def start_worker(files: Files, n: int, pause_after: str | None = None) -> subpro
     ]
     if pause_after:
         command += ["--pause-after", pause_after, "--marker", str(files.marker(n))]
+    if redis_url:
+        command += ["--redis-url", redis_url]
     with files.output(n).open("wb") as output:
         return subprocess.Popen(command, cwd=ROOT, stdout=output, stderr=subprocess.STDOUT)
 
@@ -283,3 +291,55 @@ def test_killed_while_creating_the_check_run_creates_no_second_one(files: Files)
     """Killed after GitHub created the check run but before its id reached the queue."""
     crash_then_restart(files, "create_check_run")
     assert_published_exactly_once(files)
+
+
+# -- the scale-out mode: dramatiq workers over a real redis-server --------------------------
+
+
+@pytest.fixture(scope="module")
+def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    with redis_server(tmp_path_factory.mktemp("redis")) as url:
+        yield url
+
+
+def test_a_killed_redis_mode_worker_loses_nothing_and_publishes_once(
+    tmp_path: Path, redis_url: str
+) -> None:
+    """SIGKILL a `failclosed worker`-like process after it posted the review; dramatiq
+    gives its unacknowledged message to a second worker process, which completes the
+    same check run and finds the comment."""
+    redis.Redis.from_url(redis_url).flushdb()
+    files = Files(tmp_path)
+    job = Job(
+        kind=JobKind.ANALYZE,
+        delivery_id="crash-redis-1",
+        event="pull_request",
+        action="synchronize",
+        installation_id=1,
+        repository=REPO,
+        head_sha=HEAD_SHA,
+        pull_requests=(NUMBER,),
+    )
+    Distributed(redis_url).enqueue(job)  # what a web replica does before answering 202
+
+    first = start_worker(files, 1, "create_review", redis_url=redis_url)
+    try:
+        kill_when_paused(files, first, 1)
+    finally:
+        if first.poll() is None:
+            first.kill()
+            first.wait()
+    second = start_worker(files, 2, redis_url=redis_url)
+    try:
+        assert second.wait(timeout=FINISH_TIMEOUT) == 0, output_of(files, 2)
+    except subprocess.TimeoutExpired:
+        second.kill()
+        second.wait()
+        pytest.fail(f"worker did not finish the job:\n{output_of(files, 2)}")
+
+    assert len(files.called("create_check_run")) == 1
+    assert len(files.called("create_review")) == 1
+    last = files.called("update_check_run")[-1]["args"]["body"]
+    assert (last["status"], last["conclusion"]) == ("completed", "failure")
+    (row,) = RedisLedger(redis.Redis.from_url(redis_url)).jobs()
+    assert (row.state, row.attempts) == ("done", 2)
