@@ -155,7 +155,8 @@ return {'run', '', attempts, recovered, redis.call('HGET', key, 'check_run_id'),
 )
 
 # KEYS: job hash, state index prefix, lock key. ARGV: delivery, owner, new state, reason,
-# attempts change, run_after delay. Only the owner of a running job may end or return it.
+# attempts change, run_after delay, '1' to forget the check run (a retry: the attempt
+# completed it as failed). Only the owner of a running job may end or return it.
 _SETTLE = (
     _NOW
     + """
@@ -165,6 +166,10 @@ then
   return 0
 end
 local fields = {'state', ARGV[3], 'owner', '', 'lease_until', 0, 'reason', ARGV[4]}
+if ARGV[7] == '1' then
+  table.insert(fields, 'check_run_id')
+  table.insert(fields, '')
+end
 if ARGV[3] == 'pending' then
   table.insert(fields, 'run_after')
   table.insert(fields, now + tonumber(ARGV[6]))
@@ -291,16 +296,26 @@ class RedisLedger:
         return self._settle_as(job, owner, state, reason, 0, 0.0)
 
     def retry(self, job: Job, owner: str, delay: float, reason: str) -> bool:
-        return self._settle_as(job, owner, "pending", reason, 0, delay)
+        """Back to pending after `delay`; the failed attempt's check run is not reused."""
+        return self._settle_as(job, owner, "pending", reason, 0, delay, forget_check_run=True)
 
     def release(self, job: Job, owner: str) -> bool:
+        """Back to pending unfinished (shutdown); its check run is taken up again."""
         return self._settle_as(job, owner, "pending", "released at shutdown", -1, 0.0)
 
     def _settle_as(
-        self, job: Job, owner: str, state: str, reason: str, attempts: int, delay: float
+        self,
+        job: Job,
+        owner: str,
+        state: str,
+        reason: str,
+        attempts: int,
+        delay: float,
+        *,
+        forget_check_run: bool = False,
     ) -> bool:
         keys = [self._job_key(job.delivery_id), self._index, self._lock_key(job)]
-        args = [job.delivery_id, owner, state, reason, attempts, delay]
+        args = [job.delivery_id, owner, state, reason, attempts, delay, int(forget_check_run)]
         return bool(self._settle(keys=keys, args=args))
 
     def renew(self, owner: str, jobs: Iterable[Job], lease_seconds: float) -> set[str]:

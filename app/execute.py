@@ -194,8 +194,9 @@ class RememberedCheckRun:
     """A `GitHubPort` that makes at most one check run per job across attempts.
 
     The first attempt's `create_check_run` is recorded in the queue; an attempt taking
-    over from a worker that died gets that same id back instead of a second check run.
-    Every other call goes to the wrapped port.
+    over from a worker that died, or from one that was stopped and released the job,
+    gets that same id back instead of a second check run (the queue forgets the id when
+    an attempt failed and completed its run). Every other call goes to the wrapped port.
     """
 
     def __init__(self, inner: GitHubPort, claim: Claim, record: Callable[[int], None]) -> None:
@@ -205,7 +206,7 @@ class RememberedCheckRun:
 
     def create_check_run(self, repo: str, head_sha: str, name: str) -> int:
         previous = self._claim.check_run_id
-        if self._claim.recovered and previous is not None and head_sha == self._claim.job.head_sha:
+        if previous is not None and head_sha == self._claim.job.head_sha:
             return previous
         check_run_id = self.inner.create_check_run(repo, head_sha, name)
         self._record(check_run_id)

@@ -281,16 +281,18 @@ class SqliteJobQueue:
         with self._write() as conn:
             return bool(
                 conn.execute(
+                    # The attempt completed its check run as failed: the next one makes
+                    # a new run (a check run is not re-opened).
                     "UPDATE jobs SET state = 'pending', reason = ?, run_after = ?,"
-                    " owner = NULL, lease_until = NULL WHERE id = ? AND owner = ?"
-                    " AND state = 'running'",
+                    " owner = NULL, lease_until = NULL, check_run_id = NULL"
+                    " WHERE id = ? AND owner = ? AND state = 'running'",
                     (reason, self._clock() + delay, job_id, owner),
                 ).rowcount
             )
 
     def release(self, job_id: int, owner: str) -> bool:
-        """Give a held job back unfinished (shutdown): it runs again, and this attempt
-        does not count against it."""
+        """Give a held job back unfinished (shutdown): it runs again, this attempt does
+        not count against it, and its check run, still in progress, is taken up again."""
         with self._write() as conn:
             return bool(
                 conn.execute(

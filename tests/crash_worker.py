@@ -35,7 +35,7 @@ from typing import Any
 
 from test_app_job import BASE_SHA, FAIL_OPEN, HEAD_SHA, NUMBER, REPO, SAFE, patch_of
 
-from app.distributed import Distributed
+from app.distributed import Distributed, run_worker_process
 from app.ports import ChangedFile, PullRequest, ReviewComment
 from app.queue import SqliteJobQueue
 from app.worker import Workers
@@ -158,6 +158,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--lease-seconds", type=float, default=LEASE_SECONDS)
     parser.add_argument("--timeout", type=float, default=30.0)
     parser.add_argument("--redis-url", help="run the Redis mode's dramatiq worker instead")
+    parser.add_argument(
+        "--until-sigterm",
+        action="store_true",
+        help="Redis mode: run as `failclosed worker` does, until SIGTERM (grace 1 s)",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(
         level=logging.INFO, stream=sys.stderr, format="%(process)d %(levelname)s %(message)s"
@@ -196,6 +201,9 @@ def run_redis_worker(args: argparse.Namespace, github: FileBackedGitHub) -> int:
         heartbeat_timeout_ms=1_500,
         maintenance_chance=1_000_000,
     )
+    if args.until_sigterm:
+        run_worker_process(distributed, threads=1, grace_seconds=1.0)
+        return 0
     distributed.start_workers(threads=1)
     try:
         distributed.join(timeout=args.timeout)

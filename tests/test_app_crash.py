@@ -107,7 +107,11 @@ def files(tmp_path: Path) -> Files:
 
 
 def start_worker(
-    files: Files, n: int, pause_after: str | None = None, redis_url: str | None = None
+    files: Files,
+    n: int,
+    pause_after: str | None = None,
+    redis_url: str | None = None,
+    *extra: str,
 ) -> subprocess.Popen[bytes]:
     command = [
         sys.executable,
@@ -125,6 +129,7 @@ def start_worker(
         command += ["--pause-after", pause_after, "--marker", str(files.marker(n))]
     if redis_url:
         command += ["--redis-url", redis_url]
+    command += extra
     with files.output(n).open("wb") as output:
         return subprocess.Popen(command, cwd=ROOT, stdout=output, stderr=subprocess.STDOUT)
 
@@ -343,3 +348,42 @@ def test_a_killed_redis_mode_worker_loses_nothing_and_publishes_once(
     assert (last["status"], last["conclusion"]) == ("completed", "failure")
     (row,) = RedisLedger(redis.Redis.from_url(redis_url)).jobs()
     assert (row.state, row.attempts) == ("done", 2)
+
+
+def test_sigterm_releases_a_running_job_that_another_worker_then_finishes(
+    tmp_path: Path, redis_url: str
+) -> None:
+    """`failclosed worker` on SIGTERM: no new jobs, a grace period, then the unfinished
+    job goes back to the queue (not lost, and its attempt not counted)."""
+    redis.Redis.from_url(redis_url).flushdb()
+    files = Files(tmp_path)
+    job = Job(
+        kind=JobKind.ANALYZE,
+        delivery_id="sigterm-1",
+        event="pull_request",
+        action="synchronize",
+        installation_id=1,
+        repository=REPO,
+        head_sha=HEAD_SHA,
+        pull_requests=(NUMBER,),
+    )
+    Distributed(redis_url).enqueue(job)
+    first = start_worker(files, 1, "create_review", redis_url, "--until-sigterm")
+    deadline = time.monotonic() + STARTUP_TIMEOUT
+    while not files.marker(1).exists():
+        assert first.poll() is None, output_of(files, 1)
+        assert time.monotonic() < deadline, output_of(files, 1)
+        time.sleep(0.02)
+
+    first.send_signal(signal.SIGTERM)
+    assert first.wait(timeout=20) == 0, output_of(files, 1)
+    ledger = RedisLedger(redis.Redis.from_url(redis_url))
+    (row,) = ledger.jobs()
+    assert (row.state, row.attempts, row.reason) == ("pending", 0, "released at shutdown")
+
+    second = start_worker(files, 2, redis_url=redis_url)
+    assert second.wait(timeout=FINISH_TIMEOUT) == 0, output_of(files, 2)
+    assert len(files.called("create_check_run")) == 1
+    assert len(files.called("create_review")) == 1
+    (row,) = ledger.jobs()
+    assert row.state == "done"

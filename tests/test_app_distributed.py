@@ -133,14 +133,19 @@ def test_a_message_sent_before_its_ledger_entry_still_runs(ledger: RedisLedger) 
 def test_a_retry_and_a_release_put_the_job_back(ledger: RedisLedger) -> None:
     ledger.accept(job())
     ledger.start(job(), "w-1", 30)
+    ledger.record_check_run(job(), "w-1", 99)
     assert ledger.retry(job(), "w-1", 5, "GitHub answered 502")
     (row,) = ledger.jobs()
     assert (row.state, row.reason) == ("pending", "GitHub answered 502")
     assert row.run_after > time.time() + 3
-    ledger.start(job(), "w-1", 30)
+    claim = ledger.start(job(), "w-1", 30)
+    assert not isinstance(claim, Busy | Skip) and claim.check_run_id is None  # forgotten
+    ledger.record_check_run(job(), "w-1", 4242)
     assert ledger.release(job(), "w-1")
     (row,) = ledger.jobs()
     assert (row.state, row.attempts) == ("pending", 1)  # the released attempt does not count
+    again = ledger.start(job(), "w-2", 30)
+    assert not isinstance(again, Busy | Skip) and again.check_run_id == 4242
 
 
 # -- dramatiq workers, end to end ---------------------------------------------------------------

@@ -153,9 +153,22 @@ def test_released_jobs_run_again_without_losing_an_attempt(queue: SqliteJobQueue
     queue.enqueue(job())
     claim = queue.claim("w-1", LEASE)
     assert claim is not None
+    queue.record_check_run(claim.id, "w-1", 4242)
     assert queue.release(claim.id, "w-1")
     again = queue.claim("w-2", LEASE)
     assert again is not None and again.attempt == 1
+    assert again.check_run_id == 4242  # still in progress: taken up again
+
+
+def test_a_retried_job_makes_a_new_check_run(queue: SqliteJobQueue, clock: Clock) -> None:
+    """The failed attempt completed its run as failure; a run is not re-opened."""
+    queue.enqueue(job())
+    claim = queue.claim("w-1", LEASE)
+    assert claim is not None
+    queue.record_check_run(claim.id, "w-1", 4242)
+    queue.retry(claim.id, "w-1", 0, "502")
+    again = queue.claim("w-1", LEASE)
+    assert again is not None and again.check_run_id is None
 
 
 def test_a_newer_push_supersedes_the_pending_job_of_the_older_head(
