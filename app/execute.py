@@ -196,7 +196,10 @@ class RememberedCheckRun:
     The first attempt's `create_check_run` is recorded in the queue; an attempt taking
     over from a worker that died, or from one that was stopped and released the job,
     gets that same id back instead of a second check run (the queue forgets the id when
-    an attempt failed and completed its run). Every other call goes to the wrapped port.
+    an attempt failed and completed its run). Each run is tagged with the delivery id
+    (GitHub's `external_id`), so a worker that died between GitHub creating the run and
+    the queue recording it is covered too: the take-over finds the run by its tag.
+    Every other call goes to the wrapped port.
     """
 
     def __init__(self, inner: GitHubPort, claim: Claim, record: Callable[[int], None]) -> None:
@@ -204,11 +207,19 @@ class RememberedCheckRun:
         self._claim = claim
         self._record = record
 
-    def create_check_run(self, repo: str, head_sha: str, name: str) -> int:
+    def create_check_run(
+        self, repo: str, head_sha: str, name: str, external_id: str | None = None
+    ) -> int:
+        job = self._claim.job
         previous = self._claim.check_run_id
-        if previous is not None and head_sha == self._claim.job.head_sha:
+        if previous is None and self._claim.recovered:
+            # The dead worker may have created it and died before writing its id down.
+            previous = self.inner.find_check_run(repo, head_sha, name, job.delivery_id)
+            if previous is not None:
+                self._record(previous)
+        if previous is not None and head_sha == job.head_sha:
             return previous
-        check_run_id = self.inner.create_check_run(repo, head_sha, name)
+        check_run_id = self.inner.create_check_run(repo, head_sha, name, job.delivery_id)
         self._record(check_run_id)
         return check_run_id
 

@@ -494,13 +494,39 @@ class GitHubClient:
 
     # -- writes --------------------------------------------------------------------------
 
-    def create_check_run(self, repo: str, head_sha: str, name: str) -> int:
+    def create_check_run(
+        self, repo: str, head_sha: str, name: str, external_id: str | None = None
+    ) -> int:
         owner, repo_name = split_repo(repo)
+        tag = {"external_id": external_id} if external_id else {}
         with _translate_errors(f"creating check run {name!r} on {repo}"):
             response = self._rest.checks.create(
-                owner, repo_name, name=name, head_sha=head_sha, status="in_progress"
+                owner, repo_name, name=name, head_sha=head_sha, status="in_progress", **tag
             )
             return response.parsed_data.id
+
+    def find_check_run(self, repo: str, head_sha: str, name: str, external_id: str) -> int | None:
+        owner, repo_name = split_repo(repo)
+        with _translate_errors(f"listing check runs of {repo}@{head_sha[:12]}"):
+            pages = self._github.rest.paginate(
+                self._rest.checks.list_for_ref,
+                map_func=lambda response: response.json().get("check_runs") or [],
+                owner=owner,
+                repo=repo_name,
+                ref=head_sha,
+                check_name=name,
+                filter_="all",
+                per_page=100,
+                headers=VERSION_HEADER,
+            )
+            found = [
+                run["id"]
+                for run in pages
+                if isinstance(run, dict)
+                and run.get("external_id") == external_id
+                and isinstance(run.get("id"), int)
+            ]
+        return max(found) if found else None
 
     def update_check_run(self, repo: str, check_run_id: int, body: dict[str, Any]) -> None:
         owner, name = split_repo(repo)

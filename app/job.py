@@ -592,9 +592,15 @@ class CountingPort:
         self._tick()
         return self.inner.read_files(repo, sha, paths)
 
-    def create_check_run(self, repo: str, head_sha: str, name: str) -> int:
+    def create_check_run(
+        self, repo: str, head_sha: str, name: str, external_id: str | None = None
+    ) -> int:
         self._tick()
-        return self.inner.create_check_run(repo, head_sha, name)
+        return self.inner.create_check_run(repo, head_sha, name, external_id)
+
+    def find_check_run(self, repo: str, head_sha: str, name: str, external_id: str) -> int | None:
+        self._tick()
+        return self.inner.find_check_run(repo, head_sha, name, external_id)
 
     def update_check_run(self, repo: str, check_run_id: int, body: dict[str, Any]) -> None:
         self._tick()

@@ -47,8 +47,15 @@ class GitHubPort(Protocol):
         """File contents at a commit, many files per request; None for a missing file."""
         ...
 
-    def create_check_run(self, repo: str, head_sha: str, name: str) -> int:
-        """A new check run `in_progress`; its id."""
+    def create_check_run(
+        self, repo: str, head_sha: str, name: str, external_id: str | None = None
+    ) -> int:
+        """A new check run `in_progress`, tagged with `external_id` (the delivery); its id."""
+        ...
+
+    def find_check_run(self, repo: str, head_sha: str, name: str, external_id: str) -> int | None:
+        """The newest run named `name` on `head_sha` tagged `external_id`, if any: the run
+        a worker made just before it died, before it could write the id down."""
         ...
 
     def update_check_run(self, repo: str, check_run_id: int, body: dict[str, Any]) -> None: ...

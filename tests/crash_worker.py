@@ -114,11 +114,33 @@ class FileBackedGitHub:
 
     # -- writes ----------------------------------------------------------------------
 
-    def create_check_run(self, repo: str, head_sha: str, name: str) -> int:
+    def create_check_run(
+        self, repo: str, head_sha: str, name: str, external_id: str | None = None
+    ) -> int:
         created = sum(call["call"] == "create_check_run" for call in self.calls())
         check_run_id = FIRST_CHECK_RUN_ID + created
-        self._record("create_check_run", repo=repo, head_sha=head_sha, name=name, id=check_run_id)
+        self._record(
+            "create_check_run",
+            repo=repo,
+            head_sha=head_sha,
+            name=name,
+            id=check_run_id,
+            external_id=external_id,
+        )
         return check_run_id
+
+    def find_check_run(self, repo: str, head_sha: str, name: str, external_id: str) -> int | None:
+        """As GitHub lists a head's check runs by name: the newest with this tag."""
+        tagged = [
+            call["args"]["id"]
+            for call in self.calls()
+            if call["call"] == "create_check_run"
+            and call["args"]["head_sha"] == head_sha
+            and call["args"]["name"] == name
+            and call["args"]["external_id"] == external_id
+        ]
+        self._record("find_check_run", repo=repo, head_sha=head_sha, external_id=external_id)
+        return max(tagged) if tagged else None
 
     def update_check_run(self, repo: str, check_run_id: int, body: dict[str, Any]) -> None:
         self._record("update_check_run", repo=repo, check_run_id=check_run_id, body=body)

@@ -282,20 +282,13 @@ def test_killed_after_completing_the_check_run_but_before_the_job_was_done(
     assert len(files.called("update_check_run")) == 2  # the same completion, twice
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason=(
-        "known gap: RememberedCheckRun records the check run id only after "
-        "create_check_run has returned; a worker killed between GitHub creating the run "
-        "and the queue recording it leaves a second check run (the first stays "
-        "in_progress)"
-    ),
-)
 def test_killed_while_creating_the_check_run_creates_no_second_one(files: Files) -> None:
-    """Killed after GitHub created the check run but before its id reached the queue."""
+    """Killed after GitHub created the check run but before its id reached the queue: the
+    take-over finds the run by its tag (the delivery id in `external_id`) and adopts it."""
     crash_then_restart(files, "create_check_run")
     assert_published_exactly_once(files)
+    (found,) = files.called("find_check_run")
+    assert found["args"]["external_id"] == "crash-1"
 
 
 # -- the scale-out mode: dramatiq workers over a real redis-server --------------------------

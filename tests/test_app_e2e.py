@@ -351,8 +351,16 @@ def read_expressions(sent: Sent) -> list[str]:
     return [value for key, value in sorted(variables.items()) if key.startswith("e")]
 
 
-def assert_check_created_in_progress(sent: Sent, head_sha: str) -> None:
-    assert sent.json() == {"name": "failclosed", "head_sha": head_sha, "status": "in_progress"}
+def assert_check_created_in_progress(
+    sent: Sent, head_sha: str, delivery: Delivery = OPENED
+) -> None:
+    """In progress on the head, tagged with the delivery (found by it after a crash)."""
+    assert sent.json() == {
+        "name": "failclosed",
+        "head_sha": head_sha,
+        "status": "in_progress",
+        "external_id": delivery.delivery_id,
+    }
 
 
 def assert_fc101_check(sent: Sent, head_sha: str) -> None:
@@ -520,7 +528,9 @@ def test_second_push_that_fixes_the_finding_answers_fixed_and_goes_green(
     ]
     first_check, second_check = run.to(*CHECK_CREATE)
     assert_check_created_in_progress(first_check, HEAD_SHA)
-    assert_check_created_in_progress(second_check, FIXED_SHA)
+    assert_check_created_in_progress(
+        second_check, FIXED_SHA, SCENARIOS["second_push"].deliveries[1]
+    )
     assert read_expressions(run.to(*GRAPHQL)[2]) == [f"{FIXED_SHA}:{PATH}"]
     comment = assert_fc101_review(run.one(*REVIEW), HEAD_SHA)
     assert listed["body"] == comment["body"]

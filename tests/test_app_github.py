@@ -39,6 +39,7 @@ from app.github import (
 from app.ports import ChangedFile, GitHubPort, HeadMoved, PullRequest, ReviewComment
 
 SERVER_ERROR_REVIEW = "the stand-in answers 502 to this review"  # as in cassettes/record.py
+TAGGED_DELIVERY = "72d3162e-cc78-11e3-81ab-4c9367dc0958"  # as in cassettes/record.py
 
 CASSETTES = Path(__file__).parent / "cassettes"
 REPO = "octocat/Hello-World"
@@ -340,6 +341,25 @@ def test_check_run_create_then_update(app: GitHubApp) -> None:
         assert (create.method, create.path) == ("POST", f"/repos/{REPO}/check-runs")
         assert b'"status": "in_progress"' in create.body or b'"status":"in_progress"' in create.body
         assert (patch.method, patch.path) == ("PATCH", f"/repos/{REPO}/check-runs/4")
+
+
+def test_a_check_run_is_tagged_with_its_delivery(app: GitHubApp) -> None:
+    with played("check_run_tagged", match_body=True) as cassette:
+        app.installation(42).create_check_run(
+            REPO, HEAD_SHA, "failclosed", external_id=TAGGED_DELIVERY
+        )
+        (create,) = requests_to(cassette, f"/repos/{REPO}/check-runs")
+        assert json.loads(create.body)["external_id"] == TAGGED_DELIVERY
+
+
+def test_find_check_run_adopts_the_run_a_dead_worker_tagged(app: GitHubApp) -> None:
+    with played("find_check_run") as cassette:
+        client = app.installation(42)
+        assert client.find_check_run(REPO, HEAD_SHA, "failclosed", TAGGED_DELIVERY) == 4002
+        assert client.find_check_run(REPO, HEAD_SHA, "failclosed", "never-seen") is None
+        (listing, _) = requests_to(cassette, f"/repos/{REPO}/commits/{HEAD_SHA}/check-runs")
+        assert ("check_name", "failclosed") in listing.query
+        assert ("filter", "all") in listing.query
 
 
 def test_create_review(app: GitHubApp) -> None:

@@ -64,6 +64,7 @@ class FakeGitHub:
     prs_for_commit: list[int] = field(default_factory=list)
     fail: dict[str, Exception] = field(default_factory=dict)
     calls: list[tuple[str, tuple[Any, ...]]] = field(default_factory=list)
+    check_run_tags: list[str | None] = field(default_factory=list)  # their external_id
 
     def _record(self, name: str, *args: Any) -> None:
         self.calls.append((name, args))
@@ -82,9 +83,16 @@ class FakeGitHub:
         self._record("read_files", repo, sha, list(paths))
         return {path: self.contents.get((sha, path)) for path in paths}
 
-    def create_check_run(self, repo: str, head_sha: str, name: str) -> int:
+    def create_check_run(
+        self, repo: str, head_sha: str, name: str, external_id: str | None = None
+    ) -> int:
         self._record("create_check_run", repo, head_sha, name)
+        self.check_run_tags.append(external_id)
         return 99
+
+    def find_check_run(self, repo: str, head_sha: str, name: str, external_id: str) -> int | None:
+        self._record("find_check_run", repo, head_sha, name, external_id)
+        return 99 if external_id in self.check_run_tags else None
 
     def update_check_run(self, repo: str, check_run_id: int, body: dict[str, Any]) -> None:
         self._record("update_check_run", repo, check_run_id, body)

@@ -59,6 +59,7 @@ from app.ports import HeadMoved  # noqa: E402
 
 CASSETTES = Path(__file__).resolve().parent
 SERVER_ERROR_REVIEW = "the stand-in answers 502 to this review"
+TAGGED_DELIVERY = "72d3162e-cc78-11e3-81ab-4c9367dc0958"  # a check run's external_id
 OPENAPI_PACKAGE = "@octokit/openapi@23.0.2"
 PUBLIC_BASE = "https://api.github.com"
 TOKEN_EXPIRES_AT = "2099-01-01T00:00:00Z"
@@ -346,6 +347,16 @@ class Answers:
             spec.example("check-run-example-of-in-progress-conclusion"), "check-run"
         )
         self.check_run_updated = spec.check(spec.example("check-run"), "check-run")
+        # GET /commits/{sha}/check-runs?check_name=failclosed: an older run of another
+        # delivery, completed, and the one a dead worker created for TAGGED_DELIVERY.
+        older = copy.deepcopy(self.check_run_updated)
+        older.update(id=4001, external_id="another-delivery", head_sha=HEAD_SHA)
+        orphan = copy.deepcopy(self.check_run_created)
+        orphan.update(id=4002, external_id=TAGGED_DELIVERY, head_sha=HEAD_SHA)
+        self.check_runs_for_ref = {
+            "total_count": 2,
+            "check_runs": spec.check([orphan, older], "check-run", array=True),
+        }
         self.review = spec.check(spec.example("pull-request-review"), "pull-request-review")
 
         self.not_found = spec.check(
@@ -553,6 +564,9 @@ def make_handler(answers: Answers) -> type[BaseHTTPRequestHandler]:
                 return self._send(200, answers.files_pages[1], {"Link": link})
             if url.path == f"{repo_path}/pulls/{NUMBER}/comments":
                 return self._send(200, answers.comments)
+            if url.path == f"{repo_path}/commits/{HEAD_SHA}/check-runs":
+                assert query.get("check_name") == ["failclosed"], query
+                return self._send(200, answers.check_runs_for_ref)
             if url.path == f"{repo_path}/commits/{HEAD_SHA}/pulls":
                 return self._send(200, answers.commit_pulls)
             if url.path.startswith(f"{repo_path}/contents/"):
@@ -661,6 +675,13 @@ def record(spec: Spec, only: list[str] | None = None) -> None:
                 "body": "failclosed found 1 issue",
                 "comments": [{"path": "app/auth.py", "line": 2, "side": "RIGHT", "body": "x"}],
             },
+        ),
+        "check_run_tagged": lambda: client().create_check_run(
+            repo, HEAD_SHA, "failclosed", external_id=TAGGED_DELIVERY
+        ),
+        "find_check_run": lambda: (
+            (gh := client()).find_check_run(repo, HEAD_SHA, "failclosed", TAGGED_DELIVERY),
+            gh.find_check_run(repo, HEAD_SHA, "failclosed", "never-seen"),
         ),
         "error_pull_request_404": lambda: expect_error(
             lambda: client().get_pull_request(repo, 9999)
