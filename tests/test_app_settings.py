@@ -248,3 +248,13 @@ def test_serve_in_the_redis_mode_runs_no_workers(monkeypatch: pytest.MonkeyPatch
     (app,) = served
     sink = app.state.job_sink  # type: ignore[attr-defined]
     assert isinstance(sink, Distributed) and sink._executor is None
+
+
+def test_the_suite_cannot_reach_past_loopback() -> None:
+    """tests/conftest.py: a connection leaving the machine fails at once."""
+    import socket
+
+    from conftest import NetworkBlocked
+
+    with pytest.raises(NetworkBlocked), socket.create_connection(("192.0.2.1", 443), timeout=1):
+        pass  # TEST-NET-1: never routable, and never tried
