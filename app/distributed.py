@@ -106,7 +106,8 @@ return 1
 )
 
 # KEYS: job hash, state index prefix, lock key. ARGV: delivery, job json, owner, lease,
-# head key prefix. Returns {verdict, detail, attempt, recovered, check_run_id, id}.
+# head key prefix. Returns {verdict, detail, attempt, recovered, check_run_id, id,
+# created_at}.
 _START = (
     _NOW
     + """
@@ -150,7 +151,7 @@ redis.call('ZADD', KEYS[2] .. 'running', redis.call('HGET', key, 'id'), ARGV[1])
 local recovered = 0
 if state == 'running' then recovered = 1 end
 return {'run', '', attempts, recovered, redis.call('HGET', key, 'check_run_id'),
-  tonumber(redis.call('HGET', key, 'id'))}
+  tonumber(redis.call('HGET', key, 'id')), redis.call('HGET', key, 'created_at')}
 """
 )
 
@@ -267,7 +268,9 @@ class RedisLedger:
         """Take the job for `owner`, or say why not (see `Busy`, `Skip`)."""
         keys = [self._job_key(job.delivery_id), self._index, self._lock_key(job)]
         args = [job.delivery_id, job.model_dump_json(), owner, lease_seconds, self._heads]
-        verdict, detail, attempt, recovered, check_run, job_id = self._start(keys=keys, args=args)
+        verdict, detail, attempt, recovered, check_run, job_id, *created = self._start(
+            keys=keys, args=args
+        )
         verdict = _text(verdict)
         if verdict == "missing":  # sent before its ledger entry was written: write it now
             self.accept(job)
@@ -283,6 +286,7 @@ class RedisLedger:
             attempt=int(attempt),
             recovered=bool(int(recovered)),
             check_run_id=int(check_run_id) if check_run_id else None,
+            created_at=float(_text(created[0])) if created else 0.0,
         )
 
     def record_check_run(self, job: Job, owner: str, check_run_id: int) -> None:

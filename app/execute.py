@@ -118,6 +118,10 @@ class JobExecutor:
         metrics.JOB_SECONDS.labels(job.kind.value).observe(time.monotonic() - started)
         if isinstance(outcome, Finished):
             metrics.JOBS_FINISHED.labels(job.kind.value, outcome.state).inc()
+            if claim.created_at:
+                metrics.JOB_LATENCY.labels(job.kind.value).observe(
+                    max(0.0, time.time() - claim.created_at)
+                )
         return outcome
 
     def _after_failure(self, claim: Claim, exc: Exception, context: dict[str, Any]) -> Outcome:

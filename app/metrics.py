@@ -3,8 +3,9 @@
 - `failclosed_webhook_deliveries_total{event,status}`: deliveries by the status answered.
 - `failclosed_jobs{state}`: jobs in the queue per state, read from the queue at scrape
   time, so in the Redis mode every replica shows the whole cluster's queue.
-- `failclosed_jobs_finished_total{kind,state}` and `failclosed_job_seconds{kind}`: jobs
-  this process finished, and how long each ran.
+- `failclosed_jobs_finished_total{kind,state}`, `failclosed_job_seconds{kind}` and
+  `failclosed_job_latency_seconds{kind}`: jobs this process finished, how long each
+  attempt ran, and how long from the delivery's acceptance to the job's end.
 - `failclosed_github_requests_total{method,status}` and
   `failclosed_github_rate_limit_remaining`: the App's GitHub traffic, and what GitHub's
   last `x-ratelimit-remaining` header said.
@@ -44,6 +45,13 @@ JOB_SECONDS = Histogram(
     "How long one attempt of a job ran.",
     ["kind"],
     buckets=(0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600),
+    registry=REGISTRY,
+)
+JOB_LATENCY = Histogram(
+    "failclosed_job_latency_seconds",
+    "From accepting the delivery to the job's end (queueing, retries and take-overs).",
+    ["kind"],
+    buckets=(0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800, 3600),
     registry=REGISTRY,
 )
 GITHUB_REQUESTS = Counter(

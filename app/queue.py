@@ -80,6 +80,7 @@ class Claim:
     attempt: int  # 1 for the first run
     recovered: bool  # the previous holder's lease ran out: it died mid-job
     check_run_id: int | None  # from an earlier attempt, to reuse rather than duplicate
+    created_at: float = 0.0  # when the delivery was accepted (epoch seconds)
 
 
 @dataclass(frozen=True)
@@ -214,7 +215,8 @@ class SqliteJobQueue:
         now = self._clock()
         with self._write() as conn:
             row = conn.execute(
-                "SELECT j.id, j.job, j.state, j.attempts, j.check_run_id FROM jobs j"
+                "SELECT j.id, j.job, j.state, j.attempts, j.check_run_id, j.created_at"
+                " FROM jobs j"
                 " WHERE ((j.state = 'pending' AND j.run_after <= :now)"
                 "     OR (j.state = 'running' AND j.lease_until < :now))"
                 " AND NOT EXISTS (SELECT 1 FROM jobs r WHERE r.state = 'running'"
@@ -236,6 +238,7 @@ class SqliteJobQueue:
             attempt=row["attempts"] + 1,
             recovered=row["state"] == "running",
             check_run_id=row["check_run_id"],
+            created_at=row["created_at"],
         )
 
     def renew(self, owner: str, ids: Iterable[int], lease_seconds: float) -> set[int]:

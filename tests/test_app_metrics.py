@@ -61,6 +61,7 @@ def test_deliveries_queue_states_and_jobs_are_counted(tmp_path: Path) -> None:
     assert after[("failclosed_queue_up", ())] == 1
     assert delta("failclosed_jobs_finished_total", kind="analyze", state="done") == 1
     assert delta("failclosed_job_seconds_count", kind="analyze") == 1
+    assert delta("failclosed_job_latency_seconds_count", kind="analyze") == 1
 
 
 def test_a_queue_that_does_not_answer_is_reported_not_fatal(tmp_path: Path) -> None:
