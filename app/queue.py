@@ -64,6 +64,13 @@ CREATE TABLE IF NOT EXISTS jobs (
 );
 CREATE INDEX IF NOT EXISTS jobs_by_state ON jobs (state, run_after);
 CREATE INDEX IF NOT EXISTS jobs_by_head ON jobs (repository, head_sha, state);
+-- Which pull requests each analyze job is for: a newer push finds the older jobs here.
+CREATE TABLE IF NOT EXISTS job_prs (
+    job_id     INTEGER NOT NULL REFERENCES jobs (id),
+    repository TEXT    NOT NULL,
+    number     INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS job_prs_by_pr ON job_prs (repository, number);
 """
 
 
@@ -81,6 +88,16 @@ class Claim:
     recovered: bool  # the previous holder's lease ran out: it died mid-job
     check_run_id: int | None  # from an earlier attempt, to reuse rather than duplicate
     created_at: float = 0.0  # when the delivery was accepted (epoch seconds)
+
+
+@dataclass
+class _Enqueue:
+    """One enqueue waiting for a group commit."""
+
+    job: Job
+    inserted: bool = False
+    done: bool = False
+    error: BaseException | None = None
 
 
 @dataclass(frozen=True)
@@ -114,6 +131,11 @@ class SqliteJobQueue:
         self._busy_ms = busy_ms
         # One connection per thread, never shared: a thread's is closed when it ends.
         self._local = threading.local()
+        # This process's writers take turns here rather than in SQLite's busy handler,
+        # which polls with growing sleeps and lets a few writers wait for seconds.
+        self._write_lock = threading.Lock()
+        self._pending: list[_Enqueue] = []  # enqueues waiting for the next group commit
+        self._pending_lock = threading.Lock()
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._connection().executescript(SCHEMA)
@@ -136,7 +158,15 @@ class SqliteJobQueue:
 
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
-        """A write transaction, taken up front so two claimers cannot interleave."""
+        """A write transaction, taken up front so two claimers cannot interleave (other
+        processes on the same file wait in SQLite's busy handler)."""
+        with self._write_lock, self._transaction() as conn:
+            yield conn
+
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        """BEGIN IMMEDIATE ... COMMIT on this thread's connection; the caller holds the
+        write lock."""
         conn = self._connection()
         try:
             conn.execute("BEGIN IMMEDIATE")
@@ -166,42 +196,77 @@ class SqliteJobQueue:
 
         An analyze job supersedes the pending analyze jobs of the same pull requests at
         another head: they would only report on a commit that is no longer the PR's head.
+
+        Group commit: enqueues that arrive while another write holds the lock are written
+        together by whichever of them gets it first, in one transaction and one fsync;
+        each returns only once its own job is on disk.
         """
-        now = self._clock()
-        with self._write() as conn:
-            inserted = conn.execute(
-                "INSERT INTO jobs (delivery_id, kind, job, repository, head_sha,"
-                " pull_requests, run_after, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
-                # A redelivery is the operator's way to retry a failed delivery.
-                " ON CONFLICT (delivery_id) DO UPDATE SET state = 'pending', attempts = 0,"
-                " run_after = excluded.run_after, finished_at = NULL, check_run_id = NULL,"
-                " reason = 'redelivered after: ' || reason WHERE state = 'failed'",
-                (
-                    job.delivery_id,
-                    job.kind.value,
-                    job.model_dump_json(),
-                    job.repository,
-                    job.head_sha,
-                    json.dumps(list(job.pull_requests)),
-                    now,
-                    now,
-                ),
-            ).rowcount
-            if inserted and job.kind is JobKind.ANALYZE and job.pull_requests:
-                self._supersede_older_heads(conn, job, now)
+        request = _Enqueue(job)
+        with self._pending_lock:
+            self._pending.append(request)
+        with self._write_lock:
+            if not request.done:  # nobody wrote it yet: write everything waiting
+                with self._pending_lock:
+                    batch, self._pending = self._pending, []
+                try:
+                    with self._transaction() as conn:
+                        now = self._clock()
+                        for waiting in batch:
+                            waiting.inserted = self._insert(conn, waiting.job, now)
+                except BaseException as exc:  # none of the batch is kept: all of them fail
+                    for waiting in batch:
+                        waiting.error = exc
+                finally:
+                    for waiting in batch:
+                        waiting.done = True
+        if request.error is not None:
+            raise request.error
+        return request.inserted
+
+    def _insert(self, conn: sqlite3.Connection, job: Job, now: float) -> bool:
+        inserted = conn.execute(
+            "INSERT INTO jobs (delivery_id, kind, job, repository, head_sha,"
+            " pull_requests, run_after, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+            # A redelivery is the operator's way to retry a failed delivery.
+            " ON CONFLICT (delivery_id) DO UPDATE SET state = 'pending', attempts = 0,"
+            " run_after = excluded.run_after, finished_at = NULL, check_run_id = NULL,"
+            " reason = 'redelivered after: ' || reason WHERE state = 'failed'",
+            (
+                job.delivery_id,
+                job.kind.value,
+                job.model_dump_json(),
+                job.repository,
+                job.head_sha,
+                json.dumps(list(job.pull_requests)),
+                now,
+                now,
+            ),
+        ).rowcount
+        if inserted and job.kind is JobKind.ANALYZE and job.pull_requests:
+            self._supersede_older_heads(conn, job, now)
+            (job_id,) = conn.execute(
+                "SELECT id FROM jobs WHERE delivery_id = ?", (job.delivery_id,)
+            ).fetchone()
+            conn.executemany(
+                "INSERT INTO job_prs (job_id, repository, number) VALUES (?, ?, ?)",
+                [(job_id, job.repository, number) for number in job.pull_requests],
+            )
         return bool(inserted)
 
     def _supersede_older_heads(self, conn: sqlite3.Connection, job: Job, now: float) -> None:
-        rows = conn.execute(
-            "SELECT id, pull_requests FROM jobs WHERE state = 'pending' AND kind = ?"
-            " AND repository = ? AND head_sha != ?",
-            (JobKind.ANALYZE.value, job.repository, job.head_sha),
-        ).fetchall()
-        numbers = set(job.pull_requests)
-        older = [row["id"] for row in rows if numbers & set(json.loads(row["pull_requests"]))]
-        conn.executemany(
-            "UPDATE jobs SET state = 'superseded', reason = ?, finished_at = ? WHERE id = ?",
-            [(f"superseded by a push of {job.head_sha[:7]}", now, job_id) for job_id in older],
+        marks = ", ".join("?" for _ in job.pull_requests)
+        conn.execute(
+            "UPDATE jobs SET state = 'superseded', reason = ?, finished_at = ?"
+            " WHERE state = 'pending' AND kind = ? AND head_sha != ? AND id IN"
+            f" (SELECT job_id FROM job_prs WHERE repository = ? AND number IN ({marks}))",
+            (
+                f"superseded by a push of {job.head_sha[:7]}",
+                now,
+                JobKind.ANALYZE.value,
+                job.head_sha,
+                job.repository,
+                *job.pull_requests,
+            ),
         )
 
     # -- the workers' side ------------------------------------------------------------

@@ -266,3 +266,64 @@ def test_the_file_is_in_wal_mode(tmp_path: Path) -> None:
     SqliteJobQueue(path).enqueue(job())
     conn = sqlite3.connect(path)
     assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+def test_concurrent_enqueues_are_each_kept_once(queue: SqliteJobQueue) -> None:
+    """Group commit: 48 threads, 40 deliveries (8 sent twice); each answer is its own."""
+    deliveries = [f"d-{i}" for i in range(40)] + [f"d-{i}" for i in range(8)]
+    results: dict[int, bool] = {}
+    start = threading.Barrier(len(deliveries))
+
+    def send(n: int, delivery: str) -> None:
+        start.wait()
+        results[n] = queue.enqueue(job(delivery, f"{n % 40:040x}", (n % 40,)))
+
+    threads = [threading.Thread(target=send, args=pair) for pair in enumerate(deliveries)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sum(results.values()) == 40  # every delivery kept, each once
+    assert all(results[n] for n in range(8, 40))  # sent once: always True
+    assert sorted(r.delivery_id for r in queue.jobs(limit=100)) == sorted(set(deliveries))
+
+
+def test_a_failed_group_commit_fails_every_enqueue_in_it(
+    queue: SqliteJobQueue, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """None of them is on disk, so none may be acknowledged: each raises (the webhook
+    answers 503 and GitHub can redeliver)."""
+
+    def disk_full(*args: object) -> bool:
+        raise sqlite3.OperationalError("database or disk is full")
+
+    monkeypatch.setattr(queue, "_insert", disk_full)
+    errors: list[BaseException] = []
+    start = threading.Barrier(8)
+
+    def send(n: int) -> None:
+        start.wait()
+        try:
+            queue.enqueue(job(f"d-{n}", f"{n:040x}", (n,)))
+        except sqlite3.OperationalError as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=send, args=(n,)) for n in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(errors) == 8
+    monkeypatch.undo()
+    assert queue.jobs() == []
+
+
+def test_superseding_finds_older_jobs_through_their_pull_requests(
+    queue: SqliteJobQueue,
+) -> None:
+    """A job for PRs 7 and 8 (one branch, two bases) is superseded by a push seen on 8."""
+    queue.enqueue(job("d-1", HEAD, (7, 8)))
+    queue.enqueue(job("d-9", HEAD, (9,)))
+    queue.enqueue(job("d-2", NEWER, (8,)))
+    states = {row.delivery_id: row.state for row in queue.jobs()}
+    assert states == {"d-1": "superseded", "d-9": "pending", "d-2": "pending"}
