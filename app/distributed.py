@@ -11,17 +11,28 @@ maintained library; this module writes no queue protocol of its own.
 What dramatiq does not know is failclosed's bookkeeping, kept in `RedisLedger` (one hash
 per delivery, Lua scripts so that each step is atomic):
 
-- **Idempotent**: a delivery id is accepted once; a redelivery of a failed one runs again.
-  Since dramatiq may deliver a message twice (a worker that died after finishing, a
-  duplicate send), a job that is done is skipped, and one another worker holds is put
-  off until its lease ends.
-- **Ordered per PR**: the newest head of each pull request is written down when accepted;
-  a job for an older head that has not started ends as superseded without touching
-  GitHub. One lock per repository and head: two workers never publish for one head at
-  once.
-- **Exactly one check run**: the check run an attempt creates is recorded, and the
-  attempt that takes over from a dead worker completes it (see `app.execute`).
-- **Visible**: states and reasons for `failclosed jobs`.
+- **Idempotent**: a delivery that is running or over is not sent again; a redelivery of a
+  failed one runs again. dramatiq may deliver a message twice (and a pending delivery is
+  sent again, in case its first send died with its process), so a job that is over is
+  skipped when its message starts, and one another attempt holds is put off until its
+  lease ends: each attempt has its own token.
+- **Nothing lost**: an error outside the job (Redis failing while it is settled) is
+  retried by dramatiq with back-off instead of dead-lettering the message; a sweeper in
+  every worker sends again the jobs whose message may be lost (pending and unsent for two
+  minutes, or running with a lease that ran out that long ago).
+- **Ordered per PR**: one lock per repository and head, and one per pull request: two
+  jobs of one PR never publish at once. Which head is current is GitHub's answer, not
+  the order deliveries arrived in: a job whose head has moved on completes its check run
+  as superseded when it runs (`app.job`).
+- **Exactly one check run**: the check run an attempt creates is recorded (and tagged
+  with the delivery), and the attempt that takes over from a dead worker completes it.
+- **Visible**: states and reasons for `failclosed jobs`; finished entries expire after
+  two weeks.
+
+Durability is Redis's: run it with the append-only file on (`appendonly yes`,
+`appendfsync everysec` or `always`), or a Redis restart loses jobs already acknowledged
+to GitHub. Standalone Redis 5 or later (the scripts derive key names, which Redis
+Cluster does not allow).
 
 Times come from the Redis server (`TIME`), so workers on machines whose clocks differ
 agree on leases.
@@ -43,7 +54,7 @@ from typing import Any
 import dramatiq
 import redis
 from dramatiq.brokers.redis import RedisBroker
-from dramatiq.middleware import Retries
+from dramatiq.middleware import Retries, TimeLimit
 
 from app.execute import Finished, Installations, JobExecutor, Runner
 from app.queue import FINAL_STATES, STATES, Claim, JobRow, State
@@ -57,9 +68,12 @@ QUEUE = "failclosed"
 LEASE_SECONDS = 60.0
 # A pending delivery older than this may be sent again by a redelivery: the process that
 # accepted it may have died before handing it to dramatiq.
-RESEND_AFTER_SECONDS = 60.0
-# dramatiq's own time limit would interrupt a job mid-publication: the job has its budget.
-TIME_LIMIT_MS = 30 * 60 * 1000
+# A job whose message may be lost (pending and not sent for this long, or running with a
+# lease that ran out this long ago) is sent again by the workers' sweeper.
+RESEND_AFTER_SECONDS = 120.0
+SWEEP_SECONDS = 30.0
+KEEP_FINISHED_SECONDS = 14 * 24 * 3600  # a finished job's entry, for `failclosed jobs`
+SHUTDOWN_LEASE_SECONDS = 5.0  # a job still running at shutdown: taken over this soon
 
 # -- the ledger -------------------------------------------------------------------------------
 
@@ -68,8 +82,10 @@ local t = redis.call('TIME')
 local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
 """
 
-# KEYS: job hash, state index prefix. ARGV: delivery, job json, kind, repository, head,
-# pull_requests json, resend_after, id counter key, head key prefix
+# KEYS: job hash, state index prefix, id counter. ARGV: delivery, job json, kind,
+# repository, head, pull_requests json. Returns 1 when the job should be sent to the
+# workers: new, redelivered after failing, or still pending (a process that accepted it
+# may have died before sending it; a duplicate message is dropped when it starts).
 _ACCEPT = (
     _NOW
     + """
@@ -78,74 +94,60 @@ local state = redis.call('HGET', key, 'state')
 if state then
   if state == 'failed' then
     redis.call('HSET', key, 'state', 'pending', 'attempts', 0, 'check_run_id', '',
-      'finished_at', '', 'run_after', now,
+      'finished_at', '', 'run_after', now, 'sent_at', now,
       'reason', 'redelivered after: ' .. (redis.call('HGET', key, 'reason') or ''))
     redis.call('ZREM', KEYS[2] .. 'failed', ARGV[1])
     redis.call('ZADD', KEYS[2] .. 'pending', redis.call('HGET', key, 'id'), ARGV[1])
     return 1
   end
-  local created = tonumber(redis.call('HGET', key, 'created_at'))
-  if state == 'pending' and now - created > tonumber(ARGV[7]) then
+  if state == 'pending' then
+    redis.call('HSET', key, 'sent_at', now)
     return 1
   end
   return 0
 end
-local id = redis.call('INCR', ARGV[8])
+local id = redis.call('INCR', KEYS[3])
 redis.call('HSET', key, 'id', id, 'delivery_id', ARGV[1], 'job', ARGV[2], 'kind', ARGV[3],
   'repository', ARGV[4], 'head_sha', ARGV[5], 'pull_requests', ARGV[6], 'state', 'pending',
-  'attempts', 0, 'created_at', now, 'run_after', now, 'reason', '', 'owner', '',
-  'lease_until', 0, 'check_run_id', '', 'started_at', '', 'finished_at', '')
+  'attempts', 0, 'created_at', now, 'run_after', now, 'sent_at', now, 'reason', '',
+  'owner', '', 'lease_until', 0, 'check_run_id', '', 'started_at', '', 'finished_at', '')
 redis.call('ZADD', KEYS[2] .. 'pending', id, ARGV[1])
-if ARGV[3] == 'analyze' then
-  for _, number in ipairs(cjson.decode(ARGV[6])) do
-    redis.call('SET', ARGV[9] .. ARGV[4] .. '#' .. number, ARGV[5])
-  end
-end
 return 1
 """
 )
 
-# KEYS: job hash, state index prefix, lock key. ARGV: delivery, job json, owner, lease,
-# head key prefix. Returns {verdict, detail, attempt, recovered, check_run_id, id,
-# created_at}.
+# KEYS: job hash, state index prefix, then the job's locks (its head, each of its PRs).
+# ARGV: delivery, attempt token, lease seconds. Returns {verdict, detail, attempt,
+# recovered, check_run_id, id, created_at}. A running job whose lease lives is busy
+# whoever asks: each attempt has its own token.
 _START = (
     _NOW
     + """
 local key = KEYS[1]
 local state = redis.call('HGET', key, 'state')
 if not state then
-  return {'missing', '', 0, 0, '', 0}
+  return {'missing', '', 0, 0, '', 0, ''}
 end
 if state == 'done' or state == 'superseded' or state == 'failed' then
-  return {'skip', 'already ' .. state, 0, 0, '', 0}
+  return {'skip', 'already ' .. state, 0, 0, '', 0, ''}
 end
-local owner = redis.call('HGET', key, 'owner')
 local lease_until = tonumber(redis.call('HGET', key, 'lease_until') or '0')
-if state == 'running' and lease_until >= now and owner ~= ARGV[3] then
-  return {'busy', tostring(lease_until - now), 0, 0, '', 0}
+if state == 'running' and lease_until >= now then
+  return {'busy', tostring(lease_until - now), 0, 0, '', 0, ''}
 end
-local job = cjson.decode(ARGV[2])
-if job['kind'] == 'analyze' and state == 'pending' then
-  for _, number in ipairs(job['pull_requests']) do
-    local newest = redis.call('GET', ARGV[5] .. job['repository'] .. '#' .. number)
-    if newest and newest ~= job['head_sha'] then
-      redis.call('HSET', key, 'state', 'superseded', 'finished_at', now,
-        'reason', 'superseded by a push of ' .. string.sub(newest, 1, 7))
-      redis.call('ZREM', KEYS[2] .. 'pending', ARGV[1])
-      redis.call('ZADD', KEYS[2] .. 'superseded', redis.call('HGET', key, 'id'), ARGV[1])
-      return {'skip', 'superseded', 0, 0, '', 0}
-    end
+for i = 3, #KEYS do
+  local holder = redis.call('GET', KEYS[i])
+  if holder and holder ~= ARGV[1] then
+    return {'busy', tostring(math.max(redis.call('PTTL', KEYS[i]), 100) / 1000), 0, 0, '', 0, ''}
   end
 end
-local holder = redis.call('GET', KEYS[3])
-if holder and holder ~= ARGV[1] then
-  return {'busy', tostring(redis.call('PTTL', KEYS[3]) / 1000), 0, 0, '', 0}
+local lease_ms = math.floor(tonumber(ARGV[3]) * 1000)
+for i = 3, #KEYS do
+  redis.call('SET', KEYS[i], ARGV[1], 'PX', lease_ms)
 end
-local lease = tonumber(ARGV[4])
-redis.call('SET', KEYS[3], ARGV[1], 'PX', math.floor(lease * 1000))
 local attempts = redis.call('HINCRBY', key, 'attempts', 1)
-redis.call('HSET', key, 'state', 'running', 'owner', ARGV[3], 'lease_until', now + lease,
-  'started_at', now)
+redis.call('HSET', key, 'state', 'running', 'owner', ARGV[2],
+  'lease_until', now + tonumber(ARGV[3]), 'started_at', now)
 redis.call('ZREM', KEYS[2] .. 'pending', ARGV[1])
 redis.call('ZADD', KEYS[2] .. 'running', redis.call('HGET', key, 'id'), ARGV[1])
 local recovered = 0
@@ -155,9 +157,10 @@ return {'run', '', attempts, recovered, redis.call('HGET', key, 'check_run_id'),
 """
 )
 
-# KEYS: job hash, state index prefix, lock key. ARGV: delivery, owner, new state, reason,
-# attempts change, run_after delay, '1' to forget the check run (a retry: the attempt
-# completed it as failed). Only the owner of a running job may end or return it.
+# KEYS: job hash, state index prefix, then the job's locks. ARGV: delivery, attempt token,
+# new state, reason, attempts change, run_after delay, '1' to forget the check run (a
+# retry: the attempt completed it as failed), expiry seconds of a finished job's hash.
+# Only the attempt holding a running job may end or return it.
 _SETTLE = (
     _NOW
     + """
@@ -184,14 +187,19 @@ if tonumber(ARGV[5]) ~= 0 then
 end
 redis.call('ZREM', KEYS[2] .. 'running', ARGV[1])
 redis.call('ZADD', KEYS[2] .. ARGV[3], redis.call('HGET', key, 'id'), ARGV[1])
-if redis.call('GET', KEYS[3]) == ARGV[1] then
-  redis.call('DEL', KEYS[3])
+if ARGV[3] ~= 'pending' then
+  redis.call('EXPIRE', key, tonumber(ARGV[8]))
+end
+for i = 3, #KEYS do
+  if redis.call('GET', KEYS[i]) == ARGV[1] then
+    redis.call('DEL', KEYS[i])
+  end
 end
 return 1
 """
 )
 
-# KEYS: job hash, lock key. ARGV: delivery, owner, lease.
+# KEYS: job hash, then the job's locks. ARGV: delivery, attempt token, lease seconds.
 _RENEW = (
     _NOW
     + """
@@ -200,10 +208,74 @@ if redis.call('HGET', KEYS[1], 'state') ~= 'running'
   return 0
 end
 redis.call('HSET', KEYS[1], 'lease_until', now + tonumber(ARGV[3]))
-redis.call('SET', KEYS[2], ARGV[1], 'PX', math.floor(tonumber(ARGV[3]) * 1000))
+for i = 2, #KEYS do
+  local holder = redis.call('GET', KEYS[i])
+  if holder == false or holder == ARGV[1] then
+    redis.call('SET', KEYS[i], ARGV[1], 'PX', math.floor(tonumber(ARGV[3]) * 1000))
+  end
+end
 return 1
 """
 )
+
+# KEYS: job hash, state index prefix. ARGV: delivery, attempt token, record check run id.
+_RECORD = """
+if redis.call('HGET', KEYS[1], 'state') == 'running'
+  and redis.call('HGET', KEYS[1], 'owner') == ARGV[2] then
+  redis.call('HSET', KEYS[1], 'check_run_id', ARGV[3])
+  return 1
+end
+return 0
+"""
+
+# KEYS: state index prefix. ARGV: seconds a pending job may go unsent, how many to look at.
+# Returns the deliveries whose message may be lost: pending and not sent for that long
+# (its process died between accepting and sending, or dramatiq gave the message up), or
+# running with a lease that ran out that long ago. Marks them sent now.
+_STRAYS = (
+    _NOW
+    + """
+local found = {}
+local prefix = string.sub(KEYS[1], 1, #KEYS[1] - #'state:')
+for _, state in ipairs({'pending', 'running'}) do
+  for _, delivery in ipairs(redis.call('ZRANGE', KEYS[1] .. state, 0, tonumber(ARGV[2]) - 1)) do
+    local key = prefix .. 'job:' .. delivery
+    local stale = false
+    if state == 'pending' then
+      local sent = tonumber(redis.call('HGET', key, 'sent_at') or '0')
+      local after = tonumber(redis.call('HGET', key, 'run_after') or '0')
+      stale = now - math.max(sent, after) > tonumber(ARGV[1])
+    else
+      local lease = tonumber(redis.call('HGET', key, 'lease_until') or '0')
+      local sent = tonumber(redis.call('HGET', key, 'sent_at') or '0')
+      stale = now - math.max(lease, sent) > tonumber(ARGV[1])
+    end
+    if stale then
+      redis.call('HSET', key, 'sent_at', now)
+      table.insert(found, redis.call('HGET', key, 'job'))
+    end
+  end
+end
+return found
+"""
+)
+
+
+# KEYS: state index prefix. ARGV: how many of each final state to look at. Forgets the
+# finished jobs whose entry expired (KEEP_FINISHED_SECONDS) from the state indexes.
+_PRUNE = """
+local removed = 0
+local prefix = string.sub(KEYS[1], 1, #KEYS[1] - #'state:')
+for _, state in ipairs({'done', 'failed', 'superseded'}) do
+  for _, delivery in ipairs(redis.call('ZRANGE', KEYS[1] .. state, 0, tonumber(ARGV[1]) - 1)) do
+    if redis.call('EXISTS', prefix .. 'job:' .. delivery) == 0 then
+      redis.call('ZREM', KEYS[1] .. state, delivery)
+      removed = removed + 1
+    end
+  end
+end
+return removed
+"""
 
 
 @dataclass(frozen=True)
@@ -221,7 +293,11 @@ class Skip:
 
 
 class RedisLedger:
-    """failclosed's bookkeeping of each delivery in Redis (see the module docstring)."""
+    """failclosed's bookkeeping of each delivery in Redis (see the module docstring).
+
+    Standalone Redis (5 or later): the scripts touch keys they derive from a prefix, which
+    Redis Cluster does not allow.
+    """
 
     def __init__(self, client: redis.Redis, namespace: str = NAMESPACE) -> None:
         self.client = client
@@ -230,26 +306,30 @@ class RedisLedger:
         self._start = client.register_script(_START)
         self._settle = client.register_script(_SETTLE)
         self._renew = client.register_script(_RENEW)
+        self._record = client.register_script(_RECORD)
+        self._strays = client.register_script(_STRAYS)
+        self._prune = client.register_script(_PRUNE)
 
     def _job_key(self, delivery_id: str) -> str:
         return f"{self.ns}:job:{delivery_id}"
 
-    def _lock_key(self, job: Job) -> str:
-        return f"{self.ns}:lock:{job.repository}@{job.head_sha}"
+    def _locks(self, job: Job) -> list[str]:
+        """One lock per head and one per pull request: two jobs of one PR (two heads of
+        it, or a re-run) never publish at once."""
+        return [f"{self.ns}:lock:{job.repository}@{job.head_sha}"] + [
+            f"{self.ns}:lock:{job.repository}#{number}" for number in job.pull_requests
+        ]
 
     @property
     def _index(self) -> str:
         return f"{self.ns}:state:"
 
-    @property
-    def _heads(self) -> str:
-        return f"{self.ns}:head:"
-
     def accept(self, job: Job) -> bool:
-        """Record a delivery; False when it is already queued, running or over."""
+        """Record a delivery; True when it must be sent to the workers (new, redelivered
+        after failing, or still pending), False when it is running or over."""
         return bool(
             self._accept(
-                keys=[self._job_key(job.delivery_id), self._index],
+                keys=[self._job_key(job.delivery_id), self._index, f"{self.ns}:ids"],
                 args=[
                     job.delivery_id,
                     job.model_dump_json(),
@@ -257,24 +337,19 @@ class RedisLedger:
                     job.repository,
                     job.head_sha,
                     json.dumps(list(job.pull_requests)),
-                    RESEND_AFTER_SECONDS,
-                    f"{self.ns}:ids",
-                    self._heads,
                 ],
             )
         )
 
-    def start(self, job: Job, owner: str, lease_seconds: float) -> Claim | Busy | Skip:
-        """Take the job for `owner`, or say why not (see `Busy`, `Skip`)."""
-        keys = [self._job_key(job.delivery_id), self._index, self._lock_key(job)]
-        args = [job.delivery_id, job.model_dump_json(), owner, lease_seconds, self._heads]
-        verdict, detail, attempt, recovered, check_run, job_id, *created = self._start(
-            keys=keys, args=args
-        )
+    def start(self, job: Job, token: str, lease_seconds: float) -> Claim | Busy | Skip:
+        """Take the job for one attempt (`token`), or say why not (`Busy`, `Skip`)."""
+        keys = [self._job_key(job.delivery_id), self._index, *self._locks(job)]
+        reply = self._start(keys=keys, args=[job.delivery_id, token, lease_seconds])
+        verdict, detail, attempt, recovered, check_run, job_id, created = reply
         verdict = _text(verdict)
         if verdict == "missing":  # sent before its ledger entry was written: write it now
             self.accept(job)
-            return self.start(job, owner, lease_seconds)
+            return self.start(job, token, lease_seconds)
         if verdict == "skip":
             return Skip(_text(detail))
         if verdict == "busy":
@@ -286,31 +361,28 @@ class RedisLedger:
             attempt=int(attempt),
             recovered=bool(int(recovered)),
             check_run_id=int(check_run_id) if check_run_id else None,
-            created_at=float(_text(created[0])) if created else 0.0,
+            created_at=float(_text(created)) if _text(created) else 0.0,
         )
 
-    def record_check_run(self, job: Job, owner: str, check_run_id: int) -> None:
-        key = self._job_key(job.delivery_id)
-        if _text(self.client.hget(key, "owner")) == owner:
-            self.client.hset(key, "check_run_id", check_run_id)
+    def record_check_run(self, job: Job, token: str, check_run_id: int) -> None:
+        self._record(
+            keys=[self._job_key(job.delivery_id), self._index],
+            args=[job.delivery_id, token, check_run_id],
+        )
 
-    def finish(self, job: Job, owner: str, state: State, reason: str = "") -> bool:
+    def finish(self, job: Job, token: str, state: State, reason: str = "") -> bool:
         if state not in FINAL_STATES:
             raise ValueError(f"finish() takes a final state, not {state!r}")
-        return self._settle_as(job, owner, state, reason, 0, 0.0)
+        return self._settle_as(job, token, state, reason, 0, 0.0)
 
-    def retry(self, job: Job, owner: str, delay: float, reason: str) -> bool:
+    def retry(self, job: Job, token: str, delay: float, reason: str) -> bool:
         """Back to pending after `delay`; the failed attempt's check run is not reused."""
-        return self._settle_as(job, owner, "pending", reason, 0, delay, forget_check_run=True)
-
-    def release(self, job: Job, owner: str) -> bool:
-        """Back to pending unfinished (shutdown); its check run is taken up again."""
-        return self._settle_as(job, owner, "pending", "released at shutdown", -1, 0.0)
+        return self._settle_as(job, token, "pending", reason, 0, delay, forget_check_run=True)
 
     def _settle_as(
         self,
         job: Job,
-        owner: str,
+        token: str,
         state: str,
         reason: str,
         attempts: int,
@@ -318,18 +390,37 @@ class RedisLedger:
         *,
         forget_check_run: bool = False,
     ) -> bool:
-        keys = [self._job_key(job.delivery_id), self._index, self._lock_key(job)]
-        args = [job.delivery_id, owner, state, reason, attempts, delay, int(forget_check_run)]
+        keys = [self._job_key(job.delivery_id), self._index, *self._locks(job)]
+        args = [
+            job.delivery_id,
+            token,
+            state,
+            reason,
+            attempts,
+            delay,
+            int(forget_check_run),
+            int(KEEP_FINISHED_SECONDS),
+        ]
         return bool(self._settle(keys=keys, args=args))
 
-    def renew(self, owner: str, jobs: Iterable[Job], lease_seconds: float) -> set[str]:
-        """Extend the leases `owner` still holds; the delivery ids it still holds."""
-        held = set()
-        for job in jobs:
-            keys = [self._job_key(job.delivery_id), self._lock_key(job)]
-            if self._renew(keys=keys, args=[job.delivery_id, owner, lease_seconds]):
-                held.add(job.delivery_id)
-        return held
+    def renew(self, job: Job, token: str, lease_seconds: float) -> bool:
+        """Extend an attempt's lease and locks; False when it no longer holds the job."""
+        keys = [self._job_key(job.delivery_id), *self._locks(job)]
+        return bool(self._renew(keys=keys, args=[job.delivery_id, token, lease_seconds]))
+
+    def expire(self, job: Job, token: str, in_seconds: float) -> bool:
+        """Shorten an attempt's lease (shutdown with the job still running): another
+        worker takes it over soon after this process is gone."""
+        return self.renew(job, token, in_seconds)
+
+    def strays(self, unsent_seconds: float, limit: int = 1000) -> list[Job]:
+        """Jobs whose message may be lost (see `_STRAYS`), marked as sent again now."""
+        found = self._strays(keys=[self._index], args=[unsent_seconds, limit])
+        return [Job.model_validate_json(_text(raw)) for raw in found]
+
+    def prune(self, limit: int = 1000) -> int:
+        """Drop expired finished jobs from the state indexes; how many were dropped."""
+        return int(self._prune(keys=[self._index], args=[limit]))
 
     # -- what operators see (the same shapes as the SQLite queue's) --------------------
 
@@ -383,18 +474,32 @@ def _row(fields: dict[str, str]) -> JobRow:
 def make_broker(
     url: str, *, heartbeat_timeout_ms: int = 60_000, maintenance_chance: int = 1_000
 ) -> RedisBroker:
-    """dramatiq's Redis broker. Retries: only when the job asks (`dramatiq.Retry`); every
-    other error was already handled by the executor, which decides what is transient."""
+    """dramatiq's Redis broker, without its time limit (the job keeps its own budget, and
+    an interrupted publication is worse than a late one). Retries: what the job asks for
+    (`dramatiq.Retry`, with its delay), and anything else that escaped it (a Redis blip
+    while settling it) with back-off up to `MAX_ESCAPED_RETRIES` times; a message is
+    never dead-lettered on a first error."""
+    middleware = [m() for m in dramatiq.middleware.default_middleware if m is not TimeLimit]
     broker = RedisBroker(
         url=url,
         namespace=f"{NAMESPACE}-dramatiq",
         heartbeat_timeout=heartbeat_timeout_ms,
         maintenance_chance=maintenance_chance,
+        middleware=middleware,
     )
-    for middleware in broker.middleware:
-        if isinstance(middleware, Retries):
-            middleware.retry_when = lambda retries, exc: isinstance(exc, dramatiq.Retry)
+    for item in broker.middleware:
+        if isinstance(item, Retries):
+            item.retry_when = _should_retry
+            item.min_backoff = 1_000
+            item.max_backoff = 600_000
     return broker
+
+
+MAX_ESCAPED_RETRIES = 20
+
+
+def _should_retry(retries: int, exc: BaseException) -> bool:
+    return isinstance(exc, dramatiq.Retry) or retries < MAX_ESCAPED_RETRIES
 
 
 class Distributed:
@@ -410,6 +515,9 @@ class Distributed:
         lease_seconds: float = LEASE_SECONDS,
         heartbeat_timeout_ms: int = 60_000,
         maintenance_chance: int = 1_000,
+        resend_after_seconds: float = RESEND_AFTER_SECONDS,
+        sweep_seconds: float = SWEEP_SECONDS,
+        shutdown_lease_seconds: float = SHUTDOWN_LEASE_SECONDS,
     ) -> None:
         self.broker = make_broker(
             url,
@@ -418,7 +526,10 @@ class Distributed:
         )
         self.ledger = RedisLedger(redis.Redis.from_url(url))
         self._lease = lease_seconds
-        self._owner = f"{os.uname().nodename}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self._resend_after = resend_after_seconds
+        self._sweep = sweep_seconds
+        self._shutdown_lease = shutdown_lease_seconds
+        self._process = f"{os.uname().nodename}:{os.getpid()}"
         options: dict[str, Any] = {}
         if run is not None:
             options["run"] = run
@@ -427,7 +538,7 @@ class Distributed:
         self._executor = (
             JobExecutor(installations, **options) if installations is not None else None
         )
-        self._held: dict[str, Job] = {}
+        self._held: dict[str, Job] = {}  # attempt token -> job, for the heartbeat
         self._held_lock = threading.Lock()
         self._stopping = threading.Event()
         self.actor = dramatiq.Actor(
@@ -436,18 +547,20 @@ class Distributed:
             actor_name=ACTOR,
             queue_name=QUEUE,
             priority=0,
-            options={"time_limit": TIME_LIMIT_MS, "max_retries": None},
+            options={},
         )
         self._worker: dramatiq.Worker | None = None
-        self._heartbeat: threading.Thread | None = None
+        self._threads: list[threading.Thread] = []
 
     # -- the webhook's side -----------------------------------------------------------
 
     def enqueue(self, job: Job) -> None:
-        """Record the delivery, then hand it to dramatiq; a duplicate is not sent again."""
+        """Record the delivery, then hand it to dramatiq. A delivery still pending is sent
+        again (its first send may have been lost with its process); a duplicate message is
+        dropped when it starts. One that is running or over is not sent."""
         if not self.ledger.accept(job):
             logger.info(
-                "delivery already queued",
+                "delivery already taken",
                 extra={"delivery_id": job.delivery_id, "repository": job.repository},
             )
             return
@@ -464,20 +577,24 @@ class Distributed:
             raise RuntimeError("workers need installations to reach GitHub")
         self._worker = dramatiq.Worker(self.broker, worker_threads=threads, worker_timeout=100)
         self._worker.start()
-        self._heartbeat = threading.Thread(
-            target=self._beat, name="failclosed-heartbeat", daemon=True
-        )
-        self._heartbeat.start()
+        self._threads = [
+            threading.Thread(target=self._beat, name="failclosed-heartbeat", daemon=True),
+            threading.Thread(target=self._sweep_strays, name="failclosed-sweeper", daemon=True),
+        ]
+        for thread in self._threads:
+            thread.start()
 
     def stop_workers(self, grace_seconds: float = 20.0) -> None:
-        """No new jobs; running ones get `grace_seconds`, the rest are released."""
+        """No new jobs; running ones get `grace_seconds`. A job still running after that
+        is not handed back while its thread may still publish: its lease is cut short, so
+        another worker takes it over soon after this process is gone."""
         self._stopping.set()
         if self._worker is not None:
             self._worker.stop(timeout=int(grace_seconds * 1000))
         with self._held_lock:
-            unfinished = list(self._held.values())
-        for job in unfinished:
-            self.ledger.release(job, self._owner)
+            unfinished = dict(self._held)
+        for token, job in unfinished.items():
+            self.ledger.expire(job, token, self._shutdown_lease)
 
     def join(self, timeout: float = 60.0) -> None:
         """Wait until no job is pending or running (tests, benchmarks)."""
@@ -491,42 +608,57 @@ class Distributed:
         """dramatiq's actor: start the job in the ledger, execute it, settle it."""
         assert self._executor is not None
         job = Job.model_validate_json(job_json)
-        started = self.ledger.start(job, self._owner, self._lease)
+        token = f"{self._process}:{uuid.uuid4().hex[:12]}"  # this attempt, and only it
+        started = self.ledger.start(job, token, self._lease)
         if isinstance(started, Skip):
             logger.info("job skipped: %s", started.reason, extra={"delivery_id": job.delivery_id})
             return
         if isinstance(started, Busy):
-            raise dramatiq.Retry("held by another worker", delay=int(started.seconds * 1000))
+            raise dramatiq.Retry("held by another attempt", delay=int(started.seconds * 1000))
         with self._held_lock:
-            self._held[job.delivery_id] = job
+            self._held[token] = job
 
         def record(check_run_id: int) -> None:
-            self.ledger.record_check_run(job, self._owner, check_run_id)
+            self.ledger.record_check_run(job, token, check_run_id)
 
         try:
             outcome = self._executor.execute(started, record)
         finally:
             with self._held_lock:
-                self._held.pop(job.delivery_id, None)
+                self._held.pop(token, None)
         if isinstance(outcome, Finished):
-            self.ledger.finish(job, self._owner, outcome.state, outcome.reason)
+            self.ledger.finish(job, token, outcome.state, outcome.reason)
             return
-        self.ledger.retry(job, self._owner, outcome.delay, outcome.reason)
+        self.ledger.retry(job, token, outcome.delay, outcome.reason)
         raise dramatiq.Retry(outcome.reason, delay=int(outcome.delay * 1000))
 
     def _beat(self) -> None:
         while not self._stopping.wait(self._lease / 3):
             with self._held_lock:
                 held = dict(self._held)
-            if not held:
-                continue
+            for token, job in held.items():
+                try:
+                    if not self.ledger.renew(job, token, self._lease):
+                        logger.warning(
+                            "lost the lease of a running job",
+                            extra={"delivery_id": job.delivery_id},
+                        )
+                except redis.RedisError:
+                    logger.exception("could not renew a job's lease")
+
+    def _sweep_strays(self) -> None:
+        """Send again the jobs whose message may be lost (see `RedisLedger.strays`)."""
+        while not self._stopping.wait(self._sweep):
             try:
-                kept = self.ledger.renew(self._owner, held.values(), self._lease)
-            except redis.RedisError:
-                logger.exception("could not renew job leases")
-                continue
-            for delivery in set(held) - kept:
-                logger.warning("lost the lease of a running job", extra={"delivery_id": delivery})
+                for job in self.ledger.strays(self._resend_after):
+                    logger.warning(
+                        "job sent again: its message may have been lost",
+                        extra={"delivery_id": job.delivery_id},
+                    )
+                    self.actor.send(job.model_dump_json())
+                self.ledger.prune()
+            except (redis.RedisError, ValueError):
+                logger.exception("could not sweep for lost jobs")
 
 
 def run_worker_process(distributed: Distributed, threads: int, grace_seconds: float) -> None:

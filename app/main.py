@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 
 from fastapi import APIRouter, FastAPI
+from starlette.concurrency import run_in_threadpool
 
 from app import metrics
 from app.settings import Settings, get_settings
@@ -22,10 +25,16 @@ async def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-def create_app(settings: Settings | None = None, sink: JobSink | None = None) -> FastAPI:
+def create_app(
+    settings: Settings | None = None,
+    sink: JobSink | None = None,
+    on_shutdown: Callable[[], None] | None = None,
+) -> FastAPI:
     """The App's ASGI application.
 
     `settings` defaults to the environment's (`get_settings`); `sink` to an in-memory one.
+    `on_shutdown` runs when the server shuts down (SIGTERM), before the process exits:
+    uvicorn re-raises the signal afterwards, so code after `uvicorn.run` never runs.
     Raises `SettingsError` before anything is served when the settings are unsafe.
     """
     if settings is None:
@@ -35,8 +44,16 @@ def create_app(settings: Settings | None = None, sink: JobSink | None = None) ->
         logger.warning("no job queue configured: accepted jobs are kept in memory only")
         sink = InMemoryJobSink()
 
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        yield
+        if on_shutdown is not None:
+            await run_in_threadpool(on_shutdown)
+
     # No interactive docs: the only clients are GitHub and health probes.
-    app = FastAPI(title="failclosed", docs_url=None, redoc_url=None, openapi_url=None)
+    app = FastAPI(
+        title="failclosed", docs_url=None, redoc_url=None, openapi_url=None, lifespan=lifespan
+    )
     app.state.job_sink = sink
     app.dependency_overrides[get_settings] = lambda: settings
     app.include_router(health_router)

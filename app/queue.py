@@ -7,17 +7,18 @@ How a job moves:
 
     pending --claim--> running --finish--> done | failed | superseded
                           |--retry (back-off)--> pending
-                          |--release (shutdown)--> pending
-                          `--lease runs out (the worker died)--> claimed again
+                          `--lease runs out (the worker died, or stopped with the job
+                             still running)--> claimed again
 
 - **Acknowledged after completion.** A claim does not remove the job: it marks it running
   under a lease (`lease_until`) that the worker's heartbeat keeps renewing. A worker killed
   mid-job stops renewing, the lease runs out and the next claim takes the job again.
 - **Idempotent.** The delivery id is unique: a redelivered webhook is accepted (2xx) but
   not queued twice, unless its job failed (redelivering is how an operator retries one).
-- **Ordered per pull request.** A newer push supersedes the pending jobs of the older head
-  (they never start, so they never leave a check run behind), and no two jobs for the same
-  repository and head commit run at once, whichever worker or process claims them.
+- **Ordered per pull request.** No two jobs for the same head, or for the same pull
+  request, run at once, whichever worker or process claims them. Which head is current
+  is GitHub's answer, not the order deliveries arrived in: a job whose head has moved on
+  completes its check run as superseded when it runs (`app.job`).
 - **Visible.** Every job keeps its state, attempts and last reason, for `failclosed jobs`.
 
 The file is opened in WAL mode with `synchronous=FULL`, so a commit that returned is on
@@ -36,7 +37,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from app.webhooks import Job, JobKind
+from app.webhooks import Job
 
 State = Literal["pending", "running", "done", "failed", "superseded"]
 STATES: tuple[State, ...] = ("pending", "running", "done", "failed", "superseded")
@@ -242,32 +243,16 @@ class SqliteJobQueue:
                 now,
             ),
         ).rowcount
-        if inserted and job.kind is JobKind.ANALYZE and job.pull_requests:
-            self._supersede_older_heads(conn, job, now)
+        if inserted and job.pull_requests:
             (job_id,) = conn.execute(
                 "SELECT id FROM jobs WHERE delivery_id = ?", (job.delivery_id,)
             ).fetchone()
+            conn.execute("DELETE FROM job_prs WHERE job_id = ?", (job_id,))
             conn.executemany(
                 "INSERT INTO job_prs (job_id, repository, number) VALUES (?, ?, ?)",
                 [(job_id, job.repository, number) for number in job.pull_requests],
             )
         return bool(inserted)
-
-    def _supersede_older_heads(self, conn: sqlite3.Connection, job: Job, now: float) -> None:
-        marks = ", ".join("?" for _ in job.pull_requests)
-        conn.execute(
-            "UPDATE jobs SET state = 'superseded', reason = ?, finished_at = ?"
-            " WHERE state = 'pending' AND kind = ? AND head_sha != ? AND id IN"
-            f" (SELECT job_id FROM job_prs WHERE repository = ? AND number IN ({marks}))",
-            (
-                f"superseded by a push of {job.head_sha[:7]}",
-                now,
-                JobKind.ANALYZE.value,
-                job.head_sha,
-                job.repository,
-                *job.pull_requests,
-            ),
-        )
 
     # -- the workers' side ------------------------------------------------------------
 
@@ -284,13 +269,26 @@ class SqliteJobQueue:
                 " FROM jobs j"
                 " WHERE ((j.state = 'pending' AND j.run_after <= :now)"
                 "     OR (j.state = 'running' AND j.lease_until < :now))"
+                # Not while another job of the same head, or of the same pull request,
+                # holds a live lease: they would publish on the same check run or PR.
                 " AND NOT EXISTS (SELECT 1 FROM jobs r WHERE r.state = 'running'"
                 "     AND r.lease_until >= :now AND r.repository = j.repository"
-                "     AND r.head_sha = j.head_sha AND r.id != j.id)"
+                "     AND r.id != j.id AND (r.head_sha = j.head_sha OR EXISTS ("
+                "         SELECT 1 FROM job_prs rp JOIN job_prs jp"
+                "         ON jp.number = rp.number AND jp.repository = rp.repository"
+                "         WHERE rp.job_id = r.id AND jp.job_id = j.id)))"
                 " ORDER BY j.run_after, j.id LIMIT 1",
                 {"now": now},
             ).fetchone()
             if row is None:
+                return None
+            try:
+                job = Job.model_validate_json(row["job"])
+            except ValueError as exc:  # written by another version, say: never runnable
+                conn.execute(
+                    "UPDATE jobs SET state = 'failed', finished_at = ?, reason = ? WHERE id = ?",
+                    (now, f"the stored job cannot be read: {str(exc)[:200]}", row["id"]),
+                )
                 return None
             conn.execute(
                 "UPDATE jobs SET state = 'running', owner = ?, lease_until = ?,"
@@ -299,7 +297,7 @@ class SqliteJobQueue:
             )
         return Claim(
             id=row["id"],
-            job=Job.model_validate_json(row["job"]),
+            job=job,
             attempt=row["attempts"] + 1,
             recovered=row["state"] == "running",
             check_run_id=row["check_run_id"],
@@ -358,16 +356,16 @@ class SqliteJobQueue:
                 ).rowcount
             )
 
-    def release(self, job_id: int, owner: str) -> bool:
-        """Give a held job back unfinished (shutdown): it runs again, this attempt does
-        not count against it, and its check run, still in progress, is taken up again."""
+    def expire(self, job_id: int, owner: str, in_seconds: float) -> bool:
+        """Cut a held job's lease short (shutdown with its thread still running): it is
+        not handed back while that thread may still publish, and is taken over soon after
+        the process is gone."""
         with self._write() as conn:
             return bool(
                 conn.execute(
-                    "UPDATE jobs SET state = 'pending', owner = NULL, lease_until = NULL,"
-                    " attempts = MAX(attempts - 1, 0), reason = 'released at shutdown'"
-                    " WHERE id = ? AND owner = ? AND state = 'running'",
-                    (job_id, owner),
+                    "UPDATE jobs SET lease_until = ? WHERE id = ? AND owner = ?"
+                    " AND state = 'running'",
+                    (self._clock() + in_seconds, job_id, owner),
                 ).rowcount
             )
 

@@ -84,13 +84,10 @@ def serve(
         return
     queue = SqliteJobQueue(settings.queue_path)
     workers = Workers(queue, github_app, threads=settings.workers)
-    app = create_app(settings, workers)
-    try:
-        # uvicorn turns SIGTERM/SIGINT into a graceful shutdown of the server.
-        uvicorn.run(app, host=host, port=port, log_config=None, server_header=False)
-    finally:
-        workers.stop()  # no new jobs; running ones finish or are released to run again
-        queue.close()
+    # uvicorn turns SIGTERM/SIGINT into a graceful shutdown of the server, which stops the
+    # workers: no new jobs, running ones finish (or are taken over after a short lease).
+    app = create_app(settings, workers, on_shutdown=workers.stop)
+    uvicorn.run(app, host=host, port=port, log_config=None, server_header=False)
 
 
 def work(

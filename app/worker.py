@@ -8,7 +8,9 @@ runs out (see `app.queue`). What happens to each job, retries and take-overs inc
 is `app.execute`'s policy, shared with the Redis mode.
 
 Shutdown (`stop`, on SIGTERM through uvicorn): no new claims; running jobs get
-`grace_seconds` to finish, and those still running are released to run again later.
+`grace_seconds` to finish. One still running after that is not handed back while its
+thread may still publish: its lease is cut short, so another worker takes it over (with
+its check run) soon after this process is gone.
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ logger = logging.getLogger(__name__)
 LEASE_SECONDS = 60.0
 POLL_SECONDS = 1.0
 GRACE_SECONDS = 20.0
+SHUTDOWN_LEASE_SECONDS = 5.0  # a job still running at shutdown: taken over this soon
 
 
 class Workers:
@@ -114,7 +117,8 @@ class Workers:
             time.sleep(0.01)
 
     def stop(self, grace_seconds: float = GRACE_SECONDS) -> None:
-        """Take no new job; give running ones `grace_seconds`, then release the rest."""
+        """Take no new job; give running ones `grace_seconds`, then cut the leases of the
+        rest short (see the module docstring)."""
         self._stopping.set()
         with self._wake:
             self._wake.notify_all()
@@ -123,9 +127,12 @@ class Workers:
             thread.join(max(0.0, deadline - time.monotonic()))
         with self._held_lock:
             unfinished = sorted(self._held)
-        for job_id in unfinished:
-            if self.queue.release(job_id, self._owner):
-                logger.warning("job released at shutdown", extra={"job_id": job_id})
+        for job_id in unfinished:  # its thread may still publish: not handed back yet
+            if self.queue.expire(job_id, self._owner, SHUTDOWN_LEASE_SECONDS):
+                logger.warning(
+                    "job still running at shutdown: taken over after its lease",
+                    extra={"job_id": job_id},
+                )
         self._heartbeat.join(timeout=1.0)
 
     # -- the threads ------------------------------------------------------------------

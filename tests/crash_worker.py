@@ -222,6 +222,7 @@ def run_redis_worker(args: argparse.Namespace, github: FileBackedGitHub) -> int:
         lease_seconds=args.lease_seconds,
         heartbeat_timeout_ms=1_500,
         maintenance_chance=1_000_000,
+        shutdown_lease_seconds=0.5,
     )
     if args.until_sigterm:
         run_worker_process(distributed, threads=1, grace_seconds=1.0)

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import redis
 from redis_server import redis_server
@@ -347,7 +348,8 @@ def test_sigterm_releases_a_running_job_that_another_worker_then_finishes(
     tmp_path: Path, redis_url: str
 ) -> None:
     """`failclosed worker` on SIGTERM: no new jobs, a grace period, then the unfinished
-    job goes back to the queue (not lost, and its attempt not counted)."""
+    job's lease is cut short (not handed back while its thread may still publish), and
+    another worker takes it over with its check run: not lost, nothing twice."""
     redis.Redis.from_url(redis_url).flushdb()
     files = Files(tmp_path)
     job = Job(
@@ -372,11 +374,59 @@ def test_sigterm_releases_a_running_job_that_another_worker_then_finishes(
     assert first.wait(timeout=20) == 0, output_of(files, 1)
     ledger = RedisLedger(redis.Redis.from_url(redis_url))
     (row,) = ledger.jobs()
-    assert (row.state, row.attempts, row.reason) == ("pending", 0, "released at shutdown")
+    # Still its job, with a lease cut short: its thread was still running at the exit.
+    assert (row.state, row.attempts) == ("running", 1)
+    assert row.started_at is not None
 
     second = start_worker(files, 2, redis_url=redis_url)
     assert second.wait(timeout=FINISH_TIMEOUT) == 0, output_of(files, 2)
     assert len(files.called("create_check_run")) == 1
     assert len(files.called("create_review")) == 1
     (row,) = ledger.jobs()
+    assert (row.state, row.attempts) == ("done", 2)
+
+
+# -- failclosed serve: SIGTERM -----------------------------------------------------------------
+
+
+def test_sigterm_lets_serve_finish_the_running_job(tmp_path: Path) -> None:
+    """uvicorn turns SIGTERM into a shutdown and then re-raises it: the workers are stopped
+    in the app's shutdown, so the running job finishes before the process ends."""
+    from redis_server import free_port
+    from test_app_webhooks import github_headers, load_payload
+
+    port = free_port()
+    child = subprocess.Popen(
+        [sys.executable, str(ROOT / "tests" / "serve_child.py"), str(tmp_path), str(port)],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=(tmp_path / "serve.log").open("wb"),
+    )
+    try:
+        deadline = time.monotonic() + STARTUP_TIMEOUT
+        while True:
+            try:
+                httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1)
+                break
+            except httpx.TransportError:
+                assert child.poll() is None and time.monotonic() < deadline
+                time.sleep(0.05)
+        body = json.dumps(load_payload("pull_request.opened")).encode()
+        answer = httpx.post(
+            f"http://127.0.0.1:{port}/webhook",
+            content=body,
+            headers=github_headers("pull_request", body),
+        )
+        assert answer.status_code == 202
+        while not (tmp_path / "job-started").exists():
+            assert time.monotonic() < deadline, (tmp_path / "serve.log").read_text()
+            time.sleep(0.02)
+        child.send_signal(signal.SIGTERM)
+        child.wait(timeout=30)
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait()
+    assert (tmp_path / "job-finished").exists(), (tmp_path / "serve.log").read_text()
+    (row,) = SqliteJobQueue(tmp_path / "jobs.sqlite3").jobs()
     assert row.state == "done"

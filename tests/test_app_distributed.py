@@ -58,12 +58,15 @@ def job(delivery: str = "d-1", head: str = HEAD, prs: tuple[int, ...] = (7,)) ->
 # -- the ledger ---------------------------------------------------------------------------------
 
 
-def test_a_delivery_is_accepted_once_and_a_failed_one_again(ledger: RedisLedger) -> None:
+def test_a_delivery_is_sent_until_it_starts_and_a_failed_one_again(ledger: RedisLedger) -> None:
+    """Pending: sent again (the first send may have died with its process; a duplicate
+    message is dropped when it starts). Running or over: not sent. Failed: runs again."""
     assert ledger.accept(job()) is True
-    assert ledger.accept(job()) is False
-    claim = ledger.start(job(), "w-1", 30)
+    assert ledger.accept(job()) is True  # still pending
+    claim = ledger.start(job(), "attempt-1", 30)
     assert not isinstance(claim, Busy | Skip)
-    assert ledger.finish(job(), "w-1", "failed", "GitHub kept failing")
+    assert ledger.accept(job()) is False  # running
+    assert ledger.finish(job(), "attempt-1", "failed", "GitHub kept failing")
 
     assert ledger.accept(job()) is True  # the operator redelivered it
     (row,) = ledger.jobs()
@@ -73,11 +76,21 @@ def test_a_delivery_is_accepted_once_and_a_failed_one_again(ledger: RedisLedger)
 
 def test_a_duplicate_message_of_a_finished_job_is_skipped(ledger: RedisLedger) -> None:
     ledger.accept(job())
-    claim = ledger.start(job(), "w-1", 30)
+    claim = ledger.start(job(), "attempt-1", 30)
     assert not isinstance(claim, Busy | Skip) and claim.attempt == 1
-    assert ledger.start(job(), "w-2", 30) == Busy(pytest.approx(30, abs=1))
-    ledger.finish(job(), "w-1", "done")
-    assert ledger.start(job(), "w-2", 30) == Skip("already done")
+    assert ledger.start(job(), "attempt-2", 30) == Busy(pytest.approx(30, abs=1))
+    ledger.finish(job(), "attempt-1", "done")
+    assert ledger.start(job(), "attempt-2", 30) == Skip("already done")
+
+
+def test_a_running_job_is_busy_even_for_another_attempt_of_the_same_process(
+    ledger: RedisLedger,
+) -> None:
+    """Attempts have their own tokens: a second message handled by another thread of the
+    same worker process must not run the job a second time at once."""
+    ledger.accept(job())
+    assert not isinstance(ledger.start(job(), "host:1:aaaa", 30), Busy | Skip)
+    assert isinstance(ledger.start(job(), "host:1:bbbb", 30), Busy)
 
 
 def test_a_dead_workers_job_is_taken_over_with_its_check_run(ledger: RedisLedger) -> None:
@@ -97,30 +110,55 @@ def test_a_dead_workers_job_is_taken_over_with_its_check_run(ledger: RedisLedger
 
 def test_renewed_leases_keep_the_job(ledger: RedisLedger) -> None:
     ledger.accept(job())
-    ledger.start(job(), "w-1", 0.3)
+    ledger.start(job(), "a-1", 0.3)
     for _ in range(3):
         time.sleep(0.15)
-        assert ledger.renew("w-1", [job()], 0.3) == {"d-1"}
-    assert isinstance(ledger.start(job(), "w-2", 30), Busy)
+        assert ledger.renew(job(), "a-1", 0.3) is True
+    assert isinstance(ledger.start(job(), "a-2", 30), Busy)
+    assert ledger.renew(job(), "a-2", 30) is False  # not a-2's to renew
 
 
-def test_a_pending_job_of_an_older_head_is_superseded(ledger: RedisLedger) -> None:
+def test_two_heads_of_one_pull_request_never_run_at_once(ledger: RedisLedger) -> None:
+    """Both would read the PR's comments, then post: one at a time, so none is doubled."""
     ledger.accept(job("d-1", HEAD))
     ledger.accept(job("d-2", NEWER))
+    ledger.accept(job("d-3", "c" * 40, (9,)))  # another PR: free to run
+    assert not isinstance(ledger.start(job("d-1", HEAD), "a-1", 30), Busy | Skip)
+    assert isinstance(ledger.start(job("d-2", NEWER), "a-2", 30), Busy)
+    assert not isinstance(ledger.start(job("d-3", "c" * 40, (9,)), "a-3", 30), Busy | Skip)
+    ledger.finish(job("d-1", HEAD), "a-1", "done")
+    assert not isinstance(ledger.start(job("d-2", NEWER), "a-2", 30), Busy | Skip)
 
-    assert ledger.start(job("d-1", HEAD), "w-1", 30) == Skip("superseded")
-    assert not isinstance(ledger.start(job("d-2", NEWER), "w-1", 30), Busy | Skip)
-    states = {row.delivery_id: (row.state, row.reason) for row in ledger.jobs()}
-    assert states["d-1"] == ("superseded", f"superseded by a push of {NEWER[:7]}")
+
+def test_jobs_whose_message_may_be_lost_are_found_again(ledger: RedisLedger) -> None:
+    """Accepted but never sent (the web process died), or running with a dead lease."""
+    ledger.accept(job("d-unsent"))
+    ledger.accept(job("d-dead", NEWER, (8,)))
+    ledger.start(job("d-dead", NEWER, (8,)), "dead-attempt", 0.05)
+    assert ledger.strays(unsent_seconds=5) == []  # not yet
+    time.sleep(0.2)
+    found = ledger.strays(unsent_seconds=0.1)
+    assert sorted(j.delivery_id for j in found) == ["d-dead", "d-unsent"]
+    assert ledger.strays(unsent_seconds=0.1) == []  # marked sent again just now
+
+
+def test_finished_jobs_expire_and_leave_the_indexes(ledger: RedisLedger) -> None:
+    ledger.accept(job())
+    ledger.start(job(), "a-1", 30)
+    ledger.finish(job(), "a-1", "done")
+    assert 0 < ledger.client.ttl(ledger._job_key("d-1")) <= 14 * 24 * 3600
+    ledger.client.delete(ledger._job_key("d-1"))  # as if it expired
+    assert ledger.prune() == 1
+    assert ledger.counts()["done"] == 0
 
 
 def test_two_jobs_for_one_head_never_run_at_once(ledger: RedisLedger) -> None:
     ledger.accept(job("d-1"))
-    ledger.accept(job("d-2"))  # a re-run request for the same commit
-    assert not isinstance(ledger.start(job("d-1"), "w-1", 30), Busy | Skip)
-    assert isinstance(ledger.start(job("d-2"), "w-2", 30), Busy)
-    ledger.finish(job("d-1"), "w-1", "done")
-    assert not isinstance(ledger.start(job("d-2"), "w-2", 30), Busy | Skip)
+    ledger.accept(job("d-2", prs=()))  # a re-run of a fork's suite: the head, no PR
+    assert not isinstance(ledger.start(job("d-1"), "a-1", 30), Busy | Skip)
+    assert isinstance(ledger.start(job("d-2", prs=()), "a-2", 30), Busy)
+    ledger.finish(job("d-1"), "a-1", "done")
+    assert not isinstance(ledger.start(job("d-2", prs=()), "a-2", 30), Busy | Skip)
 
 
 def test_a_message_sent_before_its_ledger_entry_still_runs(ledger: RedisLedger) -> None:
@@ -130,22 +168,30 @@ def test_a_message_sent_before_its_ledger_entry_still_runs(ledger: RedisLedger) 
     assert ledger.counts()["running"] == 1
 
 
-def test_a_retry_and_a_release_put_the_job_back(ledger: RedisLedger) -> None:
+def test_a_retry_puts_the_job_back_and_forgets_its_check_run(ledger: RedisLedger) -> None:
     ledger.accept(job())
-    ledger.start(job(), "w-1", 30)
-    ledger.record_check_run(job(), "w-1", 99)
-    assert ledger.retry(job(), "w-1", 5, "GitHub answered 502")
+    ledger.start(job(), "a-1", 30)
+    ledger.record_check_run(job(), "a-1", 99)
+    ledger.record_check_run(job(), "not-the-holder", 77)  # ignored
+    assert ledger.retry(job(), "a-1", 5, "GitHub answered 502")
     (row,) = ledger.jobs()
     assert (row.state, row.reason) == ("pending", "GitHub answered 502")
     assert row.run_after > time.time() + 3
-    claim = ledger.start(job(), "w-1", 30)
-    assert not isinstance(claim, Busy | Skip) and claim.check_run_id is None  # forgotten
-    ledger.record_check_run(job(), "w-1", 4242)
-    assert ledger.release(job(), "w-1")
-    (row,) = ledger.jobs()
-    assert (row.state, row.attempts) == ("pending", 1)  # the released attempt does not count
-    again = ledger.start(job(), "w-2", 30)
-    assert not isinstance(again, Busy | Skip) and again.check_run_id == 4242
+    claim = ledger.start(job(), "a-2", 30)
+    assert not isinstance(claim, Busy | Skip) and claim.check_run_id is None
+
+
+def test_a_job_still_running_at_shutdown_is_taken_over_soon_with_its_check_run(
+    ledger: RedisLedger,
+) -> None:
+    ledger.accept(job())
+    ledger.start(job(), "a-1", 30)
+    ledger.record_check_run(job(), "a-1", 4242)
+    assert ledger.expire(job(), "a-1", 0.1)
+    time.sleep(0.2)
+    again = ledger.start(job(), "a-2", 30)
+    assert not isinstance(again, Busy | Skip)
+    assert (again.recovered, again.check_run_id) == (True, 4242)
 
 
 # -- dramatiq workers, end to end ---------------------------------------------------------------
@@ -225,3 +271,28 @@ def test_the_jobs_command_reads_the_redis_ledger(
     assert main(["jobs", "--queue-url", redis_url]) == 0
     out = capsys.readouterr().out
     assert "running 1" in out and "on host:1:abc" in out
+
+
+def test_a_redis_blip_while_starting_a_job_is_retried_not_dead_lettered(
+    distributed: Any,
+) -> None:
+    payload = load_payload("pull_request.opened")
+    github = fake_for(payload)
+    worker = distributed(github)
+    real_start = worker.ledger.start
+    blips: list[int] = []
+
+    def flaky_start(*args: Any, **kwargs: Any) -> Any:
+        if not blips:
+            blips.append(1)
+            raise redis.ConnectionError("Connection reset by peer")
+        return real_start(*args, **kwargs)
+
+    worker.ledger.start = flaky_start
+    worker.enqueue(analyze_job(payload))
+    worker.start_workers(threads=1)
+    worker.join(timeout=20)
+
+    assert blips == [1]
+    assert github.conclusion() == "failure"
+    assert worker.ledger.counts()["done"] == 1

@@ -149,15 +149,19 @@ def test_a_retry_waits_for_its_back_off(queue: SqliteJobQueue, clock: Clock) -> 
     assert row.reason == "GitHub answered 502"
 
 
-def test_released_jobs_run_again_without_losing_an_attempt(queue: SqliteJobQueue) -> None:
+def test_a_job_cut_short_at_shutdown_is_taken_over_with_its_check_run(
+    queue: SqliteJobQueue, clock: Clock
+) -> None:
     queue.enqueue(job())
     claim = queue.claim("w-1", LEASE)
     assert claim is not None
     queue.record_check_run(claim.id, "w-1", 4242)
-    assert queue.release(claim.id, "w-1")
+    assert queue.expire(claim.id, "w-1", 5)
+    clock.now += 4
+    assert queue.claim("w-2", LEASE) is None  # its thread may still be publishing
+    clock.now += 2
     again = queue.claim("w-2", LEASE)
-    assert again is not None and again.attempt == 1
-    assert again.check_run_id == 4242  # still in progress: taken up again
+    assert again is not None and (again.recovered, again.check_run_id) == (True, 4242)
 
 
 def test_a_retried_job_makes_a_new_check_run(queue: SqliteJobQueue, clock: Clock) -> None:
@@ -171,26 +175,31 @@ def test_a_retried_job_makes_a_new_check_run(queue: SqliteJobQueue, clock: Clock
     assert again is not None and again.check_run_id is None
 
 
-def test_a_newer_push_supersedes_the_pending_job_of_the_older_head(
-    queue: SqliteJobQueue,
+def test_deliveries_arriving_out_of_order_supersede_nothing(queue: SqliteJobQueue) -> None:
+    """Which head is current is GitHub's to say (the job asks it when it runs): a re-run
+    of an old commit, or a late delivery, must not cancel the current head's job."""
+    queue.enqueue(job("d-new", NEWER, (7,)))
+    queue.enqueue(job("d-old", HEAD, (7,)))  # arrives last, about the older head
+    assert {row.delivery_id: row.state for row in queue.jobs()} == {
+        "d-new": "pending",
+        "d-old": "pending",
+    }
+
+
+def test_two_jobs_of_one_pull_request_never_run_at_once(
+    queue: SqliteJobQueue, clock: Clock
 ) -> None:
+    """Two heads of PR 7 would both read its comments, then post: one at a time."""
     queue.enqueue(job("d-1", HEAD, (7,)))
-    queue.enqueue(job("d-other", HEAD, (8,), repository="octo/other"))
-    queue.enqueue(job("d-2", NEWER, (7,)))
-
-    states = {row.delivery_id: (row.state, row.reason) for row in queue.jobs()}
-    assert states["d-1"] == ("superseded", f"superseded by a push of {NEWER[:7]}")
-    assert states["d-other"][0] == "pending"  # another repository: untouched
-    assert states["d-2"][0] == "pending"
-
-
-def test_a_running_job_is_not_superseded_behind_its_back(queue: SqliteJobQueue) -> None:
-    """It completes its own check run; only jobs that never started are dropped."""
-    queue.enqueue(job("d-1", HEAD))
-    claim = queue.claim("w-1", LEASE)
-    assert claim is not None
-    queue.enqueue(job("d-2", NEWER))
-    assert queue.finish(claim.id, "w-1", "done")
+    queue.enqueue(job("d-2", NEWER, (7, 8)))
+    queue.enqueue(job("d-3", "c" * 40, (9,)))
+    first, second = queue.claim("w-1", LEASE), queue.claim("w-2", LEASE)
+    assert first is not None and second is not None
+    assert (first.job.delivery_id, second.job.delivery_id) == ("d-1", "d-3")
+    assert queue.claim("w-3", LEASE) is None
+    queue.finish(first.id, "w-1", "done")
+    third = queue.claim("w-3", LEASE)
+    assert third is not None and third.job.delivery_id == "d-2"
 
 
 def test_two_jobs_for_one_head_never_run_at_once(queue: SqliteJobQueue, clock: Clock) -> None:
@@ -318,12 +327,16 @@ def test_a_failed_group_commit_fails_every_enqueue_in_it(
     assert queue.jobs() == []
 
 
-def test_superseding_finds_older_jobs_through_their_pull_requests(
+def test_a_stored_job_that_cannot_be_read_fails_instead_of_looping(
     queue: SqliteJobQueue,
 ) -> None:
-    """A job for PRs 7 and 8 (one branch, two bases) is superseded by a push seen on 8."""
-    queue.enqueue(job("d-1", HEAD, (7, 8)))
-    queue.enqueue(job("d-9", HEAD, (9,)))
+    queue.enqueue(job("d-1"))
     queue.enqueue(job("d-2", NEWER, (8,)))
-    states = {row.delivery_id: row.state for row in queue.jobs()}
-    assert states == {"d-1": "superseded", "d-9": "pending", "d-2": "pending"}
+    queue._connection().execute("UPDATE jobs SET job = '{\"kind\": 1}' WHERE delivery_id = 'd-1'")
+    claim = queue.claim("w-1", LEASE)
+    assert claim is None  # the unreadable one was failed, with the reason
+    claim = queue.claim("w-1", LEASE)
+    assert claim is not None and claim.job.delivery_id == "d-2"
+    failed = queue.jobs(["failed"])
+    assert [r.delivery_id for r in failed] == ["d-1"]
+    assert failed[0].reason.startswith("the stored job cannot be read")

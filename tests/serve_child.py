@@ -1,0 +1,49 @@
+"""`failclosed serve` (embedded mode) as it runs, but with a fake GitHub and a slow job.
+
+Run by tests/test_app_crash.py as its own process, to send it a real SIGTERM:
+
+    python tests/serve_child.py OUT_DIR PORT
+
+The job writes OUT_DIR/job-started, works for two seconds, then OUT_DIR/job-finished.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from test_app_webhooks import make_settings
+
+from app import serve
+from app.worker import Workers
+
+OUT = Path(sys.argv[1])
+
+
+def slow_job(job: Any, github: Any) -> None:
+    (OUT / "job-started").write_text("1")
+    time.sleep(2)
+    (OUT / "job-finished").write_text("1")
+
+
+class SlowWorkers(Workers):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, run=slow_job, poll_seconds=0.05, **kwargs)
+
+
+class NoGitHub:
+    def __init__(self, *args: Any) -> None: ...
+
+    def installation(self, installation_id: int) -> object:
+        return object()
+
+
+serve.Workers = SlowWorkers  # type: ignore[misc]
+serve.GitHubApp = NoGitHub  # type: ignore[misc,assignment]
+settings = make_settings()
+settings.queue_path = OUT / "jobs.sqlite3"
+serve.serve("127.0.0.1", int(sys.argv[2]), settings=settings)
