@@ -210,14 +210,19 @@ def test_serve_main_exits_2_with_the_problems(
     assert "FAILCLOSED_PRIVATE_KEY" in err
 
 
-def test_serve_runs_uvicorn_with_valid_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_serve_runs_uvicorn_with_valid_settings(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     calls = []
-    monkeypatch.setattr(serve.uvicorn, "run", lambda app, **kw: calls.append(kw))
+    monkeypatch.setattr(serve.uvicorn, "run", lambda app, **kw: calls.append((app, kw)))
     monkeypatch.setattr(serve, "configure_logging", lambda level: None)
 
-    serve.serve("127.0.0.1", 8123, settings=settings())
+    serve.serve("127.0.0.1", 8123, settings=settings(queue_path=tmp_path / "jobs.sqlite3"))
 
-    assert calls and calls[0]["host"] == "127.0.0.1" and calls[0]["port"] == 8123
+    ((app, options),) = calls
+    assert (options["host"], options["port"]) == ("127.0.0.1", 8123)
+    app.state.job_sink.stop(grace_seconds=0)  # what the server's shutdown would do
+    assert (tmp_path / "jobs.sqlite3").is_file()  # the embedded queue, where configured
 
 
 def test_json_log_formatter_keeps_extra_fields() -> None:
