@@ -364,6 +364,11 @@ class RedisLedger:
             created_at=float(_text(created)) if _text(created) else 0.0,
         )
 
+    def holds(self, job: Job, token: str) -> bool:
+        """Whether the attempt `token` still holds the running job."""
+        state, owner = self.client.hmget(self._job_key(job.delivery_id), "state", "owner")
+        return _text(state or b"") == "running" and _text(owner or b"") == token
+
     def record_check_run(self, job: Job, token: str, check_run_id: int) -> None:
         self._record(
             keys=[self._job_key(job.delivery_id), self._index],
@@ -621,8 +626,11 @@ class Distributed:
         def record(check_run_id: int) -> None:
             self.ledger.record_check_run(job, token, check_run_id)
 
+        def still_held() -> bool:
+            return self.ledger.holds(job, token)
+
         try:
-            outcome = self._executor.execute(started, record)
+            outcome = self._executor.execute(started, record, still_held)
         finally:
             with self._held_lock:
                 self._held.pop(token, None)

@@ -6,7 +6,7 @@ the embedded SQLite queue (`app.worker.Workers`) or the Redis one (`app.distribu
 
 - Exactly one check run per job across attempts: the first `create_check_run` is
   recorded, and an attempt taking over from a dead worker completes that same run
-  (`RememberedCheckRun`); if the pull request moved on meanwhile, the job completes it
+  (`AttemptPort`); if the pull request moved on meanwhile, the job completes it
   as superseded rather than leave it in progress. Comments are not repeated either: the
   job finds its earlier ones by their fingerprints.
 - An analyze job that fails with a transient GitHub error (no answer, 5xx, 429:
@@ -90,8 +90,14 @@ class JobExecutor:
         self._retry_delays = retry_delays
         self._max_attempts = max_attempts
 
-    def execute(self, claim: Claim, record_check_run: Callable[[int], None]) -> Outcome:
-        """Run the claimed job; `record_check_run` keeps the id of the run it creates."""
+    def execute(
+        self,
+        claim: Claim,
+        record_check_run: Callable[[int], None],
+        still_held: Callable[[], bool] = lambda: True,
+    ) -> Outcome:
+        """Run the claimed job; `record_check_run` keeps the id of the run it creates,
+        `still_held` says whether this attempt still holds the job (see `AttemptPort`)."""
         job = claim.job
         context = job_context(claim)
         if claim.recovered:
@@ -105,8 +111,11 @@ class JobExecutor:
             return self._abandon_interrupted_commit(claim)
         started = time.monotonic()
         try:
-            github = RememberedCheckRun(
-                self._installations.installation(job.installation_id), claim, record_check_run
+            github = AttemptPort(
+                self._installations.installation(job.installation_id),
+                claim,
+                record_check_run,
+                still_held,
             )
             result = run(job, github)
         except Exception as exc:
@@ -194,22 +203,52 @@ def outcome_fields(result: object) -> dict[str, Any]:
     return fields
 
 
-class RememberedCheckRun:
-    """A `GitHubPort` that makes at most one check run per job across attempts.
+class LeaseLost(RuntimeError):
+    """Another attempt holds this job now: this one must not write to GitHub any more."""
 
-    The first attempt's `create_check_run` is recorded in the queue; an attempt taking
-    over from a worker that died, or from one that was stopped and released the job,
-    gets that same id back instead of a second check run (the queue forgets the id when
-    an attempt failed and completed its run). Each run is tagged with the delivery id
-    (GitHub's `external_id`), so a worker that died between GitHub creating the run and
-    the queue recording it is covered too: the take-over finds the run by its tag.
-    Every other call goes to the wrapped port.
+
+class AttemptPort:
+    """The `GitHubPort` one attempt of a job sees: one check run across attempts, and no
+    write once the attempt no longer holds the job.
+
+    - The first attempt's `create_check_run` is recorded in the queue; a later attempt
+      (taking over from a worker that died, or that stopped with the job still running)
+      gets that same id back instead of a second check run (the queue forgets the id
+      when an attempt failed and completed its run). Each run is tagged with the
+      delivery id (GitHub's `external_id`), so a worker that died between GitHub creating
+      the run and the queue recording it is covered too: the take-over finds it by tag.
+    - Before each write, `still_held` asks the queue whether this attempt still holds the
+      job (a worker that stalled past its lease may have been taken over): if not, the
+      write is not made (`LeaseLost`), so two attempts never publish side by side.
+
+    Reads go straight to the wrapped port.
     """
 
-    def __init__(self, inner: GitHubPort, claim: Claim, record: Callable[[int], None]) -> None:
+    WRITES = frozenset(
+        {
+            "update_check_run",
+            "create_review",
+            "reply_to_review_comment",
+            "comment_on_pull_request",
+            "commit_files",
+        }
+    )
+
+    def __init__(
+        self,
+        inner: GitHubPort,
+        claim: Claim,
+        record: Callable[[int], None],
+        still_held: Callable[[], bool] = lambda: True,
+    ) -> None:
         self.inner = inner
         self._claim = claim
         self._record = record
+        self._still_held = still_held
+
+    def _fence(self) -> None:
+        if not self._still_held():
+            raise LeaseLost("another attempt took this job over; this one stops writing")
 
     def create_check_run(
         self, repo: str, head_sha: str, name: str, external_id: str | None = None
@@ -223,9 +262,18 @@ class RememberedCheckRun:
                 self._record(previous)
         if previous is not None and head_sha == job.head_sha:
             return previous
+        self._fence()
         check_run_id = self.inner.create_check_run(repo, head_sha, name, job.delivery_id)
         self._record(check_run_id)
         return check_run_id
 
     def __getattr__(self, name: str) -> Any:
-        return getattr(self.inner, name)
+        attribute = getattr(self.inner, name)
+        if name not in self.WRITES:
+            return attribute
+
+        def fenced(*args: Any, **kwargs: Any) -> Any:
+            self._fence()
+            return attribute(*args, **kwargs)
+
+        return fenced

@@ -321,6 +321,15 @@ class SqliteJobQueue:
                     held.add(job_id)
         return held
 
+    def holds(self, job_id: int, owner: str) -> bool:
+        """Whether `owner` still holds the running job (nobody has taken it over)."""
+        row = (
+            self._connection()
+            .execute("SELECT state, owner FROM jobs WHERE id = ?", (job_id,))
+            .fetchone()
+        )
+        return row is not None and row["state"] == "running" and row["owner"] == owner
+
     def record_check_run(self, job_id: int, owner: str, check_run_id: int) -> None:
         """Remember the check run this attempt made, so a re-run completes the same one."""
         with self._write() as conn:

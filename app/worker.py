@@ -177,10 +177,14 @@ class Workers:
 
     def _run_claim(self, claim: Claim) -> None:
         """Run it, then do what the outcome says: finish it or put it back for later."""
-        outcome = self._executor.execute(
-            claim,
-            lambda check_run_id: self.queue.record_check_run(claim.id, self._owner, check_run_id),
-        )
+
+        def record(check_run_id: int) -> None:
+            self.queue.record_check_run(claim.id, self._owner, check_run_id)
+
+        def still_held() -> bool:
+            return self.queue.holds(claim.id, self._owner)
+
+        outcome = self._executor.execute(claim, record, still_held)
         if isinstance(outcome, Finished):
             self.queue.finish(claim.id, self._owner, outcome.state, outcome.reason)
         else:

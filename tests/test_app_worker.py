@@ -15,6 +15,7 @@ import pytest
 from test_app_job import BASE_SHA, FAIL_OPEN, SAFE, FakeGitHub, patch_of
 from test_app_webhooks import github_headers, load_payload, make_settings, request
 
+from app.execute import LeaseLost
 from app.job import run_analysis
 from app.main import create_app
 from app.ports import ChangedFile, PullRequest
@@ -459,3 +460,36 @@ def test_each_finished_job_is_logged_with_its_outcome(
         True,
     )
     assert line.result_api_calls == 9
+
+
+def test_an_attempt_that_was_taken_over_writes_nothing_more(queue: SqliteJobQueue) -> None:
+    """A worker that stalled past its lease and was taken over must not publish beside the
+    attempt that took over: every write first asks the queue who holds the job."""
+    payload = load_payload("pull_request.opened")
+    github = fake_for(payload)
+    refused: list[BaseException] = []
+    done = threading.Event()
+
+    def stalled_then_taken_over(job: Job, gh: Any) -> object:
+        try:
+            gh.create_check_run(job.repository, job.head_sha, "failclosed")
+            with queue._write() as conn:  # meanwhile another worker took the job over
+                conn.execute("UPDATE jobs SET owner = 'another-worker'")
+            gh.create_review(job.repository, 2, {"event": "COMMENT"})
+        except LeaseLost as exc:
+            refused.append(exc)
+            raise
+        finally:
+            done.set()
+        return None
+
+    queue.enqueue(analyze_job(payload))
+    sink = workers(queue, OneInstallation(github), run=stalled_then_taken_over)
+    try:
+        assert done.wait(5)
+    finally:
+        sink.stop(grace_seconds=1)
+    assert len(refused) == 1
+    assert github.names() == ["create_check_run"]  # the review was never sent
+    (row,) = queue.jobs()
+    assert (row.state, row.owner) == ("running", "another-worker")  # left to its holder
