@@ -125,12 +125,12 @@ class JobExecutor:
             logger.info("job finished", extra={**context, **outcome_fields(result), "state": state})
             outcome = Finished(state, getattr(result, "reason", ""))
         metrics.JOB_SECONDS.labels(job.kind.value).observe(time.monotonic() - started)
-        if isinstance(outcome, Finished):
-            metrics.JOBS_FINISHED.labels(job.kind.value, outcome.state).inc()
-            if claim.created_at:
-                metrics.JOB_LATENCY.labels(job.kind.value).observe(
-                    max(0.0, time.time() - claim.created_at)
-                )
+        outcome_label = outcome.state if isinstance(outcome, Finished) else "retried"
+        metrics.JOBS_FINISHED.labels(job.kind.value, outcome_label).inc()
+        if isinstance(outcome, Finished) and claim.created_at:
+            metrics.JOB_LATENCY.labels(job.kind.value).observe(
+                max(0.0, time.time() - claim.created_at)
+            )
         return outcome
 
     def _after_failure(self, claim: Claim, exc: Exception, context: dict[str, Any]) -> Outcome:

@@ -64,7 +64,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                     f"{PROG}: no job queue at {where} (set FAILCLOSED_QUEUE_PATH)", file=sys.stderr
                 )
                 return EXIT_NO_QUEUE
-            queue = SqliteJobQueue(where)
+            queue = SqliteJobQueue(where, readonly=True)
         counts = queue.counts()
         states = args.state or list(SHOWN_STATES)
         listed = {state: queue.jobs([state], limit=args.limit) for state in states}

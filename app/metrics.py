@@ -36,7 +36,7 @@ DELIVERIES = Counter(
 )
 JOBS_FINISHED = Counter(
     "failclosed_jobs_finished",
-    "Jobs this process finished, by kind and final state.",
+    "Job attempts this process ended, by kind and outcome (a final state, or retried).",
     ["kind", "state"],
     registry=REGISTRY,
 )
@@ -62,9 +62,10 @@ GITHUB_REQUESTS = Counter(
 )
 RATE_LIMIT_REMAINING = Gauge(
     "failclosed_github_rate_limit_remaining",
-    "x-ratelimit-remaining of GitHub's last answer that carried it.",
+    "x-ratelimit-remaining of GitHub's last answer that carried it (NaN before any).",
     registry=REGISTRY,
 )
+RATE_LIMIT_REMAINING.set(float("nan"))  # unknown, not "exhausted"
 
 
 def observe_github_response(response: httpx.Response) -> None:

@@ -42,6 +42,7 @@ from app.webhooks import Job
 State = Literal["pending", "running", "done", "failed", "superseded"]
 STATES: tuple[State, ...] = ("pending", "running", "done", "failed", "superseded")
 FINAL_STATES = frozenset({"done", "failed", "superseded"})
+KEEP_FINISHED_SECONDS = 14 * 24 * 3600  # finished jobs stay visible to operators this long
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
@@ -125,11 +126,17 @@ class SqliteJobQueue:
     """The embedded queue: a SQLite file shared by the webhook and the workers."""
 
     def __init__(
-        self, path: str | Path, *, clock: Callable[[], float] = time.time, busy_ms: int = 10_000
+        self,
+        path: str | Path,
+        *,
+        clock: Callable[[], float] = time.time,
+        busy_ms: int = 10_000,
+        readonly: bool = False,
     ) -> None:
         self.path = Path(path)
         self._clock = clock
         self._busy_ms = busy_ms
+        self._readonly = readonly  # `failclosed jobs`: looks, never creates or changes
         # One connection per thread, never shared: a thread's is closed when it ends.
         self._local = threading.local()
         # This process's writers take turns here rather than in SQLite's busy handler,
@@ -138,8 +145,11 @@ class SqliteJobQueue:
         self._pending: list[_Enqueue] = []  # enqueues waiting for the next group commit
         self._pending_lock = threading.Lock()
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._connection().executescript(SCHEMA)
+            if readonly:
+                self._connection().execute("SELECT 1 FROM jobs LIMIT 1")
+            else:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                self._connection().executescript(SCHEMA)
         except sqlite3.DatabaseError as exc:
             raise QueueError(f"cannot use {self.path} as the job queue: {exc}") from exc
 
@@ -149,6 +159,13 @@ class SqliteJobQueue:
         """One connection per thread: sqlite3 connections are not to be shared."""
         conn = getattr(self._local, "conn", None)
         if conn is None:
+            if self._readonly:
+                uri = f"{self.path.resolve().as_uri()}?mode=ro"
+                conn = sqlite3.connect(uri, uri=True, isolation_level=None)
+                conn.row_factory = sqlite3.Row
+                conn.execute(f"PRAGMA busy_timeout = {int(self._busy_ms)}")
+                self._local.conn = conn
+                return conn
             conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
             conn.row_factory = sqlite3.Row
             conn.execute(f"PRAGMA busy_timeout = {int(self._busy_ms)}")
@@ -377,6 +394,21 @@ class SqliteJobQueue:
                     (self._clock() + in_seconds, job_id, owner),
                 ).rowcount
             )
+
+    def prune(self, older_than_seconds: float = KEEP_FINISHED_SECONDS) -> int:
+        """Forget finished jobs older than that (two weeks by default); how many."""
+        cutoff = self._clock() - older_than_seconds
+        with self._write() as conn:
+            conn.execute(
+                "DELETE FROM job_prs WHERE job_id IN (SELECT id FROM jobs WHERE"
+                " state IN ('done', 'failed', 'superseded') AND finished_at < ?)",
+                (cutoff,),
+            )
+            return conn.execute(
+                "DELETE FROM jobs WHERE state IN ('done', 'failed', 'superseded')"
+                " AND finished_at < ?",
+                (cutoff,),
+            ).rowcount
 
     # -- what operators see -----------------------------------------------------------
 

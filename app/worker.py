@@ -159,8 +159,16 @@ class Workers:
                     self._held.discard(claim.id)
 
     def _beat(self) -> None:
-        """Renew the leases of the jobs in hand, three times a lease."""
+        """Renew the leases of the jobs in hand, three times a lease; once an hour,
+        forget finished jobs older than two weeks."""
+        pruned_at = 0.0
         while not self._stopping.wait(self._lease / 3):
+            if time.monotonic() - pruned_at > 3600:
+                pruned_at = time.monotonic()
+                try:
+                    self.queue.prune()
+                except Exception:
+                    logger.exception("could not prune finished jobs")
             with self._held_lock:
                 held = set(self._held)
             if not held:

@@ -340,3 +340,24 @@ def test_a_stored_job_that_cannot_be_read_fails_instead_of_looping(
     failed = queue.jobs(["failed"])
     assert [r.delivery_id for r in failed] == ["d-1"]
     assert failed[0].reason.startswith("the stored job cannot be read")
+
+
+def test_finished_jobs_are_forgotten_after_two_weeks(queue: SqliteJobQueue, clock: Clock) -> None:
+    queue.enqueue(job("d-old"))
+    claim = queue.claim("w-1", LEASE)
+    assert claim is not None
+    queue.finish(claim.id, "w-1", "done")
+    queue.enqueue(job("d-pending", NEWER, (8,)))
+    clock.now += 15 * 24 * 3600
+    assert queue.prune() == 1
+    assert [row.delivery_id for row in queue.jobs()] == ["d-pending"]  # never pending ones
+
+
+def test_a_read_only_queue_changes_nothing(tmp_path: Path) -> None:
+    """`failclosed jobs` pointed at some other SQLite file: an error, and no table made."""
+    other = tmp_path / "other.sqlite3"
+    sqlite3.connect(other).execute("CREATE TABLE notes (x)").connection.commit()
+    with pytest.raises(QueueError, match="cannot use"):
+        SqliteJobQueue(other, readonly=True)
+    tables = sqlite3.connect(other).execute("SELECT name FROM sqlite_master").fetchall()
+    assert tables == [("notes",)]
