@@ -73,6 +73,7 @@ CREATE TABLE IF NOT EXISTS job_prs (
     number     INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS job_prs_by_pr ON job_prs (repository, number);
+CREATE INDEX IF NOT EXISTS job_prs_by_job ON job_prs (job_id);
 """
 
 

@@ -69,7 +69,7 @@ from app.job import JobResult, run_analysis
 from app.main import create_app
 from app.ports import ChangedFile, PullRequest, ReviewComment
 from app.queue import SqliteJobQueue
-from app.serve import JsonLogFormatter
+from app.serve import JsonLogFormatter, configure_interpreter
 from app.settings import Settings
 from app.webhooks import InMemoryJobSink, Job, JobKind, JobSink
 from app.worker import Workers
@@ -813,6 +813,7 @@ def measure(options: Options, workdir: Path) -> bool:
     client = Client(options.client)
     run = Run(options, make_settings(secret), secret, template, client)
     try:
+        configure_interpreter()  # as `failclosed serve` does, for every figure
         health, memory = baselines(run, run_id)
         backend = MODES[options.mode](queue_dir, github, job_runner, options.threads)
         print(f"queue: {backend.description} in {queue_dir}")
