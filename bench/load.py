@@ -46,6 +46,7 @@ import multiprocessing
 import os
 import platform
 import secrets
+import signal
 import socket
 import statistics
 import subprocess
@@ -152,6 +153,28 @@ class LoadGitHub:
         self._patch = patch_of(SAFE, FAIL_OPEN)
 
     # -- what the bench reads
+
+    def export(self) -> dict[str, Any]:
+        """The counts, for another process (the Redis mode's worker process)."""
+        with self._lock:
+            return {
+                "runs": dict(self.runs),
+                "check_runs": dict(self.check_runs),
+                "conclusions": {str(k): v for k, v in self.conclusions.items()},
+                "reviews": self.reviews,
+                "calls": self.calls,
+            }
+
+    def merge(self, counts: dict[str, Any]) -> None:
+        """Add another process's counts (see `export`)."""
+        with self._lock:
+            self.runs.update(counts["runs"])
+            self.check_runs.update(counts["check_runs"])
+            offset = len(self.conclusions)
+            for n, (_, conclusion) in enumerate(sorted(counts["conclusions"].items())):
+                self.conclusions[offset + n + 1_000_000] = conclusion
+            self.reviews += counts["reviews"]
+            self.calls += counts["calls"]
 
     def record_run(self, delivery_id: str) -> None:
         with self._lock:
@@ -312,9 +335,14 @@ def embedded_backend(workdir: Path, github: LoadGitHub, run: Runner, threads: in
     )
 
 
+WORKER_NICENESS = 10
+
+
 def redis_backend(workdir: Path, github: LoadGitHub, run: Runner, threads: int) -> Backend:
-    """The scale-out mode: a real redis-server on 127.0.0.1, the web replica's sink sends
-    to it, and a dramatiq worker (threads in this process) runs the jobs."""
+    """The scale-out mode as deployed: a real redis-server on 127.0.0.1, this process a
+    web replica whose sink sends to it, and a separate `failclosed worker`-like process
+    running the jobs with a dramatiq worker (`--worker-process` below). The worker
+    process's fake GitHub counts are merged into `github` when it stops."""
     sys.path.insert(0, str(ROOT / "tests"))
     from redis_server import redis_server
 
@@ -323,8 +351,16 @@ def redis_backend(workdir: Path, github: LoadGitHub, run: Runner, threads: int) 
     server = redis_server(workdir)
     url = server.__enter__()
     web = Distributed(url)
-    worker = Distributed(url, github, run=run)
-    worker.start_workers(threads)
+    config = workdir / "worker.json"
+    counts_file = workdir / "worker-counts.json"
+    config.write_text(
+        json.dumps({"heads": github.heads, "github_ms": github.github_ms, "threads": threads})
+    )
+    worker = subprocess.Popen(
+        [sys.executable, __file__, "--worker-process", url, str(config), str(counts_file)],
+        cwd=ROOT,
+        stderr=(workdir / "worker.log").open("wb"),
+    )
 
     def jobs() -> dict[str, JobView]:
         return {
@@ -337,13 +373,16 @@ def redis_backend(workdir: Path, github: LoadGitHub, run: Runner, threads: int) 
         }
 
     def close() -> None:
-        worker.stop_workers(grace_seconds=5.0)
+        worker.send_signal(signal.SIGTERM)
+        worker.wait(timeout=60)
+        github.merge(json.loads(counts_file.read_text()))
         server.__exit__(None, None, None)
 
     return Backend(
         description=(
-            f"redis: dramatiq RedisBroker + RedisLedger on redis-server {url.split('//')[1]}, "
-            f"a dramatiq worker with {threads} threads in the server process"
+            f"redis: dramatiq RedisBroker + RedisLedger on redis-server {url.split('//')[1]}; "
+            f"this process only accepts, a worker process at nice {WORKER_NICENESS} runs the "
+            f"jobs ({threads} threads)"
         ),
         sink=web,
         unfinished=web.ledger.unfinished,
@@ -351,6 +390,23 @@ def redis_backend(workdir: Path, github: LoadGitHub, run: Runner, threads: int) 
         jobs=jobs,
         close=close,
     )
+
+
+def worker_process(url: str, config_path: str, counts_path: str) -> int:
+    """`--worker-process`: the Redis mode's worker for `redis_backend`, until SIGTERM."""
+    from app.distributed import Distributed, run_worker_process
+
+    config = json.loads(Path(config_path).read_text())
+    heads = {int(number): sha for number, sha in config["heads"].items()}
+    github = LoadGitHub(heads, github_ms=config["github_ms"])
+    # Beside the web replica on this 2-core machine: analysis is throughput work, the
+    # acknowledgements are the latency-critical part (in production, other machines).
+    os.nice(WORKER_NICENESS)
+    configure_interpreter()
+    distributed = Distributed(url, github, run=counted_analysis(github))
+    run_worker_process(distributed, config["threads"], grace_seconds=10)
+    Path(counts_path).write_text(json.dumps(github.export()))
+    return 0
 
 
 MODES: dict[str, Callable[[Path, LoadGitHub, Runner, int], Backend]] = {
@@ -995,7 +1051,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--queue-dir", type=Path, help="where the queue file goes (default: a temporary folder)"
     )
+    parser.add_argument("--worker-process", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.worker_process:
+        return worker_process(*args.worker_process)
+    del args.worker_process
     if min(args.deliveries, args.repos, args.concurrency, args.threads) < 1:
         parser.error("--deliveries, --repos, --concurrency and --threads must be at least 1")
     if args.mode in PLANNED:
