@@ -85,28 +85,10 @@ BASE_SHA = "b" * 40
 CHANGED_PATH = "app/perms.py"
 # A PR that turns a fail-closed permission check into a fail-open one: the analyzer
 # finds it (FC101), builds and verifies a fix, and the job posts a review and fails its check.
-SAFE = """\
-import logging
+# (the same sources as the App's tests: tests/test_app_job.py)
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+from test_app_job import FAIL_OPEN, SAFE  # noqa: E402
 
-logger = logging.getLogger(__name__)
-
-
-def has_permission(user, action):
-    return client.check(user, action)
-"""
-FAIL_OPEN = """\
-import logging
-
-logger = logging.getLogger(__name__)
-
-
-def has_permission(user, action):
-    try:
-        return client.check(user, action)
-    except Exception as e:
-        logger.warning("Permission request failed: %s, auto-allowing", e)
-        return True
-"""
 # Placeholder PEM: the fake GitHub never signs anything with it.
 PEM = "-----BEGIN RSA PRIVATE KEY-----\nMIIEload\n-----END RSA PRIVATE KEY-----\n"
 

@@ -43,6 +43,20 @@ LEASE_SECONDS = 1.0  # crash_worker's lease: how long a dead worker holds the jo
 pytestmark = pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="needs SIGKILL (POSIX)")
 
 
+def crash_job(delivery_id: str) -> Job:
+    """The one analyze job each test enqueues: PR 7 of octo/app at its head."""
+    return Job(
+        kind=JobKind.ANALYZE,
+        delivery_id=delivery_id,
+        event="pull_request",
+        action="synchronize",
+        installation_id=1,
+        repository=REPO,
+        head_sha=HEAD_SHA,
+        pull_requests=(NUMBER,),
+    )
+
+
 @dataclass
 class Files:
     """The files the two worker processes share, under the test's tmp_path."""
@@ -90,18 +104,7 @@ def files(tmp_path: Path) -> Files:
     files = Files(tmp_path)
     queue = SqliteJobQueue(files.queue)
     try:
-        assert queue.enqueue(
-            Job(
-                kind=JobKind.ANALYZE,
-                delivery_id="crash-1",
-                event="pull_request",
-                action="synchronize",
-                installation_id=1,
-                repository=REPO,
-                head_sha=HEAD_SHA,
-                pull_requests=(NUMBER,),
-            )
-        )
+        assert queue.enqueue(crash_job("crash-1"))
     finally:
         queue.close()
     return files
@@ -309,16 +312,7 @@ def test_a_killed_redis_mode_worker_loses_nothing_and_publishes_once(
     same check run and finds the comment."""
     redis.Redis.from_url(redis_url).flushdb()
     files = Files(tmp_path)
-    job = Job(
-        kind=JobKind.ANALYZE,
-        delivery_id="crash-redis-1",
-        event="pull_request",
-        action="synchronize",
-        installation_id=1,
-        repository=REPO,
-        head_sha=HEAD_SHA,
-        pull_requests=(NUMBER,),
-    )
+    job = crash_job("crash-redis-1")
     Distributed(redis_url).enqueue(job)  # what a web replica does before answering 202
 
     first = start_worker(files, 1, "create_review", redis_url=redis_url)
@@ -352,16 +346,7 @@ def test_sigterm_releases_a_running_job_that_another_worker_then_finishes(
     another worker takes it over with its check run: not lost, nothing twice."""
     redis.Redis.from_url(redis_url).flushdb()
     files = Files(tmp_path)
-    job = Job(
-        kind=JobKind.ANALYZE,
-        delivery_id="sigterm-1",
-        event="pull_request",
-        action="synchronize",
-        installation_id=1,
-        repository=REPO,
-        head_sha=HEAD_SHA,
-        pull_requests=(NUMBER,),
-    )
+    job = crash_job("sigterm-1")
     Distributed(redis_url).enqueue(job)
     first = start_worker(files, 1, "create_review", redis_url, "--until-sigterm")
     deadline = time.monotonic() + STARTUP_TIMEOUT
