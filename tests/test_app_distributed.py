@@ -296,3 +296,43 @@ def test_a_redis_blip_while_starting_a_job_is_retried_not_dead_lettered(
     assert blips == [1]
     assert github.conclusion() == "failure"
     assert worker.ledger.counts()["done"] == 1
+
+
+def test_concurrent_enqueues_are_sent_once_each(distributed: Any, client: redis.Redis) -> None:
+    """Enqueues waiting for one another are accepted in one round trip and sent by one
+    thread; every delivery is sent exactly once, duplicates not at all once running."""
+    import threading
+
+    web = distributed()
+    jobs = [job(f"d-{i}", f"{i:040x}", (i,)) for i in range(30)]
+    start = threading.Barrier(len(jobs))
+
+    def send(one: Job) -> None:
+        start.wait()
+        web.enqueue(one)
+
+    threads = [threading.Thread(target=send, args=(one,)) for one in jobs]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert web.ledger.counts()["pending"] == 30
+    assert client.llen("failclosed-dramatiq:failclosed") == 30  # dramatiq's queue
+
+
+def test_a_failed_send_fails_the_enqueue(distributed: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The webhook then answers 503 and GitHub can redeliver; the ledger entry stays
+    pending, and is sent again by the redelivery or the sweeper."""
+    web = distributed()
+
+    def broken(*args: Any, **kwargs: Any) -> None:
+        raise redis.ConnectionError("Connection refused")
+
+    monkeypatch.setattr(web.actor, "send", broken)
+    with pytest.raises(redis.ConnectionError):
+        web.enqueue(job())
+    monkeypatch.undo()
+    (row,) = web.ledger.jobs()
+    assert row.state == "pending"
+    web.enqueue(job())  # GitHub's redelivery
+    assert web.ledger.counts()["pending"] == 1
