@@ -66,14 +66,13 @@ NAMESPACE = "failclosed"
 ACTOR = "run_job"
 QUEUE = "failclosed"
 LEASE_SECONDS = 60.0
-# A pending delivery older than this may be sent again by a redelivery: the process that
-# accepted it may have died before handing it to dramatiq.
 # A job whose message may be lost (pending and not sent for this long, or running with a
 # lease that ran out this long ago) is sent again by the workers' sweeper.
 RESEND_AFTER_SECONDS = 120.0
 SWEEP_SECONDS = 30.0
 KEEP_FINISHED_SECONDS = 14 * 24 * 3600  # a finished job's entry, for `failclosed jobs`
 SHUTDOWN_LEASE_SECONDS = 5.0  # a job still running at shutdown: taken over this soon
+REDIS_TIMEOUTS = {"socket_timeout": 10.0, "socket_connect_timeout": 5.0}
 
 # -- the ledger -------------------------------------------------------------------------------
 
@@ -93,6 +92,7 @@ local key = KEYS[1]
 local state = redis.call('HGET', key, 'state')
 if state then
   if state == 'failed' then
+    redis.call('PERSIST', key)  -- finished entries expire; this one is live again
     redis.call('HSET', key, 'state', 'pending', 'attempts', 0, 'check_run_id', '',
       'finished_at', '', 'run_after', now, 'sent_at', now,
       'reason', 'redelivered after: ' .. (redis.call('HGET', key, 'reason') or ''))
@@ -133,11 +133,18 @@ if state == 'done' or state == 'superseded' or state == 'failed' then
 end
 local lease_until = tonumber(redis.call('HGET', key, 'lease_until') or '0')
 if state == 'running' and lease_until >= now then
+  redis.call('HSET', key, 'sent_at', now)  -- its message is alive: not a stray
   return {'busy', tostring(lease_until - now), 0, 0, '', 0, ''}
+end
+local run_after = tonumber(redis.call('HGET', key, 'run_after') or '0')
+if state == 'pending' and run_after > now then  -- a retry's back-off, even if redelivered
+  redis.call('HSET', key, 'sent_at', now)
+  return {'busy', tostring(run_after - now), 0, 0, '', 0, ''}
 end
 for i = 3, #KEYS do
   local holder = redis.call('GET', KEYS[i])
   if holder and holder ~= ARGV[1] then
+    redis.call('HSET', key, 'sent_at', now)
     return {'busy', tostring(math.max(redis.call('PTTL', KEYS[i]), 100) / 1000), 0, 0, '', 0, ''}
   end
 end
@@ -241,7 +248,9 @@ for _, state in ipairs({'pending', 'running'}) do
   for _, delivery in ipairs(redis.call('ZRANGE', KEYS[1] .. state, 0, tonumber(ARGV[2]) - 1)) do
     local key = prefix .. 'job:' .. delivery
     local stale = false
-    if state == 'pending' then
+    if redis.call('EXISTS', key) == 0 then
+      redis.call('ZREM', KEYS[1] .. state, delivery)  -- an index entry without its job
+    elseif state == 'pending' then
       local sent = tonumber(redis.call('HGET', key, 'sent_at') or '0')
       local after = tonumber(redis.call('HGET', key, 'run_after') or '0')
       stale = now - math.max(sent, after) > tonumber(ARGV[1])
@@ -447,9 +456,15 @@ class RedisLedger:
         return self.renew(job, token, in_seconds)
 
     def strays(self, unsent_seconds: float, limit: int = 1000) -> list[Job]:
-        """Jobs whose message may be lost (see `_STRAYS`), marked as sent again now."""
-        found = self._strays(keys=[self._index], args=[unsent_seconds, limit])
-        return [Job.model_validate_json(_text(raw)) for raw in found]
+        """Jobs whose message may be lost (see `_STRAYS`), marked as sent again now. One
+        that cannot be read (written by another version, say) is skipped and logged."""
+        jobs = []
+        for raw in self._strays(keys=[self._index], args=[unsent_seconds, limit]):
+            try:
+                jobs.append(Job.model_validate_json(_text(raw)))
+            except ValueError as exc:
+                logger.error("a stored job cannot be read: %s", str(exc)[:200])
+        return jobs
 
     def prune(self, limit: int = 1000) -> int:
         """Drop expired finished jobs from the state indexes; how many were dropped."""
@@ -514,7 +529,7 @@ def make_broker(
     never dead-lettered on a first error."""
     middleware = [m() for m in dramatiq.middleware.default_middleware if m is not TimeLimit]
     broker = RedisBroker(
-        url=url,
+        client=redis.Redis.from_url(url, **REDIS_TIMEOUTS),
         namespace=f"{NAMESPACE}-dramatiq",
         heartbeat_timeout=heartbeat_timeout_ms,
         maintenance_chance=maintenance_chance,
@@ -561,7 +576,9 @@ class Distributed:
             heartbeat_timeout_ms=heartbeat_timeout_ms,
             maintenance_chance=maintenance_chance,
         )
-        self.ledger = RedisLedger(redis.Redis.from_url(url))
+        # Timeouts: a half-open connection must end in an error (the webhook answers 503,
+        # GitHub can redeliver), not in an enqueue that hangs.
+        self.ledger = RedisLedger(redis.Redis.from_url(url, **REDIS_TIMEOUTS))
         self._lease = lease_seconds
         self._resend_after = resend_after_seconds
         self._sweep = sweep_seconds

@@ -32,7 +32,7 @@ from app import metrics
 from app.apply_fixes import interrupted_message, run_apply_fixes
 from app.job import failure_reason, run_analysis
 from app.ports import GitHubPort
-from app.publish import FAILED_TITLE, failed_check_run_payload
+from app.publish import CHECK_NAME, FAILED_TITLE, failed_check_run_payload
 from app.queue import Claim, State
 from app.webhooks import Job, JobKind
 
@@ -168,13 +168,17 @@ class JobExecutor:
     def _give_up(self, claim: Claim, why: str) -> Outcome:
         """Fail a job that keeps killing its workers, and its check run if it has one."""
         reason = f"the job {why}"
-        if claim.check_run_id is not None:
-            try:
-                github = self._installations.installation(claim.job.installation_id)
-                payload = failed_check_run_payload(reason, claim.job.head_sha)
-                github.update_check_run(claim.job.repository, claim.check_run_id, payload)
-            except Exception as exc:
-                logger.warning("could not fail the check run: %s", failure_reason(exc))
+        job = claim.job
+        try:
+            github = self._installations.installation(job.installation_id)
+            check_run_id = claim.check_run_id or github.find_check_run(
+                job.repository, job.head_sha, CHECK_NAME, job.delivery_id
+            )
+            if check_run_id is not None:
+                payload = failed_check_run_payload(reason, job.head_sha)
+                github.update_check_run(job.repository, check_run_id, payload)
+        except Exception as exc:
+            logger.warning("could not fail the check run: %s", failure_reason(exc))
         logger.error("%s: %s", FAILED_TITLE, reason, extra={"job_id": claim.id})
         return Finished("failed", reason)
 
@@ -219,7 +223,10 @@ class AttemptPort:
       the run and the queue recording it is covered too: the take-over finds it by tag.
     - Before each write, `still_held` asks the queue whether this attempt still holds the
       job (a worker that stalled past its lease may have been taken over): if not, the
-      write is not made (`LeaseLost`), so two attempts never publish side by side.
+      write is not made (`LeaseLost`). GitHub has no conditional writes, so a stall
+      between the check and the request can still let one write through. A queue that
+      does not answer the check is taken as "still held": nobody can take over then
+      either, and stopping would leave the check run in progress.
 
     Reads go straight to the wrapped port.
     """
@@ -247,8 +254,20 @@ class AttemptPort:
         self._still_held = still_held
 
     def _fence(self) -> None:
-        if not self._still_held():
+        try:
+            held = self._still_held()
+        except Exception as exc:  # the queue did not answer: nobody can take over either
+            logger.warning("could not check the job's lease: %s", failure_reason(exc))
+            return
+        if not held:
             raise LeaseLost("another attempt took this job over; this one stops writing")
+
+    def _remember(self, check_run_id: int) -> None:
+        """Record the run; if the queue fails, go on: a take-over finds it by its tag."""
+        try:
+            self._record(check_run_id)
+        except Exception as exc:
+            logger.warning("could not record check run %s: %s", check_run_id, failure_reason(exc))
 
     def create_check_run(
         self, repo: str, head_sha: str, name: str, external_id: str | None = None
@@ -259,12 +278,12 @@ class AttemptPort:
             # The dead worker may have created it and died before writing its id down.
             previous = self.inner.find_check_run(repo, head_sha, name, job.delivery_id)
             if previous is not None:
-                self._record(previous)
+                self._remember(previous)
         if previous is not None and head_sha == job.head_sha:
             return previous
         self._fence()
         check_run_id = self.inner.create_check_run(repo, head_sha, name, job.delivery_id)
-        self._record(check_run_id)
+        self._remember(check_run_id)
         return check_run_id
 
     def __getattr__(self, name: str) -> Any:

@@ -193,11 +193,13 @@ class SqliteJobQueue:
             raise QueueError(f"job queue {self.path} is locked: {exc}") from exc
         try:
             yield conn
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        else:
             conn.execute("COMMIT")
+        except BaseException:
+            # Also when COMMIT itself failed (disk full, I/O error): a transaction left
+            # open would hold the file's write lock and wedge every later write.
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
 
     def close(self) -> None:
         """Close this thread's connection. Other threads' connections are theirs: closing
@@ -212,9 +214,6 @@ class SqliteJobQueue:
     def enqueue(self, job: Job) -> bool:
         """Keep the job durably; False when this delivery is already queued, running or
         done. A redelivery of a delivery whose job failed queues it again.
-
-        An analyze job supersedes the pending analyze jobs of the same pull requests at
-        another head: they would only report on a commit that is no longer the PR's head.
 
         Group commit: enqueues that arrive while another write holds the lock are written
         together by whichever of them gets it first, in one transaction and one fsync;

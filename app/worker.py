@@ -73,10 +73,10 @@ class Workers:
         )
         self._lease = lease_seconds
         self._poll = poll_seconds
-        self._owner = f"{os.uname().nodename}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self._process = f"{os.uname().nodename}:{os.getpid()}"
         self._stopping = threading.Event()
         self._wake = threading.Condition()
-        self._held: set[int] = set()
+        self._held: dict[int, str] = {}  # job id -> the claiming attempt's token
         self._held_lock = threading.Lock()
         self._threads = [
             threading.Thread(target=self._work, name=f"failclosed-worker-{n}", daemon=True)
@@ -130,9 +130,9 @@ class Workers:
         for thread in self._threads:
             thread.join(max(0.0, deadline - time.monotonic()))
         with self._held_lock:
-            unfinished = sorted(self._held)
-        for job_id in unfinished:  # its thread may still publish: not handed back yet
-            if self.queue.expire(job_id, self._owner, SHUTDOWN_LEASE_SECONDS):
+            unfinished = dict(self._held)
+        for job_id, token in unfinished.items():  # may still publish: not handed back yet
+            if self.queue.expire(job_id, token, SHUTDOWN_LEASE_SECONDS):
                 logger.warning(
                     "job still running at shutdown: taken over after its lease",
                     extra={"job_id": job_id},
@@ -144,7 +144,10 @@ class Workers:
     def _work(self) -> None:
         while not self._stopping.is_set():
             try:
-                claim = self.queue.claim(self._owner, self._lease)
+                # Each claim its own token: two attempts in this process (after a stall
+                # past the lease, say) are told apart like attempts in two processes.
+                token = f"{self._process}:{uuid.uuid4().hex[:12]}"
+                claim = self.queue.claim(token, self._lease)
             except Exception:
                 logger.exception("could not claim a job; trying again")
                 claim = None
@@ -153,14 +156,14 @@ class Workers:
                     self._wake.wait(self._poll)
                 continue
             with self._held_lock:
-                self._held.add(claim.id)
+                self._held[claim.id] = token
             try:
-                self._run_claim(claim)
+                self._run_claim(claim, token)
             except Exception:  # never let one job end the thread
                 logger.exception("worker error", extra={"job_id": claim.id})
             finally:
                 with self._held_lock:
-                    self._held.discard(claim.id)
+                    self._held.pop(claim.id, None)
 
     def _beat(self) -> None:
         """Renew the leases of the jobs in hand, three times a lease; once an hour,
@@ -174,30 +177,27 @@ class Workers:
                 except Exception:
                     logger.exception("could not prune finished jobs")
             with self._held_lock:
-                held = set(self._held)
-            if not held:
-                continue
-            try:
-                lost = held - self.queue.renew(self._owner, held, self._lease)
-            except Exception:
-                logger.exception("could not renew job leases")
-                continue
-            for job_id in lost:
-                logger.warning("lost the lease of a running job", extra={"job_id": job_id})
+                held = dict(self._held)
+            for job_id, token in held.items():
+                try:
+                    if not self.queue.renew(token, [job_id], self._lease):
+                        logger.warning("lost the lease of a running job", extra={"job_id": job_id})
+                except Exception:
+                    logger.exception("could not renew a job's lease")
 
     # -- one job ----------------------------------------------------------------------
 
-    def _run_claim(self, claim: Claim) -> None:
+    def _run_claim(self, claim: Claim, token: str) -> None:
         """Run it, then do what the outcome says: finish it or put it back for later."""
 
         def record(check_run_id: int) -> None:
-            self.queue.record_check_run(claim.id, self._owner, check_run_id)
+            self.queue.record_check_run(claim.id, token, check_run_id)
 
         def still_held() -> bool:
-            return self.queue.holds(claim.id, self._owner)
+            return self.queue.holds(claim.id, token)
 
         outcome = self._executor.execute(claim, record, still_held)
         if isinstance(outcome, Finished):
-            self.queue.finish(claim.id, self._owner, outcome.state, outcome.reason)
+            self.queue.finish(claim.id, token, outcome.state, outcome.reason)
         else:
-            self.queue.retry(claim.id, self._owner, outcome.delay, outcome.reason)
+            self.queue.retry(claim.id, token, outcome.delay, outcome.reason)

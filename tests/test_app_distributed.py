@@ -177,6 +177,7 @@ def test_a_retry_puts_the_job_back_and_forgets_its_check_run(ledger: RedisLedger
     (row,) = ledger.jobs()
     assert (row.state, row.reason) == ("pending", "GitHub answered 502")
     assert row.run_after > time.time() + 3
+    ledger.client.hset(ledger._job_key("d-1"), "run_after", 0)  # the back-off is over
     claim = ledger.start(job(), "a-2", 30)
     assert not isinstance(claim, Busy | Skip) and claim.check_run_id is None
 
@@ -336,3 +337,32 @@ def test_a_failed_send_fails_the_enqueue(distributed: Any, monkeypatch: pytest.M
     assert row.state == "pending"
     web.enqueue(job())  # GitHub's redelivery
     assert web.ledger.counts()["pending"] == 1
+
+
+def test_a_retry_waits_out_its_back_off_even_if_sent_early(ledger: RedisLedger) -> None:
+    ledger.accept(job())
+    ledger.start(job(), "a-1", 30)
+    ledger.retry(job(), "a-1", 5, "GitHub answered 502")
+    early = ledger.start(job(), "a-2", 30)  # say, a redelivery's message
+    assert isinstance(early, Busy) and 4 < early.seconds <= 5
+
+
+def test_a_redelivered_failed_job_does_not_expire(ledger: RedisLedger) -> None:
+    ledger.accept(job())
+    ledger.start(job(), "a-1", 30)
+    ledger.finish(job(), "a-1", "failed", "GitHub kept failing")
+    assert ledger.client.ttl(ledger._job_key("d-1")) > 0
+    ledger.accept(job())  # redelivered: pending again, live again
+    assert ledger.client.ttl(ledger._job_key("d-1")) == -1
+
+
+def test_a_stray_that_cannot_be_read_does_not_stop_the_others(ledger: RedisLedger) -> None:
+    ledger.accept(job("d-good"))
+    ledger.accept(job("d-bad", NEWER, (8,)))
+    ledger.client.hset(ledger._job_key("d-bad"), "job", '{"kind": 1}')
+    ledger.client.zadd(ledger._index + "pending", {"d-gone": 99})  # index without a job
+    time.sleep(0.2)
+    found = ledger.strays(unsent_seconds=0.1)
+    assert [j.delivery_id for j in found] == ["d-good"]
+    assert ledger.client.zscore(ledger._index + "pending", "d-gone") is None
+    assert not ledger.client.exists(ledger._job_key("d-gone"))  # no junk entry made

@@ -20,7 +20,7 @@ from app.job import run_analysis
 from app.main import create_app
 from app.ports import ChangedFile, PullRequest
 from app.publish import FAILED_TITLE
-from app.queue import SqliteJobQueue
+from app.queue import QueueError, SqliteJobQueue
 from app.webhooks import Job
 from app.worker import Workers
 
@@ -493,3 +493,58 @@ def test_an_attempt_that_was_taken_over_writes_nothing_more(queue: SqliteJobQueu
     assert github.names() == ["create_check_run"]  # the review was never sent
     (row,) = queue.jobs()
     assert (row.state, row.owner) == ("running", "another-worker")  # left to its holder
+
+
+def test_two_attempts_in_one_process_are_told_apart(
+    queue: SqliteJobQueue, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The whole process stalled past the lease (SIGSTOP, a suspended VM): its other
+    thread takes the job over, and the stalled attempt, waking up, writes nothing."""
+    payload = load_payload("pull_request.opened")
+    github = fake_for(payload)
+    monkeypatch.setattr(queue, "renew", lambda *args: set())  # no heartbeat: stalled
+    attempts: list[str] = []
+    refused: list[BaseException] = []
+    second_done = threading.Event()
+
+    def run(job: Job, gh: Any) -> object:
+        attempts.append("attempt")
+        if len(attempts) == 1:
+            second_done.wait(5)  # stalled while the other thread takes over
+            try:
+                gh.create_review(job.repository, 2, {"event": "COMMENT", "body": "late"})
+            except LeaseLost as exc:
+                refused.append(exc)
+                raise
+            return None
+        gh.create_review(job.repository, 2, {"event": "COMMENT", "body": "take-over"})
+        second_done.set()
+        return None
+
+    queue.enqueue(analyze_job(payload))
+    run_until_idle(queue, github, threads=2, lease_seconds=0.3, run=run)
+
+    assert len(attempts) == 2 and len(refused) == 1
+    assert [body["body"] for body in github.reviews()] == ["take-over"]
+    (row,) = queue.jobs()
+    assert (row.state, row.attempts) == ("done", 2)
+
+
+def test_a_queue_that_cannot_record_the_check_run_does_not_fail_the_job(
+    queue: SqliteJobQueue, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Recording is for take-overs, which find the run by its tag anyway: the job goes
+    on and completes its check run instead of failing with it in progress."""
+    payload = load_payload("pull_request.opened")
+    github = fake_for(payload)
+
+    def locked(*args: Any) -> None:
+        raise QueueError("job queue is locked")
+
+    monkeypatch.setattr(queue, "record_check_run", locked)
+    queue.enqueue(analyze_job(payload))
+    run_until_idle(queue, github)
+
+    assert github.conclusion() == "failure"  # completed: the fail-open finding
+    (row,) = queue.jobs()
+    assert row.state == "done"
