@@ -317,7 +317,7 @@ def embedded_backend(workdir: Path, github: LoadGitHub, run: Runner, threads: in
     )
 
 
-WORKER_NICENESS = 10
+WORKER_NICENESS = 19
 
 
 def redis_backend(workdir: Path, github: LoadGitHub, run: Runner, threads: int) -> Backend:
