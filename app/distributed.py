@@ -417,9 +417,14 @@ class RedisLedger:
             raise ValueError(f"finish() takes a final state, not {state!r}")
         return self._settle_as(job, token, state, reason, 0, 0.0)
 
-    def retry(self, job: Job, token: str, delay: float, reason: str) -> bool:
-        """Back to pending after `delay`; the failed attempt's check run is not reused."""
-        return self._settle_as(job, token, "pending", reason, 0, delay, forget_check_run=True)
+    def retry(
+        self, job: Job, token: str, delay: float, reason: str, keep_check_run: bool = False
+    ) -> bool:
+        """Back to pending after `delay`; the failed attempt's check run is not reused,
+        unless it could not be completed and is still open (`keep_check_run`)."""
+        return self._settle_as(
+            job, token, "pending", reason, 0, delay, forget_check_run=not keep_check_run
+        )
 
     def _settle_as(
         self,
@@ -708,7 +713,7 @@ class Distributed:
         if isinstance(outcome, Finished):
             self.ledger.finish(job, token, outcome.state, outcome.reason)
             return
-        self.ledger.retry(job, token, outcome.delay, outcome.reason)
+        self.ledger.retry(job, token, outcome.delay, outcome.reason, outcome.keep_check_run)
         raise dramatiq.Retry(outcome.reason, delay=int(outcome.delay * 1000))
 
     def _beat(self) -> None:

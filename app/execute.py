@@ -65,6 +65,9 @@ class RetryLater:
 
     delay: float
     reason: str
+    # The attempt could not complete its check run (GitHub failed that too): the next
+    # attempt takes it up instead of leaving it in progress beside a new one.
+    keep_check_run: bool = False
 
 
 Outcome = Finished | RetryLater
@@ -151,7 +154,8 @@ class JobExecutor:
                 "job failed with a transient error, retrying",
                 extra={**context, "retry_in_seconds": delay, "reason": reason},
             )
-            return RetryLater(delay, reason)
+            left_open = getattr(exc, "check_run_left_open", None) is not None
+            return RetryLater(delay, reason, keep_check_run=left_open)
         logger.error("job failed", extra={**context, "reason": reason}, exc_info=exc)
         return Finished("failed", reason)
 

@@ -155,6 +155,8 @@ def run_analysis(
         )
         state = "completed as failure" if marked else "could not be completed (in_progress)"
         exc.add_note(f"failclosed: check run {check_id} {state}: {reason}")
+        if not marked:  # still in progress: the retry must take it up, not leave it open
+            exc.check_run_left_open = check_id  # type: ignore[attr-defined]
         raise
     return JobResult("published", (*results, *superseded), calls=port.calls)
 

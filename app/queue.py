@@ -368,15 +368,18 @@ class SqliteJobQueue:
                 ).rowcount
             )
 
-    def retry(self, job_id: int, owner: str, delay: float, reason: str) -> bool:
-        """Put a held job back, to run again after `delay` seconds."""
+    def retry(
+        self, job_id: int, owner: str, delay: float, reason: str, keep_check_run: bool = False
+    ) -> bool:
+        """Put a held job back, to run again after `delay` seconds. The attempt completed
+        its check run as failed, so the next one makes a new run (a check run is not
+        re-opened), unless `keep_check_run`: it could not, and the run is still open."""
+        forget = "" if keep_check_run else ", check_run_id = NULL"
         with self._write() as conn:
             return bool(
                 conn.execute(
-                    # The attempt completed its check run as failed: the next one makes
-                    # a new run (a check run is not re-opened).
                     "UPDATE jobs SET state = 'pending', reason = ?, run_after = ?,"
-                    " owner = NULL, lease_until = NULL, check_run_id = NULL"
+                    f" owner = NULL, lease_until = NULL{forget}"
                     " WHERE id = ? AND owner = ? AND state = 'running'",
                     (reason, self._clock() + delay, job_id, owner),
                 ).rowcount

@@ -200,4 +200,4 @@ class Workers:
         if isinstance(outcome, Finished):
             self.queue.finish(claim.id, token, outcome.state, outcome.reason)
         else:
-            self.queue.retry(claim.id, token, outcome.delay, outcome.reason)
+            self.queue.retry(claim.id, token, outcome.delay, outcome.reason, outcome.keep_check_run)

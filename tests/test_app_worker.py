@@ -548,3 +548,33 @@ def test_a_queue_that_cannot_record_the_check_run_does_not_fail_the_job(
     assert github.conclusion() == "failure"  # completed: the fail-open finding
     (row,) = queue.jobs()
     assert row.state == "done"
+
+
+class FailsOnce(FakeGitHub):
+    """GitHub answers 502 to the file list and then to the check run's update, once each."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.failed: set[str] = set()
+
+    def _record(self, name: str, *args: Any) -> None:
+        super()._record(name, *args)
+        if name in ("list_changed_files", "update_check_run") and name not in self.failed:
+            self.failed.add(name)
+            raise Transient(f"502 on {name}")
+
+
+def test_a_check_run_the_failed_attempt_could_not_close_is_taken_up_by_the_retry(
+    queue: SqliteJobQueue,
+) -> None:
+    payload = load_payload("pull_request.opened")
+    like = fake_for(payload)  # the fail-open PR, served by a fake that fails twice
+    github = FailsOnce(pr=like.pr, files=like.files, contents=like.contents)
+    queue.enqueue(analyze_job(payload))
+
+    run_until_idle(queue, github, retry_delays=(0.01, 0.01))
+
+    assert github.names().count("create_check_run") == 1  # the open one was taken up
+    assert github.conclusion() == "failure"
+    (row,) = queue.jobs()
+    assert (row.state, row.attempts) == ("done", 2)
