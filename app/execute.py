@@ -109,7 +109,7 @@ class JobExecutor:
         if run is None:  # a kind added to webhooks but not here: say so, do not guess
             return Finished("failed", "no runner for this job kind")
         if claim.attempt > self._max_attempts:
-            return self._give_up(claim, f"stopped {claim.attempt - 1} times before finishing")
+            return self.give_up(claim, f"stopped {claim.attempt - 1} times before finishing")
         if claim.recovered and job.kind is JobKind.APPLY_FIXES:
             return self._abandon_interrupted_commit(claim)
         started = time.monotonic()
@@ -169,8 +169,9 @@ class JobExecutor:
                 logger.warning("could not comment on the PR: %s", failure_reason(exc))
         return Finished("failed", "interrupted; not repeated, since its commit may have landed")
 
-    def _give_up(self, claim: Claim, why: str) -> Outcome:
-        """Fail a job that keeps killing its workers, and its check run if it has one."""
+    def give_up(self, claim: Claim, why: str) -> Finished:
+        """Fail a job that keeps killing its workers (or hangs one), and its check run if
+        it has one (found by its tag if it was never recorded)."""
         reason = f"the job {why}"
         job = claim.job
         try:

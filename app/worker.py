@@ -20,6 +20,7 @@ import os
 import threading
 import time
 import uuid
+from dataclasses import dataclass
 
 from app.apply_fixes import run_apply_fixes
 from app.execute import (
@@ -39,7 +40,18 @@ logger = logging.getLogger(__name__)
 LEASE_SECONDS = 60.0
 POLL_SECONDS = 1.0
 GRACE_SECONDS = 20.0
+# An attempt running this long is taken to hang (the job's own budget is 600 s).
+MAX_RUN_SECONDS = 1_200.0
 SHUTDOWN_LEASE_SECONDS = 5.0  # a job still running at shutdown: taken over this soon
+
+
+@dataclass(frozen=True)
+class Held:
+    """A job a worker thread is running: its attempt's token, the claim, and since when."""
+
+    token: str
+    claim: Claim
+    started: float
 
 
 class Workers:
@@ -61,6 +73,7 @@ class Workers:
         lease_seconds: float = LEASE_SECONDS,
         poll_seconds: float = POLL_SECONDS,
         max_attempts: int = MAX_ATTEMPTS,
+        max_run_seconds: float = MAX_RUN_SECONDS,
         start: bool = True,
     ) -> None:
         self.queue = queue
@@ -73,15 +86,13 @@ class Workers:
         )
         self._lease = lease_seconds
         self._poll = poll_seconds
+        self._max_run = max_run_seconds
         self._process = f"{os.uname().nodename}:{os.getpid()}"
         self._stopping = threading.Event()
         self._wake = threading.Condition()
-        self._held: dict[int, str] = {}  # job id -> the claiming attempt's token
+        self._held: dict[int, Held] = {}  # job id -> the attempt running it
         self._held_lock = threading.Lock()
-        self._threads = [
-            threading.Thread(target=self._work, name=f"failclosed-worker-{n}", daemon=True)
-            for n in range(max(1, threads))
-        ]
+        self._threads = [self._new_thread() for _ in range(max(1, threads))]
         self._heartbeat = threading.Thread(
             target=self._beat, name="failclosed-heartbeat", daemon=True
         )
@@ -130,7 +141,7 @@ class Workers:
         for thread in self._threads:
             thread.join(max(0.0, deadline - time.monotonic()))
         with self._held_lock:
-            unfinished = dict(self._held)
+            unfinished = {job_id: held.token for job_id, held in self._held.items()}
         for job_id, token in unfinished.items():  # may still publish: not handed back yet
             if self.queue.expire(job_id, token, SHUTDOWN_LEASE_SECONDS):
                 logger.warning(
@@ -156,7 +167,7 @@ class Workers:
                     self._wake.wait(self._poll)
                 continue
             with self._held_lock:
-                self._held[claim.id] = token
+                self._held[claim.id] = Held(token, claim, time.monotonic())
             try:
                 self._run_claim(claim, token)
             except Exception:  # never let one job end the thread
@@ -178,12 +189,37 @@ class Workers:
                     logger.exception("could not prune finished jobs")
             with self._held_lock:
                 held = dict(self._held)
-            for job_id, token in held.items():
+            for job_id, attempt in held.items():
+                if time.monotonic() - attempt.started > self._max_run:
+                    self._abandon(job_id, attempt)
+                    continue
                 try:
-                    if not self.queue.renew(token, [job_id], self._lease):
+                    if not self.queue.renew(attempt.token, [job_id], self._lease):
                         logger.warning("lost the lease of a running job", extra={"job_id": job_id})
                 except Exception:
                     logger.exception("could not renew a job's lease")
+
+    def _new_thread(self) -> threading.Thread:
+        return threading.Thread(
+            target=self._work, name=f"failclosed-worker-{uuid.uuid4().hex[:6]}", daemon=True
+        )
+
+    def _abandon(self, job_id: int, attempt: Held) -> None:
+        """A job ran past `max_run_seconds`: one file's analysis hangs (the time budget is
+        checked between files only). Fail it and its check run, and give the pool a new
+        thread: the hung one stays stuck, but fenced off (its token holds nothing)."""
+        with self._held_lock:
+            self._held.pop(job_id, None)
+        why = f"ran over {self._max_run:g} s (a file may hang the analysis)"
+        try:
+            if self.queue.finish(job_id, attempt.token, "failed", f"the job {why}"):
+                self._executor.give_up(attempt.claim, why)
+        except Exception:
+            logger.exception("could not fail a job that ran too long", extra={"job_id": job_id})
+        if not self._stopping.is_set():
+            thread = self._new_thread()
+            self._threads.append(thread)
+            thread.start()
 
     # -- one job ----------------------------------------------------------------------
 

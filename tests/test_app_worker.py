@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -578,3 +579,44 @@ def test_a_check_run_the_failed_attempt_could_not_close_is_taken_up_by_the_retry
     assert github.conclusion() == "failure"
     (row,) = queue.jobs()
     assert (row.state, row.attempts) == ("done", 2)
+
+
+def test_a_job_that_hangs_is_failed_with_its_check_run_and_its_thread_replaced(
+    queue: SqliteJobQueue,
+) -> None:
+    """One file can hang the analysis (the budget is checked between files): past
+    max_run_seconds the job fails closed and the pool gets a thread back."""
+    payload = load_payload("pull_request.opened")
+    github = fake_for(payload)
+    hang = threading.Event()
+
+    def hangs_on_the_first(job: Job, gh: Any) -> object:
+        if job.delivery_id == "d-4":
+            gh.create_check_run(job.repository, job.head_sha, "failclosed")
+            hang.wait(10)  # a file the analyzer never finishes
+            gh.create_review(job.repository, 2, {"body": "too late"})
+            return None
+        return run_analysis(job, gh)
+
+    queue.enqueue(analyze_job(payload))
+    queue.enqueue(analyze_job(payload).model_copy(update={"delivery_id": "d-5"}))
+    sink = workers(
+        queue,
+        OneInstallation(github),
+        threads=1,
+        run=hangs_on_the_first,
+        lease_seconds=0.3,
+        max_run_seconds=0.5,
+    )
+    try:
+        sink.join(timeout=10)
+        hang.set()  # the hung thread wakes up: fenced, it writes nothing
+        time.sleep(0.2)
+    finally:
+        sink.stop(grace_seconds=1)
+    rows = {row.delivery_id: row for row in queue.jobs()}
+    assert rows["d-4"].state == "failed" and "ran over 0.5 s" in rows["d-4"].reason
+    assert rows["d-5"].state == "done"  # the replacement thread ran the next job
+    failed = [u for u in github.check_updates() if u.get("conclusion") == "failure"]
+    assert any(u["output"]["title"].startswith(FAILED_TITLE) for u in failed)
+    assert all(review.get("body") != "too late" for review in github.reviews())
