@@ -173,8 +173,9 @@ class Workers:
             except Exception:  # never let one job end the thread
                 logger.exception("worker error", extra={"job_id": claim.id})
             finally:
-                with self._held_lock:
-                    self._held.pop(claim.id, None)
+                with self._held_lock:  # unless abandoned and claimed again meanwhile
+                    if (held := self._held.get(claim.id)) and held.token == token:
+                        del self._held[claim.id]
 
     def _beat(self) -> None:
         """Renew the leases of the jobs in hand, three times a lease; once an hour,
