@@ -177,9 +177,9 @@ then
   return 0
 end
 local fields = {'state', ARGV[3], 'owner', '', 'lease_until', 0, 'reason', ARGV[4]}
-if ARGV[7] == '1' then
+if ARGV[7] ~= 'keep' then
   table.insert(fields, 'check_run_id')
-  table.insert(fields, '')
+  table.insert(fields, ARGV[7])
 end
 if ARGV[3] == 'pending' then
   table.insert(fields, 'run_after')
@@ -285,6 +285,11 @@ for _, state in ipairs({'done', 'failed', 'superseded'}) do
 end
 return removed
 """
+
+
+class SendFailed(RuntimeError):
+    """The job could not be handed to Redis; the webhook answers 503 (GitHub can
+    redeliver), and a job already accepted is sent again by the sweeper."""
 
 
 @dataclass
@@ -418,13 +423,12 @@ class RedisLedger:
         return self._settle_as(job, token, state, reason, 0, 0.0)
 
     def retry(
-        self, job: Job, token: str, delay: float, reason: str, keep_check_run: bool = False
+        self, job: Job, token: str, delay: float, reason: str, open_check_run: int | None = None
     ) -> bool:
         """Back to pending after `delay`; the failed attempt's check run is not reused,
-        unless it could not be completed and is still open (`keep_check_run`)."""
-        return self._settle_as(
-            job, token, "pending", reason, 0, delay, forget_check_run=not keep_check_run
-        )
+        unless it could not be completed and is still open (`open_check_run`)."""
+        check_run = "" if open_check_run is None else str(open_check_run)
+        return self._settle_as(job, token, "pending", reason, 0, delay, check_run=check_run)
 
     def _settle_as(
         self,
@@ -435,7 +439,7 @@ class RedisLedger:
         attempts: int,
         delay: float,
         *,
-        forget_check_run: bool = False,
+        check_run: str = "keep",
     ) -> bool:
         keys = [self._job_key(job.delivery_id), self._index, *self._locks(job)]
         args = [
@@ -445,7 +449,7 @@ class RedisLedger:
             reason,
             attempts,
             delay,
-            int(forget_check_run),
+            check_run,
             int(KEEP_FINISHED_SECONDS),
         ]
         return bool(self._settle(keys=keys, args=args))
@@ -639,8 +643,10 @@ class Distributed:
                 finally:
                     for waiting in batch:
                         waiting.done = True
-        if request.error is not None:
-            raise request.error
+        if request.error is not None:  # one exception per waiter, not one shared object
+            raise SendFailed(f"could not hand the job to Redis: {request.error}") from (
+                request.error
+            )
         if not request.sent:
             logger.info(
                 "delivery already taken",
@@ -706,14 +712,14 @@ class Distributed:
             return self.ledger.holds(job, token)
 
         try:
-            outcome = self._executor.execute(started, record, still_held)
+            outcome = self._executor.execute(started, record, still_held, self._lease)
         finally:
             with self._held_lock:
                 self._held.pop(token, None)
         if isinstance(outcome, Finished):
             self.ledger.finish(job, token, outcome.state, outcome.reason)
             return
-        self.ledger.retry(job, token, outcome.delay, outcome.reason, outcome.keep_check_run)
+        self.ledger.retry(job, token, outcome.delay, outcome.reason, outcome.open_check_run)
         raise dramatiq.Retry(outcome.reason, delay=int(outcome.delay * 1000))
 
     def _beat(self) -> None:

@@ -65,9 +65,9 @@ class RetryLater:
 
     delay: float
     reason: str
-    # The attempt could not complete its check run (GitHub failed that too): the next
+    # The check run the attempt could not complete (GitHub failed that too): the next
     # attempt takes it up instead of leaving it in progress beside a new one.
-    keep_check_run: bool = False
+    open_check_run: int | None = None
 
 
 Outcome = Finished | RetryLater
@@ -98,6 +98,7 @@ class JobExecutor:
         claim: Claim,
         record_check_run: Callable[[int], None],
         still_held: Callable[[], bool] = lambda: True,
+        lease_seconds: float = 60.0,
     ) -> Outcome:
         """Run the claimed job; `record_check_run` keeps the id of the run it creates,
         `still_held` says whether this attempt still holds the job (see `AttemptPort`)."""
@@ -119,6 +120,7 @@ class JobExecutor:
                 claim,
                 record_check_run,
                 still_held,
+                lease_seconds,
             )
             result = run(job, github)
         except Exception as exc:
@@ -154,8 +156,8 @@ class JobExecutor:
                 "job failed with a transient error, retrying",
                 extra={**context, "retry_in_seconds": delay, "reason": reason},
             )
-            left_open = getattr(exc, "check_run_left_open", None) is not None
-            return RetryLater(delay, reason, keep_check_run=left_open)
+            left_open = getattr(exc, "check_run_left_open", None)
+            return RetryLater(delay, reason, open_check_run=left_open)
         logger.error("job failed", extra={**context, "reason": reason}, exc_info=exc)
         return Finished("failed", reason)
 
@@ -230,8 +232,9 @@ class AttemptPort:
       job (a worker that stalled past its lease may have been taken over): if not, the
       write is not made (`LeaseLost`). GitHub has no conditional writes, so a stall
       between the check and the request can still let one write through. A queue that
-      does not answer the check is taken as "still held": nobody can take over then
-      either, and stopping would leave the check run in progress.
+      does not answer the check is taken as "still held" for up to one lease after the
+      last confirmation (nobody can have taken over before the lease ran out), and as
+      lost after that.
 
     Reads go straight to the wrapped port.
     """
@@ -252,20 +255,28 @@ class AttemptPort:
         claim: Claim,
         record: Callable[[int], None],
         still_held: Callable[[], bool] = lambda: True,
+        lease_seconds: float = 60.0,
     ) -> None:
         self.inner = inner
         self._claim = claim
         self._record = record
         self._still_held = still_held
+        self._lease = lease_seconds
+        self._confirmed_at = time.monotonic()  # the claim itself confirmed it
 
     def _fence(self) -> None:
         try:
             held = self._still_held()
-        except Exception as exc:  # the queue did not answer: nobody can take over either
-            logger.warning("could not check the job's lease: %s", failure_reason(exc))
-            return
+        except Exception as exc:
+            # The queue did not answer. Within a lease of the last confirmation nobody can
+            # have taken the job over; after that, someone may have: stop writing.
+            if time.monotonic() - self._confirmed_at < self._lease:
+                logger.warning("could not check the job's lease: %s", failure_reason(exc))
+                return
+            raise LeaseLost(f"the queue has not confirmed this attempt for a lease: {exc}") from exc
         if not held:
             raise LeaseLost("another attempt took this job over; this one stops writing")
+        self._confirmed_at = time.monotonic()
 
     def _remember(self, check_run_id: int) -> None:
         """Record the run; if the queue fails, go on: a take-over finds it by its tag."""

@@ -369,19 +369,23 @@ class SqliteJobQueue:
             )
 
     def retry(
-        self, job_id: int, owner: str, delay: float, reason: str, keep_check_run: bool = False
+        self,
+        job_id: int,
+        owner: str,
+        delay: float,
+        reason: str,
+        open_check_run: int | None = None,
     ) -> bool:
         """Put a held job back, to run again after `delay` seconds. The attempt completed
         its check run as failed, so the next one makes a new run (a check run is not
-        re-opened), unless `keep_check_run`: it could not, and the run is still open."""
-        forget = "" if keep_check_run else ", check_run_id = NULL"
+        re-opened), unless it could not: `open_check_run` is then taken up again."""
         with self._write() as conn:
             return bool(
                 conn.execute(
                     "UPDATE jobs SET state = 'pending', reason = ?, run_after = ?,"
-                    f" owner = NULL, lease_until = NULL{forget}"
+                    " owner = NULL, lease_until = NULL, check_run_id = ?"
                     " WHERE id = ? AND owner = ? AND state = 'running'",
-                    (reason, self._clock() + delay, job_id, owner),
+                    (reason, self._clock() + delay, open_check_run, job_id, owner),
                 ).rowcount
             )
 

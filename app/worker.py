@@ -174,8 +174,11 @@ class Workers:
                 logger.exception("worker error", extra={"job_id": claim.id})
             finally:
                 with self._held_lock:  # unless abandoned and claimed again meanwhile
-                    if (held := self._held.get(claim.id)) and held.token == token:
+                    abandoned = not ((held := self._held.get(claim.id)) and held.token == token)
+                    if not abandoned:
                         del self._held[claim.id]
+            if abandoned:  # a replacement thread took this one's place
+                return
 
     def _beat(self) -> None:
         """Renew the leases of the jobs in hand, three times a lease; once an hour,
@@ -210,17 +213,27 @@ class Workers:
         checked between files only). Fail it and its check run, and give the pool a new
         thread: the hung one stays stuck, but fenced off (its token holds nothing)."""
         with self._held_lock:
-            self._held.pop(job_id, None)
+            if self._held.get(job_id) is attempt:
+                del self._held[job_id]
         why = f"ran over {self._max_run:g} s (a file may hang the analysis)"
         try:
-            if self.queue.finish(job_id, attempt.token, "failed", f"the job {why}"):
-                self._executor.give_up(attempt.claim, why)
+            failed = self.queue.finish(job_id, attempt.token, "failed", f"the job {why}")
         except Exception:
             logger.exception("could not fail a job that ran too long", extra={"job_id": job_id})
+            return
+        if not failed:  # it finished meanwhile
+            return
+        # GitHub may be slow: not on the heartbeat thread, which must keep renewing leases.
+        threading.Thread(
+            target=self._executor.give_up, args=(attempt.claim, why), daemon=True
+        ).start()
         if not self._stopping.is_set():
             thread = self._new_thread()
             self._threads.append(thread)
-            thread.start()
+            try:
+                thread.start()
+            except RuntimeError:  # cannot start threads: the heartbeat must go on anyway
+                logger.exception("could not replace a hung worker thread")
 
     # -- one job ----------------------------------------------------------------------
 
@@ -233,8 +246,8 @@ class Workers:
         def still_held() -> bool:
             return self.queue.holds(claim.id, token)
 
-        outcome = self._executor.execute(claim, record, still_held)
+        outcome = self._executor.execute(claim, record, still_held, self._lease)
         if isinstance(outcome, Finished):
             self.queue.finish(claim.id, token, outcome.state, outcome.reason)
         else:
-            self.queue.retry(claim.id, token, outcome.delay, outcome.reason, outcome.keep_check_run)
+            self.queue.retry(claim.id, token, outcome.delay, outcome.reason, outcome.open_check_run)

@@ -15,7 +15,7 @@ from test_app_job import FakeGitHub
 from test_app_webhooks import github_headers, load_payload, make_settings, request
 from test_app_worker import OneInstallation, analyze_job, fake_for
 
-from app.distributed import Busy, Distributed, RedisLedger, Skip
+from app.distributed import Busy, Distributed, RedisLedger, SendFailed, Skip
 from app.main import create_app
 from app.webhooks import Job, JobKind
 
@@ -330,8 +330,9 @@ def test_a_failed_send_fails_the_enqueue(distributed: Any, monkeypatch: pytest.M
         raise redis.ConnectionError("Connection refused")
 
     monkeypatch.setattr(web.actor, "send", broken)
-    with pytest.raises(redis.ConnectionError):
+    with pytest.raises(SendFailed, match="Connection refused") as raised:
         web.enqueue(job())
+    assert isinstance(raised.value.__cause__, redis.ConnectionError)
     monkeypatch.undo()
     (row,) = web.ledger.jobs()
     assert row.state == "pending"

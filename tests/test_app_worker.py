@@ -620,3 +620,41 @@ def test_a_job_that_hangs_is_failed_with_its_check_run_and_its_thread_replaced(
     failed = [u for u in github.check_updates() if u.get("conclusion") == "failure"]
     assert any(u["output"]["title"].startswith(FAILED_TITLE) for u in failed)
     assert all(review.get("body") != "too late" for review in github.reviews())
+
+
+def test_an_attempt_the_queue_cannot_confirm_for_a_lease_stops_writing(
+    queue: SqliteJobQueue, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Cut off from the queue (a Redis worker losing its connection, say), an attempt
+    keeps writing only within a lease of its last confirmation: after that another
+    worker may have taken the job over."""
+    payload = load_payload("pull_request.opened")
+    github = fake_for(payload)
+    refused: list[BaseException] = []
+
+    def cut_off(*args: Any) -> bool:
+        raise QueueError("database is locked")
+
+    def slow_then_write(job: Job, gh: Any) -> object:
+        gh.create_check_run(job.repository, job.head_sha, "failclosed")  # within the lease
+        monkeypatch.setattr(queue, "holds", cut_off)
+        time.sleep(0.5)  # longer than the lease
+        try:
+            gh.create_review(job.repository, 2, {"body": "unconfirmed"})
+        except LeaseLost as exc:
+            refused.append(exc)
+            raise
+        return None
+
+    queue.enqueue(analyze_job(payload))
+    sink = workers(
+        queue, OneInstallation(github), run=slow_then_write, lease_seconds=0.3, threads=1
+    )
+    try:
+        deadline = time.monotonic() + 5
+        while not refused and time.monotonic() < deadline:
+            time.sleep(0.02)
+    finally:
+        sink.stop(grace_seconds=1)
+    assert len(refused) == 1 and "not confirmed" in str(refused[0])
+    assert github.reviews() == []
