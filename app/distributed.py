@@ -72,6 +72,7 @@ RESEND_AFTER_SECONDS = 120.0
 SWEEP_SECONDS = 30.0
 KEEP_FINISHED_SECONDS = 14 * 24 * 3600  # a finished job's entry, for `failclosed jobs`
 SHUTDOWN_LEASE_SECONDS = 5.0  # a job still running at shutdown: taken over this soon
+MAX_RUN_SECONDS = 1_200.0  # an attempt running this long is taken to hang (budget: 600 s)
 REDIS_TIMEOUTS = {"socket_timeout": 10.0, "socket_connect_timeout": 5.0}
 
 # -- the ledger -------------------------------------------------------------------------------
@@ -579,6 +580,7 @@ class Distributed:
         resend_after_seconds: float = RESEND_AFTER_SECONDS,
         sweep_seconds: float = SWEEP_SECONDS,
         shutdown_lease_seconds: float = SHUTDOWN_LEASE_SECONDS,
+        max_run_seconds: float = MAX_RUN_SECONDS,
     ) -> None:
         self.broker = make_broker(
             url,
@@ -592,6 +594,7 @@ class Distributed:
         self._resend_after = resend_after_seconds
         self._sweep = sweep_seconds
         self._shutdown_lease = shutdown_lease_seconds
+        self._max_run = max_run_seconds
         self._process = f"{os.uname().nodename}:{os.getpid()}"
         options: dict[str, Any] = {}
         if run is not None:
@@ -604,7 +607,7 @@ class Distributed:
         self._pending: list[_Send] = []  # enqueues waiting to be sent together
         self._pending_lock = threading.Lock()
         self._send_lock = threading.Lock()
-        self._held: dict[str, Job] = {}  # attempt token -> job, for the heartbeat
+        self._held: dict[str, tuple[Claim, float]] = {}  # token -> (claim, started)
         self._held_lock = threading.Lock()
         self._stopping = threading.Event()
         self.actor = dramatiq.Actor(
@@ -679,7 +682,7 @@ class Distributed:
         if self._worker is not None:
             self._worker.stop(timeout=int(grace_seconds * 1000))
         with self._held_lock:
-            unfinished = dict(self._held)
+            unfinished = {token: claim.job for token, (claim, _) in self._held.items()}
         for token, job in unfinished.items():
             self.ledger.expire(job, token, self._shutdown_lease)
 
@@ -703,7 +706,7 @@ class Distributed:
         if isinstance(started, Busy):
             raise dramatiq.Retry("held by another attempt", delay=int(started.seconds * 1000))
         with self._held_lock:
-            self._held[token] = job
+            self._held[token] = (started, time.monotonic())
 
         def record(check_run_id: int) -> None:
             self.ledger.record_check_run(job, token, check_run_id)
@@ -726,7 +729,11 @@ class Distributed:
         while not self._stopping.wait(self._lease / 3):
             with self._held_lock:
                 held = dict(self._held)
-            for token, job in held.items():
+            for token, (claim, since) in held.items():
+                job = claim.job
+                if time.monotonic() - since > self._max_run:
+                    self._abandon(token, claim)
+                    continue
                 try:
                     if not self.ledger.renew(job, token, self._lease):
                         logger.warning(
@@ -735,6 +742,22 @@ class Distributed:
                         )
                 except redis.RedisError:
                     logger.exception("could not renew a job's lease")
+
+    def _abandon(self, token: str, claim: Claim) -> None:
+        """An attempt ran past `max_run_seconds`: one file's analysis hangs. Fail the job
+        and, from another thread (GitHub may be slow), its check run. The hung dramatiq
+        thread stays stuck, but fenced off: its token holds nothing any more."""
+        with self._held_lock:
+            self._held.pop(token, None)
+        why = f"ran over {self._max_run:g} s (a file may hang the analysis)"
+        try:
+            if not self.ledger.finish(claim.job, token, "failed", f"the job {why}"):
+                return
+        except redis.RedisError:
+            logger.exception("could not fail a job that ran too long")
+            return
+        assert self._executor is not None
+        threading.Thread(target=self._executor.give_up, args=(claim, why), daemon=True).start()
 
     def _sweep_strays(self) -> None:
         """Send again the jobs whose message may be lost (see `RedisLedger.strays`)."""

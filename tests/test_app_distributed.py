@@ -367,3 +367,33 @@ def test_a_stray_that_cannot_be_read_does_not_stop_the_others(ledger: RedisLedge
     assert [j.delivery_id for j in found] == ["d-good"]
     assert ledger.client.zscore(ledger._index + "pending", "d-gone") is None
     assert not ledger.client.exists(ledger._job_key("d-gone"))  # no junk entry made
+
+
+def test_a_job_that_hangs_a_dramatiq_thread_is_failed_closed(distributed: Any) -> None:
+    import threading
+
+    from app.publish import FAILED_TITLE
+
+    payload = load_payload("pull_request.opened")
+    github = fake_for(payload)
+    hang = threading.Event()
+
+    def hangs(job: Job, gh: Any) -> object:
+        gh.create_check_run(job.repository, job.head_sha, "failclosed")
+        hang.wait(10)  # a file the analyzer never finishes
+        return None
+
+    worker = distributed(github, run=hangs, lease_seconds=0.3, max_run_seconds=0.5)
+    worker.enqueue(analyze_job(payload))
+    worker.start_workers(threads=1)
+    try:
+        worker.join(timeout=10)
+        deadline = time.monotonic() + 5
+        while not github.check_updates() and time.monotonic() < deadline:
+            time.sleep(0.02)  # the check run is failed from its own thread
+    finally:
+        hang.set()
+    (row,) = worker.ledger.jobs()
+    assert row.state == "failed" and "ran over 0.5 s" in row.reason
+    assert github.conclusion() == "failure"
+    assert github.title().startswith(FAILED_TITLE)
