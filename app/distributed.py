@@ -352,19 +352,8 @@ class RedisLedger:
     def accept(self, job: Job) -> bool:
         """Record a delivery; True when it must be sent to the workers (new, redelivered
         after failing, or still pending), False when it is running or over."""
-        return bool(
-            self._accept(
-                keys=[self._job_key(job.delivery_id), self._index, f"{self.ns}:ids"],
-                args=[
-                    job.delivery_id,
-                    job.model_dump_json(),
-                    job.kind.value,
-                    job.repository,
-                    job.head_sha,
-                    json.dumps(list(job.pull_requests)),
-                ],
-            )
-        )
+        (accepted,) = self.accept_many([job])
+        return accepted
 
     def accept_many(self, jobs: list[Job]) -> list[bool]:
         """`accept` for several deliveries in one round trip."""

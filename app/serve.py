@@ -54,9 +54,9 @@ class JsonLogFormatter(logging.Formatter):
         return json.dumps(entry, default=str)
 
 
-def configure_logging(level: str) -> None:
-    """Send every logger (uvicorn's too) to stderr as JSON lines at `level`."""
-    handler = logging.StreamHandler(sys.stderr)
+def configure_logging(level: str, handler: logging.Handler | None = None) -> None:
+    """Send every logger (uvicorn's too) to stderr, or `handler`, as JSON lines at `level`."""
+    handler = handler or logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonLogFormatter())
     root = logging.getLogger()
     root.handlers[:] = [handler]

@@ -69,8 +69,8 @@ from pydantic import SecretStr
 from app.job import JobResult, run_analysis
 from app.main import create_app
 from app.ports import ChangedFile, PullRequest, ReviewComment
-from app.queue import SqliteJobQueue
-from app.serve import JsonLogFormatter, configure_interpreter
+from app.queue import JobRow, SqliteJobQueue
+from app.serve import configure_interpreter, configure_logging
 from app.settings import Settings
 from app.webhooks import InMemoryJobSink, Job, JobKind, JobSink
 from app.worker import Workers
@@ -285,20 +285,25 @@ class Backend:
     close: Callable[[], None]
 
 
+def job_views(rows: Sequence[JobRow]) -> dict[str, JobView]:
+    """The queue's rows as the bench reads them, by delivery id."""
+    return {
+        row.delivery_id: JobView(
+            row.state,
+            row.attempts,
+            row.finished_at - row.created_at if row.finished_at is not None else None,
+        )
+        for row in rows
+    }
+
+
 def embedded_backend(workdir: Path, github: LoadGitHub, run: Runner, threads: int) -> Backend:
     """`failclosed serve`'s embedded mode: a SQLite queue file and worker threads."""
     queue = SqliteJobQueue(workdir / "jobs.sqlite3")
     workers = Workers(queue, github, threads=threads, run=run)
 
     def jobs() -> dict[str, JobView]:
-        return {
-            row.delivery_id: JobView(
-                row.state,
-                row.attempts,
-                row.finished_at - row.created_at if row.finished_at is not None else None,
-            )
-            for row in queue.jobs(limit=10_000_000)
-        }
+        return job_views(queue.jobs(limit=10_000_000))
 
     def close() -> None:
         workers.stop(grace_seconds=5.0)
@@ -345,14 +350,7 @@ def redis_backend(workdir: Path, github: LoadGitHub, run: Runner, threads: int) 
     )
 
     def jobs() -> dict[str, JobView]:
-        return {
-            row.delivery_id: JobView(
-                row.state,
-                row.attempts,
-                row.finished_at - row.created_at if row.finished_at is not None else None,
-            )
-            for row in web.ledger.jobs(limit=10_000_000)
-        }
+        return job_views(web.ledger.jobs(limit=10_000_000))
 
     def close() -> None:
         worker.send_signal(signal.SIGTERM)
@@ -741,14 +739,7 @@ def make_settings(secret: str) -> Settings:
 
 def log_to(path: Path, level: str) -> None:
     """As `failclosed serve` logs (JSON lines, uvicorn's access log included), to a file."""
-    handler = logging.FileHandler(path)
-    handler.setFormatter(JsonLogFormatter())
-    root = logging.getLogger()
-    root.handlers[:] = [handler]
-    root.setLevel(level)
-    for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
-        logging.getLogger(name).handlers[:] = []
-        logging.getLogger(name).propagate = True
+    configure_logging(level, logging.FileHandler(path))
 
 
 def runner_for(options: Options, github: LoadGitHub) -> tuple[Runner, str]:
