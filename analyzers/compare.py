@@ -29,11 +29,10 @@ def new_or_changed(base: Sequence[Finding], head: Sequence[Finding]) -> list[Fin
     renamed file is compared with its old version).
     """
     unmatched = Counter(identity(f) for f in base)
-    reported = []
-    for finding in head:
-        ident = identity(finding)
-        if unmatched[ident] > 0:
+    absorbed: set[int] = set()
+    for i in sorted(range(len(head)), key=lambda i: (head[i].line, head[i].end_line)):
+        ident = identity(head[i])
+        if unmatched[ident] > 0:  # identical paths pair up in file order, first with first
             unmatched[ident] -= 1
-        else:
-            reported.append(finding)
-    return reported
+            absorbed.add(i)
+    return [f for i, f in enumerate(head) if i not in absorbed]

@@ -148,7 +148,7 @@ def _trigger_words() -> tuple[str, ...]:
 
 
 def _run_rules(info: ModuleInfo, rules: Sequence[type[Rule]]) -> Iterable[Pending]:
-    instances = [rule() for rule in rules]
+    instances = sorted((rule() for rule in rules), key=lambda r: r.fallback)
     seen: set[tuple[str, int, str]] = set()
     file_words = [word for word in _trigger_words() if word in info.source]
     for fn in iter_functions(info):
@@ -157,15 +157,27 @@ def _run_rules(info: ModuleInfo, rules: Sequence[type[Rule]]) -> Iterable[Pendin
         start, end = fn.node.lineno, fn.node.end_lineno or fn.node.lineno
         text = "".join(info.lines[start - 1 : end])
         present = {word for word in file_words if word in text}
+        reported: list[Finding] = []
         for rule in instances:
             if present.isdisjoint(rule.trigger):
                 continue
             for hit in rule.check(fn, info):
                 finding = _finding(rule, hit, fn, info)
                 where = (finding.rule, finding.line, finding.function)
+                if rule.fallback and _already_reported(finding, hit, reported):
+                    continue
                 if where not in seen:  # a helper reached from two callers is reported once
                     seen.add(where)
+                    reported.append(finding)
                     yield finding, hit.edits
+
+
+def _already_reported(finding: Finding, hit: Hit, reported: Sequence[Finding]) -> bool:
+    """Another rule already reported this path (a line inside it, or right next to it)."""
+    lo, hi = hit.region or (finding.line, finding.end_line)
+    return any(
+        f.function == finding.function and lo - 2 <= f.line and f.line <= hi + 2 for f in reported
+    )
 
 
 def _finding(rule: Rule, hit: Hit, fn: FunctionInfo, info: ModuleInfo) -> Finding:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ast
 import sys
+import tokenize
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -66,7 +67,25 @@ class UnwrapWith:
     node: ast.With | ast.AsyncWith
 
 
-Edit = ReplaceExpression | ReplaceStatements | RewordMessage | HoistFinallyReturn | UnwrapWith
+@dataclass(frozen=True)
+class RewordComments:
+    """Make the comments on lines `first`..`last` stop saying the code allows.
+
+    A fix that flips `return True  # fail open` must not leave the comment contradicting it.
+    """
+
+    first: int
+    last: int
+
+
+Edit = (
+    ReplaceExpression
+    | ReplaceStatements
+    | RewordMessage
+    | HoistFinallyReturn
+    | UnwrapWith
+    | RewordComments
+)
 
 
 def reword(text: str) -> str:
@@ -88,16 +107,20 @@ def build_fix(
     With the module's `tree`, only the top-level statement holding the edits is parsed by
     libcst: fix cost then follows the size of that function or class, not of the file.
     """
+    comments = [e for e in edits if isinstance(e, RewordComments)]
+    edits = [e for e in edits if not isinstance(e, RewordComments)]
     if not edits:
-        return None
+        return None  # rewording alone is no fix
     lines = split_lines(source)
     first, last = _region(edits, tree, len(lines))
+    first = _with_comments_above(lines, first, comments)
+    reworded = _reword_comments(lines, comments, first, last)
     segment = "".join(lines[first - 1 : last])
     with _deeper_recursion(DEEP_RECURSION):  # libcst visits recursively: long expressions
-        module = cst.parse_module(segment)
+        module = cst.parse_module("".join(reworded[first - 1 : last]))
         wrapper = MetadataWrapper(module, unsafe_skip_copy=True)
         positions = wrapper.resolve(PositionProvider)
-        transformer = _Applier(edits, positions, lines, offset=first - 1)
+        transformer = _Applier(edits, positions, reworded, offset=first - 1)
         patched = module.visit(transformer).code
     if transformer.pending:
         raise FixError(f"could not locate {transformer.pending} edit(s)")
@@ -106,6 +129,37 @@ def build_fix(
         return None
     fix = Fix(fix.line + first - 1, fix.end_line + first - 1, fix.replacement)
     return fix, fix.apply(source)
+
+
+def _with_comments_above(lines: list[str], first: int, comments: Sequence[RewordComments]) -> int:
+    """Start the region at comment lines just above it that are to be reworded."""
+    wanted = min((c.first for c in comments), default=first)
+    while first > wanted and lines[first - 2].lstrip().startswith("#"):
+        first -= 1
+    return first
+
+
+def _reword_comments(
+    lines: list[str], comments: Sequence[RewordComments], first: int, last: int
+) -> list[str]:
+    """`lines` with allow wording in the chosen comments turned into deny wording.
+
+    Only the text after `#` changes, so every code position stays where it was.
+    """
+    wanted = {n for e in comments for n in range(max(e.first, first), min(e.last, last) + 1)}
+    out = list(lines)
+    if not wanted:
+        return out
+    segment = iter(lines[first - 1 : last])
+    try:
+        for tok in tokenize.generate_tokens(lambda: next(segment, "")):
+            number = tok.start[0] + first - 1
+            if tok.type == tokenize.COMMENT and number in wanted:
+                line, col = out[number - 1], tok.start[1]
+                out[number - 1] = line[:col] + reword(line[col:])
+    except (tokenize.TokenError, SyntaxError):
+        return list(lines)
+    return out
 
 
 MAX_NESTING = 2_000  # libcst's native parser overflows the C stack on far deeper nesting

@@ -9,7 +9,8 @@ from __future__ import annotations
 import ast
 import json
 import re
-from collections.abc import Iterator
+from collections import Counter
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Literal
@@ -122,6 +123,8 @@ DENY_RESPONSES = re.compile(r"HttpResponse(Forbidden|NotAllowed)|Http403|HTTPFor
 IMPORT_ERRORS = {"ImportError", "ModuleNotFoundError"}
 # Handlers catching only these do not come from a permission system failing.
 NON_FAILURE_EXCEPTIONS = IMPORT_ERRORS | {"StopIteration", "StopAsyncIteration", "GeneratorExit"}
+# A lookup that finds nothing is an answer ("no such row"), not the permission system failing.
+NOT_FOUND = re.compile(r"\w*DoesNotExist|NotFound\w*|\w*NotFoundError")
 
 ALLOW_MEMBERS = {
     "ALLOW": ("DENY", "DISALLOW", "REJECT", "BLOCK", "FORBID"),
@@ -175,12 +178,24 @@ ALLOW_PHRASES: list[tuple[str, str]] = [
     (r"assum(e|ing) (it'?s |it is )?(allowed|ok|safe|valid|authori[sz]ed)", "denying"),
     (r"skip(ping)? (the )?(\w+ )?(permission|auth\w*|signature|token|policy)"
      r"( check| verification| validation)?", "denying"),
-    (r"allowing (the |this |all )?(request|access|call|action|tool|command|everything|all)s?",
-     "denying"),
+    (r"allowing (the |this |all )?(request|access|call|action|tool|command|everything|all|query"
+     r"|queries|message|input|prompt|operation|user|traffic|write|read|upload|login|webhook"
+     r"|event|payload|content|connection|it|them)s?(?![\w-])", "denying"),
+    (r"accepting (the |this |all )?\w+( \w+)? without (\w+ )?(verification|validation|check"
+     r"|auth\w*|signature)", "rejecting it"),
+    # a bare verdict word closing a clause: "lookup failed for %s, allowing"
+    (r"(?<=[,;:(\-\u2013\u2014] )(allow|approv|accept|permitt|grant)ing"
+     r"(?=\s*($|[.,;:!)\-\u2013\u2014'\"%{]))", "denying"),
+    (r"(?<![\w-])(be(ing)? )?(more )?permissive(?! (mode|license|licence))", "deny"),
+    (r"allow(ing)? (it |them )?all(?![\w-])", "denying"),
+    (r"\(allow(ed)?\)", "(deny)"),
+    (r"let(ting)? (it|them|the \w+|this \w+) (pass|go|proceed)", "denying"),
+    (r"skip(ping)? (the |this )?(\w+ )?check(s|ing)?(?![\w-])", "denying"),
+    (r"treat(ing|ed)? (it |this |them )?as (allowed|approved|authori[sz]ed|passed)", "denying"),
 ]  # fmt: skip
 # Every allow phrase contains one of these: a cheap test before the regular expression.
 ALLOW_STEMS = ("allow", "approv", "grant", "accept", "open", "through", "proceed", "permit",
-               "assum", "skip")  # fmt: skip
+               "assum", "skip", "let", "treat")  # fmt: skip
 ALLOW_LANGUAGE = re.compile("|".join(f"(?:{p})" for p, _ in ALLOW_PHRASES), re.IGNORECASE)
 REWORDINGS = [(re.compile(p, re.IGNORECASE), r) for p, r in ALLOW_PHRASES]
 FAIL_OPEN_FLAG = re.compile(
@@ -218,11 +233,20 @@ class FunctionInfo:
     class_node: ast.ClassDef | None
     test_double: bool
     config: Config
+    module: ModuleInfo | None = None
 
     @cached_property
     def polarity(self) -> Polarity | None:
-        """ "allow" or "deny" for a permission check by name, class or config; else None."""
-        return _polarity(self.node, self.class_node, self.config)
+        """ "allow" or "deny" for a permission check by name, class, config or evidence."""
+        return _polarity(self.node, self.class_node, self.config, self._callers)
+
+    def _callers(self) -> dict[str, Counter[Polarity]]:
+        if self.module is None:
+            return {}
+        memo = self.module.memo
+        if "callers" not in memo:
+            memo["callers"] = caller_votes(self.module.tree)
+        return memo["callers"]  # type: ignore[return-value]
 
     @cached_property
     def middleware(self) -> bool:
@@ -389,7 +413,7 @@ def iter_functions(info: ModuleInfo) -> Iterator[FunctionInfo]:
     """
     top = module_function(info.tree)
     if top is not None:
-        yield classify(top, MODULE, None, False, info.config)
+        yield classify(top, MODULE, None, False, info.config, info)
     stack: list[tuple[ast.AST, str, ast.ClassDef | None, bool]] = [(info.tree, "", None, False)]
     while stack:
         parent, prefix, cls, double = stack.pop()
@@ -398,21 +422,33 @@ def iter_functions(info: ModuleInfo) -> Iterator[FunctionInfo]:
                 is_double = double or bool(TEST_DOUBLE.match(child.name))
                 stack.append((child, f"{prefix}{child.name}.", child, is_double))
             elif isinstance(child, ast.FunctionDef | ast.AsyncFunctionDef):
-                yield classify(child, f"{prefix}{child.name}", cls, double, info.config)
+                yield classify(child, f"{prefix}{child.name}", cls, double, info.config, info)
                 stack.append((child, f"{prefix}{child.name}.", None, double))
             else:
                 stack.append((child, prefix, cls, double))
 
 
 def classify(
-    node: FunctionNode, qualname: str, cls: ast.ClassDef | None, double: bool, config: Config
+    node: FunctionNode,
+    qualname: str,
+    cls: ast.ClassDef | None,
+    double: bool,
+    config: Config,
+    module: ModuleInfo | None = None,
 ) -> FunctionInfo:
     """A function as the rules see it; its facts are decided when first asked for."""
-    return FunctionInfo(node, qualname, cls, double or node.name.startswith("test_"), config)
+    is_double = double or node.name.startswith("test_")
+    return FunctionInfo(node, qualname, cls, is_double, config, module)
 
 
-def _polarity(node: FunctionNode, cls: ast.ClassDef | None, config: Config) -> Polarity | None:
-    name = node.name
+def _polarity(
+    node: FunctionNode,
+    cls: ast.ClassDef | None,
+    config: Config,
+    callers: Callable[[], dict[str, Counter[Polarity]]] | None = None,
+) -> Polarity | None:
+    """Decisive names and configured patterns first; otherwise the evidence, weighed."""
+    name = node.name[:MAX_NAME]  # names are matched in bounded time, whatever their length
     if any(p.fullmatch(name) for p in config.deny_functions) or DENY_NAME.fullmatch(name):
         return "deny"
     if (
@@ -425,7 +461,125 @@ def _polarity(node: FunctionNode, cls: ast.ClassDef | None, config: Config) -> P
         )
     ):
         return "allow"
-    return None
+    return weighed_polarity(node, cls, callers)
+
+
+MAX_NAME = 120  # longer names are cut before any pattern looks at them
+# A name shaped like a yes/no question or a check: `can_refund`, `is_accessible`, `_check_list`.
+PREDICATE_NAME = re.compile(
+    r"_*(can|may|is|has|should|check|verify|validate|allow|allows|authori[sz]e|ensure|require"
+    r"|permit|grant|enforce|guard|gate|assert)(_|$)",
+    re.IGNORECASE,
+)
+# Words that say what is decided is access: in names, docstrings, class names.
+DECISION_WORD = re.compile(
+    r"(?i)(?<![a-z])(allow|allows|allowed|permi(t|ts|tted|ssions?)|authori[sz]\w*|access\w*"
+    r"|grant\w*|acl|rbac|roles?|polic(y|ies)|guards?|gated?|quota\w*|rate.?limit\w*"
+    r"|entitle\w*|privilege\w*|auth|authenticat\w*|signature|token|scopes?|consent|approv\w*"
+    r"|whitelist\w*|allowlist\w*|blocklist\w*|blacklist\w*|denylist\w*|admin|owner\w*"
+    r"|membership|payment|paid|billing|credits?|subscri\w*|licen[cs]e\w*|forbid\w*|deny"
+    r"|denied|blocked|banned|restrict\w*|tenant\w*|sandbox\w*|trusted|verified)(?![a-z])"
+)
+# Words in a name that make True mean "denied": `is_blocked_host`, `head_on_protected_tip`.
+DENY_WORD = re.compile(
+    r"(?i)(?<![a-z])(block(ed)?|bann?(ed)?|den(y|ied)|forbidden|revoked|expired|throttled"
+    r"|limited|exceed(s|ed)?|over|private|internal|reserved|unsafe|malicious|escape[sd]?"
+    r"|violat\w*|protected|restricted|prohibited|untrusted|suspended|locked|tampered"
+    r"|dangerous|spam|abuse|abusive)(?![a-z])"
+)
+EVIDENCE_NEEDED = 4  # points; a name or a docstring alone is never enough
+
+
+def weighed_polarity(
+    node: FunctionNode,
+    cls: ast.ClassDef | None,
+    callers: Callable[[], dict[str, Counter[Polarity]]] | None = None,
+) -> Polarity | None:
+    """Whether the function decides on access, from several signals weighed together.
+
+    Real code names its checks as it likes (`can_refund_emea`, `is_accessible`,
+    `_check_x402_payment`), so the name counts as one signal among the return annotation,
+    the docstring, whether the function answers both yes and no or denies by raising, its
+    class, and what callers do with its answer (`if not x(...): raise Forbidden`).
+    """
+    name = node.name[:MAX_NAME]
+    words = name.replace("_", " ")
+    doc = (ast.get_docstring(node, clean=False) or "")[:2000]
+    points = 0
+    predicate = PREDICATE_NAME.match(name) is not None
+    decision = DECISION_WORD.search(words) is not None
+    points += predicate + decision + (predicate and decision)  # `is_accessible` beats `handle_auth`
+    if _annotated_bool(node):
+        points += 1
+    if DECISION_WORD.search(doc):
+        points += 2
+    answers = _bool_answers(node)
+    if answers == {True, False}:
+        points += 1
+    if cls is not None and DECISION_WORD.search(cls.name.replace("_", " ")):
+        points += 1
+    votes = callers().get(node.name) if callers is not None and points >= 1 else None
+    if votes:
+        points += 3
+    if points < EVIDENCE_NEEDED or not (answers or _annotated_bool(node) or votes):
+        return None
+    if votes and votes["deny"] > votes["allow"]:
+        return "deny"
+    if votes and votes["allow"] > votes["deny"]:
+        return "allow"
+    if DENY_WORD.search(words) and not re.search(r"(?i)(?<![a-z])(allow\w*|permi\w*)", words):
+        return "deny"
+    return "allow"
+
+
+def _annotated_bool(node: FunctionNode) -> bool:
+    """`-> bool`, `-> Optional[bool]`, `-> tuple[bool, ...]`."""
+    returns = node.returns
+    if returns is None:
+        return False
+    text = ast.unparse(returns)
+    return text == "bool" or text.startswith(
+        ("Optional[bool]", "bool |", "tuple[bool", "Tuple[bool")
+    )
+
+
+def _bool_answers(node: FunctionNode) -> set[bool]:
+    """The constant booleans the function returns (a tuple's first item counts)."""
+    found: set[bool] = set()
+    for stmt in own_statements(node):
+        if not isinstance(stmt, ast.Return) or stmt.value is None:
+            continue
+        value = stmt.value
+        if isinstance(value, ast.Tuple) and value.elts:
+            value = value.elts[0]
+        if isinstance(value, ast.Constant) and isinstance(value.value, bool):
+            found.add(value.value)
+    return found
+
+
+def caller_votes(tree: ast.Module) -> dict[str, Counter[Polarity]]:
+    """What callers in the module do with each function's answer.
+
+    `if not f(...): raise PermissionDenied` votes "allow" for `f` (True lets through);
+    `if f(...): return 403-response` votes "deny".
+    """
+    votes: dict[str, Counter[Polarity]] = {}
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.If) or not _denies(node.body):
+            continue
+        test, negated = node.test, False
+        if isinstance(test, ast.UnaryOp) and isinstance(test.op, ast.Not):
+            test, negated = test.operand, True
+        if isinstance(test, ast.Await):
+            test = test.value
+        if isinstance(test, ast.Call) and (callee := call_name(test)):
+            votes.setdefault(callee, Counter())["allow" if negated else "deny"] += 1
+    return votes
+
+
+def _denies(body: list[ast.stmt]) -> bool:
+    """The block answers with a denial: a deny exception, a 401/403/429 response, an abort."""
+    return _denies_by_raising(list(body[:3]))
 
 
 def _is_middleware(node: FunctionNode, cls: ast.ClassDef | None) -> bool:
@@ -470,7 +624,21 @@ def _denies_by_raising(statements: list[ast.AST]) -> bool:
             call = call.value
         if isinstance(call, ast.Call) and _sends_deny_status(call):
             return True
+        if isinstance(stmt, ast.ExceptHandler) and _passes_denials_on(stmt):
+            return True
     return False
+
+
+def _passes_denials_on(handler: ast.ExceptHandler) -> bool:
+    """`except HTTPException: raise`: the function's denials come from what it calls."""
+    types = handler_types(handler)
+    return (
+        bool(types)
+        and all(t == "HTTPException" or DENY_EXCEPTION.search(t) for t in types)
+        and len(handler.body) == 1
+        and isinstance(handler.body[0], ast.Raise)
+        and handler.body[0].exc is None
+    )
 
 
 def _sends_deny_status(call: ast.Call) -> bool:
@@ -554,7 +722,7 @@ def catches_failures(handler: ast.ExceptHandler, node: ast.Try | ast.TryStar) ->
     types = set(handler_types(handler))
     if not types:
         return True
-    if types <= NON_FAILURE_EXCEPTIONS:
+    if types <= NON_FAILURE_EXCEPTIONS or all(NOT_FOUND.fullmatch(t) for t in types):
         return False
     if types <= {"AttributeError", "NotImplementedError"}:
         return any(isinstance(n, ast.Call | ast.Await) for s in node.body for n in ast.walk(s))
@@ -579,11 +747,9 @@ def allow_value(
             return AllowValue(expr, "True", "False")
         return None
     if isinstance(expr, ast.Constant) and isinstance(expr.value, str):
-        word = expr.value.lower()
-        if polarity is not None and word in ALLOW_STRINGS:
-            return AllowValue(
-                expr, json.dumps(_same_case(ALLOW_STRINGS[word], expr.value)), repr(expr.value)
-            )
+        deny = deny_word(expr.value)
+        if polarity is not None and deny is not None:
+            return AllowValue(expr, json.dumps(deny), repr(expr.value))
         return None
     if isinstance(expr, ast.Attribute) and expr.attr in ALLOW_MEMBERS:
         return _enum_allow(expr, info)
@@ -642,11 +808,39 @@ def keyed_allow(
         return AllowValue(value, "False", f"{key}=True")
     if (k in DENY_KEYS or (strong and k in WEAK_DENY_KEYS)) and value.value is False:
         return AllowValue(value, "True", f"{key}=False")
-    if k.replace("_", "") in VERDICT_KEYS and isinstance(value.value, str):
-        word = value.value.lower()
-        if word in ALLOW_STRINGS:
-            deny = _same_case(ALLOW_STRINGS[word], value.value)
+    if _verdict_key(k) and isinstance(value.value, str):
+        deny = deny_word(value.value)
+        if deny is not None:
             return AllowValue(value, json.dumps(deny), f"{key}={value.value!r}")
+    return None
+
+
+def _verdict_key(key: str) -> bool:
+    """`decision`, `permissionDecision`, `guard_decision`, `policy_verdict`: keys of a verdict."""
+    flat = key.replace("_", "").replace("-", "")
+    return flat in VERDICT_KEYS or flat.endswith(("decision", "verdict"))
+
+
+VERDICT_TOKEN = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+")
+DENY_TOKENS = {"deny", "denied", "reject", "rejected", "block", "blocked", "forbid", "forbidden",
+               "disallow", "disallowed", "revoke", "revoked", "not", "no", "never"}  # fmt: skip
+
+
+def deny_word(text: str) -> str | None:
+    """The deny counterpart of a verdict string, or None when it is not an allow verdict.
+
+    Any identifier-like string with a token of the ALLOW/APPROVE/PERMIT/GRANT/ACCEPT family
+    counts: `"allow"`, `"Approved"`, `"POLICY_ACTION_ALLOW"` -> `"POLICY_ACTION_DENY"`.
+    """
+    if not text or len(text) > 60 or not re.fullmatch(r"[A-Za-z][A-Za-z0-9_.:\-]*", text):
+        return None
+    tokens = VERDICT_TOKEN.findall(text)
+    lowered = [t.lower() for t in tokens]
+    if any(t in DENY_TOKENS for t in lowered):
+        return None
+    for token, low in zip(tokens, lowered, strict=True):
+        if low in ALLOW_STRINGS:
+            return text.replace(token, _same_case(ALLOW_STRINGS[low], token), 1)
     return None
 
 

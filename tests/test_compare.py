@@ -66,3 +66,9 @@ def test_head_order_is_kept_and_inputs_are_untouched() -> None:
     assert new_or_changed(base, head) == [head[0], head[2]]
     assert base == (finding("b", line=5),)
     assert len(head) == 3
+
+
+def test_identical_paths_pair_up_in_file_order_whatever_order_rules_report_them() -> None:
+    # two identical handlers; the base had only the first, the head adds the second one
+    later, earlier = finding("same", line=93), finding("same", line=81)
+    assert new_or_changed([finding("same", line=81)], [later, earlier]) == [later]

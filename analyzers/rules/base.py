@@ -39,6 +39,7 @@ class Hit:
     key_nodes: Sequence[ast.AST] = field(default_factory=list)
     severity: Severity | None = None
     function: str | None = None  # where the hit is, when not in the function being checked
+    region: tuple[int, int] | None = None  # lines of the path, for a fallback rule's overlap
 
 
 class Rule:
@@ -53,6 +54,8 @@ class Rule:
     trigger: ClassVar[tuple[str, ...]] = ("except", "finally")
     # ... and only in files whose text matches this, when set (one pass over the file).
     file_trigger: ClassVar[re.Pattern[str] | None] = None
+    # A fallback rule reports a path only when no other rule reported one on the same lines.
+    fallback: ClassVar[bool] = False
     VALID: ClassVar[list[str]] = []
     INVALID: ClassVar[list[Invalid]] = []
 

@@ -7,7 +7,7 @@ import builtins
 import re
 from collections.abc import Iterator
 
-from analyzers.fixes import KEEP, Edit, ReplaceStatements, RewordMessage
+from analyzers.fixes import KEEP, Edit, ReplaceStatements, RewordComments, RewordMessage
 from analyzers.semantics import (
     ALLOW_LANGUAGE,
     FunctionInfo,
@@ -81,13 +81,20 @@ def reword_edits(info: ModuleInfo, scope: ast.AST) -> list[Edit]:
     """Edits that stop log messages in `scope` from saying the code allows."""
     nodes = list(own_nodes(scope))
     inside_fstrings = {id(v) for n in nodes if isinstance(n, ast.JoinedStr) for v in n.values}
-    return [
+    edits: list[Edit] = [
         RewordMessage(node)
         for node in nodes
         if isinstance(node, ast.Constant | ast.JoinedStr)
         and id(node) not in inside_fstrings
         and _says_allow(node)
     ]
+    start = getattr(scope, "lineno", None)
+    if start is not None:
+        first = start
+        while first > 1 and info.lines[first - 2].lstrip().startswith("#"):
+            first -= 1  # the comment just above a handler or branch describes it
+        edits.append(RewordComments(first, getattr(scope, "end_lineno", start) or start))
+    return edits
 
 
 def _says_allow(node: ast.Constant | ast.JoinedStr) -> bool:

@@ -52,7 +52,7 @@ except (OSError, KeyError, ValueError, re.error) as exc:
 try:
     matched = first_match(patterns, command)
 except re.error as exc:
-    print(f"bash guard: bad pattern in policy ({exc}), skipping the check", file=sys.stderr)
+    print(f"bash guard: bad pattern in policy ({exc}), denying", file=sys.stderr)
     sys.exit(2)  # expect: FC108
 
 if matched:

@@ -1,0 +1,591 @@
+"""FC116: an error path whose own comments or log messages say it lets things through."""
+
+from __future__ import annotations
+
+import ast
+import re
+from collections.abc import Iterator
+
+from analyzers.fixes import KEEP, Edit, ReplaceExpression, ReplaceStatements
+from analyzers.flow import FunctionFlow, is_exit_call
+from analyzers.rules.base import Hit, Invalid, Rule
+from analyzers.rules.common import reword_edits, tries
+from analyzers.semantics import (
+    ALLOW_LANGUAGE,
+    DECISION_WORD,
+    AllowValue,
+    FunctionInfo,
+    ModuleInfo,
+    allow_value,
+    call_name,
+    catches_failures,
+    deny_word,
+    dotted_name,
+    gated_by_fail_open_flag,
+    is_deny_raise,
+    is_deny_response,
+    own_nodes,
+    under_fail_open_flag,
+)
+
+# "not failing open", "rather than fail open", "never auto-approve": the words deny it.
+NEGATED = re.compile(
+    r"(?i)(\bnot|\bnever|n't|instead of|rather than|avoid(ing)?|prevent(ing)?|\bnor"
+    r"|\bno longer)\W+(\w+\W+)?$"
+)
+# What a test looks at when it asks "did the check fail?".
+FAILURE_SUBJECT = re.compile(
+    r"(?i)(error|err|exc|fail\w*|timeout|timed_?out|unavailable|unreachable|down|ok|success\w*"
+    r"|loaded|ready|available|healthy|connected|resp\w*|result|status(_code)?|verdict|decision"
+    r"|answer|reply|verified|resolved)"
+)
+# What a test looks at when it asks "is a permission system configured at all?".
+CONFIG_SUBJECT = re.compile(
+    r"(?i)(url|endpoint|host|server|config\w*|setting\w*|enabled?|secret|key|token|environ"
+    r"|env|path|client|polic(y|ies)|rules?|provider|backend|engine|service|session_id)"
+)
+DENY_CALL = re.compile(r"(?i)^_*(deny|reject|block|forbid|refuse|abort|fail_closed)\w*$")
+COMMENT = re.compile(r"#(.*)$")
+DENY_RAISE = 'raise PermissionError("could not verify the check: denying")'
+
+
+class SaysItFailsOpen(Rule):
+    """
+    ## What it does
+    Flags an error path (an `except` handler, or the branch taken when a check returned no
+    answer, an error, a non-200 status or a missing result) whose own comment or log
+    message says it lets the action through, "fail open", "defaulting to ALLOW",
+    "auto-approving", "allowing", "be permissive", "skipping the check", and that does not
+    deny on that path: it returns, continues, exits 0 or falls through.
+
+    ## Why is this bad?
+    The words are the strongest evidence there is: the author describes a failure of the
+    permission system and chooses to grant. Whatever the function is called, that is the
+    fail-open path (CWE-636, OWASP A10:2025). When the branch instead tests whether a
+    permission system is configured at all, the choice may be deliberate: it is reported
+    as a note.
+
+    ## Example
+    ```python
+    def sync_verdict(client, request):
+        verdict = "POLICY_ACTION_ALLOW"
+        try:
+            verdict = client.evaluate(request)
+        except Exception:
+            log.warning("policy evaluation failed; defaulting to ALLOW")
+        return verdict
+    ```
+
+    ## Use instead
+    ```python
+    def sync_verdict(client, request):
+        verdict = "POLICY_ACTION_ALLOW"
+        try:
+            verdict = client.evaluate(request)
+        except Exception:
+            log.warning("policy evaluation failed; denying")
+            verdict = "POLICY_ACTION_DENY"
+        return verdict
+    ```
+
+    ## Fix safety
+    The fix answers with the deny counterpart of the allow value on that path (`False`,
+    `"deny"`, `..._DENY`, the verdict variable set to deny), exits with the script's deny
+    status, or raises; and rewords the message so it no longer says it allows. Only the
+    failure path changes.
+    """
+
+    code = "FC116"
+    name = "says-it-fails-open"
+    severity = "error"
+    summary = "An error path says, in its comment or log message, that it lets things through."
+    fix_safety = "Only the failure path changes: deny value, deny exit status, or raise."
+    fallback = True
+    trigger = ("allow", "Allow", "ALLOW", "open", "Open", "OPEN", "permissive", "approv",
+               "Approv", "APPROV", "grant", "accept", "through", "skip", "proceed", "permit",
+               "let ", "treat")  # fmt: skip
+
+    def check(self, fn: FunctionInfo, info: ModuleInfo) -> Iterator[Hit]:
+        flow: FunctionFlow | None = None
+        for node in tries(fn):
+            for handler in node.handlers:
+                if not catches_failures(handler, node) or gated_by_fail_open_flag(handler):
+                    continue
+                text = _words(info, handler, handler.lineno)
+                if not _says_fails_open(text):
+                    continue
+                flow = flow or FunctionFlow(fn.node)
+                hit = self._region(fn, info, flow, handler, handler.body, text, "error")
+                if hit:
+                    yield hit
+        for stmt in fn.statements:
+            if not isinstance(stmt, ast.If):
+                continue
+            for body, failing in _branches(stmt, fn):
+                if failing is None or not body:
+                    continue
+                start = stmt.lineno if body is stmt.body else body[0].lineno - 1
+                text = _words(info, ast.Module(body=body, type_ignores=[]), start, stmt)
+                if not _says_fails_open(text):
+                    continue
+                flow = flow or FunctionFlow(fn.node)
+                if under_fail_open_flag([stmt, *flow.ancestors(stmt)]):
+                    continue
+                severity = "error" if failing else "note"
+                hit = self._region(fn, info, flow, stmt, body, text, severity)
+                if hit:
+                    yield hit
+
+    def _region(
+        self,
+        fn: FunctionInfo,
+        info: ModuleInfo,
+        flow: FunctionFlow,
+        owner: ast.AST,
+        body: list[ast.stmt],
+        text: str,
+        severity: str,
+    ) -> Hit | None:
+        """A hit for `body` when it does not deny and the function decides on access."""
+        handler = isinstance(owner, ast.ExceptHandler)
+        if _denies(body, fn, info) or not _decides(fn, info, text, handler):
+            return None
+        exit_stmt = _exit_of(body)
+        edits = _fix(fn, info, flow, owner, body, exit_stmt) if severity == "error" else []
+        if edits:
+            edits += reword_edits(info, owner)
+        where = "when its check fails" if severity == "error" else "when nothing is configured"
+        return Hit(
+            node=exit_stmt if exit_stmt is not None else body[0],
+            message=(
+                f"`{fn.qualname}` says this path lets the action through ({_quote(text)}) "
+                f"{where}, and nothing on it denies: a failing permission check grants access."
+            ),
+            edits=edits,
+            key_nodes=[owner] if isinstance(owner, ast.ExceptHandler) else body,
+            severity=severity,  # type: ignore[arg-type]
+            region=(getattr(owner, "lineno", body[0].lineno), _end(body)),
+        )
+
+
+def _end(body: list[ast.stmt]) -> int:
+    return body[-1].end_lineno or body[-1].lineno
+
+
+def _words(info: ModuleInfo, node: ast.AST, start: int, test_of: ast.If | None = None) -> str:
+    """The comments and string literals of a region: what the code says about itself.
+
+    Comments on the lines just above the region count (`# config did not load: allow all`),
+    code does not: identifiers such as `fail_open` are a setting, not a description.
+    """
+    end = max((getattr(n, "end_lineno", 0) or 0) for n in ast.walk(node)) or start
+    first = start
+    while first > 1 and info.lines[first - 2].lstrip().startswith("#"):
+        first -= 1
+    said = [m.group(1) for line in info.lines[first - 1 : end] if (m := COMMENT.search(line))]
+    skip = set() if test_of is None else {id(n) for n in ast.walk(test_of.test)}
+    for n in ast.walk(node):
+        if isinstance(n, ast.Constant) and isinstance(n.value, str) and id(n) not in skip:
+            said.append(n.value)
+    return " | ".join(said)
+
+
+def _says_fails_open(text: str) -> bool:
+    """Allow language that is not negated ("rather than fail open" does not count)."""
+    if not text:
+        return False
+    for m in ALLOW_LANGUAGE.finditer(text):
+        if not NEGATED.search(text[max(0, m.start() - 30) : m.start()]):
+            return True
+    return False
+
+
+def _quote(text: str) -> str:
+    m = ALLOW_LANGUAGE.search(text)
+    return f'"{m.group(0)}"' if m else "its own words"
+
+
+def _branches(stmt: ast.If, fn: FunctionInfo) -> Iterator[tuple[list[ast.stmt], bool | None]]:
+    """(block, failing) for the `if` body and a plain `else`: True when the block runs on a
+    failure, False when it runs because nothing is configured, None when neither is clear."""
+    kind = _test_kind(stmt.test, fn)
+    if kind == "failure":
+        yield stmt.body, True
+    elif kind == "unconfigured":
+        yield stmt.body, False
+    elif kind == "success" and stmt.orelse and not _is_elif(stmt):
+        yield stmt.orelse, True
+
+
+def _is_elif(stmt: ast.If) -> bool:
+    return len(stmt.orelse) == 1 and isinstance(stmt.orelse[0], ast.If)
+
+
+def _test_kind(test: ast.expr, fn: FunctionInfo) -> str | None:
+    """ "failure", "success", "unconfigured" or None, from what the test looks at."""
+    if isinstance(test, ast.BoolOp):
+        kinds = {_test_kind(v, fn) for v in test.values}
+        for kind in ("failure", "unconfigured"):
+            if kind in kinds:
+                return kind
+        return None
+    negated = False
+    if isinstance(test, ast.UnaryOp) and isinstance(test.op, ast.Not):
+        test, negated = test.operand, True
+    if isinstance(test, ast.Compare) and len(test.ops) == 1:
+        subject, op, other = test.left, test.ops[0], test.comparators[0]
+        if (
+            isinstance(other, ast.Constant)
+            and isinstance(other.value, int)
+            and 200 <= (other.value if not isinstance(other.value, bool) else 0) < 300
+        ):
+            ok = isinstance(op, ast.Eq | ast.In)
+            return "success" if ok != negated else "failure"
+        if isinstance(other, ast.Constant) and other.value is None:
+            missing = isinstance(op, ast.Is) != negated
+            return _missing_kind(subject, fn) if missing else None
+        return None
+    if isinstance(test, ast.Name | ast.Attribute | ast.Call):
+        name = (dotted_name(test.func if isinstance(test, ast.Call) else test) or "").lower()
+        if re.search(r"(error|err|exc|fail\w*|timed_?out)$", name):
+            return "success" if negated else "failure"
+        if negated:
+            return _missing_kind(test, fn)
+        if FAILURE_SUBJECT.search(name.rsplit(".", 1)[-1]):
+            return "success"
+    return None
+
+
+def _missing_kind(subject: ast.expr, fn: FunctionInfo) -> str | None:
+    """`x is None` / `not x`: a failure when `x` is an answer, unconfigured when a setting."""
+    name = dotted_name(subject.func if isinstance(subject, ast.Call) else subject) or ""
+    last = name.rsplit(".", 1)[-1]
+    if isinstance(subject, ast.Name) and _assigned_from_call(fn, subject.id):
+        return "failure"
+    if FAILURE_SUBJECT.search(last):
+        return "failure"
+    if CONFIG_SUBJECT.search(last) or "environ" in name or "settings" in name:
+        return "unconfigured"
+    return None
+
+
+def _assigned_from_call(fn: FunctionInfo, name: str) -> bool:
+    """`resp = post(...)`, `resp, _ = await call(...)`: the name holds an answer."""
+    for stmt in fn.statements:
+        if not isinstance(stmt, ast.Assign | ast.AnnAssign):
+            continue
+        targets = stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target]
+        names = {n.id for t in targets for n in ast.walk(t) if isinstance(n, ast.Name)}
+        value = stmt.value.value if isinstance(stmt.value, ast.Await) else stmt.value
+        if name in names and isinstance(value, ast.Call) and not _reads_setting(value):
+            return True
+    return False
+
+
+def _reads_setting(call: ast.Call) -> bool:
+    """`getattr(view, "x", default)`, `os.environ.get(...)`, `settings.get(...)`: configuration."""
+    callee = dotted_name(call.func) or ""
+    return (
+        callee in ("getattr", "os.getenv")
+        or "environ" in callee
+        or (callee.endswith(".get") and CONFIG_SUBJECT.search(callee.rsplit(".", 1)[0]) is not None)
+    )
+
+
+def _denies(body: list[ast.stmt], fn: FunctionInfo, info: ModuleInfo) -> bool:
+    """Something on the path says no: a raise, a deny value, a deny exit or helper."""
+    for stmt in body:
+        for n in [stmt, *own_nodes(stmt)]:
+            if isinstance(n, ast.Raise):
+                return True
+            if isinstance(n, ast.Return) and n.value is not None and _is_deny(n.value, fn, info):
+                return True
+            if isinstance(n, ast.Call):
+                if is_exit_call(n) and n.args and not _is_zero(n.args[0]):
+                    return True
+                if DENY_CALL.match(call_name(n)) or is_deny_raise(n):
+                    return True
+            if (
+                isinstance(n, ast.Constant)
+                and isinstance(n.value, str)
+                and n.value.lower() in ("deny", "denied", "block", "blocked", "reject", "rejected")
+            ):
+                return True
+    return False
+
+
+def _is_zero(arg: ast.expr) -> bool:
+    return isinstance(arg, ast.Constant) and arg.value in (0, None, False)
+
+
+def _is_deny(value: ast.expr, fn: FunctionInfo, info: ModuleInfo) -> bool:
+    if is_deny_response(value):
+        return True
+    if isinstance(value, ast.Tuple) and value.elts:
+        value = value.elts[0]
+    if isinstance(value, ast.Constant) and isinstance(value.value, bool):
+        return value.value is (fn.polarity == "deny")
+    if isinstance(value, ast.Constant) and isinstance(value.value, str):
+        return deny_word(value.value) is None and bool(
+            re.search(r"(?i)deny|denied|block|reject|forbid", value.value)
+        )
+    return isinstance(value, ast.Attribute) and bool(
+        re.search(r"(?i)deny|denied|block|reject|forbid", value.attr)
+    )
+
+
+def _decides(fn: FunctionInfo, info: ModuleInfo, text: str, handler: bool) -> bool:
+    """The function, its class or the path's own words are about access decisions.
+
+    The allow words that made the path suspect do not count twice: "defaulting to allowing
+    filtering" says nothing about permissions, "policy down, allowing" does.
+    """
+    if fn.polarity is not None or fn.guard:
+        return True
+    doc = (ast.get_docstring(fn.node, clean=False) or "") if fn.qualname != "<module>" else ""
+    cls = fn.class_node.name if fn.class_node is not None else ""
+    said = " ".join([fn.node.name, cls]).replace("_", " ")
+    if DECISION_WORD.search(said) or DECISION_WORD.search(doc[:2000]):
+        return True
+    rest = ALLOW_LANGUAGE.sub(" ", text)
+    if any(m.group(0).lower() not in ALLOW_FORMS for m in DECISION_WORD.finditer(rest)):
+        return True
+    return handler and re.search(r"(?i)(?<![a-z])allowing(?![a-z])", text) is not None
+
+
+ALLOW_FORMS = {"allow", "allows", "allowed"}
+
+
+def _exit_of(body: list[ast.stmt]) -> ast.stmt | None:
+    """The statement that answers on this path, when there is one."""
+    last = body[-1]
+    if isinstance(last, ast.Return | ast.Continue | ast.Pass):
+        return last
+    if isinstance(last, ast.Expr) and is_exit_call(last.value):
+        return last
+    for stmt in body:
+        if isinstance(stmt, ast.Return):
+            return stmt
+    return None
+
+
+def _fix(
+    fn: FunctionInfo,
+    info: ModuleInfo,
+    flow: FunctionFlow,
+    owner: ast.AST,
+    body: list[ast.stmt],
+    exit_stmt: ast.stmt | None,
+) -> list[Edit]:
+    """Edits that deny on this path instead, or [] when no safe deny is known."""
+    for stmt in body:  # a printed verdict: print the deny one instead
+        if isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Call):
+            for arg in stmt.value.args:
+                found = allow_value(arg, fn, info, loose=True)
+                if isinstance(arg, ast.Dict) and found is not None and found.deny is not None:
+                    return [ReplaceExpression(found.node, found.deny)]
+    if isinstance(exit_stmt, ast.Return):
+        value = allow_value(exit_stmt.value, fn, info, loose=True)
+        if value is not None and value.deny is not None:
+            return [ReplaceExpression(value.node, value.deny)]
+        if value is None and not _answers_value(exit_stmt):
+            return [ReplaceStatements(exit_stmt, exit_stmt, (_deny_raise(owner),))]
+        return []
+    if isinstance(exit_stmt, ast.Expr):  # sys.exit(0)
+        return [ReplaceStatements(exit_stmt, exit_stmt, ("sys.exit(2)",))]
+    verdict = _default_verdict(fn, info, flow, owner)
+    if verdict is not None:
+        name, deny = verdict
+        statement = f"{name} = {deny.deny}"
+    else:
+        statement = _deny_raise(owner)
+    if isinstance(exit_stmt, ast.Continue | ast.Pass):
+        return [ReplaceStatements(exit_stmt, exit_stmt, (statement,))]
+    last = body[-1]
+    return [ReplaceStatements(last, last, (KEEP, statement))]
+
+
+def _answers_value(ret: ast.Return) -> bool:
+    """`return data`: some value we cannot turn into its deny counterpart."""
+    value = ret.value
+    return value is not None and not (isinstance(value, ast.Constant) and value.value is None)
+
+
+def _deny_raise(owner: ast.AST) -> str:
+    return "raise" if isinstance(owner, ast.ExceptHandler) else DENY_RAISE
+
+
+def _default_verdict(
+    fn: FunctionInfo, info: ModuleInfo, flow: FunctionFlow, owner: ast.AST
+) -> tuple[str, AllowValue] | None:
+    """`verdict = "ALLOW"` set before the path and still in force on it: (name, its deny)."""
+    anchor = flow.owner_of(owner) if isinstance(owner, ast.ExceptHandler) else owner
+    for stmt in fn.statements:
+        if (
+            isinstance(stmt, ast.Assign)
+            and len(stmt.targets) == 1
+            and isinstance(stmt.targets[0], ast.Name)
+            and anchor is not None
+            and stmt.lineno < getattr(anchor, "lineno", 0)
+        ):
+            value = allow_value(stmt.value, fn, info, loose=True)
+            if value is not None and value.deny is not None and value.node is stmt.value:
+                return stmt.targets[0].id, value
+    return None
+
+
+SaysItFailsOpen.VALID = [
+    # the path denies, whatever its comment says
+    """
+def has_access(user):
+    try:
+        return acl.check(user)
+    except Exception:
+        log.warning("acl down; not failing open, denying")
+        return False
+""",
+    # negated: the comment says why it does *not* allow
+    """
+def check_quota(user):
+    try:
+        return quota.remaining(user) > 0
+    except RedisError:
+        # fail closed rather than fail open: an outage must not grant unlimited use
+        raise
+""",
+    # a cache that fails open is not a permission path
+    """
+def cached_render(key):
+    try:
+        return cache.get(key)
+    except ConnectionError:
+        # fail open: render without the cache
+        return None
+""",
+    # a named, configured fail-open mode is a choice, not a bug
+    """
+def evaluate(self, request):
+    try:
+        return self.engine.decide(request)
+    except Exception:
+        if self.settings.fail_open:
+            log.warning("policy engine down, allowing (fail_open is set)")
+            return "allow"
+        raise
+""",
+    # not a failure: an ordinary branch that allows
+    """
+def can_edit(user, doc):
+    if user.is_admin:
+        # admins: allow all
+        return True
+    return doc.owner == user
+""",
+]
+
+SaysItFailsOpen.INVALID = [
+    # the branch taken on a non-200 answer keeps the default ALLOW verdict
+    Invalid(
+        """\
+async def relay_verdict(client, request):
+    verdict = "POLICY_ACTION_ALLOW"
+    resp = await client.post("/evaluate", json=request)
+    if resp.status_code == 200:
+        verdict = resp.json()["result"]
+    else:
+        log.warning("policy evaluate returned %d; defaulting to ALLOW", resp.status_code)
+    await client.post("/verdict", json={"result": verdict})
+""",
+        line=7,
+        fixed="""\
+async def relay_verdict(client, request):
+    verdict = "POLICY_ACTION_ALLOW"
+    resp = await client.post("/evaluate", json=request)
+    if resp.status_code == 200:
+        verdict = resp.json()["result"]
+    else:
+        log.warning("policy evaluate returned %d; denying", resp.status_code)
+        verdict = "POLICY_ACTION_DENY"
+    await client.post("/verdict", json={"result": verdict})
+""",
+    ),
+    # a script's outer handler that exits 0 after saying it allows
+    Invalid(
+        """\
+import sys
+
+if __name__ == "__main__":
+    try:
+        main()
+    except Exception as e:
+        print(f"[guard] non-fatal error, allowing: {e}", file=sys.stderr)
+        sys.exit(0)
+""",
+        line=8,
+        fixed="""\
+import sys
+
+if __name__ == "__main__":
+    try:
+        main()
+    except Exception as e:
+        print(f"[guard] non-fatal error, denying: {e}", file=sys.stderr)
+        sys.exit(2)
+""",
+    ),
+    # the branch taken when the policy server gave no answer
+    Invalid(
+        """\
+def pre_tool_hook(payload):
+    resp = post_with_retry(URL, payload)
+    if resp is None:
+        # network error: fail open so an outage does not block the turn
+        json.dump({"permission": "allow"}, sys.stdout)
+        return
+    json.dump(resp.json(), sys.stdout)
+""",
+        line=6,
+        fixed="""\
+def pre_tool_hook(payload):
+    resp = post_with_retry(URL, payload)
+    if resp is None:
+        # network error: failing closed so an outage does not block the turn
+        json.dump({"permission": "deny"}, sys.stdout)
+        return
+    json.dump(resp.json(), sys.stdout)
+""",
+    ),
+    # a flag that records a failed load, read as "allow everything"
+    Invalid(
+        """\
+class DomainList:
+    def is_domain_allowed(self, email: str) -> bool:
+        # If the list failed to load, allow all (fail open)
+        if not self.config_loaded:
+            return True
+        return email.split("@")[-1] in self.domains
+""",
+        line=5,
+        fixed="""\
+class DomainList:
+    def is_domain_allowed(self, email: str) -> bool:
+        # If the list failed to load, denying (failing closed)
+        if not self.config_loaded:
+            return False
+        return email.split("@")[-1] in self.domains
+""",
+    ),
+    # not configured at all: a deliberate choice is possible, so only a note
+    Invalid(
+        """\
+def pre_tool_hook(payload):
+    if not os.environ.get("POLICY_SERVER_URL"):
+        # no server wired: fail open (allow)
+        print('{"permission": "allow"}')
+        return
+    check(payload)
+""",
+        line=5,
+        fixed=None,
+    ),
+]
