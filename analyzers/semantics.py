@@ -98,7 +98,9 @@ DENY_EXCEPTION = re.compile(
     r"|NotAllowed|Disallowed\w*|HTTPForbidden|HTTPUnauthorized|SuspiciousOperation"
     r"|RateLimitExceeded|Throttled|TooManyRequests|BadSignature|SignatureExpired"
     r"|ExpiredSignatureError|InvalidSignatureError|DecodeError|InvalidTokenError|JWTError"
-    r"|InvalidAudienceError|InvalidIssuerError|ImmatureSignatureError)$"
+    r"|InvalidAudienceError|InvalidIssuerError|ImmatureSignatureError"
+    # a project's own denial: `SSRFBlockedError`, `ToolCallRejected`, `QuotaExceededError`
+    r"|\w*(Blocked|Denied|Rejected|Refused|Violation|Forbidden|Exceeded)(Error|Exception)?)$"
 )
 # Words in a callee's name that say it authenticates or authorizes.
 AUTH_WORDS = re.compile(
@@ -867,12 +869,70 @@ def under_fail_open_flag(path: list[ast.AST]) -> bool:
     return False
 
 
+# What an exception's message says when it is a denial, whatever its class.
+DENY_MESSAGE = re.compile(
+    r"(?i)not (allowed|permitted|authori[sz]ed)|forbidden|denied|traversal|outside (of )?the"
+    r"|security (error|violation)|unauthori[sz]ed|too many requests|rate.?limit|blocked"
+)
+
+
+def body_denies(body: list[ast.stmt]) -> bool:
+    """The statements can answer "no": a deny exception or response, or a raise whose
+    message says it denies (`raise ValueError("path traversal is not allowed")`)."""
+    for stmt in body:
+        for n in [stmt, *own_nodes(stmt)]:
+            if isinstance(n, ast.Raise) and n.exc is not None:
+                if is_deny_raise(n.exc) or _deny_message(n.exc):
+                    return True
+            elif isinstance(n, ast.Return) and n.value is not None and is_deny_response(n.value):
+                return True
+    return False
+
+
+# Calls that only read or reshape data already at hand.
+READING_CALLS = {
+    "loads", "load", "json", "parse", "get", "decode", "encode", "strip", "lower", "upper",
+    "split", "startswith", "endswith", "isinstance", "len", "str", "int", "dict", "list",
+    "format", "join", "replace", "items", "keys", "values",
+}  # fmt: skip
+
+
+def _does_work(body: list[ast.stmt]) -> bool:
+    """Some call in the statements does more than parse or reshape data (a lookup, a query)."""
+    return any(
+        isinstance(n, ast.Call)
+        and call_name(n) not in READING_CALLS
+        and not RECORDING_CALL.search(dotted_name(n.func) or "")
+        and not (isinstance(n.func, ast.Name) and n.func.id[:1].isupper())  # building a value
+        for stmt in body
+        for n in ast.walk(stmt)
+        if not isinstance(n, ast.Raise)
+    ) and not all(_only_builds_deny(stmt) for stmt in body)
+
+
+def _only_builds_deny(stmt: ast.stmt) -> bool:
+    return isinstance(stmt, ast.Raise | ast.Return)
+
+
+def _deny_message(exc: ast.expr) -> bool:
+    if not isinstance(exc, ast.Call) or not exc.args:
+        return False
+    first = exc.args[0]
+    parts = first.values if isinstance(first, ast.JoinedStr) else [first]
+    return any(
+        isinstance(p, ast.Constant) and isinstance(p.value, str) and DENY_MESSAGE.search(p.value)
+        for p in parts
+    )
+
+
 def checks_auth(node: ast.Try | ast.TryStar) -> bool:
     """The try body calls something that authenticates or authorizes.
 
     Calls that build a deny (`return Response(TokenError(...), status_code=401)`, `raise
     ...`) don't count.
     """
+    if body_denies(node.body) and _does_work(node.body):
+        return True  # the guarded code looks something up and can say no: it is the check
     stack: list[ast.AST] = list(node.body)
     while stack:
         child = stack.pop()

@@ -19,6 +19,7 @@ from analyzers.rules.common import (
 from analyzers.semantics import (
     ALLOW_KEYS,
     DENY_STATUS,
+    PREDICATE_NAME,
     FunctionInfo,
     ModuleInfo,
     allow_value,
@@ -273,7 +274,12 @@ def _known_constants(
 
 
 def _guard_passes(outcome: Outcome) -> bool:
-    """After the handler the guard ends, calls the view it wraps, or returns a non-deny."""
+    """After the handler the guard ends, calls the view it wraps, or returns a non-deny.
+
+    A path that goes on to another check (`validate_hostname(...)`) falls back, not through.
+    """
+    if any(_calls_a_check(stmt) for stmt in outcome.passed):
+        return False
     if outcome.kind == "end":
         return True
     if outcome.kind != "return":
@@ -608,3 +614,11 @@ def publish(request, post):
 """,
     ),
 ]
+
+
+def _calls_a_check(stmt: ast.AST) -> bool:
+    """`validate_hostname(host)`, `self.check_scope(...)`: a statement that runs another check."""
+    return any(
+        isinstance(n, ast.Call) and PREDICATE_NAME.match(call_name(n)) is not None
+        for n in ast.walk(stmt)
+    )
