@@ -13,6 +13,7 @@ from analyzers.semantics import (
     FunctionInfo,
     ModuleInfo,
     call_name,
+    dotted_name,
     handler_types,
     is_deny_response,
     own_nodes,
@@ -168,3 +169,105 @@ def absent_subject(test: ast.expr) -> tuple[ast.expr, bool] | None:
 def deny_statement(deny: str | None) -> str:
     """`return False` when the deny value is known, else re-raise the error."""
     return f"return {deny}" if deny is not None else "raise"
+
+
+# What a test looks at when it asks "did the check fail?".
+FAILURE_SUBJECT = re.compile(
+    r"(?i)(error|err|exc|fail\w*|timeout|timed_?out|unavailable|unreachable|down|ok|success\w*"
+    r"|loaded|ready|available|healthy|connected|resp\w*|result|status(_code)?|verdict|decision"
+    r"|answer|reply|verified|resolved)"
+)
+# What a test looks at when it asks "is a permission system configured at all?".
+CONFIG_SUBJECT = re.compile(
+    r"(?i)(url|endpoint|host|server|config\w*|setting\w*|enabled?|secret|key|token|environ"
+    r"|env|path|client|polic(y|ies)|rules?|provider|backend|engine|service|session_id)"
+)
+
+
+def failure_branches(
+    stmt: ast.If, fn: FunctionInfo
+) -> Iterator[tuple[list[ast.stmt], bool | None]]:
+    """(block, failing) for the `if` body and a plain `else`: True when the block runs on a
+    failure, False when it runs because nothing is configured, None when neither is clear."""
+    kind = branch_kind(stmt.test, fn)
+    if kind == "failure":
+        yield stmt.body, True
+    elif kind == "unconfigured":
+        yield stmt.body, False
+    elif kind == "success" and stmt.orelse and not _is_elif(stmt):
+        yield stmt.orelse, True
+
+
+def _is_elif(stmt: ast.If) -> bool:
+    return len(stmt.orelse) == 1 and isinstance(stmt.orelse[0], ast.If)
+
+
+def branch_kind(test: ast.expr, fn: FunctionInfo) -> str | None:
+    """ "failure", "success", "unconfigured" or None, from what the test looks at."""
+    if isinstance(test, ast.BoolOp):
+        kinds = {branch_kind(v, fn) for v in test.values}
+        for kind in ("failure", "unconfigured"):
+            if kind in kinds:
+                return kind
+        return None
+    negated = False
+    if isinstance(test, ast.UnaryOp) and isinstance(test.op, ast.Not):
+        test, negated = test.operand, True
+    if isinstance(test, ast.Compare) and len(test.ops) == 1:
+        subject, op, other = test.left, test.ops[0], test.comparators[0]
+        if (
+            isinstance(other, ast.Constant)
+            and isinstance(other.value, int)
+            and 200 <= (other.value if not isinstance(other.value, bool) else 0) < 300
+        ):
+            ok = isinstance(op, ast.Eq | ast.In)
+            return "success" if ok != negated else "failure"
+        if isinstance(other, ast.Constant) and other.value is None:
+            missing = isinstance(op, ast.Is) != negated
+            return _missing_kind(subject, fn) if missing else None
+        return None
+    if isinstance(test, ast.Name | ast.Attribute | ast.Call):
+        name = (dotted_name(test.func if isinstance(test, ast.Call) else test) or "").lower()
+        if re.search(r"(error|err|exc|fail\w*|timed_?out)$", name):
+            return "success" if negated else "failure"
+        if negated:
+            return _missing_kind(test, fn)
+        if FAILURE_SUBJECT.search(name.rsplit(".", 1)[-1]):
+            return "success"
+    return None
+
+
+def _missing_kind(subject: ast.expr, fn: FunctionInfo) -> str | None:
+    """`x is None` / `not x`: a failure when `x` is an answer, unconfigured when a setting."""
+    name = dotted_name(subject.func if isinstance(subject, ast.Call) else subject) or ""
+    last = name.rsplit(".", 1)[-1]
+    if isinstance(subject, ast.Name) and _assigned_from_call(fn, subject.id):
+        return "failure"
+    if FAILURE_SUBJECT.search(last):
+        return "failure"
+    if CONFIG_SUBJECT.search(last) or "environ" in name or "settings" in name:
+        return "unconfigured"
+    return None
+
+
+def _assigned_from_call(fn: FunctionInfo, name: str) -> bool:
+    """`resp = post(...)`, `resp, _ = await call(...)`: the name holds an answer."""
+    for stmt in fn.statements:
+        if not isinstance(stmt, ast.Assign | ast.AnnAssign):
+            continue
+        targets = stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target]
+        names = {n.id for t in targets for n in ast.walk(t) if isinstance(n, ast.Name)}
+        value = stmt.value.value if isinstance(stmt.value, ast.Await) else stmt.value
+        if name in names and isinstance(value, ast.Call) and not _reads_setting(value):
+            return True
+    return False
+
+
+def _reads_setting(call: ast.Call) -> bool:
+    """`getattr(view, "x", default)`, `os.environ.get(...)`, `settings.get(...)`: configuration."""
+    callee = dotted_name(call.func) or ""
+    return (
+        callee in ("getattr", "os.getenv")
+        or "environ" in callee
+        or (callee.endswith(".get") and CONFIG_SUBJECT.search(callee.rsplit(".", 1)[0]) is not None)
+    )

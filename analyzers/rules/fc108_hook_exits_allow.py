@@ -8,7 +8,7 @@ from collections import Counter
 from collections.abc import Iterator
 
 from analyzers.fixes import Edit, ReplaceExpression
-from analyzers.flow import FunctionFlow, is_exit_call, swallows
+from analyzers.flow import FunctionFlow, Outcome, is_exit_call, swallows
 from analyzers.rules.base import Hit, Invalid, Rule
 from analyzers.rules.common import append_to_handler, caught, failing_call, reword_edits, tries
 from analyzers.semantics import (
@@ -138,6 +138,8 @@ class HookExitsAllow(Rule):
             ),
             "",
         )  # fmt: skip
+        if not shown and not exits_answer and _loses_deny(node, handler, outcome):
+            shown = "exit status 0 with no verdict (its deny was printed inside the try)"
         if not shown:
             return None
         deny = f"sys.exit({deny_code if deny_code is not None else 2})"
@@ -150,6 +152,33 @@ class HookExitsAllow(Rule):
             edits=[append_to_handler(handler, deny), *reword_edits(info, handler)],
             key_nodes=[handler, *([outcome.node] if outcome.node else [])],
         )
+
+
+def _loses_deny(node: ast.Try, handler: ast.ExceptHandler, outcome: Outcome) -> bool:
+    """The try prints the deny verdict, and after a swallowed error the script ends quietly.
+
+    A hook that answers with printed JSON allows when it prints nothing: an error raised
+    before its `json.dump({... "deny" ...})` skips the deny.
+    """
+    prints_deny = any(
+        isinstance(n, ast.Constant) and isinstance(n.value, str) and n.value.lower() in DENY_WORDS
+        for stmt in node.body
+        for n in ast.walk(stmt)
+    )
+    if not prints_deny:
+        return False
+    exits_zero = (
+        outcome.kind == "exit"
+        and isinstance(outcome.node, ast.Expr)
+        and isinstance(outcome.node.value, ast.Call)
+        and _exit_code(outcome.node.value) == 0
+    )
+    said = [handler, *outcome.passed]
+    return exits_zero and not any(
+        isinstance(n, ast.Call) and call_name(n) in ("dump", "dumps", "print", "write", "send")
+        for stmt in said
+        for n in ast.walk(stmt)
+    )
 
 
 def _constants_set_in(handler: ast.ExceptHandler) -> dict[str, object]:
@@ -364,6 +393,40 @@ def main():
 ]
 
 HookExitsAllow.INVALID = [
+    # a JSON-verdict hook: an error before its deny is printed ends in silence, which allows
+    Invalid(
+        """\
+import json
+import sys
+
+
+def pre_tool_use():
+    try:
+        event = json.loads(sys.stdin.read())
+        if touches_secrets(event["tool_input"]):
+            record(event)
+            json.dump({"hookSpecificOutput": {"permissionDecision": "deny"}}, sys.stdout)
+    except Exception:
+        pass
+    sys.exit(0)
+""",
+        line=11,
+        fixed="""\
+import json
+import sys
+
+
+def pre_tool_use():
+    try:
+        event = json.loads(sys.stdin.read())
+        if touches_secrets(event["tool_input"]):
+            record(event)
+            json.dump({"hookSpecificOutput": {"permissionDecision": "deny"}}, sys.stdout)
+    except Exception:
+        sys.exit(2)
+    sys.exit(0)
+""",
+    ),
     # a JSON-verdict hook: the printed verdict decides, the exit 0 after it does not
     Invalid(
         """\

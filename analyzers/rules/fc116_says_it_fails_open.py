@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from analyzers.fixes import KEEP, Edit, ReplaceExpression, ReplaceStatements
 from analyzers.flow import FunctionFlow, is_exit_call
 from analyzers.rules.base import Hit, Invalid, Rule
-from analyzers.rules.common import reword_edits, tries
+from analyzers.rules.common import failure_branches, reword_edits, tries
 from analyzers.semantics import (
     ALLOW_LANGUAGE,
     DECISION_WORD,
@@ -20,7 +20,6 @@ from analyzers.semantics import (
     call_name,
     catches_failures,
     deny_word,
-    dotted_name,
     gated_by_fail_open_flag,
     is_deny_raise,
     is_deny_response,
@@ -32,17 +31,6 @@ from analyzers.semantics import (
 NEGATED = re.compile(
     r"(?i)(\bnot|\bnever|n't|instead of|rather than|avoid(ing)?|prevent(ing)?|\bnor"
     r"|\bno longer)\W+(\w+\W+)?$"
-)
-# What a test looks at when it asks "did the check fail?".
-FAILURE_SUBJECT = re.compile(
-    r"(?i)(error|err|exc|fail\w*|timeout|timed_?out|unavailable|unreachable|down|ok|success\w*"
-    r"|loaded|ready|available|healthy|connected|resp\w*|result|status(_code)?|verdict|decision"
-    r"|answer|reply|verified|resolved)"
-)
-# What a test looks at when it asks "is a permission system configured at all?".
-CONFIG_SUBJECT = re.compile(
-    r"(?i)(url|endpoint|host|server|config\w*|setting\w*|enabled?|secret|key|token|environ"
-    r"|env|path|client|polic(y|ies)|rules?|provider|backend|engine|service|session_id)"
 )
 DENY_CALL = re.compile(r"(?i)^_*(deny|reject|block|forbid|refuse|abort|fail_closed)\w*$")
 COMMENT = re.compile(r"#(.*)$")
@@ -121,7 +109,7 @@ class SaysItFailsOpen(Rule):
         for stmt in fn.statements:
             if not isinstance(stmt, ast.If):
                 continue
-            for body, failing in _branches(stmt, fn):
+            for body, failing in failure_branches(stmt, fn):
                 if failing is None or not body:
                     continue
                 start = stmt.lineno if body is stmt.body else body[0].lineno - 1
@@ -164,7 +152,7 @@ class SaysItFailsOpen(Rule):
             edits=edits,
             key_nodes=[owner] if isinstance(owner, ast.ExceptHandler) else body,
             severity=severity,  # type: ignore[arg-type]
-            region=(getattr(owner, "lineno", body[0].lineno), _end(body)),
+            region=(owner.lineno if handler else body[0].lineno, _end(body)),
         )
 
 
@@ -203,93 +191,6 @@ def _says_fails_open(text: str) -> bool:
 def _quote(text: str) -> str:
     m = ALLOW_LANGUAGE.search(text)
     return f'"{m.group(0)}"' if m else "its own words"
-
-
-def _branches(stmt: ast.If, fn: FunctionInfo) -> Iterator[tuple[list[ast.stmt], bool | None]]:
-    """(block, failing) for the `if` body and a plain `else`: True when the block runs on a
-    failure, False when it runs because nothing is configured, None when neither is clear."""
-    kind = _test_kind(stmt.test, fn)
-    if kind == "failure":
-        yield stmt.body, True
-    elif kind == "unconfigured":
-        yield stmt.body, False
-    elif kind == "success" and stmt.orelse and not _is_elif(stmt):
-        yield stmt.orelse, True
-
-
-def _is_elif(stmt: ast.If) -> bool:
-    return len(stmt.orelse) == 1 and isinstance(stmt.orelse[0], ast.If)
-
-
-def _test_kind(test: ast.expr, fn: FunctionInfo) -> str | None:
-    """ "failure", "success", "unconfigured" or None, from what the test looks at."""
-    if isinstance(test, ast.BoolOp):
-        kinds = {_test_kind(v, fn) for v in test.values}
-        for kind in ("failure", "unconfigured"):
-            if kind in kinds:
-                return kind
-        return None
-    negated = False
-    if isinstance(test, ast.UnaryOp) and isinstance(test.op, ast.Not):
-        test, negated = test.operand, True
-    if isinstance(test, ast.Compare) and len(test.ops) == 1:
-        subject, op, other = test.left, test.ops[0], test.comparators[0]
-        if (
-            isinstance(other, ast.Constant)
-            and isinstance(other.value, int)
-            and 200 <= (other.value if not isinstance(other.value, bool) else 0) < 300
-        ):
-            ok = isinstance(op, ast.Eq | ast.In)
-            return "success" if ok != negated else "failure"
-        if isinstance(other, ast.Constant) and other.value is None:
-            missing = isinstance(op, ast.Is) != negated
-            return _missing_kind(subject, fn) if missing else None
-        return None
-    if isinstance(test, ast.Name | ast.Attribute | ast.Call):
-        name = (dotted_name(test.func if isinstance(test, ast.Call) else test) or "").lower()
-        if re.search(r"(error|err|exc|fail\w*|timed_?out)$", name):
-            return "success" if negated else "failure"
-        if negated:
-            return _missing_kind(test, fn)
-        if FAILURE_SUBJECT.search(name.rsplit(".", 1)[-1]):
-            return "success"
-    return None
-
-
-def _missing_kind(subject: ast.expr, fn: FunctionInfo) -> str | None:
-    """`x is None` / `not x`: a failure when `x` is an answer, unconfigured when a setting."""
-    name = dotted_name(subject.func if isinstance(subject, ast.Call) else subject) or ""
-    last = name.rsplit(".", 1)[-1]
-    if isinstance(subject, ast.Name) and _assigned_from_call(fn, subject.id):
-        return "failure"
-    if FAILURE_SUBJECT.search(last):
-        return "failure"
-    if CONFIG_SUBJECT.search(last) or "environ" in name or "settings" in name:
-        return "unconfigured"
-    return None
-
-
-def _assigned_from_call(fn: FunctionInfo, name: str) -> bool:
-    """`resp = post(...)`, `resp, _ = await call(...)`: the name holds an answer."""
-    for stmt in fn.statements:
-        if not isinstance(stmt, ast.Assign | ast.AnnAssign):
-            continue
-        targets = stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target]
-        names = {n.id for t in targets for n in ast.walk(t) if isinstance(n, ast.Name)}
-        value = stmt.value.value if isinstance(stmt.value, ast.Await) else stmt.value
-        if name in names and isinstance(value, ast.Call) and not _reads_setting(value):
-            return True
-    return False
-
-
-def _reads_setting(call: ast.Call) -> bool:
-    """`getattr(view, "x", default)`, `os.environ.get(...)`, `settings.get(...)`: configuration."""
-    callee = dotted_name(call.func) or ""
-    return (
-        callee in ("getattr", "os.getenv")
-        or "environ" in callee
-        or (callee.endswith(".get") and CONFIG_SUBJECT.search(callee.rsplit(".", 1)[0]) is not None)
-    )
 
 
 def _denies(body: list[ast.stmt], fn: FunctionInfo, info: ModuleInfo) -> bool:

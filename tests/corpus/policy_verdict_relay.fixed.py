@@ -51,3 +51,11 @@ def may_deploy(user: str, reviewers: set[str]) -> bool:
         # a reviewer: allow the deploy
         return True
     return False
+
+
+def can_open_ticket(directory, user_id: str, queue: str) -> bool:
+    """True when the user's team has access to this queue."""
+    team = directory.team_of(user_id)
+    if team is None:
+        return False  # expect: FC118
+    return queue in team.queues
