@@ -100,7 +100,8 @@ DENY_EXCEPTION = re.compile(
     r"|ExpiredSignatureError|InvalidSignatureError|DecodeError|InvalidTokenError|JWTError"
     r"|InvalidAudienceError|InvalidIssuerError|ImmatureSignatureError"
     # a project's own denial: `SSRFBlockedError`, `ToolCallRejected`, `QuotaExceededError`
-    r"|\w*(Blocked|Denied|Rejected|Refused|Violation|Forbidden|Exceeded)(Error|Exception)?)$"
+    r"|\w*(Blocked|Denied|Rejected|Refused|Violation|Forbidden)(Error|Exception)?"
+    r"|\w*(Quota|RateLimit|Budget)Exceeded\w*)$"
 )
 # Words in a callee's name that say it authenticates or authorizes.
 AUTH_WORDS = re.compile(
@@ -478,7 +479,7 @@ DECISION_WORD = re.compile(
     r"(?i)(?<![a-z])(allow|allows|allowed|permi(t|ts|tted|ssions?)|authori[sz]\w*|access\w*"
     r"|grant\w*|acl|rbac|roles?|polic(y|ies)|guards?|gated?|quota\w*|rate.?limit\w*"
     r"|entitle\w*|privilege\w*|auth|authenticat\w*|signature|token|scopes?|consent|approv\w*"
-    r"|whitelist\w*|allowlist\w*|blocklist\w*|blacklist\w*|denylist\w*|admin|owner\w*"
+    r"|whitelist\w*|allowlist\w*|blocklist\w*|blacklist\w*|denylist\w*"
     r"|membership|payment|paid|billing|credits?|subscri\w*|licen[cs]e\w*|forbid\w*|deny"
     r"|denied|blocked|banned|restrict\w*|tenant\w*|sandbox\w*|trusted|verified)(?![a-z])"
 )
@@ -489,7 +490,20 @@ DENY_WORD = re.compile(
     r"|violat\w*|protected|restricted|prohibited|untrusted|suspended|locked|tampered"
     r"|dangerous|spam|abuse|abusive)(?![a-z])"
 )
-EVIDENCE_NEEDED = 4  # points; a name or a docstring alone is never enough
+EVIDENCE_NEEDED = 5  # points; a name or a docstring alone is never enough
+# "Returns True if a hook blocked execution", "True when the domain is allowed": the
+# docstring says which way the answer points.
+DOC_TRUE_MEANS = re.compile(
+    r"(?is)\btrue\b[^.]{0,60}?\b(if|when|only if|only when|means)\b(?P<what>[^.]{0,120})"
+)
+DOC_DENY = re.compile(
+    r"(?i)\b(block(s|ed)?|den(y|ies|ied)|reject(s|ed)?|forbid(s|den)?|(rate.)?limited|throttled"
+    r"|bann?ed|exceed(s|ed)|violat\w*|unsafe|malicious|revoked|expired)\b"
+)
+DOC_ALLOW = re.compile(
+    r"(?i)\b(allow(s|ed)?|permit(s|ted)?|authori[sz]ed|accessible|grant(s|ed)?|may|can|has access"
+    r"|is valid|verified|passes|proceed)\b"
+)
 
 
 def weighed_polarity(
@@ -515,6 +529,9 @@ def weighed_polarity(
         points += 1
     if DECISION_WORD.search(doc):
         points += 2
+    said = _doc_polarity(doc)
+    if said is not None:
+        points += 3
     answers = _bool_answers(node)
     if answers == {True, False}:
         points += 1
@@ -525,6 +542,8 @@ def weighed_polarity(
         points += 3
     if points < EVIDENCE_NEEDED or not (answers or _annotated_bool(node) or votes):
         return None
+    if said is not None:
+        return said
     if votes and votes["deny"] > votes["allow"]:
         return "deny"
     if votes and votes["allow"] > votes["deny"]:
@@ -532,6 +551,20 @@ def weighed_polarity(
     if DENY_WORD.search(words) and not re.search(r"(?i)(?<![a-z])(allow\w*|permi\w*)", words):
         return "deny"
     return "allow"
+
+
+def _doc_polarity(doc: str) -> Polarity | None:
+    """Which way True points, when the docstring says so."""
+    m = DOC_TRUE_MEANS.search(doc)
+    if m is None:
+        return None
+    what = re.split(r"(?i)\bfalse\b|;|, (?:and |or )?(?:otherwise|else)\b", m.group("what"))[0]
+    deny, allow = DOC_DENY.search(what), DOC_ALLOW.search(what)
+    if deny and not (allow and allow.start() < deny.start()):
+        return "deny"
+    if allow:
+        return "allow"
+    return None
 
 
 def _annotated_bool(node: FunctionNode) -> bool:

@@ -67,6 +67,21 @@ PACKAGES: tuple[Package, ...] = (
     Package("langchain-core", "1.8.4", ("langchain_core",), kind="agent"),
     Package("openai-agents", "0.24.0", ("src/agents",), kind="agent"),
     Package("claude-agent-sdk", "0.2.188", ("src/claude_agent_sdk",), kind="agent"),
+    # analyzer round 3: more web frameworks, the rate limiters (where fail-open is a
+    # documented option) and more agent frameworks, so precision is judged on more code
+    Package("werkzeug", "3.1.9", ("src/werkzeug",)),
+    Package("requests", "2.34.2", ("src/requests",)),
+    Package("jupyter-server", "2.21.1", ("jupyter_server",)),
+    Package("tornado", "6.6.1", ("tornado",)),
+    Package("aiohttp", "3.14.5", ("aiohttp",)),
+    Package("django-axes", "8.3.1", ("axes",)),
+    Package("flask-limiter", "4.1.1", ("flask_limiter",), kind="limiter"),
+    Package("limits", "5.8.0", ("limits",), kind="limiter"),
+    Package("slowapi", "0.1.10", ("slowapi",), kind="limiter"),
+    Package("django-ratelimit", "4.1.0", ("django_ratelimit",), kind="limiter"),
+    Package("langgraph", "1.2.24", ("langgraph",), kind="agent"),
+    Package("pydantic-ai-slim", "2.68.0", ("pydantic_ai",), kind="agent"),
+    Package("crewai", "1.15.30", ("src/crewai",), kind="agent"),
 )
 # A quicker mix of auth, agent and MCP packages for the slow test.
 SUBSET = ("flask-login", "pyjwt", "oauthlib", "starlette", "mcp", "claude-agent-sdk")

@@ -202,6 +202,9 @@ def _is_elif(stmt: ast.If) -> bool:
     return len(stmt.orelse) == 1 and isinstance(stmt.orelse[0], ast.If)
 
 
+ERROR_NAME = re.compile(r"(?i)(error|errors|err|exc|exception|fail\w*|fault|timed_?out)$")
+
+
 def branch_kind(test: ast.expr, fn: FunctionInfo) -> str | None:
     """ "failure", "success", "unconfigured" or None, from what the test looks at."""
     if isinstance(test, ast.BoolOp):
@@ -224,11 +227,13 @@ def branch_kind(test: ast.expr, fn: FunctionInfo) -> str | None:
             return "success" if ok != negated else "failure"
         if isinstance(other, ast.Constant) and other.value is None:
             missing = isinstance(op, ast.Is) != negated
+            if ERROR_NAME.search(dotted_name(subject) or ""):
+                return "success" if missing else "failure"  # `result.error is None`: it worked
             return _missing_kind(subject, fn) if missing else None
         return None
     if isinstance(test, ast.Name | ast.Attribute | ast.Call):
         name = (dotted_name(test.func if isinstance(test, ast.Call) else test) or "").lower()
-        if re.search(r"(error|err|exc|fail\w*|timed_?out)$", name):
+        if ERROR_NAME.search(name):
             return "success" if negated else "failure"
         if negated:
             return _missing_kind(test, fn)
@@ -241,7 +246,7 @@ def _missing_kind(subject: ast.expr, fn: FunctionInfo) -> str | None:
     """`x is None` / `not x`: a failure when `x` is an answer, unconfigured when a setting."""
     name = dotted_name(subject.func if isinstance(subject, ast.Call) else subject) or ""
     last = name.rsplit(".", 1)[-1]
-    if isinstance(subject, ast.Name) and _assigned_from_call(fn, subject.id):
+    if isinstance(subject, ast.Name) and _assigned_from_call(fn, subject.id, subject.lineno):
         return "failure"
     if FAILURE_SUBJECT.search(last):
         return "failure"
@@ -250,10 +255,16 @@ def _missing_kind(subject: ast.expr, fn: FunctionInfo) -> str | None:
     return None
 
 
-def _assigned_from_call(fn: FunctionInfo, name: str) -> bool:
-    """`resp = post(...)`, `resp, _ = await call(...)`: the name holds an answer."""
+def _assigned_from_call(fn: FunctionInfo, name: str, before: int) -> bool:
+    """`resp = post(...)`, `resp, _ = await call(...)`: the name holds an answer.
+
+    A parameter never does, even when it is reassigned later: the caller gave it.
+    """
+    args = fn.node.args
+    if name in {a.arg for a in (*args.posonlyargs, *args.args, *args.kwonlyargs)}:
+        return False
     for stmt in fn.statements:
-        if not isinstance(stmt, ast.Assign | ast.AnnAssign):
+        if not isinstance(stmt, ast.Assign | ast.AnnAssign) or stmt.lineno >= before:
             continue
         targets = stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target]
         names = {n.id for t in targets for n in ast.walk(t) if isinstance(n, ast.Name)}
@@ -263,9 +274,17 @@ def _assigned_from_call(fn: FunctionInfo, name: str) -> bool:
     return False
 
 
+REQUEST_INPUT = re.compile(
+    r"(^|\.)(headers|cookies|args|params|query_params|query|form|META|GET|POST|data|json|kwargs)"
+    r"\.get$"
+)
+
+
 def _reads_setting(call: ast.Call) -> bool:
     """`getattr(view, "x", default)`, `os.environ.get(...)`, `settings.get(...)`: configuration."""
     callee = dotted_name(call.func) or ""
+    if REQUEST_INPUT.search(callee):
+        return True  # a header or parameter the request did not carry: input, not a failure
     return (
         callee in ("getattr", "os.getenv")
         or "environ" in callee

@@ -80,6 +80,8 @@ class ExceptReturnsAllow(Rule):
                     continue
                 loose = mentions_allowing(info, handler)
                 for ret in returns_in(handler):
+                    if _computed_in_loop(handler, ret):
+                        continue  # the handler works out another answer, item by item
                     hit = self._returned_allow(fn, info, node, handler, ret, loose)
                     if hit:
                         yield hit
@@ -149,6 +151,15 @@ class ExceptReturnsAllow(Rule):
                 edits=[_deny_edit(value, stmt), *reword_edits(info, handler)],
                 key_nodes=[handler, outcome.node] if outcome.node else [handler],
             )
+
+
+def _computed_in_loop(handler: ast.ExceptHandler, ret: ast.Return) -> bool:
+    """The return sits in a loop inside the handler: an answer computed another way."""
+    return any(
+        isinstance(loop, ast.For | ast.AsyncFor | ast.While)
+        and any(n is ret for n in own_nodes(loop))
+        for loop in own_nodes(handler)
+    )
 
 
 def _last_assignments(handler: ast.ExceptHandler) -> list[ast.Assign]:

@@ -16,10 +16,37 @@ from analyzers.semantics import (
     VERDICT_KEYS,
     WEAK_ALLOW_KEYS,
     WEAK_DENY_KEYS,
+    AllowValue,
     FunctionInfo,
     ModuleInfo,
     keyed_allow,
+    own_nodes,
 )
+
+# A field whose True means "found something bad, stop it": `attackDetected`, `flagged`,
+# `is_malicious`, `policy_violation`. A False default reads a missing field as "safe".
+THREAT_STATES = {
+    "detected", "flagged", "blocked", "unsafe", "malicious", "harmful", "toxic", "infected",
+    "suspicious", "compromised", "tampered", "quarantined", "violated", "breached",
+    "dangerous", "jailbroken", "phishing", "spam",
+}  # fmt: skip
+THREAT_NOUNS = {"attack", "attacks", "violation", "violations", "injection", "jailbreak",
+                "malware", "threat", "threats", "exploit"}  # fmt: skip
+# Words that make the field a setting, a count, a negation or a detail, not a verdict:
+# `detect_attacks`, `allow_unsafe`, `max_violations`, `not_flagged`, `attack_score`.
+NOT_A_VERDICT = {
+    "allow", "allowed", "enable", "enabled", "disable", "disabled", "skip", "ignore", "ignored",
+    "detect", "block", "check", "scan", "filter", "log", "report", "notify", "alert", "warn",
+    "show", "hide", "raise", "fail", "treat", "strict", "mode", "should", "must", "can", "use",
+    "max", "min", "count", "num", "threshold", "score", "level", "limit", "rate", "ratio",
+    "not", "no", "non", "without", "false", "safe", "test", "demo", "simulate", "simulated",
+    # a property of an operation or a detail, not a verdict: `unsafe_to_replay`, `flagged_at`
+    "to", "for", "until", "since", "at", "by", "reason", "reasons", "message", "type",
+    "category", "categories",
+}  # fmt: skip
+KEY_TOKEN = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|\d+")
+# Calls through which a flag still decides: `any(d.get("flagged", False) for d in docs)`.
+AGGREGATES = {"any", "all", "bool"}
 
 
 class DefaultAllowLookup(Rule):
@@ -57,19 +84,29 @@ class DefaultAllowLookup(Rule):
     summary = "A lookup on a permission answer defaults to allowed when the field is missing."
     fix_safety = "Only answers that lack the field change: they are now denied."
     trigger = (".get(", "getattr(")
-    # `.get("allowed", True)`, `getattr(d, "permitted", True)`, `.get("permission", "allow")`
+    # `.get("allowed", True)`, `getattr(d, "permitted", True)`, `.get("permission", "allow")`,
+    # `.get("result", "POLICY_ACTION_ALLOW")`, `.get("attackDetected", False)`
     file_trigger = re.compile(
-        r"(\.get|getattr)\((?:[^()\n,]*,\s*)?[\"'](?:"
+        r"(\.get|getattr)\((?:[^()\n,]*,\s*)?[\"'](?:(?:"
         + "|".join(sorted(ALLOW_KEYS | DENY_KEYS | VERDICT_KEYS | WEAK_ALLOW_KEYS | WEAK_DENY_KEYS))
-        + r")[\"']\s*,\s*(?:True|False|[\"'](?:"
+        + r")[\"']\s*,\s*(?:True|False|[\"'][\w.:-]*(?:"
         + "|".join(sorted(ALLOW_STRINGS))
-        + r")[\"'])",
+        + r")[\w.:-]*[\"'])|[\w-]*(?:"
+        + "|".join(sorted(THREAT_STATES | THREAT_NOUNS))
+        + r")[\w-]*[\"']\s*,\s*False)",
         re.IGNORECASE,
     )
 
     def check(self, fn: FunctionInfo, info: ModuleInfo) -> Iterator[Hit]:
+        parents: dict[int, ast.AST] | None = None
         for node, key, default in defaulted_lookups(fn, info, self.file_trigger):
             value = keyed_allow(key, default, fn, info)
+            severity = None
+            if value is None and _threat_key(key) and _is_false(default):
+                parents = parents if parents is not None else _parents(fn.node)
+                if _decides(node, fn, parents):
+                    value = AllowValue(default, "True", f"{key}=False")
+                    severity = "warning"
             if value is None or value.deny is None:
                 continue
             yield Hit(
@@ -81,7 +118,74 @@ class DefaultAllowLookup(Rule):
                 ),
                 edits=[ReplaceExpression(default, value.deny)],
                 key_nodes=[node],
+                severity=severity,
             )
+
+
+def _threat_key(key: str) -> bool:
+    tokens = [t.lower() for t in KEY_TOKEN.findall(key)]
+    if not tokens or any(t in NOT_A_VERDICT for t in tokens):
+        return False
+    if any(t in THREAT_STATES for t in tokens):
+        return True
+    # a bare threat noun decides as a verdict (`violation`) or after is_/has_ (`has_attack`)
+    return tokens[-1] in THREAT_NOUNS and (len(tokens) == 1 or tokens[0] in ("is", "has"))
+
+
+def _is_false(node: ast.expr) -> bool:
+    return isinstance(node, ast.Constant) and node.value is False
+
+
+def _parents(root: ast.AST) -> dict[int, ast.AST]:
+    return {id(child): node for node in ast.walk(root) for child in ast.iter_child_nodes(node)}
+
+
+def _decides(node: ast.expr, fn: FunctionInfo, parents: dict[int, ast.AST]) -> bool:
+    """The looked-up flag decides: it is tested, returned, or held in a name that is."""
+    use = _use(node, parents)
+    if use is None:
+        return False
+    if not isinstance(use, ast.Assign):
+        return True
+    if len(use.targets) != 1 or not isinstance(use.targets[0], ast.Name):
+        return False
+    name = use.targets[0].id
+    return any(
+        isinstance(n, ast.Name)
+        and n.id == name
+        and isinstance(n.ctx, ast.Load)
+        and not isinstance(_use(n, parents), ast.Assign | type(None))
+        for n in own_nodes(fn.node)
+    )
+
+
+def _use(node: ast.expr, parents: dict[int, ast.AST]) -> ast.AST | None:
+    """Where a value ends up: a test (`if`, `while`, `assert`), a `return`, an assignment;
+    climbing through `not`, `and`/`or`, comparisons, `any(...)` and the result it builds."""
+    child: ast.AST = node
+    parent = parents.get(id(child))
+    while parent is not None:
+        if isinstance(parent, ast.If | ast.While | ast.IfExp | ast.Assert):
+            return parent if getattr(parent, "test", None) is child else None
+        if isinstance(parent, ast.comprehension):
+            return parent if child in parent.ifs else None
+        if isinstance(parent, ast.Return | ast.Yield):
+            return parent
+        if isinstance(parent, ast.Assign | ast.AnnAssign):
+            return parent if parent.value is child else None
+        if isinstance(parent, ast.Call):
+            if not (isinstance(parent.func, ast.Name) and parent.func.id in AGGREGATES):
+                return None
+        elif isinstance(parent, ast.GeneratorExp | ast.ListComp):
+            if parent.elt is not child:
+                return None
+        elif isinstance(parent, ast.Dict):
+            if child not in parent.values:
+                return None
+        elif not isinstance(parent, ast.UnaryOp | ast.BoolOp | ast.Compare | ast.Tuple):
+            return None
+        child, parent = parent, parents.get(id(parent))
+    return None
 
 
 DefaultAllowLookup.VALID = [
@@ -117,9 +221,90 @@ def may_run(reply):
 def decode(token, options):
     return jwt.decode(token, KEY, options={"verify_signature": options.get("verify", True)})
 """,
+    # a setting, not a verdict: "should we look for attacks?"
+    """
+def scan(text, config):
+    if config.get("detect_attacks", False):
+        return classifier.run(text)
+    return None
+""",
+    # a verdict field read only for a log line decides nothing
+    # whether an operation may be repeated, not a verdict on the content
+    """
+def retry_advice(error):
+    if getattr(error, "unsafe_to_replay", False):
+        return Advice(retry=False)
+    return Advice(retry=True)
+""",
+    """
+def record(reply):
+    logger.info("flagged=%s", reply.get("flagged", False))
+""",
+    # a deny-polarity field that defaults to "found"
+    """
+def analyse(reply):
+    data = reply.json()
+    return {"attack": data.get("attackDetected", True)}
+""",
+    # a verdict string that is not an allow
+    """
+def outcome(result):
+    return result.get("result", "POLICY_ACTION_UNSPECIFIED")
+""",
 ]
 
 DefaultAllowLookup.INVALID = [
+    # a classifier's "attack found" field: a missing field reads as "no attack"
+    Invalid(
+        """\
+def analyse_prompt(response):
+    data = response.json()
+    docs = data.get("documentsAnalysis", [])
+    doc_attack = any(d.get("attackDetected", False) for d in docs)
+    return {"doc_attack": doc_attack}
+""",
+        line=4,
+        fixed="""\
+def analyse_prompt(response):
+    data = response.json()
+    docs = data.get("documentsAnalysis", [])
+    doc_attack = any(d.get("attackDetected", True) for d in docs)
+    return {"doc_attack": doc_attack}
+""",
+    ),
+    Invalid(
+        """\
+def moderate(result):
+    if result.get("is_malicious", False):
+        raise Blocked()
+""",
+        line=2,
+        fixed="""\
+def moderate(result):
+    if result.get("is_malicious", True):
+        raise Blocked()
+""",
+    ),
+    # a verdict enum spelt as a string
+    Invalid(
+        """\
+async def evaluate(client, event):
+    verdict = "POLICY_ACTION_DENY"
+    reply = await client.post("/evaluate", json=event)
+    if reply.status_code == 200:
+        verdict = reply.json().get("result", "POLICY_ACTION_ALLOW")
+    return verdict
+""",
+        line=5,
+        fixed="""\
+async def evaluate(client, event):
+    verdict = "POLICY_ACTION_DENY"
+    reply = await client.post("/evaluate", json=event)
+    if reply.status_code == 200:
+        verdict = reply.json().get("result", "POLICY_ACTION_DENY")
+    return verdict
+""",
+    ),
     Invalid(
         """\
 def may_run(tool, reply):

@@ -6,10 +6,10 @@ import ast
 import re
 from collections.abc import Iterator
 
-from analyzers.fixes import Edit, ReplaceExpression, ReplaceStatements
+from analyzers.fixes import KEEP, Edit, ReplaceExpression, ReplaceStatements
 from analyzers.flow import FunctionFlow, assigned_names, swallows
 from analyzers.rules.base import Hit, Invalid, Rule
-from analyzers.rules.common import absent_subject, branch_answer
+from analyzers.rules.common import absent_subject, branch_answer, branch_kind
 from analyzers.semantics import (
     FunctionInfo,
     ModuleInfo,
@@ -79,8 +79,12 @@ class ErrorResultAllows(Rule):
                 for node in ifs
                 if (name := _gave_up(node, flow))
             ]
-        if not tests or (fn.polarity is None and not ALLOWISH.search(info.segment(fn.node))):
+        skipped = [node for node in ifs if _answers_only_on_success(node, fn)]
+        if not (tests or skipped) or (
+            fn.polarity is None and not ALLOWISH.search(info.segment(fn.node))
+        ):
             return  # no error test, or neither a permission check nor code that allows
+        yield from self._errors_fall_through(fn, skipped)
         for node, subject in tests:
             flow = flow or FunctionFlow(fn.node)
             if under_fail_open_flag(list(flow.ancestors(node))):
@@ -110,6 +114,35 @@ class ErrorResultAllows(Rule):
                 hit = self._skipped_in_verdict_loop(fn, info, flow, node, subject)
                 if hit:
                     yield hit
+
+    def _errors_fall_through(self, fn: FunctionInfo, ifs: list[ast.If]) -> Iterator[Hit]:
+        """`for b in backends: r = b.evaluate(); if r.error is None: return decision(r)`.
+
+        An errored answer is dropped and the loop goes on, to the next backend or past the
+        loop to the default verdict: the error never denies.
+        """
+        flow = FunctionFlow(fn.node)
+        for node in ifs:
+            loop = flow.owner_of(node)
+            if not isinstance(loop, ast.For | ast.AsyncFor) or loop.orelse:
+                continue
+            if loop.body[-1] is not node or under_fail_open_flag(list(flow.ancestors(node))):
+                continue
+            yield Hit(
+                node=node.test,
+                message=(
+                    f"`{fn.qualname}` answers only when `{ast.unparse(node.test)}`; an errored "
+                    "answer is skipped and the default verdict decides, so a failing "
+                    "permission system can grant access."
+                ),
+                edits=[
+                    ReplaceStatements(
+                        node, node, (KEEP, 'raise RuntimeError("permission check failed")')
+                    )
+                ],
+                key_nodes=[node],
+                severity="warning",
+            )
 
     def _skipped_in_verdict_loop(
         self, fn: FunctionInfo, info: ModuleInfo, flow: FunctionFlow, node: ast.If, subject: str
@@ -219,6 +252,16 @@ def _is_status(node: ast.expr) -> bool:
 
 
 ErrorResultAllows.VALID = [
+    # the errored answer is handled: it denies
+    """
+def evaluate(self, context):
+    for backend in self.backends:
+        result = backend.evaluate(context)
+        if result.error is None:
+            return Decision(allowed=result.allowed)
+        return Decision(allowed=False, reason=result.error)
+    return Decision(allowed=False)
+""",
     # None here is "no rule matched", not a failed attempt
     """
 def may_run_tool(tool):
@@ -269,6 +312,27 @@ def fetch_avatar(url):
 ]
 
 ErrorResultAllows.INVALID = [
+    # an errored backend is skipped: the next one, or the default, decides
+    Invalid(
+        """\
+def evaluate(self, context):
+    for backend in self.backends:
+        result = backend.evaluate(context)
+        if result.error is None:
+            return Decision(allowed=result.allowed)
+    return Decision(allowed=self.default_allow)
+""",
+        line=4,
+        fixed="""\
+def evaluate(self, context):
+    for backend in self.backends:
+        result = backend.evaluate(context)
+        if result.error is None:
+            return Decision(allowed=result.allowed)
+        raise RuntimeError("permission check failed")
+    return Decision(allowed=self.default_allow)
+""",
+    ),
     # the retries ran out, and "no answer" reads as allowed
     Invalid(
         """\
@@ -387,3 +451,20 @@ def authorize_tool_call(tool, args):
 """,
     ),
 ]
+
+
+DECISION_CALL = re.compile(r"(?i)decision|verdict|result|permission|access|authori[sz]")
+
+
+def _answers_only_on_success(node: ast.If, fn: FunctionInfo) -> bool:
+    """`if r.error is None: return Decision(...)` with no else: the success branch answers."""
+    if node.orelse or branch_kind(node.test, fn) != "success":
+        return False
+    first = branch_answer(node)
+    if not isinstance(first, ast.Return) or not isinstance(first.value, ast.Call):
+        return False
+    call = first.value
+    return bool(
+        DECISION_CALL.search(dotted_name(call.func) or "")
+        or any(k.arg and ALLOWISH.search(k.arg) for k in call.keywords)
+    )

@@ -23,6 +23,7 @@ from analyzers.semantics import (
     call_name,
     catches_failures,
     checks_auth,
+    dotted_name,
     gated_by_fail_open_flag,
 )
 
@@ -30,8 +31,11 @@ ACCESS_WORDS = (
     r"(allowed|permitted|visible|accessible|authori[sz]ed|readable|writable|viewable|owned"
     r"|acl|permission|permissions|tenant|scoped)"
 )
+# What a multi-tenant filter scopes by: `filter_queryset_by_organization`, `scope_to_workspace`.
+SCOPE_WORDS = r"(tenants?|orgs?|organi[sz]ations?|workspaces?)"
 FILTER_NAME = re.compile(
     rf"_*((filter|get|list|limit|restrict|only)_\w*{ACCESS_WORDS}\w*|{ACCESS_WORDS}_\w+"
+    rf"|(filter|limit|restrict|scope)_(\w+_)?(by|to|for)_{SCOPE_WORDS}(_\w+)?"
     r"|\w+_for_(user|principal|caller|subject|tenant|account)|apply_(acl|policy|permissions))"
 )
 # Generic names (DRF's filter_queryset, get_queryset) count only in access-control classes.
@@ -82,13 +86,15 @@ class FilterReturnsEverything(Rule):
     severity = "error"
     summary = "An access filter returns its unfiltered input when filtering fails."
     fix_safety = "Returns an empty result on failure; successful filtering is unchanged."
-    trigger = ("except", "is None", "if not ")
+    # ... or a narrowing that only runs when the deciding value is there
+    trigger = ("except", "is None", "if not ", ".filter(", ".exclude(", ".where(", ".filter_by(")
 
     def check(self, fn: FunctionInfo, info: ModuleInfo) -> Iterator[Hit]:
         if not _is_access_filter(fn):
             return
         params = _inputs(fn)
         yield from self._missing_decider(fn, params)
+        yield from self._falls_through_unfiltered(fn, params)
         flow: FunctionFlow | None = None
         for node in tries(fn):
             for handler in node.handlers:
@@ -126,7 +132,35 @@ class FilterReturnsEverything(Rule):
                     f"Filter `{fn.qualname}` returns its unfiltered `{name}` when `{missing}` "
                     "is missing, so everything is visible to a caller the filter cannot place."
                 ),
-                edits=[ReplaceExpression(answer.value, _empty_for(name))],
+                edits=[ReplaceExpression(answer.value, _empty_for(name, fn))],
+                key_nodes=[node],
+            )
+
+    def _falls_through_unfiltered(self, fn: FunctionInfo, params: set[str]) -> Iterator[Hit]:
+        """`if tenant: return qs.filter(tenant=tenant)` then `return qs`: the filter only
+        runs when its deciding value is there; without it, everything falls out."""
+        for node in fn.statements:
+            if not isinstance(node, ast.If):
+                continue
+            decider = _present_name(node.test)
+            if decider is None or decider in params or not _always_returns(node.body):
+                continue
+            narrowed = _narrowed_input(node.body, params)
+            if narrowed is None:
+                continue
+            answer = node.orelse[0] if len(node.orelse) == 1 else _next_statement(fn, node)
+            if not isinstance(answer, ast.Return) or answer.value is None:
+                continue
+            if _returned_input(answer, params) != narrowed:
+                continue
+            yield Hit(
+                node=answer,
+                message=(
+                    f"Filter `{fn.qualname}` narrows `{narrowed}` only when `{decider}` is set "
+                    f"and otherwise returns it unfiltered, so everything is visible to a "
+                    "caller the filter cannot place."
+                ),
+                edits=[ReplaceExpression(answer.value, _empty_for(narrowed, fn))],
                 key_nodes=[node],
             )
 
@@ -139,7 +173,7 @@ class FilterReturnsEverything(Rule):
         name: str,
         direct: bool,
     ) -> Hit:
-        empty = _empty_for(name)
+        empty = _empty_for(name, fn)
         if direct and ret.value is not None:
             edit = ReplaceExpression(ret.value, empty)
         else:
@@ -171,6 +205,8 @@ def _is_access_filter(fn: FunctionInfo) -> bool:
 def _inputs(fn: FunctionInfo) -> set[str]:
     """Parameters, and locals holding the unfiltered set (`qs = super().get_queryset()`)."""
     names = {a.arg for a in (*fn.node.args.posonlyargs, *fn.node.args.args)} - {"self", "cls"}
+    if _in_queryset_class(fn):
+        names.add("self")  # the queryset's own method: `self` is every row
     for node in fn.statements:
         if (
             isinstance(node, ast.Assign)
@@ -189,8 +225,94 @@ def _missing_name(test: ast.expr) -> str | None:
     return subject[0].id if subject and isinstance(subject[0], ast.Name) else None
 
 
-def _empty_for(name: str) -> str:
-    return f"{name}.none()" if QUERYSET_NAMES.search(name) else "[]"
+def _empty_for(name: str, fn: FunctionInfo) -> str:
+    if QUERYSET_NAMES.search(name) or (name == "self" and _in_queryset_class(fn)):
+        return f"{name}.none()"
+    return "[]"
+
+
+def _in_queryset_class(fn: FunctionInfo) -> bool:
+    """A method of a `QuerySet` subclass: `self` is the unfiltered rows."""
+    return fn.class_node is not None and any(
+        (dotted_name(base) or "").rsplit(".", 1)[-1].endswith("QuerySet")
+        for base in fn.class_node.bases
+    )
+
+
+def _present_name(test: ast.expr) -> str | None:
+    """`if tenant:` or `if tenant is not None:` on a plain name."""
+    if isinstance(test, ast.Name):
+        return test.id
+    if (
+        isinstance(test, ast.Compare)
+        and len(test.ops) == 1
+        and isinstance(test.ops[0], ast.IsNot)
+        and isinstance(test.left, ast.Name)
+        and isinstance(test.comparators[0], ast.Constant)
+        and test.comparators[0].value is None
+    ):
+        return test.left.id
+    return None
+
+
+def _always_returns(body: list[ast.stmt]) -> bool:
+    """Every path through the statements ends in `return` or `raise`."""
+    if not body:
+        return False
+    last = body[-1]
+    if isinstance(last, ast.Return | ast.Raise):
+        return True
+    if isinstance(last, ast.If):
+        return _always_returns(last.body) and _always_returns(last.orelse)
+    return False
+
+
+# Calls on the input that narrow it: `qs.filter(...)`, `rows.where(...)`.
+NARROWING = {"filter", "exclude", "where", "filter_by"}
+
+
+def _narrowed_input(body: list[ast.stmt], params: set[str]) -> str | None:
+    """The input a `return` in the branch narrows: `return qs.filter(org=org)`."""
+    for stmt in body:
+        for ret in returns_in(stmt) if not isinstance(stmt, ast.Return) else [stmt]:
+            value = ret.value
+            if (
+                isinstance(value, ast.Call)
+                and isinstance(value.func, ast.Attribute)
+                and value.func.attr in NARROWING
+                and isinstance(value.func.value, ast.Name)
+                and value.func.value.id in params
+            ):
+                return value.func.value.id
+            if isinstance(value, ast.ListComp | ast.GeneratorExp) and any(
+                g.ifs and isinstance(g.iter, ast.Name) and g.iter.id in params
+                for g in value.generators
+            ):
+                return next(
+                    g.iter.id
+                    for g in value.generators
+                    if isinstance(g.iter, ast.Name) and g.iter.id in params
+                )
+    return None
+
+
+def _next_statement(fn: FunctionInfo, node: ast.If) -> ast.stmt | None:
+    """The statement right after `node` in the same block."""
+    for block in _blocks_of(fn.node):
+        for i, stmt in enumerate(block):
+            if stmt is node:
+                return block[i + 1] if i + 1 < len(block) else None
+    return None
+
+
+def _blocks_of(root: ast.AST) -> Iterator[list[ast.stmt]]:
+    for child in ast.walk(root):
+        if child is not root and isinstance(child, ast.FunctionDef | ast.AsyncFunctionDef):
+            continue
+        for field in ("body", "orelse", "finalbody"):
+            block = getattr(child, field, None)
+            if isinstance(block, list) and block and isinstance(block[0], ast.stmt):
+                yield block
 
 
 def _carried_input(
@@ -243,9 +365,68 @@ def filter_queryset(self, request, queryset, view):
         raise
     return queryset.filter(pk__in=ids)
 """,
+    # no tenant: nothing
+    """
+def filter_queryset_by_organization(queryset, request):
+    org_id = getattr(request, "organization_id", None)
+    if org_id:
+        return queryset.filter(organization_id=org_id)
+    return queryset.none()
+""",
+    # the optional narrowing is the caller's own argument: no filter asked, none applied
+    """
+def filter_by_tenant(queryset, tenant=None):
+    if tenant:
+        return queryset.filter(tenant=tenant)
+    return queryset
+""",
 ]
 
 FilterReturnsEverything.INVALID = [
+    # the deciding value is missing: the filter never runs
+    Invalid(
+        """\
+def filter_queryset_by_organization(queryset, request):
+    org_id = getattr(request, "organization_id", None)
+    if org_id:
+        org = resolve_organization(org_id)
+        if org:
+            return queryset.filter(organization=org)
+        return queryset.none()
+    return queryset
+""",
+        line=8,
+        fixed="""\
+def filter_queryset_by_organization(queryset, request):
+    org_id = getattr(request, "organization_id", None)
+    if org_id:
+        org = resolve_organization(org_id)
+        if org:
+            return queryset.filter(organization=org)
+        return queryset.none()
+    return queryset.none()
+""",
+    ),
+    # a QuerySet method: `self` is every tenant's rows
+    Invalid(
+        """\
+class TenantQuerySet(models.QuerySet):
+    def _filter_by_tenant(self):
+        tenant = get_current_tenant()
+        if tenant:
+            return self.filter(tenant=tenant)
+        return self
+""",
+        line=6,
+        fixed="""\
+class TenantQuerySet(models.QuerySet):
+    def _filter_by_tenant(self):
+        tenant = get_current_tenant()
+        if tenant:
+            return self.filter(tenant=tenant)
+        return self.none()
+""",
+    ),
     Invalid(
         """\
 def filter_allowed_tools(user, tools):

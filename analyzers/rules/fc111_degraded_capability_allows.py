@@ -1,4 +1,4 @@
-"""FC111: the check allows when its verifying library or key is unavailable."""
+"""FC111: the check allows when a capability it needs could not be imported or loaded."""
 
 from __future__ import annotations
 
@@ -6,33 +6,85 @@ import ast
 import json
 import re
 from collections.abc import Iterator
+from dataclasses import dataclass
 
-from analyzers.fixes import ReplaceExpression, ReplaceStatements
+from analyzers.fixes import KEEP, Edit, ReplaceExpression, ReplaceStatements
 from analyzers.rules.base import Hit, Invalid, Rule
-from analyzers.rules.common import absent_subject, branch_answer, reword_edits
+from analyzers.rules.common import absent_subject, branch_answer, reword_edits, tries
 from analyzers.rules.fc105_unverified_fallback import unverified_call
-from analyzers.semantics import FunctionInfo, ModuleInfo, allow_value, call_name, dotted_name
+from analyzers.semantics import (
+    DENY_STATUS,
+    FAIL_OPEN_FLAG,
+    IMPORT_ERRORS,
+    FunctionInfo,
+    ModuleInfo,
+    allow_value,
+    call_name,
+    catches_failures,
+    dotted_name,
+    gated_by_fail_open_flag,
+    handler_types,
+    is_deny_response,
+    own_nodes,
+    own_statements,
+    resolve_call,
+)
 
 KEY_NAME = re.compile(
     r"(?i)(^|_)(secret|secret_key|public_key|private_key|jwks|cert|certificate|signing_key"
     r"|pubkey|verify_key|verifying_key|hmac_key|jwt_key)$"
+)
+# A flag another module sets when its optional import fails: `HAS_JWT`, `CRYPTO_AVAILABLE`.
+AVAILABILITY_FLAG = re.compile(
+    r"_?(HAS|HAVE)_[A-Z0-9_]+|_?[A-Z0-9_]+_(AVAILABLE|INSTALLED|IMPORTED|LOADED|SUPPORTED)"
+)
+# A docstring saying what True means: "Whether ``user`` may view ...", "True if the caller can".
+TRUE_ALLOWS = re.compile(
+    r"(?is)\b(whether|true\s+(if|when|iff))\b[^.]{0,80}?\b(may|can|is\s+allowed|is\s+permitted"
+    r"|is\s+authori[sz]ed|has\s+access)\b"
+)
+SUBJECT = re.compile(
+    r"(?i)\b(users?|viewers?|callers?|principals?|requests?|clients?|agents?|actors?|members?"
+    r"|accounts?|roles?|tenants?|tokens?|sessions?)\b"
+)
+# ... or what None means: "Returns None if allowed", "or None (no tenant filtering / see-all)".
+NONE_ALLOWS = re.compile(
+    r"(?is)\bNone\b(.{0,40}?)\b(allowed|permitted|authori[sz]ed|granted|see.?all|unrestricted"
+    r"|no\s+(\w+\s+)?(filter\w*|scop\w*|restriction\w*))(?![a-z])"
+)
+# Words that say a fallback check is weaker than the one that could not be loaded.
+WEAKER = re.compile(
+    r"(?i)(?<![a-z])(basic|simple|simplified|fallback|naive|heuristic|keyword|quick|weak|minimal"
+    r"|rudimentary|best.effort|lenient|permissive|degraded|reduced)(?![a-z])"
+)
+NEGATION = re.compile(r"(?i)\bnot\b|n't\b|\bden|\bunauthori|\binvalid|\bfail|\berror|\bforbid")
+# Fields of a fallback object that grant everything when left at their default True.
+PRIVILEGED_FIELD = re.compile(
+    r"(?i)_*(is_)?(\w+_)?(admin|superuser|root|staff)|(\w+_)?see_all|\w*unrestricted"
+    r"|allow_all|bypass\w*|all_access"
 )
 
 
 class DegradedCapabilityAllows(Rule):
     """
     ## What it does
-    Flags a permission check or verifier that allows when the capability it needs is
-    missing: the crypto/JWT library failed to import (`except ImportError: AVAILABLE =
-    False`, later `if not AVAILABLE: return True`), or the verifying key is not loaded
-    (`if not self.public_key: return True`), or, in that case, the token is decoded without
-    verifying it.
+    Flags a permission check or verifier that allows when a capability it needs is
+    missing:
+
+    - an `except ImportError` (or `ModuleNotFoundError`) handler in the check returns the
+      allow value: `True`, `None` from a guard whose denial is an error response, a
+      see-all default object, or a weaker fallback check;
+    - a flag set when an import or a load failed (`except ImportError: AVAILABLE = False`,
+      `HAS_JWT` imported from an optional module, `self.loaded = False` in a loader's
+      `except`) is tested and that branch allows (`if not AVAILABLE: return True`);
+    - the verifying key is not loaded (`if not self.public_key: return True`), or, in that
+      case, the token is decoded without verifying it.
 
     ## Why is this bad?
     A missing dependency or an unreadable key file is an error, not the documented "no
-    permission system configured" choice: the operator believes tokens are verified. A
-    broken deployment (a slim image without `cryptography`, a key mounted at the wrong
-    path) then silently accepts every token (CWE-636).
+    permission system configured" choice: the operator believes requests are checked. A
+    broken deployment (a slim image without `cryptography`, a renamed module, a key mounted
+    at the wrong path) then silently accepts every request (CWE-636).
 
     ## Example
     ```python
@@ -56,61 +108,366 @@ class DegradedCapabilityAllows(Rule):
     or, better, fail at start-up when the library or key is missing.
 
     ## Fix safety
-    The fix flips the allow value on that branch to deny. An unverified decode on that
-    branch has no automatic fix (raise an error there instead). Severity is `warning`: the
-    inference runs through a module flag or attribute the rule cannot follow everywhere.
+    The fix flips the allow value on the missing-capability path to deny (`True` -> `False`,
+    a see-all default object gets its privileged fields set to `False`); where no deny value
+    is known it raises (re-raises the import error in a handler). When the flag is one of
+    several `or` conditions it is split into its own `if`, so the other conditions keep
+    their answer. An unverified decode on that branch is replaced by raising an error.
+    Severity is `warning`: an optional dependency can be deliberate, and the inference runs
+    through imports, flags and docstrings the rule cannot follow everywhere.
     """
 
     code = "FC111"
     name = "degraded-capability-allows"
     severity = "warning"
-    summary = "The check allows when its verifying library or key is unavailable."
-    fix_safety = "Flips the allow value on the missing-capability branch to deny."
-    trigger = ("if not ", "is None")
+    summary = "The check allows when a capability it needs could not be imported or loaded."
+    fix_safety = "Flips the allow value on the missing-capability path to deny, or raises."
+    trigger = ("if not ", "is None", "ImportError", "ModuleNotFoundError", " or not ")
 
     def check(self, fn: FunctionInfo, info: ModuleInfo) -> Iterator[Hit]:
-        if fn.polarity is None:
-            return
-        flags = import_fallback_flags(info)
+        text = info.segment(fn.node)
+        if "ImportError" in text or "ModuleNotFoundError" in text:
+            yield from self._import_handlers(fn, info)
+        flags = Flags(fn, info)
         for node in fn.statements:
             if not isinstance(node, ast.If) or not node.body:
                 continue
-            missing = _missing_capability(node.test, flags)
-            if missing is None:
+            split = _missing_capability(node.test, flags)
+            missing = None if split is not None or not node.orelse else _present(node.test, flags)
+            if (split is None and missing is None) or FAIL_OPEN_FLAG.search(ast.unparse(node.test)):
+                continue  # `if not AVAILABLE and settings.allow_insecure:` is a named choice
+            if split is not None:
+                yield from self._missing_branch(fn, info, node, *split)
+            elif missing is not None:
+                yield from self._else_branch(fn, info, node, missing)
+
+    def _import_handlers(self, fn: FunctionInfo, info: ModuleInfo) -> Iterator[Hit]:
+        """`try: from x import check` / `except ImportError: return True`."""
+        for node in tries(fn):
+            module = _imported_module(node.body)
+            if module is None:
                 continue
-            first = branch_answer(node)
-            if isinstance(first, ast.Return):
-                value = allow_value(first.value, fn, info)
-                if value is not None:
-                    yield Hit(
-                        node=first,
-                        message=(
-                            f"`{fn.qualname}` returns `{value.shown}` (allow) when {missing}, "
-                            "so a broken deployment accepts every request unverified."
-                        ),
-                        edits=[ReplaceExpression(value.node, value.deny), *reword_edits(info, node)]
-                        if value.deny
-                        else [],
-                        key_nodes=[node],
-                    )
+            for handler in node.handlers:
+                types = set(handler_types(handler))
+                if not types or not types <= IMPORT_ERRORS:
+                    continue  # a broader handler is FC101's: any failure, not a missing module
+                if gated_by_fail_open_flag(handler):
                     continue
-            for stmt in node.body:
-                if unverified_call(stmt) is not None or _decodes_by_hand(stmt):
-                    reason = json.dumps(f"cannot verify tokens: {missing}")
-                    yield Hit(
-                        node=stmt,
-                        message=(
-                            f"`{fn.qualname}` decodes without verification when {missing}, "
-                            "so a forged token is trusted; raise an error there instead."
-                        ),
-                        edits=[
-                            ReplaceStatements(
-                                stmt, node.body[-1], (f"raise RuntimeError({reason})",)
-                            )
-                        ],
-                        key_nodes=[node],
-                    )
-                    break
+                ret = _answer(handler.body)
+                if not isinstance(ret, ast.Return):
+                    continue
+                allowing = _allowing(ret, fn, info, handler)
+                if allowing is None:
+                    continue
+                edits: list[Edit] = [allowing.edit(ret, "raise")]
+                yield Hit(
+                    node=ret,
+                    message=(
+                        f"`{fn.qualname}` returns `{allowing.shown}` (allow) when importing "
+                        f"`{module}` fails, so a broken deployment grants access; deny or "
+                        "raise there instead."
+                    ),
+                    edits=[*edits, *reword_edits(info, handler)],
+                    key_nodes=[handler],
+                )
+
+    def _missing_branch(
+        self,
+        fn: FunctionInfo,
+        info: ModuleInfo,
+        node: ast.If,
+        flag_test: ast.expr,
+        rest: list[ast.expr],
+        missing: str,
+    ) -> Iterator[Hit]:
+        """`if not AVAILABLE: return True`, or `if not AVAILABLE or is_free(x): ...`."""
+        first = branch_answer(node)
+        raising = f"raise RuntimeError({json.dumps(f'cannot check access: {missing}')})"
+        if isinstance(first, ast.Return):
+            allowing = _allowing(first, fn, info)
+            if allowing is not None:
+                if rest:
+                    edits = _split_edits(node, flag_test, rest, allowing.statement(first, raising))
+                else:
+                    edits = [allowing.edit(first, raising), *reword_edits(info, node)]
+                yield Hit(
+                    node=first,
+                    message=(
+                        f"`{fn.qualname}` returns `{allowing.shown}` (allow) when {missing}, "
+                        "so a broken deployment accepts every request unverified."
+                    ),
+                    edits=edits,
+                    key_nodes=[node],
+                )
+                return
+        if rest:
+            return
+        for stmt in node.body:
+            if unverified_call(stmt) is not None or _decodes_by_hand(stmt):
+                reason = json.dumps(f"cannot verify tokens: {missing}")
+                yield Hit(
+                    node=stmt,
+                    message=(
+                        f"`{fn.qualname}` decodes without verification when {missing}, "
+                        "so a forged token is trusted; raise an error there instead."
+                    ),
+                    edits=[
+                        ReplaceStatements(stmt, node.body[-1], (f"raise RuntimeError({reason})",))
+                    ],
+                    key_nodes=[node],
+                )
+                return
+
+    def _else_branch(
+        self, fn: FunctionInfo, info: ModuleInfo, node: ast.If, missing: str
+    ) -> Iterator[Hit]:
+        """`if HAS_JWT: return verify(...)` / `else: return True`."""
+        first = _answer(node.orelse)
+        if not isinstance(first, ast.Return):
+            return
+        allowing = _allowing(first, fn, info)
+        if allowing is None:
+            return
+        raising = f"raise RuntimeError({json.dumps(f'cannot check access: {missing}')})"
+        yield Hit(
+            node=first,
+            message=(
+                f"`{fn.qualname}` returns `{allowing.shown}` (allow) when {missing}, "
+                "so a broken deployment accepts every request unverified."
+            ),
+            edits=[
+                allowing.edit(first, raising),
+                *(e for stmt in node.orelse for e in reword_edits(info, stmt)),
+            ],
+            key_nodes=[node.test, first],
+        )
+
+
+@dataclass(frozen=True)
+class Allowing:
+    """What a `return` answers that means "allowed", and how to turn it into a denial.
+
+    `node`/`deny`: the expression to replace and its deny source; `deny` None means no deny
+    value is known and the statement raises instead.
+    """
+
+    shown: str
+    node: ast.expr | None = None
+    deny: str | None = None
+
+    def edit(self, ret: ast.Return, raising: str) -> Edit:
+        if self.node is not None and self.deny is not None:
+            return ReplaceExpression(self.node, self.deny)
+        return ReplaceStatements(ret, ret, (raising,))
+
+    def statement(self, ret: ast.Return, raising: str) -> str:
+        """The denying statement as source, for a new branch."""
+        if self.node is None or self.deny is None or ret.value is None:
+            return raising
+        return f"return {_replaced(ret.value, self.node, self.deny)}"
+
+
+def _allowing(
+    ret: ast.Return, fn: FunctionInfo, info: ModuleInfo, where: ast.AST | None = None
+) -> Allowing | None:
+    """Does this `return` allow, in this decision function? With its deny counterpart."""
+    value = ret.value
+    if value is None or (isinstance(value, ast.Constant) and value.value is None):
+        return Allowing("None") if _none_allows(fn) else None
+    found = allow_value(value, fn, info, loose=_true_allows(fn))
+    if found is not None:
+        return Allowing(found.shown, found.node, found.deny)
+    if isinstance(value, ast.Call):
+        return _see_all_object(value, info) or _weaker_check(value, fn, info, where or ret)
+    return None
+
+
+def _true_allows(fn: FunctionInfo) -> bool:
+    """The docstring says True means the subject may act: "Whether ``user`` may view ..."."""
+    doc = (ast.get_docstring(fn.node, clean=False) or "")[:2000]
+    return bool(TRUE_ALLOWS.search(doc)) and bool(SUBJECT.search(doc))
+
+
+def _none_allows(fn: FunctionInfo) -> bool:
+    """None is this function's "allowed": by its docstring, or it denies by raising or by
+    answering with an error response and never answers a bool."""
+    doc = (ast.get_docstring(fn.node, clean=False) or "")[:2000]
+    for m in NONE_ALLOWS.finditer(doc):
+        if not NEGATION.search(m.group(1)):
+            return True
+    if fn.returns_bool or fn.middleware or fn.polarity is None:
+        return False
+    return fn.guard or any(
+        isinstance(n, ast.Return) and n.value is not None and _error_response(n.value)
+        for n in fn.statements
+    )
+
+
+def _error_response(value: ast.expr) -> bool:
+    """`error_response("Permission denied", 403)`: a response with a deny status anywhere."""
+    if is_deny_response(value):
+        return True
+    if not isinstance(value, ast.Call):
+        return False
+    return any(
+        isinstance(a, ast.Constant) and a.value in DENY_STATUS
+        for a in [*value.args, *(k.value for k in value.keywords)]
+    )
+
+
+def _see_all_object(call: ast.Call, info: ModuleInfo) -> Allowing | None:
+    """`return Viewer()` where the module's `Viewer` defaults `is_admin` to True."""
+    if not isinstance(call.func, ast.Name):
+        return None
+    fields = _privileged_defaults(info).get(call.func.id)
+    if not fields:
+        return None
+    passed = {k.arg for k in call.keywords}
+    if call.args or (passed & fields) or None in passed:
+        return None
+    denied = ast.Call(
+        func=call.func,
+        args=[],
+        keywords=[
+            *call.keywords,
+            *(ast.keyword(arg=f, value=ast.Constant(False)) for f in sorted(fields)),
+        ],
+    )
+    return Allowing(f"{call.func.id}()", call, ast.unparse(denied))
+
+
+def _privileged_defaults(info: ModuleInfo) -> dict[str, set[str]]:
+    """Module classes with fields like `is_local_admin: bool = True`: {"Viewer": {...}}."""
+    if "fc111_privileged" not in info.memo:
+        found: dict[str, set[str]] = {}
+        for cls in info.tree.body:
+            if not isinstance(cls, ast.ClassDef):
+                continue
+            for stmt in cls.body:
+                if (
+                    isinstance(stmt, ast.AnnAssign)
+                    and isinstance(stmt.target, ast.Name)
+                    and isinstance(stmt.value, ast.Constant)
+                    and stmt.value.value is True
+                    and PRIVILEGED_FIELD.fullmatch(stmt.target.id)
+                ):
+                    found.setdefault(cls.name, set()).add(stmt.target.id)
+        info.memo["fc111_privileged"] = found
+    return info.memo["fc111_privileged"]  # type: ignore[return-value]
+
+
+def _weaker_check(
+    call: ast.Call, fn: FunctionInfo, info: ModuleInfo, where: ast.AST
+) -> Allowing | None:
+    """`return self._basic_check(code)`: a same-module fallback check, said to be weaker
+    (by its name, its docstring or the log line before it), that can allow."""
+    if fn.polarity is None:
+        return None
+    helper = resolve_call(call, fn, info)
+    if helper is None or helper.node is fn.node:
+        return None
+    said = " ".join(
+        [
+            helper.node.name.replace("_", " "),
+            ast.get_docstring(helper.node) or "",
+            info.segment(where),
+        ]
+    )
+    if not WEAKER.search(said):
+        return None  # a pure-Python fallback of the same check is no degradation
+    for stmt in helper.statements:
+        if not isinstance(stmt, ast.Return) or stmt.value is None:
+            continue
+        found = allow_value(stmt.value, fn, info)
+        if found is None:
+            continue
+        if found.deny is None:
+            return Allowing(f"{ast.unparse(call.func)}(...)")
+        deny = _replaced(stmt.value, found.node, found.deny)
+        if isinstance(stmt.value, ast.Tuple):
+            deny = _with_reason(stmt.value, deny, [fn, helper])
+        return Allowing(f"{ast.unparse(call.func)}(...)", call, deny)
+    return None
+
+
+def _with_reason(allow: ast.Tuple, deny: str, scope: list[FunctionInfo]) -> str:
+    """`(False, None)` -> `(False, "... unavailable")` when denials elsewhere give a reason."""
+    denial = ast.parse(deny, mode="eval").body
+    if not isinstance(denial, ast.Tuple) or len(denial.elts) != 2:
+        return deny
+    reasons = any(
+        isinstance(n, ast.Return)
+        and isinstance(n.value, ast.Tuple)
+        and len(n.value.elts) == 2
+        and isinstance(n.value.elts[1], ast.JoinedStr | ast.Constant)
+        and isinstance(getattr(n.value.elts[1], "value", ""), str)
+        for f in scope
+        for n in f.statements
+    )
+    second = denial.elts[1]
+    if reasons and isinstance(second, ast.Constant) and second.value is None:
+        return f"{ast.unparse(denial.elts[0])}, {json.dumps('a required check is unavailable')}"
+    return deny
+
+
+def _replaced(expr: ast.expr, target: ast.expr, new: str) -> str:
+    """Source of `expr` with `target` (a node inside it) replaced by `new`."""
+    if expr is target:
+        return new
+    replacement = ast.parse(new, mode="eval").body
+    for parent in ast.walk(expr):
+        for name, value in ast.iter_fields(parent):
+            if value is target:
+                setattr(parent, name, replacement)
+                try:
+                    return _shown(expr)
+                finally:
+                    setattr(parent, name, target)
+            if isinstance(value, list) and any(v is target for v in value):
+                index = next(i for i, v in enumerate(value) if v is target)
+                value[index] = replacement
+                try:
+                    return _shown(expr)
+                finally:
+                    value[index] = target
+    return new
+
+
+def _shown(expr: ast.expr) -> str:
+    """`False, None` for a returned tuple (no parentheses), else the expression."""
+    if isinstance(expr, ast.Tuple) and expr.elts:
+        return ", ".join(ast.unparse(e) for e in expr.elts)
+    return ast.unparse(expr)
+
+
+def _split_edits(
+    node: ast.If, flag_test: ast.expr, rest: list[ast.expr], denying: str
+) -> list[Edit]:
+    """`if not OK or free:` -> `if not OK: <deny>` then `if free:`: only the flag denies."""
+    others = rest[0] if len(rest) == 1 else ast.BoolOp(op=ast.Or(), values=rest)
+    return [
+        ReplaceExpression(node.test, ast.unparse(others)),
+        ReplaceStatements(node, node, (f"if {ast.unparse(flag_test)}:\n    {denying}\n", KEEP)),
+    ]
+
+
+def _answer(body: list[ast.stmt]) -> ast.stmt | None:
+    """The statement that answers a block: the first after logging, imports and `pass`."""
+    for stmt in body:
+        if isinstance(stmt, ast.Expr | ast.Import | ast.ImportFrom | ast.Pass):
+            continue
+        return stmt
+    return None
+
+
+def _imported_module(body: list[ast.stmt]) -> str | None:
+    """The module a try body imports (`from` imports first: `import sys` is seldom the
+    optional one), or None."""
+    imports = [n for stmt in body for n in [stmt, *own_nodes(stmt)]]
+    for n in imports:
+        if isinstance(n, ast.ImportFrom):
+            return "." * n.level + (n.module or "")
+    return next((n.names[0].name for n in imports if isinstance(n, ast.Import)), None)
 
 
 def _decodes_by_hand(stmt: ast.stmt) -> bool:
@@ -130,58 +487,152 @@ def _decodes_by_hand(stmt: ast.stmt) -> bool:
     return False
 
 
-def _missing_capability(test: ast.expr, flags: dict[str, str]) -> str | None:
+def _missing_capability(
+    test: ast.expr, flags: Flags
+) -> tuple[ast.expr, list[ast.expr], str] | None:
+    """(`not OK`, other `or` conditions, what is missing) for `if not OK [or ...]:`."""
+    parts = test.values if isinstance(test, ast.BoolOp) and isinstance(test.op, ast.Or) else [test]
+    for i, part in enumerate(parts):
+        missing = _absent(part, flags)
+        if missing is not None:
+            return part, [p for j, p in enumerate(parts) if j != i], missing
+    return None
+
+
+def _absent(test: ast.expr, flags: Flags) -> str | None:
     """`not JWT_AVAILABLE` / `jwt is None` / `not self.public_key`: what is missing, or None."""
     subject = absent_subject(test)
     if subject is None:
         return None
-    target = subject[0]
-    name = dotted_name(target) or ""
-    if name in flags:
-        return f"`{flags[name]}` failed to import"
+    name = dotted_name(subject[0]) or ""
+    if not name:
+        return None
+    found = flags.get(name)
+    if found is not None:
+        return found
     if KEY_NAME.search(name.rsplit(".", 1)[-1]):
         return f"`{name}` is not loaded"
     return None
 
 
+def _present(test: ast.expr, flags: Flags) -> str | None:
+    """`if HAS_JWT:` / `if self.verifier is not None:`: the else branch is the missing one."""
+    if (
+        isinstance(test, ast.Compare)
+        and len(test.ops) == 1
+        and isinstance(test.ops[0], ast.IsNot)
+        and isinstance(test.comparators[0], ast.Constant)
+        and test.comparators[0].value is None
+    ):
+        test = test.left
+    name = dotted_name(test) if isinstance(test, ast.Name | ast.Attribute) else None
+    return flags.get(name) if name else None
+
+
+class Flags:
+    """What a flag tested in `fn` says is missing: module flags, the class's instance flags
+    and availability flags the function imports itself, each looked up only when asked."""
+
+    def __init__(self, fn: FunctionInfo, info: ModuleInfo) -> None:
+        self.fn = fn
+        self.info = info
+        self.local: dict[str, str] | None = None
+
+    def get(self, name: str) -> str | None:
+        found = import_fallback_flags(self.info).get(name)
+        if found is not None:
+            return found
+        if name.startswith("self."):
+            cls = self.fn.class_node
+            return _instance_flags(cls, self.info).get(name) if cls is not None else None
+        if AVAILABILITY_FLAG.fullmatch(name):
+            if self.local is None:
+                self.local = _local_flags(self.fn)
+            return self.local.get(name)
+        return None
+
+
 def import_fallback_flags(info: ModuleInfo) -> dict[str, str]:
-    """Names a module sets to False/None when an import fails: {"JWT_AVAILABLE": "jwt"}."""
+    """Names a module sets to False/None when an import fails: {"JWT_AVAILABLE": "`jwt`
+    failed to import"}, and availability flags it imports from an optional module."""
     if "import_fallback_flags" not in info.memo:
-        info.memo["import_fallback_flags"] = dict(_import_fallback_flags(info.tree))
+        found: dict[str, str] = {}
+        for stmt in own_statements(info.tree):
+            if isinstance(stmt, ast.Try):
+                found.update(_try_flags(stmt))
+        info.memo["import_fallback_flags"] = found
     return info.memo["import_fallback_flags"]  # type: ignore[return-value]
 
 
-def _import_fallback_flags(tree: ast.Module) -> list[tuple[str, str]]:
-    found: list[tuple[str, str]] = []
-    for stmt in tree.body:
-        if not isinstance(stmt, ast.Try):
-            continue
-        imported = [
-            alias.name for s in stmt.body if isinstance(s, ast.Import | ast.ImportFrom)
-            for alias in s.names
-        ]  # fmt: skip
-        module = next(
-            (s.module for s in stmt.body if isinstance(s, ast.ImportFrom) and s.module),
-            imported[0] if imported else "",
-        )
-        for handler in stmt.handlers:
-            types = {getattr(t, "id", "") for t in _types(handler)}
-            if not types & {"ImportError", "ModuleNotFoundError"}:
-                continue
-            for s in handler.body:
-                if (
-                    isinstance(s, ast.Assign)
-                    and isinstance(s.value, ast.Constant)
-                    and s.value.value in (False, None)
-                ):
-                    found.extend((t.id, module) for t in s.targets if isinstance(t, ast.Name))
+def _local_flags(fn: FunctionInfo) -> dict[str, str]:
+    """`try: from .verify import HAS_JWT` inside the function itself."""
+    found: dict[str, str] = {}
+    for node in tries(fn):
+        if any(set(handler_types(h)) & IMPORT_ERRORS for h in node.handlers):
+            found.update(_imported_flags(node.body))
     return found
 
 
-def _types(handler: ast.ExceptHandler) -> list[ast.expr]:
-    if handler.type is None:
-        return []
-    return list(handler.type.elts) if isinstance(handler.type, ast.Tuple) else [handler.type]
+def _try_flags(stmt: ast.Try) -> dict[str, str]:
+    module = _imported_module(stmt.body)
+    if module is None:
+        return {}
+    found: dict[str, str] = {}
+    for handler, importing in _failure_handlers(stmt):
+        missing = f"`{module}` failed to import" if importing else f"loading `{module}` failed"
+        found.update((t.id, missing) for t, _ in _unset(handler) if isinstance(t, ast.Name))
+        if importing:
+            found.update(_imported_flags(stmt.body))
+    return found
+
+
+def _failure_handlers(node: ast.Try) -> Iterator[tuple[ast.ExceptHandler, bool]]:
+    """(handler, catches an import error) for handlers that run when something failed."""
+    for handler in node.handlers:
+        importing = bool(set(handler_types(handler)) & IMPORT_ERRORS)
+        if importing or catches_failures(handler, node):
+            yield handler, importing
+
+
+def _unset(handler: ast.ExceptHandler) -> Iterator[tuple[ast.expr, object]]:
+    """(target, value) for each `target = False` / `target = None` the handler runs."""
+    for s in handler.body:
+        if (
+            isinstance(s, ast.Assign)
+            and isinstance(s.value, ast.Constant)
+            and s.value.value in (False, None)
+        ):
+            yield from ((t, s.value.value) for t in s.targets)
+
+
+def _imported_flags(body: list[ast.stmt]) -> dict[str, str]:
+    """`from .jwt_verify import verify, HAS_JWT` in an optional import: HAS_JWT is a flag."""
+    found: dict[str, str] = {}
+    for stmt in body:
+        if isinstance(stmt, ast.ImportFrom):
+            module = "." * stmt.level + (stmt.module or "")
+            for alias in stmt.names:
+                name = alias.asname or alias.name
+                if AVAILABILITY_FLAG.fullmatch(name):
+                    found[name] = f"`{name}` says `{module}` is unavailable"
+    return found
+
+
+def _instance_flags(cls: ast.ClassDef, info: ModuleInfo) -> dict[str, str]:
+    """`self.loaded = False` in a method's `except`: {"self.loaded": "..."}."""
+    key = f"fc111_instance_flags:{cls.lineno}:{cls.name}"
+    if key not in info.memo:
+        found: dict[str, str] = {}
+        methods = [m for m in cls.body if isinstance(m, ast.FunctionDef | ast.AsyncFunctionDef)]
+        for method in methods:
+            tries_in = [n for n in own_statements(method) if isinstance(n, ast.Try)]
+            for handler, _ in (h for node in tries_in for h in _failure_handlers(node)):
+                for target, value in _unset(handler):
+                    name = dotted_name(target) or ""
+                    if name.startswith("self.") and name.count(".") == 1:
+                        found[name] = f"`{name}` is {value} because `{method.name}` failed"
+        info.memo[key] = found
+    return info.memo[key]  # type: ignore[return-value]
 
 
 DegradedCapabilityAllows.VALID = [
@@ -209,6 +660,72 @@ def render(text):
     if rich is None:
         return text
     return rich.markup(text)
+
+def render_markdown(text):
+    try:
+        import markdown
+    except ImportError:
+        return None
+    return markdown.markdown(text)
+""",
+    # the import fallback denies, or re-raises
+    """
+def can_view_report(user, report):
+    try:
+        from acl.tenancy import can_view
+    except ImportError:
+        return False
+    return can_view(user, report)
+
+def verify_webhook(headers):
+    try:
+        from .jwt_verify import verify_jwt
+    except ImportError:
+        raise
+    return verify_jwt(headers["Authorization"])
+""",
+    # the handler first tells "layer not deployed" from "layer broken"
+    """
+@dataclass(frozen=True)
+class Viewer:
+    user_id: int = 0
+    is_admin: bool = True
+
+def viewer_for(user):
+    try:
+        from accounts.tenancy import viewer_for as real
+    except ImportError:
+        if tenancy_enabled():
+            return Viewer(is_admin=False)
+        return Viewer()
+    return real(user)
+""",
+    # None means "no context" here, not "allowed"
+    """
+try:
+    from acme.rbac import AuthorizationContext
+    RBAC_AVAILABLE = True
+except ImportError:
+    RBAC_AVAILABLE = False
+
+def get_auth_context(handler):
+    \"\"\"Build the authorization context from the request.\"\"\"
+    if not RBAC_AVAILABLE:
+        return None
+    return AuthorizationContext(handler.user)
+""",
+    # a named, configured choice to run without the library
+    """
+try:
+    import jwt
+    JWT_AVAILABLE = True
+except ImportError:
+    JWT_AVAILABLE = False
+
+def verify_token(token):
+    if not JWT_AVAILABLE and settings.ALLOW_UNVERIFIED:
+        return True
+    return jwt.decode(token, KEY, algorithms=["RS256"]) is not None
 """,
 ]
 
@@ -256,6 +773,224 @@ class TokenVerifier:
         if not self.public_key:
             raise RuntimeError("cannot verify tokens: `self.public_key` is not loaded")
         return jwt.decode(token, self.public_key, algorithms=["RS256"])
+""",
+    ),
+    # the check itself cannot be imported
+    Invalid(
+        """\
+def can_view_report(user, report):
+    try:
+        from acl.tenancy import can_view
+    except ImportError:
+        return True  # tenancy not deployed
+    return can_view(user, report)
+""",
+        line=5,
+        fixed="""\
+def can_view_report(user, report):
+    try:
+        from acl.tenancy import can_view
+    except ImportError:
+        return False  # tenancy not deployed
+    return can_view(user, report)
+""",
+    ),
+    # a guard whose None means "allowed": its docstring says so
+    Invalid(
+        """\
+try:
+    from acme.rbac import check_permission
+    RBAC_AVAILABLE = True
+except ImportError:
+    RBAC_AVAILABLE = False
+
+class ProjectsHandler:
+    def _check_rbac_permission(self, user, key):
+        \"\"\"Returns None if allowed, or an error response if denied.\"\"\"
+        if not RBAC_AVAILABLE:
+            return None
+        if not check_permission(user, key).allowed:
+            return error_response("Permission denied", 403)
+        return None
+""",
+        line=11,
+        fixed="""\
+try:
+    from acme.rbac import check_permission
+    RBAC_AVAILABLE = True
+except ImportError:
+    RBAC_AVAILABLE = False
+
+class ProjectsHandler:
+    def _check_rbac_permission(self, user, key):
+        \"\"\"Returns None if allowed, or an error response if denied.\"\"\"
+        if not RBAC_AVAILABLE:
+            raise RuntimeError("cannot check access: `acme.rbac` failed to import")
+        if not check_permission(user, key).allowed:
+            return error_response("Permission denied", 403)
+        return None
+""",
+    ),
+    # one of several conditions: the flag gets its own branch, free items stay free
+    Invalid(
+        """\
+try:
+    from billing_config import PRICE, is_free
+    BILLING_OK = True
+except ImportError:
+    BILLING_OK = False
+
+def check_payment(price):
+    \"\"\"Check for a payment. Returns (passed, response).\"\"\"
+    if not BILLING_OK or is_free(price):
+        return True, None
+    if not request.headers.get("X-PAYMENT"):
+        return False, payment_required(price)
+    return True, None
+""",
+        line=10,
+        fixed="""\
+try:
+    from billing_config import PRICE, is_free
+    BILLING_OK = True
+except ImportError:
+    BILLING_OK = False
+
+def check_payment(price):
+    \"\"\"Check for a payment. Returns (passed, response).\"\"\"
+    if not BILLING_OK:
+        return False, None
+    if is_free(price):
+        return True, None
+    if not request.headers.get("X-PAYMENT"):
+        return False, payment_required(price)
+    return True, None
+""",
+    ),
+    # a see-all default object
+    Invalid(
+        """\
+@dataclass(frozen=True)
+class Viewer:
+    user_id: int = 0
+    is_admin: bool = True
+
+def viewer_for(user):
+    try:
+        from accounts.tenancy import viewer_for as real
+    except ImportError:
+        return Viewer()
+    return real(user)
+""",
+        line=10,
+        fixed="""\
+@dataclass(frozen=True)
+class Viewer:
+    user_id: int = 0
+    is_admin: bool = True
+
+def viewer_for(user):
+    try:
+        from accounts.tenancy import viewer_for as real
+    except ImportError:
+        return Viewer(is_admin=False)
+    return real(user)
+""",
+    ),
+    # a weaker fallback check decides instead
+    Invalid(
+        """\
+class Sandbox:
+    def _is_safe_code(self, code: str) -> tuple[bool, str | None]:
+        try:
+            from analysis.verifier import CodeVerifier
+            issues = CodeVerifier().issues(code)
+            if issues:
+                return False, f"unsafe: {issues[0]}"
+            return True, None
+        except ImportError:
+            return self._keyword_check(code)
+
+    def _keyword_check(self, code):
+        if "exec" in code:
+            return False, "calls exec"
+        return True, None
+""",
+        line=10,
+        fixed="""\
+class Sandbox:
+    def _is_safe_code(self, code: str) -> tuple[bool, str | None]:
+        try:
+            from analysis.verifier import CodeVerifier
+            issues = CodeVerifier().issues(code)
+            if issues:
+                return False, f"unsafe: {issues[0]}"
+            return True, None
+        except ImportError:
+            return False, "a required check is unavailable"
+
+    def _keyword_check(self, code):
+        if "exec" in code:
+            return False, "calls exec"
+        return True, None
+""",
+    ),
+    # an availability flag from the optional module, tested with an else
+    Invalid(
+        """\
+class TeamsConnector:
+    def verify_webhook(self, headers) -> bool:
+        try:
+            from .jwt_verify import verify_jwt, HAS_JWT
+            if HAS_JWT:
+                return verify_jwt(headers["Authorization"])
+            else:
+                return True
+        except ImportError:
+            return False
+""",
+        line=8,
+        fixed="""\
+class TeamsConnector:
+    def verify_webhook(self, headers) -> bool:
+        try:
+            from .jwt_verify import verify_jwt, HAS_JWT
+            if HAS_JWT:
+                return verify_jwt(headers["Authorization"])
+            else:
+                return False
+        except ImportError:
+            return False
+""",
+    ),
+    # an instance flag a loader leaves unset when it fails
+    Invalid(
+        """\
+class PolicyGuard:
+    def __init__(self, path):
+        try:
+            self.engine = load_engine(path)
+        except OSError:
+            self.engine = None
+
+    def is_allowed(self, user, action):
+        if self.engine is None:
+            return True
+        return self.engine.allows(user, action)
+""",
+        line=10,
+        fixed="""\
+class PolicyGuard:
+    def __init__(self, path):
+        try:
+            self.engine = load_engine(path)
+        except OSError:
+            self.engine = None
+
+    def is_allowed(self, user, action):
+        if self.engine is None:
+            return False
+        return self.engine.allows(user, action)
 """,
     ),
 ]

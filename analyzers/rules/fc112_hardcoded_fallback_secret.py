@@ -16,12 +16,16 @@ from analyzers.semantics import FunctionInfo, ModuleInfo, call_name, dotted_name
 # not ACCESS_TOKEN_MODEL, API_KEY_HEADER or JWT_ALGORITHM.
 SECRET_NAME = re.compile(
     r"(?i)(secret|secret_?key|passw(or)?d|passwd|private_?key|signing_?key|hmac_?key|api_?key"
-    r"|jwt_?key|(^|_)token|(^|_)key|credentials?|pepper|salt)$"
+    r"|jwt_?key|\w_token|\w_key|credentials?|pepper|salt)$"  # a bare `key` is a dict key
 )
 MAPPING_READS = {"get", "getenv"}
 # A function that hands out a secret: `get_signing_key`, `load_jwt_secret` (not `scope_key`).
 SECRET_FUNCTION = re.compile(
     r"(?i)(secret|passw|private_?key|signing_?key|hmac_?key|api_?key|jwt_?key|credential)"
+)
+# ... but not one that names or locates it: `get_secret_name`, `api_key_header`.
+NOT_A_SECRET = re.compile(
+    r"(?i)_(name|names|header|path|file|url|env|var|field|prefix|type|id|length|len|label)s?$"
 )
 # A quick text test for a read with a secret-like key and a non-empty literal default.
 DEFAULTED_READ = re.compile(
@@ -66,7 +70,11 @@ class HardcodedFallbackSecret(Rule):
     severity = "error"
     summary = "A hard-coded secret is used when the configured one cannot be read."
     fix_safety = "Reads the secret without a default: a missing one fails loudly."
-    trigger = ("get(", "getenv(", "getattr(", "except")
+    # ... or the name of a function that hands out a secret (see SECRET_FUNCTION)
+    trigger = (
+        *("get(", "getenv(", "getattr(", "except", "secret", "Secret", "passw", "credential"),
+        *("private_key", "signing_key", "hmac_key", "api_key", "jwt_key"),
+    )
 
     def check(self, fn: FunctionInfo, info: ModuleInfo) -> Iterator[Hit]:
         if info.file_matches(DEFAULTED_READ) and DEFAULTED_READ.search(info.segment(fn.node)):
@@ -78,7 +86,11 @@ class HardcodedFallbackSecret(Rule):
                     hit = self._or_literal(fn, node)
                 if hit:
                     yield hit
-        secret_function = bool(SECRET_FUNCTION.search(fn.node.name))
+        secret_function = bool(SECRET_FUNCTION.search(fn.node.name)) and not NOT_A_SECRET.search(
+            fn.node.name
+        )
+        if secret_function:
+            yield from self._literal_fallback(fn)
         for node in tries(fn):
             for handler in node.handlers:
                 for stmt in handler.body:
@@ -109,6 +121,39 @@ class HardcodedFallbackSecret(Rule):
             ],
             key_nodes=[node],
         )
+
+    def _literal_fallback(self, fn: FunctionInfo) -> Iterator[Hit]:
+        """`def _get_secret(): try: ... return configured ... except: ...` then
+        `return b"dev-secret"`: when the configured secret is not there, a known one is."""
+        returns = [n for n in fn.statements if isinstance(n, ast.Return) and n.value is not None]
+        if not any(not _is_literal_secret(r.value) for r in returns):
+            return  # a constant, not a fallback
+        handled = {
+            id(r) for h in fn.statements if isinstance(h, ast.ExceptHandler) for r in own_nodes(h)
+        }
+        for ret in fn.node.body:
+            if (
+                not isinstance(ret, ast.Return)
+                or ret.value is None
+                or id(ret) in handled
+                or not _is_literal_secret(ret.value)
+                or not _looks_like_key(ret.value)
+            ):
+                continue
+            yield Hit(
+                node=ret,
+                message=(
+                    f"`{fn.qualname}` returns a hard-coded secret when the configured one is "
+                    "missing or cannot be read, so anyone who reads the source can forge what "
+                    "it protects."
+                ),
+                edits=[
+                    ReplaceStatements(
+                        ret, ret, ('raise RuntimeError("the secret is not configured")',)
+                    )
+                ],
+                key_nodes=[ret],
+            )
 
     def _returned_in_handler(
         self, fn: FunctionInfo, handler: ast.ExceptHandler, stmt: ast.stmt
@@ -153,7 +198,12 @@ class HardcodedFallbackSecret(Rule):
         if not (isinstance(stmt, ast.Assign) and _is_literal_secret(stmt.value)):
             return None
         targets = [dotted_name(t) or "" for t in stmt.targets]
-        if not any(_is_secret_name(t.rsplit(".", 1)[-1]) for t in targets):
+        in_secret_getter = bool(SECRET_FUNCTION.search(fn.node.name))
+        if not any(
+            _is_secret_name(last := t.rsplit(".", 1)[-1])
+            or (in_secret_getter and last in ("key", "token"))
+            for t in targets
+        ):
             return None
         return Hit(
             node=stmt,
@@ -164,6 +214,14 @@ class HardcodedFallbackSecret(Rule):
             edits=[ReplaceStatements(stmt, stmt, ("raise",))],
             key_nodes=[handler],
         )
+
+
+def _looks_like_key(value: ast.Constant) -> bool:
+    """Not a setting's name (`"JWT_SECRET"`), a path or a URL: something used as the key."""
+    text = value.value.decode("latin-1") if isinstance(value.value, bytes) else value.value
+    return not (
+        re.fullmatch(r"[A-Z][A-Z0-9_]*", text) or text.startswith(("/", "~")) or "://" in text
+    )
 
 
 def _owner(call: ast.Call) -> ast.expr:
@@ -188,7 +246,12 @@ def _is_literal_secret(value: ast.expr) -> bool:
         isinstance(value, ast.Constant)
         and isinstance(value.value, str | bytes)
         and bool(value.value)
+        and str(value.value).strip().lower() not in PLACEHOLDERS
     )
+
+
+# Defaults that say "there is none", not a key anyone could forge with.
+PLACEHOLDERS = {"unknown", "none", "null", "n/a", "na", "undefined", "anonymous", "-", "?"}
 
 
 def _strict_read(call: ast.Call, name: str, owner: ast.expr, key: ast.Constant) -> list[Edit]:
@@ -232,9 +295,53 @@ def signing_key():
 def token_url(settings):
     return getattr(settings, "TOKEN_URL", "https://auth.example.com/token")
 """,
+    # names the secret, does not supply it
+    """
+def secret_env_var(settings):
+    if settings.prefix:
+        return settings.prefix + "_SECRET"
+    return "APP_SECRET"
+""",
+    # no configured value to fall back from: a constant
+    """
+def get_secret_label():
+    return "capability"
+""",
+    # the fallback is generated, not known
+    """
+def _get_secret():
+    configured = getattr(config, "capability_secret", None)
+    if configured:
+        return configured.encode()
+    return secrets.token_bytes(32)
+""",
 ]
 
 HardcodedFallbackSecret.INVALID = [
+    # the configured secret, else a constant everyone can read
+    Invalid(
+        """\
+def _get_secret() -> bytes:
+    try:
+        settings = config.app_settings
+        if settings.capability_secret:
+            return settings.capability_secret.encode()
+    except Exception:
+        logger.debug("config not ready")
+    return b"dev-capability-secret"
+""",
+        line=8,
+        fixed="""\
+def _get_secret() -> bytes:
+    try:
+        settings = config.app_settings
+        if settings.capability_secret:
+            return settings.capability_secret.encode()
+    except Exception:
+        logger.debug("config not ready")
+    raise RuntimeError("the secret is not configured")
+""",
+    ),
     Invalid(
         """\
 import os

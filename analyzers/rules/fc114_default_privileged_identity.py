@@ -16,6 +16,18 @@ ROLE_KEYS = re.compile(
 )
 FLAG_KEYS = re.compile(r"(?i)^(is_)?(admin|superuser|staff|root|owner|privileged|sudo)$")
 PRIVILEGED = re.compile(r"(?i)^(admin|administrator|root|superuser|owner|sudo|system|\*|all)$")
+# Fields that name who is calling, read by a function that resolves the current user.
+IDENTITY_KEYS = re.compile(
+    r"(?i)^(user|user_?(email|id|name|login)|email|e_?mail|username|login|sub|subject|principal"
+    r"|uid|identity|caller|account(_?id)?|actor)$"
+)
+CURRENT_USER_FUNCTION = re.compile(
+    r"(?i)_*(get_)?(current|authenticated|requesting|logged_in|calling|active)_(user|principal"
+    r"|identity|account|caller|subject|email|username|user_\w+)\w*|get_user_from_\w+"
+    r"|resolve_(user|principal|identity|caller)\w*|whoami|(get_)?(caller|principal)_identity"
+)
+# Defaults that name nobody: an anonymous identity is not someone to act as.
+NOBODY = re.compile(r"(?i)^(anonymous|anon|guest|unknown|none|null|nobody|public|-|n/a|\?)$")
 
 
 class DefaultPrivilegedIdentity(Rule):
@@ -59,22 +71,45 @@ class DefaultPrivilegedIdentity(Rule):
         r"(?:\.get|getattr)\((?:[^()\n,]*,\s*)?[\"'](?i:role|roles|group|groups|scope|scopes"
         r"|permissions?|perms|tier|level|(?:is_)?(?:admin|superuser|staff|root|owner|privileged"
         r"|sudo))[\"']\s*,\s*[\[(\{]?\s*(?:True|[bBrRuU]?[\"'])"
+        # `getattr(request.state, "user_email", "test@test.com")` in a current-user resolver
+        r"|(?:\.get|getattr)\((?:[^()\n,]*,\s*)?[\"'](?i:user|user_?(?:email|id|name|login)"
+        r"|email|e_?mail|username|login|sub|subject|principal|uid|identity|caller|account(?:_?id)?"
+        r"|actor)[\"']\s*,\s*[bBrRuU]?[\"'][^\"'\n]"
     )
 
     def check(self, fn: FunctionInfo, info: ModuleInfo) -> Iterator[Hit]:
+        resolver = CURRENT_USER_FUNCTION.fullmatch(fn.node.name) is not None
         for node, key, default in defaulted_lookups(fn, info, self.file_trigger):
             replacement = _unprivileged(key, default)
+            message = "an identity missing that field is treated as privileged."
+            if replacement is None and resolver and _fixed_identity(key, default):
+                replacement = ReplaceExpression(default, "None")
+                message = (
+                    "a request that carries no identity acts as that fixed user instead of "
+                    "being refused."
+                )
             if replacement is None:
                 continue
             yield Hit(
                 node=node,
                 message=(
                     f"`{fn.qualname}` reads `{key}` with default `{ast.unparse(default)}`, so "
-                    "an identity missing that field is treated as privileged."
+                    + message
                 ),
                 edits=[replacement],
                 key_nodes=[node],
             )
+
+
+def _fixed_identity(key: str, default: ast.expr) -> bool:
+    """`"user_email"` defaulting to `"test@test.com"`: a literal someone, not nobody."""
+    return (
+        IDENTITY_KEYS.match(key) is not None
+        and isinstance(default, ast.Constant)
+        and isinstance(default.value, str)
+        and bool(default.value.strip())
+        and not NOBODY.match(default.value.strip())
+    )
 
 
 def _unprivileged(key: str, default: ast.expr) -> ReplaceExpression | None:
@@ -107,9 +142,38 @@ def is_admin(user):
 def owner_label(settings):
     return settings.get("label", "admin")
 """,
+    # an anonymous identity is nobody to act as
+    """
+def get_current_user(request):
+    return getattr(request.state, "user_email", "anonymous")
+""",
+    # not a current-user resolver: a display fallback
+    """
+def audit_line(request):
+    return "user=" + getattr(request.state, "user_email", "unknown@example.com")
+""",
+    """
+def get_current_user(request):
+    email = getattr(request.state, "user_email", None)
+    if not email:
+        raise HTTPException(status_code=401)
+    return email
+""",
 ]
 
 DefaultPrivilegedIdentity.INVALID = [
+    # a current-user resolver that falls back to a fixed user
+    Invalid(
+        """\
+async def get_current_user(request):
+    return getattr(request.state, "user_email", "test@test.com")
+""",
+        line=2,
+        fixed="""\
+async def get_current_user(request):
+    return getattr(request.state, "user_email", None)
+""",
+    ),
     Invalid(
         """\
 def current_role(claims):

@@ -142,13 +142,17 @@ class SaysItFailsOpen(Rule):
         edits = _fix(fn, info, flow, owner, body, exit_stmt) if severity == "error" else []
         if edits:
             edits += reword_edits(info, owner)
-        where = "when its check fails" if severity == "error" else "when nothing is configured"
+        said = f"`{fn.qualname}` says this path lets the action through ({_quote(text)})"
+        message = (
+            f"{said} when its check fails, and nothing on it denies: a failing permission "
+            "check grants access."
+            if severity == "error"
+            else f"{said} when nothing is configured; fine if that is documented, but a "
+            "configured system that errors must deny."
+        )
         return Hit(
             node=exit_stmt if exit_stmt is not None else body[0],
-            message=(
-                f"`{fn.qualname}` says this path lets the action through ({_quote(text)}) "
-                f"{where}, and nothing on it denies: a failing permission check grants access."
-            ),
+            message=message,
             edits=edits,
             key_nodes=[owner] if isinstance(owner, ast.ExceptHandler) else body,
             severity=severity,  # type: ignore[arg-type]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import re
 from collections.abc import Iterator
 
 from analyzers.fixes import ReplaceExpression
@@ -84,7 +85,9 @@ class MissingAnswerAllows(Rule):
                 if not isinstance(answer, ast.Return) or fn.polarity is None:
                     continue
                 value = allow_value(answer.value, fn, info)
-                if value is None or value.deny is None or not _decides_with(fn, stmt):
+                if value is None or value.deny is None or not _about_a_grant(stmt):
+                    continue
+                if not _decides_with(fn, stmt):
                     continue
                 if _from_own_helper(fn, info, stmt):
                     continue  # FC113 follows the helper and reports where it swallows
@@ -101,6 +104,22 @@ class MissingAnswerAllows(Rule):
                     edits=[ReplaceExpression(value.node, value.deny), *reword_edits(info, stmt)],
                     key_nodes=[stmt.test, answer],
                 )
+
+
+# What a grant is made of: the looked-up values whose absence this rule is about.
+GRANT_SUBJECT = re.compile(
+    r"(?i)role|level|tier|clearance|team|group|plan|member|scope|perm|acl|polic|grant|entitle"
+    r"|access|quota|limit|owner|tenant|subscri|licen[cs]e|right|privilege|capabilit|allow"
+)
+
+
+def _about_a_grant(stmt: ast.If) -> bool:
+    """`if role is None`, `if not level`: the missing value is what access is made of."""
+    return any(
+        isinstance(n, ast.Name | ast.Attribute)
+        and GRANT_SUBJECT.search(n.id if isinstance(n, ast.Name) else n.attr)
+        for n in ast.walk(stmt.test)
+    )
 
 
 def _decides_with(fn: FunctionInfo, stmt: ast.If) -> bool:
