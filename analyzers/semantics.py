@@ -192,13 +192,14 @@ ALLOW_PHRASES: list[tuple[str, str]] = [
     (r"(?<![\w-])(be(ing)? )?(more )?permissive(?! (mode|license|licence))", "deny"),
     (r"allow(ing)? (it |them )?all(?![\w-])", "denying"),
     (r"\(allow(ed)?\)", "(deny)"),
+    (r"(do ?n[o']t|never) block(ing)?( (the |this )?\w+)?(?![\w-])", "denying"),
     (r"let(ting)? (it|them|the \w+|this \w+) (pass|go|proceed)", "denying"),
     (r"skip(ping)? (the |this )?(\w+ )?check(s|ing)?(?![\w-])", "denying"),
     (r"treat(ing|ed)? (it |this |them )?as (allowed|approved|authori[sz]ed|passed)", "denying"),
 ]  # fmt: skip
 # Every allow phrase contains one of these: a cheap test before the regular expression.
 ALLOW_STEMS = ("allow", "approv", "grant", "accept", "open", "through", "proceed", "permit",
-               "assum", "skip", "let", "treat")  # fmt: skip
+               "assum", "skip", "let", "treat", "block")  # fmt: skip
 ALLOW_LANGUAGE = re.compile("|".join(f"(?:{p})" for p, _ in ALLOW_PHRASES), re.IGNORECASE)
 REWORDINGS = [(re.compile(p, re.IGNORECASE), r) for p, r in ALLOW_PHRASES]
 FAIL_OPEN_FLAG = re.compile(
@@ -490,6 +491,13 @@ DENY_WORD = re.compile(
     r"|violat\w*|protected|restricted|prohibited|untrusted|suspended|locked|tampered"
     r"|dangerous|spam|abuse|abusive)(?![a-z])"
 )
+# Names of functions that do something and report whether it worked.
+DOING_NAME = re.compile(
+    r"_*(add|remove|delete|update|set|save|create|insert|put|clear|load|register|unregister"
+    r"|store|write|send|emit|parse|build|make|fetch|list|sync|reset|refresh|init|setup|run"
+    r"|handle|process|resolve|start|stop|close|open|connect|render|format|serialize)(_|$)",
+    re.IGNORECASE,
+)
 EVIDENCE_NEEDED = 5  # points; a name or a docstring alone is never enough
 # "Returns True if a hook blocked execution", "True when the domain is allowed": the
 # docstring says which way the answer points.
@@ -525,6 +533,8 @@ def weighed_polarity(
     predicate = PREDICATE_NAME.match(name) is not None
     decision = DECISION_WORD.search(words) is not None
     points += predicate + decision + (predicate and decision)  # `is_accessible` beats `handle_auth`
+    if DOING_NAME.match(name):
+        points -= 2  # `add_policy` answers "was it added?", not "is it allowed?"
     if _annotated_bool(node):
         points += 1
     if DECISION_WORD.search(doc):

@@ -363,7 +363,7 @@ def is_rate_limited(key):
     try:
         return redis.incr(key) > LIMIT
     except (ConnectionError, TimeoutError):
-        return True  # redis down: don't block users
+        return True  # redis down: denying
 """,
     ),
     # enum member, with the DENY member known in the module

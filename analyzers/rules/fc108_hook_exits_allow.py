@@ -57,7 +57,7 @@ class HookExitsAllow(Rule):
     ## Use instead
     ```python
     except Exception:
-        sys.exit(2)  # never block the agent
+        sys.exit(2)  # denying
     ```
 
     ## Fix safety
@@ -472,7 +472,7 @@ try:
     event = json.load(sys.stdin)
     verdict = policy.check(event["tool_name"], event["tool_input"])
 except Exception:
-    sys.exit(2)  # never block the agent
+    sys.exit(2)  # denying
 if verdict.blocked:
     print(verdict.reason, file=sys.stderr)
     sys.exit(2)

@@ -91,7 +91,7 @@ class SaysItFailsOpen(Rule):
     fallback = True
     trigger = ("allow", "Allow", "ALLOW", "open", "Open", "OPEN", "permissive", "approv",
                "Approv", "APPROV", "grant", "accept", "through", "skip", "proceed", "permit",
-               "let ", "treat")  # fmt: skip
+               "let ", "treat", "block")  # fmt: skip
 
     def check(self, fn: FunctionInfo, info: ModuleInfo) -> Iterator[Hit]:
         flow: FunctionFlow | None = None

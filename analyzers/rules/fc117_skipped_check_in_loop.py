@@ -112,7 +112,7 @@ class SkippedCheckInLoop(Rule):
     trigger = ("except",)
     file_trigger = re.compile(
         r"(?i)polic|guard|validator|evaluator|enforc|authori[sz]|voter|checker|permission|rule"
-        r"|judge|approver|verifier|plugin|middleware|interceptor|extension"
+        r"|judge|approver|verifier|plugin|middleware|interceptor|extension|allow"
     )
 
     def check(self, fn: FunctionInfo, info: ModuleInfo) -> Iterator[Hit]:
@@ -145,7 +145,9 @@ class SkippedCheckInLoop(Rule):
         if under_fail_open_flag(ancestors):
             return None
         subject = _subject_words(fn, loop, node)
-        decider = DECIDERS.search(subject)
+        decider = DECIDERS.search(subject) or (
+            fn.polarity is not None and _calls_each_item(loop, node)
+        )  # a permission check that asks each of its callbacks in turn
         carrier = CARRIERS.search(subject)
         if not decider and not carrier:
             return None
@@ -176,6 +178,10 @@ class SkippedCheckInLoop(Rule):
             edits = [append_to_handler(handler, "raise")]
             message = f"{skips}, so `{built}` is built without it and what it enforces is gone."
             severity = "warning"
+        elif (default := _allow_after_loop(fn, info, flow, loop)) is not None:
+            edits = [append_to_handler(handler, "raise")]
+            message = f"{skips}, and after the loop the function answers `{default}` (allow)."
+            severity = "error" if decider else "warning"
         else:
             return None
         return Hit(
@@ -186,6 +192,29 @@ class SkippedCheckInLoop(Rule):
             severity=severity,  # type: ignore[arg-type]
             region=(handler.lineno, handler.end_lineno or handler.lineno),
         )
+
+
+def _allow_after_loop(
+    fn: FunctionInfo, info: ModuleInfo, flow: FunctionFlow, loop: ast.For | ast.AsyncFor
+) -> str | None:
+    """`for check in checks: ...` then `return True`: no objection is the allow verdict."""
+    outcome = flow.after(loop)
+    if outcome.kind != "return" or fn.polarity is None:
+        return None
+    value = allow_value(outcome.value, fn, info)
+    return None if value is None else ast.unparse(outcome.value) if outcome.value else None
+
+
+def _calls_each_item(loop: ast.For | ast.AsyncFor, node: ast.Try) -> bool:
+    """The try calls the loop's item: `for callback in callbacks: try: callback(event)`."""
+    if not isinstance(loop.target, ast.Name):
+        return False
+    item = loop.target.id
+    return any(
+        isinstance(n, ast.Call) and (dotted_name(n.func) or "").split(".")[0] == item
+        for stmt in node.body
+        for n in ast.walk(stmt)
+    )
 
 
 def _short(node: ast.expr) -> str:
@@ -511,6 +540,34 @@ def decide(request, policies):
 ]
 
 SkippedCheckInLoop.INVALID = [
+    # a permission check that asks each callback in turn; after the loop it allows
+    Invalid(
+        """\
+async def check_event_allowed(self, event, context):
+    for callback in self._callbacks:
+        try:
+            allowed = await callback(event, context)
+        except Exception as e:
+            logger.warning("Failed to run callback %s: %s", callback, e)
+            continue
+        if allowed is False:
+            return False
+    return True
+""",
+        line=5,
+        fixed="""\
+async def check_event_allowed(self, event, context):
+    for callback in self._callbacks:
+        try:
+            allowed = await callback(event, context)
+        except Exception as e:
+            logger.warning("Failed to run callback %s: %s", callback, e)
+            raise
+        if allowed is False:
+            return False
+    return True
+""",
+    ),
     # a plugin that raises keeps the strictest verdict at ALLOW
     Invalid(
         """\

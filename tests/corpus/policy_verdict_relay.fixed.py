@@ -11,6 +11,7 @@ import httpx
 
 log = logging.getLogger(__name__)
 POLICY_URL = "https://policy.internal/v1/evaluate"
+limiter = Limiter(key_func=client_ip, storage_uri=REDIS_URL, swallow_errors=False)  # expect: FC119
 
 
 async def relay_tool_verdict(client: httpx.AsyncClient, call: dict) -> str:
