@@ -179,7 +179,10 @@ def _already_reported(finding: Finding, hit: Hit, reported: Sequence[Finding]) -
 
 
 def _finding(rule: Rule, hit: Hit, fn: FunctionInfo, info: ModuleInfo) -> Finding:
-    severity = info.config.severity.get(rule.code, hit.severity or rule.severity)
+    severity = hit.severity or rule.severity
+    if severity == "error" and fn.polarity_from_callers:
+        severity = "warning"  # inferred from how callers use the answer, not from the function
+    severity = info.config.severity.get(rule.code, severity)
     key_nodes = list(hit.key_nodes) or [hit.node]
     digest = hashlib.sha1(
         "|".join(

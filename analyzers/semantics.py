@@ -192,7 +192,8 @@ ALLOW_PHRASES: list[tuple[str, str]] = [
     (r"(?<![\w-])(be(ing)? )?(more )?permissive(?! (mode|license|licence))", "deny"),
     (r"allow(ing)? (it |them )?all(?![\w-])", "denying"),
     (r"\(allow(ed)?\)", "(deny)"),
-    (r"(do ?n[o']t|never) block(ing)?( (the |this )?\w+)?(?![\w-])", "denying"),
+    (r"(do ?n[o']t|never) block(ing)? (the |this |any )?(request|user|access|tool|call|action"
+     r"|command|agent|auth\w*|login|traffic|write|read|turn|operation)s?(?![\w-])", "denying"),
     (r"let(ting)? (it|them|the \w+|this \w+) (pass|go|proceed)", "denying"),
     (r"skip(ping)? (the |this )?(\w+ )?check(s|ing)?(?![\w-])", "denying"),
     (r"treat(ing|ed)? (it |this |them )?as (allowed|approved|authori[sz]ed|passed)", "denying"),
@@ -206,6 +207,15 @@ FAIL_OPEN_FLAG = re.compile(
     r"(?i)fail_?open|fail_?safe|allow_on_(error|failure)|permissive|lenient|soft_?fail|strict"
     r"|dry_?run|enforce|insecure|allow_unverified|bypass|audit|monitor|shadow|report_only"
     r"|log_only|observe|break_?glass"
+)
+# Names of what a scan finds: an empty list of them reads as "all clear".
+DENIAL_LIST = re.compile(
+    r"(?i)(errors|violations|findings|issues|threats|problems|denials|detections|matches"
+    r"|hits|Error\]|Violation\]|Finding\]|Issue\])$|(errors|violations|findings|threats)_"
+)
+SECURITY_CONTEXT = re.compile(
+    r"(?i)(?<![a-z])(security|secure|safety|safe|policy|policies|guard\w*|permission\w*|threat\w*"
+    r"|malicious|attack\w*|secret\w*|vuln\w*|moderation|injection|unsafe|sandbox\w*|taint\w*)"
 )
 TEST_PATH = re.compile(r"(^|/)(tests?|testing)/|(^|/)(test_[^/]*|[^/]*_tests?|conftest)\.py$")
 TEST_DOUBLE = re.compile(r"^(Fake|Mock|Stub|Dummy|Test|Noop|NoOp|Null|AllowAll|Permissive)")
@@ -244,6 +254,14 @@ class FunctionInfo:
         """ "allow" or "deny" for a permission check by name, class, config or evidence."""
         return _polarity(self.node, self.class_node, self.config, self._callers)
 
+    @cached_property
+    def polarity_from_callers(self) -> bool:
+        """Only what callers do with the answer makes this a check: an inference."""
+        return (
+            self.polarity is not None
+            and _polarity(self.node, self.class_node, self.config, None) is None
+        )
+
     def _callers(self) -> dict[str, Counter[Polarity]]:
         if self.module is None:
             return {}
@@ -251,6 +269,17 @@ class FunctionInfo:
         if "callers" not in memo:
             memo["callers"] = caller_votes(self.module.tree)
         return memo["callers"]  # type: ignore[return-value]
+
+    @cached_property
+    def collects_denials(self) -> bool:
+        """It answers with the problems it found (`security_errors`, `find_violations`):
+        an empty answer means "nothing to block"."""
+        name = self.node.name[:MAX_NAME]
+        returns = ast.unparse(self.node.returns) if self.node.returns else ""
+        if not DENIAL_LIST.search(name) and not DENIAL_LIST.search(returns):
+            return False
+        context = " ".join([name, returns, self.class_node.name if self.class_node else ""])
+        return bool(SECURITY_CONTEXT.search(context.replace("_", " ")))
 
     @cached_property
     def middleware(self) -> bool:
@@ -660,7 +689,11 @@ def own_nodes(node: ast.AST) -> Iterator[ast.AST]:
 def _denies_by_raising(statements: list[ast.AST]) -> bool:
     """A guard: it raises a deny exception or answers 401/403 itself."""
     for stmt in statements:
-        if isinstance(stmt, ast.Raise) and stmt.exc is not None and is_deny_raise(stmt.exc):
+        if (
+            isinstance(stmt, ast.Raise)
+            and stmt.exc is not None
+            and (is_deny_raise(stmt.exc) or _deny_message(stmt.exc))
+        ):
             return True
         if isinstance(stmt, ast.Return) and stmt.value is not None and is_deny_response(stmt.value):
             return True
@@ -801,6 +834,12 @@ def allow_value(
     if isinstance(expr, ast.Tuple) and expr.elts and polarity is not None:
         first = allow_value(expr.elts[0], fn, info, loose)
         return first
+    if (
+        isinstance(expr, ast.List | ast.Tuple | ast.Set | ast.Dict)
+        and not (expr.keys if isinstance(expr, ast.Dict) else expr.elts)
+        and fn.collects_denials
+    ):
+        return AllowValue(expr, None, ast.unparse(expr))  # no problems found: all clear
     if isinstance(expr, ast.Dict):
         return _dict_allow(expr, fn, info)
     if isinstance(expr, ast.Call):
@@ -914,8 +953,8 @@ def under_fail_open_flag(path: list[ast.AST]) -> bool:
 
 # What an exception's message says when it is a denial, whatever its class.
 DENY_MESSAGE = re.compile(
-    r"(?i)not (allowed|permitted|authori[sz]ed)|forbidden|denied|traversal|outside (of )?the"
-    r"|security (error|violation)|unauthori[sz]ed|too many requests|rate.?limit|blocked"
+    r"(?i)not (allowed|permitted|authori[sz]ed)|forbidden|denied|unauthori[sz]ed|blocked"
+    r"|too many requests|rate.?limit|traversal|escapes?|security"
 )
 
 

@@ -79,23 +79,35 @@ def _calls_outside_denies(stmt: ast.stmt) -> Iterator[ast.Call]:
 
 
 def reword_edits(info: ModuleInfo, scope: ast.AST) -> list[Edit]:
-    """Edits that stop log messages in `scope` from saying the code allows."""
-    nodes = list(own_nodes(scope))
-    inside_fstrings = {id(v) for n in nodes if isinstance(n, ast.JoinedStr) for v in n.values}
+    """Edits that stop log messages and comments in `scope` from saying the code allows."""
+    start = getattr(scope, "lineno", 1)
+    end = getattr(scope, "end_lineno", start) or start
+    return reword_block(info, [scope], start, end)
+
+
+def reword_block(info: ModuleInfo, nodes: list[ast.AST], start: int, end: int) -> list[Edit]:
+    """The same for a block of statements (lines `start`..`end`): only the failing branch of
+    an `if` is reworded, never the branch that answers when the check worked."""
+    inner = [n for node in nodes for n in [node, *own_nodes(node)]]
+    inside_fstrings = {id(v) for n in inner if isinstance(n, ast.JoinedStr) for v in n.values}
     edits: list[Edit] = [
         RewordMessage(node)
-        for node in nodes
+        for node in inner
         if isinstance(node, ast.Constant | ast.JoinedStr)
         and id(node) not in inside_fstrings
         and _says_allow(node)
     ]
-    start = getattr(scope, "lineno", None)
-    if start is not None:
-        first = start
-        while first > 1 and info.lines[first - 2].lstrip().startswith("#"):
-            first -= 1  # the comment just above a handler or branch describes it
-        edits.append(RewordComments(first, getattr(scope, "end_lineno", start) or start))
+    edits.append(RewordComments(comments_above(info, start), end))
     return edits
+
+
+def comments_above(info: ModuleInfo, line: int) -> int:
+    """The first line of the comment block just above `line` (or `line` itself): the
+    comment above a handler or branch describes it."""
+    first = line
+    while first > 1 and info.lines[first - 2].lstrip().startswith("#"):
+        first -= 1
+    return first
 
 
 def _says_allow(node: ast.Constant | ast.JoinedStr) -> bool:
@@ -173,14 +185,14 @@ def deny_statement(deny: str | None) -> str:
 
 # What a test looks at when it asks "did the check fail?".
 FAILURE_SUBJECT = re.compile(
-    r"(?i)(error|err|exc|fail\w*|timeout|timed_?out|unavailable|unreachable|down|ok|success\w*"
-    r"|loaded|ready|available|healthy|connected|resp\w*|result|status(_code)?|verdict|decision"
-    r"|answer|reply|verified|resolved)"
+    r"(?i)(?:^|_)(error|err|exc|fail\w*|timeout|timed_?out|unavailable|unreachable|down|ok"
+    r"|success\w*|loaded|ready|available|healthy|connected|resp\w*|result|status(_code)?"
+    r"|verdict|decision|answer|reply|verified|resolved)(?:_|$)"
 )
 # What a test looks at when it asks "is a permission system configured at all?".
 CONFIG_SUBJECT = re.compile(
-    r"(?i)(url|endpoint|host|server|config\w*|setting\w*|enabled?|secret|key|token|environ"
-    r"|env|path|client|polic(y|ies)|rules?|provider|backend|engine|service|session_id)"
+    r"(?i)(?:^|_)(url|endpoint|host|server|config\w*|setting\w*|enabled?|secret|key|token"
+    r"|environ|env|path|client|polic(y|ies)|rules?|provider|backend|engine|service)(?:_|$)"
 )
 
 

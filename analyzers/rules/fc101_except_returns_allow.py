@@ -210,6 +210,15 @@ def has_permission(user, action):
 """
 
 ExceptReturnsAllow.VALID = [
+    # a linter's problems are not a security verdict
+    """
+def lint_errors(code: str) -> list[str]:
+    try:
+        tree = ast.parse(code)
+    except SyntaxError:
+        return []
+    return [check(tree) for check in CHECKS]
+""",
     # names alone do not make a permission check: UI preferences, capabilities, caches
     """
 def can_use_color(stream):
@@ -336,6 +345,26 @@ def is_allowed(user):
 ]
 
 ExceptReturnsAllow.INVALID = [
+    # a security scan that cannot read its input reports "no findings": all clear
+    Invalid(
+        """\
+def secret_findings(text: str) -> list[str]:
+    try:
+        report = scanner.scan(text)
+    except ScannerError:
+        return []
+    return [f.rule for f in report.findings]
+""",
+        line=5,
+        fixed="""\
+def secret_findings(text: str) -> list[str]:
+    try:
+        report = scanner.scan(text)
+    except ScannerError:
+        raise
+    return [f.rule for f in report.findings]
+""",
+    ),
     Invalid(
         """\
 def has_permission(user, action):

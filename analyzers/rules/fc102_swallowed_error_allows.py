@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import re
 from collections.abc import Iterator
 
 from analyzers.fixes import Edit, ReplaceExpression, UnwrapWith
@@ -19,7 +20,6 @@ from analyzers.rules.common import (
 from analyzers.semantics import (
     ALLOW_KEYS,
     DENY_STATUS,
-    PREDICATE_NAME,
     FunctionInfo,
     ModuleInfo,
     allow_value,
@@ -289,6 +289,8 @@ def _guard_passes(outcome: Outcome) -> bool:
         value = value.value
     if isinstance(value, ast.Call) and isinstance(value.func, ast.Name):
         return value.func.id in WRAPPED
+    if isinstance(value, ast.Tuple):  # `return path, str(rel)`: the checked result, handed on
+        return bool(value.elts) and not any(_is_denyish(e) for e in value.elts)
     return value is None or (
         isinstance(value, ast.Constant | ast.Name | ast.Attribute) and not _is_denyish(value)
     )
@@ -619,6 +621,12 @@ def publish(request, post):
 def _calls_a_check(stmt: ast.AST) -> bool:
     """`validate_hostname(host)`, `self.check_scope(...)`: a statement that runs another check."""
     return any(
-        isinstance(n, ast.Call) and PREDICATE_NAME.match(call_name(n)) is not None
+        isinstance(n, ast.Call) and FURTHER_CHECK.match(call_name(n)) is not None
         for n in ast.walk(stmt)
     )
+
+
+# A call that runs another check (not `is_secure()` or `has_key()`): `validate_hostname`.
+FURTHER_CHECK = re.compile(
+    r"_*(check|verify|validate|authori[sz]e|ensure|require|enforce|assert)(_|$)", re.IGNORECASE
+)

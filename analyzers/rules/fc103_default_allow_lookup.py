@@ -23,7 +23,7 @@ from analyzers.semantics import (
     own_nodes,
 )
 
-# A field whose True means "found something bad, stop it": `attackDetected`, `flagged`,
+# A field whose True means "found something bad, stop it": `threatDetected`, `flagged`,
 # `is_malicious`, `policy_violation`. A False default reads a missing field as "safe".
 THREAT_STATES = {
     "detected", "flagged", "blocked", "unsafe", "malicious", "harmful", "toxic", "infected",
@@ -45,7 +45,7 @@ NOT_A_VERDICT = {
     "category", "categories",
 }  # fmt: skip
 KEY_TOKEN = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|\d+")
-# Calls through which a flag still decides: `any(d.get("flagged", False) for d in docs)`.
+# Calls through which a flag still decides: `any(d.get("flagged", False) for d in scans)`.
 AGGREGATES = {"any", "all", "bool"}
 
 
@@ -85,7 +85,7 @@ class DefaultAllowLookup(Rule):
     fix_safety = "Only answers that lack the field change: they are now denied."
     trigger = (".get(", "getattr(")
     # `.get("allowed", True)`, `getattr(d, "permitted", True)`, `.get("permission", "allow")`,
-    # `.get("result", "POLICY_ACTION_ALLOW")`, `.get("attackDetected", False)`
+    # `.get("result", "VERDICT_ALLOW")`, `.get("threatDetected", False)`
     file_trigger = re.compile(
         r"(\.get|getattr)\((?:[^()\n,]*,\s*)?[\"'](?:(?:"
         + "|".join(sorted(ALLOW_KEYS | DENY_KEYS | VERDICT_KEYS | WEAK_ALLOW_KEYS | WEAK_DENY_KEYS))
@@ -244,12 +244,12 @@ def record(reply):
     """
 def analyse(reply):
     data = reply.json()
-    return {"attack": data.get("attackDetected", True)}
+    return {"attack": data.get("threatDetected", True)}
 """,
     # a verdict string that is not an allow
     """
 def outcome(result):
-    return result.get("result", "POLICY_ACTION_UNSPECIFIED")
+    return result.get("result", "VERDICT_UNSPECIFIED")
 """,
 ]
 
@@ -259,17 +259,17 @@ DefaultAllowLookup.INVALID = [
         """\
 def analyse_prompt(response):
     data = response.json()
-    docs = data.get("documentsAnalysis", [])
-    doc_attack = any(d.get("attackDetected", False) for d in docs)
-    return {"doc_attack": doc_attack}
+    scans = data.get("scanResults", [])
+    threat_found = any(d.get("threatDetected", False) for d in scans)
+    return {"threat_found": threat_found}
 """,
         line=4,
         fixed="""\
 def analyse_prompt(response):
     data = response.json()
-    docs = data.get("documentsAnalysis", [])
-    doc_attack = any(d.get("attackDetected", True) for d in docs)
-    return {"doc_attack": doc_attack}
+    scans = data.get("scanResults", [])
+    threat_found = any(d.get("threatDetected", True) for d in scans)
+    return {"threat_found": threat_found}
 """,
     ),
     Invalid(
@@ -289,19 +289,19 @@ def moderate(result):
     Invalid(
         """\
 async def evaluate(client, event):
-    verdict = "POLICY_ACTION_DENY"
+    verdict = "VERDICT_DENY"
     reply = await client.post("/evaluate", json=event)
     if reply.status_code == 200:
-        verdict = reply.json().get("result", "POLICY_ACTION_ALLOW")
+        verdict = reply.json().get("result", "VERDICT_ALLOW")
     return verdict
 """,
         line=5,
         fixed="""\
 async def evaluate(client, event):
-    verdict = "POLICY_ACTION_DENY"
+    verdict = "VERDICT_DENY"
     reply = await client.post("/evaluate", json=event)
     if reply.status_code == 200:
-        verdict = reply.json().get("result", "POLICY_ACTION_DENY")
+        verdict = reply.json().get("result", "VERDICT_DENY")
     return verdict
 """,
     ),
@@ -346,14 +346,14 @@ def check_request(ip, verdicts):
     # an agent hook's answer
     Invalid(
         """\
-def pre_tool_use(event):
+def before_tool_call(event):
     answer = ask_policy(event)
     if answer.get("permission", "allow") == "deny":
         sys.exit(2)
 """,
         line=3,
         fixed="""\
-def pre_tool_use(event):
+def before_tool_call(event):
     answer = ask_policy(event)
     if answer.get("permission", "deny") == "deny":
         sys.exit(2)

@@ -134,6 +134,7 @@ class FilterReturnsEverything(Rule):
                 ),
                 edits=[ReplaceExpression(answer.value, _empty_for(name, fn))],
                 key_nodes=[node],
+                severity="warning",  # "missing" may mean a lookup failed, or no filter applies
             )
 
     def _falls_through_unfiltered(self, fn: FunctionInfo, params: set[str]) -> Iterator[Hit]:
@@ -162,6 +163,7 @@ class FilterReturnsEverything(Rule):
                 ),
                 edits=[ReplaceExpression(answer.value, _empty_for(narrowed, fn))],
                 key_nodes=[node],
+                severity="warning",
             )
 
     def _hit(

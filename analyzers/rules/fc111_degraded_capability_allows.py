@@ -34,7 +34,7 @@ KEY_NAME = re.compile(
     r"(?i)(^|_)(secret|secret_key|public_key|private_key|jwks|cert|certificate|signing_key"
     r"|pubkey|verify_key|verifying_key|hmac_key|jwt_key)$"
 )
-# A flag another module sets when its optional import fails: `HAS_JWT`, `CRYPTO_AVAILABLE`.
+# A flag another module sets when its optional import fails: `HAS_NACL`, `CRYPTO_AVAILABLE`.
 AVAILABILITY_FLAG = re.compile(
     r"_?(HAS|HAVE)_[A-Z0-9_]+|_?[A-Z0-9_]+_(AVAILABLE|INSTALLED|IMPORTED|LOADED|SUPPORTED)"
 )
@@ -75,7 +75,7 @@ class DegradedCapabilityAllows(Rule):
       allow value: `True`, `None` from a guard whose denial is an error response, a
       see-all default object, or a weaker fallback check;
     - a flag set when an import or a load failed (`except ImportError: AVAILABLE = False`,
-      `HAS_JWT` imported from an optional module, `self.loaded = False` in a loader's
+      `HAS_NACL` imported from an optional module, `self.loaded = False` in a loader's
       `except`) is tested and that branch allows (`if not AVAILABLE: return True`);
     - the verifying key is not loaded (`if not self.public_key: return True`), or, in that
       case, the token is decoded without verifying it.
@@ -180,7 +180,7 @@ class DegradedCapabilityAllows(Rule):
         rest: list[ast.expr],
         missing: str,
     ) -> Iterator[Hit]:
-        """`if not AVAILABLE: return True`, or `if not AVAILABLE or is_free(x): ...`."""
+        """`if not AVAILABLE: return True`, or `if not AVAILABLE or exempt(x): ...`."""
         first = branch_answer(node)
         raising = f"raise RuntimeError({json.dumps(f'cannot check access: {missing}')})"
         if isinstance(first, ast.Return):
@@ -189,7 +189,10 @@ class DegradedCapabilityAllows(Rule):
                 if rest:
                     edits = _split_edits(node, flag_test, rest, allowing.statement(first, raising))
                 else:
-                    edits = [allowing.edit(first, raising), *reword_edits(info, node)]
+                    edits = [
+                        allowing.edit(first, raising),
+                        *(e for stmt in node.body for e in reword_edits(info, stmt)),
+                    ]
                 yield Hit(
                     node=first,
                     message=(
@@ -221,7 +224,7 @@ class DegradedCapabilityAllows(Rule):
     def _else_branch(
         self, fn: FunctionInfo, info: ModuleInfo, node: ast.If, missing: str
     ) -> Iterator[Hit]:
-        """`if HAS_JWT: return verify(...)` / `else: return True`."""
+        """`if HAS_NACL: return verify(...)` / `else: return True`."""
         first = _answer(node.orelse)
         if not isinstance(first, ast.Return):
             return
@@ -316,7 +319,7 @@ def _error_response(value: ast.expr) -> bool:
 
 
 def _see_all_object(call: ast.Call, info: ModuleInfo) -> Allowing | None:
-    """`return Viewer()` where the module's `Viewer` defaults `is_admin` to True."""
+    """`return AccessScope()` where the module's class defaults `is_admin` to True."""
     if not isinstance(call.func, ast.Name):
         return None
     fields = _privileged_defaults(info).get(call.func.id)
@@ -337,7 +340,7 @@ def _see_all_object(call: ast.Call, info: ModuleInfo) -> Allowing | None:
 
 
 def _privileged_defaults(info: ModuleInfo) -> dict[str, set[str]]:
-    """Module classes with fields like `is_local_admin: bool = True`: {"Viewer": {...}}."""
+    """Module classes with fields like `is_admin: bool = True`: {"AccessScope": {...}}."""
     if "fc111_privileged" not in info.memo:
         found: dict[str, set[str]] = {}
         for cls in info.tree.body:
@@ -516,7 +519,7 @@ def _absent(test: ast.expr, flags: Flags) -> str | None:
 
 
 def _present(test: ast.expr, flags: Flags) -> str | None:
-    """`if HAS_JWT:` / `if self.verifier is not None:`: the else branch is the missing one."""
+    """`if HAS_NACL:` / `if self.verifier is not None:`: the else branch is the missing one."""
     if (
         isinstance(test, ast.Compare)
         and len(test.ops) == 1
@@ -565,7 +568,7 @@ def import_fallback_flags(info: ModuleInfo) -> dict[str, str]:
 
 
 def _local_flags(fn: FunctionInfo) -> dict[str, str]:
-    """`try: from .verify import HAS_JWT` inside the function itself."""
+    """`try: from .signing import HAS_NACL` inside the function itself."""
     found: dict[str, str] = {}
     for node in tries(fn):
         if any(set(handler_types(h)) & IMPORT_ERRORS for h in node.handlers):
@@ -600,13 +603,13 @@ def _unset(handler: ast.ExceptHandler) -> Iterator[tuple[ast.expr, object]]:
         if (
             isinstance(s, ast.Assign)
             and isinstance(s.value, ast.Constant)
-            and s.value.value in (False, None)
+            and (s.value.value is False or s.value.value is None)
         ):
             yield from ((t, s.value.value) for t in s.targets)
 
 
 def _imported_flags(body: list[ast.stmt]) -> dict[str, str]:
-    """`from .jwt_verify import verify, HAS_JWT` in an optional import: HAS_JWT is a flag."""
+    """`from .signing import verify, HAS_NACL` in an optional import: HAS_NACL is a flag."""
     found: dict[str, str] = {}
     for stmt in body:
         if isinstance(stmt, ast.ImportFrom):
@@ -670,49 +673,49 @@ def render_markdown(text):
 """,
     # the import fallback denies, or re-raises
     """
-def can_view_report(user, report):
+def may_read_report(user, report):
     try:
-        from acl.tenancy import can_view
+        from acl.sharing import may_read
     except ImportError:
         return False
-    return can_view(user, report)
+    return may_read(user, report)
 
-def verify_webhook(headers):
+def verify_callback(headers):
     try:
-        from .jwt_verify import verify_jwt
+        from .signing import check_signature
     except ImportError:
         raise
-    return verify_jwt(headers["Authorization"])
+    return check_signature(headers["X-Signature"])
 """,
     # the handler first tells "layer not deployed" from "layer broken"
     """
 @dataclass(frozen=True)
-class Viewer:
+class AccessScope:
     user_id: int = 0
     is_admin: bool = True
 
-def viewer_for(user):
+def scope_for(user):
     try:
-        from accounts.tenancy import viewer_for as real
+        from accounts.scoping import scope_for as real
     except ImportError:
-        if tenancy_enabled():
-            return Viewer(is_admin=False)
-        return Viewer()
+        if scoping_enabled():
+            return AccessScope(is_admin=False)
+        return AccessScope()
     return real(user)
 """,
     # None means "no context" here, not "allowed"
     """
 try:
-    from acme.rbac import AuthorizationContext
-    RBAC_AVAILABLE = True
+    from acme.acl import AclContext
+    ACL_READY = True
 except ImportError:
-    RBAC_AVAILABLE = False
+    ACL_READY = False
 
-def get_auth_context(handler):
-    \"\"\"Build the authorization context from the request.\"\"\"
-    if not RBAC_AVAILABLE:
+def build_acl_context(handler):
+    \"\"\"Collect the access context for this request.\"\"\"
+    if not ACL_READY:
         return None
-    return AuthorizationContext(handler.user)
+    return AclContext(handler.user)
 """,
     # a named, configured choice to run without the library
     """
@@ -778,56 +781,56 @@ class TokenVerifier:
     # the check itself cannot be imported
     Invalid(
         """\
-def can_view_report(user, report):
+def may_read_report(user, report):
     try:
-        from acl.tenancy import can_view
+        from acl.sharing import may_read
     except ImportError:
-        return True  # tenancy not deployed
-    return can_view(user, report)
+        return True  # sharing not deployed
+    return may_read(user, report)
 """,
         line=5,
         fixed="""\
-def can_view_report(user, report):
+def may_read_report(user, report):
     try:
-        from acl.tenancy import can_view
+        from acl.sharing import may_read
     except ImportError:
-        return False  # tenancy not deployed
-    return can_view(user, report)
+        return False  # sharing not deployed
+    return may_read(user, report)
 """,
     ),
     # a guard whose None means "allowed": its docstring says so
     Invalid(
         """\
 try:
-    from acme.rbac import check_permission
-    RBAC_AVAILABLE = True
+    from acme.acl import evaluate_acl
+    ACL_READY = True
 except ImportError:
-    RBAC_AVAILABLE = False
+    ACL_READY = False
 
-class ProjectsHandler:
-    def _check_rbac_permission(self, user, key):
-        \"\"\"Returns None if allowed, or an error response if denied.\"\"\"
-        if not RBAC_AVAILABLE:
+class ReportsView:
+    def _guard(self, user, key):
+        \"\"\"Gives None when access is granted, otherwise a 403 reply.\"\"\"
+        if not ACL_READY:
             return None
-        if not check_permission(user, key).allowed:
-            return error_response("Permission denied", 403)
+        if not evaluate_acl(user, key).granted:
+            return json_error("forbidden", 403)
         return None
 """,
         line=11,
         fixed="""\
 try:
-    from acme.rbac import check_permission
-    RBAC_AVAILABLE = True
+    from acme.acl import evaluate_acl
+    ACL_READY = True
 except ImportError:
-    RBAC_AVAILABLE = False
+    ACL_READY = False
 
-class ProjectsHandler:
-    def _check_rbac_permission(self, user, key):
-        \"\"\"Returns None if allowed, or an error response if denied.\"\"\"
-        if not RBAC_AVAILABLE:
-            raise RuntimeError("cannot check access: `acme.rbac` failed to import")
-        if not check_permission(user, key).allowed:
-            return error_response("Permission denied", 403)
+class ReportsView:
+    def _guard(self, user, key):
+        \"\"\"Gives None when access is granted, otherwise a 403 reply.\"\"\"
+        if not ACL_READY:
+            raise RuntimeError("cannot check access: `acme.acl` failed to import")
+        if not evaluate_acl(user, key).granted:
+            return json_error("forbidden", 403)
         return None
 """,
     ),
@@ -835,102 +838,102 @@ class ProjectsHandler:
     Invalid(
         """\
 try:
-    from billing_config import PRICE, is_free
-    BILLING_OK = True
+    from metering import QUOTA, is_exempt
+    METERING_OK = True
 except ImportError:
-    BILLING_OK = False
+    METERING_OK = False
 
-def check_payment(price):
-    \"\"\"Check for a payment. Returns (passed, response).\"\"\"
-    if not BILLING_OK or is_free(price):
+def enforce_quota(account):
+    \"\"\"Check the quota. Gives (ok, reply).\"\"\"
+    if not METERING_OK or is_exempt(account):
         return True, None
-    if not request.headers.get("X-PAYMENT"):
-        return False, payment_required(price)
+    if usage(account) > QUOTA:
+        return False, quota_exceeded(account)
     return True, None
 """,
         line=10,
         fixed="""\
 try:
-    from billing_config import PRICE, is_free
-    BILLING_OK = True
+    from metering import QUOTA, is_exempt
+    METERING_OK = True
 except ImportError:
-    BILLING_OK = False
+    METERING_OK = False
 
-def check_payment(price):
-    \"\"\"Check for a payment. Returns (passed, response).\"\"\"
-    if not BILLING_OK:
+def enforce_quota(account):
+    \"\"\"Check the quota. Gives (ok, reply).\"\"\"
+    if not METERING_OK:
         return False, None
-    if is_free(price):
+    if is_exempt(account):
         return True, None
-    if not request.headers.get("X-PAYMENT"):
-        return False, payment_required(price)
+    if usage(account) > QUOTA:
+        return False, quota_exceeded(account)
     return True, None
 """,
     ),
-    # a see-all default object
+    # a default object that sees everything
     Invalid(
         """\
 @dataclass(frozen=True)
-class Viewer:
+class AccessScope:
     user_id: int = 0
     is_admin: bool = True
 
-def viewer_for(user):
+def scope_for(user):
     try:
-        from accounts.tenancy import viewer_for as real
+        from accounts.scoping import scope_for as real
     except ImportError:
-        return Viewer()
+        return AccessScope()
     return real(user)
 """,
         line=10,
         fixed="""\
 @dataclass(frozen=True)
-class Viewer:
+class AccessScope:
     user_id: int = 0
     is_admin: bool = True
 
-def viewer_for(user):
+def scope_for(user):
     try:
-        from accounts.tenancy import viewer_for as real
+        from accounts.scoping import scope_for as real
     except ImportError:
-        return Viewer(is_admin=False)
+        return AccessScope(is_admin=False)
     return real(user)
 """,
     ),
     # a weaker fallback check decides instead
     Invalid(
         """\
-class Sandbox:
-    def _is_safe_code(self, code: str) -> tuple[bool, str | None]:
+class ScriptRunner:
+    def _may_execute(self, src: str) -> tuple[bool, str | None]:
         try:
-            from analysis.verifier import CodeVerifier
-            issues = CodeVerifier().issues(code)
+            from analysis.linting import ScriptAuditor
+            issues = ScriptAuditor().issues(src)
             if issues:
                 return False, f"unsafe: {issues[0]}"
             return True, None
         except ImportError:
-            return self._keyword_check(code)
+            return self._keyword_check(src)
 
-    def _keyword_check(self, code):
-        if "exec" in code:
+    def _keyword_check(self, src):
+        if "exec" in src:
             return False, "calls exec"
         return True, None
 """,
         line=10,
         fixed="""\
-class Sandbox:
-    def _is_safe_code(self, code: str) -> tuple[bool, str | None]:
+class ScriptRunner:
+    def _may_execute(self, src: str) -> tuple[bool, str | None]:
         try:
-            from analysis.verifier import CodeVerifier
-            issues = CodeVerifier().issues(code)
+            from analysis.linting import ScriptAuditor
+            issues = ScriptAuditor().issues(src)
             if issues:
                 return False, f"unsafe: {issues[0]}"
             return True, None
         except ImportError:
             return False, "a required check is unavailable"
 
-    def _keyword_check(self, code):
-        if "exec" in code:
+    def _keyword_check(self, src):
+        if "exec" in src:
             return False, "calls exec"
         return True, None
 """,
@@ -938,12 +941,12 @@ class Sandbox:
     # an availability flag from the optional module, tested with an else
     Invalid(
         """\
-class TeamsConnector:
-    def verify_webhook(self, headers) -> bool:
+class ChatBridge:
+    def verify_callback(self, headers) -> bool:
         try:
-            from .jwt_verify import verify_jwt, HAS_JWT
-            if HAS_JWT:
-                return verify_jwt(headers["Authorization"])
+            from .signing import check_signature, HAS_NACL
+            if HAS_NACL:
+                return check_signature(headers["X-Signature"])
             else:
                 return True
         except ImportError:
@@ -951,12 +954,12 @@ class TeamsConnector:
 """,
         line=8,
         fixed="""\
-class TeamsConnector:
-    def verify_webhook(self, headers) -> bool:
+class ChatBridge:
+    def verify_callback(self, headers) -> bool:
         try:
-            from .jwt_verify import verify_jwt, HAS_JWT
-            if HAS_JWT:
-                return verify_jwt(headers["Authorization"])
+            from .signing import check_signature, HAS_NACL
+            if HAS_NACL:
+                return check_signature(headers["X-Signature"])
             else:
                 return False
         except ImportError:

@@ -71,7 +71,7 @@ class DefaultPrivilegedIdentity(Rule):
         r"(?:\.get|getattr)\((?:[^()\n,]*,\s*)?[\"'](?i:role|roles|group|groups|scope|scopes"
         r"|permissions?|perms|tier|level|(?:is_)?(?:admin|superuser|staff|root|owner|privileged"
         r"|sudo))[\"']\s*,\s*[\[(\{]?\s*(?:True|[bBrRuU]?[\"'])"
-        # `getattr(request.state, "user_email", "test@test.com")` in a current-user resolver
+        # `getattr(request.state, "username", "dev-user")` in a current-user resolver
         r"|(?:\.get|getattr)\((?:[^()\n,]*,\s*)?[\"'](?i:user|user_?(?:email|id|name|login)"
         r"|email|e_?mail|username|login|sub|subject|principal|uid|identity|caller|account(?:_?id)?"
         r"|actor)[\"']\s*,\s*[bBrRuU]?[\"'][^\"'\n]"
@@ -102,7 +102,7 @@ class DefaultPrivilegedIdentity(Rule):
 
 
 def _fixed_identity(key: str, default: ast.expr) -> bool:
-    """`"user_email"` defaulting to `"test@test.com"`: a literal someone, not nobody."""
+    """`"username"` defaulting to `"dev-user"`: a literal someone, not nobody."""
     return (
         IDENTITY_KEYS.match(key) is not None
         and isinstance(default, ast.Constant)
@@ -144,20 +144,20 @@ def owner_label(settings):
 """,
     # an anonymous identity is nobody to act as
     """
-def get_current_user(request):
-    return getattr(request.state, "user_email", "anonymous")
+def current_account(request):
+    return getattr(request.state, "username", "anonymous")
 """,
     # not a current-user resolver: a display fallback
     """
 def audit_line(request):
-    return "user=" + getattr(request.state, "user_email", "unknown@example.com")
+    return "user=" + getattr(request.state, "username", "unknown")
 """,
     """
-def get_current_user(request):
-    email = getattr(request.state, "user_email", None)
-    if not email:
+def current_account(request):
+    name = getattr(request.state, "username", None)
+    if not name:
         raise HTTPException(status_code=401)
-    return email
+    return name
 """,
 ]
 
@@ -165,13 +165,13 @@ DefaultPrivilegedIdentity.INVALID = [
     # a current-user resolver that falls back to a fixed user
     Invalid(
         """\
-async def get_current_user(request):
-    return getattr(request.state, "user_email", "test@test.com")
+async def current_account(request):
+    return getattr(request.state, "username", "dev-user")
 """,
         line=2,
         fixed="""\
-async def get_current_user(request):
-    return getattr(request.state, "user_email", None)
+async def current_account(request):
+    return getattr(request.state, "username", None)
 """,
     ),
     Invalid(

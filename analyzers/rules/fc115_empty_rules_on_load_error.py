@@ -78,6 +78,8 @@ class EmptyRulesOnLoadError(Rule):
     fix_safety = "The loader re-raises instead of answering an empty rule set."
 
     def check(self, fn: FunctionInfo, info: ModuleInfo) -> Iterator[Hit]:
+        if CONFIG_READER.search(fn.node.name):
+            yield from self._switch_left_off(fn)
         if not (LOADER.fullmatch(fn.node.name) or fn.node.name in (MODULE, "__init__")):
             return
         checker: str | None = None
@@ -101,6 +103,72 @@ class EmptyRulesOnLoadError(Rule):
                     edits=[ReplaceStatements(empty, empty, ("raise",))],
                     key_nodes=[handler],
                 )
+
+    def _switch_left_off(self, fn: FunctionInfo) -> Iterator[Hit]:
+        """`except: section = {}` then `section.get("enabled", False)`: an unreadable
+        security configuration reads as "enforcement off"."""
+        for node in tries(fn):
+            for handler in node.handlers:
+                if not catches_failures(handler, node) or gated_by_fail_open_flag(handler):
+                    continue
+                empty = _empty_answer(handler)
+                if not isinstance(empty, ast.Assign) or not isinstance(empty.targets[0], ast.Name):
+                    continue
+                switch = _switch_read_off(fn, empty.targets[0].id, node)
+                if switch is None:
+                    continue
+                yield Hit(
+                    node=empty,
+                    message=(
+                        f"`{fn.qualname}` reads its configuration as empty when "
+                        f"{failing_call(node)} raises {caught(handler)}, so `{switch}` "
+                        "defaults to off and what it enforces is disabled."
+                    ),
+                    edits=[ReplaceStatements(empty, empty, ("raise",))],
+                    key_nodes=[handler],
+                )
+
+
+# Functions that read a configuration section: `multitenancy_config`, `load_settings`.
+CONFIG_READER = re.compile(r"(?i)(config|settings|conf|options)(_|$)")
+# Keys that switch enforcement on: off by default when the section is empty.
+ENFORCING_KEY = re.compile(
+    r"(?i)(^|_)(enabled?|enforce\w*|strict\w*|require\w*|isolat\w*|tenan\w*|verify\w*"
+    r"|protect\w*|restrict\w*|sandbox\w*|auth\w*)(_|$)"
+)
+
+
+def _switch_read_off(fn: FunctionInfo, name: str, node: ast.Try) -> str | None:
+    """The enforcing key read from `name` (or a `get` bound from it) with an "off" default."""
+    getters = {name}
+    for stmt in fn.statements:
+        if (
+            isinstance(stmt, ast.Assign)
+            and len(stmt.targets) == 1
+            and isinstance(stmt.targets[0], ast.Name)
+            and any(
+                isinstance(n, ast.Attribute) and n.attr == "get" and dotted_name(n.value) == name
+                for n in ast.walk(stmt.value)
+            )
+        ):
+            getters.add(stmt.targets[0].id)  # `get = section.get`
+    end = node.end_lineno or node.lineno
+    for call in (n for n in ast.walk(fn.node) if isinstance(n, ast.Call)):
+        if call.lineno <= end or len(call.args) != 2:
+            continue
+        callee = dotted_name(call.func) or ""
+        if callee not in getters and callee.removesuffix(".get") not in getters:
+            continue
+        key, default = call.args
+        if (
+            isinstance(key, ast.Constant)
+            and isinstance(key.value, str)
+            and ENFORCING_KEY.search(key.value)
+            and isinstance(default, ast.Constant)
+            and default.value in (False, None, 0, "", "off", "no")
+        ):
+            return key.value
+    return None
 
 
 def _empty_answer(handler: ast.ExceptHandler) -> ast.stmt | None:
@@ -218,6 +286,15 @@ def _module_value(info: ModuleInfo, name: str) -> ast.expr | None:
 
 
 EmptyRulesOnLoadError.VALID = [
+    # the switch defaults to on: an unreadable configuration enforces
+    """
+def isolation_config():
+    try:
+        section = read_ini("app.ini")["isolation"]
+    except Exception:
+        section = {}
+    return IsolationConfig(enabled=bool(section.get("enabled", True)))
+""",
     # the loader re-raises
     """
 def load_rules(path):
@@ -251,6 +328,26 @@ def is_allowed(command):
 ]
 
 EmptyRulesOnLoadError.INVALID = [
+    # an unreadable configuration turns the enforcement switch off
+    Invalid(
+        """\
+def isolation_config():
+    try:
+        section = read_ini("app.ini")["isolation"]
+    except Exception:
+        section = {}
+    return IsolationConfig(enabled=bool(section.get("enabled", False)))
+""",
+        line=5,
+        fixed="""\
+def isolation_config():
+    try:
+        section = read_ini("app.ini")["isolation"]
+    except Exception:
+        raise
+    return IsolationConfig(enabled=bool(section.get("enabled", False)))
+""",
+    ),
     Invalid(
         """\
 def load_rules(path):

@@ -9,7 +9,13 @@ from collections.abc import Iterator
 from analyzers.fixes import KEEP, Edit, ReplaceExpression, ReplaceStatements
 from analyzers.flow import FunctionFlow, is_exit_call
 from analyzers.rules.base import Hit, Invalid, Rule
-from analyzers.rules.common import failure_branches, reword_edits, tries
+from analyzers.rules.common import (
+    comments_above,
+    failure_branches,
+    reword_block,
+    reword_edits,
+    tries,
+)
 from analyzers.semantics import (
     ALLOW_LANGUAGE,
     DECISION_WORD,
@@ -140,8 +146,11 @@ class SaysItFailsOpen(Rule):
             return None
         exit_stmt = _exit_of(body)
         edits = _fix(fn, info, flow, owner, body, exit_stmt) if severity == "error" else []
-        if edits:
+        if edits and handler:
             edits += reword_edits(info, owner)
+        elif edits:
+            start = owner.lineno if body is getattr(owner, "body", None) else body[0].lineno - 1
+            edits += reword_block(info, list(body), start, _end(body))
         said = f"`{fn.qualname}` says this path lets the action through ({_quote(text)})"
         message = (
             f"{said} when its check fails, and nothing on it denies: a failing permission "
@@ -171,9 +180,7 @@ def _words(info: ModuleInfo, node: ast.AST, start: int, test_of: ast.If | None =
     code does not: identifiers such as `fail_open` are a setting, not a description.
     """
     end = max((getattr(n, "end_lineno", 0) or 0) for n in ast.walk(node)) or start
-    first = start
-    while first > 1 and info.lines[first - 2].lstrip().startswith("#"):
-        first -= 1
+    first = comments_above(info, start)
     said = [m.group(1) for line in info.lines[first - 1 : end] if (m := COMMENT.search(line))]
     skip = set() if test_of is None else {id(n) for n in ast.walk(test_of.test)}
     for n in ast.walk(node):
@@ -304,6 +311,9 @@ def _fix(
         statement = f"{name} = {deny.deny}"
     else:
         statement = _deny_raise(owner)
+    if isinstance(exit_stmt, ast.Continue) and verdict is not None:
+        # deny, and leave the loop: the rest of its body must not run on a missing answer
+        return [ReplaceStatements(exit_stmt, exit_stmt, (statement, "break"))]
     if isinstance(exit_stmt, ast.Continue | ast.Pass):
         return [ReplaceStatements(exit_stmt, exit_stmt, (statement,))]
     last = body[-1]

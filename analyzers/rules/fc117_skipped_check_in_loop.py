@@ -45,7 +45,7 @@ REPORTING = re.compile(
 REPORTING_OWNER = re.compile(r"(?i)(^|\.)(log|logger|logging|_logger|_log|LOG|LOGGER|warnings)$")
 # Boolean accumulators that say "all checks passed" when they start as True.
 PASSED_NAMES = ALLOW_KEYS | {
-    "ok", "passed", "aligned", "compliant", "safe", "valid", "is_valid", "approved", "allowed",
+    "ok", "passed", "compliant", "safe", "valid", "is_valid", "approved", "allowed",
     "all_passed", "all_ok", "permitted", "authorized", "authorised", "result", "verdict",
     "decision",
 }  # fmt: skip
@@ -171,7 +171,7 @@ class SkippedCheckInLoop(Rule):
             message = (
                 f"{skips}, so it adds nothing to `{found}`, and an empty `{found}` reads as passed."
             )
-            severity = "error"
+            severity = "error" if fn.polarity is not None else "warning"
         elif (built := _built_without(flow, loop, node, after)) is not None and (
             decider or info.file_matches(ENFORCING_MODULE)
         ):
@@ -181,7 +181,7 @@ class SkippedCheckInLoop(Rule):
         elif (default := _allow_after_loop(fn, info, flow, loop)) is not None:
             edits = [append_to_handler(handler, "raise")]
             message = f"{skips}, and after the loop the function answers `{default}` (allow)."
-            severity = "error" if decider else "warning"
+            severity = "error" if fn.polarity is not None else "warning"
         else:
             return None
         return Hit(
@@ -476,17 +476,17 @@ def evaluate(request, evaluators, settings):
             verdict = Decision.DENY
     return verdict
 """,
-    # the failed check is recorded as a violation: an error is not "aligned"
+    # the failed check is recorded as a violation: an error is not "compliant"
     """
-def check_alignment(self, context):
+def review_compliance(self, context):
     violations = []
     for rule in self.rules:
         try:
-            if not rule.validator(context):
+            if not rule.predicate(context):
                 violations.append(rule.name)
         except Exception as exc:
             violations.append(f"{rule.name}: {exc}")
-    return {"aligned": len(violations) == 0, "violations": violations}
+    return {"compliant": len(violations) == 0, "violations": violations}
 """,
     # a filter: an item whose check is denied is left out, which fails closed
     """
@@ -515,7 +515,7 @@ def load_exporters(names):
 """,
     # an optional policy package that is not installed
     """
-def load_policies(paths):
+def import_policies(paths):
     policies = []
     for path in paths:
         try:
@@ -543,12 +543,12 @@ SkippedCheckInLoop.INVALID = [
     # a permission check that asks each callback in turn; after the loop it allows
     Invalid(
         """\
-async def check_event_allowed(self, event, context):
-    for callback in self._callbacks:
+async def is_message_permitted(self, message, context):
+    for hook in self._hooks:
         try:
-            allowed = await callback(event, context)
+            allowed = await hook(message, context)
         except Exception as e:
-            logger.warning("Failed to run callback %s: %s", callback, e)
+            logger.warning("hook %s raised: %s", hook, e)
             continue
         if allowed is False:
             return False
@@ -556,12 +556,12 @@ async def check_event_allowed(self, event, context):
 """,
         line=5,
         fixed="""\
-async def check_event_allowed(self, event, context):
-    for callback in self._callbacks:
+async def is_message_permitted(self, message, context):
+    for hook in self._hooks:
         try:
-            allowed = await callback(event, context)
+            allowed = await hook(message, context)
         except Exception as e:
-            logger.warning("Failed to run callback %s: %s", callback, e)
+            logger.warning("hook %s raised: %s", hook, e)
             raise
         if allowed is False:
             return False
@@ -610,26 +610,26 @@ def evaluate_plugins(request, evaluators):
     # a validator that raises adds no violation, and no violation means compliant
     Invalid(
         """\
-def check_request(self, request):
+def screen_request(self, request):
     violations = []
     for rule in self.rules:
         try:
-            if not rule.validator(request):
+            if not rule.predicate(request):
                 violations.append(rule.name)
         except Exception as exc:
-            self._audit({"event": "validator_error", "error": str(exc)})
+            self._emit_audit({"event": "rule_crashed", "error": str(exc)})
     return not violations
 """,
         line=7,
         fixed="""\
-def check_request(self, request):
+def screen_request(self, request):
     violations = []
     for rule in self.rules:
         try:
-            if not rule.validator(request):
+            if not rule.predicate(request):
                 violations.append(rule.name)
         except Exception as exc:
-            self._audit({"event": "validator_error", "error": str(exc)})
+            self._emit_audit({"event": "rule_crashed", "error": str(exc)})
             raise
     return not violations
 """,
@@ -644,7 +644,7 @@ class ToolGate:
     @classmethod
     def from_config(cls, config):
         guards = []
-        for spec in config.guardrails:
+        for spec in config.guard_specs:
             try:
                 guard = resolve_guard(spec)
             except Exception:
@@ -662,7 +662,7 @@ class ToolGate:
     @classmethod
     def from_config(cls, config):
         guards = []
-        for spec in config.guardrails:
+        for spec in config.guard_specs:
             try:
                 guard = resolve_guard(spec)
             except Exception:

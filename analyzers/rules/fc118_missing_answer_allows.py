@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from analyzers.fixes import ReplaceExpression
 from analyzers.flow import FunctionFlow
 from analyzers.rules.base import Hit, Invalid, Rule
-from analyzers.rules.common import branch_answer, failure_branches, reword_edits
+from analyzers.rules.common import branch_answer, failure_branches, reword_block
 from analyzers.semantics import (
     FunctionInfo,
     ModuleInfo,
@@ -101,7 +101,10 @@ class MissingAnswerAllows(Rule):
                         f"`{ast.unparse(stmt.test)}`: a lookup that came back empty, or a "
                         "service that answered with an error, grants access."
                     ),
-                    edits=[ReplaceExpression(value.node, value.deny), *reword_edits(info, stmt)],
+                    edits=[
+                        ReplaceExpression(value.node, value.deny),
+                        *reword_block(info, list(body), _start(stmt, body), _end(body)),
+                    ],
                     key_nodes=[stmt.test, answer],
                 )
 
@@ -120,6 +123,15 @@ def _about_a_grant(stmt: ast.If) -> bool:
         and GRANT_SUBJECT.search(n.id if isinstance(n, ast.Name) else n.attr)
         for n in ast.walk(stmt.test)
     )
+
+
+def _start(stmt: ast.If, body: list[ast.stmt]) -> int:
+    """The `if` line for its own body, the `else:` line for the else branch."""
+    return stmt.lineno if body is stmt.body else body[0].lineno - 1
+
+
+def _end(body: list[ast.stmt]) -> int:
+    return body[-1].end_lineno or body[-1].lineno
 
 
 def _decides_with(fn: FunctionInfo, stmt: ast.If) -> bool:

@@ -1,12 +1,12 @@
 """Optional imports in permission code: a decision that degrades to allow when they fail.
 
 1. An `except ImportError` in a visibility check returns True (FC111); the fix denies.
-2. A scope filter documented as "None (see-all)" returns None on ImportError (FC111); the
+2. A scope filter documented as "None (no filtering)" returns None on ImportError (FC111); the
    fix re-raises the import error.
-3. A fallback viewer whose `is_admin` defaults to True (FC111); the fix makes it non-admin.
+3. A fallback scope whose `is_admin` defaults to True (FC111); the fix makes it non-admin.
 4. A safety gate that degrades to a "basic" keyword check (FC111); the fix denies.
 5. A policy gate that allows when its loader's `except` set `self.loaded = False` (FC111).
-6. A webhook verifier that accepts when the `HAS_JWT` flag it imported is False (FC111).
+6. A webhook verifier that accepts when the `HAS_NACL` flag it imported is False (FC111).
 Valid: an import fallback that asks whether the layer is deployed before degrading, and an
 optional renderer that is no permission check.
 """
@@ -20,55 +20,55 @@ logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
-class Viewer:
+class AccessScope:
     user_id: int = 0
     tenant_id: int = 0
     is_admin: bool = True
 
 
-def can_view_sample(user, sha256: str) -> bool:
+def may_read_sample(user, sha256: str) -> bool:
     try:
-        from tenancy.visibility import can_view
+        from tenancy.sharing import may_read
     except ImportError:
         return False  # expect: FC111
-    return can_view(user, sha256)
+    return may_read(user, sha256)
 
 
-def viewer_scope(user):
-    """Mongo `$match` for what `user` may read, or None (no tenant filtering / see-all)."""
+def read_filter(user):
+    """Query filter for what `user` may read, or None (no filtering at all)."""
     try:
-        from tenancy.scopes import entitled_scope_filter
+        from tenancy.filters import tenant_filter_for
     except ImportError:
         raise  # expect: FC111
-    return entitled_scope_filter(user)
+    return tenant_filter_for(user)
 
 
-def viewer_for(user):
+def scope_for(user):
     try:
-        from tenancy.viewers import viewer_for as real
+        from tenancy.scoping import scope_for as real
     except ImportError:
-        return Viewer(is_admin=False)  # expect: FC111
+        return AccessScope(is_admin=False)  # expect: FC111
     return real(user)
 
 
-def tenant_viewer_for(user):
+def tenant_scope_for(user):
     try:
-        from tenancy.viewers import viewer_for as real
+        from tenancy.scoping import scope_for as real
     except ImportError:
         if tenancy_enabled():
-            return Viewer(is_admin=False)
-        return Viewer()
+            return AccessScope(is_admin=False)
+        return AccessScope()
     return real(user)
 
 
-class Sandbox:
-    def _is_safe_code(self, code: str) -> tuple[bool, str | None]:
+class ScriptRunner:
+    def _may_execute(self, code: str) -> tuple[bool, str | None]:
         try:
-            from verifier.ast_checks import CodeVerifier
+            from audit.static import ScriptAuditor
         except ImportError:
-            logger.warning("CodeVerifier not available, using basic validation")
+            logger.warning("ScriptAuditor missing, falling back to basic screening")
             return False, "a required check is unavailable"  # expect: FC111
-        issues = CodeVerifier().issues(code)
+        issues = ScriptAuditor().issues(code)
         if issues:
             return False, f"unsafe: {issues[0]}"
         return True, None
@@ -97,15 +97,15 @@ class PolicyGate:
 
 
 class ChatConnector:
-    def verify_webhook(self, headers: dict[str, str]) -> bool:
+    def verify_callback(self, headers: dict[str, str]) -> bool:
         if not headers.get("Authorization", "").startswith("Bearer "):
             return False
         try:
-            from .jwt_verify import HAS_JWT, verify_bearer
+            from .signing import HAS_NACL, verify_signature
         except ImportError:
             return False
-        if HAS_JWT:
-            return verify_bearer(headers["Authorization"])
+        if HAS_NACL:
+            return verify_signature(headers["Authorization"])
         else:
             return False  # expect: FC111
 

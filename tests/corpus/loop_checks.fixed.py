@@ -1,5 +1,5 @@
 """A tool gateway that runs every configured check on each call: policy plugins,
-guardrails resolved from config, and alignment validators.
+guardrails resolved from config, and compliance rules.
 
 Any of them may be broken: a plugin that raises, a guard whose import fails.
 """
@@ -55,16 +55,16 @@ class ToolGateway:
                 worst = Decision.DENY
         return worst
 
-    def check_alignment(self, call) -> dict:
+    def review_compliance(self, call) -> dict:
         violations = []
         for rule in self.rules:
             try:
-                if not rule.validator(call):
+                if not rule.predicate(call):
                     violations.append(rule.name)
             except Exception as exc:  # expect: FC117
-                self._log_event({"event": "validator_error", "error": str(exc)})
+                self._log_event({"event": "rule_crashed", "error": str(exc)})
                 raise
-        return {"aligned": len(violations) == 0, "violations": violations}
+        return {"compliant": len(violations) == 0, "violations": violations}
 
     def evaluate_lenient(self, call) -> Decision:
         """Near miss: a broken plugin is skipped only under the named, default-off setting."""
