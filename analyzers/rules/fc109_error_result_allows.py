@@ -7,13 +7,14 @@ import re
 from collections.abc import Iterator
 
 from analyzers.fixes import KEEP, Edit, ReplaceExpression, ReplaceStatements
-from analyzers.flow import FunctionFlow, assigned_names, swallows
+from analyzers.flow import FunctionFlow, assigned_names, is_exit_call, swallows
 from analyzers.rules.base import Hit, Invalid, Rule
 from analyzers.rules.common import absent_subject, branch_answer, branch_kind
 from analyzers.semantics import (
     FunctionInfo,
     ModuleInfo,
     allow_value,
+    call_name,
     dotted_name,
     under_fail_open_flag,
 )
@@ -62,10 +63,11 @@ class ErrorResultAllows(Rule):
     severity = "error"
     summary = "An error answer from the permission system is treated as allow."
     fix_safety = "The error branch denies; successful answers are unchanged."
-    trigger = ("status", ".ok", "error", ".failed", ".fault", ".exc", "is None", "if not ")
+    trigger = ("status", ".ok", "error", ".failed", ".fault", ".exc", "is None", "if not ", "any(")
 
     def check(self, fn: FunctionInfo, info: ModuleInfo) -> Iterator[Hit]:
         ifs = [node for node in fn.statements if isinstance(node, ast.If) and node.body]
+        yield from self._gate_ignores_errors(fn, ifs)
         tests = [
             (node, f"`{subject}` reports an error")
             for node in ifs
@@ -114,6 +116,36 @@ class ErrorResultAllows(Rule):
                 hit = self._skipped_in_verdict_loop(fn, info, flow, node, subject)
                 if hit:
                     yield hit
+
+    def _gate_ignores_errors(self, fn: FunctionInfo, ifs: list[ast.If]) -> Iterator[Hit]:
+        """`if any(r.blocking for r in results): sys.exit(1)` while each result also says
+        whether its check ran (`r.success`, `r.error`): a check that errored passes the gate."""
+        for node in ifs:
+            found = _any_over(node.test)
+            if found is None or not _denies_hard(node.body):
+                continue
+            gen, var, iterable = found
+            tested = _attributes_of(gen.elt, {var})
+            items = _loop_names(fn, iterable)
+            ignored = sorted(
+                (_attributes_read(fn, items) & ERROR_FIELDS) - tested - {"error", "errors"}
+                if "success" in _attributes_read(fn, items) or "ok" in _attributes_read(fn, items)
+                else (_attributes_read(fn, items) & ERROR_FIELDS) - tested
+            )
+            if not ignored or tested & ERROR_FIELDS or _gated_elsewhere(ifs, node, items, iterable):
+                continue
+            field = ignored[0]
+            failed = f"not {var}.{field}" if field in ("success", "ok") else f"{var}.{field}"
+            yield Hit(
+                node=node.test,
+                message=(
+                    f"`{fn.qualname}` fails the gate on `{ast.unparse(gen.elt)}` only; a "
+                    f"check that could not run (`{var}.{field}`) passes it."
+                ),
+                edits=[ReplaceExpression(gen.elt, f"{ast.unparse(gen.elt)} or {failed}")],
+                key_nodes=[node.test],
+                severity="warning",
+            )
 
     def _errors_fall_through(self, fn: FunctionInfo, ifs: list[ast.If]) -> Iterator[Hit]:
         """`for b in backends: r = b.evaluate(); if r.error is None: return decision(r)`.
@@ -252,6 +284,16 @@ def _is_status(node: ast.expr) -> bool:
 
 
 ErrorResultAllows.VALID = [
+    # the gate also stops when a scanner could not run
+    """
+def main():
+    results = [run(scanner) for scanner in SCANNERS]
+    if any(r.blocking for r in results):
+        sys.exit(1)
+    if any(not r.success for r in results):
+        sys.exit(2)
+    sys.exit(0)
+""",
     # the errored answer is handled: it denies
     """
 def evaluate(self, context):
@@ -312,6 +354,30 @@ def fetch_avatar(url):
 ]
 
 ErrorResultAllows.INVALID = [
+    # a CI gate that fails on findings only: a scanner that could not run passes it
+    Invalid(
+        """\
+def main():
+    results = [run(scanner) for scanner in SCANNERS]
+    for result in results:
+        if not result.success:
+            print(f"{result.tool} failed: {result.error}")
+    if any(r.blocking for r in results):
+        sys.exit(1)
+    sys.exit(0)
+""",
+        line=6,
+        fixed="""\
+def main():
+    results = [run(scanner) for scanner in SCANNERS]
+    for result in results:
+        if not result.success:
+            print(f"{result.tool} failed: {result.error}")
+    if any(r.blocking or not r.success for r in results):
+        sys.exit(1)
+    sys.exit(0)
+""",
+    ),
     # an errored backend is skipped: the next one, or the default, decides
     Invalid(
         """\
@@ -468,3 +534,78 @@ def _answers_only_on_success(node: ast.If, fn: FunctionInfo) -> bool:
         DECISION_CALL.search(dotted_name(call.func) or "")
         or any(k.arg and ALLOWISH.search(k.arg) for k in call.keywords)
     )
+
+
+ERROR_FIELDS = {"success", "ok", "error", "errors", "failed", "exception"}
+
+
+def _any_over(test: ast.expr) -> tuple[ast.GeneratorExp, str, str] | None:
+    """`any(r.x for r in results)` -> (the generator, "r", "results")."""
+    if not (
+        isinstance(test, ast.Call)
+        and call_name(test) == "any"
+        and len(test.args) == 1
+        and isinstance(gen := test.args[0], ast.GeneratorExp)
+        and len(gen.generators) == 1
+        and isinstance(gen.generators[0].target, ast.Name)
+    ):
+        return None
+    iterable = dotted_name(gen.generators[0].iter)
+    return (gen, gen.generators[0].target.id, iterable) if iterable else None
+
+
+def _denies_hard(body: list[ast.stmt]) -> bool:
+    """The block stops everything: a non-zero exit or a raise."""
+    for stmt in body:
+        if isinstance(stmt, ast.Raise):
+            return True
+        if (
+            isinstance(stmt, ast.Expr)
+            and is_exit_call(stmt.value)
+            and isinstance(stmt.value, ast.Call)
+            and stmt.value.args
+            and isinstance(stmt.value.args[0], ast.Constant)
+            and stmt.value.args[0].value not in (0, None, False)
+        ):
+            return True
+    return False
+
+
+def _loop_names(fn: FunctionInfo, iterable: str) -> set[str]:
+    """Every name that iterates over `iterable` in the function (loops and comprehensions)."""
+    return {
+        n.target.id
+        for n in ast.walk(fn.node)
+        if isinstance(n, ast.For | ast.AsyncFor | ast.comprehension)
+        and isinstance(n.target, ast.Name)
+        and dotted_name(n.iter) == iterable
+    }
+
+
+def _gated_elsewhere(ifs: list[ast.If], gate: ast.If, items: set[str], iterable: str) -> bool:
+    """Another gate already stops on the results: it reads whether their checks ran, or
+    hands the results to a helper (`if failed_scanners(results): sys.exit(2)`)."""
+    return any(
+        other is not gate
+        and _denies_hard(other.body)
+        and (
+            _attributes_of(other.test, items) & ERROR_FIELDS
+            or any(
+                isinstance(n, ast.Call) and any(dotted_name(a) == iterable for a in n.args)
+                for n in ast.walk(other.test)
+            )
+        )
+        for other in ifs
+    )
+
+
+def _attributes_of(node: ast.AST, names: set[str]) -> set[str]:
+    return {
+        n.attr
+        for n in ast.walk(node)
+        if isinstance(n, ast.Attribute) and isinstance(n.value, ast.Name) and n.value.id in names
+    }
+
+
+def _attributes_read(fn: FunctionInfo, names: set[str]) -> set[str]:
+    return _attributes_of(fn.node, names)

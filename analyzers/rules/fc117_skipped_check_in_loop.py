@@ -12,6 +12,7 @@ from analyzers.rules.base import Hit, Invalid, Rule
 from analyzers.rules.common import append_to_handler, caught, reword_edits
 from analyzers.semantics import (
     ALLOW_KEYS,
+    DECISION_WORD,
     DENY_EXCEPTION,
     AllowValue,
     FunctionInfo,
@@ -22,6 +23,7 @@ from analyzers.semantics import (
     dotted_name,
     gated_by_fail_open_flag,
     handler_types,
+    is_deny_raise,
     own_nodes,
     under_fail_open_flag,
 )
@@ -109,13 +111,15 @@ class SkippedCheckInLoop(Rule):
     )
     fix_safety = "The failed check denies (verdict set to deny) or the error propagates."
     fallback = True
-    trigger = ("except",)
+    trigger = ("except", "isinstance")
     file_trigger = re.compile(
         r"(?i)polic|guard|validator|evaluator|enforc|authori[sz]|voter|checker|permission|rule"
-        r"|judge|approver|verifier|plugin|middleware|interceptor|extension|allow"
+        r"|judge|approver|verifier|plugin|middleware|interceptor|extension|allow|block|ban|reject"
+        r"|deny|forbid"
     )
 
     def check(self, fn: FunctionInfo, info: ModuleInfo) -> Iterator[Hit]:
+        yield from self._unreadable_items_skipped(fn, info)
         flow: FunctionFlow | None = None
         for node in fn.statements:
             if not isinstance(node, ast.Try):
@@ -129,6 +133,37 @@ class SkippedCheckInLoop(Rule):
                 hit = self._skipped_check(fn, info, flow, node, handler)
                 if hit:
                     yield hit
+
+    def _unreadable_items_skipped(self, fn: FunctionInfo, info: ModuleInfo) -> Iterator[Hit]:
+        """A scan that skips the values it cannot read lets them through unchecked."""
+        doc = ast.get_docstring(fn.node) or "" if fn.qualname != "<module>" else ""
+        words = " ".join([fn.node.name.replace("_", " "), doc[:2000]])
+        if fn.polarity is None and not DECISION_WORD.search(words):
+            return
+        for loop in fn.statements:
+            if not isinstance(loop, ast.For | ast.AsyncFor):
+                continue
+            for i, stmt in enumerate(loop.body):
+                skip = _skips_unreadable(stmt)
+                if skip is None or not _denies_later(fn, loop.body[i + 1 :]):
+                    continue
+                assert isinstance(stmt, ast.If)
+                yield Hit(
+                    node=skip,
+                    message=(
+                        f"`{fn.qualname}` skips a value when `{ast.unparse(stmt.test)}`, before "
+                        "the check that can deny it: a value it cannot read passes unchecked."
+                    ),
+                    edits=[
+                        ReplaceStatements(
+                            skip,
+                            skip,
+                            ('raise PermissionError("cannot check this value: denying")',),
+                        )
+                    ],
+                    key_nodes=[stmt],
+                    severity="warning",
+                )
 
     def _skipped_check(
         self,
@@ -203,6 +238,43 @@ def _allow_after_loop(
         return None
     value = allow_value(outcome.value, fn, info)
     return None if value is None else ast.unparse(outcome.value) if outcome.value else None
+
+
+def _skips_unreadable(stmt: ast.stmt) -> ast.Continue | None:
+    """`if not isinstance(value, str): continue`: the item the check cannot read is skipped."""
+    if (
+        isinstance(stmt, ast.If)
+        and not stmt.orelse
+        and len(stmt.body) == 1
+        and isinstance(stmt.body[0], ast.Continue)
+        and isinstance(stmt.test, ast.UnaryOp)
+        and isinstance(stmt.test.op, ast.Not)
+        and isinstance(stmt.test.operand, ast.Call)
+        and call_name(stmt.test.operand) == "isinstance"
+    ):
+        return stmt.body[0]
+    return None
+
+
+def _denies_later(fn: FunctionInfo, block: list[ast.stmt]) -> bool:
+    """Something later in the loop answers no: a deny raise, `return False` in an allow
+    check, or a returned error/deny result (`return Result.error(...)`)."""
+    for stmt in block:
+        for n in [stmt, *own_nodes(stmt)]:
+            if isinstance(n, ast.Raise) and n.exc is not None and is_deny_raise(n.exc):
+                return True
+            if isinstance(n, ast.Return) and n.value is not None:
+                value = n.value
+                if (isinstance(value, ast.Constant) and value.value is False) and (
+                    fn.polarity == "allow"
+                ):
+                    return True
+                if isinstance(value, ast.Call) and DENY_RESULT.search(call_name(value)):
+                    return True
+    return False
+
+
+DENY_RESULT = re.compile(r"(?i)^(error|deny|denied|reject\w*|block\w*|forbid\w*|fail\w*)$")
 
 
 def _calls_each_item(loop: ast.For | ast.AsyncFor, node: ast.Try) -> bool:
@@ -460,6 +532,16 @@ def _deny_and_leave(handler: ast.ExceptHandler, name: str, value: AllowValue) ->
 
 
 SkippedCheckInLoop.VALID = [
+    # not a check: a formatter that skips what it cannot print
+    """
+def render(record):
+    parts = []
+    for value in record.values():
+        if not isinstance(value, str):
+            continue
+        parts.append(value.strip())
+    return ", ".join(parts)
+""",
     # a broken evaluator is skipped only under the named, default-off setting
     """
 def evaluate(request, evaluators, settings):
@@ -540,6 +622,30 @@ def decide(request, policies):
 ]
 
 SkippedCheckInLoop.INVALID = [
+    # a content filter skips the values it cannot scan: they pass unchecked
+    Invalid(
+        """\
+def screen(record, banned_words):
+    \"\"\"Reject a record whose text fields contain a banned word.\"\"\"
+    for value in record.values():
+        if not isinstance(value, str):
+            continue
+        if any(word in value.lower() for word in banned_words):
+            return Result.reject("banned word")
+    return Result.accept()
+""",
+        line=5,
+        fixed="""\
+def screen(record, banned_words):
+    \"\"\"Reject a record whose text fields contain a banned word.\"\"\"
+    for value in record.values():
+        if not isinstance(value, str):
+            raise PermissionError("cannot check this value: denying")
+        if any(word in value.lower() for word in banned_words):
+            return Result.reject("banned word")
+    return Result.accept()
+""",
+    ),
     # a permission check that asks each callback in turn; after the loop it allows
     Invalid(
         """\
