@@ -252,7 +252,7 @@ class FunctionInfo:
     @cached_property
     def polarity(self) -> Polarity | None:
         """ "allow" or "deny" for a permission check by name, class, config or evidence."""
-        return _polarity(self.node, self.class_node, self.config, self._callers)
+        return _polarity(self.node, self.class_node, self.config, self._callers, self._tested)
 
     @cached_property
     def polarity_from_callers(self) -> bool:
@@ -261,6 +261,15 @@ class FunctionInfo:
             self.polarity is not None
             and _polarity(self.node, self.class_node, self.config, None) is None
         )
+
+    def _tested(self) -> set[str]:
+        """Names of functions the module calls right in an `if` test (one regex pass)."""
+        if self.module is None:
+            return set()
+        memo = self.module.memo
+        if "tested" not in memo:
+            memo["tested"] = set(IF_CALL.findall(self.module.source))
+        return memo["tested"]  # type: ignore[return-value]
 
     def _callers(self) -> dict[str, Counter[Polarity]]:
         if self.module is None:
@@ -479,6 +488,7 @@ def _polarity(
     cls: ast.ClassDef | None,
     config: Config,
     callers: Callable[[], dict[str, Counter[Polarity]]] | None = None,
+    tested: Callable[[], set[str]] | None = None,
 ) -> Polarity | None:
     """Decisive names and configured patterns first; otherwise the evidence, weighed."""
     name = node.name[:MAX_NAME]  # names are matched in bounded time, whatever their length
@@ -494,7 +504,7 @@ def _polarity(
         )
     ):
         return "allow"
-    return weighed_polarity(node, cls, callers)
+    return weighed_polarity(node, cls, callers, tested)
 
 
 MAX_NAME = 120  # longer names are cut before any pattern looks at them
@@ -527,6 +537,8 @@ DOING_NAME = re.compile(
     r"|handle|process|resolve|start|stop|close|open|connect|render|format|serialize)(_|$)",
     re.IGNORECASE,
 )
+# `if not self.can_edit(`, `if await is_blocked(`: a call right in an `if` test.
+IF_CALL = re.compile(r"\bif\s+(?:not\s+)?(?:await\s+)?(?:[\w.]+\.)?(\w+)\(")
 EVIDENCE_NEEDED = 5  # points; a name or a docstring alone is never enough
 # "Returns True if a hook blocked execution", "True when the domain is allowed": the
 # docstring says which way the answer points.
@@ -547,6 +559,7 @@ def weighed_polarity(
     node: FunctionNode,
     cls: ast.ClassDef | None,
     callers: Callable[[], dict[str, Counter[Polarity]]] | None = None,
+    tested: Callable[[], set[str]] | None = None,
 ) -> Polarity | None:
     """Whether the function decides on access, from several signals weighed together.
 
@@ -556,6 +569,10 @@ def weighed_polarity(
     class, and what callers do with its answer (`if not x(...): raise Forbidden`).
     """
     name = node.name[:MAX_NAME]
+    answers = _bool_answers(node)
+    annotated = _annotated_bool(node)
+    if not (answers or annotated) and (tested is None or name not in tested()):
+        return None  # neither answers yes/no nor is tested by a caller: not a check (fast path)
     words = name.replace("_", " ")
     doc = (ast.get_docstring(node, clean=False) or "")[:2000]
     points = 0
@@ -564,14 +581,13 @@ def weighed_polarity(
     points += predicate + decision + (predicate and decision)  # `is_accessible` beats `handle_auth`
     if DOING_NAME.match(name):
         points -= 2  # `add_policy` answers "was it added?", not "is it allowed?"
-    if _annotated_bool(node):
+    if annotated:
         points += 1
-    if DECISION_WORD.search(doc):
+    if doc and DECISION_WORD.search(doc):
         points += 2
-    said = _doc_polarity(doc)
+    said = _doc_polarity(doc) if "true" in doc.lower() else None
     if said is not None:
         points += 3
-    answers = _bool_answers(node)
     if answers == {True, False}:
         points += 1
     if cls is not None and DECISION_WORD.search(cls.name.replace("_", " ")):
@@ -579,7 +595,7 @@ def weighed_polarity(
     votes = callers().get(node.name) if callers is not None and points >= 1 else None
     if votes:
         points += 3
-    if points < EVIDENCE_NEEDED or not (answers or _annotated_bool(node) or votes):
+    if points < EVIDENCE_NEEDED or not (answers or annotated or votes):
         return None
     if said is not None:
         return said

@@ -112,11 +112,6 @@ class SkippedCheckInLoop(Rule):
     fix_safety = "The failed check denies (verdict set to deny) or the error propagates."
     fallback = True
     trigger = ("except", "isinstance")
-    file_trigger = re.compile(
-        r"(?i)polic|guard|validator|evaluator|enforc|authori[sz]|voter|checker|permission|rule"
-        r"|judge|approver|verifier|plugin|middleware|interceptor|extension|allow|block|ban|reject"
-        r"|deny|forbid"
-    )
 
     def check(self, fn: FunctionInfo, info: ModuleInfo) -> Iterator[Hit]:
         yield from self._unreadable_items_skipped(fn, info)
@@ -136,10 +131,6 @@ class SkippedCheckInLoop(Rule):
 
     def _unreadable_items_skipped(self, fn: FunctionInfo, info: ModuleInfo) -> Iterator[Hit]:
         """A scan that skips the values it cannot read lets them through unchecked."""
-        doc = ast.get_docstring(fn.node) or "" if fn.qualname != "<module>" else ""
-        words = " ".join([fn.node.name.replace("_", " "), doc[:2000]])
-        if fn.polarity is None and not DECISION_WORD.search(words):
-            return
         for loop in fn.statements:
             if not isinstance(loop, ast.For | ast.AsyncFor):
                 continue
@@ -147,6 +138,8 @@ class SkippedCheckInLoop(Rule):
                 skip = _skips_unreadable(stmt)
                 if skip is None or not _denies_later(fn, loop.body[i + 1 :]):
                     continue
+                if not _decides(fn):
+                    return
                 assert isinstance(stmt, ast.If)
                 yield Hit(
                     node=skip,
@@ -154,13 +147,7 @@ class SkippedCheckInLoop(Rule):
                         f"`{fn.qualname}` skips a value when `{ast.unparse(stmt.test)}`, before "
                         "the check that can deny it: a value it cannot read passes unchecked."
                     ),
-                    edits=[
-                        ReplaceStatements(
-                            skip,
-                            skip,
-                            ('raise PermissionError("cannot check this value: denying")',),
-                        )
-                    ],
+                    edits=[ReplaceStatements(skip, skip, (UNREADABLE_DENY,))],
                     key_nodes=[stmt],
                     severity="warning",
                 )
@@ -238,6 +225,17 @@ def _allow_after_loop(
         return None
     value = allow_value(outcome.value, fn, info)
     return None if value is None else ast.unparse(outcome.value) if outcome.value else None
+
+
+UNREADABLE_DENY = 'raise PermissionError("cannot check this value: denying")'
+
+
+def _decides(fn: FunctionInfo) -> bool:
+    """A check by its own evidence, or named or documented as one that blocks or allows."""
+    if fn.polarity is not None:
+        return True
+    doc = (ast.get_docstring(fn.node) or "") if fn.qualname != "<module>" else ""
+    return bool(DECISION_WORD.search(" ".join([fn.node.name.replace("_", " "), doc[:2000]])))
 
 
 def _skips_unreadable(stmt: ast.stmt) -> ast.Continue | None:

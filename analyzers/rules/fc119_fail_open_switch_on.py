@@ -60,11 +60,9 @@ class FailOpenSwitchOn(Rule):
     severity = "warning"
     summary = "A limiter, guard or verifier is configured to let requests through on errors."
     fix_safety = "Turns the switch the fail-closed way; refusals replace silent passes."
-    trigger = ("=True", "= True", "=False", "= False")
-    file_trigger = re.compile(
-        r"(?i)(swallow_errors|fail_?open|fail_?closed|_on_(error|failure)|ignore_\w+_errors)"
-        r"\s*=\s*(True|False)"
-    )
+    # substrings only: a regular expression over every file costs more than the rule
+    trigger = ("swallow_errors", "fail_open", "failopen", "fail_closed", "failclosed",
+               "_on_error", "_on_failure", "_errors=", "_errors =")  # fmt: skip
 
     def check(self, fn: FunctionInfo, info: ModuleInfo) -> Iterator[Hit]:
         for node in own_nodes(fn.node) if fn.qualname != "<module>" else _module_calls(fn):
