@@ -192,6 +192,8 @@ ALLOW_PHRASES: list[tuple[str, str]] = [
     (r"(?<![\w-])(be(ing)? )?(more )?permissive(?! (mode|license|licence))", "deny"),
     (r"allow(ing)? (it |them )?all(?![\w-])", "denying"),
     (r"\(allow(ed)?\)", "(deny)"),
+    (r"(?:(?<=and )|(?<=, ))pass(ing)? (it |them )?through", "denying"),  # "log and pass through"
+    (r"(?:(?<=raised[;,:] )|(?<=failed[;,:] )|(?<=error[;,:] ))skipp(ing|ed)", "denying"),
     (r"(do ?n[o']t|never) block(ing)? (the |this |any )?(request|user|access|tool|call|action"
      r"|command|agent|auth\w*|login|traffic|write|read|turn|operation)s?(?![\w-])", "denying"),
     (r"let(ting)? (it|them|the \w+|this \w+) (pass|go|proceed)", "denying"),
@@ -200,7 +202,7 @@ ALLOW_PHRASES: list[tuple[str, str]] = [
 ]  # fmt: skip
 # Every allow phrase contains one of these: a cheap test before the regular expression.
 ALLOW_STEMS = ("allow", "approv", "grant", "accept", "open", "through", "proceed", "permit",
-               "assum", "skip", "let", "treat", "block")  # fmt: skip
+               "assum", "skip", "let", "treat", "block", "pass")  # fmt: skip
 ALLOW_LANGUAGE = re.compile("|".join(f"(?:{p})" for p, _ in ALLOW_PHRASES), re.IGNORECASE)
 REWORDINGS = [(re.compile(p, re.IGNORECASE), r) for p, r in ALLOW_PHRASES]
 FAIL_OPEN_FLAG = re.compile(

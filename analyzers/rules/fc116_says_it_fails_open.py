@@ -19,6 +19,7 @@ from analyzers.rules.common import (
 from analyzers.semantics import (
     ALLOW_LANGUAGE,
     DECISION_WORD,
+    IMPORT_ERRORS,
     AllowValue,
     FunctionInfo,
     ModuleInfo,
@@ -27,6 +28,7 @@ from analyzers.semantics import (
     catches_failures,
     deny_word,
     gated_by_fail_open_flag,
+    handler_types,
     is_deny_raise,
     is_deny_response,
     own_nodes,
@@ -103,19 +105,23 @@ class SaysItFailsOpen(Rule):
         flow: FunctionFlow | None = None
         for node in tries(fn):
             for handler in node.handlers:
-                if not catches_failures(handler, node) or gated_by_fail_open_flag(handler):
+                imports = import_fallback(handler)
+                if gated_by_fail_open_flag(handler) or not (
+                    imports or catches_failures(handler, node)
+                ):
                     continue
                 text = _words(info, handler, handler.lineno)
                 if not _says_fails_open(text):
                     continue
                 flow = flow or FunctionFlow(fn.node)
-                hit = self._region(fn, info, flow, handler, handler.body, text, "error")
+                severity = "warning" if imports else "error"  # a missing module may be deliberate
+                hit = self._region(fn, info, flow, handler, handler.body, text, severity, True)
                 if hit:
                     yield hit
         for stmt in fn.statements:
             if not isinstance(stmt, ast.If):
                 continue
-            for body, failing in failure_branches(stmt, fn):
+            for body, failing in [*failure_branches(stmt, fn), *_unexpected_else(stmt, info)]:
                 if failing is None or not body:
                     continue
                 start = stmt.lineno if body is stmt.body else body[0].lineno - 1
@@ -126,7 +132,7 @@ class SaysItFailsOpen(Rule):
                 if under_fail_open_flag([stmt, *flow.ancestors(stmt)]):
                     continue
                 severity = "error" if failing else "note"
-                hit = self._region(fn, info, flow, stmt, body, text, severity)
+                hit = self._region(fn, info, flow, stmt, body, text, severity, failing)
                 if hit:
                     yield hit
 
@@ -139,13 +145,14 @@ class SaysItFailsOpen(Rule):
         body: list[ast.stmt],
         text: str,
         severity: str,
+        failing: bool,
     ) -> Hit | None:
         """A hit for `body` when it does not deny and the function decides on access."""
         handler = isinstance(owner, ast.ExceptHandler)
         if _denies(body, fn, info) or not _decides(fn, info, text, handler):
             return None
         exit_stmt = _exit_of(body)
-        edits = _fix(fn, info, flow, owner, body, exit_stmt) if severity == "error" else []
+        edits = _fix(fn, info, flow, owner, body, exit_stmt) if failing else []
         if edits and handler:
             edits += reword_edits(info, owner)
         elif edits:
@@ -155,7 +162,7 @@ class SaysItFailsOpen(Rule):
         message = (
             f"{said} when its check fails, and nothing on it denies: a failing permission "
             "check grants access."
-            if severity == "error"
+            if failing
             else f"{said} when nothing is configured; fine if that is documented, but a "
             "configured system that errors must deny."
         )
@@ -167,6 +174,33 @@ class SaysItFailsOpen(Rule):
             severity=severity,  # type: ignore[arg-type]
             region=(owner.lineno if handler else body[0].lineno, _end(body)),
         )
+
+
+def import_fallback(handler: ast.ExceptHandler) -> bool:
+    """`except ImportError:` alone: the module that would check is missing."""
+    types = handler_types(handler)
+    return bool(types) and set(types) <= IMPORT_ERRORS
+
+
+# An `else:` that catches what the check did not expect: "Unclear response", "unknown verdict".
+UNEXPECTED = re.compile(
+    r"(?i)\b(unclear|unexpected|unknown|unrecogni[sz]ed|malformed|invalid|ambiguous"
+    r"|could ?n[o']t (parse|decide|tell|determine)|neither)\b"
+)
+
+
+def _unexpected_else(stmt: ast.If, info: ModuleInfo) -> list[tuple[list[ast.stmt], bool]]:
+    """The last `else:` of an if/elif chain whose own words say the answer was not understood."""
+    last = stmt
+    while len(last.orelse) == 1 and isinstance(last.orelse[0], ast.If):
+        last = last.orelse[0]
+    if last is stmt and len(stmt.orelse) == 0:
+        return []
+    body = last.orelse
+    if not body or isinstance(body[0], ast.If):
+        return []
+    said = "".join(info.lines[comments_above(info, body[0].lineno) - 1 : _end(body)])
+    return [(body, True)] if UNEXPECTED.search(said) else []
 
 
 def _end(body: list[ast.stmt]) -> int:
@@ -257,7 +291,7 @@ def _decides(fn: FunctionInfo, info: ModuleInfo, text: str, handler: bool) -> bo
     doc = (ast.get_docstring(fn.node, clean=False) or "") if fn.qualname != "<module>" else ""
     cls = fn.class_node.name if fn.class_node is not None else ""
     said = " ".join([fn.node.name, cls]).replace("_", " ")
-    if DECISION_WORD.search(said) or DECISION_WORD.search(doc[:2000]):
+    if DECISION_WORD.search(said) or DECISION_WORD.search(doc[:2000]) or GUARDRAIL.search(doc):
         return True
     rest = ALLOW_LANGUAGE.sub(" ", text)
     if any(m.group(0).lower() not in ALLOW_FORMS for m in DECISION_WORD.finditer(rest)):
@@ -266,6 +300,8 @@ def _decides(fn: FunctionInfo, info: ModuleInfo, text: str, handler: bool) -> bo
 
 
 ALLOW_FORMS = {"allow", "allows", "allowed"}
+# A guardrail decides too (not a decision word for weighing names: `..._guardrail_trip`).
+GUARDRAIL = re.compile(r"(?i)guardrail")
 
 
 def _exit_of(body: list[ast.stmt]) -> ast.stmt | None:
@@ -399,6 +435,55 @@ def can_edit(user, doc):
 ]
 
 SaysItFailsOpen.INVALID = [
+    # the module that would check is missing, and the handler says it allows: a warning
+    Invalid(
+        """\
+def require_seat(workspace):
+    try:
+        from billing.entitlements import check_seat
+        check_seat(workspace)
+    except ImportError:
+        log.warning("entitlements unavailable; allowing by default")
+""",
+        line=6,
+        fixed="""\
+def require_seat(workspace):
+    try:
+        from billing.entitlements import check_seat
+        check_seat(workspace)
+    except ImportError:
+        log.warning("entitlements unavailable; denying")
+        raise
+""",
+    ),
+    # an answer the check did not understand, passed through
+    Invalid(
+        """\
+def review_output(self, text):
+    \"\"\"Run the output guardrail: the reviewer model approves or rejects.\"\"\"
+    verdict = self.judge.ask(text)
+    if "APPROVE" in verdict:
+        return True, text
+    elif "REJECT" in verdict:
+        return False, "rejected by the reviewer"
+    else:
+        # Unclear verdict, log and pass through
+        return True, text
+""",
+        line=10,
+        fixed="""\
+def review_output(self, text):
+    \"\"\"Run the output guardrail: the reviewer model approves or rejects.\"\"\"
+    verdict = self.judge.ask(text)
+    if "APPROVE" in verdict:
+        return True, text
+    elif "REJECT" in verdict:
+        return False, "rejected by the reviewer"
+    else:
+        # Unclear verdict, log and denying
+        return False, text
+""",
+    ),
     # the branch taken on a non-200 answer keeps the default ALLOW verdict
     Invalid(
         """\
