@@ -793,11 +793,35 @@ def is_deny_response(value: ast.expr) -> bool:
         return False
     if DENY_RESPONSES.search(call_name(value)):
         return True
-    return _status_of(value) in DENY_STATUS or any(
-        k.arg in ("status", "status_code")
-        and isinstance(k.value, ast.Constant)
-        and k.value.value in DENY_STATUS
-        for k in value.keywords
+    return (
+        _status_of(value) in DENY_STATUS
+        or any(
+            k.arg in ("status", "status_code")
+            and isinstance(k.value, ast.Constant)
+            and k.value.value in DENY_STATUS
+            for k in value.keywords
+        )
+        or (call_name(value).endswith("Response") and _says_denied(value))
+    )
+
+
+def _says_denied(call: ast.Call) -> bool:
+    """A 4xx response whose body says so: `JSONResponse(400, {"error": "Request blocked"})`."""
+    status = _status_of(call)
+    if status is None:
+        status = next(
+            (
+                k.value.value
+                for k in call.keywords
+                if k.arg in ("status", "status_code") and isinstance(k.value, ast.Constant)
+            ),
+            None,
+        )
+    if not (isinstance(status, int) and 400 <= status < 500):
+        return False
+    return any(
+        isinstance(n, ast.Constant) and isinstance(n.value, str) and DENY_MESSAGE.search(n.value)
+        for n in ast.walk(call)
     )
 
 

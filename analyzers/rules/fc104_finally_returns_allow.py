@@ -9,7 +9,14 @@ from analyzers.fixes import Edit, HoistFinallyReturn
 from analyzers.flow import FunctionFlow, returns_in
 from analyzers.rules.base import Hit, Invalid, Rule
 from analyzers.rules.common import failing_call, tries
-from analyzers.semantics import FunctionInfo, ModuleInfo, allow_value
+from analyzers.semantics import (
+    FunctionInfo,
+    ModuleInfo,
+    allow_value,
+    call_name,
+    is_deny_raise,
+    own_nodes,
+)
 
 
 class FinallyReturnsAllow(Rule):
@@ -61,8 +68,20 @@ class FinallyReturnsAllow(Rule):
             if not node.finalbody:
                 continue
             flow = flow or FunctionFlow(fn.node)
+            swallowed = _denial_raised_in(node)
             for ret in (r for stmt in node.finalbody for r in _returns(stmt)):
                 shown = _allow_shown(fn, info, flow, node, ret)
+                if shown is None and swallowed is not None and ret.value is not None:
+                    yield Hit(
+                        node=ret,
+                        message=(
+                            f"`{fn.qualname}` returns from `finally`, which discards the "
+                            f"`{swallowed}` its try raises, so the request goes on as if the "
+                            "check had passed."
+                        ),
+                        key_nodes=[node, ret],
+                    )
+                    continue
                 if shown is None:
                     continue
                 edits: list[Edit] = []
@@ -137,6 +156,20 @@ def is_blocked(ip):
 ]
 
 FinallyReturnsAllow.INVALID = [
+    # the `finally` return cancels the 500 the handler raises: the request goes on
+    Invalid(
+        """\
+async def workspace_of(request):
+    workspace = None
+    try:
+        workspace = await sessions.workspace_for(request.cookies["session"])
+    except Exception:
+        raise HTTPException(status_code=500, detail="session store unavailable")
+    finally:
+        return workspace or DEFAULT_WORKSPACE
+""",
+        line=8,
+    ),
     Invalid(
         """\
 def is_allowed(user):
@@ -175,3 +208,16 @@ async def check_access(self, user):
 """,
     ),
 ]
+
+
+def _denial_raised_in(node: ast.Try) -> str | None:
+    """The deny exception or HTTP error the try or its handlers raise (`HTTPException(500)`):
+    a `return` in `finally` silently cancels it."""
+    for block in [node.body, *(h.body for h in node.handlers)]:
+        for stmt in block:
+            for n in [stmt, *own_nodes(stmt)]:
+                if isinstance(n, ast.Raise) and isinstance(n.exc, ast.Call):
+                    name = call_name(n.exc)
+                    if is_deny_raise(n.exc) or name == "HTTPException":
+                        return name
+    return None

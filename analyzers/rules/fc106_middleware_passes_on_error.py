@@ -178,6 +178,32 @@ class SessionMiddleware:
 ]
 
 MiddlewarePassesOnError.INVALID = [
+    # a filtering middleware whose scan fails lets the request on unscanned
+    Invalid(
+        """\
+class ContentFilterMiddleware(BaseHTTPMiddleware):
+    async def dispatch(self, request, call_next):
+        try:
+            body = await request.body()
+            if self.scanner.finds_secrets(body):
+                return JSONResponse(status_code=400, content={"error": "Request blocked"})
+        except Exception:
+            pass
+        return await call_next(request)
+""",
+        line=7,
+        fixed="""\
+class ContentFilterMiddleware(BaseHTTPMiddleware):
+    async def dispatch(self, request, call_next):
+        try:
+            body = await request.body()
+            if self.scanner.finds_secrets(body):
+                return JSONResponse(status_code=400, content={"error": "Request blocked"})
+        except Exception:
+            raise
+        return await call_next(request)
+""",
+    ),
     Invalid(
         """\
 class AuthMiddleware(BaseHTTPMiddleware):

@@ -7,9 +7,9 @@ import re
 from collections.abc import Iterator
 
 from analyzers.fixes import ReplaceStatements
-from analyzers.flow import FunctionFlow, returns_in
+from analyzers.flow import FunctionFlow, returns_in, swallows
 from analyzers.rules.base import Hit, Invalid, Rule
-from analyzers.rules.common import caught, failing_call, tries
+from analyzers.rules.common import append_to_handler, caught, failing_call, tries
 from analyzers.semantics import (
     MODULE,
     FunctionInfo,
@@ -88,7 +88,11 @@ class EmptyRulesOnLoadError(Rule):
                 if not catches_failures(handler, node) or gated_by_fail_open_flag(handler):
                     continue
                 empty = _empty_answer(handler)
-                if empty is None:
+                edit = ReplaceStatements(empty, empty, ("raise",)) if empty else None
+                if empty is None and swallows(handler):
+                    empty = _empty_after(fn, node)  # `except: pass` then `return set()`
+                    edit = append_to_handler(handler, "raise")
+                if empty is None or edit is None:
                     continue
                 checker = checker or _allows_without_rules(fn, info)  # the costly part, last
                 if checker is None:
@@ -100,7 +104,7 @@ class EmptyRulesOnLoadError(Rule):
                         f"raises {caught(handler)}, and `{checker}` allows when no rule "
                         "denies, so a broken policy allows everything."
                     ),
-                    edits=[ReplaceStatements(empty, empty, ("raise",))],
+                    edits=[edit],
                     key_nodes=[handler],
                 )
 
@@ -169,6 +173,13 @@ def _switch_read_off(fn: FunctionInfo, name: str, node: ast.Try) -> str | None:
         ):
             return key.value
     return None
+
+
+def _empty_after(fn: FunctionInfo, node: ast.Try) -> ast.stmt | None:
+    """The `return []` the function reaches after a swallowed error, if it is certain."""
+    outcome = FunctionFlow(fn.node).after(node)
+    ends_empty = isinstance(outcome.node, ast.Return) and _is_empty(outcome.node.value)
+    return outcome.node if outcome.kind == "return" and ends_empty else None  # type: ignore[return-value]
 
 
 def _empty_answer(handler: ast.ExceptHandler) -> ast.stmt | None:
