@@ -198,7 +198,8 @@ ALLOW_PHRASES: list[tuple[str, str]] = [
      r"|command|agent|auth\w*|login|traffic|write|read|turn|operation)s?(?![\w-])", "denying"),
     (r"let(ting)? (it|them|the \w+|this \w+) (pass|go|proceed)", "denying"),
     (r"skip(ping)? (the |this )?(\w+ )?check(s|ing)?(?![\w-])", "denying"),
-    (r"treat(ing|ed)? (it |this |them )?as (allowed|approved|authori[sz]ed|passed)", "denying"),
+    (r"treat(ing|ed)? (it |this |them )?as (allowed|approved|authori[sz]ed|passed|safe|valid"
+     r"|trusted)", "denying"),
 ]  # fmt: skip
 # Every allow phrase contains one of these: a cheap test before the regular expression.
 ALLOW_STEMS = ("allow", "approv", "grant", "accept", "open", "through", "proceed", "permit",

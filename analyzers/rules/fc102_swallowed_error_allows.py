@@ -120,7 +120,7 @@ class SwallowedErrorAllows(Rule):
     ) -> Hit | None:
         if fn.middleware:
             return None  # FC106 owns middleware
-        if not checks_auth(node) and not mentions_allowing(info, handler):
+        if not (checks_auth(node) or _answers_no(fn, node) or mentions_allowing(info, handler)):
             return None  # the try does bookkeeping after the check (metrics, audit, cache)
         if has_continue(handler):
             outcome = flow.after_loop_exit(handler)
@@ -453,6 +453,30 @@ def parse_token(raw):
 ]
 
 SwallowedErrorAllows.INVALID = [
+    # the try can answer "no" itself; when it cannot finish, the function answers yes
+    Invalid(
+        """\
+def is_safe_host(hostname: str) -> bool:
+    try:
+        for info in socket.getaddrinfo(hostname, None):
+            if ipaddress.ip_address(info[4][0]).is_private:
+                return False
+    except socket.gaierror:
+        pass
+    return True
+""",
+        line=6,
+        fixed="""\
+def is_safe_host(hostname: str) -> bool:
+    try:
+        for info in socket.getaddrinfo(hostname, None):
+            if ipaddress.ip_address(info[4][0]).is_private:
+                return False
+    except socket.gaierror:
+        return False
+    return True
+""",
+    ),
     Invalid(
         """\
 def can_access(user, doc):
@@ -630,3 +654,15 @@ def _calls_a_check(stmt: ast.AST) -> bool:
 FURTHER_CHECK = re.compile(
     r"_*(check|verify|validate|authori[sz]e|ensure|require|enforce|assert)(_|$)", re.IGNORECASE
 )
+
+
+def _answers_no(fn: FunctionInfo, node: ast.Try) -> bool:
+    """The try itself can answer "denied" (`return False` in an allow check): it is the check."""
+    if fn.polarity is None:
+        return False
+    denied = fn.polarity != "allow"  # the value that means "denied"
+    return any(
+        isinstance(n, ast.Return) and isinstance(n.value, ast.Constant) and n.value.value is denied
+        for stmt in node.body
+        for n in ast.walk(stmt)
+    )
