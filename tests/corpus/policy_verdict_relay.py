@@ -59,3 +59,15 @@ def can_open_ticket(directory, user_id: str, queue: str) -> bool:
     if team is None:
         return True  # expect: FC118
     return queue in team.queues
+
+
+class PolicyGateMiddleware:
+    """Asks the policy service about each request; some answers are handled, others pass."""
+
+    async def dispatch(self, request, call_next):
+        answer = await self.policy.check(request)
+        if answer.status_code == 403:
+            return JSONResponse({"error": "forbidden"}, status_code=403)
+        elif answer.status_code == 429:
+            return JSONResponse({"error": "slow down"}, status_code=429)
+        return await call_next(request)  # expect: FC120
