@@ -28,6 +28,7 @@ from analyzers.fixes import Edit, build_fix
 from analyzers.model import AnalysisError, Finding, Fix, Report, split_lines
 from analyzers.rules import Hit, Rule, all_rules
 from analyzers.semantics import (
+    MAX_NAME,
     FunctionInfo,
     ModuleInfo,
     is_test_path,
@@ -62,6 +63,20 @@ def analyze_source(
         return _error(path, f"too deeply nested or too large to analyse ({type(exc).__name__})")
     except Exception as exc:  # an analyzer bug must not pass a file silently
         return _error(path, f"internal error while analysing: {type(exc).__name__}: {exc}")
+
+
+LONG_IDENTIFIER = re.compile(rf"\w{{{MAX_NAME + 1}}}")
+
+
+def _bound_identifiers(tree: ast.Module) -> None:
+    """Cut identifiers longer than MAX_NAME, so every pattern that reads a name runs in
+    bounded time, whatever a pull request contains (an 80,000-character function name).
+    Fixes are built from the source text, so they are unaffected."""
+    for node in ast.walk(tree):
+        for field in ("name", "id", "attr", "arg"):
+            value = getattr(node, field, None)
+            if isinstance(value, str) and len(value) > MAX_NAME:
+                setattr(node, field, value[:MAX_NAME])
 
 
 def _error(path: str, message: str) -> Report:
@@ -128,6 +143,8 @@ def _analyze(
         return _error(path, str(exc))
     if not any(word in text for word in _trigger_words()):
         return Report()
+    if LONG_IDENTIFIER.search(text):
+        _bound_identifiers(tree)
     if is_test_path(test_path):
         return Report()
     info = module_info(tree, text, path, config)

@@ -1075,8 +1075,8 @@ def checks_auth(node: ast.Try | ast.TryStar) -> bool:
             last = callee.rsplit(".", 1)[-1]
             if (
                 AUTH_WORDS.search(callee)
-                or ALLOW_NAME.fullmatch(last)
-                or DENY_NAME.fullmatch(last)
+                or ALLOW_NAME.fullmatch(last[:MAX_NAME])
+                or DENY_NAME.fullmatch(last[:MAX_NAME])
                 or any(CREDENTIAL_ARG.search(dotted_name(a) or "") for a in child.args)
             ):  # introspect(token)
                 return True

@@ -12,6 +12,7 @@ from analyzers.config import Config, ConfigError, config_from_mapping, load_conf
 from analyzers.engine import analyze_paths, analyze_source
 from analyzers.output import format_rules
 from analyzers.rules import all_rules
+from analyzers.semantics import MAX_NAME
 
 FAIL_OPEN = textwrap.dedent(
     """\
@@ -291,3 +292,21 @@ def test_many_findings_in_one_file_all_get_verified_fixes() -> None:
     assert all(
         f.fix is not None and f.fix.replacement.strip() == "return False" for f in report.findings
     )
+
+
+def test_identifiers_are_cut_before_any_pattern_reads_them() -> None:
+    # a pull request can carry an 80,000-character name; patterns over names must stay
+    # bounded (issue 11), and the finding must still be reported
+    long_name = "check_permission_" + "x" * 50_000
+    source = (
+        f"def {long_name}(user):\n"
+        "    try:\n"
+        "        return acl.allowed(user)\n"
+        "    except Exception:\n"
+        "        return True\n"
+    )
+    report = analyze_source(source, "app/perms.py")
+    assert report.errors == []
+    assert [f.rule for f in report.findings] == ["FC101"]
+    assert len(report.findings[0].function) <= MAX_NAME
+    assert report.findings[0].fix is not None  # fixes are built from the text, not the names
