@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import fnmatch
 import re
+import re._constants as re_constants  # the structure of a pattern, to bound its cost
+import re._parser as re_parser
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -121,4 +123,34 @@ def _patterns(section: dict[str, object], key: str, source: str) -> tuple[re.Pat
             compiled.append(re.compile(text))
         except re.error as exc:
             raise ConfigError(f"{source}: {key}: bad pattern {text!r}: {exc}") from exc
+        if _nested_repeat(re_parser.parse(text)):
+            raise ConfigError(
+                f"{source}: {key}: pattern {text!r} repeats a repetition (like `(\\w+_?)+`), "
+                "which can take exponential time on a long name; write it without the "
+                "nested quantifier (e.g. `check_\\w+_permission`)"
+            )
     return tuple(compiled)
+
+
+REPEATS = (re_constants.MAX_REPEAT, re_constants.MIN_REPEAT)
+
+
+def _nested_repeat(parsed: object, inside: bool = False) -> bool:
+    """A quantifier over something that itself holds an unbounded quantifier: the shape
+    that makes a backtracking engine take exponential time (`(a+)+`, `(\\w+_?)*`)."""
+    for op, arg in parsed:  # type: ignore[attr-defined]
+        if op in REPEATS:
+            _low, high, sub = arg
+            unbounded = high == re_constants.MAXREPEAT or high > 1
+            if (unbounded and inside) or _nested_repeat(sub, inside or unbounded):
+                return True
+            continue
+        if op == re_constants.SUBPATTERN:
+            children = [arg[-1]]
+        elif op == re_constants.BRANCH:
+            children = list(arg[1])
+        else:
+            children = []
+        if any(_nested_repeat(child, inside) for child in children):
+            return True
+    return False

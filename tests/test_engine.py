@@ -96,6 +96,9 @@ def test_severity_override_and_exit_code() -> None:
         ({"severity": {"FC1O1": "note"}}, "unknown rule"),
         ({"exclude": "tests"}, "exclude must be a list"),
         ({"permission-functions": ["("]}, "bad pattern"),
+        # issue 11: this pattern backtracks for ever on `check_a_a_a_..._x`
+        ({"permission-functions": ["check_(\\w+_?)+_permission"]}, "repeats a repetition"),
+        ({"deny-functions": ["(a*)*b"]}, "repeats a repetition"),
     ],
 )
 def test_bad_configuration_is_a_clear_error(section: dict, message: str) -> None:
@@ -310,3 +313,13 @@ def test_identifiers_are_cut_before_any_pattern_reads_them() -> None:
     assert [f.rule for f in report.findings] == ["FC101"]
     assert len(report.findings[0].function) <= MAX_NAME
     assert report.findings[0].fix is not None  # fixes are built from the text, not the names
+
+
+def test_patterns_without_nested_quantifiers_are_accepted() -> None:
+    config = config_from_mapping(
+        {"permission-functions": ["check_\\w+_permission", "(may|can)_(edit|view)"]}
+    )
+    assert [p.pattern for p in config.permission_functions] == [
+        "check_\\w+_permission",
+        "(may|can)_(edit|view)",
+    ]
