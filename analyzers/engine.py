@@ -13,6 +13,7 @@ import hashlib
 import io
 import os
 import re
+import stat
 import tokenize
 import warnings
 from collections import Counter
@@ -431,6 +432,8 @@ def display_path(path: Path) -> str:
 def analyze_file(path: str, config: Config, role: str | None = None) -> Report:
     """Read and analyse one file; `role` is its path for deciding whether it is test code."""
     try:
+        if not stat.S_ISREG(os.stat(path).st_mode):  # a FIFO would block the read for ever
+            return _error(path, "not a regular file (a pipe, socket or device): not analysed")
         data = Path(path).read_bytes()
     except OSError as exc:
         return _error(path, f"cannot read: {exc.strerror or exc}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import textwrap
 import warnings
 from pathlib import Path
@@ -323,3 +324,21 @@ def test_patterns_without_nested_quantifiers_are_accepted() -> None:
         "check_\\w+_permission",
         "(may|can)_(edit|view)",
     ]
+
+
+def test_a_fifo_named_like_python_is_an_error_not_a_hang(tmp_path: Path) -> None:
+    # issue 11, item 7: reading a FIFO blocks for ever
+    fifo = tmp_path / "x.py"
+    os.mkfifo(fifo)
+    report = analyze_paths([str(tmp_path)], jobs=1)
+    assert [e.message for e in report.errors] == [
+        "not a regular file (a pipe, socket or device): not analysed"
+    ]
+    assert report.exit_code() == 2
+
+
+def test_a_fifo_as_the_configuration_is_a_clear_error(tmp_path: Path) -> None:
+    fifo = tmp_path / "pyproject.toml"
+    os.mkfifo(fifo)
+    with pytest.raises(ConfigError, match="not a regular file"):
+        load_config(fifo)
