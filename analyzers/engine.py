@@ -243,9 +243,10 @@ def _apply_suppressions(pairs: list[Pending], text: str, path: str) -> list[Pend
         return pairs
     kept: list[Pending] = []
     for finding, edits in pairs:
-        lines = range(finding.line, finding.end_line + 1)
-        reasons = [marks[n][1] for n in lines if n in marks and finding.rule in marks[n][0]]
-        if not (reasons and all(reasons)):
+        # only a suppression on the finding's own reported line counts: one inside a
+        # multi-line finding belongs to whatever is reported there (issue 11, item 5)
+        codes, reason = marks.get(finding.line, (set(), ""))
+        if not (finding.rule in codes and reason):
             kept.append((finding, edits))
     source_lines = split_lines(text)
     for line, (codes, reason) in sorted(marks.items()):

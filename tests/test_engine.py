@@ -342,3 +342,24 @@ def test_a_fifo_as_the_configuration_is_a_clear_error(tmp_path: Path) -> None:
     os.mkfifo(fifo)
     with pytest.raises(ConfigError, match="not a regular file"):
         load_config(fifo)
+
+
+INNER_SUPPRESSION = """\
+def has_permission(user):
+    allowed = True
+    try:
+        allowed = acl.check(user)
+    except Exception:{on_handler}
+        log.warning("acl down")
+        metrics.incr("acl.down"){inside}
+    return allowed
+"""
+
+
+def test_a_suppression_inside_a_multiline_finding_does_not_silence_it() -> None:
+    # issue 11, item 5: only the finding's own reported line counts
+    inner = "  # failclosed: ignore[FC102] counted elsewhere"
+    code = INNER_SUPPRESSION.format(on_handler="", inside=inner)
+    assert [(f.rule, f.line) for f in analyze_source(code, "app/x.py").findings] == [("FC102", 5)]
+    code = INNER_SUPPRESSION.format(on_handler=inner, inside="")
+    assert analyze_source(code, "app/x.py").findings == []
