@@ -10,7 +10,7 @@ import ast
 import json
 import re
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Literal
@@ -255,14 +255,17 @@ class FunctionInfo:
     @cached_property
     def polarity(self) -> Polarity | None:
         """ "allow" or "deny" for a permission check by name, class, config or evidence."""
-        return _polarity(self.node, self.class_node, self.config, self._callers, self._tested)
+        return _polarity(
+            self.node, self.class_node, self.config, self._callers, self._tested, self.statements
+        )
 
     @cached_property
     def polarity_from_callers(self) -> bool:
         """Only what callers do with the answer makes this a check: an inference."""
         return (
             self.polarity is not None
-            and _polarity(self.node, self.class_node, self.config, None) is None
+            and _polarity(self.node, self.class_node, self.config, statements=self.statements)
+            is None
         )
 
     def _tested(self) -> set[str]:
@@ -492,6 +495,7 @@ def _polarity(
     config: Config,
     callers: Callable[[], dict[str, Counter[Polarity]]] | None = None,
     tested: Callable[[], set[str]] | None = None,
+    statements: list[ast.AST] | None = None,
 ) -> Polarity | None:
     """Decisive names and configured patterns first; otherwise the evidence, weighed."""
     name = node.name[:MAX_NAME]  # names are matched in bounded time, whatever their length
@@ -507,7 +511,7 @@ def _polarity(
         )
     ):
         return "allow"
-    return weighed_polarity(node, cls, callers, tested)
+    return weighed_polarity(node, cls, callers, tested, statements)
 
 
 MAX_NAME = 120  # longer names are cut before any pattern looks at them
@@ -563,6 +567,7 @@ def weighed_polarity(
     cls: ast.ClassDef | None,
     callers: Callable[[], dict[str, Counter[Polarity]]] | None = None,
     tested: Callable[[], set[str]] | None = None,
+    statements: list[ast.AST] | None = None,
 ) -> Polarity | None:
     """Whether the function decides on access, from several signals weighed together.
 
@@ -572,7 +577,7 @@ def weighed_polarity(
     class, and what callers do with its answer (`if not x(...): raise Forbidden`).
     """
     name = node.name[:MAX_NAME]
-    answers = _bool_answers(node)
+    answers = _bool_answers(statements if statements is not None else own_statements(node))
     annotated = _annotated_bool(node)
     if not (answers or annotated) and (tested is None or name not in tested()):
         return None  # neither answers yes/no nor is tested by a caller: not a check (fast path)
@@ -636,10 +641,10 @@ def _annotated_bool(node: FunctionNode) -> bool:
     )
 
 
-def _bool_answers(node: FunctionNode) -> set[bool]:
+def _bool_answers(statements: Iterable[ast.AST]) -> set[bool]:
     """The constant booleans the function returns (a tuple's first item counts)."""
     found: set[bool] = set()
-    for stmt in own_statements(node):
+    for stmt in statements:
         if not isinstance(stmt, ast.Return) or stmt.value is None:
             continue
         value = stmt.value
