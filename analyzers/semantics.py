@@ -521,6 +521,11 @@ PREDICATE_NAME = re.compile(
     r"|permit|grant|enforce|guard|gate|assert)(_|$)",
     re.IGNORECASE,
 )
+# A check verb inside the name: `resolve_and_validate_url`, `token_is_valid`, `user_can_edit`.
+PREDICATE_TOKEN = re.compile(
+    r"(?i)_(can|may|check|verify|validate|authori[sz]e|enforce|is_(valid|allowed|safe|permitted))"
+    r"(_|$)"
+)
 # Words that say what is decided is access: in names, docstrings, class names.
 DECISION_WORD = re.compile(
     r"(?i)(?<![a-z])(allow|allows|allowed|permi(t|ts|tted|ssions?)|authori[sz]\w*|access\w*"
@@ -585,10 +590,13 @@ def weighed_polarity(
     doc = (ast.get_docstring(node, clean=False) or "")[:2000]
     points = 0
     predicate = PREDICATE_NAME.match(name) is not None
+    inner_check = not predicate and PREDICATE_TOKEN.search(name) is not None
     decision = DECISION_WORD.search(words) is not None
-    points += predicate + decision + (predicate and decision)  # `is_accessible` beats `handle_auth`
-    if DOING_NAME.match(name):
+    points += predicate + inner_check + decision + (predicate and decision)
+    if DOING_NAME.match(name) and not inner_check:
         points -= 2  # `add_policy` answers "was it added?", not "is it allowed?"
+    if answers == {True, False} and _gives_reasons(statements or own_statements(node)):
+        points += 3  # `return False, "blocked: private address"` / `return True, None`
     if annotated:
         points += 1
     if doc and DECISION_WORD.search(doc):
@@ -653,6 +661,30 @@ def _bool_answers(statements: Iterable[ast.AST]) -> set[bool]:
         if isinstance(value, ast.Constant) and isinstance(value.value, bool):
             found.add(value.value)
     return found
+
+
+def _gives_reasons(statements: Iterable[ast.AST]) -> bool:
+    """It answers `(False, "why not")`: a verdict with its reason, the shape of a validator."""
+    for stmt in statements:
+        value = stmt.value if isinstance(stmt, ast.Return) else None
+        if (
+            isinstance(value, ast.Tuple)
+            and len(value.elts) >= 2
+            and isinstance(value.elts[0], ast.Constant)
+            and value.elts[0].value is False
+            and _is_text(value.elts[1])
+        ):
+            return True
+    return False
+
+
+def _is_text(expr: ast.expr) -> bool:
+    """A string literal, an f-string, or `str(...)`: a message."""
+    if isinstance(expr, ast.Constant):
+        return isinstance(expr.value, str) and bool(expr.value)
+    if isinstance(expr, ast.JoinedStr):
+        return True
+    return isinstance(expr, ast.Call) and isinstance(expr.func, ast.Name) and expr.func.id == "str"
 
 
 def caller_votes(tree: ast.Module) -> dict[str, Counter[Polarity]]:

@@ -5,11 +5,14 @@ from __future__ import annotations
 import ast
 import builtins
 import re
+from collections import Counter
 from collections.abc import Iterator
 
 from analyzers.fixes import KEEP, Edit, ReplaceStatements, RewordComments, RewordMessage
+from analyzers.flow import is_exit_call
 from analyzers.semantics import (
     ALLOW_LANGUAGE,
+    AllowValue,
     FunctionInfo,
     ModuleInfo,
     call_name,
@@ -302,3 +305,96 @@ def _reads_setting(call: ast.Call) -> bool:
         or "environ" in callee
         or (callee.endswith(".get") and CONFIG_SUBJECT.search(callee.rsplit(".", 1)[0]) is not None)
     )
+
+
+def exit_code(call: ast.Call) -> int | None:
+    """The status of `sys.exit(n)`: 0 for `sys.exit()`; None when not a constant int."""
+    if not call.args:
+        return 0
+    arg = call.args[0]
+    if isinstance(arg, ast.Constant) and (arg.value is None or isinstance(arg.value, int)):
+        return int(arg.value or 0)
+    return None
+
+
+def exit_status_functions(info: ModuleInfo) -> set[str]:
+    """Functions whose result is the exit status: `sys.exit(main())`, `SystemExit(main())`."""
+    if "exit_status_functions" not in info.memo:
+        names = set()
+        for n in ast.walk(info.tree):
+            if (
+                isinstance(n, ast.Call)
+                and (is_exit_call(n) or call_name(n) == "SystemExit")
+                and n.args
+                and isinstance(n.args[0], ast.Call)
+                and isinstance(n.args[0].func, ast.Name)
+            ):
+                names.add(n.args[0].func.id)
+        info.memo["exit_status_functions"] = names
+    return info.memo["exit_status_functions"]  # type: ignore[return-value]
+
+
+def status_returned(node: ast.AST) -> int | None:
+    """`return 1` in a function whose result is the exit status."""
+    if isinstance(node, ast.Return) and isinstance(node.value, ast.Constant):
+        value = node.value.value
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+    return None
+
+
+def deny_exit_code(fn: FunctionInfo, returns_status: bool) -> int | None:
+    """The non-zero status the script exits with elsewhere (its deny), most common first."""
+    codes = Counter(
+        code
+        for n in own_nodes(fn.node)
+        if (
+            isinstance(n, ast.Call)
+            and is_exit_call(n)
+            and (code := exit_code(n)) not in (None, 0)
+        )
+        or (returns_status and (code := status_returned(n)) not in (None, 0))
+    )  # fmt: skip
+    if not codes:
+        return None
+    return 2 if codes[2] else codes.most_common(1)[0][0]
+
+
+def exit_status_allow(ret: ast.Return, fn: FunctionInfo, info: ModuleInfo) -> AllowValue | None:
+    """`return 0` in a function whose result is the exit status and that returns a non-zero
+    status elsewhere: the script's "go ahead" (`sys.exit(main())`, 0 allows, 2 blocks)."""
+    if status_returned(ret) != 0 or ret.value is None:
+        return None
+    if fn.node.name not in exit_status_functions(info):
+        return None
+    code = deny_exit_code(fn, returns_status=True)
+    if code is None:
+        return None
+    return AllowValue(ret.value, str(code), "0")
+
+
+def constants_set_in(handler: ast.ExceptHandler) -> dict[str, object]:
+    """`matched = None` in the handler: the value that name has on the error path."""
+    return {
+        s.targets[0].id: s.value.value
+        for s in handler.body
+        if isinstance(s, ast.Assign)
+        and len(s.targets) == 1
+        and isinstance(s.targets[0], ast.Name)
+        and isinstance(s.value, ast.Constant)
+    }
+
+
+def is_chain_head(stmt: ast.If, fn: FunctionInfo) -> bool:
+    """An `if` with at least one `elif`, and not itself the `elif` of another `if`."""
+    if not (len(stmt.orelse) == 1 and isinstance(stmt.orelse[0], ast.If)):
+        return False
+    return not any(isinstance(other, ast.If) and other.orelse == [stmt] for other in fn.statements)
+
+
+def if_chain(head: ast.If) -> list[ast.If]:
+    """The `if` and its `elif`s, in order."""
+    chain = [head]
+    while len(chain[-1].orelse) == 1 and isinstance(chain[-1].orelse[0], ast.If):
+        chain.append(chain[-1].orelse[0])
+    return chain

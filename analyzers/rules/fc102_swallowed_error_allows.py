@@ -12,6 +12,7 @@ from analyzers.rules.base import Hit, Invalid, Rule
 from analyzers.rules.common import (
     append_to_handler,
     caught,
+    constants_set_in,
     deny_statement,
     failing_call,
     reword_edits,
@@ -122,6 +123,7 @@ class SwallowedErrorAllows(Rule):
             return None  # FC106 owns middleware
         if not (checks_auth(node) or _answers_no(fn, node) or mentions_allowing(info, handler)):
             return None  # the try does bookkeeping after the check (metrics, audit, cache)
+        known: dict[str, object] = {}
         if has_continue(handler):
             outcome = flow.after_loop_exit(handler)
         else:
@@ -151,7 +153,7 @@ class SwallowedErrorAllows(Rule):
                 edits=[*edits, *reword_edits(info, handler)],
                 key_nodes=[handler, *([outcome.node] if outcome.node else [])],
             )
-        if fn.pure_guard and checks_auth(node) and _guard_passes(outcome):
+        if fn.pure_guard and checks_auth(node) and _guard_passes(outcome, known):
             return Hit(
                 node=handler,
                 message=(
@@ -263,22 +265,26 @@ def _known_constants(
     flow: FunctionFlow, node: ast.Try, handler: ast.ExceptHandler, test: ast.expr
 ) -> dict[str, object]:
     """Names in `test` that hold a constant when the handler ends: set before the try and
-    not in the handler."""
+    not in the handler, or set to a constant by the handler (`ctx = None`)."""
     known: dict[str, object] = {}
     handler_names = assigned_names(handler)
-    for name in {n.id for n in ast.walk(test) if isinstance(n, ast.Name)} - handler_names:
+    tested = {n.id for n in ast.walk(test) if isinstance(n, ast.Name)}
+    for name in tested - handler_names:
         value = flow.value_before(node, name)
         if isinstance(value, ast.Constant):
             known[name] = value.value
+    set_by_handler = constants_set_in(handler)
+    known.update({name: set_by_handler[name] for name in tested & set_by_handler.keys()})
     return known
 
 
-def _guard_passes(outcome: Outcome) -> bool:
+def _guard_passes(outcome: Outcome, known: dict[str, object]) -> bool:
     """After the handler the guard ends, calls the view it wraps, or returns a non-deny.
 
-    A path that goes on to another check (`validate_hostname(...)`) falls back, not through.
+    A path that goes on to another check (`validate_hostname(...)`) falls back, not through;
+    a check the handler's own value skips (`ctx = None`, then `if ctx is not None:`) does not.
     """
-    if any(_calls_a_check(stmt) for stmt in outcome.passed):
+    if any(_calls_a_check(stmt) for stmt in _run_after(outcome.passed, known)):
         return False
     if outcome.kind == "end":
         return True
@@ -294,6 +300,18 @@ def _guard_passes(outcome: Outcome) -> bool:
     return value is None or (
         isinstance(value, ast.Constant | ast.Name | ast.Attribute) and not _is_denyish(value)
     )
+
+
+def _run_after(passed: list[ast.AST], known: dict[str, object]) -> list[ast.AST]:
+    """The statements that run on the path: an `if` whose test the known values make false
+    runs only its `else`."""
+    ran: list[ast.AST] = []
+    for stmt in passed:
+        if isinstance(stmt, ast.If) and evaluate(stmt.test, known) is False:
+            ran.extend(stmt.orelse)
+        else:
+            ran.append(stmt)
+    return ran
 
 
 def _is_denyish(value: ast.expr | None) -> bool:

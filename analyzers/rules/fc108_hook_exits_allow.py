@@ -4,13 +4,23 @@ from __future__ import annotations
 
 import ast
 import re
-from collections import Counter
 from collections.abc import Iterator
 
 from analyzers.fixes import Edit, ReplaceExpression
 from analyzers.flow import FunctionFlow, Outcome, is_exit_call, swallows
 from analyzers.rules.base import Hit, Invalid, Rule
-from analyzers.rules.common import append_to_handler, caught, failing_call, reword_edits, tries
+from analyzers.rules.common import (
+    append_to_handler,
+    caught,
+    constants_set_in,
+    deny_exit_code,
+    exit_code,
+    exit_status_functions,
+    failing_call,
+    reword_edits,
+    status_returned,
+    tries,
+)
 from analyzers.semantics import (
     ALLOW_STRINGS,
     VERDICT_KEYS,
@@ -74,8 +84,8 @@ class HookExitsAllow(Rule):
     file_trigger = re.compile(r"exit\(|SystemExit|[\"'](deny|block)[\"']")
 
     def check(self, fn: FunctionInfo, info: ModuleInfo) -> Iterator[Hit]:
-        returns_status = fn.node.name in _exit_status_functions(info)
-        deny_code = _deny_exit_code(fn, returns_status)
+        returns_status = fn.node.name in exit_status_functions(info)
+        deny_code = deny_exit_code(fn, returns_status)
         if deny_code is None and not _prints_deny(fn):
             return  # not a gate: nothing here ever says no
         # When the script prints its verdict, that verdict decides; exit 0 after it is no answer.
@@ -127,7 +137,7 @@ class HookExitsAllow(Rule):
         deny_code: int | None,
         exits_answer: bool,
     ) -> Hit | None:
-        outcome = flow.after(node, _constants_set_in(handler))
+        outcome = flow.after(node, constants_set_in(handler))
         reached = [*outcome.passed, *([outcome.node] if outcome.kind == "exit" else [])]
         shown = next(
             (
@@ -171,7 +181,7 @@ def _loses_deny(node: ast.Try, handler: ast.ExceptHandler, outcome: Outcome) -> 
         outcome.kind == "exit"
         and isinstance(outcome.node, ast.Expr)
         and isinstance(outcome.node.value, ast.Call)
-        and _exit_code(outcome.node.value) == 0
+        and exit_code(outcome.node.value) == 0
     )
     said = [handler, *outcome.passed]
     return exits_zero and not any(
@@ -179,18 +189,6 @@ def _loses_deny(node: ast.Try, handler: ast.ExceptHandler, outcome: Outcome) -> 
         for stmt in said
         for n in ast.walk(stmt)
     )
-
-
-def _constants_set_in(handler: ast.ExceptHandler) -> dict[str, object]:
-    """`matched = None` in the handler: the value that name has on the error path."""
-    return {
-        s.targets[0].id: s.value.value
-        for s in handler.body
-        if isinstance(s, ast.Assign)
-        and len(s.targets) == 1
-        and isinstance(s.targets[0], ast.Name)
-        and isinstance(s.value, ast.Constant)
-    }
 
 
 def _says_allow(stmt: ast.AST, exits_answer: bool) -> str:
@@ -233,59 +231,6 @@ def _control_only(handler: ast.ExceptHandler) -> bool:
     return bool(names) and names <= CONTROL_EXCEPTIONS
 
 
-def _exit_code(call: ast.Call) -> int | None:
-    """The status of `sys.exit(n)`: 0 for `sys.exit()`; None when not a constant int."""
-    if not call.args:
-        return 0
-    arg = call.args[0]
-    if isinstance(arg, ast.Constant) and (arg.value is None or isinstance(arg.value, int)):
-        return int(arg.value or 0)
-    return None
-
-
-def _exit_status_functions(info: ModuleInfo) -> set[str]:
-    """Functions whose result is the exit status: `sys.exit(main())`, `SystemExit(main())`."""
-    if "exit_status_functions" not in info.memo:
-        names = set()
-        for n in ast.walk(info.tree):
-            if (
-                isinstance(n, ast.Call)
-                and (is_exit_call(n) or call_name(n) == "SystemExit")
-                and n.args
-                and isinstance(n.args[0], ast.Call)
-                and isinstance(n.args[0].func, ast.Name)
-            ):
-                names.add(n.args[0].func.id)
-        info.memo["exit_status_functions"] = names
-    return info.memo["exit_status_functions"]  # type: ignore[return-value]
-
-
-def _status_returned(node: ast.AST) -> int | None:
-    """`return 1` in a function whose result is the exit status."""
-    if isinstance(node, ast.Return) and isinstance(node.value, ast.Constant):
-        value = node.value.value
-        if isinstance(value, int) and not isinstance(value, bool):
-            return value
-    return None
-
-
-def _deny_exit_code(fn: FunctionInfo, returns_status: bool) -> int | None:
-    """The non-zero status the script exits with elsewhere (its deny), most common first."""
-    codes = Counter(
-        code
-        for n in own_nodes(fn.node)
-        if (
-            isinstance(n, ast.Call)
-            and is_exit_call(n)
-            and (code := _exit_code(n)) not in (None, 0)
-        )
-        or (returns_status and (code := _status_returned(n)) not in (None, 0))
-    )  # fmt: skip
-    if not codes:
-        return None
-    return 2 if codes[2] else codes.most_common(1)[0][0]
-
-
 def _prints_deny(fn: FunctionInfo) -> bool:
     """It prints or dumps a deny verdict somewhere: `{"permission": "deny"}`."""
     return any(
@@ -305,15 +250,15 @@ def _allow_answer(
     """
     if isinstance(stmt, ast.Return):
         if (
-            _status_returned(stmt) == 0
+            status_returned(stmt) == 0
             and stmt.value is not None
-            and (fn.node.name in _exit_status_functions(info))
+            and (fn.node.name in exit_status_functions(info))
         ):
             code = deny_code if deny_code is not None else 1
             return ReplaceExpression(stmt.value, str(code)), "exit status 0 (allow)"
         return None, ""
     for n in [stmt, *own_nodes(stmt)]:
-        if isinstance(n, ast.Call) and is_exit_call(n) and _exit_code(n) == 0 and exits_answer:
+        if isinstance(n, ast.Call) and is_exit_call(n) and exit_code(n) == 0 and exits_answer:
             code = deny_code if deny_code is not None else 2
             if n.args:
                 return ReplaceExpression(n.args[0], str(code)), "exit status 0 (allow)"

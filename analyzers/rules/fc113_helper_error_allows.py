@@ -8,7 +8,13 @@ from collections.abc import Iterator
 from analyzers.fixes import Edit, ReplaceExpression, ReplaceStatements
 from analyzers.flow import LOOPS, FunctionFlow, returns_in, swallows
 from analyzers.rules.base import Hit, Invalid, Rule
-from analyzers.rules.common import absent_subject, append_to_handler, caught, tries
+from analyzers.rules.common import (
+    absent_subject,
+    append_to_handler,
+    caught,
+    exit_status_allow,
+    tries,
+)
 from analyzers.semantics import (
     AllowValue,
     FunctionInfo,
@@ -77,7 +83,7 @@ class HelperErrorAllows(Rule):
             first = node.body[0]
             if tested is None or not isinstance(first, ast.Return):
                 continue
-            value = allow_value(first.value, fn, info)
+            value = allow_value(first.value, fn, info) or exit_status_allow(first, fn, info)
             if value is None:
                 continue
             flow = flow or FunctionFlow(fn.node)

@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from analyzers.fixes import KEEP, Edit, ReplaceStatements
 from analyzers.flow import FunctionFlow
 from analyzers.rules.base import Hit, Invalid, Rule
+from analyzers.rules.common import if_chain, is_chain_head
 from analyzers.semantics import (
     FunctionInfo,
     ModuleInfo,
@@ -74,9 +75,9 @@ class UnhandledAnswerAllows(Rule):
         if not fn.middleware:
             return
         for stmt in fn.statements:
-            if not isinstance(stmt, ast.If) or not _is_chain_head(stmt, fn):
+            if not isinstance(stmt, ast.If) or not is_chain_head(stmt, fn):
                 continue
-            chain = _chain(stmt)
+            chain = if_chain(stmt)
             subject = _common_subject(chain)
             if subject is None or not DISPATCH_SUBJECT.search(subject.rsplit(".", 1)[-1]):
                 continue
@@ -115,20 +116,6 @@ def _deny_the_rest(chain: list[ast.If], subject: str, allow: ast.stmt) -> list[E
     listed = ", ".join(ast.unparse(b.test.comparators[0]) for b in chain)  # type: ignore[attr-defined]
     guard = f"if {subject} not in ({listed}):\n    {ast.unparse(deny)}\n"
     return [ReplaceStatements(allow, allow, (guard, KEEP))]
-
-
-def _is_chain_head(stmt: ast.If, fn: FunctionInfo) -> bool:
-    """An `if` with at least one `elif`, and not itself the `elif` of another `if`."""
-    if not (len(stmt.orelse) == 1 and isinstance(stmt.orelse[0], ast.If)):
-        return False
-    return not any(isinstance(other, ast.If) and other.orelse == [stmt] for other in fn.statements)
-
-
-def _chain(head: ast.If) -> list[ast.If]:
-    chain = [head]
-    while len(chain[-1].orelse) == 1 and isinstance(chain[-1].orelse[0], ast.If):
-        chain.append(chain[-1].orelse[0])
-    return chain
 
 
 def _common_subject(chain: list[ast.If]) -> str | None:

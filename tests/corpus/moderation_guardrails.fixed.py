@@ -111,3 +111,15 @@ def may_log_text(text: str) -> bool:
     if hit is None:
         return True
     return False
+
+
+def screen_output(output: str) -> tuple[bool, str]:
+    """A judge model grades the output; its reply starts with PASS or FAIL."""
+    reply = judge.complete(GRADING_PROMPT + output).strip().upper()
+    if reply.startswith("PASS"):
+        return True, output
+    elif reply.startswith("FAIL"):
+        return False, f"output rejected: {reply[5:]}"
+    else:
+        log.warning("judge reply not understood: %.40s", reply)
+        return False, f"output rejected: {reply[5:]}"  # expect: FC121

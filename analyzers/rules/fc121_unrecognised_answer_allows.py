@@ -1,0 +1,248 @@
+"""FC121: a parser of a yes/no answer treats an answer it does not recognise as "yes"."""
+
+from __future__ import annotations
+
+import ast
+import re
+from collections.abc import Iterator
+
+from analyzers.fixes import ReplaceStatements
+from analyzers.rules.base import Hit, Invalid, Rule
+from analyzers.rules.common import if_chain, is_chain_head, reword_edits
+from analyzers.semantics import FunctionInfo, ModuleInfo
+
+# Tokens an answer uses to say yes or no: "PASS", "approved", "POLICY_ACTION_ALLOW", "y".
+YES = {
+    "allow", "allowed", "approve", "approved", "permit", "permitted", "grant", "granted",
+    "accept", "accepted", "pass", "passed", "yes", "y", "ok", "safe", "valid", "success",
+}  # fmt: skip
+NO = {
+    "deny", "denied", "block", "blocked", "reject", "rejected", "fail", "failed", "no", "n",
+    "unsafe", "invalid", "forbid", "forbidden", "refuse", "refused", "disallow", "disallowed",
+}  # fmt: skip
+WORD = re.compile(r"[A-Za-z]+")
+
+
+class UnrecognisedAnswerAllows(Rule):
+    """
+    ## What it does
+    Flags an `if`/`elif` chain that reads an answer — a verdict from a model, a policy
+    engine, a hook, a user prompt — by testing it for a *yes* token (`"PASS"`, `"allow"`,
+    `"approved"`) and a *no* token (`"FAIL"`, `"deny"`, `"rejected"`), and whose final `else`
+    gives the same answer as the *yes* branch.
+
+    ## Why is this bad?
+    The `else` runs exactly when the answer is neither: a truncated reply, an error text, a
+    new verdict a later version added, a model that rambles. Reading "I could not understand
+    the answer" as "yes" lets every malformed or failed answer through (CWE-636). If you
+    can't verify it's safe, it isn't.
+
+    ## Example
+    ```python
+    def validate(output):
+        answer = llm.ask(prompt(output)).strip().upper()
+        if answer.startswith("PASS"):
+            return True, output
+        elif answer.startswith("FAIL"):
+            return False, answer[5:]
+        else:
+            logger.warning("unclear answer %s", answer)
+            return True, output
+    ```
+
+    ## Use instead
+    ```python
+        else:
+            logger.warning("unclear answer %s", answer)
+            return False, answer[5:]
+    ```
+
+    ## Fix safety
+    The fix makes the `else` give the *no* branch's answer (its `return` or `raise`, copied
+    as written) and rewords a log line that says the answer passes. Unrecognised answers
+    are then denied; recognised ones keep their behaviour. When the copied denial refers to
+    names only its own branch sets, adjust it by hand.
+    """
+
+    code = "FC121"
+    name = "unrecognised-answer-allows"
+    severity = "error"
+    summary = "An answer that is neither the yes nor the no token is treated as yes."
+    fix_safety = "The else denies as the no branch does; recognised answers are unchanged."
+    trigger = ("elif",)
+
+    def check(self, fn: FunctionInfo, info: ModuleInfo) -> Iterator[Hit]:
+        for stmt in fn.statements:
+            if not isinstance(stmt, ast.If) or not is_chain_head(stmt, fn):
+                continue
+            chain = if_chain(stmt)
+            fallback = chain[-1].orelse
+            if not fallback or len(chain) < 2:
+                continue
+            yes = [b for b in chain if _tested_tokens(b.test) & YES]
+            no = [b for b in chain if _tested_tokens(b.test) & NO]
+            if not yes or not no or set(map(id, yes)) & set(map(id, no)):
+                continue
+            yes_answer, no_answer = _answer(yes[0].body), _answer(no[0].body)
+            else_answer = _answer(fallback)
+            if yes_answer is None or no_answer is None or else_answer is None:
+                continue
+            if not _same(yes_answer, else_answer) or _same(no_answer, else_answer):
+                continue
+            yield Hit(
+                node=else_answer,
+                message=(
+                    f"`{fn.qualname}` reads an answer as yes ({_shown(yes[0].test)}) or no "
+                    f"({_shown(no[0].test)}), and any other answer (an error text, a "
+                    "truncated or malformed reply) gets the yes branch's answer: a failure "
+                    "to answer grants access."
+                ),
+                edits=[
+                    ReplaceStatements(else_answer, else_answer, (_source(info, no_answer),)),
+                    *reword_edits(info, chain[-1]),
+                ],
+                key_nodes=[yes[0].test, no[0].test, else_answer],
+            )
+
+
+def _tested_tokens(test: ast.expr) -> set[str]:
+    """The lower-cased word tokens of the strings a test compares an answer with:
+    `answer == "allow"`, `answer in ("y", "yes")`, `answer.startswith("PASS")`."""
+    texts: list[str] = []
+    if isinstance(test, ast.Compare) and len(test.ops) == 1:
+        if isinstance(test.ops[0], ast.Eq | ast.Is | ast.In):
+            texts = _strings(test.comparators[0])
+    elif (
+        isinstance(test, ast.Call)
+        and isinstance(test.func, ast.Attribute)
+        and test.func.attr in ("startswith", "endswith", "__eq__")
+        and test.args
+    ):
+        texts = _strings(test.args[0])
+    return {w.lower() for text in texts for w in WORD.findall(text) if len(text) <= 40}
+
+
+def _strings(expr: ast.expr) -> list[str]:
+    if isinstance(expr, ast.Constant) and isinstance(expr.value, str):
+        return [expr.value]
+    if isinstance(expr, ast.Tuple | ast.List | ast.Set):
+        return [s for e in expr.elts for s in _strings(e)]
+    return []
+
+
+def _answer(body: list[ast.stmt]) -> ast.Return | ast.Raise | None:
+    """The branch's own last statement, when it answers."""
+    last = body[-1] if body else None
+    if isinstance(last, ast.Raise) or (isinstance(last, ast.Return) and last.value is not None):
+        return last
+    return None
+
+
+def _same(a: ast.stmt, b: ast.stmt) -> bool:
+    return type(a) is type(b) and ast.dump(a) == ast.dump(b)
+
+
+def _source(info: ModuleInfo, stmt: ast.stmt) -> str:
+    """The statement as written (quotes and all), for the fix to copy."""
+    return ast.get_source_segment(info.source, stmt) or ast.unparse(stmt)
+
+
+def _shown(test: ast.expr) -> str:
+    text = ast.unparse(test)
+    return f"`{text if len(text) <= 60 else text[:57] + '...'}`"
+
+
+UnrecognisedAnswerAllows.VALID = [
+    # an unknown answer is denied
+    """
+def validate(output):
+    answer = llm.ask(output).strip().upper()
+    if answer.startswith("PASS"):
+        return True, output
+    elif answer.startswith("FAIL"):
+        return False, answer
+    else:
+        return False, "unclear answer"
+""",
+    # the else raises
+    """
+def decide(verdict):
+    if verdict == "allow":
+        return True
+    elif verdict == "deny":
+        return False
+    raise ValueError(verdict)
+""",
+    # a chain over other values than yes and no
+    """
+def label(kind):
+    if kind == "admin":
+        return "A"
+    elif kind == "guest":
+        return "G"
+    else:
+        return "A"
+""",
+    # the no branch answers like the else: nothing unrecognised is read as yes
+    """
+def parse(reply):
+    if reply in ("y", "yes"):
+        return True
+    elif reply in ("n", "no"):
+        return False
+    else:
+        return False
+""",
+]
+
+UnrecognisedAnswerAllows.INVALID = [
+    Invalid(
+        """\
+def validate(output):
+    answer = llm.ask(output).strip().upper()
+    if answer.startswith("PASS"):
+        return True, output
+    elif answer.startswith("FAIL"):
+        return False, answer[5:]
+    else:
+        logger.warning("unclear answer %s, letting it pass", answer)
+        return True, output
+""",
+        line=9,
+        fixed="""\
+def validate(output):
+    answer = llm.ask(output).strip().upper()
+    if answer.startswith("PASS"):
+        return True, output
+    elif answer.startswith("FAIL"):
+        return False, answer[5:]
+    else:
+        logger.warning("unclear answer %s, denying", answer)
+        return False, answer[5:]
+""",
+    ),
+    # a policy engine's verdict string
+    Invalid(
+        """\
+def is_permitted(request):
+    verdict = engine.evaluate(request)["decision"]
+    if verdict == "POLICY_ACTION_DENY":
+        return False
+    elif verdict == "POLICY_ACTION_ALLOW":
+        return True
+    else:
+        return True
+""",
+        line=8,
+        fixed="""\
+def is_permitted(request):
+    verdict = engine.evaluate(request)["decision"]
+    if verdict == "POLICY_ACTION_DENY":
+        return False
+    elif verdict == "POLICY_ACTION_ALLOW":
+        return True
+    else:
+        return False
+""",
+    ),
+]
