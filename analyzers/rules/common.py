@@ -166,6 +166,19 @@ def defaulted_lookups(
             yield node, *lookup
 
 
+def present_subject(test: ast.expr) -> ast.expr:
+    """`x` for `x is not None` (and for a plain `x`): "is it there?"."""
+    if (
+        isinstance(test, ast.Compare)
+        and len(test.ops) == 1
+        and isinstance(test.ops[0], ast.IsNot)
+        and isinstance(test.comparators[0], ast.Constant)
+        and test.comparators[0].value is None
+    ):
+        return test.left
+    return test
+
+
 def absent_subject(test: ast.expr) -> tuple[ast.expr, bool] | None:
     """(`x`, none_only) for `x is None` (True) or `not x` (False): "is it missing?"."""
     if isinstance(test, ast.UnaryOp) and isinstance(test.op, ast.Not):

@@ -10,7 +10,13 @@ from dataclasses import dataclass
 
 from analyzers.fixes import KEEP, Edit, ReplaceExpression, ReplaceStatements
 from analyzers.rules.base import Hit, Invalid, Rule
-from analyzers.rules.common import absent_subject, branch_answer, reword_edits, tries
+from analyzers.rules.common import (
+    absent_subject,
+    branch_answer,
+    present_subject,
+    reword_edits,
+    tries,
+)
 from analyzers.rules.fc105_unverified_fallback import unverified_call
 from analyzers.semantics import (
     DENY_STATUS,
@@ -520,14 +526,7 @@ def _absent(test: ast.expr, flags: Flags) -> str | None:
 
 def _present(test: ast.expr, flags: Flags) -> str | None:
     """`if HAS_NACL:` / `if self.verifier is not None:`: the else branch is the missing one."""
-    if (
-        isinstance(test, ast.Compare)
-        and len(test.ops) == 1
-        and isinstance(test.ops[0], ast.IsNot)
-        and isinstance(test.comparators[0], ast.Constant)
-        and test.comparators[0].value is None
-    ):
-        test = test.left
+    test = present_subject(test)
     name = dotted_name(test) if isinstance(test, ast.Name | ast.Attribute) else None
     return flags.get(name) if name else None
 

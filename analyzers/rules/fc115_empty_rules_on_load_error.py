@@ -15,6 +15,7 @@ from analyzers.semantics import (
     FunctionInfo,
     ModuleInfo,
     allow_value,
+    body_denies,
     call_name,
     catches_failures,
     dotted_name,
@@ -89,16 +90,18 @@ class EmptyRulesOnLoadError(Rule):
                     continue
                 empty = _empty_answer(handler)
                 edit = ReplaceStatements(empty, empty, ("raise",)) if empty else None
+                shown: ast.AST | None = empty
                 if empty is None and swallows(handler):
                     empty = _empty_after(fn, node)  # `except: pass` then `return set()`
                     edit = append_to_handler(handler, "raise")
+                    shown = handler  # the handler that swallows is what to change
                 if empty is None or edit is None:
                     continue
                 checker = checker or _allows_without_rules(fn, info)  # the costly part, last
                 if checker is None:
                     return
                 yield Hit(
-                    node=empty,
+                    node=shown or empty,
                     message=(
                         f"`{fn.qualname}` leaves the rules empty when {failing_call(node)} "
                         f"raises {caught(handler)}, and `{checker}` allows when no rule "
@@ -219,9 +222,33 @@ def _allows_without_rules(loader: FunctionInfo, info: ModuleInfo) -> str | None:
                 outcome = flow.after(node)
                 if outcome.kind == "return" and allow_value(outcome.value, fn, info) is not None:
                     return fn.qualname
-            elif isinstance(node, ast.Return) and _any_over_rules(node, loader, fn, info, flow):
+            elif (
+                isinstance(node, ast.Return) and _any_over_rules(node, loader, fn, info, flow)
+            ) or (isinstance(node, ast.If) and _denies_members(node, loader, fn, info, flow)):
                 return fn.qualname
     return None
+
+
+def _denies_members(
+    node: ast.If, loader: FunctionInfo, fn: FunctionInfo, info: ModuleInfo, flow: FunctionFlow
+) -> bool:
+    """`if domain in blocked: return False` over what `loader` returns, in a check that
+    ends by allowing: with no entries nothing is ever in the list, so all is allowed."""
+    last = fn.node.body[-1]
+    if not (isinstance(last, ast.Return) and allow_value(last.value, fn, info) is not None):
+        return False
+    if not any(
+        isinstance(b, ast.Return) and b.value is not None and allow_value(b.value, fn, info) is None
+        for b in node.body
+    ) and not body_denies(node.body):
+        return False
+    return any(
+        isinstance(t, ast.Compare)
+        and len(t.ops) == 1
+        and isinstance(t.ops[0], ast.In)
+        and _fed_by(t.comparators[0], loader, fn, info, flow, node)
+        for t in ast.walk(node.test)
+    )
 
 
 def _any_over_rules(
@@ -252,13 +279,21 @@ def _fed_by(
     info: ModuleInfo,
     flow: FunctionFlow,
     loop: ast.AST,
+    depth: int = 0,
 ) -> bool:
     """Does the loop iterate over what `loader` returns or stores?"""
+    if depth > 3:
+        return False  # `rules = rules if rules is not None else load()` names itself
+    if isinstance(source, ast.IfExp):  # `cache if cache is not None else load_rules()`
+        return any(
+            _fed_by(s, loader, fn, info, flow, loop, depth + 1)
+            for s in (source.body, source.orelse)
+        )
     if isinstance(source, ast.Call):
         if _calls(source, loader, fn, info):
             return True
         if source.args and (dotted_name(source.func) or "") in ("list", "set", "sorted", "tuple"):
-            return _fed_by(source.args[0], loader, fn, info, flow, loop)
+            return _fed_by(source.args[0], loader, fn, info, flow, loop, depth + 1)
         return False
     name = dotted_name(source)
     if name is None:
@@ -267,6 +302,8 @@ def _fed_by(
         return True
     if isinstance(source, ast.Name):
         assigned = flow.value_before(loop, name) or _module_value(info, name)
+        if isinstance(assigned, ast.IfExp):
+            return _fed_by(assigned, loader, fn, info, flow, loop, depth + 1)
         return isinstance(assigned, ast.Call) and _calls(assigned, loader, fn, info)
     return False
 
@@ -339,6 +376,42 @@ def is_allowed(command):
 ]
 
 EmptyRulesOnLoadError.INVALID = [
+    # a membership test over the loaded deny list: with no entries, nothing is ever in it
+    Invalid(
+        """\
+def load_banned_hosts():
+    try:
+        with open(BANNED_PATH) as f:
+            return {line.strip() for line in f}
+    except OSError:
+        pass
+    return set()
+
+
+def is_allowed_host(host, banned=None):
+    banned = banned if banned is not None else load_banned_hosts()
+    if host in banned:
+        return False
+    return True
+""",
+        line=5,
+        fixed="""\
+def load_banned_hosts():
+    try:
+        with open(BANNED_PATH) as f:
+            return {line.strip() for line in f}
+    except OSError:
+        raise
+    return set()
+
+
+def is_allowed_host(host, banned=None):
+    banned = banned if banned is not None else load_banned_hosts()
+    if host in banned:
+        return False
+    return True
+""",
+    ),
     # an unreadable configuration turns the enforcement switch off
     Invalid(
         """\

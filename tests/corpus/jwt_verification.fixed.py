@@ -65,3 +65,11 @@ def current_key() -> str:
 
 def previous_key() -> str:
     raise NotImplementedError
+
+
+def finish_authorization(query: dict, session: dict) -> dict:
+    """OAuth redirect back from the identity provider: check state, then swap the code."""
+    returned_state = query.get("state")
+    if not returned_state or returned_state != session.pop("oauth_state", None):  # expect: FC122
+        raise AuthenticationFailed("OAuth state does not match this login")
+    return exchange_code(query["code"])
