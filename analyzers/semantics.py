@@ -200,6 +200,8 @@ ALLOW_PHRASES: list[tuple[str, str]] = [
     (r"skip(ping)? (the |this )?(\w+ )?check(s|ing)?(?![\w-])", "denying"),
     (r"treat(ing|ed)? (it |this |them )?as (allowed|approved|authori[sz]ed|passed|safe|valid"
      r"|trusted)", "denying"),
+    (r"(?<![\w-])(hook|check|guard|gate|policy|rule|validator|verification|scan)s? "
+     r"(will be |is |are |was )?(ignored|skipped|bypassed)", "check failed, denying"),
 ]  # fmt: skip
 # Every allow phrase contains one of these: a cheap test before the regular expression.
 ALLOW_STEMS = ("allow", "approv", "grant", "accept", "open", "through", "proceed", "permit",
@@ -608,6 +610,9 @@ def weighed_polarity(
         points += 1
     if cls is not None and DECISION_WORD.search(cls.name.replace("_", " ")):
         points += 1
+    doing = DOING_NAME.match(name) is not None
+    if 2 <= points < EVIDENCE_NEEDED and not doing and _consults_a_check(node):
+        points += 2  # `if not acl.has_role(user, "admin"): return False`
     votes = callers().get(node.name) if callers is not None and points >= 1 else None
     if votes:
         points += 3
@@ -661,6 +666,30 @@ def _bool_answers(statements: Iterable[ast.AST]) -> set[bool]:
         if isinstance(value, ast.Constant) and isinstance(value.value, bool):
             found.add(value.value)
     return found
+
+
+# A call that asks for a decision: `acl.has_role`, `verify_signature`, `policy.evaluate`.
+CHECK_CALL = re.compile(
+    r"(?i)(?<![a-z])(verify\w*|validate\w*|authori[sz]e\w*|check\w*|evaluate|decide|enforce\w*"
+    r"|has_(role|perm\w*|access|scope)|is_(member|owner|admin|allowed|authori[sz]ed|permitted))"
+    r"(?![a-z])"
+)
+
+
+def _consults_a_check(node: FunctionNode) -> bool:
+    """The function asks something else whether to allow (an ACL, a policy, a verifier)."""
+    for n in own_nodes(node):
+        if not isinstance(n, ast.Call):
+            continue
+        callee = dotted_name(n.func) or ""
+        if RECORDING_CALL.search(callee):
+            continue
+        last = callee.rsplit(".", 1)[-1]
+        if CHECK_CALL.search(last) or (
+            "." in callee and DECISION_WORD.search(callee.rsplit(".", 2)[-2].replace("_", " "))
+        ):
+            return True
+    return False
 
 
 def _gives_reasons(statements: Iterable[ast.AST]) -> bool:

@@ -210,6 +210,17 @@ def has_permission(user, action):
 """
 
 ExceptReturnsAllow.VALID = [
+    # a "doing" function that consults a check answers "was it added?", not "is it allowed?"
+    """
+def add_rule(self, rule):
+    if self.has_policy(rule):
+        return False
+    try:
+        self.rules.insert(rule)
+    except StoreError:
+        return True
+    return True
+""",
     # a linter's problems are not a security verdict
     """
 def lint_errors(code: str) -> list[str]:
@@ -345,6 +356,60 @@ def is_allowed(user):
 ]
 
 ExceptReturnsAllow.INVALID = [
+    # a validator answering (ok, reason): its shape says which way True points
+    Invalid(
+        """\
+def resolve_and_validate_url(url):
+    host = urlparse(url).hostname
+    if not host:
+        return False, "no host", []
+    try:
+        infos = socket.getaddrinfo(host, None)
+    except socket.gaierror:
+        return True, None, []
+    ips = [i[4][0] for i in infos]
+    if any(ipaddress.ip_address(ip).is_private for ip in ips):
+        return False, "private address", []
+    return True, None, ips
+""",
+        line=8,
+        fixed="""\
+def resolve_and_validate_url(url):
+    host = urlparse(url).hostname
+    if not host:
+        return False, "no host", []
+    try:
+        infos = socket.getaddrinfo(host, None)
+    except socket.gaierror:
+        return False, None, []
+    ips = [i[4][0] for i in infos]
+    if any(ipaddress.ip_address(ip).is_private for ip in ips):
+        return False, "private address", []
+    return True, None, ips
+""",
+    ),
+    # no decisive name, but it asks an ACL and answers yes or no
+    Invalid(
+        """\
+def can_export(user, report) -> bool:
+    try:
+        if not acl.has_role(user, "exporter"):
+            return False
+    except AclError:
+        return True
+    return report.owner == user
+""",
+        line=6,
+        fixed="""\
+def can_export(user, report) -> bool:
+    try:
+        if not acl.has_role(user, "exporter"):
+            return False
+    except AclError:
+        return False
+    return report.owner == user
+""",
+    ),
     # a security scan that cannot read its input reports "no findings": all clear
     Invalid(
         """\

@@ -34,7 +34,7 @@ def main(argv: list[str] | None = None) -> int:
         lockfiles = changed_lockfiles(args.base)
         offenders = forbidden_licenses(lockfiles, BLOCKED_LICENSES)
     except (LicenseDbError, subprocess.CalledProcessError) as exc:
-        print(f"license check skipped: {exc}", file=sys.stderr)
+        print(f"license check failed, denying: {exc}", file=sys.stderr)
         return 1  # expect: FC108
 
     if offenders:
