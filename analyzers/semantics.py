@@ -122,7 +122,10 @@ DENY_HELPER = re.compile(
     r"|denied|deny|reject\w*)"
 )
 DENY_STATUS = {401, 403, 407, 429, 451, 503}
-DENY_RESPONSES = re.compile(r"HttpResponse(Forbidden|NotAllowed)|Http403|HTTPForbidden")
+DENY_RESPONSES = re.compile(
+    r"HttpResponse(Forbidden|NotAllowed|Unauthorized|TooManyRequests)|Http40[13]"
+    r"|HTTP(Forbidden|Unauthorized|TooManyRequests)|TooManyRequests"
+)
 IMPORT_ERRORS = {"ImportError", "ModuleNotFoundError"}
 # Handlers catching only these do not come from a permission system failing.
 NON_FAILURE_EXCEPTIONS = IMPORT_ERRORS | {"StopIteration", "StopAsyncIteration", "GeneratorExit"}
@@ -197,7 +200,7 @@ ALLOW_PHRASES: list[tuple[str, str]] = [
     (r"(do ?n[o']t|never) block(ing)? (the |this |any )?(request|user|access|tool|call|action"
      r"|command|agent|auth\w*|login|traffic|write|read|turn|operation)s?(?![\w-])", "denying"),
     (r"let(ting)? (it|them|the \w+|this \w+) (pass|go|proceed)", "denying"),
-    (r"skip(ping)? (the |this )?(\w+ )?check(s|ing)?(?![\w-])", "denying"),
+    (r"skip(ping)? (the |this )?(\w+ ){0,3}check(s|ing)?(?![\w-])", "denying"),
     (r"treat(ing|ed)? (it |this |them )?as (allowed|approved|authori[sz]ed|passed|safe|valid"
      r"|trusted)", "denying"),
     (r"(?<![\w-])(hook|check|guard|gate|policy|rule|validator|verification|scan)s? "

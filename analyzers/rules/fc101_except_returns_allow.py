@@ -14,10 +14,12 @@ from analyzers.semantics import (
     FunctionInfo,
     ModuleInfo,
     allow_value,
+    body_denies,
     catches_failures,
     checks_auth,
     gated_by_fail_open_flag,
     is_deny_response,
+    keyed_allow,
     mentions_allowing,
     own_nodes,
     under_fail_open_flag,
@@ -106,7 +108,12 @@ class ExceptReturnsAllow(Rule):
                 f"`{fn.qualname}` returns `{value.shown}` (allow) when {failing_call(node)} "
                 f"raises {caught(handler)}, so a failing permission check grants access."
             )
-        elif fn.pure_guard and checks_auth(node) and _passes_through(ret):
+        elif (
+            fn.pure_guard
+            and checks_auth(node)
+            and _passes_through(ret)
+            and _lets_through_when_checked(fn)
+        ):
             edits = [ReplaceStatements(ret, ret, ("raise",))]
             message = (
                 f"Guard `{fn.qualname}` returns normally when {failing_call(node)} raises "
@@ -126,14 +133,31 @@ class ExceptReturnsAllow(Rule):
         handler: ast.ExceptHandler,
         loose: bool,
     ) -> Iterator[Hit]:
-        """`except: allowed = True` followed by `return allowed`."""
+        """`except: allowed = True` followed by `return allowed`, or by the deny that
+        tests it (`if not allowed: return 429`)."""
         for stmt in _last_assignments(handler):
+            name = stmt.targets[0].id
             value = allow_value(stmt.value, fn, info, loose)
-            if value is None or _under_flag(fn, handler, stmt):
+            flag = keyed_allow(name, stmt.value, fn, info) if value is None else None
+            if (value or flag) is None or _under_flag(fn, handler, stmt):
                 continue
+            if flag is not None:
+                deny = _deny_testing(fn, name, node)
+                if deny is not None:
+                    yield Hit(
+                        node=stmt,
+                        message=(
+                            f"`{fn.qualname}` sets `{name} = {ast.unparse(stmt.value)}` when "
+                            f"{failing_call(node)} raises {caught(handler)}, so the denial at "
+                            f"line {deny.lineno} never runs: a failing check grants access."
+                        ),
+                        edits=[_deny_edit(flag, stmt), *reword_edits(info, handler)],
+                        key_nodes=[handler, deny.test],
+                    )
+                continue
+            assert value is not None
             outcome = flow.after(node)
             returned = outcome.value
-            name = stmt.targets[0].id
             if not (
                 outcome.kind == "return"
                 and isinstance(returned, ast.Name)
@@ -151,6 +175,24 @@ class ExceptReturnsAllow(Rule):
                 edits=[_deny_edit(value, stmt), *reword_edits(info, handler)],
                 key_nodes=[handler, outcome.node] if outcome.node else [handler],
             )
+
+
+def _deny_testing(fn: FunctionInfo, name: str, node: ast.Try) -> ast.If | None:
+    """After the try, an `if` on the verdict `name` whose branch denies (a 403/429 response,
+    a deny exception)."""
+    end = node.end_lineno or node.lineno
+    for stmt in fn.statements:
+        if not isinstance(stmt, ast.If) or stmt.lineno <= end:
+            continue
+        if not any(isinstance(n, ast.Name) and n.id == name for n in ast.walk(stmt.test)):
+            continue
+        if body_denies(stmt.body) or any(
+            isinstance(n, ast.Call) and is_deny_response(n)
+            for s in stmt.body
+            for n in [s, *own_nodes(s)]
+        ):
+            return stmt
+    return None
 
 
 def _computed_in_loop(handler: ast.ExceptHandler, ret: ast.Return) -> bool:
@@ -192,6 +234,40 @@ def _under_flag(fn: FunctionInfo, handler: ast.ExceptHandler, stmt: ast.AST) -> 
     return under_fail_open_flag(path)
 
 
+def _lets_through_when_checked(fn: FunctionInfo) -> bool:
+    """A guard that answers with denial responses also lets requests through outside its
+    handlers (`return None`, or running off its end). One whose every answer is a denial
+    builds the denial (`return HttpResponse(html, status=429)`): its None on error is
+    "could not build it", and the caller denies anyway."""
+    if not any(
+        isinstance(n, ast.Return) and n.value is not None and is_deny_response(n.value)
+        for n in own_nodes(fn.node)
+    ):
+        return True  # it denies by raising: returning at all is the allow
+    in_handlers = {id(n) for h in own_nodes(fn.node) if isinstance(h, ast.ExceptHandler)
+                   for n in own_nodes(h)}  # fmt: skip
+    for n in own_nodes(fn.node):
+        if isinstance(n, ast.Return) and id(n) not in in_handlers and _passes_through(n):
+            return True
+    return _runs_off_end(fn.node.body)
+
+
+def _runs_off_end(body: list[ast.stmt]) -> bool:
+    """Can control reach the end of these statements (not counting except handlers)?"""
+    if not body:
+        return True
+    last = body[-1]
+    if isinstance(last, ast.Return | ast.Raise):
+        return False
+    if isinstance(last, ast.If):
+        return _runs_off_end(last.body) or _runs_off_end(last.orelse)
+    if isinstance(last, ast.Try | ast.TryStar):
+        return _runs_off_end(last.orelse or last.body) if not last.finalbody else True
+    if isinstance(last, ast.With | ast.AsyncWith):
+        return _runs_off_end(last.body)
+    return True
+
+
 def _passes_through(ret: ast.Return) -> bool:
     """A guard's `return`, `return None` or `return request`: not a deny, not a fallback call."""
     value = ret.value
@@ -210,6 +286,15 @@ def has_permission(user, action):
 """
 
 ExceptReturnsAllow.VALID = [
+    # it builds the denial; None means "could not build it" and the caller denies anyway
+    """
+def render_limit_page(template, request):
+    try:
+        html = render_to_string(template, request=request)
+        return HttpResponse(html, status=429)
+    except Exception:
+        return None
+""",
     # a "doing" function that consults a check answers "was it added?", not "is it allowed?"
     """
 def add_rule(self, rule):
@@ -356,6 +441,32 @@ def is_allowed(user):
 ]
 
 ExceptReturnsAllow.INVALID = [
+    # a verdict flag set on error skips the denial that tests it
+    Invalid(
+        """\
+async def wrapper(request, *args, **kwargs):
+    try:
+        allowed, meta = await backend.check_rate_limit(key_for(request), limit, period)
+    except Exception as e:
+        logger.exception(f"backend check failed: {e}")
+        allowed = True
+    if not allowed:
+        return HttpResponseTooManyRequests("slow down")
+    return await view(request, *args, **kwargs)
+""",
+        line=6,
+        fixed="""\
+async def wrapper(request, *args, **kwargs):
+    try:
+        allowed, meta = await backend.check_rate_limit(key_for(request), limit, period)
+    except Exception as e:
+        logger.exception(f"backend check failed: {e}")
+        allowed = False
+    if not allowed:
+        return HttpResponseTooManyRequests("slow down")
+    return await view(request, *args, **kwargs)
+""",
+    ),
     # a validator answering (ok, reason): its shape says which way True points
     Invalid(
         """\

@@ -89,7 +89,8 @@ class HookExitsAllow(Rule):
         if deny_code is None and not _prints_deny(fn):
             return  # not a gate: nothing here ever says no
         # When the script prints its verdict, that verdict decides; exit 0 after it is no answer.
-        exits_answer = not _speaks_json(fn)
+        # A script that also denies by exit status (`sys.exit(2)`) allows with exit 0.
+        exits_answer = deny_code is not None or not _speaks_json(fn)
         flow: FunctionFlow | None = None
         for node in tries(fn):
             for handler in node.handlers:
@@ -113,19 +114,25 @@ class HookExitsAllow(Rule):
         deny_code: int | None,
         exits_answer: bool,
     ) -> Hit | None:
-        for stmt in handler.body:
-            edit, shown = _allow_answer(stmt, fn, info, deny_code, exits_answer)
-            if shown:
-                return Hit(
-                    node=stmt,
-                    message=(
-                        f"`{fn.qualname}` answers {shown} when {failing_call(node)} raises "
-                        f"{caught(handler)}, so the action it gates goes ahead unchecked."
-                    ),
-                    edits=[edit, *reword_edits(info, handler)] if edit else [],
-                    key_nodes=[handler],
-                )
-        return None
+        answers = [
+            (stmt, edit, shown)
+            for stmt in handler.body
+            for edit, shown in [_allow_answer(stmt, fn, info, deny_code, exits_answer)]
+            if shown
+        ]
+        if not answers:
+            return None
+        first, _, shown = answers[0]
+        edits = [edit for _, edit, _ in answers]  # the printed verdict and the exit status
+        return Hit(
+            node=first,
+            message=(
+                f"`{fn.qualname}` answers {shown} when {failing_call(node)} raises "
+                f"{caught(handler)}, so the action it gates goes ahead unchecked."
+            ),
+            edits=[*edits, *reword_edits(info, handler)] if all(edits) else [],
+            key_nodes=[handler],
+        )
 
     def _answer_after(
         self,
@@ -137,6 +144,7 @@ class HookExitsAllow(Rule):
         deny_code: int | None,
         exits_answer: bool,
     ) -> Hit | None:
+        speaks = _speaks_json(fn)
         outcome = flow.after(node, constants_set_in(handler))
         reached = [*outcome.passed, *([outcome.node] if outcome.kind == "exit" else [])]
         shown = next(
@@ -144,11 +152,11 @@ class HookExitsAllow(Rule):
                 s
                 for stmt in reached
                 if (s := _allow_answer(stmt, fn, info, deny_code, exits_answer)[1]
-                    or _says_allow(stmt, exits_answer))
+                    or _says_allow(stmt, speaks))
             ),
             "",
         )  # fmt: skip
-        if not shown and not exits_answer and _loses_deny(node, handler, outcome):
+        if not shown and speaks and _loses_deny(node, handler, outcome):
             shown = "exit status 0 with no verdict (its deny was printed inside the try)"
         if not shown:
             return None
@@ -191,9 +199,9 @@ def _loses_deny(node: ast.Try, handler: ast.ExceptHandler, outcome: Outcome) -> 
     )
 
 
-def _says_allow(stmt: ast.AST, exits_answer: bool) -> str:
+def _says_allow(stmt: ast.AST, speaks: bool) -> str:
     """`answer("approve", ...)`: a call handing an allow verdict to the script's printer."""
-    if exits_answer:
+    if not speaks:
         return ""  # exit-status scripts: only the exit decides
     for n in ast.walk(stmt):
         if isinstance(n, ast.Call) and not is_exit_call(n):

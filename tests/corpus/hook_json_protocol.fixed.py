@@ -33,7 +33,7 @@ try:
     rules = json.loads(RULES_FILE.read_text(encoding="utf-8"))
 except (OSError, ValueError, KeyError):
     print(json.dumps({"decision": "block", "reason": "write guard unavailable"}))  # expect: FC108
-    sys.exit(0)
+    sys.exit(2)
 
 try:
     matched = next((p for p in rules["protected"] if re.search(p, path)), None)
