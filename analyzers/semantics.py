@@ -203,6 +203,8 @@ ALLOW_PHRASES: list[tuple[str, str]] = [
     (r"skip(ping)? (the |this )?(\w+ ){0,3}check(s|ing)?(?![\w-])", "denying"),
     (r"treat(ing|ed)? (it |this |them )?as (allowed|approved|authori[sz]ed|passed|safe|valid"
      r"|trusted)", "denying"),
+    (r"(?:(?<=, )|(?<=: )|(?<=then ))allow (the |this |all )?(request|access|call|action|tool"
+     r"|command|server|user|upload|write|read|message|it|them|everything)s?(?![\w-])", "deny"),
     (r"(?<![\w-])(hook|check|guard|gate|policy|rule|validator|verification|scan)s? "
      r"(will be |is |are |was )?(ignored|skipped|bypassed)", "check failed, denying"),
 ]  # fmt: skip

@@ -26,6 +26,7 @@ from analyzers.semantics import (
     allow_value,
     call_name,
     catches_failures,
+    checks_auth,
     deny_word,
     gated_by_fail_open_flag,
     handler_types,
@@ -115,7 +116,9 @@ class SaysItFailsOpen(Rule):
                     continue
                 flow = flow or FunctionFlow(fn.node)
                 severity = "warning" if imports else "error"  # a missing module may be deliberate
-                hit = self._region(fn, info, flow, handler, handler.body, text, severity, True)
+                hit = self._region(
+                    fn, info, flow, handler, handler.body, text, severity, True, node
+                )
                 if hit:
                     yield hit
         for stmt in fn.statements:
@@ -146,10 +149,16 @@ class SaysItFailsOpen(Rule):
         text: str,
         severity: str,
         failing: bool,
+        guarded: ast.Try | None = None,
     ) -> Hit | None:
-        """A hit for `body` when it does not deny and the function decides on access."""
+        """A hit for `body` when it does not deny and the function decides on access
+        (or the failing code it guards is a check: `validate_tools(...)`, `acl.lookup`)."""
         handler = isinstance(owner, ast.ExceptHandler)
-        if _denies(body, fn, info) or not _decides(fn, info, text, handler):
+        if _denies(body, fn, info):
+            return None
+        if not (
+            _decides(fn, info, text, handler) or (guarded is not None and checks_auth(guarded))
+        ):
             return None
         exit_stmt = _exit_of(body)
         edits = _fix(fn, info, flow, owner, body, exit_stmt) if failing else []
@@ -435,6 +444,34 @@ def can_edit(user, doc):
 ]
 
 SaysItFailsOpen.INVALID = [
+    # the function only registers tools, but the code that failed is a check and the
+    # handler says it lets them through
+    Invalid(
+        """\
+async def register_server(self, server):
+    tools = await server.list_tools()
+    try:
+        verdict = await self.guardrails.validate_tools(tools)
+        tools = [t for t in tools if t.name not in verdict.blocked]
+    except Exception as e:
+        # Fail open: if validation fails, allow the tools
+        logger.error("tool validation error: %s", e)
+    self.registry.add(server, tools)
+""",
+        line=8,
+        fixed="""\
+async def register_server(self, server):
+    tools = await server.list_tools()
+    try:
+        verdict = await self.guardrails.validate_tools(tools)
+        tools = [t for t in tools if t.name not in verdict.blocked]
+    except Exception as e:
+        # failing closed: if validation fails, deny
+        logger.error("tool validation error: %s", e)
+        raise
+    self.registry.add(server, tools)
+""",
+    ),
     # the module that would check is missing, and the handler says it allows: a warning
     Invalid(
         """\
