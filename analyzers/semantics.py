@@ -118,10 +118,10 @@ CREDENTIAL_ARG = re.compile(
 RECORDING_CALL = re.compile(r"(?i)(^|\.)(audit|metrics?|statsd|telemetry|logger|log|logging)\.")
 # Helpers that send the deny themselves: `await send_403(send)`, `respond_unauthorized()`.
 DENY_HELPER = re.compile(
-    r"(?i)^_*(send|respond|reply|return|deny|reject|abort)_?(401|403|forbidden|unauthori[sz]ed"
-    r"|denied|deny|reject\w*)"
+    r"(?i)^_*(send|respond|reply|return|deny|reject|abort|create|build|make)_?(401|402|403|429"
+    r"|forbidden|unauthori[sz]ed|denied|deny|reject\w*|payment_required)"
 )
-DENY_STATUS = {401, 403, 407, 429, 451, 503}
+DENY_STATUS = {401, 402, 403, 407, 429, 451, 503}
 DENY_RESPONSES = re.compile(
     r"HttpResponse(Forbidden|NotAllowed|Unauthorized|TooManyRequests)|Http40[13]"
     r"|HTTP(Forbidden|Unauthorized|TooManyRequests)|TooManyRequests"
@@ -157,15 +157,17 @@ ALLOW_STRINGS = {
 }
 ALLOW_KEYS = {
     "allowed", "allow", "granted", "permitted", "authorized", "authorised", "approved",
-    "is_allowed", "is_authorized", "is_permitted", "has_permission", "has_access",
+    "is_allowed", "is_authorized", "is_permitted", "has_permission", "has_access", "should_allow",
 }  # fmt: skip
 DENY_KEYS = {
     "denied", "deny", "blocked", "banned", "forbidden", "rate_limited", "ratelimited",
-    "throttled", "revoked", "is_blocked", "is_banned", "is_denied",
+    "throttled", "revoked", "is_blocked", "is_banned", "is_denied", "should_block", "should_deny",
 }  # fmt: skip
 # Fields that decide only inside a permission function (`is_authenticated` is also UI state).
-WEAK_ALLOW_KEYS = {"authenticated", "is_authenticated", "valid", "is_valid", "verified", "trusted"}
-WEAK_DENY_KEYS = {"expired", "rejected", "limited", "locked"}
+WEAK_ALLOW_KEYS = {"authenticated", "is_authenticated", "valid", "is_valid", "verified", "trusted",
+                   "safe", "is_safe", "clean", "is_clean"}  # fmt: skip
+WEAK_DENY_KEYS = {"expired", "rejected", "limited", "locked", "flagged", "is_flagged", "malicious",
+                  "is_malicious", "unsafe", "is_unsafe", "infected", "is_infected"}  # fmt: skip
 VERDICT_KEYS = {"permission", "decision", "permissiondecision", "verdict", "effect", "action",
                 "result", "outcome", "access"}  # fmt: skip
 # Phrases that say the code lets things through, each with the words a fix puts instead.
@@ -863,8 +865,8 @@ def is_deny_response(value: ast.expr) -> bool:
         return isinstance(status, ast.Constant) and status.value in DENY_STATUS
     if not isinstance(value, ast.Call):
         return False
-    if DENY_RESPONSES.search(call_name(value)):
-        return True
+    if DENY_RESPONSES.search(call_name(value)) or DENY_HELPER.search(call_name(value)):
+        return True  # `HttpResponseForbidden()`, `self._create_402_response(...)`
     return (
         _status_of(value) in DENY_STATUS
         or any(

@@ -441,6 +441,30 @@ def is_allowed(user):
 ]
 
 ExceptReturnsAllow.INVALID = [
+    # a verdict dict whose key says which way it points
+    Invalid(
+        """\
+def validate_command(command):
+    try:
+        for pattern in DANGEROUS:
+            if re.search(pattern, command):
+                return {"should_block": True, "reason": pattern}
+        return {"should_block": False}
+    except Exception as e:
+        return {"should_block": False, "error": str(e)}
+""",
+        line=8,
+        fixed="""\
+def validate_command(command):
+    try:
+        for pattern in DANGEROUS:
+            if re.search(pattern, command):
+                return {"should_block": True, "reason": pattern}
+        return {"should_block": False}
+    except Exception as e:
+        return {"should_block": True, "error": str(e)}
+""",
+    ),
     # a verdict flag set on error skips the denial that tests it
     Invalid(
         """\

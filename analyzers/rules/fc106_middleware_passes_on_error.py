@@ -13,6 +13,7 @@ from analyzers.rules.common import append_to_handler, caught, failing_call, rewo
 from analyzers.semantics import (
     FunctionInfo,
     ModuleInfo,
+    body_denies,
     catches_failures,
     checks_auth,
     dotted_name,
@@ -76,8 +77,10 @@ class MiddlewarePassesOnError(Rule):
             return
         flow: FunctionFlow | None = None
         for node in tries(fn):
-            if not checks_auth(node) or any(_calls_next(s) for s in node.body):
+            if any(_calls_next(s) for s in node.body if not isinstance(s, ast.If)):
                 continue  # the try guards the downstream call, not an auth check
+            if not (checks_auth(node) or _denies_later(fn, node)):
+                continue
             for handler in node.handlers:
                 if not catches_failures(handler, node):
                     continue
@@ -120,6 +123,15 @@ class MiddlewarePassesOnError(Rule):
             edits=[edit, *reword_edits(info, handler)],
             key_nodes=[handler, passing],
         )
+
+
+def _denies_later(fn: FunctionInfo, node: ast.Try) -> bool:
+    """The check comes after the try (`if not payment_header: return 402`): passing the
+    request on from the handler skips it."""
+    end = node.end_lineno or node.lineno
+    return any(
+        isinstance(s, ast.If) and s.lineno > end and body_denies(s.body) for s in fn.statements
+    )
 
 
 def _passes_on(fn: FunctionInfo, stmt: ast.AST) -> bool:
@@ -178,6 +190,40 @@ class SessionMiddleware:
 ]
 
 MiddlewarePassesOnError.INVALID = [
+    # the check comes after the try: an error reading the request skips it
+    Invalid(
+        """\
+class PaymentMiddleware(BaseHTTPMiddleware):
+    async def dispatch(self, request, call_next):
+        try:
+            body = await request.body()
+            method = json.loads(body).get("method")
+            if method not in PAID_METHODS:
+                return await call_next(request)
+        except Exception as e:
+            logger.warning(f"Error parsing request body: {e}")
+            return await call_next(request)
+        if not request.headers.get("X-PAYMENT"):
+            return self._create_402_response("payment required")
+        return await call_next(request)
+""",
+        line=10,
+        fixed="""\
+class PaymentMiddleware(BaseHTTPMiddleware):
+    async def dispatch(self, request, call_next):
+        try:
+            body = await request.body()
+            method = json.loads(body).get("method")
+            if method not in PAID_METHODS:
+                return await call_next(request)
+        except Exception as e:
+            logger.warning(f"Error parsing request body: {e}")
+            raise
+        if not request.headers.get("X-PAYMENT"):
+            return self._create_402_response("payment required")
+        return await call_next(request)
+""",
+    ),
     # a filtering middleware whose scan fails lets the request on unscanned
     Invalid(
         """\
