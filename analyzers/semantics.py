@@ -198,6 +198,8 @@ ALLOW_PHRASES: list[tuple[str, str]] = [
     (r"allow(ing)? (it |them )?all(?![\w-])", "denying"),
     (r"\(allow(ed)?\)", "(deny)"),
     (r"(?:(?<=and )|(?<=, ))pass(ing)? (it |them )?through", "denying"),  # "log and pass through"
+    (r"pass(ing)? through (this|the|that) (\w+ )?(call|request|tool|command|action|event"
+     r"|message|operation)s?(?![\w-])", "denying"),
     (r"(?:(?<=raised[;,:] )|(?<=failed[;,:] )|(?<=error[;,:] ))skipp(ing|ed)", "denying"),
     (r"(do ?n[o']t|never) block(ing)? (the |this |any )?(request|user|access|tool|call|action"
      r"|command|agent|auth\w*|login|traffic|write|read|turn|operation)s?(?![\w-])", "denying"),
@@ -207,8 +209,8 @@ ALLOW_PHRASES: list[tuple[str, str]] = [
      r"|trusted)", "denying"),
     (r"(?:(?<=, )|(?<=: )|(?<=then ))allow (the |this |all )?(request|access|call|action|tool"
      r"|command|server|user|upload|write|read|message|it|them|everything)s?(?![\w-])", "deny"),
-    (r"(?<![\w-])(hook|check|guard|gate|policy|rule|validator|verification|scan)s? "
-     r"(will be |is |are |was )?(ignored|skipped|bypassed)", "check failed, denying"),
+    (r"(?<![\w-])(hook|check|guard\w*|gate|policy|rule|validator|verification|scan)s? "
+     r"(will be |is |are |was )?(ignored|skipped|bypassed|a no-?op)", "check failed, denying"),
 ]  # fmt: skip
 # Every allow phrase contains one of these: a cheap test before the regular expression.
 ALLOW_STEMS = ("allow", "approv", "grant", "accept", "open", "through", "proceed", "permit",
@@ -542,7 +544,8 @@ DECISION_WORD = re.compile(
     r"|entitle\w*|privilege\w*|auth|authenticat\w*|signature|token|scopes?|consent|approv\w*"
     r"|whitelist\w*|allowlist\w*|blocklist\w*|blacklist\w*|denylist\w*"
     r"|membership|payment|paid|billing|credits?|subscri\w*|licen[cs]e\w*|forbid\w*|deny"
-    r"|denied|blocked|banned|restrict\w*|tenant\w*|sandbox\w*|trusted|verified)(?![a-z])"
+    r"|denied|blocked|banned|restrict\w*|tenant\w*|sandbox\w*|trusted|verified|governance)"
+    r"(?![a-z])"
 )
 # Words in a name that make True mean "denied": `is_blocked_host`, `head_on_protected_tip`.
 DENY_WORD = re.compile(

@@ -39,7 +39,7 @@ from analyzers.semantics import (
 # "not failing open", "rather than fail open", "never auto-approve": the words deny it.
 NEGATED = re.compile(
     r"(?i)(\bnot|\bnever|n't|instead of|rather than|avoid(ing)?|prevent(ing)?|\bnor"
-    r"|\bno longer)\W+(\w+\W+)?$"
+    r"|\bno longer)[^\w,;.:]+(\w+[^\w,;.:]+)?$"  # a comma ends the negated clause
 )
 DENY_CALL = re.compile(r"(?i)^_*(deny|reject|block|forbid|refuse|abort|fail_closed)\w*$")
 COMMENT = re.compile(r"#(.*)$")
