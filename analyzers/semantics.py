@@ -623,7 +623,8 @@ def weighed_polarity(
     doing = DOING_NAME.match(name) is not None
     if 2 <= points < EVIDENCE_NEEDED and not doing and _consults_a_check(node):
         points += 2  # `if not acl.has_role(user, "admin"): return False`
-    votes = callers().get(node.name) if callers is not None and points >= 1 else None
+    asked = callers is not None and points >= 1 and (tested is None or name in tested())
+    votes = callers().get(node.name) if asked else None  # the walk only when an `if` calls it
     if votes:
         points += 3
     if points < EVIDENCE_NEEDED or not (answers or annotated or votes):
