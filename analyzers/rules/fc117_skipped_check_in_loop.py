@@ -9,10 +9,11 @@ from collections.abc import Iterator
 from analyzers.fixes import KEEP, Edit, ReplaceStatements
 from analyzers.flow import LOOPS, FunctionFlow
 from analyzers.rules.base import Hit, Invalid, Rule
-from analyzers.rules.common import append_to_handler, caught, reword_edits
+from analyzers.rules.common import absent_subject, append_to_handler, caught, reword_edits
 from analyzers.semantics import (
     ALLOW_KEYS,
     DECISION_WORD,
+    DENIAL_LIST,
     DENY_EXCEPTION,
     AllowValue,
     FunctionInfo,
@@ -111,7 +112,7 @@ class SkippedCheckInLoop(Rule):
     )
     fix_safety = "The failed check denies (verdict set to deny) or the error propagates."
     fallback = True
-    trigger = ("except", "isinstance")
+    trigger = ("except", "isinstance", "is None")
 
     def check(self, fn: FunctionInfo, info: ModuleInfo) -> Iterator[Hit]:
         yield from self._unreadable_items_skipped(fn, info)
@@ -135,7 +136,7 @@ class SkippedCheckInLoop(Rule):
             if not isinstance(loop, ast.For | ast.AsyncFor):
                 continue
             for i, stmt in enumerate(loop.body):
-                skip = _skips_unreadable(stmt)
+                skip = _skips_unreadable(stmt, loop.body[:i])
                 if skip is None or not _denies_later(fn, loop.body[i + 1 :]):
                     continue
                 if not _decides(fn):
@@ -238,20 +239,43 @@ def _decides(fn: FunctionInfo) -> bool:
     return bool(DECISION_WORD.search(" ".join([fn.node.name.replace("_", " "), doc[:2000]])))
 
 
-def _skips_unreadable(stmt: ast.stmt) -> ast.Continue | None:
-    """`if not isinstance(value, str): continue`: the item the check cannot read is skipped."""
-    if (
+def _skips_unreadable(stmt: ast.stmt, before: list[ast.stmt]) -> ast.Continue | None:
+    """`if not isinstance(value, str): continue`, or `parsed = parse(item)` then
+    `if parsed is None: continue`: the item the check cannot read is skipped."""
+    if not (
         isinstance(stmt, ast.If)
         and not stmt.orelse
         and len(stmt.body) == 1
         and isinstance(stmt.body[0], ast.Continue)
-        and isinstance(stmt.test, ast.UnaryOp)
-        and isinstance(stmt.test.op, ast.Not)
-        and isinstance(stmt.test.operand, ast.Call)
-        and call_name(stmt.test.operand) == "isinstance"
+    ):
+        return None
+    test = stmt.test
+    if (
+        isinstance(test, ast.UnaryOp)
+        and isinstance(test.op, ast.Not)
+        and isinstance(test.operand, ast.Call)
+        and call_name(test.operand) == "isinstance"
     ):
         return stmt.body[0]
+    missing = absent_subject(test)
+    if missing is not None and isinstance(missing[0], ast.Name):
+        name = missing[0].id
+        source = next(
+            (
+                b.value
+                for b in reversed(before)
+                if isinstance(b, ast.Assign)
+                and any(isinstance(t, ast.Name) and t.id == name for t in b.targets)
+            ),
+            None,
+        )
+        if isinstance(source, ast.Call) and PARSING.search(call_name(source)):
+            return stmt.body[0]
     return None
+
+
+# Calls that read an item into a shape the check can use: None means "could not read it".
+PARSING = re.compile(r"(?i)(parse|decode|load|extract|deseriali[sz]e|read)")
 
 
 def _denies_later(fn: FunctionInfo, block: list[ast.stmt]) -> bool:
@@ -269,6 +293,13 @@ def _denies_later(fn: FunctionInfo, block: list[ast.stmt]) -> bool:
                     return True
                 if isinstance(value, ast.Call) and DENY_RESULT.search(call_name(value)):
                     return True
+            if (
+                isinstance(n, ast.Call)
+                and isinstance(n.func, ast.Attribute)
+                and n.func.attr in ("append", "add", "extend")
+                and DENIAL_LIST.search(dotted_name(n.func.value) or "")
+            ):
+                return True  # `denials.append(f"{name}: {reason}")`
     return False
 
 
@@ -620,6 +651,34 @@ def decide(request, policies):
 ]
 
 SkippedCheckInLoop.INVALID = [
+    # a tool call the parser cannot read is skipped before the policy sees it
+    Invalid(
+        """\
+def gate_tool_calls(policy, tool_calls):
+    denials = []
+    for call in tool_calls:
+        parsed = parse_tool_call(call)
+        if parsed is None:
+            continue
+        name, args = parsed
+        if not policy.permits(name, args):
+            denials.append(f"{name}: not permitted")
+    return denials
+""",
+        line=6,
+        fixed="""\
+def gate_tool_calls(policy, tool_calls):
+    denials = []
+    for call in tool_calls:
+        parsed = parse_tool_call(call)
+        if parsed is None:
+            raise PermissionError("cannot check this value: denying")
+        name, args = parsed
+        if not policy.permits(name, args):
+            denials.append(f"{name}: not permitted")
+    return denials
+""",
+    ),
     # a content filter skips the values it cannot scan: they pass unchecked
     Invalid(
         """\
