@@ -396,27 +396,59 @@ def collect_files(
             if not config.is_excluded(shown):
                 files.append((shown, shown if not shown.startswith(("/", "..")) else path.name))
         elif path.is_dir():
-            files.extend(_walk(path, config))
+            found, unwalked = _walk(path, config)
+            files.extend(found)
+            errors.extend(unwalked)
         else:
             errors.append(AnalysisError(raw, "no such file or directory"))
     return files, errors
 
 
-def _walk(root: Path, config: Config) -> list[tuple[str, str]]:
-    found = []
-    for folder, dirs, names in os.walk(root):
+def _walk(root: Path, config: Config) -> tuple[list[tuple[str, str]], list[AnalysisError]]:
+    """Python files under `root`, and the folders that could not be walked (named errors:
+    what was not read was not checked, so it must not look like a clean scan)."""
+    found: list[tuple[str, str]] = []
+    errors: list[AnalysisError] = []
+
+    def unreadable(exc: OSError) -> None:
+        where = display_path(Path(exc.filename)) if exc.filename else display_path(root)
+        errors.append(AnalysisError(where, f"cannot read this folder: {exc.strerror or exc}"))
+
+    real_root = root.resolve()
+    for folder, dirs, names in os.walk(root, onerror=unreadable):
         dirs[:] = sorted(
             d for d in dirs
             if d not in SKIP_DIRS and not d.endswith(".egg-info")
             and not config.is_excluded(display_path(Path(folder, d)))
         )  # fmt: skip
+        for d in [d for d in dirs if Path(folder, d).is_symlink()]:
+            dirs.remove(d)  # never followed: a link could loop, or leave the tree
+            error = _linked_folder_error(Path(folder, d), real_root)
+            if error is not None:
+                errors.append(error)
         for name in sorted(names):
             if name.endswith(".py"):
                 shown = display_path(Path(folder, name))
                 if not config.is_excluded(shown):
                     role = Path(os.path.relpath(Path(folder, name), root)).as_posix()
                     found.append((shown, role))
-    return found
+    return found, errors
+
+
+def _linked_folder_error(link: Path, real_root: Path) -> AnalysisError | None:
+    """A linked folder is analysed where it really is when that is inside the scanned tree;
+    one pointing elsewhere (or nowhere) is named, since its code is not checked."""
+    try:
+        target = link.resolve(strict=True)
+    except (OSError, RuntimeError) as exc:
+        return AnalysisError(display_path(link), f"a broken folder link: not analysed ({exc})")
+    if target == real_root or real_root in target.parents:
+        return None  # its files are walked at their real path
+    return AnalysisError(
+        display_path(link),
+        f"a link to a folder outside the scanned tree ({target}): not analysed; scan that "
+        "folder itself",
+    )
 
 
 def display_path(path: Path) -> str:

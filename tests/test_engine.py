@@ -363,3 +363,42 @@ def test_a_suppression_inside_a_multiline_finding_does_not_silence_it() -> None:
     assert [(f.rule, f.line) for f in analyze_source(code, "app/x.py").findings] == [("FC102", 5)]
     code = INNER_SUPPRESSION.format(on_handler=inner, inside="")
     assert analyze_source(code, "app/x.py").findings == []
+
+
+def test_a_folder_that_cannot_be_read_is_a_named_error(tmp_path: Path, monkeypatch) -> None:
+    """Root can read any folder, so the refusal is made where os.walk lists folders."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "src" / "locked").mkdir(parents=True)
+    (tmp_path / "src" / "ok.py").write_text("x = 1\n")
+    real_scandir = os.scandir
+
+    def scandir(path):  # type: ignore[no-untyped-def]
+        if os.fspath(path).endswith("locked"):
+            raise PermissionError(13, "Permission denied", os.fspath(path))
+        return real_scandir(path)
+
+    monkeypatch.setattr(os, "scandir", scandir)
+    report = analyze_paths(["src"], jobs=1)
+    assert [(e.path, e.message) for e in report.errors] == [
+        ("src/locked", "cannot read this folder: Permission denied")
+    ]
+    assert report.exit_code() == 2
+
+
+def test_a_folder_link_leaving_the_tree_is_a_named_error(tmp_path: Path, monkeypatch) -> None:
+    outside = tmp_path / "elsewhere"
+    outside.mkdir()
+    (outside / "perms.py").write_text(FAIL_OPEN.format(comment=""))
+    repo = tmp_path / "repo"
+    (repo / "pkg").mkdir(parents=True)
+    (repo / "pkg" / "inner").mkdir()
+    (repo / "pkg" / "inner" / "perms.py").write_text(FAIL_OPEN.format(comment=""))
+    (repo / "linked").symlink_to(outside, target_is_directory=True)
+    (repo / "alias").symlink_to(repo / "pkg" / "inner", target_is_directory=True)
+    (repo / "broken.py").symlink_to(tmp_path / "gone.py")
+    monkeypatch.chdir(repo)
+    report = analyze_paths(["."], jobs=1)
+    assert [f.path for f in report.findings] == ["pkg/inner/perms.py"]  # once, not via alias
+    assert [e.path for e in report.errors] == ["broken.py", "linked"]
+    assert "outside the scanned tree" in report.errors[1].message
+    assert report.exit_code() == 2
