@@ -451,6 +451,13 @@ def _linked_folder_error(link: Path, real_root: Path) -> AnalysisError | None:
     )
 
 
+def excluded_files(paths: Sequence[str]) -> list[str]:
+    """The Python files under `paths` that the configuration left out (asked for only when
+    none was analysed, so a run that read nothing never looks like a clean one)."""
+    everything, _ = collect_files(paths, Config())
+    return [shown for shown, _ in everything]
+
+
 def display_path(path: Path) -> str:
     """POSIX path relative to the current directory when inside it, else as given."""
     text = os.fspath(path)
@@ -486,6 +493,8 @@ def analyze_paths(paths: Sequence[str], config: Config | None = None, jobs: int 
     config = config or Config()
     files, errors = collect_files(paths, config)
     report = Report(errors=list(errors))
+    if not files and not errors:
+        report.excluded = excluded_files(paths)  # say that nothing was read, and why
     jobs = jobs or os.cpu_count() or 1
     if jobs > 1 and len(files) >= PARALLEL_THRESHOLD:
         chunks = [files[i :: jobs * 4] for i in range(jobs * 4)]

@@ -120,10 +120,12 @@ class Report:
 
     findings: list[Finding] = field(default_factory=list)
     errors: list[AnalysisError] = field(default_factory=list)
+    excluded: list[str] = field(default_factory=list)  # set when nothing else was analysed
 
     def extend(self, other: Report) -> None:
         self.findings.extend(other.findings)
         self.errors.extend(other.errors)
+        self.excluded.extend(other.excluded)
 
     def sort(self) -> None:
         self.findings.sort(key=lambda f: (f.path, f.line, f.rule))
@@ -140,7 +142,10 @@ class Report:
         return 1 if self.blocking else 0
 
     def to_json(self) -> dict[str, object]:
-        return {
+        shown: dict[str, object] = {
             "findings": [f.to_json() for f in self.findings],
             "errors": [e.to_json() for e in self.errors],
         }
+        if self.excluded:
+            shown["excluded"] = list(self.excluded)  # nothing analysed: all were excluded
+        return shown

@@ -127,6 +127,12 @@ def summary_line(report: Report) -> str:
         f"{_plural(len(report.findings), 'finding')} ("
         + ", ".join(_plural(counts[s], s) for s in SEVERITIES)
         + f"), {fixable} with a fix; {_plural(len(report.errors), 'file')} could not be analysed"
+        + (
+            f"; nothing analysed: {_plural(len(report.excluded), 'Python file')} given "
+            "excluded by the configuration"
+            if report.excluded
+            else ""
+        )
     )
 
 

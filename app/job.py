@@ -227,8 +227,12 @@ def _analyze_and_publish(
     results: list[PullRequestResult] = []
     findings: dict[str, Finding] = {}
     errors: dict[tuple[str, str], AnalysisError] = {}
+    analysed: set[str] = set()
+    excluded: set[str] = set()
     for pr in prs:
         analysis = fetch_and_analyze(repo, pr, port, config, deadline)
+        analysed.update(f.path for f in analysis.files)
+        excluded.update(analysis.excluded)
         existing = own_comments(port.review_comments(repo, pr.number))
         if analysis.findings:
             _post_review(port, repo, pr, analysis, existing, names)
@@ -247,7 +251,11 @@ def _analyze_and_publish(
             )
         )
     payloads = publish.check_run_payloads(
-        list(findings.values()), list(errors.values()), prs[0].head_sha, rule_names=names
+        list(findings.values()),
+        list(errors.values()),
+        prs[0].head_sha,
+        rule_names=names,
+        unread=[] if analysed else sorted(excluded),
     )
     for payload in payloads:
         port.update_check_run(repo, check_id, payload)
@@ -269,6 +277,7 @@ class Analysis:
     errors: list[AnalysisError]  # files that could not be analysed
     head_fingerprints: frozenset[str]  # every finding at head, new or not
     config: Config = field(default_factory=Config)  # the configuration it was analysed with
+    excluded: list[str] = field(default_factory=list)  # changed Python files not analysed
 
     @property
     def analysed_paths(self) -> frozenset[str]:
@@ -303,6 +312,7 @@ def fetch_and_analyze(
     files = [f for f in candidates if not config.is_excluded(f.path)]
     deadline.check("reading files")
     analysis = analyze_files(files, head, base, config, deadline)
+    analysis = replace(analysis, excluded=excluded_python(listed, files))
     if config_error:
         analysis.errors.append(AnalysisError(PYPROJECT, config_error))
     unlisted = unlisted_files(pr, len(listed))
@@ -328,6 +338,17 @@ def unlisted_files(pr: PullRequest, listed: int) -> str | None:
     if pr.changed_files is None and listed >= GITHUB_FILE_LIST_CAP:
         return f"GitHub listed {listed} files, its cap: files past it could not be analysed"
     return None
+
+
+def excluded_python(listed: Sequence[ChangedFile], analysed: Sequence[ChangedFile]) -> list[str]:
+    """Changed Python files that exist at head and were left out (the `exclude` setting, or
+    folders `failclosed scan` skips): a check that passes must say it did not read them."""
+    kept = {f.path for f in analysed}
+    return sorted(
+        f.path
+        for f in listed
+        if is_python_path(f.path) and f.status != "removed" and f.path not in kept
+    )
 
 
 def python_files(files: Sequence[ChangedFile], config: Config) -> list[ChangedFile]:

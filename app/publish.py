@@ -320,6 +320,7 @@ def check_run_payloads(
     head_sha: str,
     details: str | None = None,
     rule_names: Mapping[str, str] | None = None,
+    unread: Sequence[str] = (),
 ) -> list[dict[str, object]]:
     """The completed check run: the first body for POST (or PATCH), then PATCHes.
 
@@ -327,10 +328,13 @@ def check_run_payloads(
     50 and each later body the next 50, with the same title and summary (a PATCH
     replaces them). It fails closed: a file that could not be analysed fails the check
     like a blocking finding, since nobody knows whether it fails open. `details` is the
-    run's `details_url`.
+    run's `details_url`. `unread` names the changed Python files the configuration left
+    out when none was analysed: the title says so, so a pass never looks like a review.
     """
-    title = _check_title(findings, errors)
+    title = _check_title(findings, errors, unread)
     summary = _check_summary(findings, errors, rule_names or {})
+    if unread and not findings and not errors:
+        summary = _unread_note(unread) + "\n\n" + summary
     annotations = [_annotation(f, rule_names or {}) for f in findings]
     batches = [
         annotations[i : i + ANNOTATIONS_PER_REQUEST]
@@ -396,15 +400,35 @@ def not_analysed_payload(status: str, reason: str) -> dict[str, object]:
     }
 
 
-def _check_title(findings: Sequence[Finding], errors: Sequence[AnalysisError]) -> str:
+def _check_title(
+    findings: Sequence[Finding], errors: Sequence[AnalysisError], unread: Sequence[str] = ()
+) -> str:
     if errors:
         return f"{FAILED_TITLE}: {_plural(len(errors), 'file')} could not be analysed"
+    if unread and not findings:
+        if len(unread) == 1:
+            return "Nothing analysed: the changed Python file is excluded by the configuration"
+        return (
+            f"Nothing analysed: all {len(unread)} changed Python files are excluded "
+            "by the configuration"
+        )
     blocking = sum(f.severity == "error" for f in findings)
     if blocking:
         return _plural(blocking, "blocking fail-open path")
     if findings:
         return f"No blocking fail-open paths ({_plural(len(findings), 'finding')} to review)"
     return "No fail-open paths"
+
+
+def _unread_note(unread: Sequence[str]) -> str:
+    """Which files were left out, so a reviewer sees what the pass does not cover."""
+    shown = ", ".join(f"`{_cell(p)}`" for p in unread[:20])
+    more = f" and {len(unread) - 20} more" if len(unread) > 20 else ""
+    return (
+        f"**Not analysed.** The repository's `exclude` setting (or a folder failclosed "
+        f"always skips) leaves out every changed Python file: {shown}{more}. Nothing in "
+        "this pull request was checked for fail-open paths."
+    )
 
 
 def _check_summary(

@@ -777,3 +777,30 @@ def test_excluded_and_tooling_folders_are_not_analysed() -> None:
     assert result.findings == 0 and gh.conclusion() == "success"
     (head_read,) = [args for args in gh.called("read_files") if args[1] == HEAD_SHA]
     assert ".venv/lib/site.py" not in head_read[2]
+
+
+def test_a_pull_request_whose_python_files_are_all_excluded_says_so_in_the_title() -> None:
+    gh = FakeGitHub()
+    gh.change("vendored/perms.py", SAFE, FAIL_OPEN)
+    gh.change("vendored/more.py", SAFE, FAIL_OPEN)
+    gh.change(".venv/lib/site.py", SAFE, FAIL_OPEN)  # tooling: not the repository's code
+    gh.contents[(BASE_SHA, "pyproject.toml")] = b'[tool.failclosed]\nexclude = ["vendored"]\n'
+
+    run_analysis(job(), gh)
+
+    output = gh.check_updates()[0]["output"]
+    assert gh.title() == (
+        "Nothing analysed: all 2 changed Python files are excluded by the configuration"
+    )
+    assert "`vendored/perms.py`" in output["summary"] and "Not analysed" in output["summary"]
+
+
+def test_a_partly_excluded_pull_request_keeps_its_usual_title() -> None:
+    gh = FakeGitHub()
+    gh.change("vendored/perms.py", SAFE, FAIL_OPEN)
+    gh.change("app/perms.py", SAFE, SAFE + NEIGHBOUR)
+    gh.contents[(BASE_SHA, "pyproject.toml")] = b'[tool.failclosed]\nexclude = ["vendored"]\n'
+
+    run_analysis(job(), gh)
+
+    assert gh.title() == "No fail-open paths"

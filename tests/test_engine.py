@@ -11,7 +11,7 @@ import pytest
 
 from analyzers.config import Config, ConfigError, config_from_mapping, load_config
 from analyzers.engine import analyze_paths, analyze_source
-from analyzers.output import format_rules
+from analyzers.output import format_rules, summary_line
 from analyzers.rules import all_rules
 from analyzers.semantics import MAX_NAME
 
@@ -402,3 +402,16 @@ def test_a_folder_link_leaving_the_tree_is_a_named_error(tmp_path: Path, monkeyp
     assert [e.path for e in report.errors] == ["broken.py", "linked"]
     assert "outside the scanned tree" in report.errors[1].message
     assert report.exit_code() == 2
+
+
+def test_a_run_whose_files_are_all_excluded_says_so(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "vendor").mkdir()
+    (tmp_path / "vendor" / "perms.py").write_text(FAIL_OPEN.format(comment=""))
+    everything_out = analyze_paths(["."], Config(exclude=("vendor/**",)))
+    assert everything_out.excluded == ["vendor/perms.py"]
+    assert "nothing analysed" in summary_line(everything_out)
+    assert everything_out.to_json()["excluded"] == ["vendor/perms.py"]
+    (tmp_path / "app.py").write_text("x = 1\n")
+    partly = analyze_paths(["."], Config(exclude=("vendor/**",)))
+    assert partly.excluded == [] and "excluded" not in partly.to_json()
