@@ -9,7 +9,10 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Sequence
 
+from analyzers.config import Config
+from analyzers.engine import analyze_source, is_python_path
 from analyzers.model import Finding
+from analyzers.semantics import is_test_path
 
 
 def identity(finding: Finding) -> tuple[str, str, str]:
@@ -36,3 +39,26 @@ def new_or_changed(base: Sequence[Finding], head: Sequence[Finding]) -> list[Fin
             unmatched[ident] -= 1
             absorbed.add(i)
     return [f for i, f in enumerate(head) if i not in absorbed]
+
+
+def analysed_in_place(old_path: str | None, config: Config) -> bool:
+    """Was the previous version analysed as Python where it was? Only then may its findings
+    be subtracted: code moved in from an excluded or tooling folder, from test code or from
+    a non-Python file was never checked, so all of it counts as new."""
+    return (
+        old_path is not None
+        and is_python_path(old_path)
+        and not config.is_excluded(old_path)
+        and not is_test_path(old_path)
+    )
+
+
+def base_findings(
+    old: bytes | None, old_path: str | None, new_path: str, config: Config
+) -> list[Finding]:
+    """The previous version's findings to compare with (one rule for `failclosed diff` and
+    the App). It is analysed under the new path, since the comparison is about the code,
+    not where it lives; [] when there is none or it was never analysed in its old place."""
+    if old is None or not analysed_in_place(old_path, config):
+        return []
+    return analyze_source(old, new_path, config, with_fixes=False).findings

@@ -22,7 +22,7 @@ from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
 from dataclasses import replace
 from functools import cache
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from analyzers.config import Config
 from analyzers.fixes import Edit, build_fix
@@ -42,6 +42,16 @@ SKIP_DIRS = {
     ".git", ".hg", ".svn", ".venv", "venv", ".tox", ".nox", "node_modules", "__pycache__",
     ".mypy_cache", ".pytest_cache", ".ruff_cache", "site-packages", ".eggs",
 }  # fmt: skip
+
+
+def is_python_path(path: str) -> bool:
+    """A `.py` file outside the folders `failclosed scan` does not walk."""
+    parts = PurePosixPath(path).parts
+    return path.endswith(".py") and not any(
+        part in SKIP_DIRS or part.endswith(".egg-info") for part in parts[:-1]
+    )
+
+
 PARALLEL_THRESHOLD = 64  # files; below this a process pool costs more than it saves
 UNREASONED = "FC900"
 

@@ -22,11 +22,11 @@ import os
 import subprocess
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
-from analyzers.compare import new_or_changed
+from analyzers.compare import base_findings, new_or_changed
 from analyzers.config import Config
-from analyzers.engine import SKIP_DIRS, analyze_source
+from analyzers.engine import analyze_source, is_python_path
 from analyzers.model import Report
 
 GIT = ("git", "-c", "core.quotepath=off")
@@ -162,14 +162,6 @@ def parse_raw_diff(raw: bytes) -> list[ChangedFile]:
     return changes
 
 
-def is_python_path(path: str) -> bool:
-    """A `.py` file outside the folders `failclosed scan` does not walk."""
-    parts = PurePosixPath(path).parts
-    return path.endswith(".py") and not any(
-        part in SKIP_DIRS or part.endswith(".egg-info") for part in parts[:-1]
-    )
-
-
 def read_blobs(ids: Sequence[str], cwd: Path) -> dict[str, bytes]:
     """Object id -> exact bytes (CRLF and all), read by one `git cat-file --batch`."""
     unique = list(dict.fromkeys(ids))
@@ -203,8 +195,11 @@ def diff_report(base: str, head: str | None, config: Config, cwd: Path | None = 
     cwd = Path(cwd or Path.cwd()).resolve()
     root = repo_root(cwd)
 
+    def shown_path(repo_path: str) -> str:
+        return Path(os.path.relpath(root / repo_path, cwd)).as_posix()
+
     def shown(change: ChangedFile) -> str:
-        return Path(os.path.relpath(root / change.path, cwd)).as_posix()
+        return shown_path(change.path)
 
     changes = [
         c
@@ -214,19 +209,23 @@ def diff_report(base: str, head: str | None, config: Config, cwd: Path | None = 
     blobs = read_blobs([i for c in changes for i in (c.blob, c.old_blob) if i], cwd)
     report = Report()
     for change in changes:
-        report.extend(file_report(change, blobs, shown(change), config))
+        old = shown_path(change.old_path) if change.old_path else None
+        report.extend(file_report(change, blobs, shown(change), config, old))
     report.sort()
     return report
 
 
 def file_report(
-    change: ChangedFile, blobs: Mapping[str, bytes], path: str, config: Config
+    change: ChangedFile,
+    blobs: Mapping[str, bytes],
+    path: str,
+    config: Config,
+    old_path: str | None = None,
 ) -> Report:
     """HEAD's errors and the HEAD findings that BASE's version of the file does not have."""
     head = analyze_source(blobs[change.blob], path, config)
     if not head.findings or change.old_blob is None:
         return head
-    # The old version is analysed under the new path: the path decides what counts as test
-    # code, and the comparison is about the code, not where it lives.
-    base = analyze_source(blobs[change.old_blob], path, config, with_fixes=False)
-    return Report(findings=new_or_changed(base.findings, head.findings), errors=head.errors)
+    old = blobs[change.old_blob]
+    before = base_findings(old, old_path, path, config)
+    return Report(findings=new_or_changed(before, head.findings), errors=head.errors)

@@ -34,7 +34,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
-from analyzers.compare import new_or_changed
+from analyzers.compare import base_findings, new_or_changed
 from analyzers.config import Config, ConfigError, config_from_toml
 from analyzers.engine import analyze_source, decode
 from analyzers.gitdiff import is_python_path
@@ -423,11 +423,7 @@ def analyze_files(
         everything.update(publish.fingerprint(finding) for finding in report.findings)
         old_path = base_path(changed)
         old = base.get(old_path) if old_path else None
-        before = (
-            analyze_source(old, old_path, config, with_fixes=False).findings
-            if old is not None and old_path
-            else []
-        )
+        before = base_findings(old, old_path, changed.path, config)  # as `failclosed diff`
         findings.extend(new_or_changed(before, report.findings))
     return Analysis(
         files=list(files),

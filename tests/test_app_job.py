@@ -277,6 +277,22 @@ def test_rename_with_untouched_finding_and_ignored_files_report_nothing() -> Non
     assert gh.check_updates()[0]["output"]["annotations"] == []
 
 
+@pytest.mark.parametrize("old_path", ["vendor/lib.py", "docs/auth_snippet.txt", "tests/lib.py"])
+def test_code_renamed_in_from_where_it_was_never_analysed_counts_as_new(old_path: str) -> None:
+    """The base config excludes vendor/; docs/*.txt is not Python; tests/ is test code.
+    None of them was ever checked, so the moved code is all new: the check fails."""
+    gh = FakeGitHub()
+    gh.change("payments/lib.py", FAIL_OPEN, FAIL_OPEN, status="renamed", previous_path=old_path)
+    gh.contents[(BASE_SHA, "pyproject.toml")] = b'[tool.failclosed]\nexclude = ["vendor"]\n'
+
+    run_analysis(job(), gh)
+
+    assert gh.conclusion() == "failure"
+    assert [c["path"] for c in gh.check_updates()[0]["output"]["annotations"]] == [
+        "payments/lib.py"
+    ]
+
+
 def test_added_file_is_read_at_head_only_and_all_its_findings_are_new() -> None:
     gh = FakeGitHub()
     gh.change("app/perms.py", None, FAIL_OPEN)

@@ -197,6 +197,22 @@ def test_renamed_file_with_untouched_finding_is_not_reported(repo: Repo) -> None
 
 
 @needs_fc101
+@pytest.mark.parametrize(
+    "old_path", ["tests/perms.py", "vendor/perms.py", ".venv/perms.py", "docs/perms.txt"]
+)
+def test_code_moved_in_from_where_it_was_never_analysed_counts_as_new(
+    repo: Repo, old_path: str
+) -> None:
+    """Its base version was never checked (test code, excluded, tooling, not Python), so
+    comparing with it would hide every fail-open path it brings: all of it is new."""
+    code = module(fail_open(), harmless())
+    on_feature(repo, {old_path: code}, {old_path: None, "src/perms.py": code})
+    report = repo.diff(exclude=("vendor/**",))
+    assert [f.path for f in report.findings] == ["src/perms.py"]
+    assert report.exit_code() == 1
+
+
+@needs_fc101
 def test_renamed_and_edited_file_is_reported(repo: Repo) -> None:
     edited = fail_open(message="Permission request failed (%s): allowing")
     on_feature(
