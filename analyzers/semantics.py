@@ -621,6 +621,9 @@ def weighed_polarity(
     if cls is not None and DECISION_WORD.search(cls.name.replace("_", " ")):
         points += 1
     doing = DOING_NAME.match(name) is not None
+    own = _own_denials(statements if statements is not None else own_statements(node))
+    if own and not doing and len(own) == 1:
+        points += 3  # `if not acl.has_role(user): return False`: it denies on a check's "no"
     if 2 <= points < EVIDENCE_NEEDED and not doing and _consults_a_check(node):
         points += 2  # `if not acl.has_role(user, "admin"): return False`
     asked = callers is not None and points >= 1 and (tested is None or name in tested())
@@ -631,6 +634,8 @@ def weighed_polarity(
         return None
     if said is not None:
         return said
+    if own and len(own) == 1:
+        return next(iter(own))
     if votes and votes["deny"] > votes["allow"]:
         return "deny"
     if votes and votes["allow"] > votes["deny"]:
@@ -701,6 +706,39 @@ def _consults_a_check(node: FunctionNode) -> bool:
         ):
             return True
     return False
+
+
+def _own_denials(statements: Iterable[ast.AST]) -> Counter[Polarity]:
+    """Which way the function's own denials point: `if not verifier.check(t): return False`
+    makes False its "no" (an allow-style check); `if limiter.is_blocked(ip): return True`
+    makes True its "no" (a deny-style one)."""
+    found: Counter[Polarity] = Counter()
+    for stmt in statements:
+        if not isinstance(stmt, ast.If) or not stmt.body:
+            continue
+        first = stmt.body[0]
+        if not (
+            isinstance(first, ast.Return)
+            and isinstance(first.value, ast.Constant)
+            and isinstance(first.value.value, bool)
+        ):
+            continue
+        test, negated = stmt.test, False
+        if isinstance(test, ast.UnaryOp) and isinstance(test.op, ast.Not):
+            test, negated = test.operand, True
+        if isinstance(test, ast.Await):
+            test = test.value
+        if not isinstance(test, ast.Call):
+            continue
+        last = (dotted_name(test.func) or "").rsplit(".", 1)[-1][:MAX_NAME]
+        if negated and (CHECK_CALL.search(last) or PREDICATE_NAME.match(last)):
+            denied = first.value.value  # the answer when the check said no
+        elif not negated and DENY_WORD.search(last.replace("_", " ")):
+            denied = first.value.value
+        else:
+            continue
+        found["allow" if denied is False else "deny"] += 1
+    return found
 
 
 def _gives_reasons(statements: Iterable[ast.AST]) -> bool:

@@ -441,6 +441,30 @@ def is_allowed(user):
 ]
 
 ExceptReturnsAllow.INVALID = [
+    # a neutral name, but its own branches say which answer is "no"
+    Invalid(
+        """\
+def export_for(user, report) -> bool:
+    try:
+        token = tokens.lookup(user)
+    except TokenStoreError:
+        return True
+    if not verifier.check_scope(token, "export"):
+        return False
+    return True
+""",
+        line=5,
+        fixed="""\
+def export_for(user, report) -> bool:
+    try:
+        token = tokens.lookup(user)
+    except TokenStoreError:
+        return False
+    if not verifier.check_scope(token, "export"):
+        return False
+    return True
+""",
+    ),
     # a verdict dict whose key says which way it points
     Invalid(
         """\
