@@ -112,13 +112,17 @@ class SaysItFailsOpen(Rule):
                 ):
                     continue
                 text = _words(info, handler, handler.lineno)
+                declared = ""
                 if not _says_fails_open(text):
-                    continue
+                    declared = _declared_fail_open(fn, info, handler)
+                    if not declared:
+                        continue
                 flow = flow or FunctionFlow(fn.node)
-                severity = "warning" if imports else "error"  # a missing module may be deliberate
+                severity = "warning" if imports or declared else "error"  # may be deliberate
                 hit = self._region(
-                    fn, info, flow, handler, handler.body, text, severity, True, node
-                )
+                    fn, info, flow, handler, handler.body, declared or text, severity, True, node,
+                    declared=bool(declared),
+                )  # fmt: skip
                 if hit:
                     yield hit
         for stmt in fn.statements:
@@ -150,15 +154,15 @@ class SaysItFailsOpen(Rule):
         severity: str,
         failing: bool,
         guarded: ast.Try | None = None,
+        declared: bool = False,
     ) -> Hit | None:
         """A hit for `body` when it does not deny and the function decides on access
         (or the failing code it guards is a check: `validate_tools(...)`, `acl.lookup`)."""
         handler = isinstance(owner, ast.ExceptHandler)
         if _denies(body, fn, info):
             return None
-        if not (
-            _decides(fn, info, text, handler) or (guarded is not None and checks_auth(guarded))
-        ):
+        checks = declared or (guarded is not None and checks_auth(guarded))
+        if not (checks or _decides(fn, info, text, handler)):
             return None
         exit_stmt = _exit_of(body)
         edits = _fix(fn, info, flow, owner, body, exit_stmt) if failing else []
@@ -183,6 +187,28 @@ class SaysItFailsOpen(Rule):
             severity=severity,  # type: ignore[arg-type]
             region=(owner.lineno if handler else body[0].lineno, _end(body)),
         )
+
+
+# "A missing config fails OPEN (= enabled)": the function's own docstring says its errors allow.
+DECLARED_FAIL_OPEN = re.compile(r"(?i)\bfail(s|ing|ed)?[- ]open\b")
+
+
+def _declared_fail_open(fn: FunctionInfo, info: ModuleInfo, handler: ast.ExceptHandler) -> str:
+    """The docstring sentence that says the function fails open on errors, or "". Only for
+    a function that answers (a yes/no, a guard): "a cache miss fails open" in a helper that
+    returns nothing describes something else."""
+    if not (fn.returns_bool or fn.polarity is not None or fn.guard):
+        return ""
+    if not any(isinstance(n, ast.Return) and n.value is not None for n in handler.body):
+        return ""  # the docstring speaks of the answer: a handler that answers
+    if any(_says_fails_open(_words(info, h, h.lineno)) for t in tries(fn) for h in t.handlers):
+        return ""  # the handlers say it themselves, where it applies
+    doc = (ast.get_docstring(fn.node, clean=False) or "") if fn.qualname != "<module>" else ""
+    for sentence in re.split(r"(?<=[.!?])\s+", " ".join(doc[:3000].split())):
+        m = DECLARED_FAIL_OPEN.search(sentence)
+        if m and not NEGATED.search(sentence[max(0, m.start() - 30) : m.start()]):
+            return sentence[:200]
+    return ""
 
 
 def import_fallback(handler: ast.ExceptHandler) -> bool:
@@ -395,6 +421,16 @@ def _default_verdict(
 
 
 SaysItFailsOpen.VALID = [
+    # "a miss fails open" in a helper that answers nothing is about something else
+    """
+def _seed_schema(self, name, candidates) -> None:
+    \"\"\"Seed the schema cache: a miss fails open, a wrong entry fails closed.\"\"\"
+    try:
+        schema = build(candidates)
+    except Exception:
+        return
+    self.cache[name] = schema
+""",
     # the path denies, whatever its comment says
     """
 def has_access(user):
@@ -444,6 +480,28 @@ def can_edit(user, doc):
 ]
 
 SaysItFailsOpen.INVALID = [
+    # the docstring says the errors allow, and the handler answers: a warning
+    Invalid(
+        """\
+def _embedding_on() -> bool:
+    \"\"\"Read `embedding.enabled` off the live config. A missing or unloadable config
+    fails OPEN (= enabled) rather than stopping every caller.\"\"\"
+    try:
+        return bool(load_config().embedding.enabled)
+    except Exception:
+        return True
+""",
+        line=7,
+        fixed="""\
+def _embedding_on() -> bool:
+    \"\"\"Read `embedding.enabled` off the live config. A missing or unloadable config
+    fails OPEN (= enabled) rather than stopping every caller.\"\"\"
+    try:
+        return bool(load_config().embedding.enabled)
+    except Exception:
+        return False
+""",
+    ),
     # the function only registers tools, but the code that failed is a check and the
     # handler says it lets them through
     Invalid(
