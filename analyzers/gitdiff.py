@@ -19,18 +19,20 @@ Decisions, all failing closed where there is a choice:
 from __future__ import annotations
 
 import os
+import posixpath
 import subprocess
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from analyzers.compare import base_findings, new_or_changed
 from analyzers.config import Config
 from analyzers.engine import analyze_source, is_python_path
-from analyzers.model import Report
+from analyzers.model import AnalysisError, Report
 
 GIT = ("git", "-c", "core.quotepath=off")
 REGULAR_FILE_MODES = {"100644", "100755"}
+LINK_MODE = "120000"
 
 
 class GitError(Exception):
@@ -51,6 +53,7 @@ class ChangedFile:
     status: str  # A added, M modified, R renamed, T type changed (symlink -> file), C copied
     blob: str
     old_blob: str | None = None
+    link: bool = False  # a symbolic link: `blob` holds its target path, analysed through it
 
 
 # -- running git ------------------------------------------------------------------------
@@ -147,9 +150,10 @@ def parse_raw_diff(raw: bytes) -> list[ChangedFile]:
         count = 2 if status[0] in "RC" else 1
         paths = [os.fsdecode(p) for p in fields[i + 1 : i + 1 + count]]
         i += 1 + count
-        if status[0] == "D" or new_mode not in REGULAR_FILE_MODES:
+        if status[0] == "D" or new_mode not in REGULAR_FILE_MODES | {LINK_MODE}:
             continue
-        has_base = status[0] != "A" and old_mode in REGULAR_FILE_MODES
+        link = new_mode == LINK_MODE
+        has_base = status[0] != "A" and old_mode in REGULAR_FILE_MODES and not link
         changes.append(
             ChangedFile(
                 path=paths[-1],
@@ -157,13 +161,17 @@ def parse_raw_diff(raw: bytes) -> list[ChangedFile]:
                 status=status[0],
                 blob=new_id,
                 old_blob=old_id if has_base else None,
+                link=link,
             )
         )
     return changes
 
 
-def read_blobs(ids: Sequence[str], cwd: Path) -> dict[str, bytes]:
-    """Object id -> exact bytes (CRLF and all), read by one `git cat-file --batch`."""
+def read_blobs(ids: Sequence[str], cwd: Path, missing_ok: bool = False) -> dict[str, bytes]:
+    """Object id -> exact bytes (CRLF and all), read by one `git cat-file --batch`.
+
+    With `missing_ok`, names that are not blobs (`<commit>:<path>` of a folder or of
+    nothing) are left out instead of being an error."""
     unique = list(dict.fromkeys(ids))
     if not unique:
         return {}
@@ -172,8 +180,14 @@ def read_blobs(ids: Sequence[str], cwd: Path) -> dict[str, bytes]:
     pos = 0
     for oid in unique:
         end = out.index(b"\n", pos)
-        header = out[pos:end].split()  # <id> blob <size>, or <id> missing
+        header = out[pos:end].split()  # <id> <type> <size>, or <name> missing
+        if len(header) == 3 and header[1] != b"blob" and missing_ok:
+            pos = end + 1 + int(header[2]) + 1  # a tree or another object: skip its content
+            continue
         if len(header) != 3 or header[1] != b"blob":
+            if missing_ok:
+                pos = end + 1
+                continue
             raise GitError(f"cannot read object {oid}: {out[pos:end].decode('utf-8', 'replace')}")
         start = end + 1
         size = int(header[2])
@@ -208,11 +222,59 @@ def diff_report(base: str, head: str | None, config: Config, cwd: Path | None = 
     ]
     blobs = read_blobs([i for c in changes for i in (c.blob, c.old_blob) if i], cwd)
     report = Report()
+    links = [c for c in changes if c.link]
+    if links:
+        changes, unreadable = _through_links(changes, blobs, head or "HEAD", cwd, shown)
+        report.errors.extend(unreadable)
     for change in changes:
         old = shown_path(change.old_path) if change.old_path else None
         report.extend(file_report(change, blobs, shown(change), config, old))
     report.sort()
     return report
+
+
+def _through_links(
+    changes: list[ChangedFile],
+    blobs: dict[str, bytes],
+    head: str,
+    cwd: Path,
+    shown: Callable[[ChangedFile], str],
+) -> tuple[list[ChangedFile], list[AnalysisError]]:
+    """A linked `.py` file is analysed through its target when the target is a file of the
+    repository (its code is what `import` runs); otherwise it is named as not analysed.
+    A link has no base to compare with, so all of its target counts as new."""
+    commit = resolve_commit(head, cwd)
+    targets: dict[str, str] = {}
+    errors: list[AnalysisError] = []
+    for change in (c for c in changes if c.link):
+        target = os.fsdecode(blobs[change.blob])
+        resolved = posixpath.normpath(posixpath.join(posixpath.dirname(change.path), target))
+        if posixpath.isabs(target) or resolved == ".." or resolved.startswith("../"):
+            errors.append(
+                AnalysisError(
+                    shown(change), f"a link to {target}, outside the repository: not analysed"
+                )
+            )
+        else:
+            targets[change.path] = resolved
+    found = read_blobs([f"{commit}:{t}" for t in targets.values()], cwd, missing_ok=True)
+    kept: list[ChangedFile] = []
+    for change in changes:
+        if not change.link:
+            kept.append(change)
+        elif change.path in targets:
+            name = f"{commit}:{targets[change.path]}"
+            if name in found:
+                blobs[name] = found[name]
+                kept.append(replace(change, blob=name, old_blob=None, link=False))
+            else:
+                errors.append(
+                    AnalysisError(
+                        shown(change),
+                        f"a link to {targets[change.path]}, which is not a file here: not analysed",
+                    )
+                )
+    return kept, errors
 
 
 def file_report(

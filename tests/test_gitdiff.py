@@ -381,11 +381,30 @@ def test_paths_are_relative_to_cwd_below_the_root(repo: Repo) -> None:
     assert [f.path for f in report.findings] == ["../tools/admin.py", "perms.py"]
 
 
-def test_symlinks_are_skipped(repo: Repo) -> None:
-    on_feature(repo, {"app/real.txt": "x\n"}, {})
-    (repo.root / "app/link.py").symlink_to("real.txt")
+@needs_fc101
+def test_a_linked_python_file_is_analysed_through_its_target(repo: Repo) -> None:
+    """`auth.py -> docs/auth.txt`: what `import auth` runs is the target's code."""
+    on_feature(repo, {"docs/auth.txt": module(fail_open())}, {})
+    (repo.root / "auth.py").symlink_to("docs/auth.txt")
     repo.commit("symlink")
-    assert changed_python_files("main", cwd=repo.root) == []
+    report = repo.diff()
+    assert [f.path for f in report.findings] == ["auth.py"]
+    assert report.errors == [] and report.exit_code() == 1
+
+
+@pytest.mark.parametrize(
+    ("target", "why"),
+    [("../../outside.py", "outside the repository"), ("docs/gone.txt", "not a file here")],
+)
+def test_a_link_that_cannot_be_followed_is_not_analysed_and_says_so(
+    repo: Repo, target: str, why: str
+) -> None:
+    on_feature(repo, {"app/real.py": "x = 1\n"}, {})
+    (repo.root / "app/link.py").symlink_to(target)
+    repo.commit("symlink")
+    report = repo.diff()
+    assert [e.path for e in report.errors] == ["app/link.py"]
+    assert why in report.errors[0].message and report.exit_code() == 2
 
 
 def test_blobs_are_read_exactly(repo: Repo) -> None:
@@ -482,6 +501,7 @@ def test_parse_raw_diff() -> None:
         ChangedFile("dir with space/ä.py", "dir with space/ä.py", "M", B, A),
         ChangedFile("moved.py", "old.py", "R", B, A),
         ChangedFile("copy.py", "src.py", "C", B, A),
+        ChangedFile("now_a_link.py", "now_a_link.py", "T", B, None, link=True),
         ChangedFile("was_a_link.py", "was_a_link.py", "T", B, None),
     ]
     assert parse_raw_diff(b"") == []
