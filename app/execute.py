@@ -236,16 +236,19 @@ class AttemptPort:
       last confirmation (nobody can have taken over before the lease ran out), and as
       lost after that.
 
-    Reads go straight to the wrapped port.
+    Only the reads named in `READS` go straight to the wrapped port; every other method is
+    fenced, so a write added to the port later is fenced without anyone remembering to
+    list it (failing closed: an unknown method is treated as a write).
     """
 
-    WRITES = frozenset(
+    READS = frozenset(
         {
-            "update_check_run",
-            "create_review",
-            "reply_to_review_comment",
-            "comment_on_pull_request",
-            "commit_files",
+            "get_pull_request",
+            "list_changed_files",
+            "read_files",
+            "find_check_run",
+            "pull_requests_for_commit",
+            "review_comments",
         }
     )
 
@@ -304,7 +307,7 @@ class AttemptPort:
 
     def __getattr__(self, name: str) -> Any:
         attribute = getattr(self.inner, name)
-        if name not in self.WRITES:
+        if name in self.READS or not callable(attribute):
             return attribute
 
         def fenced(*args: Any, **kwargs: Any) -> Any:

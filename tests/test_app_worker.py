@@ -658,3 +658,21 @@ def test_an_attempt_the_queue_cannot_confirm_for_a_lease_stops_writing(
         sink.stop(grace_seconds=1)
     assert len(refused) == 1 and "not confirmed" in str(refused[0])
     assert github.reviews() == []
+
+
+def test_a_method_the_fence_does_not_know_is_fenced_as_a_write() -> None:
+    """Only the named reads pass unchecked: a write added to the port later (here
+    `delete_branch`) is refused once the attempt lost the job, without being listed."""
+    from app.execute import AttemptPort
+
+    class Port:
+        def read_files(self, repo: str, sha: str, paths: list[str]) -> dict[str, bytes]:
+            return {p: b"" for p in paths}
+
+        def delete_branch(self, repo: str, name: str) -> None:
+            raise AssertionError("a write went through after the lease was lost")
+
+    port = AttemptPort(Port(), claim=None, record=lambda _: None, still_held=lambda: False)  # type: ignore[arg-type]
+    assert port.read_files("o/r", "sha", ["a.py"]) == {"a.py": b""}
+    with pytest.raises(LeaseLost):
+        port.delete_branch("o/r", "main")
