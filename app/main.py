@@ -11,7 +11,7 @@ from starlette.concurrency import run_in_threadpool
 
 from app import metrics
 from app.settings import Settings, get_settings
-from app.webhooks import InMemoryJobSink, JobSink
+from app.webhooks import JobSink
 from app.webhooks import router as webhooks_router
 
 logger = logging.getLogger(__name__)
@@ -26,13 +26,14 @@ async def healthz() -> dict[str, str]:
 
 
 def create_app(
-    settings: Settings | None = None,
-    sink: JobSink | None = None,
+    settings: Settings | None,
+    sink: JobSink,
     on_shutdown: Callable[[], None] | None = None,
 ) -> FastAPI:
     """The App's ASGI application.
 
-    `settings` defaults to the environment's (`get_settings`); `sink` to an in-memory one.
+    `settings` None means the environment's (`get_settings`). `sink` is required: a
+    service that promises to lose nothing has no non-durable default.
     `on_shutdown` runs when the server shuts down (SIGTERM), before the process exits:
     uvicorn re-raises the signal afterwards, so code after `uvicorn.run` never runs.
     Raises `SettingsError` before anything is served when the settings are unsafe.
@@ -40,9 +41,6 @@ def create_app(
     if settings is None:
         settings = get_settings()
     settings.validate_for_serving()
-    if sink is None:
-        logger.warning("no job queue configured: accepted jobs are kept in memory only")
-        sink = InMemoryJobSink()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

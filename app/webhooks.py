@@ -80,7 +80,8 @@ class JobSinkFull(RuntimeError):
 
 @dataclass
 class InMemoryJobSink:
-    """Keeps jobs in a bounded list: the default until the real queue lands, and for tests."""
+    """Keeps jobs in a bounded list, for tests: `create_app` has no default sink, so a
+    server never runs on a queue that a restart would lose."""
 
     max_jobs: int = 10_000
     jobs: list[Job] = field(default_factory=list)

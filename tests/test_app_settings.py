@@ -13,6 +13,7 @@ from pydantic import SecretStr, ValidationError
 from app import serve
 from app.main import create_app
 from app.settings import Settings, SettingsError, get_settings, load_settings
+from app.webhooks import InMemoryJobSink
 
 GOOD_SECRET = "9c1f3e0a7d52b64e8f10aa3c"
 PEM = "-----BEGIN RSA PRIVATE KEY-----\nMIIEowIBAAKCAQEAtest\n-----END RSA PRIVATE KEY-----\n"
@@ -172,7 +173,7 @@ def test_secrets_never_show_in_repr_dump_or_logs(caplog: pytest.LogCaptureFixtur
     s = settings()
     with caplog.at_level(logging.DEBUG):
         logging.getLogger("test").info("settings: %s / %r", s, s)
-        create_app(s)
+        create_app(s, InMemoryJobSink())
         try:
             settings(webhook_secret=GOOD_SECRET[:10]).validate_for_serving()
         except SettingsError as exc:
@@ -185,12 +186,12 @@ def test_secrets_never_show_in_repr_dump_or_logs(caplog: pytest.LogCaptureFixtur
 
 def test_create_app_refuses_placeholder_secret() -> None:
     with pytest.raises(SettingsError, match="placeholder"):
-        create_app(settings(webhook_secret="changeme"))
+        create_app(settings(webhook_secret="changeme"), InMemoryJobSink())
 
 
 def test_create_app_without_settings_reads_the_environment() -> None:
     with pytest.raises(SettingsError, match="FAILCLOSED_APP_ID"):
-        create_app()
+        create_app(None, InMemoryJobSink())
 
 
 def test_serve_main_exits_2_with_the_problems(
@@ -263,3 +264,9 @@ def test_the_suite_cannot_reach_past_loopback() -> None:
 
     with pytest.raises(NetworkBlocked), socket.create_connection(("192.0.2.1", 443), timeout=1):
         pass  # TEST-NET-1: never routable, and never tried
+
+
+def test_create_app_has_no_non_durable_default_queue() -> None:
+    """Without a sink there is nothing durable to accept deliveries into: refuse."""
+    with pytest.raises(TypeError):
+        create_app(settings())  # type: ignore[call-arg]
