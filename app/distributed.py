@@ -552,10 +552,6 @@ def _should_retry(retries: int, exc: BaseException) -> bool:
 class Distributed:
     """One process's view of the Redis mode: the sink for the webhook, and workers."""
 
-    # Enqueues at once in a web replica: each is two quick round trips to Redis, and more
-    # threads only fight over the GIL (bench/load.py: p99 ~75-95 ms with 4, ~160 ms with 40).
-    enqueue_threads = 40
-
     def __init__(
         self,
         url: str,

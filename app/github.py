@@ -22,7 +22,7 @@ What GitHub does that this module is shaped around:
 - githubkit retries 5xx and rate limits on API calls, but not the installation-token request
   that runs inside its auth flow; every failure, that one included, becomes a `GitHubError`.
   A 5xx does not say whether GitHub stored a write, so 5xx retries are limited to requests
-  that are safe to repeat (`RETRY_POLICY`): repeating a POST could post a second review.
+  that are safe to repeat (`retry_policy`): repeating a POST could post a second review.
   Such a failure fails the job, and the worker's retry of the whole job is safe: it
   creates a fresh check run and finds the first review's comments by their fingerprints.
 

@@ -420,32 +420,12 @@ async def handle_delivery(request: Request, settings: Settings, sink: JobSink) -
         logger.warning("webhook payload rejected", extra={**log_fields, "reason": str(exc)})
         raise HTTPException(HTTP_422_INVALID_PAYLOAD, str(exc)) from None
     if isinstance(outcome, Job):
-        # The sink writes to disk or to Redis: off the event loop, in as many threads at
-        # once as suits it (see `enqueue_limiter`).
-        limiter = enqueue_limiter(request, sink)
-        return await anyio.to_thread.run_sync(
-            enqueue_job, sink, outcome, log_fields, limiter=limiter
-        )
+        # The sink writes to disk or to Redis: off the event loop, in anyio's worker
+        # threads (40 at most at once).
+        return await anyio.to_thread.run_sync(enqueue_job, sink, outcome, log_fields)
     kind = "acknowledged" if isinstance(outcome, Acknowledged) else "ignored"
     logger.info("webhook %s", kind, extra={**log_fields, "reason": outcome.reason})
     return JSONResponse({"status": kind, "reason": outcome.reason}, status.HTTP_200_OK)
-
-
-DEFAULT_ENQUEUE_THREADS = 40  # anyio's default thread pool size
-
-
-def enqueue_limiter(request: Request, sink: JobSink) -> anyio.CapacityLimiter:
-    """How many enqueues may run at once: the sink's `enqueue_threads`, else 40.
-
-    The SQLite queue wants many (waiting enqueues are committed together); the Redis
-    sink wants few (each makes two round trips, and more threads only fight over the
-    GIL): bench/load.py measured the difference.
-    """
-    limiter = getattr(request.app.state, "enqueue_limiter", None)
-    if limiter is None:
-        threads = getattr(sink, "enqueue_threads", DEFAULT_ENQUEUE_THREADS)
-        limiter = request.app.state.enqueue_limiter = anyio.CapacityLimiter(threads)
-    return limiter
 
 
 def enqueue_job(sink: JobSink, job: Job, log_fields: dict[str, Any]) -> JSONResponse:

@@ -57,10 +57,6 @@ class Held:
 class Workers:
     """Worker threads over a `SqliteJobQueue`; also the webhook's `JobSink`."""
 
-    # Enqueues at once: many, since those waiting are committed together in one
-    # transaction (bench/load.py: p99 ~90 ms with 40, ~100-125 ms with 4-16).
-    enqueue_threads = 40
-
     def __init__(
         self,
         queue: SqliteJobQueue,
