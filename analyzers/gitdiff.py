@@ -222,8 +222,7 @@ def diff_report(base: str, head: str | None, config: Config, cwd: Path | None = 
     ]
     blobs = read_blobs([i for c in changes for i in (c.blob, c.old_blob) if i], cwd)
     report = Report()
-    links = [c for c in changes if c.link]
-    if links:
+    if any(c.link for c in changes):
         changes, unreadable = _through_links(changes, blobs, head or "HEAD", cwd, shown)
         report.errors.extend(unreadable)
     for change in changes:

@@ -594,7 +594,9 @@ def weighed_polarity(
     class, and what callers do with its answer (`if not x(...): raise Forbidden`).
     """
     name = node.name[:MAX_NAME]
-    answers = _bool_answers(statements if statements is not None else own_statements(node))
+    if statements is None:
+        statements = list(own_statements(node))
+    answers = _bool_answers(statements)
     annotated = _annotated_bool(node)
     if not (answers or annotated) and (tested is None or name not in tested()):
         return None  # neither answers yes/no nor is tested by a caller: not a check (fast path)
@@ -607,7 +609,7 @@ def weighed_polarity(
     points += predicate + inner_check + decision + (predicate and decision)
     if DOING_NAME.match(name) and not inner_check:
         points -= 2  # `add_policy` answers "was it added?", not "is it allowed?"
-    if answers == {True, False} and _gives_reasons(statements or own_statements(node)):
+    if answers == {True, False} and _gives_reasons(statements):
         points += 3  # `return False, "blocked: private address"` / `return True, None`
     if annotated:
         points += 1
@@ -621,7 +623,7 @@ def weighed_polarity(
     if cls is not None and DECISION_WORD.search(cls.name.replace("_", " ")):
         points += 1
     doing = DOING_NAME.match(name) is not None
-    own = _own_denials(statements if statements is not None else own_statements(node))
+    own = _own_denials(statements)
     if own and not doing and len(own) == 1:
         points += 3  # `if not acl.has_role(user): return False`: it denies on a check's "no"
     if 2 <= points < EVIDENCE_NEEDED and not doing and _consults_a_check(node):
@@ -723,14 +725,11 @@ def _own_denials(statements: Iterable[ast.AST]) -> Counter[Polarity]:
             and isinstance(first.value.value, bool)
         ):
             continue
-        test, negated = stmt.test, False
-        if isinstance(test, ast.UnaryOp) and isinstance(test.op, ast.Not):
-            test, negated = test.operand, True
-        if isinstance(test, ast.Await):
-            test = test.value
-        if not isinstance(test, ast.Call):
+        tested = tested_call(stmt.test)
+        if tested is None:
             continue
-        last = (dotted_name(test.func) or "").rsplit(".", 1)[-1][:MAX_NAME]
+        call, negated = tested
+        last = (dotted_name(call.func) or "").rsplit(".", 1)[-1][:MAX_NAME]
         if negated and (CHECK_CALL.search(last) or PREDICATE_NAME.match(last)):
             denied = first.value.value  # the answer when the check said no
         elif not negated and DENY_WORD.search(last.replace("_", " ")):
@@ -775,14 +774,20 @@ def caller_votes(tree: ast.Module) -> dict[str, Counter[Polarity]]:
     for node in ast.walk(tree):
         if not isinstance(node, ast.If) or not _denies(node.body):
             continue
-        test, negated = node.test, False
-        if isinstance(test, ast.UnaryOp) and isinstance(test.op, ast.Not):
-            test, negated = test.operand, True
-        if isinstance(test, ast.Await):
-            test = test.value
-        if isinstance(test, ast.Call) and (callee := call_name(test)):
-            votes.setdefault(callee, Counter())["allow" if negated else "deny"] += 1
+        tested = tested_call(node.test)
+        if tested is not None and (callee := call_name(tested[0])):
+            votes.setdefault(callee, Counter())["allow" if tested[1] else "deny"] += 1
     return votes
+
+
+def tested_call(test: ast.expr) -> tuple[ast.Call, bool] | None:
+    """(call, negated) for `f(...)`, `not f(...)`, `await f(...)`, `not await f(...)`."""
+    negated = False
+    if isinstance(test, ast.UnaryOp) and isinstance(test.op, ast.Not):
+        test, negated = test.operand, True
+    if isinstance(test, ast.Await):
+        test = test.value
+    return (test, negated) if isinstance(test, ast.Call) else None
 
 
 def _denies(body: list[ast.stmt]) -> bool:

@@ -166,32 +166,30 @@ def defaulted_lookups(
             yield node, *lookup
 
 
-def present_subject(test: ast.expr) -> ast.expr:
-    """`x` for `x is not None` (and for a plain `x`): "is it there?"."""
+def _compared_with_none(test: ast.expr, op: type[ast.cmpop]) -> ast.expr | None:
+    """`x` for `x is None` (op `ast.Is`) or `x is not None` (op `ast.IsNot`)."""
     if (
         isinstance(test, ast.Compare)
         and len(test.ops) == 1
-        and isinstance(test.ops[0], ast.IsNot)
+        and isinstance(test.ops[0], op)
         and isinstance(test.comparators[0], ast.Constant)
         and test.comparators[0].value is None
     ):
         return test.left
-    return test
+    return None
+
+
+def present_subject(test: ast.expr) -> ast.expr:
+    """`x` for `x is not None` (and for a plain `x`): "is it there?"."""
+    return _compared_with_none(test, ast.IsNot) or test
 
 
 def absent_subject(test: ast.expr) -> tuple[ast.expr, bool] | None:
     """(`x`, none_only) for `x is None` (True) or `not x` (False): "is it missing?"."""
     if isinstance(test, ast.UnaryOp) and isinstance(test.op, ast.Not):
         return test.operand, False
-    if (
-        isinstance(test, ast.Compare)
-        and len(test.ops) == 1
-        and isinstance(test.ops[0], ast.Is)
-        and isinstance(test.comparators[0], ast.Constant)
-        and test.comparators[0].value is None
-    ):
-        return test.left, True
-    return None
+    subject = _compared_with_none(test, ast.Is)
+    return (subject, True) if subject is not None else None
 
 
 def deny_statement(deny: str | None) -> str:

@@ -196,14 +196,23 @@ DECLARED_FAIL_OPEN = re.compile(r"(?i)\bfail(s|ing|ed)?[- ]open\b")
 def _declared_fail_open(fn: FunctionInfo, info: ModuleInfo, handler: ast.ExceptHandler) -> str:
     """The docstring sentence that says the function fails open on errors, or "". Only for
     a function that answers (a yes/no, a guard): "a cache miss fails open" in a helper that
-    returns nothing describes something else."""
-    if not (fn.returns_bool or fn.polarity is not None or fn.guard):
+    returns nothing describes something else. The docstring is read first: it is cheap,
+    and it rules out almost every function before any handler is read."""
+    declared = _fail_open_sentence(fn)
+    if not declared or not (fn.returns_bool or fn.polarity is not None or fn.guard):
         return ""
     if not any(isinstance(n, ast.Return) and n.value is not None for n in handler.body):
         return ""  # the docstring speaks of the answer: a handler that answers
     if any(_says_fails_open(_words(info, h, h.lineno)) for t in tries(fn) for h in t.handlers):
         return ""  # the handlers say it themselves, where it applies
+    return declared
+
+
+def _fail_open_sentence(fn: FunctionInfo) -> str:
+    """The first docstring sentence saying "fails open", not negated; "" when none."""
     doc = (ast.get_docstring(fn.node, clean=False) or "") if fn.qualname != "<module>" else ""
+    if not DECLARED_FAIL_OPEN.search(doc[:3000]):
+        return ""
     for sentence in re.split(r"(?<=[.!?])\s+", " ".join(doc[:3000].split())):
         m = DECLARED_FAIL_OPEN.search(sentence)
         if m and not NEGATED.search(sentence[max(0, m.start() - 30) : m.start()]):
