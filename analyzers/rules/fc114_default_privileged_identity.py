@@ -6,10 +6,10 @@ import ast
 import re
 from collections.abc import Iterator
 
-from analyzers.fixes import ReplaceExpression
+from analyzers.fixes import ReplaceExpression, ReplaceStatements
 from analyzers.rules.base import Hit, Invalid, Rule
-from analyzers.rules.common import defaulted_lookups
-from analyzers.semantics import FunctionInfo, ModuleInfo
+from analyzers.rules.common import absent_subject, defaulted_lookups
+from analyzers.semantics import FunctionInfo, ModuleInfo, dotted_name, own_nodes, own_statements
 
 ROLE_KEYS = re.compile(
     r"(?i)^(role|roles|group|groups|scope|scopes|permissions?|perms|tier|level)$"
@@ -26,6 +26,16 @@ CURRENT_USER_FUNCTION = re.compile(
     r"|identity|account|caller|subject|email|username|user_\w+)\w*|get_user_from_\w+"
     r"|resolve_(user|principal|identity|caller)\w*|whoami|(get_)?(caller|principal)_identity"
 )
+# What an `if x is None:` asks about when it asks "do we know who is calling?".
+IDENTITY_SUBJECT = re.compile(
+    r"(?i)(^|_)(ctx|context|identity|principal|caller|actor|claims|session|current_user|user"
+    r"|auth\w*|token|subject|account)$"
+)
+# Functions whose answer is a role itself: `return Role.ADMIN` grants it.
+ROLE_FUNCTION = re.compile(
+    r"(?i)(^|_)(role|roles|scopes?|permissions?|perms|privileges?|level)(_|$)"
+)
+NO_IDENTITY = 'raise PermissionError("no identity: denying")'
 # Defaults that name nobody: an anonymous identity is not someone to act as.
 NOBODY = re.compile(r"(?i)^(anonymous|anon|guest|unknown|none|null|nobody|public|-|n/a|\?)$")
 
@@ -35,7 +45,10 @@ class DefaultPrivilegedIdentity(Rule):
     ## What it does
     Flags a lookup on an identity — token claims, a session, a user object — whose default,
     used when the field is missing, is a privileged identity: `claims.get("role", "admin")`,
-    `getattr(user, "is_admin", True)`, `session.get("scopes", ["*"])`.
+    `getattr(user, "is_admin", True)`, `session.get("scopes", ["*"])`. Also flags the same
+    grant made when the caller cannot be identified at all: an `except` handler or an
+    `if ctx is None:` branch that returns an identity with `role=Role.ROOT` or
+    `is_admin=True`, or sets such a role.
 
     ## Why is this bad?
     A missing field means the identity did not say: an old token, a different issuer, a
@@ -65,7 +78,7 @@ class DefaultPrivilegedIdentity(Rule):
     severity = "error"
     summary = "A missing identity field defaults to a privileged role or flag."
     fix_safety = "Missing fields now default to no privilege."
-    trigger = (".get(", "getattr(")
+    trigger = (".get(", "getattr(", "dmin", "DMIN", "oot", "OOT", "uperuser", "UPERUSER")
     # `.get("role", "admin")`, `getattr(u, "is_admin", True)`, `.get("scopes", ["*"])`
     file_trigger = re.compile(
         r"(?:\.get|getattr)\((?:[^()\n,]*,\s*)?[\"'](?i:role|roles|group|groups|scope|scopes"
@@ -75,30 +88,108 @@ class DefaultPrivilegedIdentity(Rule):
         r"|(?:\.get|getattr)\((?:[^()\n,]*,\s*)?[\"'](?i:user|user_?(?:email|id|name|login)"
         r"|email|e_?mail|username|login|sub|subject|principal|uid|identity|caller|account(?:_?id)?"
         r"|actor)[\"']\s*,\s*[bBrRuU]?[\"'][^\"'\n]"
+        # `role=Role.ROOT`, `is_admin = True`, `return UserRole.ADMIN`
+        r"|\b(?i:role|roles|scopes?|is_admin|is_superuser|is_root|is_staff)\s*=(?!=)\s*[\w.\[\"']*"
+        r"(?i:admin|root|superuser|sudo|true)\b"
+        r"|\breturn\s+[\w.]*(?i:role|scope|level)[\w.]*\.(?i:admin|administrator|root|superuser)\b"
     )
 
     def check(self, fn: FunctionInfo, info: ModuleInfo) -> Iterator[Hit]:
-        resolver = CURRENT_USER_FUNCTION.fullmatch(fn.node.name) is not None
-        for node, key, default in defaulted_lookups(fn, info, self.file_trigger):
-            replacement = _unprivileged(key, default)
-            message = "an identity missing that field is treated as privileged."
-            if replacement is None and resolver and _fixed_identity(key, default):
-                replacement = ReplaceExpression(default, "None")
-                message = (
-                    "a request that carries no identity acts as that fixed user instead of "
-                    "being refused."
-                )
-            if replacement is None:
-                continue
-            yield Hit(
-                node=node,
-                message=(
-                    f"`{fn.qualname}` reads `{key}` with default `{ast.unparse(default)}`, so "
-                    + message
-                ),
-                edits=[replacement],
-                key_nodes=[node],
+        yield from _defaulted_privilege(fn, info)
+        yield from _privilege_when_unknown(fn)
+
+
+def _defaulted_privilege(fn: FunctionInfo, info: ModuleInfo) -> Iterator[Hit]:
+    """`claims.get("role", "admin")`: a missing field defaults to a privileged one."""
+    resolver = CURRENT_USER_FUNCTION.fullmatch(fn.node.name) is not None
+    for node, key, default in defaulted_lookups(fn, info, DefaultPrivilegedIdentity.file_trigger):
+        replacement = _unprivileged(key, default)
+        message = "an identity missing that field is treated as privileged."
+        if replacement is None and resolver and _fixed_identity(key, default):
+            replacement = ReplaceExpression(default, "None")
+            message = (
+                "a request that carries no identity acts as that fixed user instead of "
+                "being refused."
             )
+        if replacement is None:
+            continue
+        yield Hit(
+            node=node,
+            message=(
+                f"`{fn.qualname}` reads `{key}` with default `{ast.unparse(default)}`, so "
+                + message
+            ),
+            edits=[replacement],
+            key_nodes=[node],
+        )
+
+
+def _privilege_when_unknown(fn: FunctionInfo) -> Iterator[Hit]:
+    """`if ctx is None: return Context(role=Role.ROOT)` or an `except` that does the same:
+    when who is calling cannot be told, the answer is the most privileged caller."""
+    for block, why in _unknown_identity_blocks(fn):
+        for stmt in block:
+            for node in (stmt, *own_statements(stmt)):
+                granted = _granted_privilege(node, fn)
+                if granted is None:
+                    continue
+                yield Hit(
+                    node=node,
+                    message=(
+                        f"`{fn.qualname}` answers {why} with `{ast.unparse(granted)}`, so a "
+                        "caller it could not identify acts with the most privilege."
+                    ),
+                    edits=[ReplaceStatements(node, node, (NO_IDENTITY,))]
+                    if isinstance(node, ast.Return)
+                    else [],
+                    key_nodes=[granted],
+                )
+
+
+def _unknown_identity_blocks(fn: FunctionInfo) -> Iterator[tuple[list[ast.stmt], str]]:
+    """Blocks that run when the caller's identity is missing or could not be read."""
+    for node in own_nodes(fn.node):
+        if isinstance(node, ast.ExceptHandler):
+            yield node.body, "an error"
+        elif isinstance(node, ast.If) and (absent := absent_subject(node.test)) is not None:
+            name = dotted_name(absent[0]) or ""
+            if IDENTITY_SUBJECT.search(name.rsplit(".", 1)[-1]):
+                yield node.body, f"a missing `{name}`"
+
+
+def _granted_privilege(node: ast.AST, fn: FunctionInfo) -> ast.expr | None:
+    """The privileged value a `return` hands out or an assignment sets, if there is one."""
+    if isinstance(node, ast.Return) and node.value is not None:
+        value = node.value.value if isinstance(node.value, ast.Await) else node.value
+        if ROLE_FUNCTION.search(fn.node.name) and _is_privileged(value):
+            return value
+        if isinstance(value, ast.Call):
+            for keyword in value.keywords:
+                if keyword.arg and _privileged_setting(keyword.arg, keyword.value):
+                    return keyword.value
+    if isinstance(node, ast.Assign) and len(node.targets) == 1:
+        name = dotted_name(node.targets[0]) or ""
+        if _privileged_setting(name.rsplit(".", 1)[-1], node.value):
+            return node.value
+    return None
+
+
+def _privileged_setting(key: str, value: ast.expr) -> bool:
+    """`role=Role.ROOT`, `is_admin=True`, `scopes=["*"]`."""
+    if FLAG_KEYS.match(key):
+        return isinstance(value, ast.Constant) and value.value is True
+    return ROLE_KEYS.match(key) is not None and _is_privileged(value)
+
+
+def _is_privileged(value: ast.expr) -> bool:
+    """`"admin"`, `Role.ROOT`, `["*"]`: a value that names the most powerful role."""
+    values = value.elts if isinstance(value, ast.List | ast.Tuple | ast.Set) else [value]
+    for v in values:
+        if isinstance(v, ast.Constant) and isinstance(v.value, str) and PRIVILEGED.match(v.value):
+            return True
+        if isinstance(v, ast.Attribute) and PRIVILEGED.match(v.attr) and v.attr != "all":
+            return True
+    return False
 
 
 def _fixed_identity(key: str, default: ast.expr) -> bool:
@@ -159,9 +250,81 @@ def current_account(request):
         raise HTTPException(status_code=401)
     return name
 """,
+    # a missing identity gets the least privilege
+    """
+def request_context():
+    ctx = _ctx.get()
+    if ctx is None:
+        return RequestContext(user=ANONYMOUS, role=Role.GUEST)
+    return ctx
+""",
+    # not about who is calling: a bootstrap creates the first administrator
+    """
+def ensure_admin(db):
+    try:
+        db.lookup("admin")
+    except LookupError:
+        db.create(name="admin", role="admin")
+""",
+    # an error that denies
+    """
+def role_for(token):
+    try:
+        return decode(token)["role"]
+    except DecodeError:
+        return Role.NONE
+""",
 ]
 
 DefaultPrivilegedIdentity.INVALID = [
+    # no identity in the context: the caller becomes root
+    Invalid(
+        """\
+def request_context():
+    ctx = _ctx.get()
+    if ctx is None:
+        return RequestContext(user=DEFAULT_USER, role=Role.ROOT)
+    return ctx
+""",
+        line=4,
+        fixed="""\
+def request_context():
+    ctx = _ctx.get()
+    if ctx is None:
+        raise PermissionError("no identity: denying")
+    return ctx
+""",
+    ),
+    # the role lookup failed: everyone is an administrator
+    Invalid(
+        """\
+def role_for(token):
+    try:
+        return decode(token)["role"]
+    except DecodeError:
+        return Role.ADMIN
+""",
+        line=5,
+        fixed="""\
+def role_for(token):
+    try:
+        return decode(token)["role"]
+    except DecodeError:
+        raise PermissionError("no identity: denying")
+""",
+    ),
+    Invalid(
+        """\
+def load_user(session):
+    try:
+        user = fetch_user(session["uid"])
+    except KeyError:
+        user = Anonymous()
+        user.is_admin = True
+    return user
+""",
+        line=6,
+    ),
     # a current-user resolver that falls back to a fixed user
     Invalid(
         """\
