@@ -139,7 +139,12 @@ class ExceptReturnsAllow(Rule):
             name = stmt.targets[0].id
             value = allow_value(stmt.value, fn, info, loose)
             flag = keyed_allow(name, stmt.value, fn, info) if value is None else None
-            if (value or flag) is None or _under_flag(fn, handler, stmt):
+            if (value or flag) is None and not _under_flag(fn, handler, stmt):
+                hit = _recomputed_verdict(fn, info, node, handler, stmt)
+                if hit is not None:
+                    yield hit
+                continue
+            if _under_flag(fn, handler, stmt):
                 continue
             if flag is not None:
                 deny = _deny_testing(fn, name, node)
@@ -175,6 +180,68 @@ class ExceptReturnsAllow(Rule):
                 edits=[_deny_edit(value, stmt), *reword_edits(info, handler)],
                 key_nodes=[handler, outcome.node] if outcome.node else [handler],
             )
+
+
+# The last word of a verdict flag's name, and the value that means "no" for it.
+FLAG_DENY_VALUE = {
+    **dict.fromkeys(("denied", "deny", "blocked", "banned", "forbidden", "throttled"), "True"),
+    **dict.fromkeys(("allowed", "permitted", "granted", "authorized", "authorised"), "False"),
+}
+
+
+def _recomputed_verdict(
+    fn: FunctionInfo,
+    info: ModuleInfo,
+    node: ast.Try,
+    handler: ast.ExceptHandler,
+    stmt: ast.Assign,
+) -> Hit | None:
+    """`try: denied = not decision.allowed` / `except: denied = not has_plan()`: when the
+    check fails, the verdict is worked out again from something weaker than the check, and
+    the denial that tests it follows that weaker answer."""
+    name = stmt.targets[0].id  # type: ignore[union-attr]
+    deny_value = FLAG_DENY_VALUE.get(name.lower().rsplit("_", 1)[-1])
+    if deny_value is None or isinstance(stmt.value, ast.Constant):
+        return None
+    if not any(
+        isinstance(n, ast.Assign)
+        and any(isinstance(t, ast.Name) and t.id == name for t in n.targets)
+        for s in node.body
+        for n in (s, *own_nodes(s))
+    ):
+        return None  # the try never set the verdict: the handler is not replacing the check
+    deny = _deny_testing(fn, name, node) or _exits_when(fn, name, node, deny_value == "True")
+    if deny is None:
+        return None
+    return Hit(
+        node=stmt,
+        message=(
+            f"`{fn.qualname}` works `{name}` out again from `{ast.unparse(stmt.value)}` when "
+            f"{failing_call(node)} raises {caught(handler)}, so the denial at line "
+            f"{deny.lineno} follows a weaker answer than the check that failed."
+        ),
+        edits=[ReplaceExpression(stmt.value, deny_value), *reword_edits(info, handler)],
+        key_nodes=[handler, deny.test],
+        severity="warning",
+    )
+
+
+def _exits_when(fn: FunctionInfo, name: str, node: ast.Try, truthy: bool) -> ast.If | None:
+    """After the try, `if denied:` (or `if not allowed:`) whose branch leaves early: the
+    flag's own name says that branch is the denial."""
+    end = node.end_lineno or node.lineno
+    for stmt in fn.statements:
+        if not isinstance(stmt, ast.If) or stmt.lineno <= end:
+            continue
+        test = stmt.test
+        negated = isinstance(test, ast.UnaryOp) and isinstance(test.op, ast.Not)
+        subject = test.operand if isinstance(test, ast.UnaryOp) and negated else test
+        if not (isinstance(subject, ast.Name) and subject.id == name) or negated == truthy:
+            continue
+        last = stmt.body[-1]
+        if isinstance(last, ast.Return | ast.Raise | ast.Continue | ast.Break):
+            return stmt
+    return None
 
 
 def _deny_testing(fn: FunctionInfo, name: str, node: ast.Try) -> ast.If | None:
@@ -437,6 +504,26 @@ def is_allowed(user):
         allowed = True
         allowed = False
     return allowed
+""",
+    # a verdict worked out again, but nothing denies on it
+    """
+def describe(user):
+    try:
+        allowed = policy.check(user)
+    except PolicyError:
+        allowed = user.is_staff
+    log.info("allowed=%s", allowed)
+""",
+    # the try never decided: the handler is the first answer
+    """
+def load(org):
+    try:
+        plan = billing.plan(org)
+    except BillingError:
+        denied = not org.trial
+    if denied:
+        return None
+    return plan
 """,
 ]
 
@@ -745,6 +832,32 @@ async def require_user(request: Request):
         return await verify_token(token)
     except Exception:
         raise
+""",
+    ),
+    # on error the verdict is worked out again from a weaker source than the check
+    Invalid(
+        """\
+def run_report(org, report):
+    try:
+        decision = entitlements.check("reports", org=org.id)
+        denied = not decision.allowed
+    except Exception:
+        denied = not org.is_paying
+    if denied:
+        raise PermissionError("reports are not on your plan")
+    return build(report)
+""",
+        line=6,
+        fixed="""\
+def run_report(org, report):
+    try:
+        decision = entitlements.check("reports", org=org.id)
+        denied = not decision.allowed
+    except Exception:
+        denied = True
+    if denied:
+        raise PermissionError("reports are not on your plan")
+    return build(report)
 """,
     ),
 ]

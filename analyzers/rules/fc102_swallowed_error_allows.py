@@ -21,6 +21,7 @@ from analyzers.rules.common import (
 from analyzers.semantics import (
     ALLOW_KEYS,
     DENY_STATUS,
+    AllowValue,
     FunctionInfo,
     ModuleInfo,
     allow_value,
@@ -30,6 +31,7 @@ from analyzers.semantics import (
     handler_types,
     is_deny_response,
     mentions_allowing,
+    own_nodes,
 )
 
 VERDICT_NAMES = {"verdict", "decision", "permitted", "ok_to_proceed", "may_proceed"}
@@ -119,8 +121,8 @@ class SwallowedErrorAllows(Rule):
         node: ast.Try,
         handler: ast.ExceptHandler,
     ) -> Hit | None:
-        if fn.middleware:
-            return None  # FC106 owns middleware
+        if fn.middleware:  # FC106 owns middleware, but for a check's answer skipped
+            return self._skipped_answer(fn, info, node, handler)
         if not (checks_auth(node) or _answers_no(fn, node) or mentions_allowing(info, handler)):
             return None  # the try does bookkeeping after the check (metrics, audit, cache)
         known: dict[str, object] = {}
@@ -153,6 +155,9 @@ class SwallowedErrorAllows(Rule):
                 edits=[*edits, *reword_edits(info, handler)],
                 key_nodes=[handler, *([outcome.node] if outcome.node else [])],
             )
+        hit = self._skipped_answer(fn, info, node, handler)
+        if hit is not None:
+            return hit
         if fn.pure_guard and checks_auth(node) and _guard_passes(outcome, known):
             return Hit(
                 node=handler,
@@ -164,6 +169,30 @@ class SwallowedErrorAllows(Rule):
                 key_nodes=[handler],
             )
         return None
+
+    def _skipped_answer(
+        self, fn: FunctionInfo, info: ModuleInfo, node: ast.Try, handler: ast.ExceptHandler
+    ) -> Hit | None:
+        """`try: return backend.check(req)` / `except: pass`, then `return True` further down."""
+        found = None if has_continue(handler) else _later_allow(fn, info, node)
+        if found is None:
+            return None
+        answer, later = found
+        return Hit(
+            node=handler,
+            message=(
+                f"`{fn.qualname}` swallows {caught(handler)} instead of returning the answer "
+                f"of `{ast.unparse(answer.func)}()`, and falls through to the checks below it, "
+                f"which can return `{ast.unparse(later.node)}` (allow) at line "
+                f"{later.node.lineno}: a failing check hands the decision to a weaker one."
+            ),
+            edits=[
+                append_to_handler(handler, deny_statement(later.deny)),
+                *reword_edits(info, handler),
+            ],
+            key_nodes=[handler],
+            severity="warning",
+        )
 
     def _ignored_deny(
         self, fn: FunctionInfo, flow: FunctionFlow, node: ast.Try, handler: ast.ExceptHandler
@@ -205,6 +234,33 @@ class SwallowedErrorAllows(Rule):
                     key_nodes=[node],
                 )
         return None
+
+
+def _later_allow(
+    fn: FunctionInfo, info: ModuleInfo, node: ast.Try
+) -> tuple[ast.Call, AllowValue] | None:
+    """The try returns a check's answer (`return backend.check_auth(req)`); after it, the
+    function can still return the allow value. Swallowing the check's error skips the
+    answer that applied and lets the code below decide."""
+    answers = [
+        value
+        for s in node.body
+        for n in (s, *own_nodes(s))
+        if isinstance(n, ast.Return) and isinstance(value := _awaited(n.value), ast.Call)
+    ]
+    if fn.polarity is None or not answers:
+        return None
+    end = node.end_lineno or node.lineno
+    for stmt in fn.statements:
+        if isinstance(stmt, ast.Return) and stmt.lineno > end and stmt.value is not None:
+            value = allow_value(stmt.value, fn, info, False)
+            if value is not None and isinstance(stmt.value, ast.Constant):
+                return answers[0], value  # type: ignore[return-value]
+    return None
+
+
+def _awaited(value: ast.expr | None) -> ast.expr | None:
+    return value.value if isinstance(value, ast.Await) else value
 
 
 def _retry_loop(handler: ast.ExceptHandler, node: ast.Try, outcome: Outcome) -> bool:
@@ -468,6 +524,26 @@ def parse_token(raw):
         pass
     return None
 """,
+    # the answer below the try is computed, not a plain yes
+    """
+def has_perm(user, perm) -> bool:
+    try:
+        return backend.has_perm(user, perm)
+    except AttributeError:
+        pass
+    return perm in user.permissions
+""",
+    # the try does not return the check's answer
+    """
+def check_auth(handler, request) -> bool:
+    try:
+        metrics.count("auth")
+    except Exception:
+        pass
+    if not auth_required():
+        return True
+    return verify_cookie(request)
+""",
 ]
 
 SwallowedErrorAllows.INVALID = [
@@ -655,6 +731,32 @@ def publish(request, post):
 def publish(request, post):
     policy.enforce(request.user, "publish", post)
     post.publish()
+""",
+    ),
+    # the per-user check errors; the legacy check below it lets the request in
+    Invalid(
+        """\
+def check_auth(handler, request) -> bool:
+    try:
+        if user_auth.active():
+            return user_auth.check(handler, request)
+    except Exception:
+        pass
+    if not legacy_password_set():
+        return True
+    return verify_legacy_cookie(request)
+""",
+        line=5,
+        fixed="""\
+def check_auth(handler, request) -> bool:
+    try:
+        if user_auth.active():
+            return user_auth.check(handler, request)
+    except Exception:
+        return False
+    if not legacy_password_set():
+        return True
+    return verify_legacy_cookie(request)
 """,
     ),
 ]
