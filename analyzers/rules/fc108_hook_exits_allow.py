@@ -44,7 +44,9 @@ class HookExitsAllow(Rule):
     hook — that answers *allow* when it fails: an `except` handler that exits with status 0
     or prints the protocol's allow answer (`{"permission": "allow"}`,
     `{"decision": "approve"}`). The script must be a gate: somewhere else it denies, by
-    exiting non-zero or printing a deny answer.
+    exiting non-zero or printing a deny answer. Also flags, as a warning, a gate that
+    answers *allow* when its input is not the shape it expects
+    (`if not isinstance(tool_input, dict): sys.exit(0)`).
 
     ## Why is this bad?
     The agent or tool runs the hook and proceeds when it exits 0 or says "allow". If the
@@ -104,6 +106,31 @@ class HookExitsAllow(Rule):
                     hit = self._answer_after(fn, info, flow, node, handler, deny_code, exits_answer)
                 if hit:
                     yield hit
+        yield from self._malformed_input_allows(fn, info, deny_code, exits_answer)
+
+    def _malformed_input_allows(
+        self, fn: FunctionInfo, info: ModuleInfo, deny_code: int | None, exits_answer: bool
+    ) -> Iterator[Hit]:
+        """`if not isinstance(event.get("tool_input"), dict): sys.exit(0)`: the payload is
+        not what the protocol promises, so nothing in it was checked, and the gate says yes."""
+        for stmt in fn.statements:
+            if not isinstance(stmt, ast.If) or (checked := _malformed_test(stmt.test)) is None:
+                continue
+            for inner in stmt.body:
+                edit, shown = _allow_answer(inner, fn, info, deny_code, exits_answer)
+                if not shown:
+                    continue
+                yield Hit(
+                    node=inner,
+                    message=(
+                        f"`{fn.qualname}` answers {shown} when `{checked}` is not the shape the "
+                        "hook expects, so a malformed payload goes ahead unchecked."
+                    ),
+                    edits=[edit] if edit else [],
+                    key_nodes=[stmt.test],
+                    severity="warning",
+                )
+                break
 
     def _answer_in_handler(
         self,
@@ -170,6 +197,21 @@ class HookExitsAllow(Rule):
             edits=[append_to_handler(handler, deny), *reword_edits(info, handler)],
             key_nodes=[handler, *([outcome.node] if outcome.node else [])],
         )
+
+
+def _malformed_test(test: ast.expr) -> str | None:
+    """What `not isinstance(x, dict)` (alone or in an `or`) finds malformed: `x`."""
+    parts = test.values if isinstance(test, ast.BoolOp) and isinstance(test.op, ast.Or) else [test]
+    for part in parts:
+        if (
+            isinstance(part, ast.UnaryOp)
+            and isinstance(part.op, ast.Not)
+            and isinstance(call := part.operand, ast.Call)
+            and call_name(call) == "isinstance"
+            and len(call.args) == 2
+        ):
+            return ast.unparse(call.args[0])
+    return None
 
 
 def _loses_deny(node: ast.Try, handler: ast.ExceptHandler, outcome: Outcome) -> bool:
@@ -343,6 +385,22 @@ def main():
     except Exception:
         sys.exit(0)
 """,
+    # a malformed payload is refused
+    """
+import json, sys
+
+def main() -> int:
+    event = json.load(sys.stdin)
+    tool_input = event.get("tool_input")
+    if not isinstance(tool_input, dict):
+        return 2
+    if is_protected(tool_input.get("file_path", "")):
+        return 2
+    return 0
+
+if __name__ == "__main__":
+    sys.exit(main())
+""",
 ]
 
 HookExitsAllow.INVALID = [
@@ -478,6 +536,40 @@ def pre_commit() -> None:
         print(f"secret scanner failed: {exc}", file=sys.stderr)
         sys.exit(1)
     sys.exit(0)
+""",
+    ),
+    # the payload is not the shape the hook reads: nothing was checked
+    Invalid(
+        """\
+import json, sys
+
+def main() -> int:
+    event = json.load(sys.stdin)
+    tool_input = event.get("tool_input")
+    if not isinstance(tool_input, dict):
+        return 0
+    if is_protected(tool_input.get("file_path", "")):
+        return 2
+    return 0
+
+if __name__ == "__main__":
+    sys.exit(main())
+""",
+        line=7,
+        fixed="""\
+import json, sys
+
+def main() -> int:
+    event = json.load(sys.stdin)
+    tool_input = event.get("tool_input")
+    if not isinstance(tool_input, dict):
+        return 2
+    if is_protected(tool_input.get("file_path", "")):
+        return 2
+    return 0
+
+if __name__ == "__main__":
+    sys.exit(main())
 """,
     ),
 ]
