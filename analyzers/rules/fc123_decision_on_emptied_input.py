@@ -1,0 +1,224 @@
+"""FC123: input that could not be read is replaced by an empty value, and judged as that."""
+
+from __future__ import annotations
+
+import ast
+import re
+from collections.abc import Iterator
+
+from analyzers.fixes import ReplaceStatements
+from analyzers.rules.base import Hit, Invalid, Rule
+from analyzers.rules.common import caught, tries
+from analyzers.semantics import (
+    DECISION_WORD,
+    FunctionInfo,
+    ModuleInfo,
+    call_name,
+    catches_failures,
+    dotted_name,
+    own_nodes,
+)
+
+# What a call that judges its input is named like: it decides on what it is given.
+JUDGING_CALL = re.compile(
+    r"(?i)(?<![a-z])(approv\w*|needs?_approval\w*|evaluat\w*|check\w*|verif\w*|validat\w*"
+    r"|authori[sz]\w*|polic\w*|guard\w*|moderat\w*|scan\w*|classif\w*|judge\w*|enforce\w*"
+    r"|decide\w*|is_(allowed|permitted|safe|blocked))"
+)
+# Literals that say "nothing": `{}`, `[]`, `""`, `dict()`.
+EMPTY_CALLS = {"dict", "list", "set", "tuple", "str"}
+
+
+class DecisionOnEmptiedInput(Rule):
+    """
+    ## What it does
+    Flags a permission decision that, when the input it judges cannot be read (a JSON
+    parse error, a malformed payload), replaces that input with an empty value — `{}`,
+    `[]`, `""` — and passes it on to the check whose answer the function returns.
+
+    ## Why is this bad?
+    A check that looks at the arguments of a tool call, the fields of a request or the
+    lines of a document finds nothing to refuse in an empty one. The unreadable input, the
+    very one nobody could inspect, is then approved (CWE-636). If you can't verify it's
+    safe, it isn't.
+
+    ## Example
+    ```python
+    async def needs_approval(tool, call) -> bool:
+        try:
+            args = json.loads(call.arguments)
+        except json.JSONDecodeError:
+            args = {}
+        return await tool.approval_policy(args)
+    ```
+
+    ## Use instead
+    ```python
+        except json.JSONDecodeError:
+            raise
+    ```
+
+    ## Fix safety
+    The fix re-raises the error instead of judging an empty input, so the caller's own
+    error handling decides, as for any other failure. Where the caller should get an
+    explicit answer instead (require approval, deny), return it by hand.
+    """
+
+    code = "FC123"
+    name = "decision-on-emptied-input"
+    severity = "warning"
+    summary = "Input that could not be read is replaced by an empty value and judged as that."
+    fix_safety = "The error propagates instead of an empty input being judged."
+
+    def check(self, fn: FunctionInfo, info: ModuleInfo) -> Iterator[Hit]:
+        if fn.polarity is None and not DECISION_WORD.search(fn.node.name):
+            return
+        for node in tries(fn):
+            for handler in node.handlers:
+                if not catches_failures(handler, node):
+                    continue
+                for stmt in handler.body:
+                    name = _emptied_name(stmt, node)
+                    judge = _judged_and_answered(fn, name, node) if name else None
+                    if judge is None:
+                        continue
+                    yield Hit(
+                        node=stmt,
+                        message=(
+                            f"`{fn.qualname}` sets `{ast.unparse(stmt)}` when reading it raises "
+                            f"{caught(handler)}, and returns what `{call_name(judge)}()` "
+                            "makes of it: an empty input has nothing to refuse, so input "
+                            "nobody could read is approved."
+                        ),
+                        edits=[ReplaceStatements(stmt, stmt, ("raise",))],
+                        key_nodes=[handler, judge],
+                    )
+
+
+def _emptied_name(stmt: ast.stmt, node: ast.Try) -> str | None:
+    """`args = {}` in the handler, for a name the try body set: the input, emptied."""
+    if not (
+        isinstance(stmt, ast.Assign)
+        and len(stmt.targets) == 1
+        and isinstance(stmt.targets[0], ast.Name)
+        and _is_empty(stmt.value)
+    ):
+        return None
+    name = stmt.targets[0].id
+    set_in_try = any(
+        isinstance(n, ast.Assign)
+        and any(isinstance(t, ast.Name) and t.id == name for t in n.targets)
+        for s in node.body
+        for n in (s, *own_nodes(s))
+    )
+    return name if set_in_try else None
+
+
+def _is_empty(value: ast.expr) -> bool:
+    if isinstance(value, ast.List | ast.Tuple | ast.Set):
+        return not value.elts
+    if isinstance(value, ast.Dict):
+        return not value.keys
+    if isinstance(value, ast.Constant):
+        return value.value == ""
+    return isinstance(value, ast.Call) and call_name(value) in EMPTY_CALLS and not value.args
+
+
+def _judged_and_answered(fn: FunctionInfo, name: str, node: ast.Try) -> ast.Call | None:
+    """After the try, a judging call takes `name` and its answer is what `fn` returns
+    (`return check(args)`, or `verdict = check(args)` ... `return bool(verdict)`)."""
+    end = node.end_lineno or node.lineno
+    later = [s for s in fn.statements if s.lineno > end]
+    for stmt in later:
+        value = stmt.value if isinstance(stmt, ast.Return | ast.Assign) else None
+        call = value.value if isinstance(value, ast.Await) else value
+        if not (isinstance(call, ast.Call) and _judges(call) and _takes(call, name)):
+            continue
+        if isinstance(stmt, ast.Return):
+            return call
+        targets = {t.id for t in stmt.targets if isinstance(t, ast.Name)}  # type: ignore[union-attr]
+        if any(_returns_one_of(s, targets) for s in later if s.lineno > stmt.lineno):
+            return call
+    return None
+
+
+def _judges(call: ast.Call) -> bool:
+    return JUDGING_CALL.search(dotted_name(call.func) or call_name(call)) is not None
+
+
+def _takes(call: ast.Call, name: str) -> bool:
+    args = [*call.args, *(k.value for k in call.keywords)]
+    return any(isinstance(a, ast.Name) and a.id == name for a in args)
+
+
+def _returns_one_of(stmt: ast.stmt, names: set[str]) -> bool:
+    """`return verdict`, `return bool(verdict)`, `return not verdict.flagged`."""
+    if not isinstance(stmt, ast.Return) or stmt.value is None:
+        return False
+    return any(isinstance(n, ast.Name) and n.id in names for n in ast.walk(stmt.value))
+
+
+DecisionOnEmptiedInput.VALID = [
+    # the unreadable input is refused
+    """
+async def needs_approval(tool, call) -> bool:
+    try:
+        args = json.loads(call.arguments)
+    except json.JSONDecodeError:
+        return True
+    return await tool.approval_policy(args)
+""",
+    # an empty default for display, not judged
+    """
+def render_approval(call) -> str:
+    try:
+        args = json.loads(call.arguments)
+    except json.JSONDecodeError:
+        args = {}
+    return template.render(args=args)
+""",
+    # the judged value is not the one that was emptied
+    """
+def is_allowed(request) -> bool:
+    try:
+        extra = json.loads(request.headers["x-extra"])
+    except (KeyError, ValueError):
+        extra = {}
+    log.debug("extra=%s", extra)
+    return policy.check(request.user, request.path)
+""",
+]
+
+DecisionOnEmptiedInput.INVALID = [
+    Invalid(
+        """\
+async def needs_approval(tool, call) -> bool:
+    try:
+        args = json.loads(call.arguments)
+    except json.JSONDecodeError:
+        args = {}
+    return await tool.approval_policy(args)
+""",
+        line=5,
+        fixed="""\
+async def needs_approval(tool, call) -> bool:
+    try:
+        args = json.loads(call.arguments)
+    except json.JSONDecodeError:
+        raise
+    return await tool.approval_policy(args)
+""",
+    ),
+    Invalid(
+        """\
+def is_safe_document(raw) -> bool:
+    try:
+        lines = parse_document(raw)
+    except ParseError:
+        lines = []
+    verdict = moderation.scan(lines)
+    return not verdict.flagged
+""",
+        line=5,
+    ),
+]
