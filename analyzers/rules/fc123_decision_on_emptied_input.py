@@ -220,5 +220,14 @@ def is_safe_document(raw) -> bool:
     return not verdict.flagged
 """,
         line=5,
+        fixed="""\
+def is_safe_document(raw) -> bool:
+    try:
+        lines = parse_document(raw)
+    except ParseError:
+        raise
+    verdict = moderation.scan(lines)
+    return not verdict.flagged
+""",
     ),
 ]
