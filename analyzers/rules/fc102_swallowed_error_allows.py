@@ -6,7 +6,7 @@ import ast
 import re
 from collections.abc import Iterator
 
-from analyzers.fixes import Edit, ReplaceExpression, UnwrapWith
+from analyzers.fixes import Edit, ReplaceExpression, ReplaceStatements, UnwrapWith
 from analyzers.flow import FunctionFlow, Outcome, assigned_names, evaluate, has_continue, swallows
 from analyzers.rules.base import Hit, Invalid, Rule
 from analyzers.rules.common import (
@@ -20,6 +20,8 @@ from analyzers.rules.common import (
 )
 from analyzers.semantics import (
     ALLOW_KEYS,
+    ALLOW_NAME,
+    DENY_NAME,
     DENY_STATUS,
     AllowValue,
     FunctionInfo,
@@ -29,6 +31,7 @@ from analyzers.semantics import (
     catches_failures,
     checks_auth,
     handler_types,
+    is_deny_raise,
     is_deny_response,
     mentions_allowing,
     own_nodes,
@@ -99,6 +102,10 @@ class SwallowedErrorAllows(Rule):
         flow: FunctionFlow | None = None
         for node in tries(fn):
             for handler in node.handlers:
+                own = _swallowed_own_denial(fn, info, node, handler)
+                if own is not None:
+                    yield own
+                    continue
                 if not catches_failures(handler, node) or not swallows(handler):
                     continue
                 flow = flow or FunctionFlow(fn.node)
@@ -271,6 +278,81 @@ def _retry_loop(handler: ast.ExceptHandler, node: ast.Try, outcome: Outcome) -> 
         and isinstance(node.body[-1], ast.Return)
         and isinstance(outcome.value, ast.Constant)
     )
+
+
+BROAD = {"Exception", "BaseException"}
+# A helper whose job is to raise the denial: `service._raise_denied(decision)`.
+RAISES_DENIAL = re.compile(
+    r"(?i)^_*(raise|throw)_\w*(denied|deny|denial|forbidden|unauthori[sz]ed|permission\w*|access)"
+)
+
+
+def _swallowed_own_denial(
+    fn: FunctionInfo, info: ModuleInfo, node: ast.Try, handler: ast.ExceptHandler
+) -> Hit | None:
+    """`try: ... raise PermissionDenied / except Exception: return False`: the broad handler
+    catches the denial its own try raised, and the function answers normally instead."""
+    if handler_types(handler) and not set(handler_types(handler)) & BROAD:
+        return None
+    if any(isinstance(n, ast.Raise) for n in own_nodes(handler)):
+        return None  # it re-raises (or raises its own error): the denial is not lost
+    denial = _raised_denial(node)
+    if denial is None:
+        return None
+    returns = [n for n in own_nodes(handler) if isinstance(n, ast.Return)]
+    if any(_denies(ret.value, fn, info) for ret in returns):
+        return None
+    last = handler.body[-1]
+    edit = (
+        ReplaceStatements(last, last, ("raise",))
+        if isinstance(last, ast.Return)
+        else append_to_handler(handler, "raise")
+    )
+    return Hit(
+        node=handler,
+        message=(
+            f"`{fn.qualname}` catches {caught(handler)} around `{ast.unparse(denial)[:60]}` at "
+            f"line {denial.lineno}, so the denial it raises itself is swallowed and the "
+            "function answers as if the check had passed."
+        ),
+        edits=[edit],
+        key_nodes=[handler, denial],
+    )
+
+
+def _raised_denial(node: ast.Try) -> ast.AST | None:
+    """A denial the try body raises itself and no inner handler catches first."""
+    inner = {
+        id(n)
+        for t in own_nodes(node)
+        if isinstance(t, ast.Try)
+        for s in t.body
+        for n in (s, *own_nodes(s))
+    }
+    for stmt in node.body:
+        for n in (stmt, *own_nodes(stmt)):
+            if id(n) in inner:
+                continue
+            if isinstance(n, ast.Raise) and n.exc is not None and is_deny_raise(n.exc):
+                return n
+            if isinstance(n, ast.Call) and RAISES_DENIAL.match(call_name(n)):
+                return n
+    return None
+
+
+def _denies(value: ast.expr | None, fn: FunctionInfo, info: ModuleInfo) -> bool:
+    """The handler's answer is itself a denial: a 401/403 response, or the deny value of a
+    function whose name says it is a check (`has_access` answering `False`). Elsewhere the
+    try's own raise is how the function says no, and a returned value means something else
+    ("not handled", "use the fallback")."""
+    if value is None:
+        return False
+    if isinstance(value, ast.Call) and is_deny_response(value):
+        return True
+    named = ALLOW_NAME.fullmatch(fn.node.name) or DENY_NAME.fullmatch(fn.node.name)
+    if fn.polarity is None or not named or not isinstance(value, ast.Constant):
+        return False
+    return value.value is (fn.polarity != "allow")
 
 
 def _catches_authz(handler: ast.ExceptHandler) -> bool:
@@ -544,6 +626,26 @@ def check_auth(handler, request) -> bool:
         return True
     return verify_cookie(request)
 """,
+    # a check by name: False after its own denial is still "no"
+    """
+def has_access(user, doc) -> bool:
+    try:
+        if not acl.check(user, doc):
+            raise PermissionDenied(doc)
+        return True
+    except Exception:
+        return False
+""",
+    # the handler answers with a denial response
+    """
+def guarded_view(request):
+    try:
+        if not policy.allows(request.user):
+            raise PermissionDenied()
+        return render(request)
+    except Exception:
+        return HttpResponseForbidden()
+""",
 ]
 
 SwallowedErrorAllows.INVALID = [
@@ -757,6 +859,30 @@ def check_auth(handler, request) -> bool:
     if not legacy_password_set():
         return True
     return verify_legacy_cookie(request)
+""",
+    ),
+    # the broad handler swallows the denial its own try raised
+    Invalid(
+        """\
+def use_capability_service(feature, org_id) -> bool:
+    try:
+        decision = capabilities.check(feature, org_id=org_id)
+        if not decision.allowed:
+            raise CapabilityDenied(feature)
+        return True
+    except Exception:
+        return False
+""",
+        line=7,
+        fixed="""\
+def use_capability_service(feature, org_id) -> bool:
+    try:
+        decision = capabilities.check(feature, org_id=org_id)
+        if not decision.allowed:
+            raise CapabilityDenied(feature)
+        return True
+    except Exception:
+        raise
 """,
     ),
 ]
