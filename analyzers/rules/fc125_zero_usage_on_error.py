@@ -1,0 +1,293 @@
+"""FC125: a usage, count or amount reads as zero when it cannot be read, under a limit."""
+
+from __future__ import annotations
+
+import ast
+import re
+from collections.abc import Iterator
+
+from analyzers.fixes import ReplaceStatements
+from analyzers.flow import FunctionFlow, returns_in
+from analyzers.rules.base import Hit, Invalid, Rule
+from analyzers.rules.common import caught, tries
+from analyzers.semantics import (
+    FunctionInfo,
+    ModuleInfo,
+    body_denies,
+    catches_failures,
+    functions_by_qualname,
+    gated_by_fail_open_flag,
+    is_deny_response,
+    own_nodes,
+    resolve_call,
+)
+
+# A quantity a limit is measured on: requests made, money spent, tokens used.
+QUANTITY_NAME = re.compile(
+    r"(?i)(usage|count|hits|attempts|requests|spent|spend|spending|consumed|used|amount|cost"
+    r"|total|balance|calls|tokens)"
+)
+# A docstring that says the quantity serves a limit.
+LIMIT_WORDS = re.compile(r"(?i)\b(limits?|quotas?|rate[- ]limit\w*|budgets?|spending|caps?)\b")
+OVER = (ast.Gt, ast.GtE)
+UNDER = (ast.Lt, ast.LtE)
+
+
+class ZeroUsageOnError(Rule):
+    """
+    ## What it does
+    Flags a function that measures what a limit is checked against — requests in the
+    window, money spent, a payment's amount — and answers `0` when it cannot read it (Redis
+    down, a value that does not parse), when a limit then compares that zero: a caller in
+    the module that denies when the value is over the limit, or a docstring that says the
+    value serves a limit.
+
+    ## Why is this bad?
+    Zero is under every limit. When the counter's store is down, every request is the
+    first one; when an amount does not parse, every payment is free. An outage or a
+    malformed value turns a limit off (CWE-636), which is exactly when abuse is cheapest.
+
+    ## Example
+    ```python
+    def current_usage(user_id):
+        try:
+            return int(redis.get(f"rl:{user_id}") or 0)
+        except RedisError:
+            return 0
+
+    def check_rate_limit(user_id):
+        if current_usage(user_id) >= LIMIT:
+            raise TooManyRequests()
+    ```
+
+    ## Use instead
+    ```python
+        except RedisError:
+            raise
+    ```
+
+    ## Fix safety
+    The fix re-raises, so the limit's caller fails as it does on any other error (deny,
+    or a 5xx) instead of counting from zero.
+    """
+
+    code = "FC125"
+    name = "zero-usage-on-error"
+    severity = "warning"
+    summary = "A usage, count or amount reads as zero when it cannot be read, under a limit."
+    fix_safety = "The error propagates instead of counting from zero."
+
+    def check(self, fn: FunctionInfo, info: ModuleInfo) -> Iterator[Hit]:
+        zeros = list(_zero_answers(fn))
+        if not zeros:
+            return
+        why = _limit_docstring(fn) or _limit_caller(fn, info)
+        if why is None:
+            return
+        for handler, ret in zeros:
+            yield Hit(
+                node=ret,
+                message=(
+                    f"`{fn.qualname}` answers `{ast.unparse(ret.value)}` when it catches "  # type: ignore[arg-type]
+                    f"{caught(handler)}, and {why}: zero is under every limit, so a failure "
+                    "to count turns the limit off."
+                ),
+                edits=[ReplaceStatements(ret, ret, ("raise",))],
+                key_nodes=[handler],
+            )
+
+
+def _zero_answers(fn: FunctionInfo) -> Iterator[tuple[ast.ExceptHandler, ast.Return]]:
+    """`return 0` / `return 0.0` in a handler of a function that measures a quantity."""
+    if not QUANTITY_NAME.search(fn.node.name):
+        return
+    for node in tries(fn):
+        for handler in node.handlers:
+            if not catches_failures(handler, node) or gated_by_fail_open_flag(handler):
+                continue
+            for ret in returns_in(handler):
+                value = ret.value
+                if (
+                    isinstance(value, ast.Constant)
+                    and type(value.value) in (int, float)
+                    and value.value == 0
+                ):
+                    yield handler, ret
+
+
+def _limit_docstring(fn: FunctionInfo) -> str | None:
+    doc = ast.get_docstring(fn.node) or ""
+    if LIMIT_WORDS.search(doc):
+        return "its docstring says a limit is checked against it"
+    return None
+
+
+def _limit_caller(fn: FunctionInfo, info: ModuleInfo) -> str | None:
+    """A function in the module that denies when this value is over a limit."""
+    for caller in functions_by_qualname(info).values():
+        if caller.node is fn.node:
+            continue
+        flow: FunctionFlow | None = None
+        for node in own_nodes(caller.node):
+            if not isinstance(node, ast.If):
+                continue
+            flow = flow or FunctionFlow(caller.node)
+            over = _over_limit(node, fn, caller, info, flow)
+            if over and _denies(node.body):
+                return f"`{caller.qualname}` denies when it is over a limit (line {node.lineno})"
+    return None
+
+
+def _over_limit(
+    node: ast.If, fn: FunctionInfo, caller: FunctionInfo, info: ModuleInfo, flow: FunctionFlow
+) -> bool:
+    """`fn(...) >= LIMIT`, `LIMIT < used` with `used = fn(...)`: the value on the big side."""
+    test = node.test
+    if not (isinstance(test, ast.Compare) and len(test.ops) == 1):
+        return False
+    op, left, right = test.ops[0], test.left, test.comparators[0]
+    big = left if isinstance(op, OVER) else right if isinstance(op, UNDER) else None
+    if big is None:
+        return False
+    if isinstance(big, ast.Name):
+        big = flow.value_before(node, big.id) or big
+    if isinstance(big, ast.Await):
+        big = big.value
+    return isinstance(big, ast.Call) and _is_call_of(big, fn, caller, info)
+
+
+def _is_call_of(call: ast.Call, fn: FunctionInfo, caller: FunctionInfo, info: ModuleInfo) -> bool:
+    """`fn(...)`, also inside `int(...)`/`float(...)`."""
+    inner = call
+    if isinstance(call.func, ast.Name) and call.func.id in ("int", "float") and call.args:
+        first = call.args[0]
+        inner = first.value if isinstance(first, ast.Await) else first  # type: ignore[assignment]
+        if not isinstance(inner, ast.Call):
+            return False
+    target = resolve_call(inner, caller, info)
+    return target is not None and target.node is fn.node
+
+
+def _denies(body: list[ast.stmt]) -> bool:
+    return body_denies(body) or any(
+        isinstance(n, ast.Return) and n.value is not None and is_deny_response(n.value)
+        for s in body
+        for n in (s, *own_nodes(s))
+    )
+
+
+ZeroUsageOnError.VALID = [
+    # the error propagates
+    """
+def current_usage(user_id):
+    try:
+        return int(redis.get(user_id) or 0)
+    except RedisError:
+        raise
+
+def check_rate_limit(user_id):
+    if current_usage(user_id) >= LIMIT:
+        raise TooManyRequests()
+""",
+    # zero only shown, never compared with a limit
+    """
+def unread_count(user_id):
+    try:
+        return inbox.count(user_id)
+    except ConnectionError:
+        return 0
+
+def badge(user_id):
+    return f"{unread_count(user_id)} unread"
+""",
+    # a lower bound: zero is not a free pass here
+    """
+def balance_total(account):
+    try:
+        return ledger.balance(account)
+    except LedgerError:
+        return 0
+
+def can_withdraw(account, amount):
+    if balance_total(account) < amount:
+        raise PermissionDenied("insufficient funds")
+""",
+]
+
+ZeroUsageOnError.INVALID = [
+    Invalid(
+        """\
+def current_usage(user_id):
+    try:
+        return int(redis.get(user_id) or 0)
+    except RedisError:
+        return 0
+
+def check_rate_limit(user_id):
+    if current_usage(user_id) >= LIMIT:
+        raise TooManyRequests()
+""",
+        line=5,
+        fixed="""\
+def current_usage(user_id):
+    try:
+        return int(redis.get(user_id) or 0)
+    except RedisError:
+        raise
+
+def check_rate_limit(user_id):
+    if current_usage(user_id) >= LIMIT:
+        raise TooManyRequests()
+""",
+    ),
+    Invalid(
+        """\
+def amount_to_usd(amount: str) -> float:
+    \"\"\"The payment in USD, so spending limits are enforced.\"\"\"
+    try:
+        return float(amount)
+    except ValueError:
+        return 0.0
+""",
+        line=6,
+        fixed="""\
+def amount_to_usd(amount: str) -> float:
+    \"\"\"The payment in USD, so spending limits are enforced.\"\"\"
+    try:
+        return float(amount)
+    except ValueError:
+        raise
+""",
+    ),
+    Invalid(
+        """\
+class Limiter:
+    def _requests_in_window(self, key):
+        try:
+            return self.store.count(key)
+        except TimeoutError:
+            return 0
+
+    def hit(self, key):
+        used = self._requests_in_window(key)
+        if used > self.limit:
+            return JSONResponse({"error": "rate limited"}, status_code=429)
+        return None
+""",
+        line=6,
+        fixed="""\
+class Limiter:
+    def _requests_in_window(self, key):
+        try:
+            return self.store.count(key)
+        except TimeoutError:
+            raise
+
+    def hit(self, key):
+        used = self._requests_in_window(key)
+        if used > self.limit:
+            return JSONResponse({"error": "rate limited"}, status_code=429)
+        return None
+""",
+    ),
+]
