@@ -554,6 +554,16 @@ DENY_WORD = re.compile(
     r"|violat\w*|protected|restricted|prohibited|untrusted|suspended|locked|tampered"
     r"|dangerous|spam|abuse|abusive)(?![a-z])"
 )
+# State words in a name that say which answer it gives: `tool_is_allowed`, `is_within_root`,
+# `scan_is_clean` (True = yes) and `contains_pii`, `is_flagged` (True = no).
+ALLOW_STATE = re.compile(
+    r"(?i)(?<![a-z])(allowed|permitted|authori[sz]ed|safe|clean|trusted|verified|within"
+    r"|approved|granted)(?![a-z])"
+)
+DENY_STATE = re.compile(
+    r"(?i)(?<![a-z])(flagged|infected|toxic|pii|phishing|injection|leaked|compromised"
+    r"|suspicious|blocklisted|denylisted|blacklisted)(?![a-z])"
+)
 # Names of functions that do something and report whether it worked.
 DOING_NAME = re.compile(
     r"_*(add|remove|delete|update|set|save|create|insert|put|clear|load|register|unregister"
@@ -575,7 +585,7 @@ DOC_DENY = re.compile(
 )
 DOC_ALLOW = re.compile(
     r"(?i)\b(allow(s|ed)?|permit(s|ted)?|authori[sz]ed|accessible|grant(s|ed)?|may|can|has access"
-    r"|is valid|verified|passes|proceed)\b"
+    r"|is valid|verified|passes|proceed|clean|safe|trusted)\b"
 )
 
 
@@ -606,7 +616,10 @@ def weighed_polarity(
     predicate = PREDICATE_NAME.match(name) is not None
     inner_check = not predicate and PREDICATE_TOKEN.search(name) is not None
     decision = DECISION_WORD.search(words) is not None
+    state = ALLOW_STATE.search(words) is not None or DENY_STATE.search(words) is not None
     points += predicate + inner_check + decision + (predicate and decision)
+    if state and (predicate or inner_check):
+        points += 3  # `is_within_root`, `tool_is_allowed`: the name says which answer is yes
     if DOING_NAME.match(name) and not inner_check:
         points -= 2  # `add_policy` answers "was it added?", not "is it allowed?"
     if answers == {True, False} and _gives_reasons(statements):
@@ -618,8 +631,8 @@ def weighed_polarity(
     said = _doc_polarity(doc) if "true" in doc.lower() else None
     if said is not None:
         points += 3
-    if answers == {True, False}:
-        points += 1
+    if answers == {True, False} or (len(answers) == 1 and _computed_answer(statements)):
+        points += 1  # it answers yes and no, one of them worked out (`path.is_relative_to(root)`)
     if cls is not None and DECISION_WORD.search(cls.name.replace("_", " ")):
         points += 1
     doing = DOING_NAME.match(name) is not None
@@ -642,7 +655,9 @@ def weighed_polarity(
         return "deny"
     if votes and votes["allow"] > votes["deny"]:
         return "allow"
-    if DENY_WORD.search(words) and not re.search(r"(?i)(?<![a-z])(allow\w*|permi\w*)", words):
+    if (DENY_WORD.search(words) or DENY_STATE.search(words)) and not re.search(
+        r"(?i)(?<![a-z])(allow\w*|permi\w*)", words
+    ):
         return "deny"
     return "allow"
 
@@ -670,6 +685,29 @@ def _annotated_bool(node: FunctionNode) -> bool:
     return text == "bool" or text.startswith(
         ("Optional[bool]", "bool |", "tuple[bool", "Tuple[bool")
     )
+
+
+# Calls whose answer is a yes/no: `path.is_relative_to(root)`, `hmac.compare_digest(a, b)`.
+BOOL_CALL = re.compile(
+    r"(?i)^(bool|all|any|isinstance|issubclass|callable|compare_digest|exists|startswith"
+    r"|endswith|is_relative_to|issubset|issuperset|isdisjoint|fullmatch|(is|has|can)_\w+)$"
+)
+
+
+def _computed_answer(statements: Iterable[ast.AST]) -> bool:
+    """The function returns a worked-out yes/no somewhere: a comparison, a `not`, a
+    membership test, a predicate call."""
+    for stmt in statements:
+        if not isinstance(stmt, ast.Return) or stmt.value is None:
+            continue
+        value = stmt.value
+        if isinstance(value, ast.Compare | ast.BoolOp) or (
+            isinstance(value, ast.UnaryOp) and isinstance(value.op, ast.Not)
+        ):
+            return True
+        if isinstance(value, ast.Call) and BOOL_CALL.match(call_name(value)):
+            return True
+    return False
 
 
 def _bool_answers(statements: Iterable[ast.AST]) -> set[bool]:

@@ -525,6 +525,24 @@ def load(org):
         return None
     return plan
 """,
+    # a state word, but the handler gives the "no"
+    """
+def tool_is_allowed(tool, session):
+    try:
+        policy = load_policy(session.org)
+    except PolicyError:
+        return False
+    return tool in policy.allowed_tools
+""",
+    # a state word without a question: `record_verified` does something
+    """
+def record_verified(user):
+    try:
+        db.mark(user, "verified")
+    except DatabaseError:
+        return True
+    return user.id in db.verified_ids()
+""",
 ]
 
 ExceptReturnsAllow.INVALID = [
@@ -858,6 +876,47 @@ def run_report(org, report):
     if denied:
         raise PermissionError("reports are not on your plan")
     return build(report)
+""",
+    ),
+    # the name's state word says which answer is yes: `within`, `allowed`, `clean`
+    Invalid(
+        """\
+def is_within_workspace(path):
+    try:
+        resolved = Path(path).resolve()
+    except OSError:
+        return True
+    return resolved.is_relative_to(WORKSPACE)
+""",
+        line=5,
+        fixed="""\
+def is_within_workspace(path):
+    try:
+        resolved = Path(path).resolve()
+    except OSError:
+        return False
+    return resolved.is_relative_to(WORKSPACE)
+""",
+    ),
+    Invalid(
+        """\
+def scan_upload(path) -> bool:
+    \"\"\"Return True if the file is clean.\"\"\"
+    try:
+        result = clamd.scan(path)
+    except ConnectionError:
+        return True
+    return result[path][0] == "OK"
+""",
+        line=6,
+        fixed="""\
+def scan_upload(path) -> bool:
+    \"\"\"Return True if the file is clean.\"\"\"
+    try:
+        result = clamd.scan(path)
+    except ConnectionError:
+        return False
+    return result[path][0] == "OK"
 """,
     ),
 ]
