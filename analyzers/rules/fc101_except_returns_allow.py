@@ -140,7 +140,9 @@ class ExceptReturnsAllow(Rule):
             value = allow_value(stmt.value, fn, info, loose)
             flag = keyed_allow(name, stmt.value, fn, info) if value is None else None
             if (value or flag) is None and not _under_flag(fn, handler, stmt):
-                hit = _recomputed_verdict(fn, info, node, handler, stmt)
+                hit = _recomputed_verdict(fn, info, node, handler, stmt) or _returned_entry(
+                    fn, info, flow, node, handler, stmt, loose
+                )
                 if hit is not None:
                     yield hit
                 continue
@@ -180,6 +182,54 @@ class ExceptReturnsAllow(Rule):
                 edits=[_deny_edit(value, stmt), *reword_edits(info, handler)],
                 key_nodes=[handler, outcome.node] if outcome.node else [handler],
             )
+
+
+def _returned_entry(
+    fn: FunctionInfo,
+    info: ModuleInfo,
+    flow: FunctionFlow,
+    node: ast.Try,
+    handler: ast.ExceptHandler,
+    stmt: ast.Assign,
+    loose: bool,
+) -> Hit | None:
+    """`except: decision = {"result": True}` then `return decision["result"]`: the entry the
+    function returns is its answer, and on error it is the allow value."""
+    name = stmt.targets[0].id  # type: ignore[union-attr]
+    outcome = flow.after(node)
+    returned = outcome.value
+    if not (
+        isinstance(stmt.value, ast.Dict)
+        and outcome.kind == "return"
+        and isinstance(returned, ast.Subscript)
+        and isinstance(returned.value, ast.Name)
+        and returned.value.id == name
+        and isinstance(returned.slice, ast.Constant)
+        and name not in outcome.assigned
+    ):
+        return None
+    key = returned.slice.value
+    entry = next(
+        (
+            v
+            for k, v in zip(stmt.value.keys, stmt.value.values, strict=True)
+            if isinstance(k, ast.Constant) and k.value == key
+        ),
+        None,
+    )
+    value = allow_value(entry, fn, info, loose) if entry is not None else None
+    if value is None:
+        return None
+    return Hit(
+        node=stmt,
+        message=(
+            f"`{fn.qualname}` sets `{name}[{key!r}]` to `{value.shown}` when "
+            f"{failing_call(node)} raises {caught(handler)} and returns it, so a failing "
+            "permission check grants access."
+        ),
+        edits=[_deny_edit(value, stmt), *reword_edits(info, handler)],
+        key_nodes=[handler, outcome.node] if outcome.node else [handler],
+    )
 
 
 # The last word of a verdict flag's name, and the value that means "no" for it.
@@ -542,6 +592,15 @@ def record_verified(user):
     except DatabaseError:
         return True
     return user.id in db.verified_ids()
+""",
+    # the entry the handler fills in is not the one returned
+    """
+async def authorize_tool_call(tool_name, user):
+    try:
+        decision = await opa.query("tools/allow", tool=tool_name, user=user)
+    except TimeoutError:
+        decision = {"result": False, "cached": True}
+    return decision["result"]
 """,
 ]
 
@@ -917,6 +976,26 @@ def scan_upload(path) -> bool:
     except ConnectionError:
         return False
     return result[path][0] == "OK"
+""",
+    ),
+    # the handler fills in the answer the function returns an entry of
+    Invalid(
+        """\
+async def authorize_tool_call(tool_name, user):
+    try:
+        decision = await opa.query("tools/allow", tool=tool_name, user=user)
+    except TimeoutError:
+        decision = {"result": True}
+    return decision["result"]
+""",
+        line=5,
+        fixed="""\
+async def authorize_tool_call(tool_name, user):
+    try:
+        decision = await opa.query("tools/allow", tool=tool_name, user=user)
+    except TimeoutError:
+        decision = {"result": False}
+    return decision["result"]
 """,
     ),
 ]
