@@ -159,7 +159,7 @@ def _analyze(
     if is_test_path(test_path):
         return Report()
     info = module_info(tree, text, path, config)
-    rules = [r for r in all_rules() if r.file_trigger is None or r.file_trigger.search(text)]
+    rules = [r for r in all_rules() if r.wanted_in(text)]
     pairs = _apply_suppressions(list(_run_rules(info, rules)), text, path)
     if with_fixes:
         return Report(findings=_attach_fixes(pairs, text, tree, path, config))

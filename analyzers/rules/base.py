@@ -52,11 +52,24 @@ class Rule:
     fix_safety: ClassVar[str] = ""
     # The rule runs on a function only if its source contains one of these (speed).
     trigger: ClassVar[tuple[str, ...]] = ("except", "finally")
-    # ... and only in files whose text matches this, when set (one pass over the file).
+    # ... and only in files whose text matches this, when set (one pass over the file),
     file_trigger: ClassVar[re.Pattern[str] | None] = None
+    # ... or contains one of these words (a plain substring test: far cheaper than a
+    # pattern that has to be tried at every position of the file).
+    file_words: ClassVar[tuple[str, ...]] = ()
     # A fallback rule reports a path only when no other rule reported one on the same lines.
     fallback: ClassVar[bool] = False
     VALID: ClassVar[list[str]] = []
+
+    @classmethod
+    def wanted_in(cls, text: str) -> bool:
+        """Whether the file's text can hold what the rule looks for."""
+        if cls.file_trigger is None and not cls.file_words:
+            return True
+        if any(word in text for word in cls.file_words):
+            return True
+        return cls.file_trigger is not None and cls.file_trigger.search(text) is not None
+
     INVALID: ClassVar[list[Invalid]] = []
 
     def check(self, fn: FunctionInfo, info: ModuleInfo) -> Iterator[Hit]:

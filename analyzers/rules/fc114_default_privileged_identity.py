@@ -79,6 +79,8 @@ class DefaultPrivilegedIdentity(Rule):
     summary = "A missing identity field defaults to a privileged role or flag."
     fix_safety = "Missing fields now default to no privilege."
     trigger = (".get(", "getattr(", "dmin", "DMIN", "oot", "OOT", "uperuser", "UPERUSER")
+    # `role=Role.ROOT`, `is_admin = True`, `return UserRole.ADMIN`: a grant, not a lookup
+    file_words = ("role=", "role =", "Role.", "is_admin", "is_superuser", "is_root", "is_staff")
     # `.get("role", "admin")`, `getattr(u, "is_admin", True)`, `.get("scopes", ["*"])`
     file_trigger = re.compile(
         r"(?:\.get|getattr)\((?:[^()\n,]*,\s*)?[\"'](?i:role|roles|group|groups|scope|scopes"
@@ -88,10 +90,6 @@ class DefaultPrivilegedIdentity(Rule):
         r"|(?:\.get|getattr)\((?:[^()\n,]*,\s*)?[\"'](?i:user|user_?(?:email|id|name|login)"
         r"|email|e_?mail|username|login|sub|subject|principal|uid|identity|caller|account(?:_?id)?"
         r"|actor)[\"']\s*,\s*[bBrRuU]?[\"'][^\"'\n]"
-        # `role=Role.ROOT`, `is_admin = True`, `return UserRole.ADMIN`
-        r"|\b(?i:role|roles|scopes?|is_admin|is_superuser|is_root|is_staff)\s*=(?!=)\s*[\w.\[\"']*"
-        r"(?i:admin|root|superuser|sudo|true)\b"
-        r"|\breturn\s+[\w.]*(?i:role|scope|level)[\w.]*\.(?i:admin|administrator|root|superuser)\b"
     )
 
     def check(self, fn: FunctionInfo, info: ModuleInfo) -> Iterator[Hit]:

@@ -69,6 +69,8 @@ class DecisionOnEmptiedInput(Rule):
     severity = "warning"
     summary = "Input that could not be read is replaced by an empty value and judged as that."
     fix_safety = "The error propagates instead of an empty input being judged."
+    # the handler empties a name: `= {}`, `= []`, `= ""`, `= dict()`
+    trigger = ("= {}", "= []", '= ""', "= ''", "= dict()", "= list()", "= set()", "= str()")
 
     def check(self, fn: FunctionInfo, info: ModuleInfo) -> Iterator[Hit]:
         if fn.polarity is None and not DECISION_WORD.search(fn.node.name):

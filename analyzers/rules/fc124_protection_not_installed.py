@@ -65,6 +65,13 @@ class ProtectionNotInstalled(Rule):
     severity = "warning"
     summary = "Installing a protection fails, and the code goes on without it."
     fix_safety = "Setup fails loudly instead of going on without the protection."
+    # what is installed names a protection: checked per file, then per function
+    file_words = PROTECTION_WORDS = (
+        "approval", "permission", "guard", "auth", "acl", "rbac", "restriction", "requirement",
+        "rate_limit", "ratelimit", "limiter", "sandbox", "firewall", "allowlist", "denylist",
+        "blocklist", "security", "protection", "verif",
+    )  # fmt: skip
+    trigger = PROTECTION_WORDS
 
     def check(self, fn: FunctionInfo, info: ModuleInfo) -> Iterator[Hit]:
         for node in tries(fn):

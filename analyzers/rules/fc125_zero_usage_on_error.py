@@ -76,6 +76,7 @@ class ZeroUsageOnError(Rule):
     severity = "warning"
     summary = "A usage, count or amount reads as zero when it cannot be read, under a limit."
     fix_safety = "The error propagates instead of counting from zero."
+    trigger = ("return 0",)
 
     def check(self, fn: FunctionInfo, info: ModuleInfo) -> Iterator[Hit]:
         zeros = list(_zero_answers(fn))
