@@ -554,12 +554,13 @@ DENY_WORD = re.compile(
     r"|violat\w*|protected|restricted|prohibited|untrusted|suspended|locked|tampered"
     r"|dangerous|spam|abuse|abusive)(?![a-z])"
 )
-# State words in a name that say which answer it gives: `tool_is_allowed`, `is_within_root`,
-# `scan_is_clean` (True = yes) and `contains_pii`, `is_flagged` (True = no).
+# State words in a name that say which answer it gives: `tool_is_allowed`
+# (True = yes) and `contains_pii`, `is_flagged` (True = no).
 ALLOW_STATE = re.compile(
-    r"(?i)(?<![a-z])(allowed|permitted|authori[sz]ed|safe|clean|trusted|verified|within"
-    r"|approved|granted)(?![a-z])"
+    r"(?i)(?<![a-z])(allowed|permitted|authori[sz]ed|approved|granted)(?![a-z])"
 )
+# Weaker: `is_within_range`, `is_cache_clean` are ordinary predicates too.
+WEAK_STATE = re.compile(r"(?i)(?<![a-z])(safe|clean|trusted|verified|within)(?![a-z])")
 DENY_STATE = re.compile(
     r"(?i)(?<![a-z])(flagged|infected|toxic|pii|phishing|injection|leaked|compromised"
     r"|suspicious|blocklisted|denylisted|blacklisted)(?![a-z])"
@@ -619,7 +620,9 @@ def weighed_polarity(
     state = ALLOW_STATE.search(words) is not None or DENY_STATE.search(words) is not None
     points += predicate + inner_check + decision + (predicate and decision)
     if state and (predicate or inner_check):
-        points += 3  # `is_within_root`, `tool_is_allowed`: the name says which answer is yes
+        points += 3  # `tool_is_allowed`, `contains_pii`: the name says which answer is yes
+    elif WEAK_STATE.search(words) and (predicate or inner_check):
+        points += 1  # `is_within_root`: a hint, not enough alone
     if DOING_NAME.match(name) and not inner_check:
         points -= 2  # `add_policy` answers "was it added?", not "is it allowed?"
     if answers == {True, False} and _gives_reasons(statements):

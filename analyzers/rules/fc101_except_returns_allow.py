@@ -15,6 +15,7 @@ from analyzers.semantics import (
     ModuleInfo,
     allow_value,
     body_denies,
+    call_name,
     catches_failures,
     checks_auth,
     gated_by_fail_open_flag,
@@ -250,8 +251,11 @@ def _recomputed_verdict(
     check fails, the verdict is worked out again from something weaker than the check, and
     the denial that tests it follows that weaker answer."""
     name = stmt.targets[0].id  # type: ignore[union-attr]
-    deny_value = FLAG_DENY_VALUE.get(name.lower().rsplit("_", 1)[-1])
-    if deny_value is None or isinstance(stmt.value, ast.Constant):
+    words = name.lower().split("_")
+    deny_value = FLAG_DENY_VALUE.get(words[-1])
+    if deny_value is None or "not" in words or isinstance(stmt.value, ast.Constant):
+        return None  # `not_allowed`: the name's last word points the other way
+    if _retries_or_caches(stmt.value, node, name):
         return None
     if not any(
         isinstance(n, ast.Assign)
@@ -274,6 +278,25 @@ def _recomputed_verdict(
         key_nodes=[handler, deny.test],
         severity="warning",
     )
+
+
+def _retries_or_caches(value: ast.expr, node: ast.Try, name: str) -> bool:
+    """`allowed = opa.check(req, timeout=10)` (the check the try made, again) or
+    `allowed = cache.get(key, False)` (a remembered answer): not a weaker source. Only the
+    try's own unconditional verdict counts as "the check": a fallback one branch of the
+    try also used is still weaker than the check that failed."""
+    tried = {
+        call_name(n)
+        for s in node.body
+        if isinstance(s, ast.Assign)
+        and any(isinstance(t, ast.Name) and t.id == name for t in s.targets)
+        for n in own_nodes(s)
+        if isinstance(n, ast.Call)
+    }
+    for n in (value, *own_nodes(value)):
+        if isinstance(n, ast.Call) and (call_name(n) in tried or call_name(n) == "get"):
+            return True
+    return False
 
 
 def _exits_when(fn: FunctionInfo, name: str, node: ast.Try, truthy: bool) -> ast.If | None:
@@ -575,14 +598,14 @@ def load(org):
         return None
     return plan
 """,
-    # a state word, but the handler gives the "no"
+    # a weak state word alone does not make a check: `within` a numeric range
     """
-def tool_is_allowed(tool, session):
+def is_within_range(value, low, high):
     try:
-        policy = load_policy(session.org)
-    except PolicyError:
-        return False
-    return tool in policy.allowed_tools
+        number = float(value)
+    except ValueError:
+        return True
+    return low <= number <= high
 """,
     # a state word without a question: `record_verified` does something
     """
@@ -601,6 +624,27 @@ async def authorize_tool_call(tool_name, user):
     except TimeoutError:
         decision = {"result": False, "cached": True}
     return decision["result"]
+""",
+    # `not_allowed` points the other way; a retry of the same check is not weaker
+    """
+def export(request):
+    try:
+        not_allowed = not policy.check(request.user)
+    except PolicyError:
+        not_allowed = not request.user.is_staff
+    if not_allowed:
+        raise PermissionDenied()
+    return build(request)
+""",
+    """
+def export(request):
+    try:
+        allowed = opa.check(request.user, timeout=1)
+    except TimeoutError:
+        allowed = opa.check(request.user, timeout=10)
+    if not allowed:
+        raise PermissionDenied()
+    return build(request)
 """,
 ]
 
@@ -937,24 +981,24 @@ def run_report(org, report):
     return build(report)
 """,
     ),
-    # the name's state word says which answer is yes: `within`, `allowed`, `clean`
+    # the name's state word says which answer is yes: `allowed`
     Invalid(
         """\
-def is_within_workspace(path):
+def tool_is_allowed(tool, session):
     try:
-        resolved = Path(path).resolve()
-    except OSError:
+        policy = load_policy(session.org)
+    except PolicyError:
         return True
-    return resolved.is_relative_to(WORKSPACE)
+    return tool in policy.allowed_tools
 """,
         line=5,
         fixed="""\
-def is_within_workspace(path):
+def tool_is_allowed(tool, session):
     try:
-        resolved = Path(path).resolve()
-    except OSError:
+        policy = load_policy(session.org)
+    except PolicyError:
         return False
-    return resolved.is_relative_to(WORKSPACE)
+    return tool in policy.allowed_tools
 """,
     ),
     Invalid(

@@ -21,6 +21,7 @@ from analyzers.rules.common import (
 from analyzers.semantics import (
     ALLOW_KEYS,
     ALLOW_NAME,
+    DENY_EXCEPTION,
     DENY_NAME,
     DENY_STATUS,
     AllowValue,
@@ -294,6 +295,11 @@ def _swallowed_own_denial(
     catches the denial its own try raised, and the function answers normally instead."""
     if handler_types(handler) and not set(handler_types(handler)) & BROAD:
         return None
+    earlier = node.handlers[: node.handlers.index(handler)]
+    if any(
+        DENY_EXCEPTION.search(t) or t in AUTHZ_EXCEPTIONS for h in earlier for t in handler_types(h)
+    ):
+        return None  # an earlier handler answers the denial itself
     if any(isinstance(n, ast.Raise) for n in own_nodes(handler)):
         return None  # it re-raises (or raises its own error): the denial is not lost
     denial = _raised_denial(node)
@@ -347,12 +353,21 @@ def _denies(value: ast.expr | None, fn: FunctionInfo, info: ModuleInfo) -> bool:
     ("not handled", "use the fallback")."""
     if value is None:
         return False
-    if isinstance(value, ast.Call) and is_deny_response(value):
+    if isinstance(value, ast.Call) and (is_deny_response(value) or _error_status(value)):
         return True
     named = ALLOW_NAME.fullmatch(fn.node.name) or DENY_NAME.fullmatch(fn.node.name)
     if fn.polarity is None or not named or not isinstance(value, ast.Constant):
         return False
     return value.value is (fn.polarity != "allow")
+
+
+def _error_status(call: ast.Call) -> bool:
+    """`JsonResponse(..., status=500)`: an error answer is not a yes either."""
+    values = [*call.args, *(k.value for k in call.keywords if k.arg in ("status", "status_code"))]
+    return any(
+        isinstance(v, ast.Constant) and type(v.value) is int and 400 <= v.value < 600
+        for v in values
+    )
 
 
 def _catches_authz(handler: ast.ExceptHandler) -> bool:
@@ -645,6 +660,27 @@ def guarded_view(request):
         return render(request)
     except Exception:
         return HttpResponseForbidden()
+""",
+    # an earlier handler answers the denial; the broad one answers a server error
+    """
+def view(request):
+    try:
+        if not policy.allows(request.user):
+            raise PermissionDenied()
+        return render(request)
+    except PermissionDenied:
+        return HttpResponseForbidden()
+    except Exception:
+        return fallback_page(request)
+""",
+    """
+def api(request):
+    try:
+        if not policy.allows(request.user):
+            raise PermissionDenied()
+        return run(request)
+    except Exception:
+        return JsonResponse({"error": "internal"}, status=500)
 """,
 ]
 

@@ -200,9 +200,9 @@ class HookExitsAllow(Rule):
 
 
 def _malformed_test(test: ast.expr) -> str | None:
-    """What `not isinstance(x, dict)` (alone or in an `or`) finds malformed: `x`."""
-    parts = test.values if isinstance(test, ast.BoolOp) and isinstance(test.op, ast.Or) else [test]
-    for part in parts:
+    """What `not isinstance(x, dict)` finds malformed: `x`. Only a whole test: in
+    `tool != "Bash" or not isinstance(...)` the branch also skips tools the hook does not gate."""
+    for part in [test]:
         if (
             isinstance(part, ast.UnaryOp)
             and isinstance(part.op, ast.Not)
@@ -395,6 +395,22 @@ def main() -> int:
     if not isinstance(tool_input, dict):
         return 2
     if is_protected(tool_input.get("file_path", "")):
+        return 2
+    return 0
+
+if __name__ == "__main__":
+    sys.exit(main())
+""",
+    # the shape test is one part of a test that also skips tools the hook does not gate
+    """
+import json, sys
+
+def main() -> int:
+    event = json.load(sys.stdin)
+    tool_input = event.get("tool_input")
+    if event.get("tool_name") != "Bash" or not isinstance(tool_input, dict):
+        return 0
+    if dangerous(tool_input.get("command", "")):
         return 2
     return 0
 

@@ -32,9 +32,7 @@ IDENTITY_SUBJECT = re.compile(
     r"|auth\w*|token|subject|account)$"
 )
 # Functions whose answer is a role itself: `return Role.ADMIN` grants it.
-ROLE_FUNCTION = re.compile(
-    r"(?i)(^|_)(role|roles|scopes?|permissions?|perms|privileges?|level)(_|$)"
-)
+ROLE_FUNCTION = re.compile(r"(?i)(^|_)(role|roles|scopes?|permissions?|perms|privileges?)(_|$)")
 NO_IDENTITY = 'raise PermissionError("no identity: denying")'
 # Defaults that name nobody: an anonymous identity is not someone to act as.
 NOBODY = re.compile(r"(?i)^(anonymous|anon|guest|unknown|none|null|nobody|public|-|n/a|\?)$")
@@ -146,13 +144,29 @@ def _privilege_when_unknown(fn: FunctionInfo) -> Iterator[Hit]:
 
 def _unknown_identity_blocks(fn: FunctionInfo) -> Iterator[tuple[list[ast.stmt], str]]:
     """Blocks that run when the caller's identity is missing or could not be read."""
+    resolves = (
+        CURRENT_USER_FUNCTION.fullmatch(fn.node.name) is not None
+        or ROLE_FUNCTION.search(fn.node.name) is not None
+    )
     for node in own_nodes(fn.node):
-        if isinstance(node, ast.ExceptHandler):
-            yield node.body, "an error"
+        if isinstance(node, ast.Try) and (resolves or _reads_identity(node)):
+            for handler in node.handlers:
+                yield handler.body, "an error"
         elif isinstance(node, ast.If) and (absent := absent_subject(node.test)) is not None:
             name = dotted_name(absent[0]) or ""
             if IDENTITY_SUBJECT.search(name.rsplit(".", 1)[-1]):
                 yield node.body, f"a missing `{name}`"
+
+
+def _reads_identity(node: ast.Try) -> bool:
+    """The try works out who is calling: it names a token, a session, claims, a user."""
+    for stmt in node.body:
+        for n in (stmt, *own_nodes(stmt)):
+            name = dotted_name(n) if isinstance(n, ast.Name | ast.Attribute) else None
+            last = (name or "").rsplit(".", 1)[-1]
+            if last[:1].islower() and IDENTITY_SUBJECT.search(last):
+                return True  # `request.user`, `token`, not the `User` model
+    return False
 
 
 def _granted_privilege(node: ast.AST, fn: FunctionInfo) -> ast.expr | None:
@@ -271,6 +285,14 @@ def role_for(token):
         return decode(token)["role"]
     except DecodeError:
         return Role.NONE
+""",
+    # a bootstrap that creates the first administrator: nobody is being identified
+    """
+def ensure_admin():
+    try:
+        return User.objects.get(username="admin")
+    except User.DoesNotExist:
+        return User.objects.create(username="admin", is_superuser=True)
 """,
 ]
 

@@ -25,6 +25,11 @@ JUDGING_CALL = re.compile(
     r"|authori[sz]\w*|polic\w*|guard\w*|moderat\w*|scan\w*|classif\w*|judge\w*|enforce\w*"
     r"|decide\w*|is_(allowed|permitted|safe|blocked))"
 )
+# What an empty value denies rather than approves: no roles, no scopes, no grants.
+GRANTS = re.compile(
+    r"(?i)(roles?|scopes?|permissions?|perms|groups?|grants?|privileges?|claims|entitlements?"
+    r"|allow\w*|capabilit\w*)$"
+)
 # Literals that say "nothing": `{}`, `[]`, `""`, `dict()`.
 EMPTY_CALLS = {"dict", "list", "set", "tuple", "str"}
 
@@ -107,6 +112,8 @@ def _emptied_name(stmt: ast.stmt, node: ast.Try) -> str | None:
     ):
         return None
     name = stmt.targets[0].id
+    if GRANTS.search(name):
+        return None  # judging no roles denies: emptying them is fail-closed
     set_in_try = any(
         isinstance(n, ast.Assign)
         and any(isinstance(t, ast.Name) and t.id == name for t in n.targets)
@@ -188,6 +195,15 @@ def is_allowed(request) -> bool:
         extra = {}
     log.debug("extra=%s", extra)
     return policy.check(request.user, request.path)
+""",
+    # no roles could be read: judging no roles denies
+    """
+def can_edit(user, doc) -> bool:
+    try:
+        roles = directory.roles(user)
+    except LookupError:
+        roles = []
+    return check_roles(roles, doc)
 """,
 ]
 

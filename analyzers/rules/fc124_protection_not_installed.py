@@ -16,8 +16,9 @@ from analyzers.semantics import FunctionInfo, ModuleInfo, call_name, catches_fai
 # loading policy rules can grant as well as deny (and a failed load is FC115's).
 INSTALLS_PROTECTION = re.compile(
     r"(?i)^_*(add|register|install|attach|apply|enable|enforce|mount|setup|set_up|wrap_with"
-    r")_\w*?(approvals?|permissions?|guards?|guardrails?|auth(?!or)\w*|acls?"
-    r"|rbac|restrictions?|requirements?|rate_?limit\w*|limiters?|sandbox\w*|firewall\w*"
+    r")_\w*?(approvals?|permissions?|guards?|guardrails?|acls?|rbac|restrictions?"
+    r"|auth(entication|orization|_?backend|_?middleware|_?provider|_?check\w*|_?guard)s?"
+    r"|rate_?limit\w*|limiters?|sandbox\w*|firewall\w*"
     r"|allowlist\w*|denylist\w*|blocklist\w*|security|protection\w*|verif\w*)(_\w*)?$"
 )
 
@@ -67,7 +68,7 @@ class ProtectionNotInstalled(Rule):
     fix_safety = "Setup fails loudly instead of going on without the protection."
     # what is installed names a protection: checked per file, then per function
     file_words = PROTECTION_WORDS = (
-        "approval", "permission", "guard", "auth", "acl", "rbac", "restriction", "requirement",
+        "approval", "permission", "guard", "auth", "acl", "rbac", "restriction",
         "rate_limit", "ratelimit", "limiter", "sandbox", "firewall", "allowlist", "denylist",
         "blocklist", "security", "protection", "verif",
     )  # fmt: skip
@@ -135,6 +136,18 @@ def setup(app):
         install_rate_limiter(app)
     except ImportError:
         logging.info("limits not installed")
+""",
+    # not protections: installing packages, adding a header
+    """
+def prepare(env):
+    try:
+        install_requirements(env)
+    except OSError:
+        logging.warning("requirements not installed")
+    try:
+        add_auth_header(env.request)
+    except KeyError:
+        pass
 """,
 ]
 

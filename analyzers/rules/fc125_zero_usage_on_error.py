@@ -24,11 +24,15 @@ from analyzers.semantics import (
 
 # A quantity a limit is measured on: requests made, money spent, tokens used.
 QUANTITY_NAME = re.compile(
-    r"(?i)(usage|count|hits|attempts|requests|spent|spend|spending|consumed|used|amount|cost"
-    r"|total|balance|calls|tokens)"
+    r"(?i)(^|_)(usage|count|hits|attempts|requests|spent|spend|spending|consumed|used|amount"
+    r"|cost|total|calls|tokens)(_|$)"
 )
-# A docstring that says the quantity serves a limit.
-LIMIT_WORDS = re.compile(r"(?i)\b(limits?|quotas?|rate[- ]limit\w*|budgets?|spending|caps?)\b")
+# A docstring that says a limit is checked against the quantity, not only that one exists.
+LIMIT_WORDS = re.compile(
+    r"(?i)\b(limits?|quotas?|budgets?|caps?) (are |is )?(enforced|checked|applied)"
+    r"|\bagainst (the |a |its )?(\w+ )?(limit|quota|budget|cap)\b"
+    r"|\b(rate|spend\w*|usage|request) limits?\b"
+)
 OVER = (ast.Gt, ast.GtE)
 UNDER = (ast.Lt, ast.LtE)
 
@@ -212,6 +216,22 @@ def balance_total(account):
 def can_withdraw(account, amount):
     if balance_total(account) < amount:
         raise PermissionDenied("insufficient funds")
+""",
+    # a discount that reads zero charges the full price; a word count is not a limit
+    """
+def discount_for(code):
+    \"\"\"The discount a code gives, checked against the campaign's limit.\"\"\"
+    try:
+        return campaigns.lookup(code).amount
+    except LookupError:
+        return 0
+
+def count_words(text):
+    \"\"\"Words in the text; the editor shows a limit of 500.\"\"\"
+    try:
+        return len(tokenize(text))
+    except ValueError:
+        return 0
 """,
 ]
 
