@@ -409,3 +409,31 @@ def if_chain(head: ast.If) -> list[ast.If]:
     while len(chain[-1].orelse) == 1 and isinstance(chain[-1].orelse[0], ast.If):
         chain.append(chain[-1].orelse[0])
     return chain
+
+
+def unawaited(value: ast.expr | None) -> ast.expr | None:
+    """`x` for `await x`, else the value itself."""
+    return value.value if isinstance(value, ast.Await) else value
+
+
+def is_empty_collection(value: ast.expr | None) -> bool:
+    """`[]`, `()`, `set()`, `{}`, `dict()`: a collection literal with nothing in it."""
+    if isinstance(value, ast.List | ast.Tuple | ast.Set):
+        return not value.elts
+    if isinstance(value, ast.Dict):
+        return not value.keys
+    return (
+        isinstance(value, ast.Call)
+        and (dotted_name(value.func) or "") in ("list", "dict", "set", "tuple")
+        and not value.args
+    )
+
+
+def assigns(statements: list[ast.stmt], name: str) -> bool:
+    """Some `name = ...` in the statements (nested blocks included): they set `name`."""
+    return any(
+        isinstance(n, ast.Assign)
+        and any(isinstance(t, ast.Name) and t.id == name for t in n.targets)
+        for s in statements
+        for n in (s, *own_nodes(s))
+    )

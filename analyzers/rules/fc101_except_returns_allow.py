@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from analyzers.fixes import Edit, ReplaceExpression, ReplaceStatements
 from analyzers.flow import FunctionFlow, returns_in
 from analyzers.rules.base import Hit, Invalid, Rule
-from analyzers.rules.common import caught, failing_call, reword_edits, tries
+from analyzers.rules.common import assigns, caught, failing_call, reword_edits, tries
 from analyzers.semantics import (
     AllowValue,
     FunctionInfo,
@@ -257,12 +257,7 @@ def _recomputed_verdict(
         return None  # `not_allowed`: the name's last word points the other way
     if _retries_or_caches(stmt.value, node, name):
         return None
-    if not any(
-        isinstance(n, ast.Assign)
-        and any(isinstance(t, ast.Name) and t.id == name for t in n.targets)
-        for s in node.body
-        for n in (s, *own_nodes(s))
-    ):
+    if not assigns(node.body, name):
         return None  # the try never set the verdict: the handler is not replacing the check
     deny = _deny_testing(fn, name, node) or _exits_when(fn, name, node, deny_value == "True")
     if deny is None:
@@ -299,13 +294,18 @@ def _retries_or_caches(value: ast.expr, node: ast.Try, name: str) -> bool:
     return False
 
 
+def _ifs_after(fn: FunctionInfo, node: ast.Try) -> Iterator[ast.If]:
+    """The function's `if` statements that come after the try: where a verdict is tested."""
+    end = node.end_lineno or node.lineno
+    for stmt in fn.statements:
+        if isinstance(stmt, ast.If) and stmt.lineno > end:
+            yield stmt
+
+
 def _exits_when(fn: FunctionInfo, name: str, node: ast.Try, truthy: bool) -> ast.If | None:
     """After the try, `if denied:` (or `if not allowed:`) whose branch leaves early: the
     flag's own name says that branch is the denial."""
-    end = node.end_lineno or node.lineno
-    for stmt in fn.statements:
-        if not isinstance(stmt, ast.If) or stmt.lineno <= end:
-            continue
+    for stmt in _ifs_after(fn, node):
         test = stmt.test
         negated = isinstance(test, ast.UnaryOp) and isinstance(test.op, ast.Not)
         subject = test.operand if isinstance(test, ast.UnaryOp) and negated else test
@@ -320,10 +320,7 @@ def _exits_when(fn: FunctionInfo, name: str, node: ast.Try, truthy: bool) -> ast
 def _deny_testing(fn: FunctionInfo, name: str, node: ast.Try) -> ast.If | None:
     """After the try, an `if` on the verdict `name` whose branch denies (a 403/429 response,
     a deny exception)."""
-    end = node.end_lineno or node.lineno
-    for stmt in fn.statements:
-        if not isinstance(stmt, ast.If) or stmt.lineno <= end:
-            continue
+    for stmt in _ifs_after(fn, node):
         if not any(isinstance(n, ast.Name) and n.id == name for n in ast.walk(stmt.test)):
             continue
         if body_denies(stmt.body) or any(

@@ -17,6 +17,7 @@ from analyzers.rules.common import (
     failing_call,
     reword_edits,
     tries,
+    unawaited,
 )
 from analyzers.semantics import (
     ALLOW_KEYS,
@@ -254,7 +255,7 @@ def _later_allow(
         value
         for s in node.body
         for n in (s, *own_nodes(s))
-        if isinstance(n, ast.Return) and isinstance(value := _awaited(n.value), ast.Call)
+        if isinstance(n, ast.Return) and isinstance(value := unawaited(n.value), ast.Call)
     ]
     if fn.polarity is None or not answers:
         return None
@@ -265,10 +266,6 @@ def _later_allow(
             if value is not None and isinstance(stmt.value, ast.Constant):
                 return answers[0], value  # type: ignore[return-value]
     return None
-
-
-def _awaited(value: ast.expr | None) -> ast.expr | None:
-    return value.value if isinstance(value, ast.Await) else value
 
 
 def _retry_loop(handler: ast.ExceptHandler, node: ast.Try, outcome: Outcome) -> bool:

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 from analyzers.fixes import ReplaceExpression, ReplaceStatements
 from analyzers.rules.base import Hit, Invalid, Rule
-from analyzers.rules.common import absent_subject, defaulted_lookups
+from analyzers.rules.common import absent_subject, defaulted_lookups, unawaited
 from analyzers.semantics import FunctionInfo, ModuleInfo, dotted_name, own_nodes, own_statements
 
 ROLE_KEYS = re.compile(
@@ -172,7 +172,7 @@ def _reads_identity(node: ast.Try) -> bool:
 def _granted_privilege(node: ast.AST, fn: FunctionInfo) -> ast.expr | None:
     """The privileged value a `return` hands out or an assignment sets, if there is one."""
     if isinstance(node, ast.Return) and node.value is not None:
-        value = node.value.value if isinstance(node.value, ast.Await) else node.value
+        value = unawaited(node.value)
         if ROLE_FUNCTION.search(fn.node.name) and _is_privileged(value):
             return value
         if isinstance(value, ast.Call):

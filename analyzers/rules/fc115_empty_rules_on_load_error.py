@@ -9,7 +9,13 @@ from collections.abc import Iterator
 from analyzers.fixes import ReplaceStatements
 from analyzers.flow import FunctionFlow, returns_in, swallows
 from analyzers.rules.base import Hit, Invalid, Rule
-from analyzers.rules.common import append_to_handler, caught, failing_call, tries
+from analyzers.rules.common import (
+    append_to_handler,
+    caught,
+    failing_call,
+    is_empty_collection,
+    tries,
+)
 from analyzers.semantics import (
     MODULE,
     FunctionInfo,
@@ -181,31 +187,19 @@ def _switch_read_off(fn: FunctionInfo, name: str, node: ast.Try) -> str | None:
 def _empty_after(fn: FunctionInfo, node: ast.Try) -> ast.stmt | None:
     """The `return []` the function reaches after a swallowed error, if it is certain."""
     outcome = FunctionFlow(fn.node).after(node)
-    ends_empty = isinstance(outcome.node, ast.Return) and _is_empty(outcome.node.value)
+    ends_empty = isinstance(outcome.node, ast.Return) and is_empty_collection(outcome.node.value)
     return outcome.node if outcome.kind == "return" and ends_empty else None  # type: ignore[return-value]
 
 
 def _empty_answer(handler: ast.ExceptHandler) -> ast.stmt | None:
     """`return []` / `return {}` / `self.rules = []` in the handler."""
     for ret in returns_in(handler):
-        if _is_empty(ret.value):
+        if is_empty_collection(ret.value):
             return ret
     for stmt in handler.body:
-        if isinstance(stmt, ast.Assign) and _is_empty(stmt.value):
+        if isinstance(stmt, ast.Assign) and is_empty_collection(stmt.value):
             return stmt
     return None
-
-
-def _is_empty(value: ast.expr | None) -> bool:
-    if isinstance(value, ast.List | ast.Tuple | ast.Set):
-        return not value.elts
-    if isinstance(value, ast.Dict):
-        return not value.keys
-    return (
-        isinstance(value, ast.Call)
-        and (dotted_name(value.func) or "") in ("list", "dict", "set", "tuple")
-        and not value.args
-    )
 
 
 def _allows_without_rules(loader: FunctionInfo, info: ModuleInfo) -> str | None:

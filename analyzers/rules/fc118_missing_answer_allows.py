@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from analyzers.fixes import ReplaceExpression
 from analyzers.flow import FunctionFlow
 from analyzers.rules.base import Hit, Invalid, Rule
-from analyzers.rules.common import branch_answer, failure_branches, reword_block
+from analyzers.rules.common import branch_answer, failure_branches, reword_block, unawaited
 from analyzers.semantics import (
     FunctionInfo,
     ModuleInfo,
@@ -158,15 +158,11 @@ def _from_own_helper(fn: FunctionInfo, info: ModuleInfo, stmt: ast.If) -> bool:
         if (
             isinstance(node, ast.Assign)
             and any(isinstance(t, ast.Name) and t.id in names for t in node.targets)
-            and isinstance(call := _unawaited(node.value), ast.Call)
+            and isinstance(call := unawaited(node.value), ast.Call)
             and resolve_call(call, fn, info) is not None
         ):
             return True
     return False
-
-
-def _unawaited(value: ast.expr) -> ast.expr:
-    return value.value if isinstance(value, ast.Await) else value
 
 
 def _answers_with_values(fn: FunctionInfo) -> bool:

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 from analyzers.fixes import ReplaceStatements
 from analyzers.rules.base import Hit, Invalid, Rule
-from analyzers.rules.common import caught, tries
+from analyzers.rules.common import assigns, caught, is_empty_collection, tries, unawaited
 from analyzers.semantics import (
     DECISION_WORD,
     FunctionInfo,
@@ -16,7 +16,6 @@ from analyzers.semantics import (
     call_name,
     catches_failures,
     dotted_name,
-    own_nodes,
 )
 
 # What a call that judges its input is named like: it decides on what it is given.
@@ -30,8 +29,6 @@ GRANTS = re.compile(
     r"(?i)(roles?|scopes?|permissions?|perms|groups?|grants?|privileges?|claims|entitlements?"
     r"|allow\w*|capabilit\w*)$"
 )
-# Literals that say "nothing": `{}`, `[]`, `""`, `dict()`.
-EMPTY_CALLS = {"dict", "list", "set", "tuple", "str"}
 
 
 class DecisionOnEmptiedInput(Rule):
@@ -114,23 +111,16 @@ def _emptied_name(stmt: ast.stmt, node: ast.Try) -> str | None:
     name = stmt.targets[0].id
     if GRANTS.search(name):
         return None  # judging no roles denies: emptying them is fail-closed
-    set_in_try = any(
-        isinstance(n, ast.Assign)
-        and any(isinstance(t, ast.Name) and t.id == name for t in n.targets)
-        for s in node.body
-        for n in (s, *own_nodes(s))
-    )
-    return name if set_in_try else None
+    return name if assigns(node.body, name) else None
 
 
 def _is_empty(value: ast.expr) -> bool:
-    if isinstance(value, ast.List | ast.Tuple | ast.Set):
-        return not value.elts
-    if isinstance(value, ast.Dict):
-        return not value.keys
+    """An empty collection, `""` or `str()`: input with nothing in it to refuse."""
+    if is_empty_collection(value):
+        return True
     if isinstance(value, ast.Constant):
         return value.value == ""
-    return isinstance(value, ast.Call) and call_name(value) in EMPTY_CALLS and not value.args
+    return isinstance(value, ast.Call) and dotted_name(value.func) == "str" and not value.args
 
 
 def _judged_and_answered(fn: FunctionInfo, name: str, node: ast.Try) -> ast.Call | None:
@@ -140,7 +130,7 @@ def _judged_and_answered(fn: FunctionInfo, name: str, node: ast.Try) -> ast.Call
     later = [s for s in fn.statements if s.lineno > end]
     for stmt in later:
         value = stmt.value if isinstance(stmt, ast.Return | ast.Assign) else None
-        call = value.value if isinstance(value, ast.Await) else value
+        call = unawaited(value)
         if not (isinstance(call, ast.Call) and _judges(call) and _takes(call, name)):
             continue
         if isinstance(stmt, ast.Return):

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from analyzers.fixes import ReplaceStatements
 from analyzers.flow import FunctionFlow, returns_in
 from analyzers.rules.base import Hit, Invalid, Rule
-from analyzers.rules.common import caught, tries
+from analyzers.rules.common import caught, tries, unawaited
 from analyzers.semantics import (
     FunctionInfo,
     ModuleInfo,
@@ -166,7 +166,7 @@ def _is_call_of(call: ast.Call, fn: FunctionInfo, caller: FunctionInfo, info: Mo
     inner = call
     if isinstance(call.func, ast.Name) and call.func.id in ("int", "float") and call.args:
         first = call.args[0]
-        inner = first.value if isinstance(first, ast.Await) else first  # type: ignore[assignment]
+        inner = unawaited(first)  # type: ignore[assignment]
         if not isinstance(inner, ast.Call):
             return False
     target = resolve_call(inner, caller, info)
