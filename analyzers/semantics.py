@@ -129,6 +129,8 @@ DENY_RESPONSES = re.compile(
 IMPORT_ERRORS = {"ImportError", "ModuleNotFoundError"}
 # Handlers catching only these do not come from a permission system failing.
 NON_FAILURE_EXCEPTIONS = IMPORT_ERRORS | {"StopIteration", "StopAsyncIteration", "GeneratorExit"}
+# Exceptions a program raises to steer itself, not because something failed.
+CONTROL_SIGNAL = re.compile(r"_*(Skip|Stop|Break|Continue|Halt|Done|Finish)[A-Z]\w*|\w*Signal")
 # A lookup that finds nothing is an answer ("no such row"), not the permission system failing.
 NOT_FOUND = re.compile(r"\w*DoesNotExist|NotFound\w*|\w*NotFoundError")
 
@@ -204,7 +206,10 @@ ALLOW_PHRASES: list[tuple[str, str]] = [
     (r"(do ?n[o']t|never) block(ing)? (the |this |any )?(request|user|access|tool|call|action"
      r"|command|agent|auth\w*|login|traffic|write|read|turn|operation)s?(?![\w-])", "denying"),
     (r"let(ting)? (it|them|the \w+|this \w+) (pass|go|proceed)", "denying"),
-    (r"skip(ping)? (the |this )?(\w+ ){0,3}check(s|ing)?(?![\w-])", "denying"),
+    (r"skip(ping)? (the |this )?(\w+ ){0,3}(check(s|ing)?|verification|validation)(?![\w-])",
+     "denying"),
+    (r"allow(ing|ed|s)? (it |them |this |the \w+ )?through(?![\w-])", "denying"),
+    (r"(?<![\w-])allow (it|them)(?= but | and |,|;|\.|\s*$| anyway)", "deny it"),
     (r"treat(ing|ed)? (it |this |them )?as (allowed|approved|authori[sz]ed|passed|safe|valid"
      r"|trusted)", "denying"),
     (r"(?:(?<=, )|(?<=: )|(?<=then ))allow (the |this |all )?(request|access|call|action|tool"
@@ -1006,6 +1011,8 @@ def catches_failures(handler: ast.ExceptHandler, node: ast.Try | ast.TryStar) ->
         return True
     if types <= NON_FAILURE_EXCEPTIONS or all(NOT_FOUND.fullmatch(t) for t in types):
         return False
+    if all(CONTROL_SIGNAL.fullmatch(t) for t in types):
+        return False  # `except SkipValidation as e:` is the code's own instruction, not an error
     if types <= {"AttributeError", "NotImplementedError"}:
         return any(isinstance(n, ast.Call | ast.Await) for s in node.body for n in ast.walk(s))
     return True
@@ -1097,10 +1104,23 @@ def keyed_allow(
     if (k in DENY_KEYS or (strong and k in WEAK_DENY_KEYS)) and value.value is False:
         return AllowValue(value, "True", f"{key}=False")
     if _verdict_key(k) and isinstance(value.value, str):
-        deny = deny_word(value.value)
+        deny = deny_word(value.value) or _passing_verdict(k, value.value)
         if deny is not None:
             return AllowValue(value, json.dumps(deny), f"{key}={value.value!r}")
     return None
+
+
+# `decision="pass"`: under a key that holds a gate's verdict, "pass" lets the action through.
+# Not under `result`/`outcome`, where "pass" is as often a test's or a lint's status.
+PASSING = {"pass": "block", "passed": "blocked", "pass_through": "block", "passthrough": "block"}
+
+
+def _passing_verdict(key: str, text: str) -> str | None:
+    flat = key.replace("_", "").replace("-", "")
+    if not flat.endswith(("decision", "verdict", "permission")):
+        return None
+    deny = PASSING.get(text.lower())
+    return None if deny is None else _same_case(deny, text)
 
 
 def _verdict_key(key: str) -> bool:
@@ -1175,6 +1195,40 @@ def body_denies(body: list[ast.stmt]) -> bool:
     return False
 
 
+# A verdict that says no, read from an answer: `result.get("blocked")`, `reply.denied`.
+DENIAL_READ = re.compile(r"(?i)^_*(is_)?(blocked|denied|deny|rejected|forbidden|banned)$")
+
+
+def answers_a_denial(body: list[ast.stmt]) -> bool:
+    """An `if` that reads a verdict of "no" from an answer and leaves on it: `if
+    result.get("blocked"): return f"ERROR: {reason}"`. The code there relays a denial."""
+    for stmt in body:
+        for n in [stmt, *own_nodes(stmt)]:
+            if (
+                isinstance(n, ast.If)
+                and _reads_denial(n.test)
+                and any(isinstance(s, ast.Return | ast.Raise) for s in n.body)
+            ):
+                return True
+    return False
+
+
+def _reads_denial(test: ast.expr) -> bool:
+    for n in ast.walk(test):
+        word = (
+            n.value
+            if isinstance(n, ast.Constant) and isinstance(n.value, str)
+            else n.attr
+            if isinstance(n, ast.Attribute)
+            else n.id
+            if isinstance(n, ast.Name)
+            else ""
+        )
+        if word and len(word) < 40 and DENIAL_READ.match(word):
+            return True
+    return False
+
+
 # Calls that only read or reshape data already at hand.
 READING_CALLS = {
     "loads", "load", "json", "parse", "get", "decode", "encode", "strip", "lower", "upper",
@@ -1217,7 +1271,7 @@ def checks_auth(node: ast.Try | ast.TryStar) -> bool:
     Calls that build a deny (`return Response(TokenError(...), status_code=401)`, `raise
     ...`) don't count.
     """
-    if body_denies(node.body) and _does_work(node.body):
+    if (body_denies(node.body) or answers_a_denial(node.body)) and _does_work(node.body):
         return True  # the guarded code looks something up and can say no: it is the check
     stack: list[ast.AST] = list(node.body)
     while stack:

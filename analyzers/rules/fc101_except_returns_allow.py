@@ -646,6 +646,28 @@ def export(request):
 ]
 
 ExceptReturnsAllow.INVALID = [
+    # a hook that cannot be launched hands back the gate's "pass" verdict
+    Invalid(
+        """\
+def run(self, hook_path, payload):
+    try:
+        proc = subprocess.run(["bash", str(hook_path)], input=payload, capture_output=True)
+    except OSError as exc:
+        print(f"hook failed: {exc}", file=sys.stderr)
+        return HookResult(decision="pass", output="")
+    return HookResult(decision=parse(proc.stdout), output=proc.stdout)
+""",
+        line=6,
+        fixed="""\
+def run(self, hook_path, payload):
+    try:
+        proc = subprocess.run(["bash", str(hook_path)], input=payload, capture_output=True)
+    except OSError as exc:
+        print(f"hook failed: {exc}", file=sys.stderr)
+        return HookResult(decision="block", output="")
+    return HookResult(decision=parse(proc.stdout), output=proc.stdout)
+""",
+    ),
     # a neutral name, but its own branches say which answer is "no"
     Invalid(
         """\

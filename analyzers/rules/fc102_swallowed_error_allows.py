@@ -386,7 +386,7 @@ def _allow_reached(
     returned = outcome.value
     direct = allow_value(returned, fn, info, loose)
     if direct is not None:
-        return direct.shown, direct.deny
+        return direct.shown, _whole_answer(returned, direct)
     if (
         isinstance(returned, ast.Compare)
         and isinstance(returned.left, ast.Name)
@@ -405,6 +405,15 @@ def _allow_reached(
     if initial is None:
         return None
     return f"{name}", initial.deny
+
+
+def _whole_answer(returned: ast.expr | None, value: AllowValue) -> str | None:
+    """The deny answer in the function's own shape: `False, ""` for `return True, ""`."""
+    if value.deny is None or not isinstance(returned, ast.Tuple) or not returned.elts:
+        return value.deny
+    if value.node is not returned.elts[0]:
+        return value.deny
+    return ", ".join([value.deny, *(ast.unparse(e) for e in returned.elts[1:])])
 
 
 # What a decorator's wrapper calls to run the protected view: `return view(*args, **kw)`.
@@ -682,6 +691,35 @@ def api(request):
 ]
 
 SwallowedErrorAllows.INVALID = [
+    # an address that does not resolve skips the private-range check; the answer keeps its shape
+    Invalid(
+        """\
+def is_safe_url(url):
+    host = urlparse(url).hostname
+    try:
+        for info in socket.getaddrinfo(host, None):
+            if ipaddress.ip_address(info[4][0]).is_private:
+                return False, "internal address"
+    except socket.gaierror:
+        # Allow it but log a warning
+        logger.warning("DNS resolution failed for %s", host)
+    return True, ""
+""",
+        line=7,
+        fixed="""\
+def is_safe_url(url):
+    host = urlparse(url).hostname
+    try:
+        for info in socket.getaddrinfo(host, None):
+            if ipaddress.ip_address(info[4][0]).is_private:
+                return False, "internal address"
+    except socket.gaierror:
+        # deny it but log a warning
+        logger.warning("DNS resolution failed for %s", host)
+        return False, ''
+    return True, ""
+""",
+    ),
     # the try can answer "no" itself; when it cannot finish, the function answers yes
     Invalid(
         """\

@@ -83,7 +83,7 @@ class DefaultAllowLookup(Rule):
     severity = "error"
     summary = "A lookup on a permission answer defaults to allowed when the field is missing."
     fix_safety = "Only answers that lack the field change: they are now denied."
-    trigger = (".get(", "getattr(")
+    trigger = (".get(", "getattr(", " or ")
     # `.get("allowed", True)`, `getattr(d, "permitted", True)`, `.get("permission", "allow")`,
     # `.get("result", "VERDICT_ALLOW")`, `.get("threatDetected", False)`
     file_trigger = re.compile(
@@ -93,11 +93,15 @@ class DefaultAllowLookup(Rule):
         + "|".join(sorted(ALLOW_STRINGS))
         + r")[\w.:-]*[\"'])|[\w-]*(?:"
         + "|".join(sorted(THREAT_STATES | THREAT_NOUNS))
-        + r")[\w-]*[\"']\s*,\s*False)",
+        + r")[\w-]*[\"']\s*,\s*False)"
+        + r"|\bor\s+[\"'][\w.:-]*(?:pass|"
+        + "|".join(sorted(ALLOW_STRINGS))
+        + r")[\w.:-]*[\"']",
         re.IGNORECASE,
     )
 
     def check(self, fn: FunctionInfo, info: ModuleInfo) -> Iterator[Hit]:
+        yield from self._or_defaults(fn, info)
         parents: dict[int, ast.AST] | None = None
         for node, key, default in defaulted_lookups(fn, info, self.file_trigger):
             value = keyed_allow(key, default, fn, info)
@@ -120,6 +124,54 @@ class DefaultAllowLookup(Rule):
                 key_nodes=[node],
                 severity=severity,
             )
+
+    def _or_defaults(self, fn: FunctionInfo, info: ModuleInfo) -> Iterator[Hit]:
+        """`decision = parse(reply) or "pass"`: the verdict that did not come back is allowed."""
+        if not OR_DEFAULT.search(info.segment(fn.node)):
+            return
+        for key, default in _or_defaulted_verdicts(fn):
+            value = keyed_allow(key, default, fn, info)
+            if value is None or value.deny is None:
+                continue
+            yield Hit(
+                node=default,
+                message=(
+                    f"`{fn.qualname}` sets `{key}` to `{ast.unparse(default)}` when the answer "
+                    "it read is missing, so an error or malformed reply is taken as allowed."
+                ),
+                edits=[ReplaceExpression(default, value.deny)],
+                key_nodes=[default],
+            )
+
+
+def _or_defaulted_verdicts(fn: FunctionInfo) -> Iterator[tuple[str, ast.Constant]]:
+    """(key, default) for `key = answer or "literal"` and `key=answer or "literal"`."""
+    for node in own_nodes(fn.node):
+        pairs: list[tuple[str | None, ast.expr | None]] = []
+        if isinstance(node, ast.Assign) and len(node.targets) == 1:
+            pairs.append((_target_name(node.targets[0]), node.value))
+        elif isinstance(node, ast.AnnAssign):
+            pairs.append((_target_name(node.target), node.value))
+        elif isinstance(node, ast.Call):
+            pairs.extend((kw.arg, kw.value) for kw in node.keywords)
+        for key, value in pairs:
+            if (
+                key is not None
+                and isinstance(value, ast.BoolOp)
+                and isinstance(value.op, ast.Or)
+                and isinstance(default := value.values[-1], ast.Constant)
+            ):
+                yield key, default
+
+
+def _target_name(target: ast.expr) -> str | None:
+    if isinstance(target, ast.Name):
+        return target.id
+    return target.attr if isinstance(target, ast.Attribute) else None
+
+
+# The text a verdict defaulted with `or` needs: `... or "pass"`, `or 'ALLOW'`.
+OR_DEFAULT = re.compile(r"\bor\s+[\"'][\w.:-]*[\"']")
 
 
 def _threat_key(key: str) -> bool:
@@ -189,6 +241,20 @@ def _use(node: ast.expr, parents: dict[int, ast.AST]) -> ast.AST | None:
 
 
 DefaultAllowLookup.VALID = [
+    # a missing verdict that defaults to "no"
+    """
+def run_hook(self, payload):
+    proc = subprocess.run(["bash", self.hook], input=payload, capture_output=True)
+    decision = self._extract_decision(proc.stdout) or "block"
+    return HookResult(decision=decision)
+""",
+    # "pass" as a test's status is not a gate's verdict
+    """
+def summarise(run):
+    result = run.status or "pass"
+    outcome = run.outcome or "passed"
+    return result, outcome
+""",
     # `is_authenticated` outside a permission check is session state (Django's logout)
     """
 def logout(request):
@@ -254,6 +320,35 @@ def outcome(result):
 ]
 
 DefaultAllowLookup.INVALID = [
+    # a hook's verdict that did not parse defaults to "pass"
+    Invalid(
+        """\
+def run_hook(self, payload):
+    proc = subprocess.run(["bash", self.hook], input=payload, capture_output=True, text=True)
+    decision = self._extract_decision(proc.stdout) or "pass"
+    return HookResult(decision=decision, output=proc.stdout)
+""",
+        line=3,
+        fixed="""\
+def run_hook(self, payload):
+    proc = subprocess.run(["bash", self.hook], input=payload, capture_output=True, text=True)
+    decision = self._extract_decision(proc.stdout) or "block"
+    return HookResult(decision=decision, output=proc.stdout)
+""",
+    ),
+    Invalid(
+        """\
+def review(client, call):
+    reply = client.post("/review", json=call).json()
+    return Review(verdict=reply.get("verdict") or "APPROVED")
+""",
+        line=3,
+        fixed="""\
+def review(client, call):
+    reply = client.post("/review", json=call).json()
+    return Review(verdict=reply.get("verdict") or "BLOCKED")
+""",
+    ),
     # a classifier's "attack found" field: a missing field reads as "no attack"
     Invalid(
         """\

@@ -76,9 +76,11 @@ class DefaultPrivilegedIdentity(Rule):
     severity = "error"
     summary = "A missing identity field defaults to a privileged role or flag."
     fix_safety = "Missing fields now default to no privilege."
-    trigger = (".get(", "getattr(", "dmin", "DMIN", "oot", "OOT", "uperuser", "UPERUSER")
+    trigger = (".get(", "getattr(", "dmin", "DMIN", "oot", "OOT", "uperuser", "UPERUSER",
+               "Level.", "Role.", "Tier.")  # fmt: skip
     # `role=Role.ROOT`, `is_admin = True`, `return UserRole.ADMIN`: a grant, not a lookup
-    file_words = ("role=", "role =", "Role.", "is_admin", "is_superuser", "is_root", "is_staff")
+    file_words = ("role=", "role =", "Role.", "is_admin", "is_superuser", "is_root", "is_staff",
+                  "Level.", "Tier.")  # fmt: skip
     # `.get("role", "admin")`, `getattr(u, "is_admin", True)`, `.get("scopes", ["*"])`
     file_trigger = re.compile(
         r"(?:\.get|getattr)\((?:[^()\n,]*,\s*)?[\"'](?i:role|roles|group|groups|scope|scopes"
@@ -92,7 +94,7 @@ class DefaultPrivilegedIdentity(Rule):
 
     def check(self, fn: FunctionInfo, info: ModuleInfo) -> Iterator[Hit]:
         yield from _defaulted_privilege(fn, info)
-        yield from _privilege_when_unknown(fn)
+        yield from _privilege_when_unknown(fn, info)
 
 
 def _defaulted_privilege(fn: FunctionInfo, info: ModuleInfo) -> Iterator[Hit]:
@@ -120,7 +122,7 @@ def _defaulted_privilege(fn: FunctionInfo, info: ModuleInfo) -> Iterator[Hit]:
         )
 
 
-def _privilege_when_unknown(fn: FunctionInfo) -> Iterator[Hit]:
+def _privilege_when_unknown(fn: FunctionInfo, info: ModuleInfo) -> Iterator[Hit]:
     """`if ctx is None: return Context(role=Role.ROOT)` or an `except` that does the same:
     when who is calling cannot be told, the answer is the most privileged caller."""
     for block, why in _unknown_identity_blocks(fn):
@@ -128,6 +130,8 @@ def _privilege_when_unknown(fn: FunctionInfo) -> Iterator[Hit]:
             for node in (stmt, *own_statements(stmt)):
                 granted = _granted_privilege(node, fn)
                 if granted is None:
+                    if why == "an error":
+                        yield from _above_least_level(fn, info, node)
                     continue
                 yield Hit(
                     node=node,
@@ -140,6 +144,59 @@ def _privilege_when_unknown(fn: FunctionInfo) -> Iterator[Hit]:
                     else [],
                     key_nodes=[granted],
                 )
+
+
+# Fields that carry how much a caller may do, on an ordered scale.
+LEVEL_KEYS = re.compile(
+    r"(?i)^(trust|trust_?level|level|access_?level|clearance|privilege(_?level)?|tier|role"
+    r"|permission_?level|auth_?level)$"
+)
+
+
+def _above_least_level(fn: FunctionInfo, info: ModuleInfo, node: ast.AST) -> Iterator[Hit]:
+    """`return Context(trust=TrustLevel.GUEST)` on an error, where the module's ordered
+    `TrustLevel` has a lower member (`UNTRUSTED = 0`): the error keeps a level it did not
+    earn. The least level the scale defines is the one nobody has to prove."""
+    if not isinstance(node, ast.Return) or not isinstance(call := unawaited(node.value), ast.Call):
+        return
+    for keyword in call.keywords:
+        value = keyword.value
+        if not (keyword.arg and LEVEL_KEYS.match(keyword.arg) and isinstance(value, ast.Attribute)):
+            continue
+        scale = ordered_members(info, (dotted_name(value.value) or "").rsplit(".", 1)[-1])
+        if value.attr not in scale:
+            continue
+        least = min(scale, key=scale.__getitem__)
+        if scale[least] >= scale[value.attr]:
+            continue
+        lowest = f"{ast.unparse(value.value)}.{least}"
+        yield Hit(
+            node=value,
+            message=(
+                f"`{fn.qualname}` answers an error with `{ast.unparse(value)}`, above "
+                f"`{lowest}`, the least the scale defines: a caller it could not identify "
+                "keeps a level it never proved."
+            ),
+            edits=[ReplaceExpression(value, lowest)],
+            key_nodes=[value],
+            severity="warning",
+        )
+
+
+def ordered_members(info: ModuleInfo, name: str) -> dict[str, int]:
+    """`UNTRUSTED = 0`, `GUEST = 10` ...: the integer members of the module's class `name`."""
+    for node in info.tree.body:
+        if isinstance(node, ast.ClassDef) and node.name == name:
+            return {
+                t.id: stmt.value.value
+                for stmt in node.body
+                if isinstance(stmt, ast.Assign)
+                and isinstance(stmt.value, ast.Constant)
+                and type(stmt.value.value) is int
+                for t in stmt.targets
+                if isinstance(t, ast.Name) and t.id.isupper()
+            }
+    return {}
 
 
 def _unknown_identity_blocks(fn: FunctionInfo) -> Iterator[tuple[list[ast.stmt], str]]:
@@ -232,6 +289,27 @@ def _unprivileged(key: str, default: ast.expr) -> ReplaceExpression | None:
 
 
 DefaultPrivilegedIdentity.VALID = [
+    # the error gets the least level there is
+    """
+class AccessLevel(IntEnum):
+    NONE = 0
+    READ = 10
+
+
+def resolve_access(context):
+    try:
+        return _lookup(context)
+    except Exception:
+        return Access(level=AccessLevel.NONE)
+""",
+    # a level on a scale the module does not define in numbers: nothing to compare
+    """
+def resolve_access(context):
+    try:
+        return _lookup(context)
+    except Exception:
+        return Access(level=AccessLevel.READ)
+""",
     """
 def current_role(claims):
     return claims.get("role", "viewer")
@@ -297,6 +375,38 @@ def ensure_admin():
 ]
 
 DefaultPrivilegedIdentity.INVALID = [
+    # an error answered with a level above the least one the module's scale defines
+    Invalid(
+        """\
+class AccessLevel(IntEnum):
+    NONE = 0
+    READ = 10
+    WRITE = 20
+
+
+def resolve_access(context):
+    try:
+        return _lookup(context)
+    except Exception as e:
+        logger.error("could not resolve access, falling back to read: %s", e)
+        return Access(level=AccessLevel.READ, reason=str(e))
+""",
+        line=12,
+        fixed="""\
+class AccessLevel(IntEnum):
+    NONE = 0
+    READ = 10
+    WRITE = 20
+
+
+def resolve_access(context):
+    try:
+        return _lookup(context)
+    except Exception as e:
+        logger.error("could not resolve access, falling back to read: %s", e)
+        return Access(level=AccessLevel.NONE, reason=str(e))
+""",
+    ),
     # no identity in the context: the caller becomes root
     Invalid(
         """\

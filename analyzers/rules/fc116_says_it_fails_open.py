@@ -10,6 +10,8 @@ from analyzers.fixes import KEEP, Edit, ReplaceExpression, ReplaceStatements
 from analyzers.flow import FunctionFlow, is_exit_call
 from analyzers.rules.base import Hit, Invalid, Rule
 from analyzers.rules.common import (
+    REQUEST_INPUT,
+    absent_subject,
     comments_above,
     failure_branches,
     reword_block,
@@ -28,6 +30,7 @@ from analyzers.semantics import (
     catches_failures,
     checks_auth,
     deny_word,
+    dotted_name,
     gated_by_fail_open_flag,
     handler_types,
     is_deny_raise,
@@ -128,7 +131,10 @@ class SaysItFailsOpen(Rule):
         for stmt in fn.statements:
             if not isinstance(stmt, ast.If):
                 continue
-            for body, failing in [*failure_branches(stmt, fn), *_unexpected_else(stmt, info)]:
+            branches = [*failure_branches(stmt, fn), *_unexpected_else(stmt, info)]
+            if not branches and _lacks_presented_input(stmt, fn):
+                branches = [(stmt.body, True)]  # a request without its headers is malformed
+            for body, failing in branches:
                 if failing is None or not body:
                     continue
                 start = stmt.lineno if body is stmt.body else body[0].lineno - 1
@@ -187,6 +193,29 @@ class SaysItFailsOpen(Rule):
             severity=severity,  # type: ignore[arg-type]
             region=(owner.lineno if handler else body[0].lineno, _end(body)),
         )
+
+
+def _lacks_presented_input(stmt: ast.If, fn: FunctionInfo) -> bool:
+    """`if not all(required_headers.values()):` where the values are the request's own
+    headers or parameters: the caller did not send what the check needs."""
+    absent = absent_subject(stmt.test)
+    if absent is None:
+        return False
+    subject = absent[0]
+    names = {n.id for n in ast.walk(subject) if isinstance(n, ast.Name)}
+    sources: list[ast.AST] = [subject]
+    for node in fn.statements:
+        if (
+            isinstance(node, ast.Assign)
+            and node.lineno < stmt.lineno
+            and any(isinstance(t, ast.Name) and t.id in names for t in node.targets)
+        ):
+            sources.append(node.value)
+    return any(
+        isinstance(n, ast.Call) and REQUEST_INPUT.search(dotted_name(n.func) or "")
+        for source in sources
+        for n in ast.walk(source)
+    )
 
 
 # "A missing config fails OPEN (= enabled)": the function's own docstring says its errors allow.
@@ -430,6 +459,26 @@ def _default_verdict(
 
 
 SaysItFailsOpen.VALID = [
+    # the hook's error is itself a refusal
+    """
+async def call_tool(self, name, args):
+    try:
+        for result in await hooks.before_tool(name, args):
+            if result.get("blocked"):
+                return f"ERROR: {result.get('reason')}"
+    except Exception as exc:
+        return f"ERROR: hook failed ({exc}), so the tool does not run; don't block the loop"
+    return await self.run(name, args)
+""",
+    # "allow it to" describes what a value may do, not an error path letting things through
+    """
+def load_limits(path):
+    try:
+        return json.loads(path.read_text())
+    except OSError:
+        # allow it to be created later
+        return {}
+""",
     # "a miss fails open" in a helper that answers nothing is about something else
     """
 def _seed_schema(self, name, candidates) -> None:
@@ -489,6 +538,92 @@ def can_edit(user, doc):
 ]
 
 SaysItFailsOpen.INVALID = [
+    # the try relays a hook's "blocked"; an error in it lets the tool run
+    Invalid(
+        """\
+async def call_tool(self, name, args):
+    try:
+        results = await hooks.before_tool(name, args)
+        for result in results:
+            if result.get("blocked"):
+                reason = result.get("reason") or "blocked by hook"
+                emit_warning(reason)
+                return f"ERROR: {reason}"
+    except Exception:
+        pass  # hook errors don't block tool execution
+    return await self.run(name, args)
+""",
+        line=10,
+        fixed="""\
+async def call_tool(self, name, args):
+    try:
+        results = await hooks.before_tool(name, args)
+        for result in results:
+            if result.get("blocked"):
+                reason = result.get("reason") or "blocked by hook"
+                emit_warning(reason)
+                return f"ERROR: {reason}"
+    except Exception:
+        raise  # hook errors denying execution
+    return await self.run(name, args)
+""",
+    ),
+    # a webhook without its signature headers goes on as if verified
+    Invalid(
+        """\
+async def verify_webhook(headers, body):
+    webhook_id = settings.webhook_id
+    if not webhook_id:
+        logger.warning("webhook id not set; skipping verification.")
+        return
+    required = {"X-SIG": headers.get("X-SIG"), "X-TIME": headers.get("X-TIME")}
+    if not all(required.values()):
+        logger.warning("Missing webhook headers; skipping verification.")
+        return
+    await check_signature(required, body, webhook_id)
+""",
+        line=9,
+        fixed="""\
+async def verify_webhook(headers, body):
+    webhook_id = settings.webhook_id
+    if not webhook_id:
+        logger.warning("webhook id not set; skipping verification.")
+        return
+    required = {"X-SIG": headers.get("X-SIG"), "X-TIME": headers.get("X-TIME")}
+    if not all(required.values()):
+        logger.warning("Missing webhook headers; denying.")
+        raise PermissionError("could not verify the check: denying")
+    await check_signature(required, body, webhook_id)
+""",
+    ),
+    # an address that does not resolve skips the private-range check
+    Invalid(
+        """\
+def validate_webhook_url(url):
+    host = urlparse(url).hostname
+    try:
+        infos = socket.getaddrinfo(host, None)
+    except socket.gaierror:
+        # Cannot resolve -- allow through; the request will fail later.
+        return
+    for info in infos:
+        if ipaddress.ip_address(info[4][0]).is_private:
+            raise WebhookURLError("private address")
+""",
+        line=7,
+        fixed="""\
+def validate_webhook_url(url):
+    host = urlparse(url).hostname
+    try:
+        infos = socket.getaddrinfo(host, None)
+    except socket.gaierror:
+        # Cannot resolve -- denying; the request will fail later.
+        raise
+    for info in infos:
+        if ipaddress.ip_address(info[4][0]).is_private:
+            raise WebhookURLError("private address")
+""",
+    ),
     # the docstring says the errors allow, and the handler answers: a warning
     Invalid(
         """\

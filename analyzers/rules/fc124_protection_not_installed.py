@@ -8,8 +8,24 @@ from collections.abc import Iterator
 
 from analyzers.flow import has_continue, swallows
 from analyzers.rules.base import Hit, Invalid, Rule
-from analyzers.rules.common import append_to_handler, caught, reword_edits, tries
-from analyzers.semantics import FunctionInfo, ModuleInfo, call_name, catches_failures, own_nodes
+from analyzers.rules.common import (
+    append_to_handler,
+    caught,
+    present_subject,
+    reword_edits,
+    tries,
+)
+from analyzers.semantics import (
+    DENY_EXCEPTION,
+    FunctionInfo,
+    ModuleInfo,
+    answers_a_denial,
+    body_denies,
+    call_name,
+    catches_failures,
+    handler_types,
+    own_nodes,
+)
 
 # A call that puts a protection in place: `add_approval_requirement`, `register_auth_backend`,
 # `install_rate_limiter`, `attach_guardrail`, `enable_sandbox`. Not policies: adding or
@@ -67,15 +83,17 @@ class ProtectionNotInstalled(Rule):
     summary = "Installing a protection fails, and the code goes on without it."
     fix_safety = "Setup fails loudly instead of going on without the protection."
     # what is installed names a protection: checked per file, then per function
-    file_words = PROTECTION_WORDS = (
+    PROTECTION_WORDS = (
         "approval", "permission", "guard", "auth", "acl", "rbac", "restriction",
         "rate_limit", "ratelimit", "limiter", "sandbox", "firewall", "allowlist", "denylist",
         "blocklist", "security", "protection", "verif",
     )  # fmt: skip
-    trigger = PROTECTION_WORDS
+    # ... or a handler that unsets what the try built: `self.engine = None`
+    file_words = trigger = (*PROTECTION_WORDS, "= None")
 
     def check(self, fn: FunctionInfo, info: ModuleInfo) -> Iterator[Hit]:
         for node in tries(fn):
+            yield from _guard_left_unset(fn, info, node)
             installed = _installed_protection(node)
             if installed is None:
                 continue
@@ -98,6 +116,106 @@ class ProtectionNotInstalled(Rule):
                 )
 
 
+def _guard_left_unset(fn: FunctionInfo, info: ModuleInfo, node: ast.Try) -> Iterator[Hit]:
+    """`self.engine = Engine(...)` fails and the handler sets `self.engine = None`, while
+    another method runs its check only `if self.engine:`: the check is skipped for good."""
+    if fn.class_node is None:
+        return
+    built = {_self_attr(s.targets[0]) for s in node.body if _builds(s)}  # type: ignore[attr-defined]
+    built.discard(None)
+    for handler in node.handlers:
+        if not catches_failures(handler, node) or not swallows(handler):
+            continue
+        for stmt in handler.body:
+            attr = _self_attr(stmt.targets[0]) if _unsets(stmt) else None  # type: ignore[attr-defined]
+            if attr is None or attr not in built:
+                continue
+            gate = _check_run_only_if_set(fn.class_node, attr)
+            if gate is None:
+                continue
+            yield Hit(
+                node=stmt,
+                message=(
+                    f"`{fn.qualname}` sets `self.{attr} = None` when building it raises "
+                    f"{caught(handler)}, and `{gate}` runs its check only when `self.{attr}` "
+                    "is set: from then on every request skips the check."
+                ),
+                edits=[append_to_handler(handler, "raise"), *reword_edits(info, handler)],
+                key_nodes=[handler],
+            )
+
+
+def _self_attr(target: ast.expr) -> str | None:
+    if (
+        isinstance(target, ast.Attribute)
+        and isinstance(target.value, ast.Name)
+        and target.value.id == "self"
+    ):
+        return target.attr
+    return None
+
+
+def _builds(stmt: ast.stmt) -> bool:
+    """`self.engine = Engine(...)`: the try puts an object in place."""
+    return (
+        isinstance(stmt, ast.Assign)
+        and len(stmt.targets) == 1
+        and isinstance(stmt.value, ast.Call)
+        and _self_attr(stmt.targets[0]) is not None
+    )
+
+
+def _unsets(stmt: ast.stmt) -> bool:
+    return (
+        isinstance(stmt, ast.Assign)
+        and len(stmt.targets) == 1
+        and isinstance(stmt.value, ast.Constant)
+        and stmt.value.value is None
+    )
+
+
+def _check_run_only_if_set(cls: ast.ClassDef, attr: str) -> str | None:
+    """The method that runs `if ... self.attr:` around code that can refuse, if any."""
+    for method in cls.body:
+        if not isinstance(method, ast.FunctionDef | ast.AsyncFunctionDef):
+            continue
+        for n in own_nodes(method):
+            if (
+                isinstance(n, ast.If)
+                and _tests_set(n.test, attr)
+                and _can_refuse(n.body)
+                and not _leaves(n.orelse)  # `else: raise Unavailable()` fails closed
+            ):
+                return method.name
+    return None
+
+
+def _tests_set(test: ast.expr, attr: str) -> bool:
+    """`self.attr`, `self.attr is not None`, or either inside an `and`."""
+    parts = test.values if isinstance(test, ast.BoolOp) and isinstance(test.op, ast.And) else [test]
+    return any(_self_attr(present_subject(p)) == attr for p in parts)
+
+
+def _can_refuse(body: list[ast.stmt]) -> bool:
+    """A denial raised or answered, or one caught from the check and answered."""
+    if body_denies(body) or answers_a_denial(body):
+        return True
+    return any(
+        isinstance(n, ast.Try)
+        and any(
+            any(DENY_EXCEPTION.search(t) for t in handler_types(h))
+            and any(isinstance(x, ast.Return | ast.Raise) for x in h.body)
+            for h in n.handlers
+        )
+        for stmt in body
+        for n in [stmt, *own_nodes(stmt)]
+    )
+
+
+def _leaves(body: list[ast.stmt]) -> bool:
+    return any(isinstance(n, ast.Return | ast.Raise) for s in body for n in [s, *own_nodes(s)])
+
+
 def _installed_protection(node: ast.Try) -> ast.Call | None:
     """The protection-installing call the try body makes, when it makes one."""
     for stmt in node.body:
@@ -108,6 +226,40 @@ def _installed_protection(node: ast.Try) -> ast.Call | None:
 
 
 ProtectionNotInstalled.VALID = [
+    # the gate refuses when the check object is missing
+    """
+class Gateway:
+    def start(self):
+        try:
+            self._consent = ConsentEngine(self._config.consent_db)
+        except Exception:
+            self._consent = None
+            log.debug("consent engine not started", exc_info=True)
+
+    def handle(self, msg):
+        if self._consent:
+            try:
+                self._consent.check(msg.user_id, purpose="conversation")
+            except ConsentViolation as e:
+                return Reply(text=str(e))
+        else:
+            raise Unavailable("consent engine down")
+        return self._answer(msg)
+""",
+    # an optional helper that never refuses anything
+    """
+class Gateway:
+    def start(self):
+        try:
+            self._metrics = MetricsClient(self._config.statsd)
+        except Exception:
+            self._metrics = None
+
+    def handle(self, msg):
+        if self._metrics:
+            self._metrics.incr("messages")
+        return self._answer(msg)
+""",
     # the failure is raised on
     """
 def tool(fn, requires_approval=None):
@@ -152,6 +304,45 @@ def prepare(env):
 ]
 
 ProtectionNotInstalled.INVALID = [
+    # the check object failed to build, and the gate runs only when it is there
+    Invalid(
+        """\
+class Gateway:
+    def start(self):
+        try:
+            self._consent = ConsentEngine(self._config.consent_db)
+        except Exception:
+            self._consent = None
+            log.debug("consent engine not started", exc_info=True)
+
+    def handle(self, msg):
+        if self._consent:
+            try:
+                self._consent.check(msg.user_id, purpose="conversation")
+            except ConsentViolation as e:
+                return Reply(text=str(e))
+        return self._answer(msg)
+""",
+        line=6,
+        fixed="""\
+class Gateway:
+    def start(self):
+        try:
+            self._consent = ConsentEngine(self._config.consent_db)
+        except Exception:
+            self._consent = None
+            log.debug("consent engine not started", exc_info=True)
+            raise
+
+    def handle(self, msg):
+        if self._consent:
+            try:
+                self._consent.check(msg.user_id, purpose="conversation")
+            except ConsentViolation as e:
+                return Reply(text=str(e))
+        return self._answer(msg)
+""",
+    ),
     Invalid(
         """\
 def tool(fn, requires_approval=None):

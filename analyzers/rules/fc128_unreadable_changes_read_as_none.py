@@ -1,0 +1,295 @@
+"""FC128: a gate's list of what to check comes back empty when the command reading it fails."""
+
+from __future__ import annotations
+
+import ast
+import re
+from collections.abc import Iterator
+
+from analyzers.fixes import ReplaceStatements
+from analyzers.rules.base import Hit, Invalid, Rule
+from analyzers.rules.common import is_empty_collection, unawaited
+from analyzers.semantics import (
+    FunctionInfo,
+    ModuleInfo,
+    call_name,
+    catches_failures,
+    dotted_name,
+    functions_by_qualname,
+    handler_types,
+    own_nodes,
+)
+
+# Calls that run a command: `subprocess.run`, `check_output`, a module's own `git(...)`.
+RUNS_COMMAND = re.compile(r"^(run|check_output|check_call|call|Popen|git|_?run_git\w*|_?git_\w+)$")
+# Errors a command raises when it cannot run or fails.
+COMMAND_ERRORS = {"CalledProcessError", "SubprocessError", "TimeoutExpired", "OSError",
+                  "FileNotFoundError", "Exception", "BaseException"}  # fmt: skip
+# A module that can refuse: a hook's blocking exit status, a "deny"/"block" decision.
+REFUSES = re.compile(
+    r"(?m)\breturn 2\b|\bexit\(2\)|[\"'](deny|block)[\"']|\bsys\.exit\(1\)|\bExit\(code=1\)"
+)
+
+
+class UnreadableChangesReadAsNone(Rule):
+    """
+    ## What it does
+    Flags a helper in a hook or gate that reads the list of things to check from a command
+    — `git diff --cached --name-only`, `git ls-files` — and answers an empty list when the
+    command fails (a non-zero exit status, `CalledProcessError`, a timeout), while the same
+    module can refuse (exit status 2, a "deny" decision).
+
+    ## Why is this bad?
+    An empty list means "nothing was changed, nothing to check", and the gate lets the
+    commit or the tool call through. A failing `git` (not a repository, an unknown base, a
+    lock) looks exactly like that, so the check is skipped precisely when it could not be
+    made (CWE-636). The helper must say it could not read the list — `None`, or an
+    exception — and the gate must refuse on it.
+
+    ## Example
+    ```python
+    def staged_paths(cwd):
+        result = git(cwd, "diff", "--cached", "--name-only")
+        if result.returncode != 0:
+            return []
+        return result.stdout.splitlines()
+    ```
+
+    ## Use instead
+    ```python
+        if result.returncode != 0:
+            raise RuntimeError("could not read what to check: refusing")
+    ```
+
+    ## Fix safety
+    The helper raises (or re-raises the command's error) instead of answering an empty
+    list. Where a crash blocks — git hooks, CI steps — the gate now refuses. Where it does
+    not — a hook protocol in which only exit status 2 blocks — the caller must catch the
+    error and refuse explicitly; the fix makes the failure visible, the caller decides how
+    to refuse.
+    """
+
+    code = "FC128"
+    name = "unreadable-changes-read-as-none"
+    severity = "warning"
+    summary = "A gate's list of what to check comes back empty when the command reading it fails."
+    fix_safety = "The helper raises instead; a caller whose crash does not block must refuse."
+    trigger = ("returncode", "CalledProcessError", "SubprocessError", "TimeoutExpired")
+    file_words = ("returncode", "CalledProcessError", "SubprocessError", "TimeoutExpired")
+
+    def check(self, fn: FunctionInfo, info: ModuleInfo) -> Iterator[Hit]:
+        if fn.qualname == "<module>" or not _runs_command(fn):
+            return
+        failures = list(_failure_exits(fn))
+        if not failures or not _returns_output(fn) or not _gate_uses(fn, info):
+            return
+        for exit_ in failures:
+            yield Hit(
+                node=exit_,
+                message=(
+                    f"`{fn.qualname}` answers `{ast.unparse(exit_.value)}` when the command "
+                    "it reads fails, and this module's gate reads an empty list as "
+                    "nothing to check: a failing command lets the change through unchecked."
+                ),
+                edits=[ReplaceStatements(exit_, exit_, (_refusal(fn, exit_),))],
+                key_nodes=[exit_],
+            )
+
+
+UNREADABLE = 'raise RuntimeError("could not read what to check: refusing")'
+
+
+def _refusal(fn: FunctionInfo, exit_: ast.Return) -> str:
+    """Re-raise inside the handler that caught the command's error; raise anew elsewhere."""
+    for node in own_nodes(fn.node):
+        if isinstance(node, ast.ExceptHandler) and any(s is exit_ for s in node.body):
+            return "raise"
+    return UNREADABLE
+
+
+def _runs_command(fn: FunctionInfo) -> bool:
+    return any(
+        isinstance(n, ast.Call) and RUNS_COMMAND.match(call_name(n)) for n in own_nodes(fn.node)
+    )
+
+
+def _failure_exits(fn: FunctionInfo) -> Iterator[ast.Return]:
+    """`return []` under `if result.returncode != 0:` or in an `except CalledProcessError:`."""
+    for node in own_nodes(fn.node):
+        if isinstance(node, ast.If) and _tests_failed_status(node.test):
+            yield from _empty_returns(node.body)
+        elif isinstance(node, ast.Try):
+            for handler in node.handlers:
+                types = set(handler_types(handler)) or {"BaseException"}
+                if types & COMMAND_ERRORS and catches_failures(handler, node):
+                    yield from _empty_returns(handler.body)
+
+
+def _tests_failed_status(test: ast.expr) -> bool:
+    """`result.returncode != 0`, `proc.returncode` (truthy), `returncode > 0`."""
+    if isinstance(test, ast.Attribute):
+        return test.attr == "returncode"
+    if not (isinstance(test, ast.Compare) and len(test.ops) == 1):
+        return False
+    left, op, right = test.left, test.ops[0], test.comparators[0]
+    return (
+        isinstance(left, ast.Attribute)
+        and left.attr == "returncode"
+        and isinstance(op, ast.NotEq | ast.Gt)
+        and isinstance(right, ast.Constant)
+        and right.value == 0
+    )
+
+
+def _empty_returns(body: list[ast.stmt]) -> Iterator[ast.Return]:
+    for stmt in body:
+        if isinstance(stmt, ast.Return) and stmt.value is not None and _empty(stmt.value):
+            yield stmt
+
+
+def _empty(value: ast.expr) -> bool:
+    return is_empty_collection(value) or (isinstance(value, ast.Constant) and value.value == "")
+
+
+def _returns_output(fn: FunctionInfo) -> bool:
+    """On success the helper returns what the command printed: `result.stdout.splitlines()`."""
+    return any(
+        isinstance(node, ast.Return)
+        and node.value is not None
+        and not _empty(node.value)
+        and any(
+            (isinstance(n, ast.Attribute) and n.attr in ("stdout", "output"))
+            or call_name(n) in ("splitlines", "split")
+            for n in ast.walk(node.value)
+        )
+        for node in own_nodes(fn.node)
+    )
+
+
+def _gate_uses(fn: FunctionInfo, info: ModuleInfo) -> bool:
+    """The module can refuse, and another function of it calls the helper."""
+    if not REFUSES.search(info.source):
+        return False
+    name = fn.node.name
+    for other in functions_by_qualname(info).values():
+        if other.node is fn.node:
+            continue
+        for n in own_nodes(other.node):
+            call = unawaited(n) if isinstance(n, ast.expr) else None
+            if isinstance(call, ast.Call) and (dotted_name(call.func) or "").endswith(name):
+                return True
+    return False
+
+
+UnreadableChangesReadAsNone.VALID = [
+    # the failure is told apart from "nothing changed"
+    """
+def staged_paths(cwd):
+    result = git(cwd, "diff", "--cached", "--name-only")
+    if result.returncode != 0:
+        return None
+    return result.stdout.splitlines()
+
+
+def main():
+    paths = staged_paths(".")
+    if paths is None:
+        return 2
+    return 0
+""",
+    # a tool that lists files for display, in a module that never refuses anything
+    """
+def tracked_files(root):
+    result = subprocess.run(["git", "ls-files"], cwd=root, capture_output=True, text=True)
+    if result.returncode != 0:
+        return []
+    return result.stdout.splitlines()
+
+
+def show(root):
+    for path in tracked_files(root):
+        print(path)
+""",
+    # no caller in the module: nothing here reads the empty list as a verdict
+    """
+def staged_paths(cwd):
+    try:
+        out = subprocess.check_output(["git", "diff", "--cached", "--name-only"], cwd=cwd)
+    except subprocess.CalledProcessError:
+        return []
+    return out.decode().splitlines()
+
+DECISION = {"decision": "deny"}
+""",
+]
+
+UnreadableChangesReadAsNone.INVALID = [
+    Invalid(
+        """\
+def staged_paths(cwd):
+    result = git(cwd, "diff", "--cached", "--name-only", "--diff-filter=ACMR")
+    if result.returncode != 0:
+        return []
+    return [line for line in result.stdout.splitlines() if line.strip()]
+
+
+def main():
+    for path in staged_paths("."):
+        if not check(path):
+            return 2
+    return 0
+""",
+        line=4,
+        fixed="""\
+def staged_paths(cwd):
+    result = git(cwd, "diff", "--cached", "--name-only", "--diff-filter=ACMR")
+    if result.returncode != 0:
+        raise RuntimeError("could not read what to check: refusing")
+    return [line for line in result.stdout.splitlines() if line.strip()]
+
+
+def main():
+    for path in staged_paths("."):
+        if not check(path):
+            return 2
+    return 0
+""",
+    ),
+    Invalid(
+        """\
+def _get_staged_files() -> list[str]:
+    try:
+        result = subprocess.run(
+            ["git", "diff", "--cached", "--name-only"], capture_output=True, text=True, check=True
+        )
+        return [f for f in result.stdout.strip().splitlines() if f]
+    except subprocess.CalledProcessError:
+        return []
+
+
+def main(hook_input):
+    challenge = challenge_for(_get_staged_files())
+    if challenge:
+        return {"decision": "deny", "reason": challenge}
+    return None
+""",
+        line=8,
+        fixed="""\
+def _get_staged_files() -> list[str]:
+    try:
+        result = subprocess.run(
+            ["git", "diff", "--cached", "--name-only"], capture_output=True, text=True, check=True
+        )
+        return [f for f in result.stdout.strip().splitlines() if f]
+    except subprocess.CalledProcessError:
+        raise
+
+
+def main(hook_input):
+    challenge = challenge_for(_get_staged_files())
+    if challenge:
+        return {"decision": "deny", "reason": challenge}
+    return None
+""",
+    ),
+]
