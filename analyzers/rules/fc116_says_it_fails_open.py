@@ -103,7 +103,7 @@ class SaysItFailsOpen(Rule):
     fallback = True
     trigger = ("allow", "Allow", "ALLOW", "open", "Open", "OPEN", "permissive", "approv",
                "Approv", "APPROV", "grant", "accept", "through", "skip", "proceed", "permit",
-               "let ", "treat", "block")  # fmt: skip
+               "let ", "letting", "treat", "block")  # fmt: skip
 
     def check(self, fn: FunctionInfo, info: ModuleInfo) -> Iterator[Hit]:
         flow: FunctionFlow | None = None
@@ -114,7 +114,11 @@ class SaysItFailsOpen(Rule):
                     imports or catches_failures(handler, node)
                 ):
                     continue
-                text = _words(info, handler, handler.lineno)
+                body = _open_branch(handler.body, fn, info) or handler.body
+                if body is handler.body:
+                    text = _words(info, handler, handler.lineno)
+                else:  # `if transient: <goes on> else: raise`: only the open branch speaks
+                    text = _words(info, ast.Module(body=body, type_ignores=[]), body[0].lineno)
                 declared = ""
                 if not _says_fails_open(text):
                     declared = _declared_fail_open(fn, info, handler)
@@ -123,7 +127,7 @@ class SaysItFailsOpen(Rule):
                 flow = flow or FunctionFlow(fn.node)
                 severity = "warning" if imports or declared else "error"  # may be deliberate
                 hit = self._region(
-                    fn, info, flow, handler, handler.body, declared or text, severity, True, node,
+                    fn, info, flow, handler, body, declared or text, severity, True, node,
                     declared=bool(declared),
                 )  # fmt: skip
                 if hit:
@@ -193,6 +197,20 @@ class SaysItFailsOpen(Rule):
             severity=severity,  # type: ignore[arg-type]
             region=(owner.lineno if handler else body[0].lineno, _end(body)),
         )
+
+
+def _open_branch(body: list[ast.stmt], fn: FunctionInfo, info: ModuleInfo) -> list[ast.stmt] | None:
+    """The branch of a handler's closing `if` that goes on, when the other one denies:
+    `if "no such table" in str(e): <log, let it pass> else: raise`."""
+    last = body[-1] if body else None
+    if not isinstance(last, ast.If) or not last.orelse:
+        return None
+    denies = _denies(last.body, fn, info), _denies(last.orelse, fn, info)
+    if denies == (False, True):
+        return last.body
+    if denies == (True, False):
+        return last.orelse
+    return None
 
 
 def _lacks_presented_input(stmt: ast.If, fn: FunctionInfo) -> bool:
@@ -459,6 +477,19 @@ def _default_verdict(
 
 
 SaysItFailsOpen.VALID = [
+    # both branches of the handler deny
+    """
+def within_quota(user) -> bool:
+    try:
+        used = store.used(user)
+    except OperationalError as e:
+        if "no such table" in str(e):
+            logger.warning("quota tables missing; refusing rather than letting it pass")
+            return False
+        else:
+            raise
+    return used < LIMIT
+""",
     # the hook's error is itself a refusal
     """
 async def call_tool(self, name, args):
@@ -538,6 +569,35 @@ def can_edit(user, doc):
 ]
 
 SaysItFailsOpen.INVALID = [
+    # one branch of the handler re-raises; the other says it lets the request pass
+    Invalid(
+        """\
+def within_quota(user) -> bool:
+    used = 0
+    try:
+        used = store.used(user)
+    except OperationalError as e:
+        if "no such table" in str(e):
+            logger.warning("quota tables missing; letting the request pass")
+        else:
+            raise
+    return used < LIMIT
+""",
+        line=7,
+        fixed="""\
+def within_quota(user) -> bool:
+    used = 0
+    try:
+        used = store.used(user)
+    except OperationalError as e:
+        if "no such table" in str(e):
+            logger.warning("quota tables missing; denying")
+            raise
+        else:
+            raise
+    return used < LIMIT
+""",
+    ),
     # the try relays a hook's "blocked"; an error in it lets the tool run
     Invalid(
         """\

@@ -13,6 +13,7 @@ from analyzers.semantics import (
     DECISION_WORD,
     FunctionInfo,
     ModuleInfo,
+    is_deny_response,
     own_nodes,
 )
 
@@ -75,6 +76,10 @@ class CheckSkippedWithoutBackend(Rule):
             for index, stmt in enumerate(block):
                 if not isinstance(stmt, ast.If) or stmt.orelse:
                     continue
+                passed = _passes_when_missing(fn, block[:index], stmt)
+                if passed is not None:
+                    yield passed
+                    continue
                 handle = _backend_tested(stmt.test)
                 if handle is None or not _fetched_before(block[:index], handle):
                     continue
@@ -97,6 +102,43 @@ class CheckSkippedWithoutBackend(Rule):
                     ],
                     key_nodes=[stmt.test, deny],
                 )
+
+
+def _passes_when_missing(fn: FunctionInfo, before: list[ast.stmt], stmt: ast.If) -> Hit | None:
+    """`db = get_session(user); if not db: return None` in a gate whose other answers are
+    deny responses: no store, no check, and `None` lets the request through."""
+    absent = absent_subject(stmt.test)
+    subject = absent[0] if absent else None
+    if not (isinstance(subject, ast.Name) and BACKEND.match(subject.id)):
+        return None
+    if not _fetched_before(before, subject.id):
+        return None
+    answer = next((s for s in stmt.body if isinstance(s, ast.Return)), None)
+    if answer is None or not (answer.value is None or _is_none(answer.value)):
+        return None
+    if not any(
+        isinstance(n, ast.Return) and n.value is not None and is_deny_response(n.value)
+        for n in own_nodes(fn.node)
+    ):
+        return None
+    return Hit(
+        node=answer,
+        message=(
+            f"`{fn.qualname}` lets the request through when `{subject.id}` is missing: the "
+            "store its check reads is unavailable, and the gate answers as if nothing was over "
+            "its limit."
+        ),
+        edits=[
+            ReplaceStatements(
+                answer, answer, (f'raise RuntimeError("{subject.id} unavailable: cannot check")',)
+            )
+        ],
+        key_nodes=[stmt.test, answer],
+    )
+
+
+def _is_none(value: ast.expr) -> bool:
+    return isinstance(value, ast.Constant) and value.value is None
 
 
 def _source(info: ModuleInfo, stmt: ast.stmt) -> str:
@@ -178,6 +220,16 @@ def _goes_on(fn: FunctionInfo, after: int) -> bool:
 
 
 CheckSkippedWithoutBackend.VALID = [
+    # the missing store is answered with a refusal of its own
+    """
+async def check_usage_limits(request, user_id):
+    db = get_session_for_user(user_id)
+    if not db:
+        return JSONResponse(status_code=503, content={"error": "usage store unavailable"})
+    if UsageMonitor(db).over_limit(user_id):
+        return JSONResponse(status_code=429, content={"error": "Usage limit exceeded"})
+    return None
+""",
     # the missing store is refused first
     """
 async def verify_access_token(token):
@@ -220,6 +272,30 @@ def render_profile(user):
 ]
 
 CheckSkippedWithoutBackend.INVALID = [
+    # a usage gate whose store could not be opened passes the request
+    Invalid(
+        """\
+async def check_usage_limits(request, user_id):
+    db = get_session_for_user(user_id)
+    if not db:
+        return None
+    usage = UsageMonitor(db).usage(user_id)
+    if usage.calls >= usage.limit:
+        return JSONResponse(status_code=429, content={"error": "Usage limit exceeded"})
+    return None
+""",
+        line=4,
+        fixed="""\
+async def check_usage_limits(request, user_id):
+    db = get_session_for_user(user_id)
+    if not db:
+        raise RuntimeError("db unavailable: cannot check")
+    usage = UsageMonitor(db).usage(user_id)
+    if usage.calls >= usage.limit:
+        return JSONResponse(status_code=429, content={"error": "Usage limit exceeded"})
+    return None
+""",
+    ),
     Invalid(
         """\
 async def verify_access_token(token):

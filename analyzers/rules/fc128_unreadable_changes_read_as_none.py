@@ -6,7 +6,7 @@ import ast
 import re
 from collections.abc import Iterator
 
-from analyzers.fixes import ReplaceStatements
+from analyzers.fixes import KEEP, ReplaceStatements
 from analyzers.rules.base import Hit, Invalid, Rule
 from analyzers.rules.common import is_empty_collection, unawaited
 from analyzers.semantics import (
@@ -27,7 +27,8 @@ COMMAND_ERRORS = {"CalledProcessError", "SubprocessError", "TimeoutExpired", "OS
                   "FileNotFoundError", "Exception", "BaseException"}  # fmt: skip
 # A module that can refuse: a hook's blocking exit status, a "deny"/"block" decision.
 REFUSES = re.compile(
-    r"(?m)\breturn 2\b|\bexit\(2\)|[\"'](deny|block)[\"']|\bsys\.exit\(1\)|\bExit\(code=1\)"
+    r"(?m)\breturn 2\b|\bexit\(2\)|[\"'](deny|block)[\"']|\bsys\.exit\(1\)"
+    r"|\bExit\(code=(?!0\b)\w+"
 )
 
 
@@ -80,6 +81,7 @@ class UnreadableChangesReadAsNone(Rule):
     def check(self, fn: FunctionInfo, info: ModuleInfo) -> Iterator[Hit]:
         if fn.qualname == "<module>" or not _runs_command(fn):
             return
+        yield from _failure_read_as_empty(fn, info)
         failures = list(_failure_exits(fn))
         if not failures or not _returns_output(fn) or not _gate_uses(fn, info):
             return
@@ -105,6 +107,76 @@ def _refusal(fn: FunctionInfo, exit_: ast.Return) -> str:
         if isinstance(node, ast.ExceptHandler) and any(s is exit_ for s in node.body):
             return "raise"
     return UNREADABLE
+
+
+def _failure_read_as_empty(fn: FunctionInfo, info: ModuleInfo) -> Iterator[Hit]:
+    """`if result.returncode == 0 and result.stdout.strip(): <check> else: exit 0`: a
+    failing command takes the same branch as "nothing changed"."""
+    if not REFUSES.search(info.source):
+        return
+    refused = {
+        ast.unparse(node.test.left if isinstance(node.test, ast.Compare) else node.test)
+        for node in own_nodes(fn.node)
+        if isinstance(node, ast.If)
+        and _tests_failed_status(node.test)
+        and any(isinstance(s, ast.Raise) for s in node.body)
+    }  # `if result.returncode != 0: raise ...` already refuses a failing command
+    for node in own_nodes(fn.node):
+        if not (isinstance(node, ast.If) and node.orelse):
+            continue
+        status = _succeeded_and_printed(node.test)
+        if status is None or ast.unparse(status) in refused:
+            continue
+        exit_ = _passes(node.orelse[-1])
+        if exit_ is None:
+            continue
+        yield Hit(
+            node=exit_,
+            message=(
+                f"`{fn.qualname}` takes the same way out when the command fails as when it "
+                f"printed nothing (`{ast.unparse(node.test)}`), and that way passes: a "
+                "failing command lets the change through unchecked."
+            ),
+            edits=[
+                ReplaceStatements(
+                    node, node, (f"if {ast.unparse(status)} != 0:\n    {UNREADABLE}", KEEP)
+                )
+            ],
+            key_nodes=[node.test, exit_],
+        )
+
+
+def _succeeded_and_printed(test: ast.expr) -> ast.expr | None:
+    """`result.returncode` in `result.returncode == 0 and result.stdout.strip()`."""
+    if not (isinstance(test, ast.BoolOp) and isinstance(test.op, ast.And)):
+        return None
+    for value in test.values:
+        if (
+            isinstance(value, ast.Compare)
+            and isinstance(value.left, ast.Attribute)
+            and value.left.attr == "returncode"
+            and isinstance(value.ops[0], ast.Eq)
+            and isinstance(value.comparators[0], ast.Constant)
+            and value.comparators[0].value == 0
+        ):
+            return value.left
+    return None
+
+
+def _passes(stmt: ast.stmt) -> ast.stmt | None:
+    """`raise typer.Exit(code=0)`, `sys.exit(0)`, `return 0`, `return []`: a pass."""
+    if isinstance(stmt, ast.Return) and stmt.value is not None:
+        value = stmt.value
+        if _empty(value) or (isinstance(value, ast.Constant) and value.value == 0):
+            return stmt
+        return None
+    call = stmt.exc if isinstance(stmt, ast.Raise) else getattr(stmt, "value", None)
+    if not isinstance(call, ast.Call) or call_name(call) not in ("Exit", "SystemExit", "exit"):
+        return None
+    args = [*call.args, *(k.value for k in call.keywords if k.arg == "code")]
+    if not args or (isinstance(args[0], ast.Constant) and args[0].value in (0, None)):
+        return stmt
+    return None
 
 
 def _runs_command(fn: FunctionInfo) -> bool:
@@ -224,6 +296,36 @@ DECISION = {"decision": "deny"}
 ]
 
 UnreadableChangesReadAsNone.INVALID = [
+    # a failing `git diff` takes the "nothing staged" branch, which exits 0
+    Invalid(
+        """\
+def guard(staged: bool = False):
+    if staged:
+        result = subprocess.run(["git", "diff", "--cached", "--name-only"], capture_output=True)
+        if result.returncode == 0 and result.stdout.strip():
+            paths = result.stdout.split()
+        else:
+            print("nothing staged")
+            raise typer.Exit(code=0)
+    if scan(paths):
+        raise typer.Exit(code=EXIT_FINDINGS)
+""",
+        line=8,
+        fixed="""\
+def guard(staged: bool = False):
+    if staged:
+        result = subprocess.run(["git", "diff", "--cached", "--name-only"], capture_output=True)
+        if result.returncode != 0:
+            raise RuntimeError("could not read what to check: refusing")
+        if result.returncode == 0 and result.stdout.strip():
+            paths = result.stdout.split()
+        else:
+            print("nothing staged")
+            raise typer.Exit(code=0)
+    if scan(paths):
+        raise typer.Exit(code=EXIT_FINDINGS)
+""",
+    ),
     Invalid(
         """\
 def staged_paths(cwd):
