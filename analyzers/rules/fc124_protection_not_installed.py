@@ -92,9 +92,13 @@ class ProtectionNotInstalled(Rule):
     file_words = trigger = (*PROTECTION_WORDS, "= None")
 
     def check(self, fn: FunctionInfo, info: ModuleInfo) -> Iterator[Hit]:
+        text = info.segment(fn.node)
+        protective = any(word in text for word in self.PROTECTION_WORDS)
+        unsets = fn.class_node is not None and "= None" in text
         for node in tries(fn):
-            yield from _guard_left_unset(fn, info, node)
-            installed = _installed_protection(node)
+            if unsets:
+                yield from _guard_left_unset(fn, info, node)
+            installed = _installed_protection(node) if protective else None
             if installed is None:
                 continue
             for handler in node.handlers:

@@ -67,15 +67,28 @@ class CheckSkippedWithoutBackend(Rule):
     severity = "warning"
     summary = "A deny check runs only when its store is available; without it, the answer is yes."
     fix_safety = "While the store is unavailable, requests get the check's own denial."
-    trigger = ("is not None", "if ")
+    # a store handle tested in an `if`: `if db`, `if not redis`, `if conn is not None`
+    trigger = ("if db", "if not db", "if redis", "if not redis", "if conn", "if not conn",
+               "if client", "if not client", "if cache", "if not cache", "if store",
+               "if not store", "if session", "if not session", "if pool", "if not pool",
+               "if engine", "if not engine", "if cursor", "if not cursor", "if collection",
+               "if not collection", "if repo", "if not repo", "if backend", "if not backend",
+               "if kv", "if not kv", "if mongo", "if not mongo", "if table", "if not table",
+               "if database", "if not database", "_client")  # fmt: skip
 
     def check(self, fn: FunctionInfo, info: ModuleInfo) -> Iterator[Hit]:
-        if not _decides(fn):
+        tested = {
+            id(s)
+            for s in fn.statements
+            if isinstance(s, ast.If) and not s.orelse and _tests_store(s.test)
+        }
+        if not tested or not _decides(fn):
             return
         for block in _blocks(fn.node):
             for index, stmt in enumerate(block):
-                if not isinstance(stmt, ast.If) or stmt.orelse:
+                if id(stmt) not in tested:
                     continue
+                assert isinstance(stmt, ast.If)
                 passed = _passes_when_missing(fn, block[:index], stmt)
                 if passed is not None:
                     yield passed
@@ -162,6 +175,13 @@ def _blocks(root: ast.AST) -> Iterator[list[ast.stmt]]:
                 yield block
         for handler in getattr(node, "handlers", []):
             yield handler.body
+
+
+def _tests_store(test: ast.expr) -> bool:
+    """`db`, `not db`, `db is None`, `db is not None` on a store handle's name."""
+    absent = absent_subject(test)
+    subject = absent[0] if absent else present_subject(test)
+    return isinstance(subject, ast.Name) and BACKEND.match(subject.id) is not None
 
 
 def _backend_tested(test: ast.expr) -> str | None:
