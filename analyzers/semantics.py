@@ -219,7 +219,8 @@ ALLOW_PHRASES: list[tuple[str, str]] = [
 ]  # fmt: skip
 # Every allow phrase contains one of these: a cheap test before the regular expression.
 ALLOW_STEMS = ("allow", "approv", "grant", "accept", "open", "through", "proceed", "permit",
-               "assum", "skip", "let", "treat", "block", "pass")  # fmt: skip
+               "assum", "skip", "let", "treat", "block", "pass", "ignor", "bypass",
+               "no-op", "noop")  # fmt: skip
 ALLOW_LANGUAGE = re.compile("|".join(f"(?:{p})" for p, _ in ALLOW_PHRASES), re.IGNORECASE)
 REWORDINGS = [(re.compile(p, re.IGNORECASE), r) for p, r in ALLOW_PHRASES]
 FAIL_OPEN_FLAG = re.compile(

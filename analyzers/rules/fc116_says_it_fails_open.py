@@ -103,7 +103,8 @@ class SaysItFailsOpen(Rule):
     fallback = True
     trigger = ("allow", "Allow", "ALLOW", "open", "Open", "OPEN", "permissive", "approv",
                "Approv", "APPROV", "grant", "accept", "through", "skip", "proceed", "permit",
-               "let ", "letting", "treat", "block")  # fmt: skip
+               "let ", "letting", "treat", "block", "ignored", "bypass", "no-op",
+               "noop")  # fmt: skip
 
     def check(self, fn: FunctionInfo, info: ModuleInfo) -> Iterator[Hit]:
         flow: FunctionFlow | None = None
@@ -171,7 +172,9 @@ class SaysItFailsOpen(Rule):
         handler = isinstance(owner, ast.ExceptHandler)
         if _denies(body, fn, info):
             return None
-        checks = declared or (guarded is not None and checks_auth(guarded))
+        checks = declared or (
+            guarded is not None and (checks_auth(guarded) or _relays_failure(guarded, fn))
+        )
         if not (checks or _decides(fn, info, text, handler)):
             return None
         exit_stmt = _exit_of(body)
@@ -362,6 +365,8 @@ def _is_deny(value: ast.expr, fn: FunctionInfo, info: ModuleInfo) -> bool:
         value = value.elts[0]
     if isinstance(value, ast.Constant) and isinstance(value.value, bool):
         return value.value is (fn.polarity == "deny")
+    if isinstance(value, ast.Constant) and type(value.value) is int and value.value != 0:
+        return _answers_exit_status(fn)  # `return 2` from a hook whose `return 0` lets it run
     if isinstance(value, ast.Constant) and isinstance(value.value, str):
         return deny_word(value.value) is None and bool(
             re.search(r"(?i)deny|denied|block|reject|forbid", value.value)
@@ -388,6 +393,37 @@ def _decides(fn: FunctionInfo, info: ModuleInfo, text: str, handler: bool) -> bo
     if any(m.group(0).lower() not in ALLOW_FORMS for m in DECISION_WORD.finditer(rest)):
         return True
     return handler and re.search(r"(?i)(?<![a-z])allowing(?![a-z])", text) is not None
+
+
+def _relays_failure(node: ast.Try | ast.TryStar, fn: FunctionInfo) -> bool:
+    """The try answers a failing status (`if retval: return retval`, `return 1`) in a
+    function whose `return 0` lets things go ahead: a hook that runs checks."""
+    relays = False
+    for stmt in node.body:
+        for n in [stmt, *own_nodes(stmt)]:
+            if (
+                isinstance(n, ast.If)
+                and isinstance(n.test, ast.Name)
+                and any(
+                    isinstance(r, ast.Return)
+                    and isinstance(r.value, ast.Name)
+                    and r.value.id == n.test.id  # type: ignore[attr-defined]
+                    for r in n.body
+                )
+            ):
+                relays = True
+    return relays and _answers_exit_status(fn)
+
+
+def _answers_exit_status(fn: FunctionInfo) -> bool:
+    """The function answers a process status: `return 0` is one of its answers."""
+    return any(
+        isinstance(n, ast.Return)
+        and isinstance(n.value, ast.Constant)
+        and type(n.value.value) is int
+        and n.value.value == 0
+        for n in own_nodes(fn.node)
+    )
 
 
 ALLOW_FORMS = {"allow", "allows", "allowed"}
@@ -477,6 +513,16 @@ def _default_verdict(
 
 
 SaysItFailsOpen.VALID = [
+    # a hook's handler that answers the blocking status, whatever its comment recalls
+    """
+def main() -> int:
+    try:
+        result = subprocess.run(["python3", RUNNER, "scope"], timeout=5)
+    except Exception:
+        # FAIL CLOSED. This returned 0 (ALLOW) until a runner timeout let an edit through.
+        return 2
+    return 0 if result.returncode == 0 else 2
+""",
     # both branches of the handler deny
     """
 def within_quota(user) -> bool:
@@ -569,6 +615,35 @@ def can_edit(user, doc):
 ]
 
 SaysItFailsOpen.INVALID = [
+    # a pre-commit runner relays each check's failing status, but a crash is "ignored"
+    Invalid(
+        """\
+def run():
+    for name in config.get_pre_commit_script_names():
+        try:
+            plugin = load_plugin(name)
+            retval = plugin.precommit(config=config.get_config())
+            if retval:
+                return retval
+        except Exception as e:
+            error(f"An error occurred while running hook {name}: {e}. The hook will be ignored.")
+    return 0
+""",
+        line=9,
+        fixed="""\
+def run():
+    for name in config.get_pre_commit_script_names():
+        try:
+            plugin = load_plugin(name)
+            retval = plugin.precommit(config=config.get_config())
+            if retval:
+                return retval
+        except Exception as e:
+            error(f"An error occurred while running hook {name}: {e}. The check failed, denying.")
+            raise
+    return 0
+""",
+    ),
     # one branch of the handler re-raises; the other says it lets the request pass
     Invalid(
         """\
