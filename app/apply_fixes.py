@@ -29,13 +29,14 @@ from dataclasses import dataclass
 from typing import Literal
 
 from analyzers.config import Config
-from analyzers.engine import analyze_source
+from analyzers.isolation import DEFAULT_FILE_BUDGET_SECONDS, IsolatedAnalyzer
 from analyzers.model import AnalysisError, Finding
 from app import publish
 from app.job import (
     DEFAULT_BUDGET_SECONDS,
     CountingPort,
     Deadline,
+    Isolate,
     failure_reason,
     fetch_and_analyze,
     pull_requests_of,
@@ -91,12 +92,16 @@ def run_apply_fixes(
     config: Config | None = None,
     budget_seconds: float = DEFAULT_BUDGET_SECONDS,
     clock: Callable[[], float] = time.monotonic,
+    file_budget_seconds: float = DEFAULT_FILE_BUDGET_SECONDS,
+    isolate: Isolate = IsolatedAnalyzer,
 ) -> ApplyFixesResult:
     """Commit the verified fixes of an `apply_fixes` job to each of its pull requests.
 
     An unexpected error (the port raising, the time budget running out) is reported on
     the pull request when possible, then re-raised for the worker to log; the reply does
     not claim that nothing was committed, since a failed request may still have landed.
+    Files are analysed (and patched files verified) in the job's child process, each
+    under `file_budget_seconds`, as in `app.job.run_analysis`.
     """
     if job.kind is not JobKind.APPLY_FIXES:
         raise ValueError(f"run_apply_fixes handles apply_fixes jobs, not {job.kind.value}")
@@ -107,10 +112,11 @@ def run_apply_fixes(
         )
     deadline = Deadline(clock() + budget_seconds, clock)
     committed: dict[tuple[str, str], str] = {}  # (head repo, branch) -> the new commit
-    results = tuple(
-        apply_fixes_to_pull_request(job, github, number, config, deadline, committed)
-        for number in numbers
-    )
+    with isolate(file_budget_seconds) as analyzer:
+        results = tuple(
+            apply_fixes_to_pull_request(job, github, number, config, deadline, committed, analyzer)
+            for number in numbers
+        )
     return ApplyFixesResult("done", results, lookup_calls=lookup_calls)
 
 
@@ -121,6 +127,7 @@ def apply_fixes_to_pull_request(
     config: Config | None,
     deadline: Deadline,
     committed: dict[tuple[str, str], str] | None = None,
+    analyzer: IsolatedAnalyzer | None = None,
 ) -> ApplyResult:
     """One PR: refuse a moved or forked branch, else analyse, patch and commit once.
 
@@ -140,7 +147,7 @@ def apply_fixes_to_pull_request(
             reason="committed for another pull request of the same branch",
         )
     try:
-        result = _apply(job, pr, port, config, deadline)
+        result = _apply(job, pr, port, config, deadline, analyzer)
     except Exception as exc:
         reason = failure_reason(exc)
         logger.warning(
@@ -155,7 +162,12 @@ def apply_fixes_to_pull_request(
 
 
 def _apply(
-    job: Job, pr: PullRequest, port: CountingPort, config: Config | None, deadline: Deadline
+    job: Job,
+    pr: PullRequest,
+    port: CountingPort,
+    config: Config | None,
+    deadline: Deadline,
+    analyzer: IsolatedAnalyzer | None,
 ) -> ApplyResult:
     repo, number = job.repository, pr.number
 
@@ -167,7 +179,7 @@ def _apply(
         return refuse("head_moved", moved_message(job.head_sha, pr.head_sha), "the head moved on")
     if pr.head_repo.casefold() != repo.casefold():
         return refuse("fork", fork_message(pr), "the branch is in another repository")
-    analysis = fetch_and_analyze(repo, pr, port, config, deadline)
+    analysis = fetch_and_analyze(repo, pr, port, config, deadline, analyzer)
     if analysis.errors:
         return refuse(
             "refused", unanalysable_message(analysis.errors), "files could not be analysed"
@@ -180,7 +192,7 @@ def _apply(
             "no verified fix",
         )
     try:
-        files = patched_files(fixable, analysis.head, analysis.config)
+        files = patched_files(fixable, analysis.head, analysis.config, analyzer)
     except FixNotApplicable as exc:
         return refuse("refused", not_applicable_message(str(exc)), str(exc))
     deadline.check("building the fixes")
@@ -204,14 +216,21 @@ def _apply(
 
 
 def patched_files(
-    findings: Sequence[Finding], head: Mapping[str, bytes | None], config: Config
+    findings: Sequence[Finding],
+    head: Mapping[str, bytes | None],
+    config: Config,
+    analyzer: IsolatedAnalyzer | None = None,
 ) -> dict[str, bytes]:
     """Each file's new content with all its fixes, checked again before it is committed.
 
     The file is decoded and encoded back with its own encoding (PEP 263 cookie or BOM),
     and the patched file must analyse without error and without any of the findings it
-    fixes; anything else raises `FixNotApplicable`.
+    fixes; anything else raises `FixNotApplicable`. The check runs in `analyzer`'s child
+    process under its per-file budget (a new analyzer for this call when none is given).
     """
+    if analyzer is None:
+        with IsolatedAnalyzer() as own:
+            return patched_files(findings, head, config, own)
     by_path: dict[str, list[Finding]] = {}
     for finding in findings:
         by_path.setdefault(finding.path, []).append(finding)
@@ -226,7 +245,7 @@ def patched_files(
             new_data = new_text.encode(encoding)
         except (ValueError, UnicodeError) as exc:
             raise FixNotApplicable(f"{path}: {exc}") from exc
-        report = analyze_source(new_data, path, config, with_fixes=False)
+        report = analyzer.analyze_source(new_data, path, config, with_fixes=False)
         if report.errors:
             raise FixNotApplicable(
                 f"{path} does not analyse once fixed: {report.errors[0].message}"

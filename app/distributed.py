@@ -72,7 +72,9 @@ RESEND_AFTER_SECONDS = 120.0
 SWEEP_SECONDS = 30.0
 KEEP_FINISHED_SECONDS = 14 * 24 * 3600  # a finished job's entry, for `failclosed jobs`
 SHUTDOWN_LEASE_SECONDS = 5.0  # a job still running at shutdown: taken over this soon
-MAX_RUN_SECONDS = 1_200.0  # an attempt running this long is taken to hang (budget: 600 s)
+# An attempt running this long is taken to hang (the job's budget is 600 s, plus at most
+# one file's budget: each file's analysis is killed past its own).
+MAX_RUN_SECONDS = 1_200.0
 REDIS_TIMEOUTS = {"socket_timeout": 10.0, "socket_connect_timeout": 5.0}
 
 # -- the ledger -------------------------------------------------------------------------------
@@ -558,6 +560,7 @@ class Distributed:
         installations: Installations | None = None,
         *,
         run: Runner | None = None,
+        apply_fixes: Runner | None = None,
         retry_delays: tuple[float, ...] | None = None,
         lease_seconds: float = LEASE_SECONDS,
         heartbeat_timeout_ms: int = 60_000,
@@ -584,6 +587,8 @@ class Distributed:
         options: dict[str, Any] = {}
         if run is not None:
             options["run"] = run
+        if apply_fixes is not None:
+            options["apply_fixes"] = apply_fixes
         if retry_delays is not None:
             options["retry_delays"] = retry_delays
         self._executor = (
@@ -729,12 +734,13 @@ class Distributed:
                     logger.exception("could not renew a job's lease")
 
     def _abandon(self, token: str, claim: Claim) -> None:
-        """An attempt ran past `max_run_seconds`: one file's analysis hangs. Fail the job
-        and, from another thread (GitHub may be slow), its check run. The hung dramatiq
-        thread stays stuck, but fenced off: its token holds nothing any more."""
+        """An attempt ran past `max_run_seconds`: something hangs it (a file's analysis
+        cannot, it is killed past its budget). Fail the job and, from another thread
+        (GitHub may be slow), its check run. The hung dramatiq thread stays stuck, but
+        fenced off: its token holds nothing any more."""
         with self._held_lock:
             self._held.pop(token, None)
-        why = f"ran over {self._max_run:g} s (a file may hang the analysis)"
+        why = f"ran over {self._max_run:g} s"
         try:
             if not self.ledger.finish(claim.job, token, "failed", f"the job {why}"):
                 return

@@ -34,10 +34,11 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
-from analyzers.compare import base_findings, new_or_changed
+from analyzers.compare import new_or_changed
 from analyzers.config import Config, ConfigError, config_from_toml
-from analyzers.engine import analyze_source, decode
+from analyzers.engine import decode
 from analyzers.gitdiff import is_python_path
+from analyzers.isolation import DEFAULT_FILE_BUDGET_SECONDS, IsolatedAnalyzer
 from analyzers.model import AnalysisError, Finding
 from analyzers.rules import all_rules
 from app import publish
@@ -63,6 +64,11 @@ _SECRET = re.compile(
 
 class JobTimeout(TimeoutError):
     """The job ran past its time budget: the check run fails rather than waits forever."""
+
+
+# The per-file budget -> the job's analyzer: one child process per job, reused file after
+# file (tests pass one whose child is slow or crashes).
+Isolate = Callable[[float], IsolatedAnalyzer]
 
 
 # -- results -------------------------------------------------------------------------------
@@ -113,6 +119,8 @@ def run_analysis(
     budget_seconds: float = DEFAULT_BUDGET_SECONDS,
     clock: Callable[[], float] = time.monotonic,
     stale_read_wait: float = STALE_READ_WAIT,
+    file_budget_seconds: float = DEFAULT_FILE_BUDGET_SECONDS,
+    isolate: Isolate = IsolatedAnalyzer,
 ) -> JobResult:
     """Analyse every open pull request whose head is the job's SHA; publish ONE check run.
 
@@ -129,6 +137,11 @@ def run_analysis(
     Errors: an exception after the check run exists first marks it `failure` (with a
     short, scrubbed reason) and is then re-raised, so the queue sees the job failed and
     can retry it. If creating the check run itself fails, the exception propagates as is.
+
+    Each file is analysed in a child process under `file_budget_seconds` (see
+    `analyzers.isolation`): a file that runs past it, or kills its child, is a file that
+    could not be analysed, so the check run fails ("could not verify") and the job ends
+    normally, once: nothing is retried, and the service never waits on the file.
     """
     if job.kind is not JobKind.ANALYZE:
         raise ValueError(f"run_analysis handles analyze jobs, not {job.kind.value}")
@@ -145,7 +158,10 @@ def run_analysis(
                 job.repository, check_id, publish.not_analysed_payload(status, reason)
             )
             return JobResult(status, superseded, reason=reason, calls=port.calls)
-        results = _analyze_and_publish(job.repository, prs, port, config, deadline, check_id)
+        with isolate(file_budget_seconds) as analyzer:
+            results = _analyze_and_publish(
+                job.repository, prs, port, config, deadline, check_id, analyzer
+            )
     except BaseException as exc:
         reason = failure_reason(exc)
         marked = _mark_failed(port, job.repository, check_id, job.head_sha, reason)
@@ -220,6 +236,7 @@ def _analyze_and_publish(
     config: Config | None,
     deadline: Deadline,
     check_id: int,
+    analyzer: IsolatedAnalyzer,
 ) -> tuple[PullRequestResult, ...]:
     """For each PR: list, read both sides once each, analyse, review, answer. Then one
     check run over all of them (findings the PRs share counted once)."""
@@ -230,7 +247,7 @@ def _analyze_and_publish(
     analysed: set[str] = set()
     excluded: set[str] = set()
     for pr in prs:
-        analysis = fetch_and_analyze(repo, pr, port, config, deadline)
+        analysis = fetch_and_analyze(repo, pr, port, config, deadline, analyzer)
         analysed.update(f.path for f in analysis.files)
         excluded.update(analysis.excluded)
         existing = own_comments(port.review_comments(repo, pr.number))
@@ -292,6 +309,7 @@ def fetch_and_analyze(
     port: CountingPort,
     config: Config | None,
     deadline: Deadline,
+    analyzer: IsolatedAnalyzer | None = None,
 ) -> Analysis:
     """List the changed files, read both sides with one call each, and analyse them.
 
@@ -311,7 +329,7 @@ def fetch_and_analyze(
         config, config_error = repository_config(base.pop(PYPROJECT, None))
     files = [f for f in candidates if not config.is_excluded(f.path)]
     deadline.check("reading files")
-    analysis = analyze_files(files, head, base, config, deadline)
+    analysis = analyze_files(files, head, base, config, deadline, analyzer)
     analysis = replace(analysis, excluded=excluded_python(listed, files))
     if config_error:
         analysis.errors.append(AnalysisError(PYPROJECT, config_error))
@@ -403,12 +421,19 @@ def analyze_files(
     base: Mapping[str, bytes | None],
     config: Config,
     deadline: Deadline,
+    analyzer: IsolatedAnalyzer | None = None,
 ) -> Analysis:
     """New-or-changed findings of every file, and the files that could not be analysed.
 
     A head file that did not come back is an error (fail closed: nobody read it); a base
-    file that did not come back is treated as new, which reports more, never less.
+    file that did not come back is treated as new, which reports more, never less. Each
+    file is analysed by `analyzer` in its child process, under its per-file budget (a
+    new analyzer, with the default budget, for this call when none is given); the job's
+    `deadline` is checked between files.
     """
+    if analyzer is None:
+        with IsolatedAnalyzer() as own:
+            return analyze_files(files, head, base, config, deadline, own)
     findings: list[Finding] = []
     errors: list[AnalysisError] = []
     everything: set[str] = set()
@@ -418,13 +443,13 @@ def analyze_files(
         if data is None:
             errors.append(AnalysisError(changed.path, "could not be read at the head commit"))
             continue
-        report = analyze_source(data, changed.path, config, with_fixes=True)
-        errors.extend(report.errors)
-        everything.update(publish.fingerprint(finding) for finding in report.findings)
         old_path = base_path(changed)
         old = base.get(old_path) if old_path else None
-        before = base_findings(old, old_path, changed.path, config)  # as `failclosed diff`
-        findings.extend(new_or_changed(before, report.findings))
+        # Both versions as `failclosed diff` analyses them, in the child, under the budget.
+        result = analyzer.analyze_change(data, changed.path, old, old_path, config)
+        errors.extend(result.report.errors)
+        everything.update(publish.fingerprint(finding) for finding in result.report.findings)
+        findings.extend(new_or_changed(result.base, result.report.findings))
     return Analysis(
         files=list(files),
         head=dict(head),
@@ -572,7 +597,8 @@ def _mark_failed(port: CountingPort, repo: str, check_id: int, head_sha: str, re
 
 @dataclass
 class Deadline:
-    """The job's time budget, checked between steps (one file's analysis is not cut)."""
+    """The job's time budget, checked between steps; one file's analysis is bounded by
+    its own budget instead (`analyzers.isolation`)."""
 
     at: float
     clock: Callable[[], float] = time.monotonic

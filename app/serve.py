@@ -11,11 +11,15 @@ import json
 import logging
 import sys
 from collections.abc import Sequence
+from functools import partial
 from typing import Any
 
 import uvicorn
 
+from app.apply_fixes import run_apply_fixes
+from app.execute import Runner
 from app.github import GitHubApp
+from app.job import run_analysis
 from app.main import create_app
 from app.queue import SqliteJobQueue
 from app.settings import Settings, SettingsError, get_settings
@@ -77,6 +81,15 @@ def configure_interpreter() -> None:
     sys.setswitchinterval(GIL_SWITCH_INTERVAL)
 
 
+def job_runners(settings: Settings) -> dict[str, Runner]:
+    """The analyze and apply-fixes jobs, with the configured per-file budget."""
+    budget = settings.file_budget_seconds
+    return {
+        "run": partial(run_analysis, file_budget_seconds=budget),
+        "apply_fixes": partial(run_apply_fixes, file_budget_seconds=budget),
+    }
+
+
 def serve(
     host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, settings: Settings | None = None
 ) -> None:
@@ -95,7 +108,7 @@ def serve(
         uvicorn.run(app, host=host, port=port, log_config=None, server_header=False)
         return
     queue = SqliteJobQueue(settings.queue_path)
-    workers = Workers(queue, github_app, threads=settings.workers)
+    workers = Workers(queue, github_app, threads=settings.workers, **job_runners(settings))
     # uvicorn turns SIGTERM/SIGINT into a graceful shutdown of the server, which stops the
     # workers: no new jobs, running ones finish (or are taken over after a short lease).
     app = create_app(settings, workers, on_shutdown=workers.stop)
@@ -123,7 +136,7 @@ def work(
     github_app = GitHubApp(
         settings.app_id, settings.private_key_pem().get_secret_value(), settings.github_api_url
     )
-    distributed = Distributed(settings.queue_url, github_app)
+    distributed = Distributed(settings.queue_url, github_app, **job_runners(settings))
     if metrics_port is not None:  # this process's job and GitHub counters, and the queue's
         from prometheus_client import start_http_server
 

@@ -85,6 +85,13 @@ class Settings(BaseSettings):
         "`serve` then only accepts deliveries and `failclosed worker` runs the jobs.",
     )
     workers: int = Field(default=2, ge=1, le=64, description="Worker threads per process.")
+    file_budget_seconds: float = Field(
+        default=60.0,
+        gt=0,
+        le=600,
+        description="Seconds one changed file's analysis may take (in its own child "
+        "process, killed past it); such a file fails the check as not verified.",
+    )
 
     @field_validator("private_key", mode="before")
     @classmethod

@@ -40,7 +40,8 @@ logger = logging.getLogger(__name__)
 LEASE_SECONDS = 60.0
 POLL_SECONDS = 1.0
 GRACE_SECONDS = 20.0
-# An attempt running this long is taken to hang (the job's own budget is 600 s).
+# An attempt running this long is taken to hang (the job's own budget is 600 s, plus at
+# most one file's budget: each file's analysis is killed past its own).
 MAX_RUN_SECONDS = 1_200.0
 SHUTDOWN_LEASE_SECONDS = 5.0  # a job still running at shutdown: taken over this soon
 
@@ -205,13 +206,13 @@ class Workers:
         )
 
     def _abandon(self, job_id: int, attempt: Held) -> None:
-        """A job ran past `max_run_seconds`: one file's analysis hangs (the time budget is
-        checked between files only). Fail it and its check run, and give the pool a new
+        """A job ran past `max_run_seconds`: something hangs it (a file's analysis cannot,
+        it is killed past its budget). Fail it and its check run, and give the pool a new
         thread: the hung one stays stuck, but fenced off (its token holds nothing)."""
         with self._held_lock:
             if self._held.get(job_id) is attempt:
                 del self._held[job_id]
-        why = f"ran over {self._max_run:g} s (a file may hang the analysis)"
+        why = f"ran over {self._max_run:g} s"
         try:
             failed = self.queue.finish(job_id, attempt.token, "failed", f"the job {why}")
         except Exception:

@@ -32,7 +32,8 @@ def slow_job(job: Any, github: Any) -> None:
 
 class SlowWorkers(Workers):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, run=slow_job, poll_seconds=0.05, **kwargs)
+        kwargs.update(run=slow_job, poll_seconds=0.05)  # in place of the real jobs
+        super().__init__(*args, **kwargs)
 
 
 class NoGitHub:

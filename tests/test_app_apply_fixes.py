@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from functools import partial
+
+import isolation_hooks
 import pytest
 from test_app_job import (
     BASE_SHA,
@@ -16,6 +19,7 @@ from test_app_job import (
 )
 
 from analyzers.config import Config
+from analyzers.isolation import IsolatedAnalyzer
 from analyzers.model import Finding, Fix
 from app.apply_fixes import FixNotApplicable, patched_files, run_apply_fixes
 from app.job import JobTimeout
@@ -170,6 +174,20 @@ def test_a_file_that_cannot_be_analysed_blocks_every_fix() -> None:
     assert gh.names() == [*READS, "comment_on_pull_request"]
     (comment,) = gh.pr_comments()
     assert "1 file could not be analysed" in comment and "`app/broken.py`" in comment
+    assert "Nothing was committed" in comment
+    assert result.pull_requests[0].status == "refused"
+
+
+def test_a_file_past_its_budget_blocks_every_fix_and_the_job_goes_on() -> None:
+    gh = FakeGitHub()
+    gh.change("app/perms.py", SAFE, FAIL_OPEN)
+    gh.change("app/slow.py", SAFE, FAIL_OPEN)  # hangs in the child (isolation_hooks)
+    isolate = partial(IsolatedAnalyzer, before=isolation_hooks.hang_on_slow)
+
+    result = run_apply_fixes(apply_job(), gh, file_budget_seconds=0.5, isolate=isolate)
+
+    (comment,) = gh.pr_comments()
+    assert "`app/slow.py`: could not be verified: analysis ran past 0.5 s" in comment
     assert "Nothing was committed" in comment
     assert result.pull_requests[0].status == "refused"
 

@@ -5,10 +5,13 @@ from __future__ import annotations
 import difflib
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
+from functools import partial
 from typing import Any
 
+import isolation_hooks
 import pytest
 
+from analyzers.isolation import IsolatedAnalyzer
 from app import publish
 from app.job import FIXED_MARKER, MAX_FIXED_REPLIES, JobTimeout, failure_reason, run_analysis
 from app.ports import ChangedFile, PullRequest, ReviewComment
@@ -330,6 +333,26 @@ def test_missing_head_content_fails_rather_than_passes() -> None:
     assert gh.conclusion() == "failure"
     assert gh.title().startswith(publish.FAILED_TITLE)
     assert "could not be read" in gh.check_updates()[-1]["output"]["summary"]
+
+
+def test_a_file_whose_analysis_never_ends_fails_the_check_once_as_not_verified() -> None:
+    """Issue 11 item 1: the file's analysis runs in the job's child process and is killed
+    past its budget; the other files are still reviewed, and the check run is completed
+    once, as failure, by a job that ends normally (nothing for the queue to retry)."""
+    gh = FakeGitHub()
+    gh.change("app/slow.py", None, FAIL_OPEN)  # hangs in the child (isolation_hooks)
+    gh.change("app/perms.py", SAFE, FAIL_OPEN)
+    isolate = partial(IsolatedAnalyzer, before=isolation_hooks.hang_on_slow)
+
+    result = run_analysis(job(), gh, file_budget_seconds=0.5, isolate=isolate)
+
+    assert result.status == "published" and result.blocking
+    assert result.findings == 1  # app/perms.py, analysed by the replacement child
+    (completed,) = [u for u in gh.check_updates() if u.get("status") == "completed"]
+    assert completed["conclusion"] == "failure"
+    assert completed["output"]["title"] == f"{publish.FAILED_TITLE}: 1 file could not be analysed"
+    summary = completed["output"]["summary"]
+    assert "| `app/slow.py` | could not be verified: analysis ran past 0.5 s |" in summary
 
 
 def test_port_error_after_the_check_run_fails_it_and_is_reraised() -> None:

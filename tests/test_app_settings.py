@@ -237,6 +237,19 @@ def test_json_log_formatter_keeps_extra_fields() -> None:
     assert line["delivery_id"] == "abc"
 
 
+def test_the_per_file_budget_is_a_setting_the_jobs_get(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert settings().file_budget_seconds == 60.0
+    monkeypatch.setenv("FAILCLOSED_FILE_BUDGET_SECONDS", "15")
+    configured = settings()
+    assert configured.file_budget_seconds == 15.0
+    runners = serve.job_runners(configured)
+    assert runners["run"].keywords == {"file_budget_seconds": 15.0}  # type: ignore[attr-defined]
+    assert runners["apply_fixes"].keywords == {"file_budget_seconds": 15.0}  # type: ignore[attr-defined]
+    for bad in (0, -1, 601):
+        with pytest.raises(ValidationError, match="file_budget_seconds"):
+            settings(file_budget_seconds=bad)
+
+
 def test_the_queue_url_must_be_redis() -> None:
     assert settings(queue_url="redis://127.0.0.1:6379/0").queue_url == "redis://127.0.0.1:6379/0"
     with pytest.raises(ValidationError, match="redis:// or rediss://"):

@@ -9,13 +9,17 @@ import json
 import threading
 import time
 from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
 from typing import Any
 
+import isolation_hooks
 import pytest
 from test_app_job import BASE_SHA, FAIL_OPEN, SAFE, FakeGitHub, patch_of
 from test_app_webhooks import github_headers, load_payload, make_settings, request
+from test_isolation import ticking
 
+from analyzers.isolation import IsolatedAnalyzer
 from app.execute import LeaseLost
 from app.job import run_analysis
 from app.main import create_app
@@ -620,6 +624,35 @@ def test_a_job_that_hangs_is_failed_with_its_check_run_and_its_thread_replaced(
     failed = [u for u in github.check_updates() if u.get("conclusion") == "failure"]
     assert any(u["output"]["title"].startswith(FAILED_TITLE) for u in failed)
     assert all(review.get("body") != "too late" for review in github.reviews())
+
+
+def test_a_file_that_never_finishes_fails_its_check_once_and_freezes_nothing(
+    queue: SqliteJobQueue,
+) -> None:
+    """Issue 11 item 1. In-process, such a file held the GIL: the heartbeat stopped, the
+    lease ran out, the other worker thread claimed the job again and froze too. Now its
+    analysis runs in a child killed past the per-file budget (1 s, over three leases):
+    this process keeps running (a thread ticks, the heartbeat keeps the lease, so the
+    other worker never takes the job over) and the job ends once, its check run failed."""
+    payload = load_payload("pull_request.opened")
+    github = fake_for(payload)
+    github.files.append(ChangedFile("app/slow.py", "added", patch=patch_of("", FAIL_OPEN)))
+    github.contents[(github.pr.head_sha, "app/slow.py")] = FAIL_OPEN.encode()
+    isolate = partial(IsolatedAnalyzer, before=isolation_hooks.hang_on_slow)
+    run = partial(run_analysis, file_budget_seconds=1.0, isolate=isolate)
+    queue.enqueue(analyze_job(payload))
+
+    with ticking() as ticks:
+        run_until_idle(queue, github, threads=2, run=run, lease_seconds=0.3)
+
+    (row,) = queue.jobs()
+    assert (row.state, row.attempts) == ("done", 1)  # never claimed again
+    assert github.names().count("create_check_run") == 1
+    (completed,) = [u for u in github.check_updates() if u.get("status") == "completed"]
+    assert completed["conclusion"] == "failure"
+    assert completed["output"]["title"].startswith(FAILED_TITLE)
+    assert "analysis ran past 1 s" in completed["output"]["summary"]
+    assert ticks[0] >= 10  # at most one tick in that second if the GIL were held
 
 
 def test_an_attempt_the_queue_cannot_confirm_for_a_lease_stops_writing(
