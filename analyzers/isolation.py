@@ -8,9 +8,11 @@ on a pipe without the GIL, and a child that runs past its budget is killed (SIGK
 not abandoned, so it frees its CPU and memory too.
 
 Cost: one child per `IsolatedAnalyzer`, started at its first file and reused for the
-next ones; it is forked from multiprocessing's fork server, which has the analyzer
-imported already, so starting one is a fork, not a fresh interpreter. A child that was
-killed, or that died (a crash, the kernel's OOM killer), is replaced at the next file.
+next ones, or taken from a `ChildPool` of idle children that earlier users gave back
+(the App's jobs share one). Children are forked from multiprocessing's fork server, which
+has the analyzer imported already, so starting one is a fork, not a fresh interpreter. A
+child that was killed, or that died (a crash, the kernel's OOM killer), is replaced at
+the next file.
 If the service itself dies while a child works, nobody is left to kill it: the child has
 its own CPU limit (RLIMIT_CPU: the call's budget and one second), and the fork server
 exits once its children have.
@@ -29,6 +31,7 @@ import multiprocessing
 import pkgutil
 import signal
 import sys
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cache
@@ -108,6 +111,12 @@ class ChildProcess(Closing):
         self._process: BaseProcess | None = None
         self._conn: Connection | None = None
         self.started = 0  # children started so far (a killed one is replaced)
+        self.calls = 0  # calls the current child answered
+
+    @property
+    def alive(self) -> bool:
+        """A child is running and idle (a call past its limit kills it)."""
+        return self._process is not None and self._process.is_alive()
 
     def call(self, fn: Callable[..., T], args: tuple[Any, ...], timeout: float) -> T:
         """`fn(*args)` in the child; raises `OverBudget`, `ChildDied` or `ChildRaised`."""
@@ -123,6 +132,7 @@ class ChildProcess(Closing):
             if code == -signal.SIGXCPU:  # its own CPU limit (`_limit_cpu`) came first
                 raise OverBudget(f"ran past {timeout:g} s") from exc
             raise ChildDied(death_message(code)) from exc
+        self.calls += 1
         if not ok:
             raise ChildRaised(answer)
         return answer  # type: ignore[no-any-return]
@@ -151,6 +161,7 @@ class ChildProcess(Closing):
         child_end.close()
         self._process, self._conn = process, parent_end
         self.started += 1
+        self.calls = 0
         return parent_end
 
     def _kill(self) -> None:
@@ -175,6 +186,50 @@ class ChildProcess(Closing):
             code = process.exitcode
         self._kill()
         return code
+
+
+class ChildPool(Closing):
+    """Idle children kept between users: a job takes one (started and warmed by an earlier
+    job) instead of starting its own, and gives it back when it is done.
+
+    Starting a child costs more than analysing a small file: a fork, multiprocessing
+    running the main module again in it, and colder caches for its first file. A child
+    goes back only alive (one killed past its budget is not) and before `max_calls`
+    answers, so that what the analyzer's caches hold stays bounded; at most `max_idle`
+    are kept. Thread-safe.
+    """
+
+    def __init__(
+        self, context: BaseContext | None = None, max_idle: int = 8, max_calls: int = 1_000
+    ) -> None:
+        self._context = context
+        self._max_idle = max_idle
+        self._max_calls = max_calls
+        self._idle: list[ChildProcess] = []
+        self._lock = threading.Lock()
+
+    def take(self) -> ChildProcess:
+        """An idle child, or a new one (started at its first call)."""
+        with self._lock:
+            if self._idle:
+                return self._idle.pop()
+        return ChildProcess(self._context)
+
+    def give_back(self, child: ChildProcess) -> None:
+        """Keep the child for the next user, or end it."""
+        if child.alive and child.calls < self._max_calls:
+            with self._lock:
+                if len(self._idle) < self._max_idle:
+                    self._idle.append(child)
+                    return
+        child.close()
+
+    def close(self) -> None:
+        """End every idle child."""
+        with self._lock:
+            idle, self._idle = self._idle, []
+        for child in idle:
+            child.close()
 
 
 def death_message(code: int | None) -> str:
@@ -336,6 +391,9 @@ class IsolatedAnalyzer(Closing):
     child or makes the analyzer raise is an `AnalysisError` (fail closed: it was not
     verified), and the next file gets a new child.
 
+    With a `pool`, its child comes from the pool and goes back to it on `close`; without
+    one, the analyzer has a child of its own, ended on `close`.
+
     `before` is called in the child with each file's path before it is analysed: tests
     make a file slow or crash the child with it. It must be picklable (a module-level
     function).
@@ -347,12 +405,14 @@ class IsolatedAnalyzer(Closing):
         *,
         before: Hook | None = None,
         context: BaseContext | None = None,
+        pool: ChildPool | None = None,
     ) -> None:
         if budget_seconds <= 0:
             raise ValueError("the per-file budget must be positive")
         self.budget_seconds = budget_seconds
         self._before = before
-        self.child = ChildProcess(context)
+        self._pool = pool
+        self.child = pool.take() if pool is not None else ChildProcess(context)
 
     def analyze_change(
         self, head: bytes, path: str, old: bytes | None, old_path: str | None, config: Config
@@ -371,7 +431,10 @@ class IsolatedAnalyzer(Closing):
         return answer if isinstance(answer, Report) else Report([], [answer])
 
     def close(self) -> None:
-        self.child.close()
+        if self._pool is not None:
+            self._pool.give_back(self.child)
+        else:
+            self.child.close()
 
     def _call(self, fn: Callable[..., T], args: tuple[Any, ...], path: str) -> T | AnalysisError:
         try:

@@ -39,6 +39,7 @@ from app.job import (
     Isolate,
     failure_reason,
     fetch_and_analyze,
+    pooled_analyzer,
     pull_requests_of,
 )
 from app.ports import GitHubPort, HeadMoved, PullRequest
@@ -93,7 +94,7 @@ def run_apply_fixes(
     budget_seconds: float = DEFAULT_BUDGET_SECONDS,
     clock: Callable[[], float] = time.monotonic,
     file_budget_seconds: float = DEFAULT_FILE_BUDGET_SECONDS,
-    isolate: Isolate = IsolatedAnalyzer,
+    isolate: Isolate = pooled_analyzer,
 ) -> ApplyFixesResult:
     """Commit the verified fixes of an `apply_fixes` job to each of its pull requests.
 
@@ -226,10 +227,10 @@ def patched_files(
     The file is decoded and encoded back with its own encoding (PEP 263 cookie or BOM),
     and the patched file must analyse without error and without any of the findings it
     fixes; anything else raises `FixNotApplicable`. The check runs in `analyzer`'s child
-    process under its per-file budget (a new analyzer for this call when none is given).
+    process under its per-file budget (a pooled analyzer for this call when none is given).
     """
     if analyzer is None:
-        with IsolatedAnalyzer() as own:
+        with pooled_analyzer(DEFAULT_FILE_BUDGET_SECONDS) as own:
             return patched_files(findings, head, config, own)
     by_path: dict[str, list[Finding]] = {}
     for finding in findings:

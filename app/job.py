@@ -38,7 +38,7 @@ from analyzers.compare import new_or_changed
 from analyzers.config import Config, ConfigError, config_from_toml
 from analyzers.engine import decode
 from analyzers.gitdiff import is_python_path
-from analyzers.isolation import DEFAULT_FILE_BUDGET_SECONDS, IsolatedAnalyzer
+from analyzers.isolation import DEFAULT_FILE_BUDGET_SECONDS, ChildPool, IsolatedAnalyzer
 from analyzers.model import AnalysisError, Finding
 from analyzers.rules import all_rules
 from app import publish
@@ -69,6 +69,14 @@ class JobTimeout(TimeoutError):
 # The per-file budget -> the job's analyzer: one child process per job, reused file after
 # file (tests pass one whose child is slow or crashes).
 Isolate = Callable[[float], IsolatedAnalyzer]
+# This process's idle analysis children: a job takes one that an earlier job started.
+ANALYSIS_CHILDREN = ChildPool()
+
+
+def pooled_analyzer(file_budget_seconds: float) -> IsolatedAnalyzer:
+    """The job's analyzer, its child from `ANALYSIS_CHILDREN` and given back after it:
+    starting a child per job would cost more than a small pull request's analysis."""
+    return IsolatedAnalyzer(file_budget_seconds, pool=ANALYSIS_CHILDREN)
 
 
 # -- results -------------------------------------------------------------------------------
@@ -120,7 +128,7 @@ def run_analysis(
     clock: Callable[[], float] = time.monotonic,
     stale_read_wait: float = STALE_READ_WAIT,
     file_budget_seconds: float = DEFAULT_FILE_BUDGET_SECONDS,
-    isolate: Isolate = IsolatedAnalyzer,
+    isolate: Isolate = pooled_analyzer,
 ) -> JobResult:
     """Analyse every open pull request whose head is the job's SHA; publish ONE check run.
 
@@ -428,11 +436,11 @@ def analyze_files(
     A head file that did not come back is an error (fail closed: nobody read it); a base
     file that did not come back is treated as new, which reports more, never less. Each
     file is analysed by `analyzer` in its child process, under its per-file budget (a
-    new analyzer, with the default budget, for this call when none is given); the job's
+    pooled analyzer, with the default budget, for this call when none is given); the job's
     `deadline` is checked between files.
     """
     if analyzer is None:
-        with IsolatedAnalyzer() as own:
+        with pooled_analyzer(DEFAULT_FILE_BUDGET_SECONDS) as own:
             return analyze_files(files, head, base, config, deadline, own)
     findings: list[Finding] = []
     errors: list[AnalysisError] = []

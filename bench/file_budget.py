@@ -3,10 +3,11 @@
     python bench/file_budget.py [--jobs 100] [--files 1]
 
 Each job analyses `--files` changed files (examples/agent_permissions.py, head and base,
-as the App does): once in this process (how jobs ran before), once through a new
-`IsolatedAnalyzer` per job (how they run now: one child per job, reused for its files).
-Prints wall and parent-CPU milliseconds per job, median and mean, and the difference.
-The fork server's start (once per process) is shown apart.
+as the App does): in this process (how jobs ran before); through a new `IsolatedAnalyzer`
+per job (a child of its own, started for the job); and through one whose child comes
+from a `ChildPool` shared by the jobs (how the App runs them now). Prints wall and
+parent-CPU milliseconds per job, median and mean, and the differences. The fork
+server's start (once per process) is shown apart.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ sys.path.insert(0, str(ROOT))
 from analyzers.compare import base_findings  # noqa: E402
 from analyzers.config import Config  # noqa: E402
 from analyzers.engine import analyze_source  # noqa: E402
-from analyzers.isolation import IsolatedAnalyzer  # noqa: E402
+from analyzers.isolation import ChildPool, IsolatedAnalyzer  # noqa: E402
 
 HEAD = (ROOT / "examples" / "agent_permissions.py").read_bytes()
 BASE = HEAD.replace(b"return True", b"return False")
@@ -38,9 +39,21 @@ def in_process(files: int) -> None:
         base_findings(BASE, path, path, Config())
 
 
-def isolated(files: int) -> None:
-    """The job's analysis now: one child for the job, every file in it."""
-    with IsolatedAnalyzer() as analyzer:
+POOL = ChildPool()
+
+
+def own_child(files: int) -> None:
+    """One child started for the job, every file in it."""
+    isolated(files, IsolatedAnalyzer())
+
+
+def pooled(files: int) -> None:
+    """The job's analysis as the App runs it: a child from the pool, every file in it."""
+    isolated(files, IsolatedAnalyzer(pool=POOL))
+
+
+def isolated(files: int, analyzer: IsolatedAnalyzer) -> None:
+    with analyzer:
         for i in range(files):
             path = f"app/f{i}.py"
             result = analyzer.analyze_change(HEAD, path, BASE, path, Config())
@@ -69,18 +82,25 @@ def main() -> int:
     parser.add_argument("--files", type=int, default=1)
     args = parser.parse_args()
     started = time.perf_counter()
-    isolated(1)  # starts the fork server (once per process)
+    own_child(1)  # starts the fork server (once per process)
     print(f"fork server start + first job: {(time.perf_counter() - started) * 1000:.0f} ms")
-    in_process(1)  # the same warm-up for the in-process side
-    before = measure(in_process, args.jobs, args.files)
-    after = measure(isolated, args.jobs, args.files)
+    in_process(1)  # the same warm-up for the other sides
+    pooled(1)
     print(f"{args.jobs} jobs of {args.files} file(s) each")
-    print(line("in-process wall", before[0]))
-    print(line("isolated wall", after[0]))
-    print(line("in-process parent CPU", before[1]))
-    print(line("isolated parent CPU", after[1]))
-    extra = statistics.median(after[0]) - statistics.median(before[0])
-    print(f"overhead per job (median wall): {extra:+.1f} ms")
+    runs = {
+        "in-process": measure(in_process, args.jobs, args.files),
+        "own child": measure(own_child, args.jobs, args.files),
+        "pooled child": measure(pooled, args.jobs, args.files),
+    }
+    for name, (walls, _) in runs.items():
+        print(line(f"{name} wall", walls))
+    for name, (_, cpus) in runs.items():
+        print(line(f"{name} parent CPU", cpus))
+    base = statistics.median(runs["in-process"][0])
+    for name in ("own child", "pooled child"):
+        extra = statistics.median(runs[name][0]) - base
+        print(f"overhead per job, {name} (median wall): {extra:+.1f} ms")
+    POOL.close()
     return 0
 
 

@@ -11,7 +11,8 @@ from typing import Any
 import isolation_hooks
 import pytest
 
-from analyzers.isolation import IsolatedAnalyzer
+import app.job
+from analyzers.isolation import ChildPool, IsolatedAnalyzer
 from app import publish
 from app.job import FIXED_MARKER, MAX_FIXED_REPLIES, JobTimeout, failure_reason, run_analysis
 from app.ports import ChangedFile, PullRequest, ReviewComment
@@ -353,6 +354,25 @@ def test_a_file_whose_analysis_never_ends_fails_the_check_once_as_not_verified()
     assert completed["output"]["title"] == f"{publish.FAILED_TITLE}: 1 file could not be analysed"
     summary = completed["output"]["summary"]
     assert "| `app/slow.py` | could not be verified: analysis ran past 0.5 s |" in summary
+
+
+def test_jobs_take_turns_with_the_same_warm_analysis_child(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Starting a child per job would cost more than a small PR's analysis: the process's
+    jobs share a pool of idle children."""
+    pool = ChildPool()
+    monkeypatch.setattr(app.job, "ANALYSIS_CHILDREN", pool)
+    gh = FakeGitHub()
+    gh.change("app/perms.py", SAFE, FAIL_OPEN)
+    try:
+        run_analysis(job(), gh)
+        child = pool.take()
+        assert child.alive and child.calls == 1
+        pool.give_back(child)
+        run_analysis(job(), gh)
+        assert pool.take() is child and child.calls == 2 and child.started == 1
+        pool.give_back(child)
+    finally:
+        pool.close()
 
 
 def test_port_error_after_the_check_run_fails_it_and_is_reraised() -> None:

@@ -26,6 +26,7 @@ from analyzers.compare import base_findings
 from analyzers.config import Config
 from analyzers.engine import analyze_source
 from analyzers.isolation import (
+    ChildPool,
     ChildProcess,
     Hook,
     IsolatedAnalyzer,
@@ -165,6 +166,42 @@ def test_a_child_left_alone_ends_itself_once_it_has_used_its_budget_of_cpu() -> 
     process.join(timeout=20)
     assert process.exitcode == -signal.SIGXCPU
     child.close()
+
+
+def test_a_pool_hands_the_same_warm_child_to_one_user_after_another() -> None:
+    with ChildPool() as pool:
+        pids = []
+        for name in ("a.py", "b.py"):
+            with IsolatedAnalyzer(BUDGET, pool=pool) as analyzer:
+                assert analyzer.analyze_source(EXAMPLE, name, Config()).findings
+                pids.append(analyzer.child.call(isolation_hooks.child_pid, ("",), 10))
+        assert pids[0] == pids[1]
+    assert pid_gone(pids[0])  # closing the pool ends its idle children
+
+
+def test_a_pool_never_hands_out_a_child_that_was_killed_or_has_served_enough() -> None:
+    with ChildPool(max_calls=3) as pool:
+        with IsolatedAnalyzer(BUDGET, pool=pool, before=isolation_hooks.hang_on_slow) as first:
+            first.analyze_source(EXAMPLE, "slow.py", Config())  # killed past its budget
+        with IsolatedAnalyzer(BUDGET, pool=pool) as second:
+            assert second.child is not first.child  # a new one, not the dead one
+            pid = second.child.call(isolation_hooks.child_pid, ("",), 10)
+            second.analyze_source(EXAMPLE, "a.py", Config())
+            second.analyze_source(EXAMPLE, "b.py", Config())  # its third answer
+        assert pid_gone(pid)  # recycled: the analyzer's caches do not grow for ever
+        with IsolatedAnalyzer(BUDGET, pool=pool) as third:
+            assert third.child is not second.child
+
+
+def test_a_pool_keeps_at_most_max_idle_children() -> None:
+    with ChildPool(max_idle=1) as pool:
+        one, two = pool.take(), pool.take()
+        pids = [child.call(isolation_hooks.child_pid, ("",), 10) for child in (one, two)]
+        pool.give_back(one)
+        pool.give_back(two)
+        assert pool.take() is one
+        assert pid_gone(pids[1])
+        one.close()
 
 
 def test_the_budget_must_be_positive() -> None:
