@@ -13,7 +13,14 @@ import redis
 from redis_server import redis_server
 from test_app_job import FakeGitHub
 from test_app_webhooks import github_headers, load_payload, make_settings, request
-from test_app_worker import OneInstallation, analyze_job, fake_for
+from test_app_worker import (
+    OneInstallation,
+    analysis_with_a_budget,
+    analyze_job,
+    fake_for,
+    fake_with_a_file_that_never_finishes,
+)
+from test_isolation import ticking
 
 from app.distributed import Busy, Distributed, RedisLedger, SendFailed, Skip
 from app.main import create_app
@@ -369,6 +376,29 @@ def test_a_stray_that_cannot_be_read_does_not_stop_the_others(ledger: RedisLedge
     assert not ledger.client.exists(ledger._job_key("d-gone"))  # no junk entry made
 
 
+def test_a_file_that_never_finishes_fails_its_check_once_in_the_redis_mode(
+    distributed: Any,
+) -> None:
+    """Issue 11 item 1, as in the embedded mode: the file's child is killed past the
+    budget (1 s, over three leases), the heartbeat keeps the lease meanwhile, and the job
+    ends once with its check run failed; a thread of the process kept ticking."""
+    payload = load_payload("pull_request.opened")
+    github = fake_with_a_file_that_never_finishes(payload)
+    worker = distributed(github, run=analysis_with_a_budget(1.0), lease_seconds=0.3)
+    worker.enqueue(analyze_job(payload))
+    with ticking() as ticks:
+        worker.start_workers(threads=2)
+        worker.join(timeout=20)
+
+    (row,) = worker.ledger.jobs()
+    assert (row.state, row.attempts) == ("done", 1)
+    assert github.names().count("create_check_run") == 1
+    (completed,) = [u for u in github.check_updates() if u.get("status") == "completed"]
+    assert completed["conclusion"] == "failure"
+    assert "analysis ran past 1 s" in completed["output"]["summary"]
+    assert ticks[0] >= 10
+
+
 def test_a_job_that_hangs_a_dramatiq_thread_is_failed_closed(distributed: Any) -> None:
     import threading
 
@@ -380,7 +410,7 @@ def test_a_job_that_hangs_a_dramatiq_thread_is_failed_closed(distributed: Any) -
 
     def hangs(job: Job, gh: Any) -> object:
         gh.create_check_run(job.repository, job.head_sha, "failclosed")
-        hang.wait(10)  # a file the analyzer never finishes
+        hang.wait(10)  # something that never answers
         return None
 
     worker = distributed(github, run=hangs, lease_seconds=0.3, max_run_seconds=0.5)

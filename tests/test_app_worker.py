@@ -20,7 +20,7 @@ from test_app_webhooks import github_headers, load_payload, make_settings, reque
 from test_isolation import ticking
 
 from analyzers.isolation import IsolatedAnalyzer
-from app.execute import LeaseLost
+from app.execute import LeaseLost, Runner
 from app.job import run_analysis
 from app.main import create_app
 from app.ports import ChangedFile, PullRequest
@@ -588,8 +588,9 @@ def test_a_check_run_the_failed_attempt_could_not_close_is_taken_up_by_the_retry
 def test_a_job_that_hangs_is_failed_with_its_check_run_and_its_thread_replaced(
     queue: SqliteJobQueue,
 ) -> None:
-    """One file can hang the analysis (the budget is checked between files): past
-    max_run_seconds the job fails closed and the pool gets a thread back."""
+    """Something other than a file's analysis (which is killed past its budget) can hang
+    a job, a GitHub call that never answers, say: past max_run_seconds the job fails
+    closed and the pool gets a thread back."""
     payload = load_payload("pull_request.opened")
     github = fake_for(payload)
     hang = threading.Event()
@@ -626,6 +627,22 @@ def test_a_job_that_hangs_is_failed_with_its_check_run_and_its_thread_replaced(
     assert all(review.get("body") != "too late" for review in github.reviews())
 
 
+def fake_with_a_file_that_never_finishes(payload: dict[str, Any]) -> FakeGitHub:
+    """`fake_for`'s PR, plus app/slow.py, whose analysis never ends in the child (see
+    `analysis_with_a_budget`)."""
+    github = fake_for(payload)
+    github.files.append(ChangedFile("app/slow.py", "added", patch=patch_of("", FAIL_OPEN)))
+    github.contents[(github.pr.head_sha, "app/slow.py")] = FAIL_OPEN.encode()
+    return github
+
+
+def analysis_with_a_budget(seconds: float) -> Runner:
+    """The analyze job with a per-file budget, whose child hangs on files named *slow*
+    (holding its GIL in C, as the pathological name pattern of issue 11 did)."""
+    isolate = partial(IsolatedAnalyzer, before=isolation_hooks.hang_on_slow)
+    return partial(run_analysis, file_budget_seconds=seconds, isolate=isolate)
+
+
 def test_a_file_that_never_finishes_fails_its_check_once_and_freezes_nothing(
     queue: SqliteJobQueue,
 ) -> None:
@@ -635,11 +652,8 @@ def test_a_file_that_never_finishes_fails_its_check_once_and_freezes_nothing(
     this process keeps running (a thread ticks, the heartbeat keeps the lease, so the
     other worker never takes the job over) and the job ends once, its check run failed."""
     payload = load_payload("pull_request.opened")
-    github = fake_for(payload)
-    github.files.append(ChangedFile("app/slow.py", "added", patch=patch_of("", FAIL_OPEN)))
-    github.contents[(github.pr.head_sha, "app/slow.py")] = FAIL_OPEN.encode()
-    isolate = partial(IsolatedAnalyzer, before=isolation_hooks.hang_on_slow)
-    run = partial(run_analysis, file_budget_seconds=1.0, isolate=isolate)
+    github = fake_with_a_file_that_never_finishes(payload)
+    run = analysis_with_a_budget(1.0)
     queue.enqueue(analyze_job(payload))
 
     with ticking() as ticks:
