@@ -26,7 +26,7 @@ from pathlib import Path, PurePosixPath
 
 from analyzers.config import Config
 from analyzers.fixes import Edit, build_fix
-from analyzers.model import AnalysisError, Finding, Fix, Report, split_lines
+from analyzers.model import AnalysisError, Finding, Fix, Report, apply_fixes, split_lines
 from analyzers.rules import Hit, Rule, all_rules
 from analyzers.semantics import (
     MAX_NAME,
@@ -294,7 +294,8 @@ def _attach_fixes(
     file with many findings costs a few analyses, not one per finding.
     """
     findings = [finding for finding, _ in pairs]
-    fixes = [_built_fix(edits, text, tree) for _, edits in pairs]
+    lines = split_lines(text)
+    fixes = [_built_fix(edits, text, tree, lines) for _, edits in pairs]
     before = _counts(findings)
     verified: dict[int, Fix] = {}
     batch = _non_overlapping([i for i, fix in enumerate(fixes) if fix is not None], fixes)
@@ -336,14 +337,13 @@ def _closes(function: str, removed: Counter[str], before: Counts, after: Counts)
     )
 
 
-def _built_fix(edits: Sequence[Edit], text: str, tree: ast.Module) -> Fix | None:
+def _built_fix(edits: Sequence[Edit], text: str, tree: ast.Module, lines: list[str]) -> Fix | None:
     if not edits:
         return None
     try:
-        built = build_fix(text, edits, tree)
+        return build_fix(text, edits, tree, lines)
     except Exception:  # a fix that cannot be built is not offered; the finding stands
         return None
-    return built[0] if built else None
 
 
 def _non_overlapping(indexes: list[int], fixes: Sequence[Fix | None]) -> list[int]:
@@ -361,10 +361,8 @@ def _non_overlapping(indexes: list[int], fixes: Sequence[Fix | None]) -> list[in
 
 
 def _apply_all(text: str, fixes: Sequence[Fix]) -> str:
-    """Apply whole-line fixes bottom-up, so earlier line numbers stay valid."""
-    for fix in sorted(fixes, key=lambda f: f.line, reverse=True):
-        text = fix.apply(text)
-    return text
+    """Apply whole-line fixes that do not overlap, bottom-up, in one pass over the file."""
+    return apply_fixes(text, list(fixes))
 
 
 def _by_function(indexes: list[int], findings: Sequence[Finding]) -> dict[str, list[int]]:

@@ -9,6 +9,7 @@ replacement so it can become a GitHub ```suggestion block.
 from __future__ import annotations
 
 import ast
+import bisect
 import sys
 import tokenize
 from collections.abc import Iterator, Sequence
@@ -100,18 +101,22 @@ class FixError(Exception):
 
 
 def build_fix(
-    source: str, edits: Sequence[Edit], tree: ast.Module | None = None
-) -> tuple[Fix, str] | None:
-    """Apply `edits` to `source`; return the whole-line Fix and the patched source.
+    source: str,
+    edits: Sequence[Edit],
+    tree: ast.Module | None = None,
+    lines: list[str] | None = None,
+) -> Fix | None:
+    """The whole-line Fix that applies `edits` to `source`.
 
     With the module's `tree`, only the top-level statement holding the edits is parsed by
-    libcst: fix cost then follows the size of that function or class, not of the file.
+    libcst, and with its `lines` (split once by the caller) nothing here reads the whole
+    file: a file with thousands of findings costs each fix the size of its function.
     """
     comments = [e for e in edits if isinstance(e, RewordComments)]
     edits = [e for e in edits if not isinstance(e, RewordComments)]
     if not edits:
         return None  # rewording alone is no fix
-    lines = split_lines(source)
+    lines = lines if lines is not None else split_lines(source)
     first, last = _region(edits, tree, len(lines))
     first = _with_comments_above(lines, first, comments)
     reworded = _reword_comments(lines, comments, first, last)
@@ -127,8 +132,7 @@ def build_fix(
     fix = line_replacement(segment, patched)
     if fix is None:
         return None
-    fix = Fix(fix.line + first - 1, fix.end_line + first - 1, fix.replacement)
-    return fix, fix.apply(source)
+    return Fix(fix.line + first - 1, fix.end_line + first - 1, fix.replacement)
 
 
 def _with_comments_above(lines: list[str], first: int, comments: Sequence[RewordComments]) -> int:
@@ -170,14 +174,22 @@ def _region(edits: Sequence[Edit], tree: ast.Module | None, total: int) -> tuple
     if tree is None:
         return 1, max(total, 1)
     lines = [n.lineno for e in edits for n in _nodes_of(e)]
-    for stmt in tree.body:
-        start = min([stmt.lineno, *(d.lineno for d in getattr(stmt, "decorator_list", []))])
-        end = stmt.end_lineno or stmt.lineno
+    # the last top-level statement starting at or before the first edit (a binary search:
+    # a file with thousands of functions must not cost each fix a walk of all of them)
+    index = bisect.bisect_right(tree.body, min(lines), key=_start) - 1
+    if index >= 0:
+        stmt = tree.body[index]
+        start, end = _start(stmt), stmt.end_lineno or stmt.lineno
         if start <= min(lines) and max(lines) <= end:
             if _nesting(stmt) > MAX_NESTING:
                 raise FixError("expression nesting too deep for libcst")
             return start, end
     return 1, max(total, 1)
+
+
+def _start(stmt: ast.stmt) -> int:
+    """The statement's first line, its decorators included."""
+    return min([stmt.lineno, *(d.lineno for d in getattr(stmt, "decorator_list", []))])
 
 
 def _nodes_of(edit: Edit) -> list[ast.AST]:

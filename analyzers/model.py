@@ -47,6 +47,15 @@ class Fix:
         return "".join([*lines[: self.line - 1], self.replacement, *lines[self.end_line :]])
 
 
+def apply_fixes(source: str, fixes: list[Fix]) -> str:
+    """`source` with every fix applied; they must not overlap. The file is split and
+    joined once, whatever the number of fixes."""
+    lines = split_lines(source)
+    for fix in sorted(fixes, key=lambda f: f.line, reverse=True):
+        lines[fix.line - 1 : fix.end_line] = [fix.replacement] if fix.replacement else []
+    return "".join(lines)
+
+
 def fix_hunk(fix: Fix, old: list[str]) -> list[str]:
     """The fix as one unified-diff hunk: its header, then only the changed lines marked.
 
