@@ -22,11 +22,12 @@ the embedded SQLite queue (`app.worker.Workers`) or the Redis one (`app.distribu
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, ClassVar, Protocol
 
 from app import metrics
 from app.apply_fixes import interrupted_message, run_apply_fixes
@@ -238,10 +239,13 @@ class AttemptPort:
 
     Only the reads named in `READS` go straight to the wrapped port; every other method is
     fenced, so a write added to the port later is fenced without anyone remembering to
-    list it (failing closed: an unknown method is treated as a write).
+    list it (failing closed: an unknown method is treated as a write). What is not a
+    method (data, private parts such as the client's own HTTP client) is not handed out
+    at all: a handle taken now could write later, past the fence.
     """
 
-    READS = frozenset(
+    # Widen only with a method of `GitHubPort` that cannot change anything on GitHub.
+    READS: ClassVar[frozenset[str]] = frozenset(
         {
             "get_pull_request",
             "list_changed_files",
@@ -268,6 +272,8 @@ class AttemptPort:
         self._confirmed_at = time.monotonic()  # the claim itself confirmed it
 
     def _fence(self) -> None:
+        """Raise `LeaseLost` unless this attempt still holds the job: a write made after a
+        take-over would race the attempt that now runs it on the same pull request."""
         try:
             held = self._still_held()
         except Exception as exc:
@@ -306,12 +312,22 @@ class AttemptPort:
         return check_run_id
 
     def __getattr__(self, name: str) -> Any:
-        attribute = getattr(self.inner, name)
-        if name in self.READS or not callable(attribute):
-            return attribute
+        """A named read as it is; any other public method of the wrapped port fenced;
+        nothing else (see the class docstring)."""
+        if name in self.READS:
+            return getattr(self.inner, name)
+        method = None if name.startswith("_") else getattr(self.inner, name, None)
+        if not callable(method):
+            raise AttributeError(f"{name!r} is not a method of the GitHub port")
+        return self._fenced(method)
 
+    def _fenced(self, method: Callable[..., Any]) -> Callable[..., Any]:
+        """`method`, made only while this attempt holds the job (checked at each call, not
+        when the method is looked up: a caller may keep it for later)."""
+
+        @functools.wraps(method)
         def fenced(*args: Any, **kwargs: Any) -> Any:
             self._fence()
-            return attribute(*args, **kwargs)
+            return method(*args, **kwargs)
 
         return fenced

@@ -1,0 +1,179 @@
+"""The lease fence of one attempt (`AttemptPort`): only named reads pass unchecked.
+
+A write made after another attempt took the job over would race that attempt on the same
+pull request, so the fence fails closed: any method it was not told is a read is treated
+as a write, including one added to the port after the fence was written.
+"""
+
+from __future__ import annotations
+
+import inspect
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+from test_app_job import HEAD_SHA, NUMBER, REPO, FakeGitHub, job
+
+from app.execute import AttemptPort, LeaseLost
+from app.ports import GitHubPort
+from app.queue import Claim
+
+# One plausible call of each operation of the port, by name.
+SAMPLE_CALLS: dict[str, tuple[Any, ...]] = {
+    "get_pull_request": (REPO, NUMBER),
+    "list_changed_files": (REPO, NUMBER),
+    "read_files": (REPO, HEAD_SHA, ["app/perms.py"]),
+    "create_check_run": (REPO, HEAD_SHA, "failclosed", "d-1"),
+    "find_check_run": (REPO, HEAD_SHA, "failclosed", "d-1"),
+    "update_check_run": (REPO, 99, {"status": "completed"}),
+    "create_review": (REPO, NUMBER, {"body": "a review"}),
+    "pull_requests_for_commit": (REPO, HEAD_SHA),
+    "review_comments": (REPO, NUMBER),
+    "reply_to_review_comment": (REPO, NUMBER, 1, "a reply"),
+    "comment_on_pull_request": (REPO, NUMBER, "a comment"),
+    "commit_files": (REPO, "feature", HEAD_SHA, {"app/perms.py": b""}, "a commit"),
+}
+
+
+def port_operations() -> frozenset[str]:
+    """The methods the `GitHubPort` Protocol itself declares (not its private machinery)."""
+    return frozenset(
+        name
+        for name, value in vars(GitHubPort).items()
+        if inspect.isfunction(value) and not name.startswith("_")
+    )
+
+
+PORT_WRITES = sorted(port_operations() - AttemptPort.READS)
+
+
+@dataclass
+class RawClient:
+    """An HTTP client that can write anything, unaware of leases."""
+
+    sent: list[str] = field(default_factory=list)
+
+    def delete(self, path: str) -> None:
+        self.sent.append(f"DELETE {path}")
+
+
+@dataclass
+class GitHubWithANewWrite(FakeGitHub):
+    """The port as it might grow: a write nobody told the fence about, and (as
+    `GitHubClient` has) a raw HTTP client kept in a private attribute."""
+
+    deleted: list[str] = field(default_factory=list)
+    _http: RawClient = field(default_factory=lambda: RawClient())
+
+    def delete_branch(self, repo: str, branch: str) -> None:
+        self._record("delete_branch", repo, branch)
+        self._delete_ref(repo, f"heads/{branch}")
+        self.deleted.append(branch)
+
+    def _delete_ref(self, repo: str, ref: str) -> None:
+        self._http.delete(f"/repos/{repo}/git/refs/{ref}")
+
+
+@dataclass
+class Lease:
+    """Stands in for the queue's `still_held`: says whether the attempt holds the job,
+    and counts how often it was asked."""
+
+    held: bool
+    asked: int = 0
+
+    def __call__(self) -> bool:
+        self.asked += 1
+        return self.held
+
+
+def attempt(inner: FakeGitHub, lease: Lease) -> AttemptPort:
+    """The port a first attempt of an analysis job sees (no check run from before)."""
+    claim = Claim(id=1, job=job(), attempt=1, recovered=False, check_run_id=None)
+    return AttemptPort(inner, claim, record=lambda _: None, still_held=lease)
+
+
+def refusal(port: AttemptPort, name: str, *args: Any) -> LeaseLost:
+    """The `LeaseLost` that calling `name` through the fence raises."""
+    with pytest.raises(LeaseLost) as refused:
+        getattr(port, name)(*args)
+    return refused.value
+
+
+def test_a_new_write_is_refused_like_a_known_one_once_the_lease_is_lost() -> None:
+    """`delete_branch` is in no list of the fence, yet it is refused as `update_check_run`
+    is: same exception, same reason, and neither reaches GitHub."""
+    github = GitHubWithANewWrite()
+    port = attempt(github, Lease(held=False))
+
+    known = refusal(port, "update_check_run", *SAMPLE_CALLS["update_check_run"])
+    new = refusal(port, "delete_branch", REPO, "feature")
+
+    assert type(new) is type(known) and str(new) == str(known)
+    assert github.calls == [] and github.deleted == []
+
+
+def test_a_new_write_asks_the_queue_and_goes_through_while_the_lease_holds() -> None:
+    github = GitHubWithANewWrite()
+    lease = Lease(held=True)
+
+    attempt(github, lease).delete_branch(REPO, "feature")
+
+    assert github.deleted == ["feature"] and lease.asked == 1
+
+
+@pytest.mark.parametrize("name", PORT_WRITES)
+def test_every_write_of_the_port_is_refused_once_the_lease_is_lost(name: str) -> None:
+    """Today's writes, found from the Protocol rather than listed, so none is missed."""
+    github = FakeGitHub()
+
+    refusal(attempt(github, Lease(held=False)), name, *SAMPLE_CALLS[name])
+
+    assert github.calls == []
+
+
+@pytest.mark.parametrize("name", sorted(AttemptPort.READS))
+def test_each_named_read_passes_without_asking_the_queue(name: str) -> None:
+    """A read cannot race another attempt, and it works even after the lease is lost."""
+    github = FakeGitHub()
+    lease = Lease(held=False)
+
+    getattr(attempt(github, lease), name)(*SAMPLE_CALLS[name])
+
+    assert [called for called, _ in github.calls] == [name]
+    assert lease.asked == 0
+
+
+def test_the_reads_name_only_methods_of_the_github_port() -> None:
+    """A misspelt or invented name in `READS` would let a method of that name through
+    unchecked if a client ever grew one."""
+    unknown = AttemptPort.READS - port_operations()
+    assert not unknown, f"READS names what GitHubPort does not declare: {sorted(unknown)}"
+
+
+def test_the_writes_of_the_port_today_are_all_fenced() -> None:
+    """Moving a write into `READS` (so that it goes unchecked) is a change this test shows."""
+    assert PORT_WRITES == [
+        "comment_on_pull_request",
+        "commit_files",
+        "create_check_run",
+        "create_review",
+        "reply_to_review_comment",
+        "update_check_run",
+    ]
+
+
+def test_the_sample_calls_cover_the_whole_port() -> None:
+    assert set(SAMPLE_CALLS) == port_operations()
+
+
+@pytest.mark.parametrize("name", ["_http", "_delete_ref", "files", "deleted"])
+def test_what_is_not_a_method_of_the_port_is_not_handed_out(name: str) -> None:
+    """Data and private parts of the wrapped client (its HTTP client, say) could write to
+    GitHub later, past the fence: the fence does not hand them out, lease or not."""
+    lease = Lease(held=True)
+
+    with pytest.raises(AttributeError):
+        getattr(attempt(GitHubWithANewWrite(), lease), name)
+
+    assert lease.asked == 0
