@@ -6,7 +6,8 @@ import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
-from fastapi import APIRouter, FastAPI
+from fastapi import APIRouter, FastAPI, Request, status
+from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from app import metrics
@@ -20,9 +21,23 @@ health_router = APIRouter(tags=["health"])
 
 
 @health_router.get("/healthz")
-async def healthz() -> dict[str, str]:
-    """Liveness for the container's HEALTHCHECK and load balancers; touches nothing else."""
-    return {"status": "ok"}
+async def healthz(request: Request) -> JSONResponse:
+    """For the container's HEALTHCHECK and load balancers: 503 with the reason when the
+    sink says deliveries cannot be accepted (a queue file deleted under the process), so
+    nobody takes a service that answers every delivery 503 for a healthy one. Cheap: the
+    embedded queue stats its file, nothing else is touched."""
+    problem = sink_problem(request.app.state.job_sink)
+    if problem is not None:
+        return JSONResponse(
+            {"status": "unhealthy", "reason": problem}, status.HTTP_503_SERVICE_UNAVAILABLE
+        )
+    return JSONResponse({"status": "ok"})
+
+
+def sink_problem(sink: object) -> str | None:
+    """The sink's own account of why it cannot accept jobs, if it keeps one."""
+    problem = getattr(sink, "problem", None)
+    return problem() if callable(problem) else None
 
 
 def create_app(

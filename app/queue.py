@@ -23,11 +23,19 @@ How a job moves:
 
 The file is opened in WAL mode with `synchronous=FULL`, so a commit that returned is on
 disk; several processes may share it (one serving, one listing jobs).
+
+**The file must stay the one that was opened.** SQLite writes through open descriptors:
+a queue file deleted (or replaced) under a running process takes every later commit
+into an unlinked inode that no restart finds. So the file's identity (device and inode)
+is recorded at open and checked around every enqueue, and `problem()` reports the loss
+for `/healthz`. A file this process may not write is refused at open: SQLite would open
+it read-only without a word and fail every enqueue behind a healthy `/healthz`.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import threading
 import time
@@ -78,7 +86,29 @@ CREATE INDEX IF NOT EXISTS job_prs_by_job ON job_prs (job_id);
 
 
 class QueueError(RuntimeError):
-    """The queue file cannot be used (unreadable, not a failclosed queue, locked too long)."""
+    """The queue file cannot be used (unreadable, not writable, not a failclosed queue,
+    locked too long, deleted or replaced while in use)."""
+
+
+FileIdentity = tuple[int, int]  # (st_dev, st_ino): which file, whatever its name
+
+
+def file_identity(path: Path) -> FileIdentity | None:
+    """The device and inode of the file at `path`; None when there is none (or it cannot
+    be looked at, which must not pass for the same file)."""
+    try:
+        found = os.stat(path)
+    except OSError:
+        return None
+    return (found.st_dev, found.st_ino)
+
+
+def describe_identity(identity: FileIdentity | None) -> str:
+    return "no file" if identity is None else f"device {identity[0]} inode {identity[1]}"
+
+
+def jobs_phrase(count: int) -> str:
+    return f"{count} job{'' if count == 1 else 's'}"
 
 
 @dataclass(frozen=True)
@@ -145,14 +175,41 @@ class SqliteJobQueue:
         self._write_lock = threading.Lock()
         self._pending: list[_Enqueue] = []  # enqueues waiting for the next group commit
         self._pending_lock = threading.Lock()
+        self._identity: FileIdentity | None = None  # recorded once the file is open
+        self._lost: str | None = None  # set once the file was found deleted or replaced
+        self._anchor: sqlite3.Connection | None = None
+        self._anchor_lock = threading.Lock()
         try:
             if readonly:
                 self._connection().execute("SELECT 1 FROM jobs LIMIT 1")
             else:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
-                self._connection().executescript(SCHEMA)
+                self._anchor = self._open()
+                self._anchor.executescript(SCHEMA)
+                self._check_writable(self._anchor)
+                self._identity = file_identity(self.path)
         except sqlite3.DatabaseError as exc:
-            raise QueueError(f"cannot use {self.path} as the job queue: {exc}") from exc
+            raise self._unusable(exc) from exc
+
+    def _unusable(self, exc: sqlite3.DatabaseError) -> QueueError:
+        """The error for a file that cannot serve as the queue, saying which way."""
+        if getattr(exc, "sqlite_errorname", "") == "SQLITE_READONLY":
+            return QueueError(
+                f"the job queue {self.path} is not writable by this process (user id"
+                f" {os.geteuid()}): give it the file and its folder, or point"
+                f" FAILCLOSED_QUEUE_PATH at a file it can write ({exc})"
+            )
+        return QueueError(f"cannot use {self.path} as the job queue: {exc}")
+
+    def _check_writable(self, conn: sqlite3.Connection) -> None:
+        """Fail now if a write would fail: SQLite opens a file it may not write read-only
+        without a word, and only the first write says so. Writes nothing: the statement
+        matches no row and the transaction is rolled back."""
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            conn.execute("DELETE FROM jobs WHERE 0")
+        finally:
+            conn.execute("ROLLBACK")
 
     # -- connections ------------------------------------------------------------------
 
@@ -167,13 +224,70 @@ class SqliteJobQueue:
                 conn.execute(f"PRAGMA busy_timeout = {int(self._busy_ms)}")
                 self._local.conn = conn
                 return conn
-            conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-            conn.row_factory = sqlite3.Row
-            conn.execute(f"PRAGMA busy_timeout = {int(self._busy_ms)}")
-            conn.execute("PRAGMA journal_mode = WAL")
-            conn.execute("PRAGMA synchronous = FULL")
-            self._local.conn = conn
+            self._local.conn = conn = self._open()
         return conn
+
+    def _open(self) -> sqlite3.Connection:
+        """A read-write connection to the queue file. Once the file's identity is known,
+        only to that file: never a new empty one where it was deleted, nor a stranger."""
+        if self._identity is None:
+            conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        else:
+            self._ensure_same_file()
+            uri = f"{self.path.resolve().as_uri()}?mode=rw"  # rw: never creates the file
+            conn = sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False)
+            try:
+                self._ensure_same_file()
+            except QueueError:
+                conn.close()
+                raise
+        conn.row_factory = sqlite3.Row
+        conn.execute(f"PRAGMA busy_timeout = {int(self._busy_ms)}")
+        conn.execute("PRAGMA journal_mode = WAL")
+        conn.execute("PRAGMA synchronous = FULL")
+        return conn
+
+    # -- is it still the file that was opened? --------------------------------------------
+
+    def problem(self) -> str | None:
+        """Why this queue must not accept deliveries now, or None when it may: the file was
+        deleted or replaced while in use. One stat while all is well; once lost, stays lost
+        (the process holds the old file, whatever appears under its name later)."""
+        if self._readonly or self._identity is None:
+            return None
+        if self._lost is None:
+            found = file_identity(self.path)
+            if found == self._identity:
+                return None
+            self._lost = (
+                f"the job queue file {self.path} was deleted or replaced while in use (opened"
+                f" as {describe_identity(self._identity)}, now {describe_identity(found)}):"
+                " new deliveries are refused (503) until failclosed serve restarts"
+            )
+        return f"{self._lost}; {self._left_behind()}"
+
+    def _ensure_same_file(self) -> None:
+        """Raise unless the file under the queue's name is still the one opened."""
+        problem = self.problem()
+        if problem is not None:
+            raise QueueError(problem)
+
+    def _left_behind(self) -> str:
+        """What the lost file still holds for this process's workers to run: a restart
+        before they are done loses them."""
+        try:
+            with self._anchor_lock:
+                if self._anchor is None:
+                    raise sqlite3.ProgrammingError("the queue was closed")
+                (count,) = self._anchor.execute(
+                    "SELECT COUNT(*) FROM jobs WHERE state IN ('pending', 'running')"
+                ).fetchone()
+        except sqlite3.Error as exc:
+            return f"the jobs accepted earlier could not be counted ({exc})"
+        return (
+            f"{jobs_phrase(count)} accepted earlier still to run from the old file"
+            " (restart once that is 0, or they are lost)"
+        )
 
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
@@ -202,12 +316,16 @@ class SqliteJobQueue:
             raise
 
     def close(self) -> None:
-        """Close this thread's connection. Other threads' connections are theirs: closing
-        one while its thread uses it can crash the interpreter."""
+        """Close this thread's connection, and the queue's own. Other threads' connections
+        are theirs: closing one while its thread uses it can crash the interpreter."""
         conn = getattr(self._local, "conn", None)
         if conn is not None:
             conn.close()
             self._local.conn = None
+        with self._anchor_lock:
+            if self._anchor is not None:
+                self._anchor.close()
+                self._anchor = None
 
     # -- the webhook's side -----------------------------------------------------------
 
@@ -227,10 +345,12 @@ class SqliteJobQueue:
                 with self._pending_lock:
                     batch, self._pending = self._pending, []
                 try:
+                    self._ensure_same_file()  # not into a file no restart will find
                     with self._transaction() as conn:
                         now = self._clock()
                         for waiting in batch:
                             waiting.inserted = self._insert(conn, waiting.job, now)
+                    self._ensure_same_file()  # nor one deleted while it was written
                 except BaseException as exc:  # none of the batch is kept: all of them fail
                     for waiting in batch:
                         waiting.error = exc

@@ -21,7 +21,7 @@ from app.execute import Runner
 from app.github import GitHubApp
 from app.job import run_analysis
 from app.main import create_app
-from app.queue import SqliteJobQueue
+from app.queue import QueueError, SqliteJobQueue
 from app.settings import Settings, SettingsError, get_settings
 from app.worker import Workers
 
@@ -96,18 +96,19 @@ def serve(
     """Validate the settings, then serve the App until interrupted."""
     settings = settings if settings is not None else get_settings()
     settings.validate_for_serving()  # before touching the process's logging
+    # The embedded queue's file is opened (and checked writable) before anything starts.
+    queue = None if settings.queue_url else SqliteJobQueue(settings.queue_path)
     configure_logging(settings.log_level)
     configure_interpreter()
     github_app = GitHubApp(
         settings.app_id, settings.private_key_pem().get_secret_value(), settings.github_api_url
     )
-    if settings.queue_url:  # scale-out: this replica only accepts; `failclosed worker` runs
+    if queue is None:  # scale-out: this replica only accepts; `failclosed worker` runs
         from app.distributed import Distributed
 
         app = create_app(settings, Distributed(settings.queue_url))
         uvicorn.run(app, host=host, port=port, log_config=None, server_header=False)
         return
-    queue = SqliteJobQueue(settings.queue_path)
     workers = Workers(queue, github_app, threads=settings.workers, **job_runners(settings))
     # uvicorn turns SIGTERM/SIGINT into a graceful shutdown of the server, which stops the
     # workers: no new jobs, running ones finish (or are taken over after a short lease).
@@ -172,11 +173,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Serve; exit 2 with the list of problems when the settings are unsafe."""
+    """Serve; exit 2 with the list of problems when the settings are unsafe, or with the
+    reason when the queue file cannot be used (not writable, not a queue): bad
+    configuration, as the CLI's exit status 2 means."""
     args = build_parser().parse_args(argv)
     try:
         serve(args.host, args.port)
-    except SettingsError as exc:
+    except (SettingsError, QueueError) as exc:
         print(exc, file=sys.stderr)
         return EXIT_BAD_SETTINGS
     return 0

@@ -112,6 +112,11 @@ class Workers:
         """Jobs per state in the queue (for /metrics)."""
         return self.queue.counts()
 
+    def problem(self) -> str | None:
+        """Why deliveries cannot be accepted now (for /healthz), or None: the queue file
+        was deleted or replaced under the running process."""
+        return self.queue.problem()
+
     # -- lifecycle --------------------------------------------------------------------
 
     def start(self) -> None:

@@ -8,8 +8,11 @@ connection leaving the machine, fails the test at once instead of reaching out.
 from __future__ import annotations
 
 import ipaddress
+import os
 import socket
-from collections.abc import Iterator
+import subprocess
+from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -55,3 +58,29 @@ def _loopback_only(
     monkeypatch.setattr(socket.socket, "connect", _guarded_connect)
     monkeypatch.setattr(socket.socket, "connect_ex", _guarded_connect_ex)
     yield
+
+
+def make_read_only(path: Path) -> Callable[[], None]:
+    """Make a file unwritable for this process, and return how to undo it. Root ignores
+    file modes, so for root the file is made immutable (`chattr +i`), where it can be."""
+    if os.geteuid() != 0:
+        path.chmod(0o444)
+        return lambda: path.chmod(0o644)
+    if subprocess.run(["chattr", "+i", str(path)], capture_output=True).returncode != 0:
+        pytest.skip("running as root where chattr +i is not allowed: no read-only file")
+    return lambda: subprocess.run(["chattr", "-i", str(path)], check=True)
+
+
+@pytest.fixture
+def read_only_queue_file(tmp_path: Path) -> Iterator[Path]:
+    """An existing queue file this process cannot write (its folder stays writable, as
+    a volume's would: SQLite then opens the file read-only without a word)."""
+    path = tmp_path / "jobs.sqlite3"
+    from app.queue import SqliteJobQueue
+
+    SqliteJobQueue(path).close()
+    undo = make_read_only(path)
+    try:
+        yield path
+    finally:
+        undo()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -15,21 +16,31 @@ def test_analyzer_commands_pass_through(capsys: pytest.CaptureFixture[str]) -> N
     assert "FC101" in codes
 
 
+def serve_with(
+    monkeypatch: pytest.MonkeyPatch, folder: Path, env: dict[str, str], unset: tuple[str, ...]
+) -> int:
+    """`failclosed serve`'s exit status with these settings in the environment, run in
+    `folder` so that no .env of the working directory counts."""
+    from app.settings import get_settings
+
+    monkeypatch.chdir(folder)
+    for name in unset:
+        monkeypatch.delenv(name, raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    get_settings.cache_clear()
+    try:
+        return main(["serve", "--port", "0"])
+    finally:
+        get_settings.cache_clear()
+
+
 def test_serve_refuses_placeholder_settings(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path
 ) -> None:
-    monkeypatch.chdir(tmp_path)  # no .env from the working directory
-    for name in ("FAILCLOSED_PRIVATE_KEY", "FAILCLOSED_PRIVATE_KEY_PATH"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("FAILCLOSED_APP_ID", "1")
-    monkeypatch.setenv("FAILCLOSED_WEBHOOK_SECRET", "changeme")
-    from app.settings import get_settings
-
-    get_settings.cache_clear()
-    try:
-        assert main(["serve", "--port", "0"]) == 2
-    finally:
-        get_settings.cache_clear()
+    env = {"FAILCLOSED_APP_ID": "1", "FAILCLOSED_WEBHOOK_SECRET": "changeme"}
+    unset = ("FAILCLOSED_PRIVATE_KEY", "FAILCLOSED_PRIVATE_KEY_PATH")
+    assert serve_with(monkeypatch, tmp_path, env, unset) == 2
     err = capsys.readouterr().err
     assert "FAILCLOSED_WEBHOOK_SECRET" in err and "changeme" not in err
 
@@ -52,3 +63,27 @@ def test_worker_refuses_to_run_without_the_redis_mode(
     monkeypatch.setattr(serve, "configure_logging", lambda level: None)
     assert main(["worker"]) == 2
     assert "FAILCLOSED_QUEUE_URL is not set" in capsys.readouterr().err
+
+
+def test_serve_refuses_a_queue_file_it_cannot_write(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], read_only_queue_file
+) -> None:
+    """Not "healthy, and 503 to every delivery": exit 2 (bad configuration) and say why."""
+    from test_app_webhooks import TEST_PEM, TEST_SECRET
+
+    from app import serve
+
+    def served(*args: object, **kwargs: object) -> None:
+        raise AssertionError("served, with a queue file it cannot write")
+
+    monkeypatch.setattr(serve.uvicorn, "run", served)
+    env = {
+        "FAILCLOSED_APP_ID": "1",
+        "FAILCLOSED_WEBHOOK_SECRET": TEST_SECRET,
+        "FAILCLOSED_PRIVATE_KEY": TEST_PEM,
+        "FAILCLOSED_QUEUE_PATH": str(read_only_queue_file),
+    }
+    unset = ("FAILCLOSED_PRIVATE_KEY_PATH", "FAILCLOSED_QUEUE_URL")
+    assert serve_with(monkeypatch, read_only_queue_file.parent, env, unset) == 2
+    err = capsys.readouterr().err
+    assert "jobs.sqlite3" in err and "not writable" in err

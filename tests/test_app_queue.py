@@ -361,3 +361,60 @@ def test_a_read_only_queue_changes_nothing(tmp_path: Path) -> None:
         SqliteJobQueue(other, readonly=True)
     tables = sqlite3.connect(other).execute("SELECT name FROM sqlite_master").fetchall()
     assert tables == [("notes",)]
+
+
+# --- the file under the queue: deleted, replaced, read-only (issue 11 item 8) ---------------
+
+
+def test_a_deleted_queue_file_refuses_enqueues_instead_of_losing_them(
+    queue: SqliteJobQueue,
+) -> None:
+    """Deleted while serving, the file lives on unlinked under the open connections: an
+    enqueue "kept" there is gone at the next restart, so it must fail (503), not pass."""
+    queue.enqueue(job("d-1"))
+    assert queue.problem() is None
+    for leftover in queue.path.parent.glob(queue.path.name + "*"):  # as `rm jobs.sqlite3*`
+        leftover.unlink()
+
+    with pytest.raises(QueueError, match="deleted or replaced"):
+        queue.enqueue(job("d-2", NEWER, (8,)))
+    problem = queue.problem()
+    assert problem is not None and "deleted or replaced" in problem
+    assert str(queue.path) in problem
+
+
+def test_a_replaced_queue_file_refuses_enqueues(tmp_path: Path) -> None:
+    """Another file moved in under the same name (a restored backup, say) is not the file
+    this process writes to: its enqueues would land where no restart finds them."""
+    queue = SqliteJobQueue(tmp_path / "jobs.sqlite3")
+    queue.enqueue(job("d-1"))
+    SqliteJobQueue(tmp_path / "backup.sqlite3").close()
+    (tmp_path / "backup.sqlite3").replace(queue.path)
+
+    with pytest.raises(QueueError, match="deleted or replaced"):
+        queue.enqueue(job("d-2", NEWER, (8,)))
+
+
+def test_the_jobs_of_a_deleted_file_still_run_and_are_counted(queue: SqliteJobQueue) -> None:
+    """What was acknowledged before the deletion is still in the file the process holds:
+    its workers go on running it, and the problem says how much is left there."""
+    queue.enqueue(job("d-1"))
+    queue.path.unlink()
+
+    assert "1 job accepted earlier" in (queue.problem() or "")
+    claim = queue.claim("w-1", LEASE)
+    assert claim is not None and claim.job.delivery_id == "d-1"
+    assert queue.finish(claim.id, "w-1", "done")
+    assert "0 jobs accepted earlier" in (queue.problem() or "")
+
+
+def test_a_queue_file_that_cannot_be_written_is_refused_at_open(
+    read_only_queue_file: Path,
+) -> None:
+    with pytest.raises(QueueError, match=r"jobs\.sqlite3 .*not writable"):
+        SqliteJobQueue(read_only_queue_file)
+
+
+def test_a_read_only_file_can_still_be_listed(read_only_queue_file: Path) -> None:
+    """`failclosed jobs` only reads: a file it cannot write is no reason to refuse."""
+    assert SqliteJobQueue(read_only_queue_file, readonly=True).counts()["pending"] == 0

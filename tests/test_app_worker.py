@@ -723,3 +723,25 @@ def test_a_method_the_fence_does_not_know_is_fenced_as_a_write() -> None:
     assert port.read_files("o/r", "sha", ["a.py"]) == {"a.py": b""}
     with pytest.raises(LeaseLost):
         port.delete_branch("o/r", "main")
+
+
+def test_a_deleted_queue_file_answers_503_and_fails_the_health_check(
+    queue: SqliteJobQueue,
+) -> None:
+    """The file deleted under `failclosed serve`: GitHub must see the delivery fail (so it
+    can be redelivered), and the orchestrator must see the service unhealthy, and why."""
+    payload = load_payload("pull_request.opened")
+    sink = Workers(queue, OneInstallation(fake_for(payload)), start=False)
+    app = create_app(make_settings(), sink=sink)
+    assert request(app, "GET", "/healthz").status_code == 200
+    queue.path.unlink()
+
+    body = json.dumps(payload).encode()
+    response = request(app, "POST", "/webhook", body, github_headers("pull_request", body))
+    health = request(app, "GET", "/healthz")
+
+    assert response.status_code == 503
+    assert health.status_code == 503
+    assert health.json()["status"] == "unhealthy"
+    assert "deleted or replaced" in health.json()["reason"]
+    assert "0 jobs accepted earlier" in health.json()["reason"]  # nor kept in the old file
