@@ -11,6 +11,7 @@ from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from app import metrics
+from app.bodies import BodyGate, BodyLimits
 from app.settings import Settings, get_settings
 from app.webhooks import JobSink
 from app.webhooks import router as webhooks_router
@@ -44,6 +45,7 @@ def create_app(
     settings: Settings | None,
     sink: JobSink,
     on_shutdown: Callable[[], None] | None = None,
+    body_limits: BodyLimits | None = None,
 ) -> FastAPI:
     """The App's ASGI application.
 
@@ -51,6 +53,7 @@ def create_app(
     service that promises to lose nothing has no non-durable default.
     `on_shutdown` runs when the server shuts down (SIGTERM), before the process exits:
     uvicorn re-raises the signal afterwards, so code after `uvicorn.run` never runs.
+    `body_limits` bounds the unauthenticated bodies being read at once (`app.bodies`).
     Raises `SettingsError` before anything is served when the settings are unsafe.
     """
     if settings is None:
@@ -68,6 +71,7 @@ def create_app(
         title="failclosed", docs_url=None, redoc_url=None, openapi_url=None, lifespan=lifespan
     )
     app.state.job_sink = sink
+    app.state.body_gate = BodyGate(body_limits)
     app.dependency_overrides[get_settings] = lambda: settings
     app.include_router(health_router)
     app.include_router(webhooks_router)

@@ -1,7 +1,8 @@
 """The webhook receiver: authenticate a GitHub delivery, turn it into a `Job`, hand it on.
 
-Order matters and fails closed: cap the body, then verify `X-Hub-Signature-256` over the raw
-bytes, and only then look at headers or JSON. Nothing unauthenticated is parsed; a rejected
+Order matters and fails closed: read the body within the app's `BodyGate` (how many, how
+big, how slow: `app.bodies`), then verify `X-Hub-Signature-256` over the raw bytes, and
+only then look at headers or JSON. Nothing unauthenticated is parsed; a rejected
 delivery is logged with its (escaped) delivery id only.
 The handler does no GitHub calls and no analysis: it answers 202 once the job is enqueued,
 and 503 when it cannot be (GitHub then shows the delivery as failed and it can be redelivered).
@@ -23,13 +24,12 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
 from app import metrics
+from app.bodies import BodyGate
 from app.settings import Settings, get_settings
 
 logger = logging.getLogger(__name__)
 
-MAX_PAYLOAD_BYTES = 25 * 1024 * 1024  # GitHub caps webhook payloads at 25 MB
 # Literal codes: the constants' names changed across Starlette versions.
-HTTP_413_TOO_LARGE = 413
 HTTP_422_INVALID_PAYLOAD = 422
 SIGNATURE_HEADER = "X-Hub-Signature-256"
 SIGNATURE_PREFIX = "sha256="
@@ -299,24 +299,9 @@ def parse_payload(model: type[M], event: str, payload: dict[str, Any]) -> M:
 # --- HTTP -----------------------------------------------------------------------------------
 
 
-async def read_capped_body(request: Request, limit: int = MAX_PAYLOAD_BYTES) -> bytes:
-    """The raw body, refusing (413) anything over `limit` without reading past it."""
-    declared = request.headers.get("content-length")
-    if declared is not None:
-        if not declared.isdigit():
-            raise HTTPException(status.HTTP_400_BAD_REQUEST, "invalid Content-Length header")
-        if int(declared) > limit:
-            raise HTTPException(HTTP_413_TOO_LARGE, payload_too_large(limit))
-    body = bytearray()
-    async for chunk in request.stream():
-        body.extend(chunk)
-        if len(body) > limit:
-            raise HTTPException(HTTP_413_TOO_LARGE, payload_too_large(limit))
-    return bytes(body)
-
-
-def payload_too_large(limit: int) -> str:
-    return f"payload is larger than GitHub's {limit // (1024 * 1024)} MB webhook cap"
+def get_body_gate(request: Request) -> BodyGate:
+    """The gate `create_app` installed, which every unauthenticated body is read through."""
+    return request.app.state.body_gate
 
 
 def signature_is_valid(secret: bytes, body: bytes, header: str | None) -> bool:
@@ -408,7 +393,7 @@ def count_delivery(request: Request, status_code: int) -> None:
 
 async def handle_delivery(request: Request, settings: Settings, sink: JobSink) -> JSONResponse:
     """Verify, parse and decide; 202 with the job enqueued, 200 when nothing is to do."""
-    body = await read_capped_body(request)
+    body = await get_body_gate(request).read(request)
     verify_signature(request, body, settings)
     event = required_header(request, "X-GitHub-Event")
     delivery_id = required_header(request, "X-GitHub-Delivery")

@@ -16,9 +16,10 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
+from app.bodies import MAX_PAYLOAD_BYTES
 from app.main import create_app
 from app.settings import Settings
-from app.webhooks import MAX_PAYLOAD_BYTES, InMemoryJobSink, Job, JobKind, JobSinkFull
+from app.webhooks import InMemoryJobSink, Job, JobKind, JobSinkFull
 
 PAYLOADS = Path(__file__).parent / "payloads"
 TEST_SECRET = "test-webhook-secret-9f2c41d07be3"

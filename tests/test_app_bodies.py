@@ -1,0 +1,199 @@
+"""Unauthenticated bodies against a real uvicorn on 127.0.0.1: how many, how many bytes and
+how slow they may be before the signature can be checked (issue 11 item 9).
+
+Junk is sent over raw sockets (headers, then part of a body, then nothing); `/healthz` and
+signed deliveries go through httpx meanwhile. Limits are made small so every test takes
+about a second.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import select
+import socket
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from starlette.requests import Request
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
+
+from load import Served as Uvicorn  # bench/load.py's: uvicorn on a thread, a free port
+from test_app_webhooks import github_headers, load_payload, make_settings
+
+from app.bodies import BodyGate, BodyLimits
+from app.main import create_app
+from app.webhooks import InMemoryJobSink
+
+
+class Served(Uvicorn):
+    """`create_app` with these body limits and an in-memory sink, under a real uvicorn
+    (httptools, as `failclosed serve` picks) on a free port of 127.0.0.1."""
+
+    def __init__(self, limits: BodyLimits) -> None:
+        self.sink = InMemoryJobSink()
+        self.app = create_app(make_settings(), self.sink, body_limits=limits)
+        super().__init__(self.app)
+
+    def client(self) -> httpx.Client:
+        return httpx.Client(base_url=f"http://127.0.0.1:{self.port}", timeout=2.0)
+
+    def junk(self, declared: int, sent: bytes) -> socket.socket:
+        """An unsigned POST that declares `declared` bytes, sends `sent`, then stalls."""
+        conn = socket.create_connection(("127.0.0.1", self.port))
+        head = (
+            "POST /webhook HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+            f"X-GitHub-Event: pull_request\r\nContent-Length: {declared}\r\n\r\n"
+        )
+        conn.sendall(head.encode() + sent)
+        return conn
+
+
+@pytest.fixture
+def served(request: pytest.FixtureRequest) -> Iterator[Served]:
+    with Served(request.param) as served:
+        yield served
+
+
+def answers(conns: list[socket.socket], within: float) -> dict[socket.socket, bytes]:
+    """What each connection received, up to the server closing it or `within` seconds."""
+    got: dict[socket.socket, bytes] = {conn: b"" for conn in conns}
+    open_ = set(conns)
+    deadline = time.monotonic() + within
+    while open_ and (left := deadline - time.monotonic()) > 0:
+        readable, _, _ = select.select(list(open_), [], [], left)
+        for conn in readable:
+            try:
+                data = conn.recv(65536)
+            except ConnectionError:
+                data = b""
+            if data:
+                got[conn] += data
+            else:  # closed by the server
+                open_.discard(conn)
+    for conn in conns:
+        if conn in open_:
+            got[conn] += b"<still open>"
+    return got
+
+
+def wait_for(condition: Callable[[], bool], within: float = 2.0) -> None:
+    deadline = time.monotonic() + within
+    while not condition():
+        assert time.monotonic() < deadline, "the server never got there"
+        time.sleep(0.01)
+
+
+def status_of(answer: bytes) -> int | None:
+    return int(answer.split(b" ", 2)[1]) if answer.startswith(b"HTTP/1.1 ") else None
+
+
+def signed_delivery(client: httpx.Client) -> httpx.Response:
+    body = json.dumps(load_payload("pull_request.opened")).encode()
+    return client.post("/webhook", content=body, headers=github_headers("pull_request", body))
+
+
+SLOW = BodyLimits(max_body_bytes=1 << 20, max_bytes_in_flight=4 << 20, body_seconds=0.5)
+
+
+@pytest.mark.parametrize("served", [SLOW], indirect=True)
+def test_a_slow_body_is_cut_off_with_408_and_its_socket_closed(served: Served) -> None:
+    """1 byte, then nothing: before, the connection and its handler were held for ever."""
+    conn = served.junk(declared=1000, sent=b"{")
+
+    (answer,) = answers([conn], within=3.0).values()
+
+    assert status_of(answer) == 408
+    assert answer.endswith(b"}")  # then closed: the socket is free again
+    assert b"connection: close" in answer.lower()
+
+
+FEW = BodyLimits(max_bodies=8, max_body_bytes=1 << 20, max_bytes_in_flight=4 << 20)
+
+
+@pytest.mark.parametrize("served", [FEW], indirect=True)
+def test_held_bodies_beyond_the_cap_are_dropped_oldest_first_and_the_service_answers(
+    served: Served,
+) -> None:
+    """200 stalled bodies against a cap of 8: the oldest are answered 503 and closed, so
+    sockets and memory stay bounded, and /healthz and a signed delivery still get through
+    while the newest 8 are held (for up to the 10 s body time-out, far past the test)."""
+    junk = [served.junk(declared=1000, sent=b"{") for _ in range(200)]
+    first = answers(junk, within=1.5)
+    dropped = [conn for conn in junk if status_of(first[conn]) == 503]
+    held = [conn for conn in junk if first[conn] == b"<still open>"]
+
+    with served.client() as client:
+        health = client.get("/healthz")
+        delivery = signed_delivery(client)
+    then = answers(held, within=0.5)
+
+    assert len(dropped) == 192 and len(held) == 8
+    assert all(first[conn].endswith(b"}") for conn in dropped)  # answered, then closed
+    assert set(held) <= set(junk[-50:])  # the newest are held (order on the wire aside)
+    assert health.status_code == 200
+    assert delivery.status_code == 202
+    assert len(served.sink.jobs) == 1
+    # The delivery took the oldest held body's place; the other 7 are still held.
+    assert sorted(status_of(answer) or 0 for answer in then.values()) == [0] * 7 + [503]
+    for conn in junk:
+        conn.close()
+
+
+BYTES = BodyLimits(max_body_bytes=1 << 20, max_bytes_in_flight=1 << 20)
+
+
+@pytest.mark.parametrize("served", [BYTES], indirect=True)
+def test_bytes_in_flight_are_capped_by_dropping_the_largest_body(served: Served) -> None:
+    """Two bodies streaming toward the cap (GitHub's 25 MB; 1 MB here) fill the budget of
+    bytes in flight: the one holding the most is dropped (503), and a signed delivery
+    still fits."""
+    gate = served.app.state.body_gate
+    largest = served.junk(declared=1 << 20, sent=b"x" * (700 << 10))
+    wait_for(lambda: gate.bytes_in_flight == 700 << 10)
+    second = served.junk(declared=1 << 20, sent=b"x" * (500 << 10))
+    got = answers([largest], within=1.0)
+    wait_for(lambda: gate.bytes_in_flight == 500 << 10)
+
+    with served.client() as client:
+        delivery = signed_delivery(client)
+
+    assert status_of(got[largest]) == 503
+    assert answers([second], within=0.2)[second] == b"<still open>"
+    assert delivery.status_code == 202
+    for conn in (largest, second):
+        conn.close()
+
+
+def test_limits_must_leave_room_for_one_whole_payload() -> None:
+    with pytest.raises(ValueError, match="must hold one body"):
+        BodyLimits(max_bytes_in_flight=1 << 20)  # less than one body at GitHub's cap
+
+
+def test_a_cancellation_that_is_not_the_gates_stays_a_cancellation() -> None:
+    """A shutdown cancels the tasks reading bodies: that must not be turned into an answer,
+    and the body must not stay counted."""
+    gate = BodyGate()
+
+    async def cancelled_mid_body() -> None:
+        never = asyncio.Event()
+
+        async def receive() -> dict[str, object]:
+            await never.wait()
+            return {}
+
+        scope = {"type": "http", "method": "POST", "path": "/webhook", "headers": []}
+        reading = asyncio.create_task(gate.read(Request(scope, receive)))
+        await asyncio.sleep(0.01)
+        assert gate.bodies_in_flight == 1
+        reading.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await reading
+
+    asyncio.run(cancelled_mid_body())
+    assert gate.bodies_in_flight == 0 and gate.bytes_in_flight == 0
