@@ -20,8 +20,8 @@ Dropped bodies are answered with `Connection: close`, so their sockets are freed
 Requests without a body (`/healthz`, `/metrics`) never pass through the gate. Everything
 here runs on the event loop's thread (asyncio: uvicorn's): no locks.
 
-What this cannot bound, a reverse proxy in front must (README, "In front of it"): the
-time to send the *headers* (uvicorn has no header time-out) and the number of connections.
+The time to send the *headers* is `app.connections`' to bound; the number of connections
+a reverse proxy's (README, "In front of it").
 """
 
 from __future__ import annotations

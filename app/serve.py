@@ -17,6 +17,7 @@ from typing import Any
 import uvicorn
 
 from app.apply_fixes import run_apply_fixes
+from app.connections import HeaderDeadlineProtocol
 from app.execute import Runner
 from app.github import GitHubApp
 from app.job import run_analysis
@@ -106,14 +107,25 @@ def serve(
     if queue is None:  # scale-out: this replica only accepts; `failclosed worker` runs
         from app.distributed import Distributed
 
-        app = create_app(settings, Distributed(settings.queue_url))
-        uvicorn.run(app, host=host, port=port, log_config=None, server_header=False)
+        run_uvicorn(create_app(settings, Distributed(settings.queue_url)), host, port)
         return
     workers = Workers(queue, github_app, threads=settings.workers, **job_runners(settings))
     # uvicorn turns SIGTERM/SIGINT into a graceful shutdown of the server, which stops the
     # workers: no new jobs, running ones finish (or are taken over after a short lease).
-    app = create_app(settings, workers, on_shutdown=workers.stop)
-    uvicorn.run(app, host=host, port=port, log_config=None, server_header=False)
+    run_uvicorn(create_app(settings, workers, on_shutdown=workers.stop), host, port)
+
+
+def run_uvicorn(app: Any, host: str, port: int) -> None:
+    """Serve until SIGTERM/SIGINT: our logging, no Server header, and a time limit on
+    request headers (`app.connections`), which uvicorn itself does not have."""
+    uvicorn.run(
+        app,
+        host=host,
+        port=port,
+        log_config=None,
+        server_header=False,
+        http=HeaderDeadlineProtocol,
+    )
 
 
 def work(

@@ -66,6 +66,7 @@ import httpx
 import uvicorn
 from pydantic import SecretStr
 
+from app.connections import HeaderDeadlineProtocol
 from app.job import JobResult, run_analysis
 from app.main import create_app
 from app.ports import ChangedFile, PullRequest, ReviewComment
@@ -422,9 +423,15 @@ class Served:
         self._socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self._socket.bind(("127.0.0.1", 0))
         self.port = self._socket.getsockname()[1]
-        # As `failclosed serve` runs it: uvicorn's logging through the root logger.
+        # As `failclosed serve` runs it: uvicorn's logging through the root logger, and
+        # its protocol with a time limit on request headers.
         config = uvicorn.Config(
-            app, host="127.0.0.1", port=self.port, log_config=None, server_header=False
+            app,
+            host="127.0.0.1",
+            port=self.port,
+            log_config=None,
+            server_header=False,
+            http=HeaderDeadlineProtocol,
         )
         self.server = uvicorn.Server(config)
         self._thread = threading.Thread(

@@ -1,5 +1,6 @@
 """Unauthenticated bodies against a real uvicorn on 127.0.0.1: how many, how many bytes and
-how slow they may be before the signature can be checked (issue 11 item 9).
+how slow they may be before the signature can be checked, and how slow the headers before
+them (issue 11 item 9).
 
 Junk is sent over raw sockets (headers, then part of a body, then nothing); `/healthz` and
 signed deliveries go through httpx meanwhile. Limits are made small so every test takes
@@ -27,6 +28,7 @@ from load import Served as Uvicorn  # bench/load.py's: uvicorn on a thread, a fr
 from test_app_webhooks import github_headers, load_payload, make_settings
 
 from app.bodies import BodyGate, BodyLimits
+from app.connections import HeaderDeadlineProtocol
 from app.main import create_app
 from app.webhooks import InMemoryJobSink
 
@@ -35,10 +37,12 @@ class Served(Uvicorn):
     """`create_app` with these body limits and an in-memory sink, under a real uvicorn
     (httptools, as `failclosed serve` picks) on a free port of 127.0.0.1."""
 
-    def __init__(self, limits: BodyLimits) -> None:
+    def __init__(self, limits: BodyLimits, http: type[HeaderDeadlineProtocol] | None = None):
         self.sink = InMemoryJobSink()
         self.app = create_app(make_settings(), self.sink, body_limits=limits)
         super().__init__(self.app)
+        if http is not None:  # as `failclosed serve` runs uvicorn
+            self.server.config.http = http
 
     def client(self) -> httpx.Client:
         return httpx.Client(base_url=f"http://127.0.0.1:{self.port}", timeout=2.0)
@@ -197,3 +201,38 @@ def test_a_cancellation_that_is_not_the_gates_stays_a_cancellation() -> None:
 
     asyncio.run(cancelled_mid_body())
     assert gate.bodies_in_flight == 0 and gate.bytes_in_flight == 0
+
+
+class QuickHeaders(HeaderDeadlineProtocol):
+    header_seconds = 0.5
+
+
+def test_headers_sent_too_slowly_are_cut_off_while_the_service_answers() -> None:
+    """uvicorn waits for the rest of a request's headers for ever; `failclosed serve`'s
+    protocol closes such connections (and silent ones) after `header_seconds`."""
+    with Served(BodyLimits(), http=QuickHeaders) as served:
+        trickling = [socket.create_connection(("127.0.0.1", served.port)) for _ in range(50)]
+        for conn in trickling:
+            conn.sendall(b"POST /webhook HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ")
+        silent = socket.create_connection(("127.0.0.1", served.port))
+        with served.client() as client:
+            health = client.get("/healthz")
+            delivery = signed_delivery(client)
+        got = answers([*trickling, silent], within=2.0)
+
+    assert health.status_code == 200
+    assert delivery.status_code == 202
+    assert set(got.values()) == {b""}  # every one closed by the server, nothing said
+    for conn in [*trickling, silent]:
+        conn.close()
+
+
+def test_serve_runs_uvicorn_with_the_header_deadline(monkeypatch: pytest.MonkeyPatch) -> None:
+    from app import serve
+
+    ran: dict[str, object] = {}
+    monkeypatch.setattr(serve.uvicorn, "run", lambda app, **options: ran.update(options))
+
+    serve.run_uvicorn(object(), "127.0.0.1", 0)
+
+    assert ran["http"] is HeaderDeadlineProtocol
