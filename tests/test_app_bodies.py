@@ -10,16 +10,19 @@ about a second.
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import select
 import socket
 import sys
 import time
-from collections.abc import Callable, Iterator
+import types
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 
 import httpx
 import pytest
+from fastapi import HTTPException
 from starlette.requests import Request
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
@@ -27,6 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
 from load import Served as Uvicorn  # bench/load.py's: uvicorn on a thread, a free port
 from test_app_webhooks import github_headers, load_payload, make_settings
 
+from app import bodies
 from app.bodies import BodyGate, BodyLimits
 from app.connections import HeaderDeadlineProtocol
 from app.main import create_app
@@ -236,3 +240,49 @@ def test_serve_runs_uvicorn_with_the_header_deadline(monkeypatch: pytest.MonkeyP
     serve.run_uvicorn(object(), "127.0.0.1", 0)
 
     assert ran["http"] is HeaderDeadlineProtocol
+
+
+def test_a_dropped_body_is_freed_at_once_not_by_the_garbage_collector() -> None:
+    """The answer to a dropped body must not hold its reading frames (and their buffer) in
+    a reference cycle: 100 dropped 24 MB bodies kept 400 MB alive until a collection."""
+    gate = BodyGate(BodyLimits(max_bodies=1))
+    scope = {"type": "http", "method": "POST", "path": "/webhook", "headers": []}
+
+    async def stalled() -> dict[str, object]:
+        await asyncio.Event().wait()
+        return {}
+
+    async def whole() -> dict[str, object]:
+        return {"type": "http.request", "body": b"{}", "more_body": False}
+
+    async def answer(receive: Callable[[], Awaitable[dict[str, object]]]) -> int:
+        """As Starlette answers it: the exception is caught in the request's own task."""
+        try:
+            await gate.read(Request(scope, receive))
+        except HTTPException as exc:
+            return exc.status_code
+        return 200
+
+    async def first_dropped_by_second() -> list[int]:
+        first = asyncio.create_task(answer(stalled))
+        await asyncio.sleep(0.01)
+        second = asyncio.create_task(answer(whole))
+        return [await first, await second]
+
+    gc.collect()
+    gc.disable()
+    gc.set_debug(gc.DEBUG_SAVEALL)
+    try:
+        statuses = asyncio.run(first_dropped_by_second())
+        gc.collect()
+        in_cycles = [
+            found.f_code.co_name
+            for found in gc.garbage
+            if isinstance(found, types.FrameType) and found.f_code.co_filename == bodies.__file__
+        ]
+    finally:
+        gc.set_debug(0)
+        gc.garbage.clear()
+        gc.enable()
+    assert statuses == [503, 200]
+    assert in_cycles == []
