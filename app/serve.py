@@ -116,8 +116,9 @@ def serve(
 
 
 def run_uvicorn(app: Any, host: str, port: int) -> None:
-    """Serve until SIGTERM/SIGINT: our logging, no Server header, and a time limit on
-    request headers (`app.connections`), which uvicorn itself does not have."""
+    """Serve until SIGTERM/SIGINT: our logging, no Server header, and bounds on the
+    connections still sending their headers (`app.connections`): a time limit and a cap,
+    which uvicorn itself does not have."""
     uvicorn.run(
         app,
         host=host,

@@ -286,3 +286,28 @@ def test_a_dropped_body_is_freed_at_once_not_by_the_garbage_collector() -> None:
         gc.enable()
     assert statuses == [503, 200]
     assert in_cycles == []
+
+
+class FewAwaiting(HeaderDeadlineProtocol):
+    max_awaiting_headers = 20
+
+
+def test_connections_waiting_for_headers_beyond_the_cap_are_closed_oldest_first() -> None:
+    """Within the header time limit, trickling clients could still hold every socket; past
+    the cap the oldest waiting is closed, so the newest (GitHub's) get in."""
+    with Served(BodyLimits(), http=FewAwaiting) as served:
+        trickling = [socket.create_connection(("127.0.0.1", served.port)) for _ in range(50)]
+        for conn in trickling:
+            conn.sendall(b"POST /webhook HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ")
+        first = answers(trickling, within=1.0)
+        with served.client() as client:
+            health = client.get("/healthz")
+            delivery = signed_delivery(client)
+
+    closed = [conn for conn in trickling if first[conn] == b""]
+    assert len(closed) == 30
+    assert set(trickling[:25]) <= set(closed)  # the oldest first (order on the wire aside)
+    assert health.status_code == 200
+    assert delivery.status_code == 202
+    for conn in trickling:
+        conn.close()
