@@ -65,7 +65,7 @@ class OnlyDenyStatusBlocks(Rule):
                 continue
             status, code = compared
             yield Hit(
-                node=node.test,
+                node=node,  # the branch and what follows it: the `return 0` is the allow
                 message=(
                     f"`{fn.qualname}` blocks only when the checker exits {code}, and answers 0 "
                     f"for any other status: a checker that crashed (`{ast.unparse(status)}` "
