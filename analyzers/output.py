@@ -87,14 +87,24 @@ def format_text(report: Report, read_source: SourceReader = read_file) -> str:
         out.append(finding_line(finding))
         if finding.fix:
             out.extend(fix_as_diff(finding.path, finding.fix, lines_of(finding.path)))
-    out.extend(f"{error.path}: error: {error.message}" for error in report.errors)
+    out.extend(f"{shown(error.path)}: error: {shown(error.message)}" for error in report.errors)
     out.append(summary_line(report))
     return "\n".join(out) + "\n"
 
 
+# Control characters: a file named "a\nb.py" or holding "\x1b[2J" must not write lines or
+# terminal commands of its own into the report (tab is kept: code is full of it).
+CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f-\x9f]")
+
+
+def shown(text: str) -> str:
+    """`text` with control characters spelt out (`\\n`, `\\x1b`), for a terminal."""
+    return CONTROL.sub(lambda m: repr(m.group())[1:-1], text)
+
+
 def finding_line(finding: Finding) -> str:
     where = f" (in {finding.function})" if finding.function else ""
-    return (
+    return shown(
         f"{finding.path}:{finding.line}: {finding.rule} [{finding.severity}] "
         f"{finding.message}{where}"
     )
@@ -110,10 +120,10 @@ def fix_as_diff(path: str, fix: Fix, file_lines: list[str] | None) -> list[str]:
     if file_lines is None or fix.end_line > len(file_lines) or fix.line < 1:
         return [
             f"fix for lines {fix.line}-{fix.end_line} (the original lines could not be read):",
-            *(f"+{line}" for line in new),
+            *(shown(f"+{line}") for line in new),
         ]
     old = _strip_newlines(file_lines[fix.line - 1 : fix.end_line])
-    return [f"--- a/{path}", f"+++ b/{path}", *fix_hunk(fix, old)]
+    return [f"--- a/{shown(path)}", f"+++ b/{shown(path)}", *map(shown, fix_hunk(fix, old))]
 
 
 def _strip_newlines(lines: list[str]) -> list[str]:

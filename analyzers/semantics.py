@@ -1029,6 +1029,13 @@ def allow_value(
     """
     if expr is None:
         return None
+    if isinstance(expr, ast.BoolOp) and isinstance(expr.op, ast.Or):
+        first = expr.values[0]
+        if not (isinstance(first, ast.Constant) and first.value):
+            return None
+        # `True or "x"` is `True`: the rest is never evaluated; the fix replaces it all
+        inner = allow_value(first, fn, info, loose)
+        return inner and AllowValue(expr, inner.deny, ast.unparse(expr))
     polarity = fn.polarity or ("allow" if loose else None)
     if isinstance(expr, ast.Constant) and isinstance(expr.value, bool):
         if polarity == "allow" and expr.value is True:

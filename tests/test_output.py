@@ -494,3 +494,24 @@ def test_docs_section_stops_at_the_next_heading():
     docs = "## What it does\nOne.\nTwo.\n\n## Why is this bad?\nThree."
     assert output.docs_section(docs, "What it does") == "One.\nTwo."
     assert output.docs_section(docs, "Missing") == ""
+
+
+def test_text_output_spells_out_control_characters_in_names_and_code() -> None:
+    """A file named `a\\nb\\x1b[31m.py` must not forge report lines or colour the terminal."""
+    path = "a\nb\x1b[31m.py"
+    finding = Finding(
+        rule="FC101",
+        path=path,
+        line=6,
+        end_line=6,
+        severity="error",
+        message="`has_permission` returns `True` (allow)",
+        function="has_permission",
+        fix=FIX,
+    )
+    report = Report(findings=[finding], errors=[AnalysisError(path, "could not be read")])
+    text = output.format_text(report, read_source=lambda _: SOURCE.replace("e)", "e)\x1b[2J"))
+    assert "\x1b" not in text
+    assert text.splitlines()[0].startswith("a\\nb\\x1b[31m.py:6: FC101")
+    assert "a\\nb\\x1b[31m.py: error: could not be read" in text.splitlines()
+    assert "\x1b[2J" not in text and "\\x1b[2J" in text

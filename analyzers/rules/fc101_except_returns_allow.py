@@ -646,6 +646,24 @@ def export(request):
 ]
 
 ExceptReturnsAllow.INVALID = [
+    # `True or ...` is True whatever follows; the fix replaces the whole expression
+    Invalid(
+        """\
+def can_edit(user, doc) -> bool:
+    try:
+        return acl.check(user, doc)
+    except AclError:
+        return True or "x"
+""",
+        line=5,
+        fixed="""\
+def can_edit(user, doc) -> bool:
+    try:
+        return acl.check(user, doc)
+    except AclError:
+        return False
+""",
+    ),
     # a hook that cannot be launched hands back the gate's "pass" verdict
     Invalid(
         """\
