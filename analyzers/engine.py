@@ -161,9 +161,59 @@ def _analyze(
     info = module_info(tree, text, path, config)
     rules = [r for r in all_rules() if r.wanted_in(text)]
     pairs = _apply_suppressions(list(_run_rules(info, rules)), text, path)
+    embedded = _embedded_script_findings(tree, text, path, config) if SHEBANG in text else []
     if with_fixes:
-        return Report(findings=_attach_fixes(pairs, text, tree, path, config))
-    return Report(findings=[finding for finding, _ in pairs])
+        return Report(findings=_attach_fixes(pairs, text, tree, path, config) + embedded)
+    return Report(findings=[finding for finding, _ in pairs] + embedded)
+
+
+SHEBANG = "#!/usr/bin/"
+EMBEDDED_SCRIPT = re.compile(r"#!/usr/bin/(env )?python")
+
+
+def _embedded_script_findings(
+    tree: ast.Module, text: str, path: str, config: Config
+) -> list[Finding]:
+    """Findings in a Python script held in a string (`HOOK_SCRIPT = '''#!/usr/bin/env
+    python3 ...`): the hook an installer writes out runs as code, so it is read as code.
+
+    Reported on the file's lines (the string's lines are the file's when, as in such a
+    template, no escape spans a line end) and without a fix: a fix built on the string's
+    value could not be written back into the literal reliably.
+    """
+    found: list[Finding] = []
+    for node in tree.body:
+        value = node.value if isinstance(node, ast.Assign) else None
+        if not (isinstance(value, ast.Constant) and isinstance(value.value, str)):
+            continue
+        script = value.value
+        if not EMBEDDED_SCRIPT.match(script) or script.count("\n") != _source_lines(value) - 1:
+            continue
+        report = analyze_source(script, path, config, with_fixes=False)
+        offset = value.lineno - 1
+        found.extend(
+            replace(
+                f,
+                line=f.line + offset,
+                end_line=f.end_line + offset,
+                message=_shift_line_refs(f.message, offset),
+                fix=None,
+            )
+            for f in report.findings
+        )
+    return found
+
+
+LINE_REF = re.compile(r"\bline (\d+)")
+
+
+def _shift_line_refs(message: str, offset: int) -> str:
+    """`the denial at line 79` of the script -> the same line of the file."""
+    return LINE_REF.sub(lambda m: f"line {int(m.group(1)) + offset}", message)
+
+
+def _source_lines(node: ast.expr) -> int:
+    return (node.end_lineno or node.lineno) - node.lineno + 1
 
 
 Pending = tuple[Finding, Sequence[Edit]]  # a finding and the edits that would fix it

@@ -120,6 +120,8 @@ RECORDING_CALL = re.compile(r"(?i)(^|\.)(audit|metrics?|statsd|telemetry|logger|
 DENY_HELPER = re.compile(
     r"(?i)^_*(send|respond|reply|return|deny|reject|abort|create|build|make)_?(401|402|403|429"
     r"|forbidden|unauthori[sz]ed|denied|deny|reject\w*|payment_required)"
+    # a helper that builds the refusal itself: `_blocked_response(id)`, `denied_result(...)`
+    r"|^_*(blocked|denied|rejected|refused|forbidden)_(response|result|reply|answer|message)"
 )
 DENY_STATUS = {401, 402, 403, 407, 429, 451, 503}
 DENY_RESPONSES = re.compile(
@@ -206,6 +208,8 @@ ALLOW_PHRASES: list[tuple[str, str]] = [
     (r"(do ?n[o']t|never) block(ing)? (the |this |any )?(request|user|access|tool|call|action"
      r"|command|agent|auth\w*|login|traffic|write|read|turn|operation)s?(?![\w-])", "denying"),
     (r"let(ting)? (it|them|the \w+|this \w+) (pass|go|proceed)", "denying"),
+    (r"fall(ing|s)?[- ]?back to (the )?(owner|admin\w*|root|superuser|full|elevated)"
+     r"( role| access| privileges?| permissions?| rights)?(?![\w-])", "denying"),
     (r"skip(ping)? (the |this )?(\w+ ){0,3}(check(s|ing)?|verification|validation)(?![\w-])",
      "denying"),
     (r"allow(ing|ed|s)? (it |them |this |the \w+ )?through(?![\w-])", "denying"),
@@ -220,7 +224,7 @@ ALLOW_PHRASES: list[tuple[str, str]] = [
 # Every allow phrase contains one of these: a cheap test before the regular expression.
 ALLOW_STEMS = ("allow", "approv", "grant", "accept", "open", "through", "proceed", "permit",
                "assum", "skip", "let", "treat", "block", "pass", "ignor", "bypass",
-               "no-op", "noop")  # fmt: skip
+               "no-op", "noop", "back to")  # fmt: skip
 ALLOW_LANGUAGE = re.compile("|".join(f"(?:{p})" for p, _ in ALLOW_PHRASES), re.IGNORECASE)
 REWORDINGS = [(re.compile(p, re.IGNORECASE), r) for p, r in ALLOW_PHRASES]
 FAIL_OPEN_FLAG = re.compile(
@@ -579,7 +583,7 @@ DOING_NAME = re.compile(
     re.IGNORECASE,
 )
 # `if not self.can_edit(`, `if await is_blocked(`: a call right in an `if` test.
-IF_CALL = re.compile(r"\bif\s+(?:not\s+)?(?:await\s+)?(?:[\w.]+\.)?(\w+)\(")
+IF_CALL = re.compile(r"\bif\s+(?:[\w.]+\s+and\s+)?(?:not\s+)?(?:await\s+)?(?:[\w.]+\.)?(\w+)\(")
 EVIDENCE_NEEDED = 5  # points; a name or a docstring alone is never enough
 # "Returns True if a hook blocked execution", "True when the domain is allowed": the
 # docstring says which way the answer points.
@@ -828,7 +832,11 @@ def caller_votes(tree: ast.Module) -> dict[str, Counter[Polarity]]:
 
 
 def tested_call(test: ast.expr) -> tuple[ast.Call, bool] | None:
-    """(call, negated) for `f(...)`, `not f(...)`, `await f(...)`, `not await f(...)`."""
+    """(call, negated) for `f(...)`, `not f(...)`, `await f(...)`, `not await f(...)`, also
+    as the one call of an `and` (`tc_id and gate(tc_id)`: the body runs on the call's yes)."""
+    if isinstance(test, ast.BoolOp) and isinstance(test.op, ast.And):
+        calls = [t for v in test.values if (t := tested_call(v)) is not None]
+        return calls[0] if len(calls) == 1 else None
     negated = False
     if isinstance(test, ast.UnaryOp) and isinstance(test.op, ast.Not):
         test, negated = test.operand, True
@@ -1050,9 +1058,12 @@ def allow_value(
         return None
     if isinstance(expr, ast.Attribute) and expr.attr in ALLOW_MEMBERS:
         return _enum_allow(expr, info)
-    if isinstance(expr, ast.Tuple) and expr.elts and polarity is not None:
-        first = allow_value(expr.elts[0], fn, info, loose)
-        return first
+    if (
+        isinstance(expr, ast.Tuple)
+        and expr.elts
+        and (polarity is not None or isinstance(expr.elts[0], ast.Call | ast.Dict))
+    ):  # `(ActionResult(action="allow"), None)`: the result says which, whoever returns it
+        return allow_value(expr.elts[0], fn, info, loose)
     if (
         isinstance(expr, ast.List | ast.Tuple | ast.Set | ast.Dict)
         and not (expr.keys if isinstance(expr, ast.Dict) else expr.elts)
@@ -1063,7 +1074,7 @@ def allow_value(
         return _dict_allow(expr, fn, info)
     if isinstance(expr, ast.Call):
         for kw in expr.keywords:
-            hit = keyed_allow(kw.arg, kw.value, fn, info)
+            hit = keyed_allow(kw.arg, kw.value, fn, info, decided=loose)
             if hit:
                 return hit
     return None
@@ -1100,13 +1111,20 @@ def _dict_allow(expr: ast.Dict, fn: FunctionInfo, info: ModuleInfo) -> AllowValu
 
 
 def keyed_allow(
-    key: str | None, value: ast.expr, fn: FunctionInfo, info: ModuleInfo
+    key: str | None,
+    value: ast.expr,
+    fn: FunctionInfo,
+    info: ModuleInfo,
+    decided: bool = False,
 ) -> AllowValue | None:
-    """`allowed=True`, `"denied": False`, `"permission": "allow"` inside a result."""
+    """`allowed=True`, `"denied": False`, `"permission": "allow"` inside a result.
+
+    Weak keys (`valid`, `verified`) count in a permission function, or where the caller
+    knows the code is deciding (`decided`: the handler caught a validation failure)."""
     if key is None or not isinstance(value, ast.Constant):
         return None
     k = key.lower()
-    strong = fn.polarity is not None
+    strong = decided or fn.polarity is not None
     if (k in ALLOW_KEYS or (strong and k in WEAK_ALLOW_KEYS)) and value.value is True:
         return AllowValue(value, "False", f"{key}=True")
     if (k in DENY_KEYS or (strong and k in WEAK_DENY_KEYS)) and value.value is False:
@@ -1167,12 +1185,39 @@ def mentions_allowing(info: ModuleInfo, node: ast.AST) -> bool:
     return any(stem in lowered for stem in ALLOW_STEMS) and bool(ALLOW_LANGUAGE.search(text))
 
 
-def gated_by_fail_open_flag(handler: ast.ExceptHandler) -> bool:
-    """The handler tests a named fail-open setting (`if not self.settings.fail_open: raise`)."""
+def gated_by_fail_open_flag(handler: ast.ExceptHandler, fn: FunctionInfo | None = None) -> bool:
+    """The handler tests a named fail-open setting (`if not self.settings.fail_open: raise`).
+
+    With `fn`, a flag that is the function's own parameter and defaults to the open mode
+    (`strict=False`, `fail_open=True`) is no opt-in: every caller that says nothing gets
+    the open path, so the handler is judged as if the flag were not there."""
     return any(
-        isinstance(n, ast.If) and FAIL_OPEN_FLAG.search(ast.unparse(n.test))
+        isinstance(n, ast.If)
+        and FAIL_OPEN_FLAG.search(ast.unparse(n.test))
+        and not (fn is not None and _open_by_default(n.test, fn))
         for n in own_nodes(handler)
     )
+
+
+# Flags whose True closes (`strict`, `enforce`); for the others True opens (`fail_open`).
+CLOSING_FLAG = re.compile(r"(?i)strict|enforc\w*|fail_?closed")
+
+
+def _open_by_default(test: ast.expr, fn: FunctionInfo) -> bool:
+    """`if strict:` in `def f(..., strict=False)`: the default takes the open path."""
+    if isinstance(test, ast.UnaryOp) and isinstance(test.op, ast.Not):
+        test = test.operand
+    if not isinstance(test, ast.Name):
+        return False
+    args = fn.node.args
+    positional = [*args.posonlyargs, *args.args]
+    defaults = dict(zip([a.arg for a in positional[len(positional) - len(args.defaults) :]],
+                        args.defaults, strict=True))  # fmt: skip
+    defaults.update({a.arg: d for a, d in zip(args.kwonlyargs, args.kw_defaults, strict=True) if d})
+    default = defaults.get(test.id)
+    if not (isinstance(default, ast.Constant) and isinstance(default.value, bool)):
+        return False
+    return default.value is (CLOSING_FLAG.search(test.id) is None)
 
 
 def under_fail_open_flag(path: list[ast.AST]) -> bool:

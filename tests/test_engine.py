@@ -446,3 +446,32 @@ def test_a_file_with_many_findings_is_read_a_bounded_number_of_times(monkeypatch
     assert len([f for f in report.findings if f.fix]) == 60
     # each re-analysis of a patched file reads it a few times; never once per fix
     assert sum(read) < 15 * len(source), (sum(read) / len(source), len(read))
+
+
+HOOK_INSTALLER = '''"""Installs the hook below into .claude/hooks."""
+
+HOOK_SCRIPT = """#!/usr/bin/env python3
+import json
+import sys
+
+
+def main():
+    try:
+        event = json.loads(sys.stdin.read())
+    except json.JSONDecodeError:
+        sys.exit(0)  # cannot parse: allow
+    if event.get("tool_name") == "Bash" and "rm -rf" in event["tool_input"]["command"]:
+        sys.exit(2)
+    sys.exit(0)
+"""
+
+EXAMPLE = """print("#!/usr/bin/env python3 is only quoted here")"""
+'''
+
+
+def test_a_python_script_held_in_a_string_is_analysed_on_the_files_lines() -> None:
+    """An installer's HOOK_SCRIPT runs as a hook: its fail-open exit is reported where it
+    sits in the file, without a fix (it could not be written back into the literal)."""
+    report = analyze_source(HOOK_INSTALLER, "installer.py")
+    assert [(f.rule, f.line, f.fix) for f in report.findings] == [("FC108", 12, None)]
+    assert HOOK_INSTALLER.splitlines()[11].strip().startswith("sys.exit(0)")

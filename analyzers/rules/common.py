@@ -242,6 +242,16 @@ def branch_kind(test: ast.expr, fn: FunctionInfo) -> str | None:
     negated = False
     if isinstance(test, ast.UnaryOp) and isinstance(test.op, ast.Not):
         test, negated = test.operand, True
+    if (
+        isinstance(test, ast.Call)
+        and dotted_name(test.func) in ("all", "any")
+        and len(test.args) == 1
+        and isinstance(test.args[0], ast.GeneratorExp | ast.ListComp)
+    ):
+        test = test.args[0].elt  # `all(v == "ERROR" for v in votes)`: every answer failed
+    if isinstance(test, ast.Compare) and len(test.ops) == 1 and _error_token(test):
+        failed = isinstance(test.ops[0], ast.Eq | ast.Is | ast.In)
+        return "failure" if failed != negated else "success"
     if isinstance(test, ast.Compare) and len(test.ops) == 1:
         subject, op, other = test.left, test.ops[0], test.comparators[0]
         if (
@@ -266,6 +276,19 @@ def branch_kind(test: ast.expr, fn: FunctionInfo) -> str | None:
         if FAILURE_SUBJECT.search(name.rsplit(".", 1)[-1]):
             return "success"
     return None
+
+
+# An answer that says the check failed: `vote == "ERROR"`, `status == "timeout"`.
+ERROR_TOKEN = re.compile(r"(?i)^(error|errored|failed|failure|timeout|timed_?out|unavailable)$")
+
+
+def _error_token(test: ast.Compare) -> bool:
+    other = test.comparators[0]
+    return (
+        isinstance(other, ast.Constant)
+        and isinstance(other.value, str)
+        and ERROR_TOKEN.match(other.value) is not None
+    )
 
 
 def _missing_kind(subject: ast.expr, fn: FunctionInfo) -> str | None:

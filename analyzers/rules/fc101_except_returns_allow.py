@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import ast
+import re
 from collections.abc import Iterator
 
 from analyzers.fixes import Edit, ReplaceExpression, ReplaceStatements
-from analyzers.flow import FunctionFlow, returns_in
+from analyzers.flow import FunctionFlow, is_exit_call, returns_in
 from analyzers.rules.base import Hit, Invalid, Rule
-from analyzers.rules.common import assigns, caught, failing_call, reword_edits, tries
+from analyzers.rules.common import assigns, caught, exit_code, failing_call, reword_edits, tries
 from analyzers.semantics import (
     AllowValue,
     FunctionInfo,
@@ -19,6 +20,7 @@ from analyzers.semantics import (
     catches_failures,
     checks_auth,
     gated_by_fail_open_flag,
+    handler_types,
     is_deny_response,
     keyed_allow,
     mentions_allowing,
@@ -79,7 +81,7 @@ class ExceptReturnsAllow(Rule):
         flow: FunctionFlow | None = None
         for node in tries(fn):
             for handler in node.handlers:
-                if not catches_failures(handler, node) or gated_by_fail_open_flag(handler):
+                if not catches_failures(handler, node) or gated_by_fail_open_flag(handler, fn):
                     continue
                 loose = mentions_allowing(info, handler)
                 for ret in returns_in(handler):
@@ -103,6 +105,8 @@ class ExceptReturnsAllow(Rule):
         if _under_flag(fn, handler, ret):
             return None
         value = allow_value(ret.value, fn, info, loose)
+        if value is None and _failed_validation(handler):
+            value = _valid_in_result(ret.value, fn, info)
         if value is not None:
             edits: list[Edit] = [_deny_edit(value, ret)]
             message = (
@@ -324,12 +328,46 @@ def _deny_testing(fn: FunctionInfo, name: str, node: ast.Try) -> ast.If | None:
         if not any(isinstance(n, ast.Name) and n.id == name for n in ast.walk(stmt.test)):
             continue
         if body_denies(stmt.body) or any(
-            isinstance(n, ast.Call) and is_deny_response(n)
+            isinstance(n, ast.Call) and (is_deny_response(n) or _exits_refusing(n))
             for s in stmt.body
             for n in [s, *own_nodes(s)]
         ):
             return stmt
     return None
+
+
+# What a validator raises when the input is not valid: the handler is the "no" path.
+FAILED_VALIDATION = re.compile(
+    r"(?i)(validation|invalid|verification|schema)\w*(error|exception|failed|failure)$"
+)
+
+
+def _valid_in_result(
+    value: ast.expr | None, fn: FunctionInfo, info: ModuleInfo
+) -> AllowValue | None:
+    """`Result(is_valid=True, ...)` answered to a validation failure: the result says valid.
+    Only a result's own field counts; a bare `True` could mean anything (`has_changed`)."""
+    if not isinstance(value, ast.Call):
+        return None
+    for kw in value.keywords:
+        hit = keyed_allow(kw.arg, kw.value, fn, info, decided=True)
+        if hit is not None:
+            return hit
+    return None
+
+
+def _failed_validation(handler: ast.ExceptHandler) -> bool:
+    """`except ValidationError:`: what was caught is the check saying no."""
+    types = handler_types(handler)
+    return bool(types) and all(FAILED_VALIDATION.search(t) for t in types)
+
+
+def _exits_refusing(call: ast.Call) -> bool:
+    """`sys.exit(2)`: a hook or script that refuses by its exit status."""
+    if not is_exit_call(call):
+        return False
+    status = exit_code(call)
+    return status is not None and status != 0
 
 
 def _computed_in_loop(handler: ast.ExceptHandler, ret: ast.Return) -> bool:
@@ -423,6 +461,23 @@ def has_permission(user, action):
 """
 
 ExceptReturnsAllow.VALID = [
+    # the lenient path is an opt-in: strict is the default
+    """
+def safe_parse(content, model_class, strict=True):
+    data = json.loads(content)
+    try:
+        validated = model_class.model_validate(data)
+        return ValidationResult(is_valid=True, data=validated)
+    except ValidationError as e:
+        errors = [str(x) for x in e.errors()]
+        if strict:
+            return ValidationResult(is_valid=False, errors=errors)
+        try:
+            partial = model_class.model_construct(**data)
+            return ValidationResult(is_valid=True, data=partial, warnings=errors)
+        except Exception as e2:
+            return ValidationResult(is_valid=False, errors=[str(e2)])
+""",
     # it builds the denial; None means "could not build it" and the caller denies anyway
     """
 def render_limit_page(template, request):
@@ -646,6 +701,120 @@ def export(request):
 ]
 
 ExceptReturnsAllow.INVALID = [
+    # the verdict is the first of a pair; the result's own field says allow
+    Invalid(
+        """\
+def scan_with_escalation(self, body):
+    try:
+        payload = json.loads(body)
+    except ValueError:
+        return ActionResult(action="allow", reason="not JSON"), None
+    return self._scan(payload), self._escalation(payload)
+""",
+        line=5,
+        fixed="""\
+def scan_with_escalation(self, body):
+    try:
+        payload = json.loads(body)
+    except ValueError:
+        return ActionResult(action="deny", reason="not JSON"), None
+    return self._scan(payload), self._escalation(payload)
+""",
+    ),
+    # validation failed, and the lenient path - the default - answers "valid"
+    Invalid(
+        """\
+def safe_parse(content, model_class, strict=False):
+    data = json.loads(content)
+    try:
+        validated = model_class.model_validate(data)
+        return ValidationResult(is_valid=True, data=validated)
+    except ValidationError as e:
+        errors = [str(x) for x in e.errors()]
+        if strict:
+            return ValidationResult(is_valid=False, errors=errors)
+        try:
+            partial = model_class.model_construct(**data)
+            return ValidationResult(is_valid=True, data=partial, warnings=errors)
+        except Exception as e2:
+            return ValidationResult(is_valid=False, errors=[str(e2)])
+""",
+        line=12,
+        fixed="""\
+def safe_parse(content, model_class, strict=False):
+    data = json.loads(content)
+    try:
+        validated = model_class.model_validate(data)
+        return ValidationResult(is_valid=True, data=validated)
+    except ValidationError as e:
+        errors = [str(x) for x in e.errors()]
+        if strict:
+            return ValidationResult(is_valid=False, errors=errors)
+        try:
+            partial = model_class.model_construct(**data)
+            return ValidationResult(is_valid=False, data=partial, warnings=errors)
+        except Exception as e2:
+            return ValidationResult(is_valid=False, errors=[str(e2)])
+""",
+    ),
+    # a hook's verdict set to allow on error skips the exit status that blocks
+    Invalid(
+        """\
+def main():
+    event = read_event()
+    try:
+        decision = evaluate(event, load_policy())
+    except Exception:
+        decision = "allow"
+    if decision == "deny":
+        print("blocked by policy", file=sys.stderr)
+        sys.exit(2)
+    sys.exit(0)
+""",
+        line=6,
+        fixed="""\
+def main():
+    event = read_event()
+    try:
+        decision = evaluate(event, load_policy())
+    except Exception:
+        decision = "deny"
+    if decision == "deny":
+        print("blocked by policy", file=sys.stderr)
+        sys.exit(2)
+    sys.exit(0)
+""",
+    ),
+    # what True means comes from the caller: `if call_id and _gate(call_id): <blocked>`
+    Invalid(
+        """\
+def _gate(call_id) -> bool:
+    try:
+        return verdicts.wait(call_id, timeout=30)
+    except Exception:
+        return False
+
+
+def invoke(tool, call_id, args):
+    if call_id and _gate(call_id):
+        return _blocked_response(call_id)
+    return tool.run(args)
+""",
+        line=5,
+        fixed="""\
+def _gate(call_id) -> bool:
+    try:
+        return verdicts.wait(call_id, timeout=30)
+    except Exception:
+        return True
+
+
+def invoke(tool, call_id, args):
+    if call_id and _gate(call_id):
+        return _blocked_response(call_id)
+    return tool.run(args)
+""",
+    ),
     # `True or ...` is True whatever follows; the fix replaces the whole expression
     Invalid(
         """\

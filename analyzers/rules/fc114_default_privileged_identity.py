@@ -9,7 +9,14 @@ from collections.abc import Iterator
 from analyzers.fixes import ReplaceExpression, ReplaceStatements
 from analyzers.rules.base import Hit, Invalid, Rule
 from analyzers.rules.common import absent_subject, defaulted_lookups, unawaited
-from analyzers.semantics import FunctionInfo, ModuleInfo, dotted_name, own_nodes, own_statements
+from analyzers.semantics import (
+    FunctionInfo,
+    ModuleInfo,
+    call_name,
+    dotted_name,
+    own_nodes,
+    own_statements,
+)
 
 ROLE_KEYS = re.compile(
     r"(?i)^(role|roles|group|groups|scope|scopes|permissions?|perms|tier|level)$"
@@ -95,6 +102,7 @@ class DefaultPrivilegedIdentity(Rule):
     def check(self, fn: FunctionInfo, info: ModuleInfo) -> Iterator[Hit]:
         yield from _defaulted_privilege(fn, info)
         yield from _privilege_when_unknown(fn, info)
+        yield from _privilege_from_claim_on_error(fn)
 
 
 def _defaulted_privilege(fn: FunctionInfo, info: ModuleInfo) -> Iterator[Hit]:
@@ -199,6 +207,58 @@ def ordered_members(info: ModuleInfo, name: str) -> dict[str, int]:
     return {}
 
 
+def _privilege_from_claim_on_error(fn: FunctionInfo) -> Iterator[Hit]:
+    """`except: is_admin = payload.get("is_admin", False)`: the directory that says who is
+    an admin failed, and the flag is read from what the caller presented instead (a token
+    issued before a demotion still says admin)."""
+    for node in own_nodes(fn.node):
+        if not isinstance(node, ast.Try):
+            continue
+        for handler in node.handlers:
+            for stmt in handler.body:
+                if not (isinstance(stmt, ast.Assign) and len(stmt.targets) == 1):
+                    continue
+                target = dotted_name(stmt.targets[0]) or ""
+                if not FLAG_KEYS.match(target.rsplit(".", 1)[-1]):
+                    continue
+                claim = _claim_read(stmt.value)
+                if claim is None or not _set_in(node.body, target):
+                    continue
+                yield Hit(
+                    node=stmt,
+                    message=(
+                        f"`{fn.qualname}` sets `{target}` from `{ast.unparse(claim)}` when the "
+                        "lookup it trusts fails: what the caller presented decides its own "
+                        "privilege."
+                    ),
+                    edits=[ReplaceExpression(stmt.value, "False")],
+                    key_nodes=[stmt],
+                    severity="warning",
+                )
+
+
+def _claim_read(value: ast.expr) -> ast.expr | None:
+    """`payload.get("is_admin", ...)`, `claims["is_admin"]`: a flag read from a mapping."""
+    if isinstance(value, ast.Call) and call_name(value) == "get" and value.args:
+        key = value.args[0]
+    elif isinstance(value, ast.Subscript):
+        key = value.slice
+    else:
+        return None
+    if isinstance(key, ast.Constant) and isinstance(key.value, str) and FLAG_KEYS.match(key.value):
+        return value
+    return None
+
+
+def _set_in(body: list[ast.stmt], target: str) -> bool:
+    """The try sets the same flag from its own lookup: the handler is its fallback."""
+    return any(
+        isinstance(n, ast.Assign) and any(dotted_name(t) == target for t in n.targets)
+        for stmt in body
+        for n in [stmt, *own_nodes(stmt)]
+    )
+
+
 def _unknown_identity_blocks(fn: FunctionInfo) -> Iterator[tuple[list[ast.stmt], str]]:
     """Blocks that run when the caller's identity is missing or could not be read."""
     resolves = (
@@ -289,6 +349,19 @@ def _unprivileged(key: str, default: ast.expr) -> ReplaceExpression | None:
 
 
 DefaultPrivilegedIdentity.VALID = [
+    # the failed lookup leaves no privilege; the claim is only shown
+    """
+def verify(token):
+    payload = decode(token)
+    try:
+        credential = users.get_credential(payload["sub"])
+        is_admin = credential.is_admin
+    except Exception:
+        log.warning("directory down")
+        is_admin = False
+    display_admin = payload.get("is_admin", False)
+    return {"is_admin": is_admin, "badge": display_admin}
+""",
     # the error gets the least level there is
     """
 class AccessLevel(IntEnum):
@@ -375,6 +448,34 @@ def ensure_admin():
 ]
 
 DefaultPrivilegedIdentity.INVALID = [
+    # the directory failed; the token's own claim decides
+    Invalid(
+        """\
+def verify(token):
+    payload = decode(token)
+    is_admin = False
+    try:
+        credential = users.get_credential(payload["sub"])
+        if credential:
+            is_admin = credential.is_admin
+    except Exception:
+        is_admin = payload.get("is_admin", False)
+    return {"valid": True, "is_admin": is_admin}
+""",
+        line=9,
+        fixed="""\
+def verify(token):
+    payload = decode(token)
+    is_admin = False
+    try:
+        credential = users.get_credential(payload["sub"])
+        if credential:
+            is_admin = credential.is_admin
+    except Exception:
+        is_admin = False
+    return {"valid": True, "is_admin": is_admin}
+""",
+    ),
     # an error answered with a level above the least one the module's scale defines
     Invalid(
         """\

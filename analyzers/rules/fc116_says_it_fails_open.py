@@ -104,7 +104,7 @@ class SaysItFailsOpen(Rule):
     trigger = ("allow", "Allow", "ALLOW", "open", "Open", "OPEN", "permissive", "approv",
                "Approv", "APPROV", "grant", "accept", "through", "skip", "proceed", "permit",
                "let ", "letting", "treat", "block", "ignored", "bypass", "no-op",
-               "noop")  # fmt: skip
+               "noop", "back to")  # fmt: skip
 
     def check(self, fn: FunctionInfo, info: ModuleInfo) -> Iterator[Hit]:
         flow: FunctionFlow | None = None
@@ -139,6 +139,8 @@ class SaysItFailsOpen(Rule):
             branches = [*failure_branches(stmt, fn), *_unexpected_else(stmt, info)]
             if not branches and _lacks_presented_input(stmt, fn):
                 branches = [(stmt.body, True)]  # a request without its headers is malformed
+            if not branches and _says_it_failed(info, stmt):
+                branches = [(stmt.body, True)]  # "... - membership API unavailable"
             for body, failing in branches:
                 if failing is None or not body:
                     continue
@@ -214,6 +216,23 @@ def _open_branch(body: list[ast.stmt], fn: FunctionInfo, info: ModuleInfo) -> li
     if denies == (True, False):
         return last.orelse
     return None
+
+
+# A branch's own log line saying it runs because something failed.
+FAILURE_SAID = re.compile(
+    r"(?i)\b(unavailable|unreachable|failed|failure|timed out|time(d)?out|is down|errored)\b"
+)
+
+
+def _says_it_failed(info: ModuleInfo, stmt: ast.If) -> bool:
+    """The branch's own strings say a service failed: it is the failure path."""
+    said = " ".join(
+        n.value
+        for s in stmt.body
+        for n in ast.walk(s)
+        if isinstance(n, ast.Constant) and isinstance(n.value, str)
+    )
+    return FAILURE_SAID.search(said) is not None
 
 
 def _lacks_presented_input(stmt: ast.If, fn: FunctionInfo) -> bool:
@@ -513,6 +532,17 @@ def _default_verdict(
 
 
 SaysItFailsOpen.VALID = [
+    # a branch that says a service failed, and denies
+    """
+def role_for(request, account_id):
+    for m in fetch_memberships(request.user):
+        if m["account_id"] == account_id:
+            return m["role"]
+    if request.session.get("account_id") == account_id:
+        logger.warning("membership service unavailable: not falling back to owner role")
+        return None
+    return None
+""",
     # a hook's handler that answers the blocking status, whatever its comment recalls
     """
 def main() -> int:
@@ -615,6 +645,50 @@ def can_edit(user, doc):
 ]
 
 SaysItFailsOpen.INVALID = [
+    # the branch's own log says the service failed and that it falls back to the top role
+    Invalid(
+        """\
+def role_for(request, account_id):
+    memberships = fetch_memberships(request.user)
+    for m in memberships:
+        if m["account_id"] == account_id:
+            return m["role"]
+    if request.session.get("account_id") == account_id:
+        logger.warning("falling back to owner role: membership service unavailable")
+        return "owner"
+    return None
+""",
+        line=8,
+    ),
+    # every critic answered "ERROR", and the branch says it approves
+    Invalid(
+        """\
+def check_consensus(self, action):
+    votes = [self._vote(critic, action) for critic in self.critics]
+    if all(v == "ERROR" for v in votes):
+        logger.warning("all critics unavailable, skipping consensus (fail-open)")
+        decision = "APPROVE"
+    elif all(v == "REJECT" for v in votes):
+        decision = "REJECT"
+    else:
+        decision = "ESCALATE"
+    return decision
+""",
+        line=4,
+        fixed="""\
+def check_consensus(self, action):
+    votes = [self._vote(critic, action) for critic in self.critics]
+    if all(v == "ERROR" for v in votes):
+        logger.warning("all critics unavailable, skipping consensus (failing closed)")
+        decision = "APPROVE"
+        raise PermissionError("could not verify the check: denying")
+    elif all(v == "REJECT" for v in votes):
+        decision = "REJECT"
+    else:
+        decision = "ESCALATE"
+    return decision
+""",
+    ),
     # a pre-commit runner relays each check's failing status, but a crash is "ignored"
     Invalid(
         """\
