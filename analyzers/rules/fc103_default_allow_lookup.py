@@ -93,12 +93,16 @@ class DefaultAllowLookup(Rule):
         + "|".join(sorted(ALLOW_STRINGS))
         + r")[\w.:-]*[\"'])|[\w-]*(?:"
         + "|".join(sorted(THREAT_STATES | THREAT_NOUNS))
-        + r")[\w-]*[\"']\s*,\s*False)"
-        + r"|\bor\s+[\"'][\w.:-]*(?:pass|"
-        + "|".join(sorted(ALLOW_STRINGS))
-        + r")[\w.:-]*[\"']",
+        + r")[\w-]*[\"']\s*,\s*False)",
         re.IGNORECASE,
     )
+    # `decision = parse(out) or "pass"`: plain substrings, so the file test stays one pass
+    file_words = tuple(
+        f" or {q}{word}"
+        for q in "\"'"
+        for word in ("pass", "PASS", "Pass", "allow", "ALLOW", "Allow", "approv", "APPROV",
+                     "Approv", "permit", "PERMIT", "grant", "GRANT", "accept", "ACCEPT")
+    )  # fmt: skip
 
     def check(self, fn: FunctionInfo, info: ModuleInfo) -> Iterator[Hit]:
         yield from self._or_defaults(fn, info)

@@ -226,6 +226,10 @@ FAILURE_SAID = re.compile(
 
 def _says_it_failed(info: ModuleInfo, stmt: ast.If) -> bool:
     """The branch's own strings say a service failed: it is the failure path."""
+    end = stmt.body[-1].end_lineno or stmt.body[-1].lineno
+    source = "".join(info.lines[stmt.body[0].lineno - 1 : end])
+    if not FAILURE_SAID.search(source):
+        return False  # the cheap test first: most branches say nothing of the kind
     said = " ".join(
         n.value
         for s in stmt.body

@@ -67,14 +67,9 @@ class CheckSkippedWithoutBackend(Rule):
     severity = "warning"
     summary = "A deny check runs only when its store is available; without it, the answer is yes."
     fix_safety = "While the store is unavailable, requests get the check's own denial."
-    # a store handle tested in an `if`: `if db`, `if not redis`, `if conn is not None`
-    trigger = ("if db", "if not db", "if redis", "if not redis", "if conn", "if not conn",
-               "if client", "if not client", "if cache", "if not cache", "if store",
-               "if not store", "if session", "if not session", "if pool", "if not pool",
-               "if engine", "if not engine", "if cursor", "if not cursor", "if collection",
-               "if not collection", "if repo", "if not repo", "if backend", "if not backend",
-               "if kv", "if not kv", "if mongo", "if not mongo", "if table", "if not table",
-               "if database", "if not database", "_client")  # fmt: skip
+    # any `if`: the check itself first looks for one that tests a store handle (a long
+    # list of trigger words would cost every function of every file a substring test each)
+    trigger = ("if ",)
 
     def check(self, fn: FunctionInfo, info: ModuleInfo) -> Iterator[Hit]:
         tested = {
