@@ -127,15 +127,16 @@ def _judged_and_answered(fn: FunctionInfo, name: str, node: ast.Try) -> ast.Call
     """After the try, a judging call takes `name` and its answer is what `fn` returns
     (`return check(args)`, or `verdict = check(args)` ... `return bool(verdict)`)."""
     end = node.end_lineno or node.lineno
-    later = [s for s in fn.statements if s.lineno > end]
+    later = [s for s in fn.statements if isinstance(s, ast.stmt) and s.lineno > end]
     for stmt in later:
-        value = stmt.value if isinstance(stmt, ast.Return | ast.Assign) else None
-        call = unawaited(value)
+        if not isinstance(stmt, ast.Return | ast.Assign):
+            continue
+        call = unawaited(stmt.value)
         if not (isinstance(call, ast.Call) and _judges(call) and _takes(call, name)):
             continue
         if isinstance(stmt, ast.Return):
             return call
-        targets = {t.id for t in stmt.targets if isinstance(t, ast.Name)}  # type: ignore[union-attr]
+        targets = {t.id for t in stmt.targets if isinstance(t, ast.Name)}
         if any(_returns_one_of(s, targets) for s in later if s.lineno > stmt.lineno):
             return call
     return None
