@@ -7,8 +7,11 @@ from __future__ import annotations
 
 import fnmatch
 import re
-import re._constants as re_constants  # the structure of a pattern, to bound its cost
-import re._parser as re_parser
+
+# the structure of a pattern, to bound its cost; typeshed has no stubs for re's private
+# modules (its sre_* stubs name the deprecated aliases, which warn on import)
+import re._constants as re_constants  # type: ignore[import-not-found]
+import re._parser as re_parser  # type: ignore[import-not-found]
 import stat
 import tomllib
 from dataclasses import dataclass, field

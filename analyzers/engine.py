@@ -17,7 +17,7 @@ import stat
 import tokenize
 import warnings
 from collections import Counter
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
 from dataclasses import replace
@@ -348,13 +348,14 @@ def _attach_fixes(
     fixes = [_built_fix(edits, text, tree, lines) for _, edits in pairs]
     before = _counts(findings)
     verified: dict[int, Fix] = {}
-    batch = _non_overlapping([i for i, fix in enumerate(fixes) if fix is not None], fixes)
+    built = {i: fix for i, fix in enumerate(fixes) if fix is not None}
+    batch = _non_overlapping(built)
     if batch:
-        after = _reanalysed(_apply_all(text, [fixes[i] for i in batch]), path, config)
+        after = _reanalysed(_apply_all(text, [built[i] for i in batch]), path, config)
         for function, members in _by_function(batch, findings).items():
             removed = Counter(findings[i].rule for i in members)
             if after is not None and _closes(function, removed, before, after):
-                verified.update((i, fixes[i]) for i in members)
+                verified.update((i, built[i]) for i in members)
     for i, fix in enumerate(fixes):
         if fix is None or i in verified:
             continue
@@ -396,13 +397,11 @@ def _built_fix(edits: Sequence[Edit], text: str, tree: ast.Module, lines: list[s
         return None
 
 
-def _non_overlapping(indexes: list[int], fixes: Sequence[Fix | None]) -> list[int]:
+def _non_overlapping(fixes: Mapping[int, Fix]) -> list[int]:
     """Fixes that can be applied together: no two touch the same line."""
     taken: set[int] = set()
     chosen = []
-    for i in indexes:
-        fix = fixes[i]
-        assert fix is not None
+    for i, fix in fixes.items():
         lines = set(range(fix.line, fix.end_line + 1))
         if not lines & taken:
             taken |= lines

@@ -79,14 +79,9 @@ class RewordComments:
     last: int
 
 
-Edit = (
-    ReplaceExpression
-    | ReplaceStatements
-    | RewordMessage
-    | HoistFinallyReturn
-    | UnwrapWith
-    | RewordComments
-)
+# the edits that name an ast node (the libcst tree is changed where that node is)
+NodeEdit = ReplaceExpression | ReplaceStatements | RewordMessage | HoistFinallyReturn | UnwrapWith
+Edit = NodeEdit | RewordComments
 
 
 def reword(text: str) -> str:
@@ -113,11 +108,11 @@ def build_fix(
     file: a file with thousands of findings costs each fix the size of its function.
     """
     comments = [e for e in edits if isinstance(e, RewordComments)]
-    edits = [e for e in edits if not isinstance(e, RewordComments)]
-    if not edits:
+    placed: list[NodeEdit] = [e for e in edits if not isinstance(e, RewordComments)]
+    if not placed:
         return None  # rewording alone is no fix
     lines = lines if lines is not None else split_lines(source)
-    first, last = _region(edits, tree, len(lines))
+    first, last = _region(placed, tree, len(lines))
     first = _with_comments_above(lines, first, comments)
     reworded = _reword_comments(lines, comments, first, last)
     segment = "".join(lines[first - 1 : last])
@@ -125,7 +120,7 @@ def build_fix(
         module = cst.parse_module("".join(reworded[first - 1 : last]))
         wrapper = MetadataWrapper(module, unsafe_skip_copy=True)
         positions = wrapper.resolve(PositionProvider)
-        transformer = _Applier(edits, positions, reworded, offset=first - 1)
+        transformer = _Applier(placed, positions, reworded, offset=first - 1)
         patched = module.visit(transformer).code
     if transformer.pending:
         raise FixError(f"could not locate {transformer.pending} edit(s)")
@@ -169,7 +164,7 @@ def _reword_comments(
 MAX_NESTING = 2_000  # libcst's native parser overflows the C stack on far deeper nesting
 
 
-def _region(edits: Sequence[Edit], tree: ast.Module | None, total: int) -> tuple[int, int]:
+def _region(edits: Sequence[NodeEdit], tree: ast.Module | None, total: int) -> tuple[int, int]:
     """Lines of the top-level statement holding every edit (the whole file without a tree)."""
     if tree is None:
         return 1, max(total, 1)
@@ -192,7 +187,7 @@ def _start(stmt: ast.stmt) -> int:
     return min([stmt.lineno, *(d.lineno for d in getattr(stmt, "decorator_list", []))])
 
 
-def _nodes_of(edit: Edit) -> list[ast.AST]:
+def _nodes_of(edit: NodeEdit) -> list[ast.stmt | ast.expr]:
     if isinstance(edit, ReplaceStatements):
         return [edit.first, edit.last]
     return [edit.node]
@@ -247,7 +242,7 @@ def _char_col(lines: list[str], line: int, byte_col: int) -> int:
     return len(text.encode("utf-8")[:byte_col].decode("utf-8", errors="ignore"))
 
 
-def _span(node: ast.AST, lines: list[str]) -> tuple[int, int, int, int]:
+def _span(node: ast.expr, lines: list[str]) -> tuple[int, int, int, int]:
     return (
         node.lineno,
         _char_col(lines, node.lineno, node.col_offset),
@@ -263,7 +258,9 @@ def _cst_span(pos: CodeRange, offset: int) -> tuple[int, int, int, int]:
 class _Applier(cst.CSTTransformer):
     """Applies edits to the nodes whose positions match the ast nodes they name."""
 
-    def __init__(self, edits: Sequence[Edit], positions, lines: list[str], offset: int = 0) -> None:
+    def __init__(
+        self, edits: Sequence[NodeEdit], positions, lines: list[str], offset: int = 0
+    ) -> None:
         super().__init__()
         self.positions = positions
         self.offset = offset  # the libcst tree starts at file line offset + 1
@@ -285,7 +282,7 @@ class _Applier(cst.CSTTransformer):
         return self.positions[node].start.line + self.offset
 
     # expressions ---------------------------------------------------------------------
-    def on_leave(self, original: cst.CSTNode, updated: cst.CSTNode):  # type: ignore[override]
+    def on_leave(self, original: cst.CSTNode, updated: cst.CSTNode):
         result = super().on_leave(original, updated)
         if isinstance(original, cst.BaseExpression) and original in self.positions:
             edit = self.expr_edits.get(_cst_span(self.positions[original], self.offset))
@@ -302,8 +299,10 @@ class _Applier(cst.CSTTransformer):
                 # keep the file's quote style: "allow" -> "deny", not 'deny'
                 quoted = f"{node.prefix}{node.quote}{new.raw_value}{node.quote}"
                 return node.with_changes(value=quoted)
-            return (
-                new.with_changes(lpar=node.lpar, rpar=node.rpar) if hasattr(node, "lpar") else new
+            return (  # every expression has parentheses (lpar, rpar) to keep
+                new.with_changes(lpar=node.lpar, rpar=node.rpar)
+                if isinstance(node, cst.BaseExpression)
+                else new
             )
         return _reword_node(node)
 
@@ -402,6 +401,9 @@ def _unwrap_with(node: cst.CSTNode) -> list[cst.CSTNode]:
         raise FixError("not a single-item with statement")
     if not isinstance(node.body, cst.IndentedBlock):
         raise FixError("with body on the same line")
-    inner = list(node.body.body)
-    inner[0] = inner[0].with_changes(leading_lines=[*node.leading_lines, *inner[0].leading_lines])
+    inner: list[cst.CSTNode] = list(node.body.body)
+    first = node.body.body[0]
+    if not isinstance(first, cst.SimpleStatementLine | cst.BaseCompoundStatement):
+        raise FixError("not a statement")  # unreachable: every statement is one of the two
+    inner[0] = first.with_changes(leading_lines=[*node.leading_lines, *first.leading_lines])
     return inner

@@ -135,7 +135,7 @@ class ChildProcess(Closing):
         self.calls += 1
         if not ok:
             raise ChildRaised(answer)
-        return answer  # type: ignore[no-any-return]
+        return answer
 
     def close(self) -> None:
         """Ask the child to exit; kill it if it does not within `CLOSE_SECONDS`."""

@@ -655,7 +655,9 @@ def weighed_polarity(
     if 2 <= points < EVIDENCE_NEEDED and not doing and _consults_a_check(node):
         points += 2  # `if not acl.has_role(user, "admin"): return False`
     asked = callers is not None and points >= 1 and (tested is None or name in tested())
-    votes = callers().get(node.name) if asked else None  # the walk only when an `if` calls it
+    votes = (
+        callers().get(node.name) if asked and callers is not None else None
+    )  # the walk only when an `if` calls it
     if votes:
         points += 3
     if points < EVIDENCE_NEEDED or not (answers or annotated or votes):
@@ -983,7 +985,7 @@ def is_deny_response(value: ast.expr) -> bool:
 
 def _says_denied(call: ast.Call) -> bool:
     """A 4xx response whose body says so: `JSONResponse(400, {"error": "Request blocked"})`."""
-    status = _status_of(call)
+    status: object = _status_of(call)
     if status is None:
         status = next(
             (

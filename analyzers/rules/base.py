@@ -33,7 +33,9 @@ class Invalid:
 class Hit:
     """A rule's raw report, before the engine dresses it as a Finding."""
 
-    node: ast.AST  # its lines are the finding's lines
+    node: (
+        ast.stmt | ast.expr | ast.excepthandler | ast.arg | ast.keyword
+    )  # its lines are the finding's lines
     message: str
     edits: Sequence[Edit] = ()
     key_nodes: Sequence[ast.AST] = field(default_factory=list)

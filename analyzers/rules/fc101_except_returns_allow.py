@@ -141,7 +141,7 @@ class ExceptReturnsAllow(Rule):
         """`except: allowed = True` followed by `return allowed`, or by the deny that
         tests it (`if not allowed: return 429`)."""
         for stmt in _last_assignments(handler):
-            name = stmt.targets[0].id
+            name = _assigned_name(stmt)
             value = allow_value(stmt.value, fn, info, loose)
             flag = keyed_allow(name, stmt.value, fn, info) if value is None else None
             if (value or flag) is None and not _under_flag(fn, handler, stmt):
@@ -200,7 +200,7 @@ def _returned_entry(
 ) -> Hit | None:
     """`except: decision = {"result": True}` then `return decision["result"]`: the entry the
     function returns is its answer, and on error it is the allow value."""
-    name = stmt.targets[0].id  # type: ignore[union-attr]
+    name = _assigned_name(stmt)
     outcome = flow.after(node)
     returned = outcome.value
     if not (
@@ -254,7 +254,7 @@ def _recomputed_verdict(
     """`try: denied = not decision.allowed` / `except: denied = not has_plan()`: when the
     check fails, the verdict is worked out again from something weaker than the check, and
     the denial that tests it follows that weaker answer."""
-    name = stmt.targets[0].id  # type: ignore[union-attr]
+    name = _assigned_name(stmt)
     words = name.lower().split("_")
     deny_value = FLAG_DENY_VALUE.get(words[-1])
     if deny_value is None or "not" in words or isinstance(stmt.value, ast.Constant):
@@ -388,8 +388,14 @@ def _last_assignments(handler: ast.ExceptHandler) -> list[ast.Assign]:
         if isinstance(n, ast.Assign) and len(n.targets) == 1 and isinstance(n.targets[0], ast.Name)
     ]
     for stmt in sorted(assigns, key=lambda n: (n.lineno, n.col_offset)):
-        last[stmt.targets[0].id] = stmt  # type: ignore[union-attr]
+        last[_assigned_name(stmt)] = stmt
     return list(last.values())
+
+
+def _assigned_name(stmt: ast.Assign) -> str:
+    """The name `name = value` sets (`_last_assignments` keeps only such statements)."""
+    target = stmt.targets[0]
+    return target.id if isinstance(target, ast.Name) else ""
 
 
 def _deny_edit(value: AllowValue, stmt: ast.stmt) -> Edit:

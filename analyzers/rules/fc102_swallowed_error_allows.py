@@ -116,9 +116,9 @@ class SwallowedErrorAllows(Rule):
                     hit = self._ignored_deny(fn, flow, node, handler)
                 if hit:
                     yield hit
-        for node in fn.statements:
-            if isinstance(node, ast.With | ast.AsyncWith):
-                hit = self._suppressed_deny(fn, node)
+        for stmt in fn.statements:
+            if isinstance(stmt, ast.With | ast.AsyncWith):
+                hit = self._suppressed_deny(fn, stmt)
                 if hit:
                     yield hit
 
@@ -262,9 +262,9 @@ def _later_allow(
     end = node.end_lineno or node.lineno
     for stmt in fn.statements:
         if isinstance(stmt, ast.Return) and stmt.lineno > end and stmt.value is not None:
-            value = allow_value(stmt.value, fn, info, False)
-            if value is not None and isinstance(stmt.value, ast.Constant):
-                return answers[0], value  # type: ignore[return-value]
+            allowed = allow_value(stmt.value, fn, info, False)
+            if allowed is not None and isinstance(stmt.value, ast.Constant):
+                return answers[0], allowed
     return None
 
 
@@ -323,7 +323,7 @@ def _swallowed_own_denial(
     )
 
 
-def _raised_denial(node: ast.Try) -> ast.AST | None:
+def _raised_denial(node: ast.Try) -> ast.Raise | ast.Call | None:
     """A denial the try body raises itself and no inner handler catches first."""
     inner = {
         id(n)
@@ -461,10 +461,10 @@ def _guard_passes(outcome: Outcome, known: dict[str, object]) -> bool:
     )
 
 
-def _run_after(passed: list[ast.AST], known: dict[str, object]) -> list[ast.AST]:
+def _run_after(passed: list[ast.stmt], known: dict[str, object]) -> list[ast.stmt]:
     """The statements that run on the path: an `if` whose test the known values make false
     runs only its `else`."""
-    ran: list[ast.AST] = []
+    ran: list[ast.stmt] = []
     for stmt in passed:
         if isinstance(stmt, ast.If) and evaluate(stmt.test, known) is False:
             ran.extend(stmt.orelse)

@@ -7,6 +7,7 @@ import re
 from collections.abc import Iterator
 
 from analyzers.fixes import ReplaceExpression
+from analyzers.model import Severity
 from analyzers.rules.base import Hit, Invalid, Rule
 from analyzers.rules.common import defaulted_lookups
 from analyzers.semantics import (
@@ -109,7 +110,7 @@ class DefaultAllowLookup(Rule):
         parents: dict[int, ast.AST] | None = None
         for node, key, default in defaulted_lookups(fn, info, self.file_trigger):
             value = keyed_allow(key, default, fn, info)
-            severity = None
+            severity: Severity | None = None
             if value is None and _threat_key(key) and _is_false(default):
                 parents = parents if parents is not None else _parents(fn.node)
                 if _decides(node, fn, parents):

@@ -94,7 +94,8 @@ class MiddlewarePassesOnError(Rule):
                     continue
                 flow = flow or FunctionFlow(fn.node)
                 outcome = flow.after(node)
-                reached = [*outcome.passed, *([outcome.node] if outcome.node else [])]
+                left = outcome.node  # a statement: the function's flow stops at statements
+                reached = [*outcome.passed, *([left] if isinstance(left, ast.stmt) else [])]
                 passing = next((s for s in reached if _passes_on(fn, s)), None)
                 if passing is not None and outcome.kind in ("return", "end"):
                     yield self._hit(info, fn, node, handler, passing, direct=False)

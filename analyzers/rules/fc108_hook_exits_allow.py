@@ -150,14 +150,15 @@ class HookExitsAllow(Rule):
         if not answers:
             return None
         first, _, shown = answers[0]
-        edits = [edit for _, edit, _ in answers]  # the printed verdict and the exit status
+        # the printed verdict and the exit status: a fix only when both can be edited
+        edits = [edit for _, edit, _ in answers if edit is not None]
         return Hit(
             node=first,
             message=(
                 f"`{fn.qualname}` answers {shown} when {failing_call(node)} raises "
                 f"{caught(handler)}, so the action it gates goes ahead unchecked."
             ),
-            edits=[*edits, *reword_edits(info, handler)] if all(edits) else [],
+            edits=[*edits, *reword_edits(info, handler)] if len(edits) == len(answers) else [],
             key_nodes=[handler],
         )
 
@@ -173,7 +174,8 @@ class HookExitsAllow(Rule):
     ) -> Hit | None:
         speaks = _speaks_json(fn)
         outcome = flow.after(node, constants_set_in(handler))
-        reached = [*outcome.passed, *([outcome.node] if outcome.kind == "exit" else [])]
+        left = outcome.node  # an exit's node is the statement that exits
+        reached = [*outcome.passed, *([left] if outcome.kind == "exit" and left else [])]
         shown = next(
             (
                 s
@@ -248,8 +250,11 @@ def _says_allow(stmt: ast.AST, speaks: bool) -> str:
     for n in ast.walk(stmt):
         if isinstance(n, ast.Call) and not is_exit_call(n):
             for arg in n.args:
-                if isinstance(arg, ast.Constant) and str(arg.value).lower() in ALLOW_STRINGS:
-                    return f"`{arg.value}`"
+                if (
+                    isinstance(arg, ast.Constant)
+                    and (text := str(arg.value)).lower() in ALLOW_STRINGS
+                ):
+                    return f"`{text}`"
     return ""
 
 

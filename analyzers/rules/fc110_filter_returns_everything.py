@@ -6,7 +6,7 @@ import ast
 import re
 from collections.abc import Iterator
 
-from analyzers.fixes import ReplaceExpression
+from analyzers.fixes import Edit, ReplaceExpression
 from analyzers.flow import FunctionFlow, assigned_names, returns_in, swallows
 from analyzers.rules.base import Hit, Invalid, Rule
 from analyzers.rules.common import (
@@ -176,6 +176,7 @@ class FilterReturnsEverything(Rule):
         direct: bool,
     ) -> Hit:
         empty = _empty_for(name, fn)
+        edit: Edit
         if direct and ret.value is not None:
             edit = ReplaceExpression(ret.value, empty)
         else:

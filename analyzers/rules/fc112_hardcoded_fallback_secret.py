@@ -6,6 +6,7 @@ import ast
 import json
 import re
 from collections.abc import Iterator
+from typing import TypeGuard
 
 from analyzers.fixes import Edit, ReplaceExpression, ReplaceStatements
 from analyzers.rules.base import Hit, Invalid, Rule
@@ -105,13 +106,13 @@ class HardcodedFallbackSecret(Rule):
         first, last = node.values[0], node.values[-1]
         if not (isinstance(first, ast.Call) and call_name(first) in MAPPING_READS | {"getattr"}):
             return None
-        key = first.args[-1] if call_name(first) == "getattr" else (first.args or [None])[0]
+        key = first.args[-1] if call_name(first) == "getattr" else next(iter(first.args), None)
         if key is None or not _is_secret_key(key) or not _is_literal_secret(last):
             return None
         return Hit(
             node=node,
             message=(
-                f"`{fn.qualname}` falls back to a hard-coded `{key.value}` when it is not "
+                f"`{fn.qualname}` falls back to a hard-coded `{key.value!s}` when it is not "
                 "configured, so anyone who reads the source can forge what it protects."
             ),
             edits=[
@@ -185,7 +186,7 @@ class HardcodedFallbackSecret(Rule):
         return Hit(
             node=call,
             message=(
-                f"`{fn.qualname}` falls back to a hard-coded `{key.value}` when it is not "
+                f"`{fn.qualname}` falls back to a hard-coded `{key.value!s}` when it is not "
                 "configured, so anyone who reads the source can forge what it protects."
             ),
             edits=_strict_read(call, name, owner, key),
@@ -218,7 +219,7 @@ class HardcodedFallbackSecret(Rule):
 
 def _looks_like_key(value: ast.Constant) -> bool:
     """Not a setting's name (`"JWT_SECRET"`), a path or a URL: something used as the key."""
-    text = value.value.decode("latin-1") if isinstance(value.value, bytes) else value.value
+    text = value.value.decode("latin-1") if isinstance(value.value, bytes) else str(value.value)
     return not (
         re.fullmatch(r"[A-Z][A-Z0-9_]*", text) or text.startswith(("/", "~")) or "://" in text
     )
@@ -234,13 +235,13 @@ def _is_secret_name(name: str) -> bool:
     return bool(SECRET_NAME.search(name))
 
 
-def _is_secret_key(key: ast.expr) -> bool:
+def _is_secret_key(key: ast.expr) -> TypeGuard[ast.Constant]:
     return (
         isinstance(key, ast.Constant) and isinstance(key.value, str) and _is_secret_name(key.value)
     )
 
 
-def _is_literal_secret(value: ast.expr) -> bool:
+def _is_literal_secret(value: ast.expr | None) -> TypeGuard[ast.Constant]:
     """A non-empty string or bytes literal: an empty default is "not set", not a key."""
     return (
         isinstance(value, ast.Constant)
@@ -257,7 +258,7 @@ PLACEHOLDERS = {"unknown", "none", "null", "n/a", "na", "undefined", "anonymous"
 def _strict_read(call: ast.Call, name: str, owner: ast.expr, key: ast.Constant) -> list[Edit]:
     """`os.environ.get("K", "x")` -> `os.environ["K"]`; `getattr(s, "K", "x")` -> `s.K`."""
     if name == "getattr":
-        if key.value.isidentifier():
+        if isinstance(key.value, str) and key.value.isidentifier():
             return [ReplaceExpression(call, f"{ast.unparse(owner)}.{key.value}")]
         return []
     if name == "getenv":

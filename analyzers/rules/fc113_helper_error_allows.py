@@ -112,7 +112,7 @@ class HelperErrorAllows(Rule):
             for handler in node.handlers:
                 if not catches_failures(handler, node) or gated_by_fail_open_flag(handler):
                     continue
-                answer: ast.AST | None = None
+                answer: ast.Return | ast.ExceptHandler | None = None
                 edit: Edit | None = None
                 for ret in returns_in(handler):
                     if _empty_answer(ret, none_only):

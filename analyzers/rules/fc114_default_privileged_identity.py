@@ -141,6 +141,8 @@ def _privilege_when_unknown(fn: FunctionInfo, info: ModuleInfo) -> Iterator[Hit]
                     if why == "an error":
                         yield from _above_least_level(fn, info, node)
                     continue
+                if not isinstance(node, ast.stmt):
+                    continue  # unreachable: only a `return` or an assignment grants
                 yield Hit(
                     node=node,
                     message=(

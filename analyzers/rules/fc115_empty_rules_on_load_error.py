@@ -96,7 +96,7 @@ class EmptyRulesOnLoadError(Rule):
                     continue
                 empty = _empty_answer(handler)
                 edit = ReplaceStatements(empty, empty, ("raise",)) if empty else None
-                shown: ast.AST | None = empty
+                shown: ast.stmt | ast.ExceptHandler | None = empty
                 if empty is None and swallows(handler):
                     empty = _empty_after(fn, node)  # `except: pass` then `return set()`
                     edit = append_to_handler(handler, "raise")

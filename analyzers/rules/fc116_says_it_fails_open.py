@@ -8,6 +8,7 @@ from collections.abc import Iterator
 
 from analyzers.fixes import KEEP, Edit, ReplaceExpression, ReplaceStatements
 from analyzers.flow import FunctionFlow, is_exit_call
+from analyzers.model import Severity
 from analyzers.rules.base import Hit, Invalid, Rule
 from analyzers.rules.common import (
     REQUEST_INPUT,
@@ -126,7 +127,7 @@ class SaysItFailsOpen(Rule):
                     if not declared:
                         continue
                 flow = flow or FunctionFlow(fn.node)
-                severity = "warning" if imports or declared else "error"  # may be deliberate
+                severity: Severity = "warning" if imports or declared else "error"  # deliberate?
                 hit = self._region(
                     fn, info, flow, handler, body, declared or text, severity, True, node,
                     declared=bool(declared),
@@ -161,10 +162,10 @@ class SaysItFailsOpen(Rule):
         fn: FunctionInfo,
         info: ModuleInfo,
         flow: FunctionFlow,
-        owner: ast.AST,
+        owner: ast.stmt | ast.ExceptHandler,
         body: list[ast.stmt],
         text: str,
-        severity: str,
+        severity: Severity,
         failing: bool,
         guarded: ast.Try | None = None,
         declared: bool = False,
@@ -199,7 +200,7 @@ class SaysItFailsOpen(Rule):
             message=message,
             edits=edits,
             key_nodes=[owner] if isinstance(owner, ast.ExceptHandler) else body,
-            severity=severity,  # type: ignore[arg-type]
+            severity=severity,
             region=(owner.lineno if handler else body[0].lineno, _end(body)),
         )
 
@@ -430,7 +431,7 @@ def _relays_failure(node: ast.Try | ast.TryStar, fn: FunctionInfo) -> bool:
                 and any(
                     isinstance(r, ast.Return)
                     and isinstance(r.value, ast.Name)
-                    and r.value.id == n.test.id  # type: ignore[attr-defined]
+                    and r.value.id == n.test.id
                     for r in n.body
                 )
             ):

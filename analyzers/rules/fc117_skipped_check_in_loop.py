@@ -516,7 +516,7 @@ def _built_without(
     not a member of the gate.
     """
     items = frozenset(n.id for n in ast.walk(loop.target) if isinstance(n, ast.Name))
-    block = [
+    block: list[ast.stmt] = [
         s for s in [*loop.body, *node.body, *node.orelse] if isinstance(s, ast.Expr | ast.Assign)
     ]
     for name in sorted(_grown(block, None, items, deep=False)):

@@ -86,6 +86,7 @@ class UnreadableChangesReadAsNone(Rule):
         if not failures or not _returns_output(fn) or not _gate_uses(fn, info):
             return
         for exit_ in failures:
+            assert exit_.value is not None  # `_empty_returns` yields only `return <empty>`
             yield Hit(
                 node=exit_,
                 message=(

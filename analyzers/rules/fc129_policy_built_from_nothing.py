@@ -75,7 +75,8 @@ class PolicyBuiltFromNothing(Rule):
             for handler in node.handlers:
                 if not catches_failures(handler, node):
                     continue
-                for stmt in [s for top in handler.body for s in (top, *own_statements(top))]:
+                nested = [s for top in handler.body for s in (top, *own_statements(top))]
+                for stmt in [s for s in nested if isinstance(s, ast.stmt)]:  # not handlers
                     hit = _built_from_nothing(fn, handler, stmt)
                     if hit is not None:
                         yield hit
