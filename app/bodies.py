@@ -128,7 +128,10 @@ class BodyGate:
             self._remove(oldest)
             oldest.stop(HTTP_503, f"more than {self.limits.max_bodies} bodies arriving at once")
         loop = asyncio.get_running_loop()
-        body = _Body(asyncio.current_task(), loop.time() + self.limits.body_seconds)
+        task = asyncio.current_task()
+        if task is None:  # a body is read by a request's task; `stop` cancels that task
+            raise RuntimeError("a body can only be read inside a task")
+        body = _Body(task, loop.time() + self.limits.body_seconds)
         self._bodies[body] = None
         if self._timer is None or self._timer_loop is not loop:  # (tests run many loops)
             self._timer, self._timer_loop = loop.call_at(body.deadline, self._expire), loop

@@ -434,7 +434,7 @@ class RedisLedger:
         check_run: str = "keep",
     ) -> bool:
         keys = [self._job_key(job.delivery_id), self._index, *self._locks(job)]
-        args = [
+        args: list[str | int | float] = [
             job.delivery_id,
             token,
             state,

@@ -37,7 +37,7 @@ import json
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, Final
 
 import pydantic
 from githubkit import AppAuthStrategy, GitHub
@@ -65,7 +65,7 @@ RAW_MEDIA_TYPE = "application/vnd.github.raw+json"
 # (npm `@octokit/openapi`, which the cassettes are built from) documents; githubkit's default
 # ("latest", 2026-03-10) expects fields that description lacks. Changing it means installing
 # that version's githubkit-schemas package and re-recording the cassettes.
-REST_API_VERSION = "2022-11-28"
+REST_API_VERSION: Final = "2022-11-28"
 VERSION_HEADER = {"X-GitHub-Api-Version": REST_API_VERSION}
 
 GRAPHQL_ERROR_STATUS = {"NOT_FOUND": 404, "FORBIDDEN": 403, "UNPROCESSABLE": 422}
@@ -271,7 +271,8 @@ class GitHubApp:
     def _read_bot_login(self) -> str:
         github = self._github(AppAuthStrategy(self.app_id, self._private_key))
         with _translate_errors("reading the App's own details (GET /app)"):
-            response = github.rest(REST_API_VERSION).apps.get_authenticated(headers=VERSION_HEADER)
+            rest: Any = github.rest(REST_API_VERSION)  # untyped use: see GitHubClient._rest
+            response = rest.apps.get_authenticated(headers=VERSION_HEADER)
             slug = (response.json() or {}).get("slug")
         if not isinstance(slug, str) or not slug:
             raise GitHubError(0, "GET /app answered without the App's slug")
@@ -302,7 +303,9 @@ class GitHubClient:
     ) -> None:
         self._github = github
         self._bot_login = bot_login  # asked only when review comments are listed
-        self._rest = github.rest(REST_API_VERSION)
+        # Used untyped, as before githubkit's overloads could see the version: the answers'
+        # shapes are checked where they are read (and the cassettes pin them).
+        self._rest: Any = github.rest(REST_API_VERSION)
         self._paths_per_query = max(1, paths_per_query)
 
     def __enter__(self) -> GitHubClient:
@@ -446,7 +449,9 @@ class GitHubClient:
                     continue
                 path = entry.get("path")
                 reply_to = entry.get("in_reply_to_id")
-                user = entry.get("user") if isinstance(entry.get("user"), dict) else {}
+                user = entry.get("user")
+                if not isinstance(user, dict):
+                    user = {}
                 comments.append(
                     ReviewComment(
                         id=comment_id,
@@ -531,12 +536,12 @@ class GitHubClient:
     def update_check_run(self, repo: str, check_run_id: int, body: dict[str, Any]) -> None:
         owner, name = split_repo(repo)
         with _translate_errors(f"updating check run {check_run_id} on {repo}"):
-            self._rest.checks.update(owner, name, check_run_id, data=body)  # type: ignore[arg-type]
+            self._rest.checks.update(owner, name, check_run_id, data=body)
 
     def create_review(self, repo: str, number: int, body: dict[str, Any]) -> None:
         owner, name = split_repo(repo)
         with _translate_errors(f"creating a review on {repo}#{number}"):
-            self._rest.pulls.create_review(owner, name, number, data=body)  # type: ignore[arg-type]
+            self._rest.pulls.create_review(owner, name, number, data=body)
 
     def reply_to_review_comment(self, repo: str, number: int, comment_id: int, body: str) -> None:
         owner, name = split_repo(repo)

@@ -221,7 +221,8 @@ def _current_pull_requests(
     A webhook can arrive before GitHub's API shows the PR's new head: a PR whose head
     differs is read once more after `stale_read_wait` seconds before it counts as moved on.
     """
-    current, moved = [], []
+    current: list[PullRequest] = []
+    moved: list[PullRequest] = []
     for number in numbers:
         pr = port.get_pull_request(job.repository, number)
         (current if pr.head_sha == job.head_sha else moved).append(pr)

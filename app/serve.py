@@ -12,7 +12,7 @@ import logging
 import sys
 from collections.abc import Sequence
 from functools import partial
-from typing import Any
+from typing import Any, TypedDict
 
 import uvicorn
 
@@ -82,13 +82,20 @@ def configure_interpreter() -> None:
     sys.setswitchinterval(GIL_SWITCH_INTERVAL)
 
 
-def job_runners(settings: Settings) -> dict[str, Runner]:
+class JobRunners(TypedDict):
+    """The runner keywords `Workers` and `Distributed` take."""
+
+    run: Runner
+    apply_fixes: Runner
+
+
+def job_runners(settings: Settings) -> JobRunners:
     """The analyze and apply-fixes jobs, with the configured per-file budget."""
     budget = settings.file_budget_seconds
-    return {
-        "run": partial(run_analysis, file_budget_seconds=budget),
-        "apply_fixes": partial(run_apply_fixes, file_budget_seconds=budget),
-    }
+    return JobRunners(
+        run=partial(run_analysis, file_budget_seconds=budget),
+        apply_fixes=partial(run_apply_fixes, file_budget_seconds=budget),
+    )
 
 
 def serve(
@@ -107,6 +114,7 @@ def serve(
     if queue is None:  # scale-out: this replica only accepts; `failclosed worker` runs
         from app.distributed import Distributed
 
+        assert settings.queue_url  # no embedded queue: the Redis mode's URL is set
         run_uvicorn(create_app(settings, Distributed(settings.queue_url)), host, port)
         return
     workers = Workers(queue, github_app, threads=settings.workers, **job_runners(settings))
