@@ -475,6 +475,8 @@ def test_a_python_script_held_in_a_string_is_analysed_on_the_files_lines() -> No
     report = analyze_source(HOOK_INSTALLER, "installer.py")
     assert [(f.rule, f.line, f.fix) for f in report.findings] == [("FC108", 12, None)]
     assert HOOK_INSTALLER.splitlines()[11].strip().startswith("sys.exit(0)")
+
+
 def test_a_match_statement_after_the_try_does_not_stop_the_analysis() -> None:
     # the function's statements include each `case`, which has no line number (found by mypy)
     source = textwrap.dedent(
