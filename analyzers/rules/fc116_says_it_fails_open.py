@@ -17,6 +17,7 @@ from analyzers.rules.common import (
     failure_branches,
     reword_block,
     reword_edits,
+    status_returned,
     tries,
 )
 from analyzers.semantics import (
@@ -441,13 +442,7 @@ def _relays_failure(node: ast.Try | ast.TryStar, fn: FunctionInfo) -> bool:
 
 def _answers_exit_status(fn: FunctionInfo) -> bool:
     """The function answers a process status: `return 0` is one of its answers."""
-    return any(
-        isinstance(n, ast.Return)
-        and isinstance(n.value, ast.Constant)
-        and type(n.value.value) is int
-        and n.value.value == 0
-        for n in own_nodes(fn.node)
-    )
+    return any(status_returned(n) == 0 for n in own_nodes(fn.node))
 
 
 ALLOW_FORMS = {"allow", "allows", "allowed"}

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 
 from analyzers.fixes import ReplaceExpression
 from analyzers.rules.base import Hit, Invalid, Rule
+from analyzers.rules.common import status_returned
 from analyzers.semantics import FunctionInfo, ModuleInfo, own_nodes
 
 
@@ -117,12 +118,7 @@ def _answers_zero(statements: list[ast.AST], node: ast.If) -> bool:
     """After the branch, the function answers 0: the go-ahead."""
     end = node.end_lineno or node.lineno
     return any(
-        isinstance(n, ast.Return)
-        and isinstance(n.value, ast.Constant)
-        and n.value.value == 0
-        and type(n.value.value) is int
-        and n.lineno > end
-        for n in statements
+        isinstance(n, ast.Return) and status_returned(n) == 0 and n.lineno > end for n in statements
     )
 
 
