@@ -26,6 +26,11 @@ def split_lines(text: str) -> list[str]:
     return lines
 
 
+def plural(count: int, word: str) -> str:
+    """`1 finding`, `2 findings`: the count and the word, plural unless the count is 1."""
+    return f"{count} {word}" if count == 1 else f"{count} {word}s"
+
+
 @dataclass(frozen=True)
 class Fix:
     """Replace lines `line`..`end_line` (1-based, inclusive) with `replacement`.

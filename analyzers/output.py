@@ -23,6 +23,7 @@ from analyzers.model import (
     Fix,
     Report,
     fix_hunk,
+    plural,
     split_lines,
 )
 from analyzers.rules import Rule, all_rules
@@ -134,20 +135,16 @@ def summary_line(report: Report) -> str:
     counts = {s: sum(f.severity == s for f in report.findings) for s in SEVERITIES}
     fixable = sum(f.fix is not None for f in report.findings)
     return (
-        f"{_plural(len(report.findings), 'finding')} ("
-        + ", ".join(_plural(counts[s], s) for s in SEVERITIES)
-        + f"), {fixable} with a fix; {_plural(len(report.errors), 'file')} could not be analysed"
+        f"{plural(len(report.findings), 'finding')} ("
+        + ", ".join(plural(counts[s], s) for s in SEVERITIES)
+        + f"), {fixable} with a fix; {plural(len(report.errors), 'file')} could not be analysed"
         + (
-            f"; nothing analysed: {_plural(len(report.excluded), 'Python file')} given "
+            f"; nothing analysed: {plural(len(report.excluded), 'Python file')} given "
             "excluded by the configuration"
             if report.excluded
             else ""
         )
     )
-
-
-def _plural(count: int, word: str) -> str:
-    return f"{count} {word}" if count == 1 else f"{count} {word}s"
 
 
 # -- sarif ------------------------------------------------------------------------------

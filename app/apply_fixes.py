@@ -31,7 +31,7 @@ from typing import Literal
 
 from analyzers.config import Config
 from analyzers.isolation import DEFAULT_FILE_BUDGET_SECONDS, IsolatedAnalyzer
-from analyzers.model import AnalysisError, Finding
+from analyzers.model import AnalysisError, Finding, plural
 from app import publish
 from app.job import (
     DEFAULT_BUDGET_SECONDS,
@@ -294,7 +294,7 @@ def commit_message(findings: Sequence[Finding], head_sha: str) -> str:
     ]
     return "\n".join(
         [
-            f"failclosed: make {_plural(len(findings), 'permission path')} fail closed",
+            f"failclosed: make {plural(len(findings), 'permission path')} fail closed",
             "",
             f"Verified fixes for the new fail-open paths found at {head_sha[:SHORT_SHA]}:",
             "",
@@ -359,7 +359,7 @@ def unanalysable_message(errors: Sequence[AnalysisError]) -> str:
 
 def nothing_message(head_sha: str, findings: int) -> str:
     tail = (
-        f" ({_plural(findings, 'finding')} without an automatic fix: see the check run)"
+        f" ({plural(findings, 'finding')} without an automatic fix: see the check run)"
         if findings
         else ""
     )
@@ -396,7 +396,3 @@ def _tell(port: CountingPort, repo: str, number: int, body: str) -> None:
         port.comment_on_pull_request(repo, number, body)
     except Exception as exc:
         logger.warning("could not comment on %s#%s: %s", repo, number, failure_reason(exc))
-
-
-def _plural(count: int, word: str) -> str:
-    return f"{count} {word}" if count == 1 else f"{count} {word}s"
