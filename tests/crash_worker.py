@@ -34,7 +34,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from test_app_job import BASE_SHA, FAIL_OPEN, HEAD_SHA, NUMBER, REPO, SAFE, patch_of
+from support import BASE_SHA, FAIL_OPEN, HEAD_SHA, NUMBER, REPO, SAFE, OneInstallation, patch_of
 
 from app.distributed import Distributed, run_worker_process
 from app.ports import ChangedFile, Comparison, Link, PullRequest, ReviewComment
@@ -168,14 +168,6 @@ class FileBackedGitHub:
     ) -> str:
         self._record("commit_files", repo=repo, branch=branch, paths=sorted(files))
         raise AssertionError("the analyze job never commits")
-
-
-class OneInstallation:
-    def __init__(self, github: FileBackedGitHub) -> None:
-        self.github = github
-
-    def installation(self, installation_id: int) -> FileBackedGitHub:
-        return self.github
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -16,7 +16,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from test_app_webhooks import make_settings
+from support import make_settings
 
 from app import serve
 from app.job import JobResult

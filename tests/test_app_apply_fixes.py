@@ -6,7 +6,7 @@ from functools import partial
 
 import isolation_hooks
 import pytest
-from test_app_job import (
+from support import (
     BASE_SHA,
     FAIL_OPEN,
     HEAD_SHA,
@@ -16,6 +16,7 @@ from test_app_job import (
     REPO,
     SAFE,
     FakeGitHub,
+    make_job,
 )
 
 from analyzers.config import Config
@@ -39,16 +40,8 @@ READS = ["get_pull_request", "list_changed_files", "read_files"]
 
 
 def apply_job(pull_requests: tuple[int, ...] = (NUMBER,)) -> Job:
-    return Job(
-        kind=JobKind.APPLY_FIXES,
-        delivery_id="delivery-2",
-        event="check_run",
-        action="requested_action",
-        installation_id=1,
-        repository=REPO,
-        head_sha=HEAD_SHA,
-        pull_requests=pull_requests,
-        check_run_id=99,
+    return make_job(
+        "delivery-2", HEAD_SHA, pull_requests, kind=JobKind.APPLY_FIXES, check_run_id=99
     )
 
 

@@ -29,7 +29,7 @@ from starlette.requests import Request
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
 
 from load import Served as Uvicorn  # bench/load.py's: uvicorn on a thread, a free port
-from test_app_webhooks import github_headers, load_payload, make_settings
+from support import github_headers, load_payload, make_settings, wait_for
 
 from app import bodies
 from app.bodies import BodyGate, BodyLimits
@@ -89,13 +89,6 @@ def answers(conns: list[socket.socket], within: float) -> dict[socket.socket, by
         if conn in open_:
             got[conn] += b"<still open>"
     return got
-
-
-def wait_for(condition: Callable[[], bool], within: float = 2.0) -> None:
-    deadline = time.monotonic() + within
-    while not condition():
-        assert time.monotonic() < deadline, "the server never got there"
-        time.sleep(0.01)
 
 
 def status_of(answer: bytes) -> int | None:

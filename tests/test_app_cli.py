@@ -58,7 +58,7 @@ def test_serve_refuses_a_pem_shaped_key_that_is_not_one(
 ) -> None:
     """Issue 11: the server started, and every job then failed "could not reach GitHub"
     without a check run. Exit 2 at start, naming the setting, never showing the key."""
-    from test_app_webhooks import TEST_PEM, TEST_SECRET
+    from support import TEST_PEM, TEST_SECRET
 
     from app import serve
 
@@ -86,7 +86,7 @@ def test_serve_help_is_the_apps(capsys: pytest.CaptureFixture[str]) -> None:
 def test_worker_refuses_to_run_without_the_redis_mode(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path
 ) -> None:
-    from test_app_webhooks import make_settings
+    from support import make_settings
 
     from app import serve
 
@@ -100,7 +100,7 @@ def test_serve_refuses_a_queue_file_it_cannot_write(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], read_only_queue_file
 ) -> None:
     """Not "healthy, and 503 to every delivery": exit 2 (bad configuration) and say why."""
-    from test_app_webhooks import TEST_PEM, TEST_SECRET
+    from support import TEST_PEM, TEST_SECRET
 
     from app import serve
 

@@ -27,11 +27,10 @@ import httpx
 import pytest
 import redis
 from redis_server import redis_server
-from test_app_job import HEAD_SHA, NUMBER, REPO
+from support import HEAD_SHA, make_job
 
 from app import publish
 from app.distributed import Distributed, RedisLedger
-from app.model import Job, JobKind
 from app.queue import SqliteJobQueue
 
 WORKER = Path(__file__).with_name("crash_worker.py")
@@ -41,20 +40,6 @@ FINISH_TIMEOUT = 30.0  # until the second process has finished the job
 LEASE_SECONDS = 1.0  # crash_worker's lease: how long a dead worker holds the job
 
 pytestmark = pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="needs SIGKILL (POSIX)")
-
-
-def crash_job(delivery_id: str) -> Job:
-    """The one analyze job each test enqueues: PR 7 of octo/app at its head."""
-    return Job(
-        kind=JobKind.ANALYZE,
-        delivery_id=delivery_id,
-        event="pull_request",
-        action="synchronize",
-        installation_id=1,
-        repository=REPO,
-        head_sha=HEAD_SHA,
-        pull_requests=(NUMBER,),
-    )
 
 
 @dataclass
@@ -104,7 +89,7 @@ def files(tmp_path: Path) -> Files:
     files = Files(tmp_path)
     queue = SqliteJobQueue(files.queue)
     try:
-        assert queue.enqueue(crash_job("crash-1"))
+        assert queue.enqueue(make_job("crash-1"))
     finally:
         queue.close()
     return files
@@ -310,7 +295,7 @@ def test_a_killed_redis_mode_worker_loses_nothing_and_publishes_once(
     same check run and finds the comment."""
     redis.Redis.from_url(redis_url).flushdb()
     files = Files(tmp_path)
-    job = crash_job("crash-redis-1")
+    job = make_job("crash-redis-1")
     Distributed(redis_url).enqueue(job)  # what a web replica does before answering 202
 
     first = start_worker(files, 1, "create_review", redis_url=redis_url)
@@ -344,7 +329,7 @@ def test_sigterm_releases_a_running_job_that_another_worker_then_finishes(
     another worker takes it over with its check run: not lost, nothing twice."""
     redis.Redis.from_url(redis_url).flushdb()
     files = Files(tmp_path)
-    job = crash_job("sigterm-1")
+    job = make_job("sigterm-1")
     Distributed(redis_url).enqueue(job)
     first = start_worker(files, 1, "create_review", redis_url, "--until-sigterm")
     deadline = time.monotonic() + STARTUP_TIMEOUT
@@ -376,7 +361,7 @@ def test_sigterm_lets_serve_finish_the_running_job(tmp_path: Path) -> None:
     """uvicorn turns SIGTERM into a shutdown and then re-raises it: the workers are stopped
     in the app's shutdown, so the running job finishes before the process ends."""
     from redis_server import free_port
-    from test_app_webhooks import github_headers, load_payload
+    from support import github_headers, load_payload
 
     port = free_port()
     child = subprocess.Popen(

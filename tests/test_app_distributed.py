@@ -11,26 +11,32 @@ from typing import Any
 import pytest
 import redis
 from redis_server import redis_server
-from test_app_job import FAIL_OPEN, SAFE, FakeGitHub
-from test_app_webhooks import github_headers, load_payload, make_settings, request
-from test_app_worker import (
+from support import (
+    FAIL_OPEN,
+    HEAD_SHA,
     NOTHING,
+    SAFE,
+    FakeGitHub,
     OneInstallation,
     analysis_with_a_budget,
-    analyze_job,
+    deliver,
     fake_for,
     fake_with_a_file_that_never_finishes,
+    github_headers,
+    job_for,
+    load_payload,
+    make_job,
+    make_settings,
+    request,
+    ticking,
 )
-from test_isolation import ticking
 
 from app.distributed import Busy, Distributed, RedisLedger, SendFailed, Skip
 from app.job import JobResult
 from app.main import create_app
-from app.model import Job, JobKind, RetryableError
+from app.model import Job, RetryableError
 from app.ports import ChangedFile
 
-REPO = "octo/app"
-HEAD = "a" * 40
 NEWER = "b" * 40
 
 
@@ -52,45 +58,32 @@ def ledger(client: redis.Redis) -> RedisLedger:
     return RedisLedger(client)
 
 
-def job(delivery: str = "d-1", head: str = HEAD, prs: tuple[int, ...] = (7,)) -> Job:
-    return Job(
-        kind=JobKind.ANALYZE,
-        delivery_id=delivery,
-        event="pull_request",
-        action="synchronize",
-        installation_id=1,
-        repository=REPO,
-        head_sha=head,
-        pull_requests=prs,
-    )
-
-
 # -- the ledger ---------------------------------------------------------------------------------
 
 
 def test_a_delivery_is_sent_until_it_starts_and_a_failed_one_again(ledger: RedisLedger) -> None:
     """Pending: sent again (the first send may have died with its process; a duplicate
     message is dropped when it starts). Running or over: not sent. Failed: runs again."""
-    assert ledger.accept(job()) is True
-    assert ledger.accept(job()) is True  # still pending
-    claim = ledger.start(job(), "attempt-1", 30)
+    assert ledger.accept(make_job()) is True
+    assert ledger.accept(make_job()) is True  # still pending
+    claim = ledger.start(make_job(), "attempt-1", 30)
     assert not isinstance(claim, Busy | Skip)
-    assert ledger.accept(job()) is False  # running
-    assert ledger.finish(job(), "attempt-1", "failed", "GitHub kept failing")
+    assert ledger.accept(make_job()) is False  # running
+    assert ledger.finish(make_job(), "attempt-1", "failed", "GitHub kept failing")
 
-    assert ledger.accept(job()) is True  # the operator redelivered it
+    assert ledger.accept(make_job()) is True  # the operator redelivered it
     (row,) = ledger.jobs()
     assert (row.state, row.attempts) == ("pending", 0)
     assert row.reason == "redelivered after: GitHub kept failing"
 
 
 def test_a_duplicate_message_of_a_finished_job_is_skipped(ledger: RedisLedger) -> None:
-    ledger.accept(job())
-    claim = ledger.start(job(), "attempt-1", 30)
+    ledger.accept(make_job())
+    claim = ledger.start(make_job(), "attempt-1", 30)
     assert not isinstance(claim, Busy | Skip) and claim.attempt == 1
-    assert ledger.start(job(), "attempt-2", 30) == Busy(pytest.approx(30, abs=1))
-    ledger.finish(job(), "attempt-1", "done")
-    assert ledger.start(job(), "attempt-2", 30) == Skip("already done")
+    assert ledger.start(make_job(), "attempt-2", 30) == Busy(pytest.approx(30, abs=1))
+    ledger.finish(make_job(), "attempt-1", "done")
+    assert ledger.start(make_job(), "attempt-2", 30) == Skip("already done")
 
 
 def test_a_running_job_is_busy_even_for_another_attempt_of_the_same_process(
@@ -98,53 +91,53 @@ def test_a_running_job_is_busy_even_for_another_attempt_of_the_same_process(
 ) -> None:
     """Attempts have their own tokens: a second message handled by another thread of the
     same worker process must not run the job a second time at once."""
-    ledger.accept(job())
-    assert not isinstance(ledger.start(job(), "host:1:aaaa", 30), Busy | Skip)
-    assert isinstance(ledger.start(job(), "host:1:bbbb", 30), Busy)
+    ledger.accept(make_job())
+    assert not isinstance(ledger.start(make_job(), "host:1:aaaa", 30), Busy | Skip)
+    assert isinstance(ledger.start(make_job(), "host:1:bbbb", 30), Busy)
 
 
 def test_a_dead_workers_job_is_taken_over_with_its_check_run(ledger: RedisLedger) -> None:
-    ledger.accept(job())
-    first = ledger.start(job(), "w-1", 0.2)
+    ledger.accept(make_job())
+    first = ledger.start(make_job(), "w-1", 0.2)
     assert not isinstance(first, Busy | Skip)
-    ledger.record_check_run(job(), "w-1", 4242)
+    ledger.record_check_run(make_job(), "w-1", 4242)
     time.sleep(0.3)  # w-1 was killed: no renewal
 
-    again = ledger.start(job(), "w-2", 30)
+    again = ledger.start(make_job(), "w-2", 30)
 
     assert not isinstance(again, Busy | Skip)
     assert (again.attempt, again.recovered, again.check_run_id) == (2, True, 4242)
-    assert ledger.finish(job(), "w-1", "done") is False  # no longer w-1's
-    assert ledger.finish(job(), "w-2", "done") is True
+    assert ledger.finish(make_job(), "w-1", "done") is False  # no longer w-1's
+    assert ledger.finish(make_job(), "w-2", "done") is True
 
 
 def test_renewed_leases_keep_the_job(ledger: RedisLedger) -> None:
-    ledger.accept(job())
-    ledger.start(job(), "a-1", 0.3)
+    ledger.accept(make_job())
+    ledger.start(make_job(), "a-1", 0.3)
     for _ in range(3):
         time.sleep(0.15)
-        assert ledger.renew(job(), "a-1", 0.3) is True
-    assert isinstance(ledger.start(job(), "a-2", 30), Busy)
-    assert ledger.renew(job(), "a-2", 30) is False  # not a-2's to renew
+        assert ledger.renew(make_job(), "a-1", 0.3) is True
+    assert isinstance(ledger.start(make_job(), "a-2", 30), Busy)
+    assert ledger.renew(make_job(), "a-2", 30) is False  # not a-2's to renew
 
 
 def test_two_heads_of_one_pull_request_never_run_at_once(ledger: RedisLedger) -> None:
     """Both would read the PR's comments, then post: one at a time, so none is doubled."""
-    ledger.accept(job("d-1", HEAD))
-    ledger.accept(job("d-2", NEWER))
-    ledger.accept(job("d-3", "c" * 40, (9,)))  # another PR: free to run
-    assert not isinstance(ledger.start(job("d-1", HEAD), "a-1", 30), Busy | Skip)
-    assert isinstance(ledger.start(job("d-2", NEWER), "a-2", 30), Busy)
-    assert not isinstance(ledger.start(job("d-3", "c" * 40, (9,)), "a-3", 30), Busy | Skip)
-    ledger.finish(job("d-1", HEAD), "a-1", "done")
-    assert not isinstance(ledger.start(job("d-2", NEWER), "a-2", 30), Busy | Skip)
+    ledger.accept(make_job("d-1", HEAD_SHA))
+    ledger.accept(make_job("d-2", NEWER))
+    ledger.accept(make_job("d-3", "c" * 40, (9,)))  # another PR: free to run
+    assert not isinstance(ledger.start(make_job("d-1", HEAD_SHA), "a-1", 30), Busy | Skip)
+    assert isinstance(ledger.start(make_job("d-2", NEWER), "a-2", 30), Busy)
+    assert not isinstance(ledger.start(make_job("d-3", "c" * 40, (9,)), "a-3", 30), Busy | Skip)
+    ledger.finish(make_job("d-1", HEAD_SHA), "a-1", "done")
+    assert not isinstance(ledger.start(make_job("d-2", NEWER), "a-2", 30), Busy | Skip)
 
 
 def test_jobs_whose_message_may_be_lost_are_found_again(ledger: RedisLedger) -> None:
     """Accepted but never sent (the web process died), or running with a dead lease."""
-    ledger.accept(job("d-unsent"))
-    ledger.accept(job("d-dead", NEWER, (8,)))
-    ledger.start(job("d-dead", NEWER, (8,)), "dead-attempt", 0.05)
+    ledger.accept(make_job("d-unsent"))
+    ledger.accept(make_job("d-dead", NEWER, (8,)))
+    ledger.start(make_job("d-dead", NEWER, (8,)), "dead-attempt", 0.05)
     assert ledger.strays(unsent_seconds=5) == []  # not yet
     time.sleep(0.2)
     found = ledger.strays(unsent_seconds=0.1)
@@ -153,9 +146,9 @@ def test_jobs_whose_message_may_be_lost_are_found_again(ledger: RedisLedger) -> 
 
 
 def test_finished_jobs_expire_and_leave_the_indexes(ledger: RedisLedger) -> None:
-    ledger.accept(job())
-    ledger.start(job(), "a-1", 30)
-    ledger.finish(job(), "a-1", "done")
+    ledger.accept(make_job())
+    ledger.start(make_job(), "a-1", 30)
+    ledger.finish(make_job(), "a-1", "done")
     assert 0 < ledger.client.ttl(ledger._job_key("d-1")) <= 14 * 24 * 3600
     ledger.client.delete(ledger._job_key("d-1"))  # as if it expired
     assert ledger.prune() == 1
@@ -163,44 +156,44 @@ def test_finished_jobs_expire_and_leave_the_indexes(ledger: RedisLedger) -> None
 
 
 def test_two_jobs_for_one_head_never_run_at_once(ledger: RedisLedger) -> None:
-    ledger.accept(job("d-1"))
-    ledger.accept(job("d-2", prs=()))  # a re-run of a fork's suite: the head, no PR
-    assert not isinstance(ledger.start(job("d-1"), "a-1", 30), Busy | Skip)
-    assert isinstance(ledger.start(job("d-2", prs=()), "a-2", 30), Busy)
-    ledger.finish(job("d-1"), "a-1", "done")
-    assert not isinstance(ledger.start(job("d-2", prs=()), "a-2", 30), Busy | Skip)
+    ledger.accept(make_job("d-1"))
+    ledger.accept(make_job("d-2", pull_requests=()))  # a re-run of a fork's suite: the head, no PR
+    assert not isinstance(ledger.start(make_job("d-1"), "a-1", 30), Busy | Skip)
+    assert isinstance(ledger.start(make_job("d-2", pull_requests=()), "a-2", 30), Busy)
+    ledger.finish(make_job("d-1"), "a-1", "done")
+    assert not isinstance(ledger.start(make_job("d-2", pull_requests=()), "a-2", 30), Busy | Skip)
 
 
 def test_a_message_sent_before_its_ledger_entry_still_runs(ledger: RedisLedger) -> None:
     """The web process died between dramatiq's send and the ledger write."""
-    claim = ledger.start(job(), "w-1", 30)
+    claim = ledger.start(make_job(), "w-1", 30)
     assert not isinstance(claim, Busy | Skip) and claim.attempt == 1
     assert ledger.counts()["running"] == 1
 
 
 def test_a_retry_puts_the_job_back_and_forgets_its_check_run(ledger: RedisLedger) -> None:
-    ledger.accept(job())
-    ledger.start(job(), "a-1", 30)
-    ledger.record_check_run(job(), "a-1", 99)
-    ledger.record_check_run(job(), "not-the-holder", 77)  # ignored
-    assert ledger.retry(job(), "a-1", 5, "GitHub answered 502")
+    ledger.accept(make_job())
+    ledger.start(make_job(), "a-1", 30)
+    ledger.record_check_run(make_job(), "a-1", 99)
+    ledger.record_check_run(make_job(), "not-the-holder", 77)  # ignored
+    assert ledger.retry(make_job(), "a-1", 5, "GitHub answered 502")
     (row,) = ledger.jobs()
     assert (row.state, row.reason) == ("pending", "GitHub answered 502")
     assert row.run_after > time.time() + 3
     ledger.client.hset(ledger._job_key("d-1"), "run_after", 0)  # the back-off is over
-    claim = ledger.start(job(), "a-2", 30)
+    claim = ledger.start(make_job(), "a-2", 30)
     assert not isinstance(claim, Busy | Skip) and claim.check_run_id is None
 
 
 def test_a_job_still_running_at_shutdown_is_taken_over_soon_with_its_check_run(
     ledger: RedisLedger,
 ) -> None:
-    ledger.accept(job())
-    ledger.start(job(), "a-1", 30)
-    ledger.record_check_run(job(), "a-1", 4242)
-    assert ledger.expire(job(), "a-1", 0.1)
+    ledger.accept(make_job())
+    ledger.start(make_job(), "a-1", 30)
+    ledger.record_check_run(make_job(), "a-1", 4242)
+    assert ledger.expire(make_job(), "a-1", 0.1)
     time.sleep(0.2)
-    again = ledger.start(job(), "a-2", 30)
+    again = ledger.start(make_job(), "a-2", 30)
     assert not isinstance(again, Busy | Skip)
     assert (again.recovered, again.check_run_id) == (True, 4242)
 
@@ -255,8 +248,7 @@ def test_a_merge_group_delivery_is_checked_by_a_dramatiq_worker(distributed: Any
     github.contents[(head, "app/perms.py")] = FAIL_OPEN.encode()
     github.contents[(base, "app/perms.py")] = SAFE.encode()
     app = create_app(make_settings(), distributed())
-    body = json.dumps(payload).encode()
-    status = request(app, "POST", "/webhook", body, github_headers("merge_group", body))
+    status = deliver(app, "merge_group", payload)
 
     worker = distributed(github)
     worker.start_workers(threads=1)
@@ -292,7 +284,7 @@ def test_a_transient_failure_is_retried_through_dramatiq(distributed: Any) -> No
         return run_analysis(job, gh)
 
     worker = distributed(github, run=flaky, retry_delays=(0.05,))
-    worker.enqueue(analyze_job(payload))
+    worker.enqueue(job_for(payload, "d-4"))
     worker.start_workers(threads=1)
     worker.join(timeout=20)
 
@@ -307,8 +299,8 @@ def test_the_jobs_command_reads_the_redis_ledger(
 ) -> None:
     from app.cli import main
 
-    ledger.accept(job("d-1"))
-    ledger.start(job("d-1"), "host:1:abc", 30)
+    ledger.accept(make_job("d-1"))
+    ledger.start(make_job("d-1"), "host:1:abc", 30)
     assert main(["jobs", "--queue-url", redis_url]) == 0
     out = capsys.readouterr().out
     assert "running 1" in out and "on host:1:abc" in out
@@ -330,7 +322,7 @@ def test_a_redis_blip_while_starting_a_job_is_retried_not_dead_lettered(
         return real_start(*args, **kwargs)
 
     worker.ledger.start = flaky_start
-    worker.enqueue(analyze_job(payload))
+    worker.enqueue(job_for(payload, "d-4"))
     worker.start_workers(threads=1)
     worker.join(timeout=20)
 
@@ -345,7 +337,7 @@ def test_concurrent_enqueues_are_sent_once_each(distributed: Any, client: redis.
     import threading
 
     web = distributed()
-    jobs = [job(f"d-{i}", f"{i:040x}", (i,)) for i in range(30)]
+    jobs = [make_job(f"d-{i}", f"{i:040x}", (i,)) for i in range(30)]
     start = threading.Barrier(len(jobs))
 
     def send(one: Job) -> None:
@@ -371,35 +363,35 @@ def test_a_failed_send_fails_the_enqueue(distributed: Any, monkeypatch: pytest.M
 
     monkeypatch.setattr(web.actor, "send", broken)
     with pytest.raises(SendFailed, match="Connection refused") as raised:
-        web.enqueue(job())
+        web.enqueue(make_job())
     assert isinstance(raised.value.__cause__, redis.ConnectionError)
     monkeypatch.undo()
     (row,) = web.ledger.jobs()
     assert row.state == "pending"
-    web.enqueue(job())  # GitHub's redelivery
+    web.enqueue(make_job())  # GitHub's redelivery
     assert web.ledger.counts()["pending"] == 1
 
 
 def test_a_retry_waits_out_its_back_off_even_if_sent_early(ledger: RedisLedger) -> None:
-    ledger.accept(job())
-    ledger.start(job(), "a-1", 30)
-    ledger.retry(job(), "a-1", 5, "GitHub answered 502")
-    early = ledger.start(job(), "a-2", 30)  # say, a redelivery's message
+    ledger.accept(make_job())
+    ledger.start(make_job(), "a-1", 30)
+    ledger.retry(make_job(), "a-1", 5, "GitHub answered 502")
+    early = ledger.start(make_job(), "a-2", 30)  # say, a redelivery's message
     assert isinstance(early, Busy) and 4 < early.seconds <= 5
 
 
 def test_a_redelivered_failed_job_does_not_expire(ledger: RedisLedger) -> None:
-    ledger.accept(job())
-    ledger.start(job(), "a-1", 30)
-    ledger.finish(job(), "a-1", "failed", "GitHub kept failing")
+    ledger.accept(make_job())
+    ledger.start(make_job(), "a-1", 30)
+    ledger.finish(make_job(), "a-1", "failed", "GitHub kept failing")
     assert ledger.client.ttl(ledger._job_key("d-1")) > 0
-    ledger.accept(job())  # redelivered: pending again, live again
+    ledger.accept(make_job())  # redelivered: pending again, live again
     assert ledger.client.ttl(ledger._job_key("d-1")) == -1
 
 
 def test_a_stray_that_cannot_be_read_does_not_stop_the_others(ledger: RedisLedger) -> None:
-    ledger.accept(job("d-good"))
-    ledger.accept(job("d-bad", NEWER, (8,)))
+    ledger.accept(make_job("d-good"))
+    ledger.accept(make_job("d-bad", NEWER, (8,)))
     ledger.client.hset(ledger._job_key("d-bad"), "job", '{"kind": 1}')
     ledger.client.zadd(ledger._index + "pending", {"d-gone": 99})  # index without a job
     time.sleep(0.2)
@@ -418,7 +410,7 @@ def test_a_file_that_never_finishes_fails_its_check_once_in_the_redis_mode(
     payload = load_payload("pull_request.opened")
     github = fake_with_a_file_that_never_finishes(payload)
     worker = distributed(github, run=analysis_with_a_budget(1.0), lease_seconds=0.3)
-    worker.enqueue(analyze_job(payload))
+    worker.enqueue(job_for(payload, "d-4"))
     with ticking() as ticks:
         worker.start_workers(threads=2)
         worker.join(timeout=20)
@@ -447,7 +439,7 @@ def test_a_job_that_hangs_a_dramatiq_thread_is_failed_closed(distributed: Any) -
         return NOTHING
 
     worker = distributed(github, run=hangs, lease_seconds=0.3, max_run_seconds=0.5)
-    worker.enqueue(analyze_job(payload))
+    worker.enqueue(job_for(payload, "d-4"))
     worker.start_workers(threads=1)
     try:
         worker.join(timeout=10)

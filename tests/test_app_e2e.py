@@ -38,10 +38,15 @@ from typing import Any
 import httpx
 import pytest
 import vcr
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
 from githubkit.cache import MemCacheStrategy
-from test_app_webhooks import github_headers, load_payload, make_settings, request, sign
+from support import (
+    github_headers,
+    load_payload,
+    make_settings,
+    new_private_key,
+    request,
+    sign,
+)
 
 from app.github import GitHubApp
 from app.job import FIXED_MARKER
@@ -354,12 +359,7 @@ class CountingInstallations:
 @pytest.fixture(scope="module")
 def private_key() -> str:
     """A throwaway key: replay does not check the JWT, only that one is made."""
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    return key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
-    ).decode()
+    return new_private_key()
 
 
 def run_scenario(

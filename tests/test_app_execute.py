@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
-from test_app_job import HEAD_SHA, NUMBER, REPO, FakeGitHub, job
+from support import HEAD_SHA, NUMBER, REPO, FakeGitHub, OneInstallation, make_job
 
 from app.execute import AttemptPort, Finished, JobExecutor, LeaseLost, RetryLater
 from app.github import GitHubError
@@ -92,7 +92,7 @@ class Lease:
 
 def attempt(inner: FakeGitHub, lease: Lease) -> AttemptPort:
     """The port a first attempt of an analysis job sees (no check run from before)."""
-    claim = Claim(id=1, job=job(), attempt=1, recovered=False, check_run_id=None)
+    claim = Claim(id=1, job=make_job(), attempt=1, recovered=False, check_run_id=None)
     return AttemptPort(inner, claim, record=lambda _: None, still_held=lease)
 
 
@@ -199,20 +199,8 @@ class EnterableGitHub(FakeGitHub):
         self.events.append("exit")
 
 
-@dataclass
-class SameClient:
-    """Installations that hand out one given port."""
-
-    port: GitHubPort
-    asked: int = 0
-
-    def installation(self, installation_id: int) -> GitHubPort:
-        self.asked += 1
-        return self.port
-
-
 def first_claim() -> Claim:
-    return Claim(id=1, job=job(), attempt=1, recovered=False, check_run_id=None)
+    return Claim(id=1, job=make_job(), attempt=1, recovered=False, check_run_id=None)
 
 
 def test_a_job_runs_inside_its_client_which_is_left_after_it() -> None:
@@ -223,7 +211,7 @@ def test_a_job_runs_inside_its_client_which_is_left_after_it() -> None:
         port.update_check_run(REPO, 99, {"status": "completed"})  # through the fence
         return JobResult("nothing")
 
-    outcome = JobExecutor(SameClient(github), run=run).execute(first_claim(), lambda _: None)
+    outcome = JobExecutor(OneInstallation(github), run=run).execute(first_claim(), lambda _: None)
 
     assert outcome == Finished("done")
     assert github.events == ["enter", "run", "exit"]
@@ -243,7 +231,7 @@ def test_a_failing_job_leaves_its_client_and_keeps_its_outcome(
         github.events.append("run")
         raise error
 
-    outcome = JobExecutor(SameClient(github), run=run).execute(first_claim(), lambda _: None)
+    outcome = JobExecutor(OneInstallation(github), run=run).execute(first_claim(), lambda _: None)
 
     assert isinstance(outcome, expected)
     assert github.events == ["enter", "run", "exit"]
@@ -257,7 +245,7 @@ def test_a_port_that_is_no_context_manager_is_used_as_it_is() -> None:
         seen.append(port)
         return JobResult("nothing")
 
-    outcome = JobExecutor(SameClient(github), run=run).execute(first_claim(), lambda _: None)
+    outcome = JobExecutor(OneInstallation(github), run=run).execute(first_claim(), lambda _: None)
 
     assert outcome == Finished("done")
     assert isinstance(seen[0], AttemptPort) and seen[0].inner is github
@@ -265,9 +253,9 @@ def test_a_port_that_is_no_context_manager_is_used_as_it_is() -> None:
 
 def test_giving_up_fails_the_check_run_inside_one_client() -> None:
     github = EnterableGitHub()
-    claim = Claim(id=1, job=job(), attempt=7, recovered=True, check_run_id=99)
+    claim = Claim(id=1, job=make_job(), attempt=7, recovered=True, check_run_id=99)
 
-    outcome = JobExecutor(SameClient(github)).give_up(claim, "kept dying")
+    outcome = JobExecutor(OneInstallation(github)).give_up(claim, "kept dying")
 
     assert outcome.state == "failed"
     assert github.events == ["enter", "exit"]

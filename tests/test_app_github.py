@@ -22,11 +22,10 @@ from typing import Any
 import httpx
 import pytest
 import vcr
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
 from githubkit.cache import MemCacheStrategy
 from githubkit.exception import SecondaryRateLimitExceeded
 from githubkit.response import Response
+from support import new_private_key
 
 from app.github import (
     DEFAULT_BASE_URL,
@@ -74,12 +73,7 @@ replay = vcr.VCR(
 @pytest.fixture(scope="module")
 def private_key() -> str:
     """A throwaway key: replay does not check the JWT, only that one is made."""
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    return key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
-    ).decode()
+    return new_private_key()
 
 
 @pytest.fixture

@@ -2,199 +2,30 @@
 
 from __future__ import annotations
 
-import difflib
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field, replace
+from collections.abc import Iterator
+from dataclasses import replace
 from functools import partial
-from typing import Any
 
 import isolation_hooks
 import pytest
+from support import (
+    BASE_SHA,
+    FAIL_OPEN,
+    HEAD_SHA,
+    NEIGHBOUR,
+    NUMBER,
+    REPO,
+    SAFE,
+    FakeGitHub,
+    make_job,
+)
 
 import app.job
 from analyzers.isolation import ChildPool, IsolatedAnalyzer
 from app import publish
 from app.job import FIXED_MARKER, MAX_FIXED_REPLIES, JobTimeout, failure_reason, run_analysis
-from app.model import Job, JobKind
-from app.ports import ChangedFile, Comparison, Link, PullRequest, ReviewComment
-
-REPO = "octo/app"
-HEAD_SHA = "a" * 40
-BASE_SHA = "b" * 40
-NEW_SHA = "d" * 40  # what commit_files answers
-NUMBER = 7
-
-SAFE = """\
-import logging
-
-logger = logging.getLogger(__name__)
-
-
-def has_permission(user, action):
-    return client.check(user, action)
-"""
-FAIL_OPEN = """\
-import logging
-
-logger = logging.getLogger(__name__)
-
-
-def has_permission(user, action):
-    try:
-        return client.check(user, action)
-    except Exception as e:
-        logger.warning("Permission request failed: %s, auto-allowing", e)
-        return True
-"""
-NEIGHBOUR = "\n\ndef helper():\n    return {}\n"
-
-
-def patch_of(base: str, head: str) -> str:
-    """The `patch` GitHub lists for a file: hunks only, no file headers."""
-    lines = difflib.unified_diff(base.splitlines(), head.splitlines(), lineterm="", n=3)
-    return "\n".join(line for line in lines if not line.startswith(("---", "+++")))
-
-
-@dataclass
-class FakeGitHub:
-    """Serves canned PR data and records every call, in order, with its arguments."""
-
-    pr: PullRequest = field(
-        default_factory=lambda: PullRequest(NUMBER, HEAD_SHA, BASE_SHA, "feature", REPO)
-    )
-    files: list[ChangedFile] = field(default_factory=list)
-    contents: dict[tuple[str, str], bytes | Link] = field(default_factory=dict)
-    existing: list[ReviewComment] = field(default_factory=list)  # review comments on the PR
-    prs_for_commit: list[int] = field(default_factory=list)
-    fail: dict[str, Exception] = field(default_factory=dict)
-    calls: list[tuple[str, tuple[Any, ...]]] = field(default_factory=list)
-    check_run_tags: list[str | None] = field(default_factory=list)  # their external_id
-    merge_base: str = BASE_SHA  # what compare_commits says the merge base is
-
-    def _record(self, name: str, *args: Any) -> None:
-        self.calls.append((name, args))
-        if name in self.fail:
-            raise self.fail[name]
-
-    def get_pull_request(self, repo: str, number: int) -> PullRequest:
-        self._record("get_pull_request", repo, number)
-        return self.pr
-
-    def list_changed_files(self, repo: str, number: int) -> list[ChangedFile]:
-        self._record("list_changed_files", repo, number)
-        return list(self.files)
-
-    def compare_commits(self, repo: str, base_sha: str, head_sha: str) -> Comparison:
-        self._record("compare_commits", repo, base_sha, head_sha)
-        return Comparison(self.merge_base, tuple(self.files))
-
-    def read_files(
-        self, repo: str, wanted: Sequence[tuple[str, str]]
-    ) -> dict[tuple[str, str], bytes | Link | None]:
-        self._record("read_files", repo, list(wanted))
-        return {key: self.contents.get(key) for key in wanted}
-
-    def create_check_run(
-        self, repo: str, head_sha: str, name: str, external_id: str | None = None
-    ) -> int:
-        self._record("create_check_run", repo, head_sha, name)
-        self.check_run_tags.append(external_id)
-        return 99
-
-    def find_check_run(self, repo: str, head_sha: str, name: str, external_id: str) -> int | None:
-        self._record("find_check_run", repo, head_sha, name, external_id)
-        return 99 if external_id in self.check_run_tags else None
-
-    def update_check_run(self, repo: str, check_run_id: int, body: dict[str, Any]) -> None:
-        self._record("update_check_run", repo, check_run_id, body)
-
-    def create_review(self, repo: str, number: int, body: dict[str, Any]) -> None:
-        self._record("create_review", repo, number, body)
-
-    def pull_requests_for_commit(self, repo: str, sha: str) -> list[int]:
-        self._record("pull_requests_for_commit", repo, sha)
-        return list(self.prs_for_commit)
-
-    def review_comments(self, repo: str, number: int) -> list[ReviewComment]:
-        self._record("review_comments", repo, number)
-        return list(self.existing)
-
-    def reply_to_review_comment(self, repo: str, number: int, comment_id: int, body: str) -> None:
-        self._record("reply_to_review_comment", repo, number, comment_id, body)
-        path = next(c.path for c in self.existing if c.id == comment_id)
-        reply = ReviewComment(1000 + len(self.existing), body, path, comment_id, by_app=True)
-        self.existing.append(reply)
-
-    def comment_on_pull_request(self, repo: str, number: int, body: str) -> None:
-        self._record("comment_on_pull_request", repo, number, body)
-
-    def commit_files(
-        self, repo: str, branch: str, expected_head_sha: str, files: dict[str, bytes], message: str
-    ) -> str:
-        self._record("commit_files", repo, branch, expected_head_sha, dict(files), message)
-        return NEW_SHA
-
-    # -- helpers for the tests --
-
-    def change(self, path: str, base: str | None, head: str | None, **kw: Any) -> None:
-        """A changed file with its base and head contents and GitHub's patch for it."""
-        status = kw.pop("status", "added" if base is None else "modified")
-        old_path = kw.get("previous_path") or path
-        if base is not None:
-            self.contents[(BASE_SHA, old_path)] = base.encode()
-        if head is not None:
-            self.contents[(HEAD_SHA, path)] = head.encode()
-        patch = kw.pop("patch", patch_of(base or "", head or ""))
-        self.files.append(ChangedFile(path, status, patch=patch, **kw))
-
-    def names(self) -> list[str]:
-        return [name for name, _ in self.calls]
-
-    def called(self, name: str) -> list[tuple[Any, ...]]:
-        return [args for call, args in self.calls if call == name]
-
-    def read_at(self, sha: str) -> list[str]:
-        """The paths read at commit `sha`, every read_files call together."""
-        return [path for _, wanted in self.called("read_files") for at, path in wanted if at == sha]
-
-    def reviews(self) -> list[dict[str, Any]]:
-        return [args[2] for args in self.called("create_review")]
-
-    def comments_posted(self) -> list[ReviewComment]:
-        """The inline comments of every review posted, as GitHub would list them."""
-        return [
-            ReviewComment(i, c["body"], c["path"], by_app=True)
-            for i, c in enumerate((c for r in self.reviews() for c in r["comments"]), start=1)
-        ]
-
-    def replies(self) -> list[tuple[int, str]]:
-        return [(args[2], args[3]) for args in self.called("reply_to_review_comment")]
-
-    def pr_comments(self) -> list[str]:
-        return [args[2] for args in self.called("comment_on_pull_request")]
-
-    def check_updates(self) -> list[dict[str, Any]]:
-        return [args[2] for args in self.called("update_check_run")]
-
-    def conclusion(self) -> str:
-        return self.check_updates()[-1]["conclusion"]
-
-    def title(self) -> str:
-        return self.check_updates()[-1]["output"]["title"]
-
-
-def job(head_sha: str = HEAD_SHA, pull_requests: tuple[int, ...] = (NUMBER,)) -> Job:
-    return Job(
-        kind=JobKind.ANALYZE,
-        delivery_id="delivery-1",
-        event="pull_request",
-        action="synchronize",
-        installation_id=1,
-        repository=REPO,
-        head_sha=head_sha,
-        pull_requests=pull_requests,
-    )
-
+from app.model import JobKind
+from app.ports import ChangedFile, Link, PullRequest, ReviewComment
 
 FULL_SEQUENCE = [
     "create_check_run",  # first: whatever fails next fails it visibly
@@ -215,7 +46,7 @@ def test_new_fail_open_check_gets_a_suggestion_and_fails_the_check() -> None:
     gh = FakeGitHub()
     gh.change("app/perms.py", SAFE, FAIL_OPEN)
 
-    result = run_analysis(job(), gh)
+    result = run_analysis(make_job(), gh)
 
     assert gh.calls == [
         ("create_check_run", (REPO, HEAD_SHA, publish.CHECK_NAME)),
@@ -258,7 +89,7 @@ def test_untouched_fail_open_next_to_the_change_is_not_reported() -> None:
     gh = FakeGitHub()
     gh.change("app/perms.py", FAIL_OPEN + NEIGHBOUR, FAIL_OPEN + NEIGHBOUR.replace("{}", "[]"))
 
-    result = run_analysis(job(), gh)
+    result = run_analysis(make_job(), gh)
 
     assert gh.names() == [
         "create_check_run",
@@ -288,7 +119,7 @@ def test_rename_with_untouched_finding_and_ignored_files_report_nothing() -> Non
     gh.change("app/gone.py", FAIL_OPEN, None, status="removed")
     gh.change("app/data.pyc", None, "binary")
 
-    run_analysis(job(), gh)
+    run_analysis(make_job(), gh)
 
     assert gh.called("read_files") == [
         (
@@ -313,7 +144,7 @@ def test_code_renamed_in_from_where_it_was_never_analysed_counts_as_new(old_path
     gh.change("payments/lib.py", FAIL_OPEN, FAIL_OPEN, status="renamed", previous_path=old_path)
     gh.contents[(BASE_SHA, "pyproject.toml")] = b'[tool.failclosed]\nexclude = ["vendor"]\n'
 
-    run_analysis(job(), gh)
+    run_analysis(make_job(), gh)
 
     assert gh.conclusion() == "failure"
     assert [c["path"] for c in gh.check_updates()[0]["output"]["annotations"]] == [
@@ -325,7 +156,7 @@ def test_added_file_is_read_at_head_only_and_all_its_findings_are_new() -> None:
     gh = FakeGitHub()
     gh.change("app/perms.py", None, FAIL_OPEN)
 
-    result = run_analysis(job(), gh)
+    result = run_analysis(make_job(), gh)
 
     assert gh.called("read_files") == [
         # only the configuration at the base
@@ -341,7 +172,7 @@ def test_syntax_error_in_a_changed_file_fails_as_unverified() -> None:
     gh = FakeGitHub()
     gh.change("app/broken.py", SAFE, "def has_permission(:\n")
 
-    result = run_analysis(job(), gh)
+    result = run_analysis(make_job(), gh)
 
     assert gh.conclusion() == "failure"
     assert gh.title().startswith(publish.FAILED_TITLE)
@@ -353,7 +184,7 @@ def test_missing_head_content_fails_rather_than_passes() -> None:
     gh = FakeGitHub()
     gh.change("app/perms.py", SAFE, None)  # listed as modified, but the read returns None
 
-    run_analysis(job(), gh)
+    run_analysis(make_job(), gh)
 
     assert gh.conclusion() == "failure"
     assert gh.title().startswith(publish.FAILED_TITLE)
@@ -363,21 +194,14 @@ def test_missing_head_content_fails_rather_than_passes() -> None:
 # -- symbolic links (issue 11 item 4) ----------------------------------------------------------
 
 
-def linked(gh: FakeGitHub, path: str, target: str, status: str = "added") -> None:
-    """`path` becomes a symbolic link to `target` at head. GitHub's patch for it is its
-    blob, the target's path; `read_files` answers a `Link` (the entry's mode 120000)."""
-    gh.contents[(HEAD_SHA, path)] = Link(target)
-    gh.files.append(ChangedFile(path, status, patch=f"@@ -0,0 +1 @@\n+{target}"))
-
-
 def test_a_linked_file_is_analysed_through_its_target_in_the_repository() -> None:
     """`auth.py -> docs/auth.txt`: GitHub's blob of the link is the text `docs/auth.txt`,
     which parses as Python and passed. Its target's code is what `import auth` runs."""
     gh = FakeGitHub()
-    linked(gh, "auth.py", "docs/auth.txt")
+    gh.link("auth.py", "docs/auth.txt")
     gh.contents[(HEAD_SHA, "docs/auth.txt")] = FAIL_OPEN.encode()
 
-    result = run_analysis(job(), gh)
+    result = run_analysis(make_job(), gh)
 
     reads = gh.called("read_files")
     assert [wanted for _, wanted in reads] == [
@@ -395,11 +219,11 @@ def test_a_linked_file_is_analysed_through_its_target_in_the_repository() -> Non
 
 def test_a_chain_of_links_is_followed_one_read_per_step() -> None:
     gh = FakeGitHub()
-    linked(gh, "app/auth.py", "../lib/mid.py")
+    gh.link("app/auth.py", "../lib/mid.py")
     gh.contents[(HEAD_SHA, "lib/mid.py")] = Link("../docs/auth.txt")  # already in the repo
     gh.contents[(HEAD_SHA, "docs/auth.txt")] = FAIL_OPEN.encode()
 
-    run_analysis(job(), gh)
+    run_analysis(make_job(), gh)
 
     assert gh.read_at(HEAD_SHA) == ["app/auth.py", "lib/mid.py", "docs/auth.txt"]
     assert gh.conclusion() == "failure"
@@ -421,9 +245,9 @@ def test_a_link_that_leads_to_no_file_of_the_repository_fails_as_not_analysed(
 ) -> None:
     gh = FakeGitHub()
     gh.change("app/perms.py", SAFE, SAFE.replace("action", "act"))
-    linked(gh, "app/loop.py" if target == "loop.py" else "app/auth.py", target)
+    gh.link("app/loop.py" if target == "loop.py" else "app/auth.py", target)
 
-    result = run_analysis(job(), gh)
+    result = run_analysis(make_job(), gh)
 
     assert gh.conclusion() == "failure"
     assert gh.title().startswith(publish.FAILED_TITLE)
@@ -439,7 +263,7 @@ def test_a_link_in_the_base_is_no_base_to_compare_with() -> None:
     gh.contents[(BASE_SHA, "app/perms.py")] = Link("perms_impl.py")
     gh.contents[(BASE_SHA, "app/perms_impl.py")] = FAIL_OPEN.encode()
 
-    result = run_analysis(job(), gh)
+    result = run_analysis(make_job(), gh)
 
     assert len(gh.called("read_files")) == 1  # a base link is not followed
     assert result.findings == 1 and gh.conclusion() == "failure"
@@ -451,7 +275,7 @@ def test_the_base_config_is_read_through_a_link() -> None:
     gh.contents[(BASE_SHA, "pyproject.toml")] = Link("config/pyproject.toml")
     gh.contents[(BASE_SHA, "config/pyproject.toml")] = b'[tool.failclosed]\nexclude = ["app/**"]\n'
 
-    run_analysis(job(), gh)
+    run_analysis(make_job(), gh)
 
     assert gh.read_at(BASE_SHA) == ["app/perms.py", "pyproject.toml", "config/pyproject.toml"]
     assert gh.conclusion() != "failure"  # the repository's exclude was applied
@@ -462,7 +286,7 @@ def test_a_base_config_linked_outside_the_repository_fails_the_check() -> None:
     gh.change("app/perms.py", SAFE, SAFE.replace("action", "act"))
     gh.contents[(BASE_SHA, "pyproject.toml")] = Link("/etc/pyproject.toml")
 
-    run_analysis(job(), gh)
+    run_analysis(make_job(), gh)
 
     assert gh.conclusion() == "failure"
     summary = gh.check_updates()[-1]["output"]["summary"]
@@ -478,7 +302,7 @@ def test_a_file_whose_analysis_never_ends_fails_the_check_once_as_not_verified()
     gh.change("app/perms.py", SAFE, FAIL_OPEN)
     isolate = partial(IsolatedAnalyzer, before=isolation_hooks.hang_on_slow)
 
-    result = run_analysis(job(), gh, file_budget_seconds=0.5, isolate=isolate)
+    result = run_analysis(make_job(), gh, file_budget_seconds=0.5, isolate=isolate)
 
     assert result.status == "published" and result.blocking
     assert result.findings == 1  # app/perms.py, analysed by the replacement child
@@ -497,11 +321,11 @@ def test_jobs_take_turns_with_the_same_warm_analysis_child(monkeypatch: pytest.M
     gh = FakeGitHub()
     gh.change("app/perms.py", SAFE, FAIL_OPEN)
     try:
-        run_analysis(job(), gh)
+        run_analysis(make_job(), gh)
         child = pool.take()
         assert child.alive and child.calls == 1
         pool.give_back(child)
-        run_analysis(job(), gh)
+        run_analysis(make_job(), gh)
         assert pool.take() is child and child.calls == 2 and child.started == 1
         pool.give_back(child)
     finally:
@@ -513,7 +337,7 @@ def test_port_error_after_the_check_run_fails_it_and_is_reraised() -> None:
     gh.change("app/perms.py", SAFE, FAIL_OPEN)
 
     with pytest.raises(ConnectionError, match="502") as raised:
-        run_analysis(job(), gh)
+        run_analysis(make_job(), gh)
 
     assert gh.names() == [
         "create_check_run",
@@ -535,7 +359,7 @@ def test_error_while_posting_the_review_still_fails_the_check() -> None:
     gh.change("app/perms.py", SAFE, FAIL_OPEN)
 
     with pytest.raises(ValueError):
-        run_analysis(job(), gh)
+        run_analysis(make_job(), gh)
 
     assert gh.names()[-2:] == ["create_review", "update_check_run"]
     assert gh.conclusion() == "failure" and gh.title() == publish.FAILED_TITLE
@@ -550,7 +374,7 @@ def test_failing_to_mark_the_check_keeps_the_original_error() -> None:
     )
 
     with pytest.raises(ConnectionError) as raised:
-        run_analysis(job(), gh)
+        run_analysis(make_job(), gh)
 
     assert str(raised.value) == "down"
     assert any("could not be completed" in note for note in raised.value.__notes__)
@@ -561,7 +385,7 @@ def test_check_run_creation_failure_propagates_with_nothing_to_mark() -> None:
     gh = FakeGitHub(fail={"create_check_run": ConnectionError("down")})
 
     with pytest.raises(ConnectionError):
-        run_analysis(job(), gh)
+        run_analysis(make_job(), gh)
 
     assert gh.names() == ["create_check_run"]  # nothing visible yet: nothing to mark
 
@@ -572,7 +396,7 @@ def test_running_out_of_time_fails_the_check() -> None:
     ticks: Iterator[float] = iter([0.0, 1000.0, 1000.0, 1000.0])
 
     with pytest.raises(JobTimeout):
-        run_analysis(job(), gh, budget_seconds=60, clock=lambda: next(ticks))
+        run_analysis(make_job(), gh, budget_seconds=60, clock=lambda: next(ticks))
 
     assert gh.conclusion() == "failure"
     assert "ran out of time" in gh.check_updates()[-1]["output"]["summary"]
@@ -616,7 +440,7 @@ def test_a_head_that_moved_on_gets_its_check_run_cancelled_as_superseded() -> No
     gh = FakeGitHub()
     gh.change("app/perms.py", SAFE, FAIL_OPEN)
 
-    result = run_analysis(job(head_sha="c" * 40), gh, stale_read_wait=0)
+    result = run_analysis(make_job(head_sha="c" * 40), gh, stale_read_wait=0)
 
     assert result.status == "superseded"
     assert gh.names() == [
@@ -645,7 +469,7 @@ def test_a_pull_request_read_that_lags_behind_the_webhook_is_read_again() -> Non
     gh = LaggingPullRequest()
     gh.change("app/perms.py", SAFE, FAIL_OPEN)
 
-    result = run_analysis(job(), gh, stale_read_wait=0.01)
+    result = run_analysis(make_job(), gh, stale_read_wait=0.01)
 
     assert result.status == "published" and result.blocking
     assert gh.conclusion() == "failure"
@@ -655,7 +479,7 @@ def test_a_pull_request_read_that_lags_behind_the_webhook_is_read_again() -> Non
 def test_a_rerun_takes_up_the_check_run_github_reset_to_queued() -> None:
     gh = FakeGitHub()
     gh.change("app/perms.py", SAFE, FAIL_OPEN)
-    rerun = job().model_copy(
+    rerun = make_job().model_copy(
         update={"event": "check_run", "action": "rerequested", "check_run_id": 4242}
     )
 
@@ -670,7 +494,7 @@ def test_a_rerun_takes_up_the_check_run_github_reset_to_queued() -> None:
 def test_job_without_pull_requests_looks_them_up_and_may_find_none() -> None:
     gh = FakeGitHub()
 
-    result = run_analysis(job(pull_requests=()), gh)
+    result = run_analysis(make_job(pull_requests=()), gh)
 
     assert result.status == "nothing"
     assert gh.names() == ["create_check_run", "pull_requests_for_commit", "update_check_run"]
@@ -682,7 +506,7 @@ def test_fork_rerun_finds_its_pull_request_by_head_sha() -> None:
     gh = FakeGitHub(prs_for_commit=[NUMBER])
     gh.change("app/perms.py", SAFE, FAIL_OPEN)
 
-    result = run_analysis(job(pull_requests=()), gh)
+    result = run_analysis(make_job(pull_requests=()), gh)
 
     assert gh.calls[1] == ("pull_requests_for_commit", (REPO, HEAD_SHA))
     assert gh.names() == FULL_SEQUENCE
@@ -694,7 +518,7 @@ def test_fork_rerun_finds_its_pull_request_by_head_sha() -> None:
 
 def test_apply_fixes_job_is_refused() -> None:
     gh = FakeGitHub()
-    fixes = job().model_copy(update={"kind": JobKind.APPLY_FIXES})
+    fixes = make_job().model_copy(update={"kind": JobKind.APPLY_FIXES})
 
     with pytest.raises(ValueError, match="analyze"):
         run_analysis(fixes, gh)
@@ -704,11 +528,11 @@ def test_apply_fixes_job_is_refused() -> None:
 def test_redelivery_posts_no_second_review() -> None:
     first = FakeGitHub()
     first.change("app/perms.py", SAFE, FAIL_OPEN)
-    run_analysis(job(), first)
+    run_analysis(make_job(), first)
 
     again = FakeGitHub(existing=first.comments_posted())
     again.change("app/perms.py", SAFE, FAIL_OPEN)
-    result = run_analysis(job(), again)
+    result = run_analysis(make_job(), again)
 
     assert again.reviews() == []
     assert again.replies() == []  # the finding is still there: nothing is "fixed"
@@ -721,12 +545,12 @@ def test_our_fingerprint_in_someone_elses_comment_does_not_silence_the_review() 
     """Anyone can paste the hidden fingerprint; only the App's own comments count."""
     first = FakeGitHub()
     first.change("app/perms.py", SAFE, FAIL_OPEN)
-    run_analysis(job(), first)
+    run_analysis(make_job(), first)
     pasted = [replace(c, by_app=False) for c in first.comments_posted()]
 
     again = FakeGitHub(existing=pasted)
     again.change("app/perms.py", SAFE, FAIL_OPEN)
-    run_analysis(job(), again)
+    run_analysis(make_job(), again)
 
     assert [c["body"] for r in again.reviews() for c in r["comments"]] == [c.body for c in pasted]
 
@@ -744,8 +568,8 @@ def many_files(count: int) -> FakeGitHub:
 def test_port_calls_do_not_grow_with_the_number_of_files() -> None:
     one, twenty = many_files(1), many_files(20)
 
-    small = run_analysis(job(), one)
-    large = run_analysis(job(), twenty)
+    small = run_analysis(make_job(), one)
+    large = run_analysis(make_job(), twenty)
 
     assert one.names() == twenty.names() == FULL_SEQUENCE
     assert small.api_calls == large.api_calls == len(twenty.calls) == 8
@@ -759,7 +583,7 @@ def test_port_calls_do_not_grow_with_the_number_of_files() -> None:
 def test_more_than_50_findings_complete_the_check_in_batches() -> None:
     gh = many_files(51)
 
-    result = run_analysis(job(), gh)
+    result = run_analysis(make_job(), gh)
 
     updates = gh.check_updates()
     assert [len(u["output"]["annotations"]) for u in updates] == [50, 1]
@@ -788,7 +612,7 @@ def test_one_check_run_for_the_head_with_the_worst_result_of_all_its_pull_reques
         gh.change("app/perms.py", SAFE, FAIL_OPEN)
         gh.contents[(OTHER_BASE, "app/perms.py")] = FAIL_OPEN.encode()
 
-        result = run_analysis(job(pull_requests=job_prs), gh)
+        result = run_analysis(make_job(pull_requests=job_prs), gh)
 
         assert len(gh.called("create_check_run")) == 1, job_prs
         assert gh.conclusion() == "failure", job_prs
@@ -806,7 +630,7 @@ def posted_on_fail_open() -> list[ReviewComment]:
     """Our comment from an earlier run, when the head still failed open."""
     first = FakeGitHub()
     first.change("app/perms.py", SAFE, FAIL_OPEN)
-    run_analysis(job(), first)
+    run_analysis(make_job(), first)
     return first.comments_posted()
 
 
@@ -815,7 +639,7 @@ def test_fixed_finding_is_answered_once_with_the_head_sha() -> None:
     (ours,) = gh.existing
     gh.change("app/perms.py", SAFE, SAFE + NEIGHBOUR)  # the push that fixed it
 
-    result = run_analysis(job(), gh)
+    result = run_analysis(make_job(), gh)
 
     assert gh.names() == [
         "create_check_run",
@@ -833,7 +657,7 @@ def test_fixed_finding_is_answered_once_with_the_head_sha() -> None:
     assert gh.conclusion() == "success"
     assert result.pull_requests[0].answered == 1 and result.api_calls == 8
 
-    run_analysis(job(), gh)  # redelivered: the reply from the first run is there now
+    run_analysis(make_job(), gh)  # redelivered: the reply from the first run is there now
 
     assert len(gh.replies()) == 1
 
@@ -841,12 +665,12 @@ def test_fixed_finding_is_answered_once_with_the_head_sha() -> None:
 def test_a_finding_that_comes_back_after_it_was_fixed_gets_a_new_comment() -> None:
     gh = FakeGitHub(existing=posted_on_fail_open())
     gh.change("app/perms.py", SAFE, SAFE + NEIGHBOUR)
-    run_analysis(job(), gh)  # fixed: the comment is answered "Fixed in ..."
+    run_analysis(make_job(), gh)  # fixed: the comment is answered "Fixed in ..."
     assert len(gh.replies()) == 1 and gh.reviews() == []
 
     gh.files.clear()
     gh.change("app/perms.py", SAFE, FAIL_OPEN)  # and the fail-open path is back
-    run_analysis(job(), gh)
+    run_analysis(make_job(), gh)
 
     (review,) = gh.reviews()
     assert len(review["comments"]) == 1
@@ -863,7 +687,7 @@ def test_only_our_unanswered_top_level_comments_on_analysed_files_are_answered()
     gh = FakeGitHub(existing=[ours, elsewhere, human, quoted, pasted])
     gh.change("app/perms.py", SAFE, SAFE + NEIGHBOUR)
 
-    run_analysis(job(), gh)
+    run_analysis(make_job(), gh)
 
     # app/other.py is not in this PR's changes: unknown, so nothing is claimed about it
     assert [comment_id for comment_id, _ in gh.replies()] == [ours.id]
@@ -873,7 +697,7 @@ def test_a_file_that_cannot_be_analysed_gets_no_fixed_reply() -> None:
     gh = FakeGitHub(existing=posted_on_fail_open())
     gh.change("app/perms.py", SAFE, "def has_permission(:\n")
 
-    run_analysis(job(), gh)
+    run_analysis(make_job(), gh)
 
     assert gh.replies() == []
     assert gh.conclusion() == "failure"
@@ -885,7 +709,7 @@ def test_a_finding_that_is_no_longer_new_is_not_called_fixed() -> None:
     gh = FakeGitHub(existing=posted_on_fail_open())
     gh.change("app/perms.py", FAIL_OPEN, FAIL_OPEN + NEIGHBOUR)
 
-    result = run_analysis(job(), gh)
+    result = run_analysis(make_job(), gh)
 
     assert result.findings == 0 and gh.replies() == []
 
@@ -896,9 +720,9 @@ def test_fixed_replies_are_capped_per_run() -> None:
     gh = FakeGitHub(existing=many)
     gh.change("app/perms.py", SAFE, SAFE + NEIGHBOUR)
 
-    run_analysis(job(), gh)
+    run_analysis(make_job(), gh)
     assert len(gh.replies()) == MAX_FIXED_REPLIES
-    run_analysis(job(), gh)  # the next run answers the rest
+    run_analysis(make_job(), gh)  # the next run answers the rest
     assert len(gh.replies()) == MAX_FIXED_REPLIES + 5
 
 
@@ -908,7 +732,7 @@ def test_a_file_list_shorter_than_the_pr_fails_as_unverified() -> None:
         pr=PullRequest(NUMBER, HEAD_SHA, BASE_SHA, "feature", REPO, changed_files=3_001)
     )
     gh.change("app/perms.py", SAFE, SAFE + "\n")
-    run_analysis(job(), gh)
+    run_analysis(make_job(), gh)
     assert gh.conclusion() == "failure"
     assert gh.title().startswith("Could not verify this pull request")
     assert "3001" in gh.check_updates()[-1]["output"]["summary"].replace(",", "")
@@ -924,7 +748,7 @@ def test_a_pr_past_githubs_file_list_cap_is_titled_for_what_happened() -> None:
     gh.change("app/broken.py", SAFE, "def has_permission(:\n")
     gh.files += [ChangedFile(f"docs/page{i}.md", "added") for i in range(2_998)]
 
-    run_analysis(job(), gh)
+    run_analysis(make_job(), gh)
 
     unlisted = "GitHub listed only 3,000 of the 3,101 changed files (its cap)"
     assert gh.conclusion() == "failure"
@@ -942,8 +766,8 @@ def test_findings_off_the_diff_go_to_the_check_run_not_a_review_each_delivery() 
     """No patch (binary-sized diff): nothing is commentable, so no review, twice over."""
     gh = FakeGitHub()
     gh.change("app/perms.py", SAFE, FAIL_OPEN, patch=None)
-    run_analysis(job(), gh)
-    run_analysis(job(), gh)  # a redelivery
+    run_analysis(make_job(), gh)
+    run_analysis(make_job(), gh)  # a redelivery
     assert gh.reviews() == []
     assert [u["conclusion"] for u in gh.check_updates()] == ["failure", "failure"]
     annotations = gh.check_updates()[-1]["output"]["annotations"]
@@ -967,12 +791,12 @@ def test_the_repository_configuration_at_the_base_names_its_permission_functions
     """`gatekeep` is no permission name by default; the repository's pyproject says it is."""
     plain = FakeGitHub()
     plain.change("app/gate.py", GATEKEEP_SAFE, GATEKEEP_OPEN)
-    assert run_analysis(job(), plain).findings == 0
+    assert run_analysis(make_job(), plain).findings == 0
 
     configured = FakeGitHub()
     configured.change("app/gate.py", GATEKEEP_SAFE, GATEKEEP_OPEN)
     configured.contents[(BASE_SHA, "pyproject.toml")] = NAMES_GATEKEEP
-    result = run_analysis(job(), configured)
+    result = run_analysis(make_job(), configured)
     assert result.findings == 1 and configured.conclusion() == "failure"
 
 
@@ -983,7 +807,7 @@ def test_a_pull_request_cannot_loosen_its_own_check_through_the_configuration() 
     # The PR also rewrites pyproject.toml to exclude the file; only the base's counts.
     gh.change("pyproject.toml", NAMES_GATEKEEP.decode(), '[tool.failclosed]\nexclude = ["app"]\n')
 
-    assert run_analysis(job(), gh).findings == 1
+    assert run_analysis(make_job(), gh).findings == 1
     assert "pyproject.toml" not in gh.read_at(HEAD_SHA)
 
 
@@ -992,7 +816,7 @@ def test_an_unusable_configuration_fails_the_check_as_unverified() -> None:
     gh.change("app/perms.py", SAFE, SAFE + NEIGHBOUR)
     gh.contents[(BASE_SHA, "pyproject.toml")] = b"[tool.failclosed]\npermision-functions = []\n"
 
-    run_analysis(job(), gh)
+    run_analysis(make_job(), gh)
 
     assert gh.conclusion() == "failure"
     assert gh.title().startswith(publish.FAILED_TITLE)
@@ -1007,7 +831,7 @@ def test_excluded_and_tooling_folders_are_not_analysed() -> None:
     gh.change("app/perms.py", SAFE, SAFE + NEIGHBOUR)
     gh.contents[(BASE_SHA, "pyproject.toml")] = b'[tool.failclosed]\nexclude = ["vendored"]\n'
 
-    result = run_analysis(job(), gh)
+    result = run_analysis(make_job(), gh)
 
     assert result.findings == 0 and gh.conclusion() == "success"
     assert len(gh.called("read_files")) == 1
@@ -1021,7 +845,7 @@ def test_a_pull_request_whose_python_files_are_all_excluded_says_so_in_the_title
     gh.change(".venv/lib/site.py", SAFE, FAIL_OPEN)  # tooling: not the repository's code
     gh.contents[(BASE_SHA, "pyproject.toml")] = b'[tool.failclosed]\nexclude = ["vendored"]\n'
 
-    run_analysis(job(), gh)
+    run_analysis(make_job(), gh)
 
     output = gh.check_updates()[0]["output"]
     assert gh.title() == (
@@ -1036,6 +860,6 @@ def test_a_partly_excluded_pull_request_keeps_its_usual_title() -> None:
     gh.change("app/perms.py", SAFE, SAFE + NEIGHBOUR)
     gh.contents[(BASE_SHA, "pyproject.toml")] = b'[tool.failclosed]\nexclude = ["vendored"]\n'
 
-    run_analysis(job(), gh)
+    run_analysis(make_job(), gh)
 
     assert gh.title() == "No fail-open paths"

@@ -6,23 +6,10 @@ import json
 from pathlib import Path
 
 import pytest
+from support import make_job
 
 from app.cli import main
-from app.model import Job, JobKind
 from app.queue import SqliteJobQueue
-
-
-def job(delivery: str, head: str, number: int) -> Job:
-    return Job(
-        kind=JobKind.ANALYZE,
-        delivery_id=delivery,
-        event="pull_request",
-        action="opened",
-        installation_id=1,
-        repository="octo/app",
-        head_sha=head,
-        pull_requests=(number,),
-    )
 
 
 @pytest.fixture
@@ -31,7 +18,7 @@ def queue_file(tmp_path: Path) -> Path:
     path = tmp_path / "jobs.sqlite3"
     queue = SqliteJobQueue(path)
     for i, delivery in enumerate(["d-failed", "d-done", "d-retry", "d-running"], start=1):
-        queue.enqueue(job(delivery, f"{i:x}" * 40, i))
+        queue.enqueue(make_job(delivery, f"{i:x}" * 40, (i,), action="opened"))
     failed, done, retry = (queue.claim("w-1", 60) for _ in range(3))
     assert failed and done and retry
     queue.finish(failed.id, "w-1", "failed", "GitHubError: 502 Bad Gateway, 4 times")

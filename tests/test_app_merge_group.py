@@ -9,8 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from test_app_execute import SameClient
-from test_app_job import BASE_SHA, FAIL_OPEN, HEAD_SHA, REPO, SAFE, FakeGitHub, linked
+from support import BASE_SHA, FAIL_OPEN, HEAD_SHA, REPO, SAFE, FakeGitHub, OneInstallation, make_job
 
 from app import publish
 from app.execute import Finished, JobExecutor, RetryLater
@@ -27,16 +26,7 @@ SEQUENCE = ["create_check_run", "compare_commits", "read_files", "update_check_r
 
 
 def merge_group_job(base_sha: str = BASE_SHA) -> Job:
-    return Job(
-        kind=JobKind.MERGE_GROUP,
-        delivery_id="delivery-mg",
-        event="merge_group",
-        action="checks_requested",
-        installation_id=1,
-        repository=REPO,
-        head_sha=HEAD_SHA,
-        base_sha=base_sha,
-    )
+    return make_job("delivery-mg", kind=JobKind.MERGE_GROUP, base_sha=base_sha)
 
 
 def test_a_fail_open_change_in_the_group_fails_its_check_run_and_posts_no_review() -> None:
@@ -122,7 +112,7 @@ def test_a_linked_file_in_the_group_is_analysed_through_its_target_as_for_a_pr()
     """The same decision as a pull request's (`app.job.read_and_analyze`): the link's text
     is never analysed as Python; its target at the group's head is, one read per step."""
     gh = FakeGitHub()
-    linked(gh, "app/auth.py", "../lib/mid.py")
+    gh.link("app/auth.py", "../lib/mid.py")
     gh.contents[(HEAD_SHA, "lib/mid.py")] = Link("../docs/auth.txt")
     gh.contents[(HEAD_SHA, "docs/auth.txt")] = FAIL_OPEN.encode()
 
@@ -147,7 +137,7 @@ def test_a_linked_file_in_the_group_is_analysed_through_its_target_as_for_a_pr()
 def test_a_link_to_no_file_of_the_repository_fails_the_groups_check(target: str, why: str) -> None:
     gh = FakeGitHub()
     gh.change("app/perms.py", SAFE, CLEAN)
-    linked(gh, "app/auth.py", target)
+    gh.link("app/auth.py", target)
 
     result = run_merge_group(merge_group_job(), gh)
 
@@ -200,7 +190,7 @@ def test_the_executor_runs_a_merge_group_job_with_its_own_runner() -> None:
     gh.change("app/perms.py", SAFE, FAIL_OPEN)
     recorded: list[int] = []
 
-    outcome = JobExecutor(SameClient(gh)).execute(claim_of(merge_group_job()), recorded.append)
+    outcome = JobExecutor(OneInstallation(gh)).execute(claim_of(merge_group_job()), recorded.append)
 
     assert outcome == Finished("done")
     assert gh.names() == SEQUENCE
@@ -214,7 +204,7 @@ def test_a_transient_github_failure_of_a_merge_group_job_is_retried() -> None:
     def no_analysis(*_: Any) -> Any:
         raise AssertionError("the analyze runner must not run a merge group")
 
-    outcome = JobExecutor(SameClient(gh), run=no_analysis, retry_delays=(5.0,)).execute(
+    outcome = JobExecutor(OneInstallation(gh), run=no_analysis, retry_delays=(5.0,)).execute(
         claim_of(merge_group_job()), lambda _: None
     )
 

@@ -7,8 +7,16 @@ from pathlib import Path
 
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
-from test_app_webhooks import github_headers, load_payload, make_settings, request, sign
-from test_app_worker import OneInstallation, fake_for, workers
+from support import (
+    OneInstallation,
+    fake_for,
+    github_headers,
+    load_payload,
+    make_settings,
+    request,
+    sign,
+    workers,
+)
 
 from app import metrics
 from app.github import GitHubApp

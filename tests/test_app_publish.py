@@ -8,24 +8,13 @@ import sys
 from pathlib import Path
 
 import pytest
+from support import FAIL_OPEN
 
 from analyzers.model import AnalysisError, Finding, Fix
 from app import publish
 from app.publish import DiffLines, diff_lines
 
-HEAD = """\
-import logging
-
-logger = logging.getLogger(__name__)
-
-
-def has_permission(user, action):
-    try:
-        return client.check(user, action)
-    except Exception as e:
-        logger.warning("Permission request failed: %s, auto-allowing", e)
-        return True
-"""
+HEAD = FAIL_OPEN
 # `GET /pulls/{n}/files` patch of HEAD against a base whose check had no try/except.
 PATCH = (
     "@@ -4,4 +4,8 @@ logger = logging.getLogger(__name__)\n"

@@ -7,12 +7,10 @@ import threading
 from pathlib import Path
 
 import pytest
+from support import HEAD_SHA, make_job
 
-from app.model import Job, JobKind
 from app.queue import QueueError, SqliteJobQueue
 
-REPO = "octo/app"
-HEAD = "a" * 40
 NEWER = "b" * 40
 LEASE = 30.0
 
@@ -27,25 +25,6 @@ class Clock:
         return self.now
 
 
-def job(
-    delivery: str = "d-1",
-    head: str = HEAD,
-    prs: tuple[int, ...] = (7,),
-    kind: JobKind = JobKind.ANALYZE,
-    repository: str = REPO,
-) -> Job:
-    return Job(
-        kind=kind,
-        delivery_id=delivery,
-        event="pull_request",
-        action="synchronize",
-        installation_id=1,
-        repository=repository,
-        head_sha=head,
-        pull_requests=prs,
-    )
-
-
 @pytest.fixture
 def clock() -> Clock:
     return Clock()
@@ -58,42 +37,42 @@ def queue(tmp_path: Path, clock: Clock) -> SqliteJobQueue:
 
 def test_an_enqueued_job_is_on_disk_for_another_process(tmp_path: Path) -> None:
     path = tmp_path / "jobs.sqlite3"
-    SqliteJobQueue(path).enqueue(job())
+    SqliteJobQueue(path).enqueue(make_job())
 
     # A separate connection, as a restarted process would open it.
     claim = SqliteJobQueue(path).claim("w-1", LEASE)
     assert claim is not None
-    assert claim.job == job()
+    assert claim.job == make_job()
     assert (claim.attempt, claim.recovered, claim.check_run_id) == (1, False, None)
 
 
 def test_a_redelivery_is_accepted_once(queue: SqliteJobQueue) -> None:
-    assert queue.enqueue(job("d-1")) is True
-    assert queue.enqueue(job("d-1")) is False
+    assert queue.enqueue(make_job("d-1")) is True
+    assert queue.enqueue(make_job("d-1")) is False
     assert queue.counts()["pending"] == 1
 
 
 def test_redelivering_a_failed_delivery_queues_it_again(queue: SqliteJobQueue) -> None:
-    queue.enqueue(job("d-1"))
+    queue.enqueue(make_job("d-1"))
     claim = queue.claim("w-1", LEASE)
     assert claim is not None
     queue.record_check_run(claim.id, "w-1", 4242)
     queue.finish(claim.id, "w-1", "failed", "GitHub kept failing")
 
-    assert queue.enqueue(job("d-1")) is True
+    assert queue.enqueue(make_job("d-1")) is True
     again = queue.claim("w-1", LEASE)
     assert again is not None and again.id == claim.id
     assert (again.attempt, again.check_run_id) == (1, None)
     (row,) = queue.jobs()
     assert row.reason == "redelivered after: GitHub kept failing"
     queue.finish(again.id, "w-1", "done")
-    assert queue.enqueue(job("d-1")) is False  # done: a redelivery is a duplicate
+    assert queue.enqueue(make_job("d-1")) is False  # done: a redelivery is a duplicate
 
 
 def test_a_claimed_job_is_not_claimed_twice_while_its_lease_lives(
     queue: SqliteJobQueue, clock: Clock
 ) -> None:
-    queue.enqueue(job())
+    queue.enqueue(make_job())
     first = queue.claim("w-1", LEASE)
     assert first is not None
     clock.now += LEASE - 1
@@ -101,7 +80,7 @@ def test_a_claimed_job_is_not_claimed_twice_while_its_lease_lives(
 
 
 def test_a_worker_that_dies_mid_job_loses_nothing(queue: SqliteJobQueue, clock: Clock) -> None:
-    queue.enqueue(job())
+    queue.enqueue(make_job())
     first = queue.claim("w-1", LEASE)
     assert first is not None
     queue.record_check_run(first.id, "w-1", 4242)
@@ -124,7 +103,7 @@ def test_a_worker_that_dies_mid_job_loses_nothing(queue: SqliteJobQueue, clock: 
 
 
 def test_renewed_leases_keep_the_job(queue: SqliteJobQueue, clock: Clock) -> None:
-    queue.enqueue(job())
+    queue.enqueue(make_job())
     claim = queue.claim("w-1", LEASE)
     assert claim is not None
     for _ in range(5):
@@ -135,7 +114,7 @@ def test_renewed_leases_keep_the_job(queue: SqliteJobQueue, clock: Clock) -> Non
 
 
 def test_a_retry_waits_for_its_back_off(queue: SqliteJobQueue, clock: Clock) -> None:
-    queue.enqueue(job())
+    queue.enqueue(make_job())
     claim = queue.claim("w-1", LEASE)
     assert claim is not None
     assert queue.retry(claim.id, "w-1", 30.0, "GitHub answered 502")
@@ -152,7 +131,7 @@ def test_a_retry_waits_for_its_back_off(queue: SqliteJobQueue, clock: Clock) -> 
 def test_a_job_cut_short_at_shutdown_is_taken_over_with_its_check_run(
     queue: SqliteJobQueue, clock: Clock
 ) -> None:
-    queue.enqueue(job())
+    queue.enqueue(make_job())
     claim = queue.claim("w-1", LEASE)
     assert claim is not None
     queue.record_check_run(claim.id, "w-1", 4242)
@@ -166,7 +145,7 @@ def test_a_job_cut_short_at_shutdown_is_taken_over_with_its_check_run(
 
 def test_a_retried_job_makes_a_new_check_run(queue: SqliteJobQueue, clock: Clock) -> None:
     """The failed attempt completed its run as failure; a run is not re-opened."""
-    queue.enqueue(job())
+    queue.enqueue(make_job())
     claim = queue.claim("w-1", LEASE)
     assert claim is not None
     queue.record_check_run(claim.id, "w-1", 4242)
@@ -178,8 +157,8 @@ def test_a_retried_job_makes_a_new_check_run(queue: SqliteJobQueue, clock: Clock
 def test_deliveries_arriving_out_of_order_supersede_nothing(queue: SqliteJobQueue) -> None:
     """Which head is current is GitHub's to say (the job asks it when it runs): a re-run
     of an old commit, or a late delivery, must not cancel the current head's job."""
-    queue.enqueue(job("d-new", NEWER, (7,)))
-    queue.enqueue(job("d-old", HEAD, (7,)))  # arrives last, about the older head
+    queue.enqueue(make_job("d-new", NEWER, (7,)))
+    queue.enqueue(make_job("d-old", HEAD_SHA, (7,)))  # arrives last, about the older head
     assert {row.delivery_id: row.state for row in queue.jobs()} == {
         "d-new": "pending",
         "d-old": "pending",
@@ -190,9 +169,9 @@ def test_two_jobs_of_one_pull_request_never_run_at_once(
     queue: SqliteJobQueue, clock: Clock
 ) -> None:
     """Two heads of PR 7 would both read its comments, then post: one at a time."""
-    queue.enqueue(job("d-1", HEAD, (7,)))
-    queue.enqueue(job("d-2", NEWER, (7, 8)))
-    queue.enqueue(job("d-3", "c" * 40, (9,)))
+    queue.enqueue(make_job("d-1", HEAD_SHA, (7,)))
+    queue.enqueue(make_job("d-2", NEWER, (7, 8)))
+    queue.enqueue(make_job("d-3", "c" * 40, (9,)))
     first, second = queue.claim("w-1", LEASE), queue.claim("w-2", LEASE)
     assert first is not None and second is not None
     assert (first.job.delivery_id, second.job.delivery_id) == ("d-1", "d-3")
@@ -203,9 +182,9 @@ def test_two_jobs_of_one_pull_request_never_run_at_once(
 
 
 def test_two_jobs_for_one_head_never_run_at_once(queue: SqliteJobQueue, clock: Clock) -> None:
-    queue.enqueue(job("d-1", HEAD))
-    queue.enqueue(job("d-2", HEAD))  # say, a re-run request for the same commit
-    queue.enqueue(job("d-3", NEWER, (9,)))  # another PR: free to run
+    queue.enqueue(make_job("d-1", HEAD_SHA))
+    queue.enqueue(make_job("d-2", HEAD_SHA))  # say, a re-run request for the same commit
+    queue.enqueue(make_job("d-3", NEWER, (9,)))  # another PR: free to run
 
     first = queue.claim("w-1", LEASE)
     second = queue.claim("w-2", LEASE)
@@ -221,7 +200,7 @@ def test_concurrent_claimers_share_the_jobs_without_overlap(tmp_path: Path) -> N
     """Four threads, each with its own connection, 200 jobs on 200 heads: each once."""
     queue = SqliteJobQueue(tmp_path / "jobs.sqlite3")
     for i in range(200):
-        queue.enqueue(job(f"d-{i}", f"{i:040x}", (i,)))
+        queue.enqueue(make_job(f"d-{i}", f"{i:040x}", (i,)))
     taken: list[str] = []
     lock = threading.Lock()
 
@@ -241,7 +220,7 @@ def test_concurrent_claimers_share_the_jobs_without_overlap(tmp_path: Path) -> N
 
 
 def test_finish_takes_only_final_states(queue: SqliteJobQueue) -> None:
-    queue.enqueue(job())
+    queue.enqueue(make_job())
     claim = queue.claim("w-1", LEASE)
     assert claim is not None
     with pytest.raises(ValueError, match="final state"):
@@ -257,8 +236,8 @@ def test_a_file_that_is_not_a_queue_is_a_clear_error(tmp_path: Path) -> None:
 
 
 def test_listing_shows_reasons_newest_first(queue: SqliteJobQueue) -> None:
-    queue.enqueue(job("d-1"))
-    queue.enqueue(job("d-2", NEWER, (9,)))
+    queue.enqueue(make_job("d-1"))
+    queue.enqueue(make_job("d-2", NEWER, (9,)))
     claim = queue.claim("w-1", LEASE)
     assert claim is not None
     queue.finish(claim.id, "w-1", "failed", "GitHub kept failing: 502")
@@ -272,7 +251,7 @@ def test_listing_shows_reasons_newest_first(queue: SqliteJobQueue) -> None:
 
 def test_the_file_is_in_wal_mode(tmp_path: Path) -> None:
     path = tmp_path / "jobs.sqlite3"
-    SqliteJobQueue(path).enqueue(job())
+    SqliteJobQueue(path).enqueue(make_job())
     conn = sqlite3.connect(path)
     assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
 
@@ -285,7 +264,7 @@ def test_concurrent_enqueues_are_each_kept_once(queue: SqliteJobQueue) -> None:
 
     def send(n: int, delivery: str) -> None:
         start.wait()
-        results[n] = queue.enqueue(job(delivery, f"{n % 40:040x}", (n % 40,)))
+        results[n] = queue.enqueue(make_job(delivery, f"{n % 40:040x}", (n % 40,)))
 
     threads = [threading.Thread(target=send, args=pair) for pair in enumerate(deliveries)]
     for thread in threads:
@@ -313,7 +292,7 @@ def test_a_failed_group_commit_fails_every_enqueue_in_it(
     def send(n: int) -> None:
         start.wait()
         try:
-            queue.enqueue(job(f"d-{n}", f"{n:040x}", (n,)))
+            queue.enqueue(make_job(f"d-{n}", f"{n:040x}", (n,)))
         except sqlite3.OperationalError as exc:
             errors.append(exc)
 
@@ -330,8 +309,8 @@ def test_a_failed_group_commit_fails_every_enqueue_in_it(
 def test_a_stored_job_that_cannot_be_read_fails_instead_of_looping(
     queue: SqliteJobQueue,
 ) -> None:
-    queue.enqueue(job("d-1"))
-    queue.enqueue(job("d-2", NEWER, (8,)))
+    queue.enqueue(make_job("d-1"))
+    queue.enqueue(make_job("d-2", NEWER, (8,)))
     queue._connection().execute("UPDATE jobs SET job = '{\"kind\": 1}' WHERE delivery_id = 'd-1'")
     claim = queue.claim("w-1", LEASE)
     assert claim is None  # the unreadable one was failed, with the reason
@@ -343,11 +322,11 @@ def test_a_stored_job_that_cannot_be_read_fails_instead_of_looping(
 
 
 def test_finished_jobs_are_forgotten_after_two_weeks(queue: SqliteJobQueue, clock: Clock) -> None:
-    queue.enqueue(job("d-old"))
+    queue.enqueue(make_job("d-old"))
     claim = queue.claim("w-1", LEASE)
     assert claim is not None
     queue.finish(claim.id, "w-1", "done")
-    queue.enqueue(job("d-pending", NEWER, (8,)))
+    queue.enqueue(make_job("d-pending", NEWER, (8,)))
     clock.now += 15 * 24 * 3600
     assert queue.prune() == 1
     assert [row.delivery_id for row in queue.jobs()] == ["d-pending"]  # never pending ones
@@ -371,13 +350,13 @@ def test_a_deleted_queue_file_refuses_enqueues_instead_of_losing_them(
 ) -> None:
     """Deleted while serving, the file lives on unlinked under the open connections: an
     enqueue "kept" there is gone at the next restart, so it must fail (503), not pass."""
-    queue.enqueue(job("d-1"))
+    queue.enqueue(make_job("d-1"))
     assert queue.problem() is None
     for leftover in queue.path.parent.glob(queue.path.name + "*"):  # as `rm jobs.sqlite3*`
         leftover.unlink()
 
     with pytest.raises(QueueError, match="deleted or replaced"):
-        queue.enqueue(job("d-2", NEWER, (8,)))
+        queue.enqueue(make_job("d-2", NEWER, (8,)))
     problem = queue.problem()
     assert problem is not None and "deleted or replaced" in problem
     assert str(queue.path) in problem
@@ -387,18 +366,18 @@ def test_a_replaced_queue_file_refuses_enqueues(tmp_path: Path) -> None:
     """Another file moved in under the same name (a restored backup, say) is not the file
     this process writes to: its enqueues would land where no restart finds them."""
     queue = SqliteJobQueue(tmp_path / "jobs.sqlite3")
-    queue.enqueue(job("d-1"))
+    queue.enqueue(make_job("d-1"))
     SqliteJobQueue(tmp_path / "backup.sqlite3").close()
     (tmp_path / "backup.sqlite3").replace(queue.path)
 
     with pytest.raises(QueueError, match="deleted or replaced"):
-        queue.enqueue(job("d-2", NEWER, (8,)))
+        queue.enqueue(make_job("d-2", NEWER, (8,)))
 
 
 def test_the_jobs_of_a_deleted_file_still_run_and_are_counted(queue: SqliteJobQueue) -> None:
     """What was acknowledged before the deletion is still in the file the process holds:
     its workers go on running it, and the problem says how much is left there."""
-    queue.enqueue(job("d-1"))
+    queue.enqueue(make_job("d-1"))
     queue.path.unlink()
 
     assert "1 job accepted earlier" in (queue.problem() or "")

@@ -4,11 +4,9 @@ the SQLite queue and the Redis ledger each do is tested in their own modes' test
 from __future__ import annotations
 
 import threading
-import time
 from typing import Any
 
-from test_app_job import FakeGitHub, job
-from test_app_worker import NOTHING, OneInstallation
+from support import NOTHING, FakeGitHub, OneInstallation, make_job, wait_for
 
 from app.execute import JobExecutor, Runner
 from app.job import JobResult
@@ -62,7 +60,7 @@ class MemoryLedger:
 
 
 def claim_of(job_id: int = 1) -> Claim:
-    return Claim(id=job_id, job=job(), attempt=1, recovered=False, check_run_id=None)
+    return Claim(id=job_id, job=make_job(), attempt=1, recovered=False, check_run_id=None)
 
 
 def runtime_for(
@@ -85,13 +83,6 @@ def run_in_a_thread(
     return token, attempt
 
 
-def wait_for(condition: Any, seconds: float = 5.0) -> None:
-    deadline = time.monotonic() + seconds
-    while not condition():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.01)
-
-
 def test_a_job_is_settled_as_its_outcome_says() -> None:
     def transient_then_done(job: Job, gh: Any) -> JobResult:
         if job.delivery_id == "d-transient":
@@ -100,7 +91,7 @@ def test_a_job_is_settled_as_its_outcome_says() -> None:
 
     runtime, ledger = runtime_for(transient_then_done)
     superseded = claim_of(1)
-    transient = Claim(2, job().model_copy(update={"delivery_id": "d-transient"}), 1, False, None)
+    transient = Claim(2, make_job("d-transient"), 1, False, None)
     for claim in (superseded, transient):
         token = runtime.new_token()
         ledger.take(claim, token)

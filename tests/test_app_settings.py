@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 from pydantic import SecretStr, ValidationError
-from test_app_webhooks import TEST_PEM as PEM
+from support import TEST_PEM as PEM
 
 from app import serve
 from app.main import create_app

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import copy
 import hashlib
 import hmac
@@ -12,76 +11,25 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
-from pydantic import SecretStr, ValidationError
+from pydantic import ValidationError
+from support import (
+    DELIVERY_ID,
+    TEST_PEM,  # noqa: F401  # bench/load.py imports it from this module
+    TEST_SECRET,
+    deliver,
+    github_headers,
+    load_payload,
+    make_settings,
+    request,
+    sign,
+)
 
 from app.bodies import MAX_PAYLOAD_BYTES
 from app.main import create_app
 from app.model import Job, JobKind
 from app.queue import SqliteJobQueue
-from app.settings import Settings
 from app.webhooks import InMemoryJobSink, JobSinkFull
-
-PAYLOADS = Path(__file__).parent / "payloads"
-TEST_SECRET = "test-webhook-secret-9f2c41d07be3"
-# A throwaway key, made per test run: the App refuses to start with one it cannot load.
-TEST_PEM = (
-    rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    .private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
-    )
-    .decode()
-)
-DELIVERY_ID = "72d3162e-cc78-11e3-81ab-4c9367dc0958"
-
-
-def load_payload(name: str) -> dict[str, Any]:
-    return json.loads((PAYLOADS / f"{name}.json").read_text())
-
-
-def make_settings(secret: str = TEST_SECRET) -> Settings:
-    return Settings(
-        _env_file=None,
-        app_id=12345,
-        webhook_secret=SecretStr(secret),
-        private_key=SecretStr(TEST_PEM),
-    )
-
-
-def sign(body: bytes, secret: str = TEST_SECRET) -> str:
-    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
-
-
-def github_headers(event: str | None, body: bytes, **extra: str) -> dict[str, str]:
-    """What GitHub sends with a delivery, signed with the test secret."""
-    headers = {
-        "Content-Type": "application/json",
-        "User-Agent": "GitHub-Hookshot/test",
-        "X-GitHub-Delivery": DELIVERY_ID,
-        "X-Hub-Signature-256": sign(body),
-    }
-    if event is not None:
-        headers["X-GitHub-Event"] = event
-    headers.update(extra)
-    return headers
-
-
-def request(
-    app: Any, method: str, url: str, content: Any = None, headers: dict[str, str] | None = None
-) -> httpx.Response:
-    """One request through the app's ASGI interface (no server, no network)."""
-
-    async def send() -> httpx.Response:
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
-            return await client.request(method, url, content=content, headers=headers)
-
-    return asyncio.run(send())
 
 
 @pytest.fixture
@@ -92,11 +40,6 @@ def sink() -> InMemoryJobSink:
 @pytest.fixture
 def app(sink: InMemoryJobSink) -> Any:
     return create_app(make_settings(), sink=sink)
-
-
-def deliver(app: Any, event: str | None, payload: Any, **headers: str) -> httpx.Response:
-    body = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
-    return request(app, "POST", "/webhook", body, github_headers(event, body, **headers))
 
 
 # --- accepted deliveries -----------------------------------------------------------------

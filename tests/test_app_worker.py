@@ -9,28 +9,37 @@ import json
 import threading
 import time
 from collections.abc import Iterator
-from functools import partial
 from pathlib import Path
 from typing import Any
 
-import isolation_hooks
 import pytest
-from test_app_job import BASE_SHA, FAIL_OPEN, SAFE, FakeGitHub, patch_of
-from test_app_webhooks import github_headers, load_payload, make_settings, request
-from test_isolation import ticking
+from support import (
+    BASE_SHA,
+    NOTHING,
+    FakeGitHub,
+    OneInstallation,
+    analysis_with_a_budget,
+    deliver,
+    fake_for,
+    fake_with_a_file_that_never_finishes,
+    github_headers,
+    job_for,
+    load_payload,
+    make_settings,
+    request,
+    ticking,
+    workers,
+)
 
-from analyzers.isolation import IsolatedAnalyzer
-from app.execute import LeaseLost, Runner
+from app.execute import LeaseLost
 from app.github import GitHubError
 from app.job import JobResult, run_analysis
 from app.main import create_app
-from app.model import Job, RetryableError
-from app.ports import ChangedFile, PullRequest
+from app.model import Job, JobKind, RetryableError
+from app.ports import PullRequest
 from app.publish import FAILED_TITLE
 from app.queue import QueueError, SqliteJobQueue
 from app.worker import Workers
-
-NOTHING = JobResult("nothing")  # what a stand-in runner answers: done, nothing published
 
 
 @pytest.fixture
@@ -38,11 +47,6 @@ def queue(tmp_path: Path) -> Iterator[SqliteJobQueue]:
     queue = SqliteJobQueue(tmp_path / "jobs.sqlite3")
     yield queue
     queue.close()
-
-
-def workers(queue: SqliteJobQueue, installations: Any, **options: Any) -> Workers:
-    """Workers that poll often, so the tests do not wait on the poll interval."""
-    return Workers(queue, installations, poll_seconds=0.02, **options)
 
 
 def run_until_idle(queue: SqliteJobQueue, github: FakeGitHub, **options: Any) -> None:
@@ -54,29 +58,6 @@ def run_until_idle(queue: SqliteJobQueue, github: FakeGitHub, **options: Any) ->
         sink.stop()
 
 
-class OneInstallation:
-    """Hands the same fake client to every job, and remembers which installation asked."""
-
-    def __init__(self, github: FakeGitHub) -> None:
-        self.github = github
-        self.asked: list[int] = []
-
-    def installation(self, installation_id: int) -> FakeGitHub:
-        self.asked.append(installation_id)
-        return self.github
-
-
-def fake_for(payload: dict[str, Any]) -> FakeGitHub:
-    """A PR that matches the delivery and adds a fail-open permission check."""
-    pr = payload["pull_request"]
-    repo, head = payload["repository"]["full_name"], pr["head"]["sha"]
-    github = FakeGitHub(pr=PullRequest(pr["number"], head, BASE_SHA, "feature", repo))
-    github.files.append(ChangedFile("app/perms.py", "modified", patch=patch_of(SAFE, FAIL_OPEN)))
-    github.contents[(head, "app/perms.py")] = FAIL_OPEN.encode()
-    github.contents[(BASE_SHA, "app/perms.py")] = SAFE.encode()
-    return github
-
-
 def test_signed_pull_request_delivery_ends_in_a_review_and_a_failing_check(
     queue: SqliteJobQueue,
 ) -> None:
@@ -85,9 +66,8 @@ def test_signed_pull_request_delivery_ends_in_a_review_and_a_failing_check(
     installations = OneInstallation(github)
     sink = workers(queue, installations)
     app = create_app(make_settings(), sink=sink)
-    body = json.dumps(payload).encode()
     try:
-        response = request(app, "POST", "/webhook", body, github_headers("pull_request", body))
+        response = deliver(app, "pull_request", payload)
         assert response.status_code == 202
         sink.join()
     finally:
@@ -108,16 +88,7 @@ def test_a_failing_job_does_not_stop_the_worker(queue: SqliteJobQueue) -> None:
     broken = fake_for(payload)
     broken.fail["list_changed_files"] = RuntimeError("GitHub is down")
     sink = workers(queue, OneInstallation(broken))
-    job = Job(
-        kind="analyze",
-        delivery_id="d-1",
-        event="pull_request",
-        action="opened",
-        installation_id=1,
-        repository=payload["repository"]["full_name"],
-        head_sha=payload["pull_request"]["head"]["sha"],
-        pull_requests=(payload["pull_request"]["number"],),
-    )
+    job = job_for(payload)
     try:
         sink.enqueue(job)
         sink.enqueue(job.model_copy(update={"delivery_id": "d-2"}))  # "Re-run"
@@ -139,16 +110,7 @@ def test_apply_fixes_jobs_commit_the_fixes(queue: SqliteJobQueue) -> None:
     github.prs_for_commit = [payload["pull_request"]["number"]]
     installations = OneInstallation(github)
     sink = workers(queue, installations)
-    job = Job(
-        kind="apply_fixes",
-        delivery_id="d-2",
-        event="check_run",
-        action="requested_action",
-        installation_id=1,
-        repository=payload["repository"]["full_name"],
-        head_sha=payload["pull_request"]["head"]["sha"],
-        check_run_id=5,
-    )
+    job = job_for(payload, "d-2", kind=JobKind.APPLY_FIXES, check_run_id=5, pull_requests=())
     try:
         sink.enqueue(job)
         sink.join()
@@ -198,19 +160,6 @@ class Transient(RetryableError):
     """Like GitHubError for a 502: a `RetryableError`."""
 
 
-def analyze_job(payload: dict[str, Any]) -> Job:
-    return Job(
-        kind="analyze",
-        delivery_id="d-4",
-        event="pull_request",
-        action="opened",
-        installation_id=1,
-        repository=payload["repository"]["full_name"],
-        head_sha=payload["pull_request"]["head"]["sha"],
-        pull_requests=(payload["pull_request"]["number"],),
-    )
-
-
 def test_a_transient_failure_is_retried_until_the_job_publishes(queue: SqliteJobQueue) -> None:
     payload = load_payload("pull_request.opened")
     github = fake_for(payload)
@@ -224,7 +173,7 @@ def test_a_transient_failure_is_retried_until_the_job_publishes(queue: SqliteJob
 
     sink = workers(queue, OneInstallation(github), run=flaky, retry_delays=(0.01, 0.01, 0.01))
     try:
-        sink.enqueue(analyze_job(payload))
+        sink.enqueue(job_for(payload, "d-4"))
         sink.join()
     finally:
         sink.stop()
@@ -253,7 +202,7 @@ def test_retries_stop_after_the_last_delay_and_permanent_errors_are_not_retried(
             queue, OneInstallation(fake_for(payload)), run=always(kind), retry_delays=(0.01, 0.01)
         )
         try:
-            sink.enqueue(analyze_job(payload))
+            sink.enqueue(job_for(payload, "d-4"))
             sink.join()
         finally:
             sink.stop()
@@ -279,7 +228,7 @@ def test_a_check_run_github_could_not_complete_is_taken_up_by_the_retry(
 
     sink = workers(queue, OneInstallation(github), run=flaky, retry_delays=(0.01,))
     try:
-        sink.enqueue(analyze_job(payload))
+        sink.enqueue(job_for(payload, "d-4"))
         sink.join()
     finally:
         sink.stop()
@@ -295,7 +244,7 @@ def test_a_runner_that_answers_no_result_fails_its_job(queue: SqliteJobQueue) ->
     payload = load_payload("pull_request.opened")
     sink = workers(queue, OneInstallation(fake_for(payload)), run=lambda job, gh: None)
     try:
-        sink.enqueue(analyze_job(payload))
+        sink.enqueue(job_for(payload, "d-4"))
         sink.join()
     finally:
         sink.stop()
@@ -324,7 +273,7 @@ def test_a_rate_limited_job_waits_as_long_as_github_asked(
     )
     with caplog.at_level("WARNING", logger="app.execute"):
         try:
-            sink.enqueue(analyze_job(payload))
+            sink.enqueue(job_for(payload, "d-4"))
             sink.join()
         finally:
             sink.stop()
@@ -358,7 +307,7 @@ def test_a_job_accepted_before_the_process_died_runs_after_restart(tmp_path: Pat
     payload = load_payload("pull_request.opened")
     path = tmp_path / "jobs.sqlite3"
     never_started = Workers(SqliteJobQueue(path), OneInstallation(fake_for(payload)), start=False)
-    never_started.enqueue(analyze_job(payload))  # accepted; then the process is gone
+    never_started.enqueue(job_for(payload, "d-4"))  # accepted; then the process is gone
 
     github = fake_for(payload)
     restarted = workers(SqliteJobQueue(path), OneInstallation(github))
@@ -384,7 +333,7 @@ def test_a_job_taken_over_from_a_dead_worker_completes_the_same_check_run(
 ) -> None:
     payload = load_payload("pull_request.opened")
     github = fake_for(payload)
-    died_mid_job(queue, analyze_job(payload), check_run_id=4242)
+    died_mid_job(queue, job_for(payload, "d-4"), check_run_id=4242)
 
     run_until_idle(queue, github)
     assert "create_check_run" not in github.names()  # no second check run
@@ -400,7 +349,7 @@ def test_a_taken_over_job_whose_head_moved_closes_the_left_over_check_run(
     payload = load_payload("pull_request.opened")
     github = fake_for(payload)
     github.pr = PullRequest(github.pr.number, "f" * 40, BASE_SHA, "feature", github.pr.head_repo)
-    died_mid_job(queue, analyze_job(payload), check_run_id=4242)
+    died_mid_job(queue, job_for(payload, "d-4"), check_run_id=4242)
 
     run_until_idle(queue, github)
     ((_, check_run_id, body),) = github.called("update_check_run")
@@ -415,7 +364,7 @@ def test_a_job_that_keeps_killing_its_workers_fails_with_its_check_run(
 ) -> None:
     payload = load_payload("pull_request.opened")
     github = fake_for(payload)
-    died_mid_job(queue, analyze_job(payload), check_run_id=4242)
+    died_mid_job(queue, job_for(payload, "d-4"), check_run_id=4242)
     ran: list[Job] = []
 
     run_until_idle(queue, github, max_attempts=1, run=lambda j, g: ran.append(j) or NOTHING)
@@ -441,7 +390,7 @@ def test_stop_hands_a_still_running_job_over_only_after_a_short_lease(
         return NOTHING
 
     sink = workers(queue, OneInstallation(fake_for(payload)), run=slow)
-    sink.enqueue(analyze_job(payload))
+    sink.enqueue(job_for(payload, "d-4"))
     assert started.wait(5)
     sink.stop(grace_seconds=0.05)
     (row,) = queue.jobs()
@@ -450,26 +399,12 @@ def test_stop_hands_a_still_running_job_over_only_after_a_short_lease(
     release.set()
 
 
-def apply_fixes_job(payload: dict[str, Any]) -> Job:
-    return Job(
-        kind="apply_fixes",
-        delivery_id="d-apply",
-        event="check_run",
-        action="requested_action",
-        installation_id=1,
-        repository=payload["repository"]["full_name"],
-        head_sha=payload["pull_request"]["head"]["sha"],
-        pull_requests=(payload["pull_request"]["number"],),
-        check_run_id=5,
-    )
-
-
 def test_a_failed_apply_fixes_is_said_once_and_not_repeated(queue: SqliteJobQueue) -> None:
     """A commit request that got a 502 may have landed: no second try, no second comment."""
     payload = load_payload("pull_request.opened")
     github = fake_for(payload)
     github.fail["commit_files"] = Transient("502 Bad Gateway")
-    queue.enqueue(apply_fixes_job(payload))
+    queue.enqueue(job_for(payload, "d-apply", kind=JobKind.APPLY_FIXES, check_run_id=5))
 
     run_until_idle(queue, github, retry_delays=(0.01, 0.01, 0.01))
 
@@ -482,7 +417,11 @@ def test_a_failed_apply_fixes_is_said_once_and_not_repeated(queue: SqliteJobQueu
 def test_an_interrupted_apply_fixes_is_not_repeated_blindly(queue: SqliteJobQueue) -> None:
     payload = load_payload("pull_request.opened")
     github = fake_for(payload)
-    died_mid_job(queue, apply_fixes_job(payload), check_run_id=None)
+    died_mid_job(
+        queue,
+        job_for(payload, "d-apply", kind=JobKind.APPLY_FIXES, check_run_id=5),
+        check_run_id=None,
+    )
 
     run_until_idle(queue, github)
 
@@ -497,7 +436,7 @@ def test_each_finished_job_is_logged_with_its_outcome(
     queue: SqliteJobQueue, caplog: pytest.LogCaptureFixture
 ) -> None:
     payload = load_payload("pull_request.opened")
-    queue.enqueue(analyze_job(payload))
+    queue.enqueue(job_for(payload, "d-4"))
     with caplog.at_level("INFO", logger="app.execute"):
         run_until_idle(queue, fake_for(payload))
     (line,) = [r for r in caplog.records if r.getMessage() == "job finished"]
@@ -531,7 +470,7 @@ def test_an_attempt_that_was_taken_over_writes_nothing_more(queue: SqliteJobQueu
             done.set()
         return NOTHING
 
-    queue.enqueue(analyze_job(payload))
+    queue.enqueue(job_for(payload, "d-4"))
     sink = workers(queue, OneInstallation(github), run=stalled_then_taken_over)
     try:
         assert done.wait(5)
@@ -569,7 +508,7 @@ def test_two_attempts_in_one_process_are_told_apart(
         second_done.set()
         return NOTHING
 
-    queue.enqueue(analyze_job(payload))
+    queue.enqueue(job_for(payload, "d-4"))
     run_until_idle(queue, github, threads=2, lease_seconds=0.3, run=run)
 
     assert len(attempts) == 2 and len(refused) == 1
@@ -590,7 +529,7 @@ def test_a_queue_that_cannot_record_the_check_run_does_not_fail_the_job(
         raise QueueError("job queue is locked")
 
     monkeypatch.setattr(queue, "record_check_run", locked)
-    queue.enqueue(analyze_job(payload))
+    queue.enqueue(job_for(payload, "d-4"))
     run_until_idle(queue, github)
 
     assert github.conclusion() == "failure"  # completed: the fail-open finding
@@ -618,7 +557,7 @@ def test_a_check_run_the_failed_attempt_could_not_close_is_taken_up_by_the_retry
     payload = load_payload("pull_request.opened")
     like = fake_for(payload)  # the fail-open PR, served by a fake that fails twice
     github = FailsOnce(pr=like.pr, files=like.files, contents=like.contents)
-    queue.enqueue(analyze_job(payload))
+    queue.enqueue(job_for(payload, "d-4"))
 
     run_until_idle(queue, github, retry_delays=(0.01, 0.01))
 
@@ -646,8 +585,8 @@ def test_a_job_that_hangs_is_failed_with_its_check_run_and_its_thread_replaced(
             return NOTHING
         return run_analysis(job, gh)
 
-    queue.enqueue(analyze_job(payload))
-    queue.enqueue(analyze_job(payload).model_copy(update={"delivery_id": "d-5"}))
+    queue.enqueue(job_for(payload, "d-4"))
+    queue.enqueue(job_for(payload, "d-5"))
     sink = workers(
         queue,
         OneInstallation(github),
@@ -670,22 +609,6 @@ def test_a_job_that_hangs_is_failed_with_its_check_run_and_its_thread_replaced(
     assert all(review.get("body") != "too late" for review in github.reviews())
 
 
-def fake_with_a_file_that_never_finishes(payload: dict[str, Any]) -> FakeGitHub:
-    """`fake_for`'s PR, plus app/slow.py, whose analysis never ends in the child (see
-    `analysis_with_a_budget`)."""
-    github = fake_for(payload)
-    github.files.append(ChangedFile("app/slow.py", "added", patch=patch_of("", FAIL_OPEN)))
-    github.contents[(github.pr.head_sha, "app/slow.py")] = FAIL_OPEN.encode()
-    return github
-
-
-def analysis_with_a_budget(seconds: float) -> Runner:
-    """The analyze job with a per-file budget, whose child hangs on files named *slow*
-    (holding its GIL in C, as the pathological name pattern of issue 11 did)."""
-    isolate = partial(IsolatedAnalyzer, before=isolation_hooks.hang_on_slow)
-    return partial(run_analysis, file_budget_seconds=seconds, isolate=isolate)
-
-
 def test_a_file_that_never_finishes_fails_its_check_once_and_freezes_nothing(
     queue: SqliteJobQueue,
 ) -> None:
@@ -697,7 +620,7 @@ def test_a_file_that_never_finishes_fails_its_check_once_and_freezes_nothing(
     payload = load_payload("pull_request.opened")
     github = fake_with_a_file_that_never_finishes(payload)
     run = analysis_with_a_budget(1.0)
-    queue.enqueue(analyze_job(payload))
+    queue.enqueue(job_for(payload, "d-4"))
 
     with ticking() as ticks:
         run_until_idle(queue, github, threads=2, run=run, lease_seconds=0.3)
@@ -736,7 +659,7 @@ def test_an_attempt_the_queue_cannot_confirm_for_a_lease_stops_writing(
             raise
         return NOTHING
 
-    queue.enqueue(analyze_job(payload))
+    queue.enqueue(job_for(payload, "d-4"))
     sink = workers(
         queue, OneInstallation(github), run=slow_then_write, lease_seconds=0.3, threads=1
     )
@@ -779,8 +702,7 @@ def test_a_deleted_queue_file_answers_503_and_fails_the_health_check(
     assert request(app, "GET", "/healthz").status_code == 200
     queue.path.unlink()
 
-    body = json.dumps(payload).encode()
-    response = request(app, "POST", "/webhook", body, github_headers("pull_request", body))
+    response = deliver(app, "pull_request", payload)
     health = request(app, "GET", "/healthz")
 
     assert response.status_code == 503

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import jsonschema
 import pytest
+from support import FC101_FUNCTION, SAFE_FUNCTION
 
 from analyzers import cli
 from analyzers.config import Config
@@ -23,18 +24,8 @@ from analyzers.rules import Rule, all_rules, rule_by_code
 
 SCHEMA_PATH = Path(__file__).parent / "data" / "sarif-schema-2.1.0.json"
 
-FAIL_OPEN = """\
-def has_permission(user, action):
-    try:
-        return client.check(user, action)
-    except Exception as e:
-        logger.warning("Permission request failed: %s, auto-allowing", e)
-        return True
-"""
-CLEAN = """\
-def has_permission(user, action):
-    return client.check(user, action)
-"""
+FAIL_OPEN = FC101_FUNCTION  # a permission check that allows when its service fails
+CLEAN = SAFE_FUNCTION
 CLEAN_SUMMARY = (
     "0 findings (0 errors, 0 warnings, 0 notes), 0 with a fix; 0 files could not be analysed\n"
 )

@@ -9,6 +9,7 @@ import warnings
 from pathlib import Path
 
 import pytest
+from support import FC101_FUNCTION
 
 from analyzers.config import Config, ConfigError, config_from_mapping, load_config
 from analyzers.engine import analyze_paths, analyze_source
@@ -16,16 +17,8 @@ from analyzers.output import format_rules, summary_line
 from analyzers.rules import all_rules
 from analyzers.semantics import MAX_NAME
 
-FAIL_OPEN = textwrap.dedent(
-    """\
-    def has_permission(user, action):
-        try:
-            return client.check(user, action)
-        except Exception as e:
-            logger.warning("Permission request failed: %s, auto-allowing", e)
-            return True{comment}
-    """
-)
+# The FC101 sample with room for a comment at the end of its `return True` line.
+FAIL_OPEN = FC101_FUNCTION.removesuffix("\n") + "{comment}\n"
 
 
 def rules_and_lines(source: str | bytes, config: Config | None = None) -> list[tuple[str, int]]:

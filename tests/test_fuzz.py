@@ -25,25 +25,13 @@ from collections.abc import Callable
 import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
+from support import FAIL_OPEN
 
 from analyzers.engine import analyze_source
 from analyzers.model import Finding, Fix, Report
 from analyzers.rules import all_rules
 
 PATH = "pkg/perm.py"
-FAIL_OPEN = """\
-import logging
-
-logger = logging.getLogger(__name__)
-
-
-def has_permission(user, action):
-    try:
-        return client.check(user, action)
-    except Exception as e:
-        logger.warning("Permission request failed: %s, auto-allowing", e)
-        return True
-"""
 MORE_SHAPES = """\
 class ProjectPermission(BasePermission):
     def has_object_permission(self, request, view, obj):

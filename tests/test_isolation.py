@@ -13,14 +13,12 @@ import multiprocessing
 import os
 import signal
 import sys
-import threading
 import types
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import isolation_hooks
 import pytest
+from support import ticking
 
 from analyzers.compare import base_findings
 from analyzers.config import Config
@@ -39,26 +37,6 @@ from analyzers.isolation import (
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = (ROOT / "examples" / "agent_permissions.py").read_bytes()
 BUDGET = 0.5
-
-
-@contextmanager
-def ticking() -> Iterator[list[int]]:
-    """A thread of this process that ticks every 10 ms while the block runs: it can only
-    tick while nothing in the process holds the GIL for long."""
-    ticks = [0]
-    stop = threading.Event()
-
-    def tick() -> None:
-        while not stop.wait(0.01):
-            ticks[0] += 1
-
-    thread = threading.Thread(target=tick, daemon=True)
-    thread.start()
-    try:
-        yield ticks
-    finally:
-        stop.set()
-        thread.join()
 
 
 def pid_gone(pid: int) -> bool:

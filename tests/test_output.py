@@ -15,6 +15,7 @@ from pathlib import Path
 
 import jsonschema
 import pytest
+from support import FC101_FUNCTION
 
 from analyzers import output
 from analyzers.model import AnalysisError, Finding, Fix, Report
@@ -22,14 +23,7 @@ from analyzers.rules import Rule
 
 SCHEMA_PATH = Path(__file__).parent / "data" / "sarif-schema-2.1.0.json"
 
-SOURCE = """\
-def has_permission(user, action):
-    try:
-        return client.check(user, action)
-    except Exception as e:
-        logger.warning("Permission request failed: %s, auto-allowing", e)
-        return True
-"""
+SOURCE = FC101_FUNCTION
 FIXED = SOURCE.replace("auto-allowing", "denying").replace("return True", "return False")
 
 FIX = Fix(

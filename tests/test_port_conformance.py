@@ -11,7 +11,7 @@ from __future__ import annotations
 import inspect
 
 from crash_worker import FileBackedGitHub
-from test_app_job import FakeGitHub
+from support import FakeGitHub
 
 from app.execute import AttemptPort
 from app.github import GitHubClient
@@ -28,7 +28,7 @@ IMPLEMENTATIONS = (
     port(GitHubClient),  # the githubkit client
     port(CountingPort),  # counts the calls of a job
     port(AttemptPort),  # the lease fence of one attempt
-    port(FakeGitHub),  # the test fake (tests/test_app_job.py)
+    port(FakeGitHub),  # the test fake (tests/support.py)
     port(FileBackedGitHub),  # the crash tests' fake (tests/crash_worker.py)
 )
 

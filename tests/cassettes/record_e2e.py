@@ -66,7 +66,7 @@ from record import (  # noqa: E402
     read_aliases,
     scrubbing_vcr,
 )
-from test_app_webhooks import make_settings  # noqa: E402
+from support import make_settings  # noqa: E402
 
 from app.github import GitHubApp  # noqa: E402
 from app.main import create_app  # noqa: E402
