@@ -23,6 +23,7 @@ from typing import Any, Generic, TypeVar
 
 import httpx
 import isolation_hooks
+import redis
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from pydantic import SecretStr
@@ -434,3 +435,15 @@ def eventually(
             return answer
         assert time.monotonic() < deadline, what
         time.sleep(0.01)
+
+
+def redis_time(client: redis.Redis) -> float:
+    """The Redis server's clock, in seconds: the one the Redis ledger's leases run on."""
+    seconds, microseconds = client.time()
+    return seconds + microseconds / 1_000_000
+
+
+def wait_for_redis_time(client: redis.Redis, past: float, within: float = 5.0) -> None:
+    """Wait until the Redis server's clock is past `past` (a lease's end, say), polling it:
+    how long that takes in real time does not matter, only that it happened."""
+    wait_for(lambda: redis_time(client) > past, within, f"Redis's clock never passed {past}")

@@ -20,6 +20,7 @@ from support import (
     OneInstallation,
     analysis_with_a_budget,
     deliver,
+    eventually,
     fake_for,
     fake_with_a_file_that_never_finishes,
     github_headers,
@@ -27,8 +28,11 @@ from support import (
     load_payload,
     make_job,
     make_settings,
+    redis_time,
     request,
     ticking,
+    wait_for,
+    wait_for_redis_time,
 )
 
 from app.distributed import Busy, Distributed, RedisLedger, SendFailed, Skip
@@ -59,6 +63,14 @@ def ledger(client: redis.Redis) -> RedisLedger:
 
 
 # -- the ledger ---------------------------------------------------------------------------------
+
+
+def lease_until(ledger: RedisLedger, delivery_id: str) -> float:
+    return float(ledger.client.hget(ledger._job_key(delivery_id), "lease_until"))
+
+
+def sent_at(ledger: RedisLedger, delivery_id: str) -> float:
+    return float(ledger.client.hget(ledger._job_key(delivery_id), "sent_at"))
 
 
 def test_a_delivery_is_sent_until_it_starts_and_a_failed_one_again(ledger: RedisLedger) -> None:
@@ -101,9 +113,13 @@ def test_a_dead_workers_job_is_taken_over_with_its_check_run(ledger: RedisLedger
     first = ledger.start(make_job(), "w-1", 0.2)
     assert not isinstance(first, Busy | Skip)
     ledger.record_check_run(make_job(), "w-1", 4242)
-    time.sleep(0.3)  # w-1 was killed: no renewal
 
-    again = ledger.start(make_job(), "w-2", 30)
+    # w-1 was killed: no renewal. Once its lease has run out, w-2 takes the job over.
+    again = eventually(
+        lambda: ledger.start(make_job(), "w-2", 30),
+        until=lambda started: not isinstance(started, Busy),
+        what="the dead worker's lease never ran out",
+    )
 
     assert not isinstance(again, Busy | Skip)
     assert (again.attempt, again.recovered, again.check_run_id) == (2, True, 4242)
@@ -114,10 +130,11 @@ def test_a_dead_workers_job_is_taken_over_with_its_check_run(ledger: RedisLedger
 def test_renewed_leases_keep_the_job(ledger: RedisLedger) -> None:
     ledger.accept(make_job())
     ledger.start(make_job(), "a-1", 0.3)
+    first_lease = lease_until(ledger, "d-1")
     for _ in range(3):
-        time.sleep(0.15)
-        assert ledger.renew(make_job(), "a-1", 0.3) is True
-    assert isinstance(ledger.start(make_job(), "a-2", 30), Busy)
+        assert ledger.renew(make_job(), "a-1", 30) is True
+    wait_for_redis_time(ledger.client, first_lease)  # the first lease is over
+    assert isinstance(ledger.start(make_job(), "a-2", 30), Busy)  # the renewed one is not
     assert ledger.renew(make_job(), "a-2", 30) is False  # not a-2's to renew
 
 
@@ -139,10 +156,13 @@ def test_jobs_whose_message_may_be_lost_are_found_again(ledger: RedisLedger) -> 
     ledger.accept(make_job("d-dead", NEWER, (8,)))
     ledger.start(make_job("d-dead", NEWER, (8,)), "dead-attempt", 0.05)
     assert ledger.strays(unsent_seconds=5) == []  # not yet
-    time.sleep(0.2)
+    # d-dead's lease (0.05 s) runs out, then both go unsent for over 0.1 s
+    wait_for_redis_time(ledger.client, redis_time(ledger.client) + 0.15)
+    before = redis_time(ledger.client)
     found = ledger.strays(unsent_seconds=0.1)
     assert sorted(j.delivery_id for j in found) == ["d-dead", "d-unsent"]
-    assert ledger.strays(unsent_seconds=0.1) == []  # marked sent again just now
+    # marked sent again just now: unsent for 0.1 s from now on, not found again before
+    assert all(sent_at(ledger, d) >= before for d in ["d-dead", "d-unsent"])
 
 
 def test_finished_jobs_expire_and_leave_the_indexes(ledger: RedisLedger) -> None:
@@ -192,8 +212,11 @@ def test_a_job_still_running_at_shutdown_is_taken_over_soon_with_its_check_run(
     ledger.start(make_job(), "a-1", 30)
     ledger.record_check_run(make_job(), "a-1", 4242)
     assert ledger.expire(make_job(), "a-1", 0.1)
-    time.sleep(0.2)
-    again = ledger.start(make_job(), "a-2", 30)
+    again = eventually(
+        lambda: ledger.start(make_job(), "a-2", 30),
+        until=lambda started: not isinstance(started, Busy),
+        what="the shortened lease never ran out",
+    )
     assert not isinstance(again, Busy | Skip)
     assert (again.recovered, again.check_run_id) == (True, 4242)
 
@@ -394,7 +417,7 @@ def test_a_stray_that_cannot_be_read_does_not_stop_the_others(ledger: RedisLedge
     ledger.accept(make_job("d-bad", NEWER, (8,)))
     ledger.client.hset(ledger._job_key("d-bad"), "job", '{"kind": 1}')
     ledger.client.zadd(ledger._index + "pending", {"d-gone": 99})  # index without a job
-    time.sleep(0.2)
+    wait_for_redis_time(ledger.client, redis_time(ledger.client) + 0.1)  # unsent for 0.1 s
     found = ledger.strays(unsent_seconds=0.1)
     assert [j.delivery_id for j in found] == ["d-good"]
     assert ledger.client.zscore(ledger._index + "pending", "d-gone") is None
@@ -443,9 +466,8 @@ def test_a_job_that_hangs_a_dramatiq_thread_is_failed_closed(distributed: Any) -
     worker.start_workers(threads=1)
     try:
         worker.join(timeout=10)
-        deadline = time.monotonic() + 5
-        while not github.check_updates() and time.monotonic() < deadline:
-            time.sleep(0.02)  # the check run is failed from its own thread
+        # the check run is failed from its own thread
+        wait_for(lambda: bool(github.check_updates()), what="the check run was never failed")
     finally:
         hang.set()
     (row,) = worker.ledger.jobs()

@@ -119,7 +119,7 @@ def test_a_hung_attempt_is_failed_with_its_check_run_and_fenced_off() -> None:
     )
     token, attempt = run_in_a_thread(runtime, ledger, claim_of())
     try:
-        wait_for(lambda: github.called("update_check_run"))
+        wait_for(lambda: bool(github.called("update_check_run")) and bool(hung))
         assert ledger.settled == {1: ("failed", "the job ran over 0.5 s")}
         assert hung == [token]
         assert token in ledger.renewed  # its lease was kept while it ran
