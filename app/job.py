@@ -149,6 +149,7 @@ def run_analysis(
     stale_read_wait: float = STALE_READ_WAIT,
     file_budget_seconds: float = DEFAULT_FILE_BUDGET_SECONDS,
     isolate: Isolate = pooled_analyzer,
+    max_inline_comments: int = publish.MAX_INLINE_COMMENTS,
 ) -> JobResult:
     """Analyse every open pull request whose head is the job's SHA; publish ONE check run.
 
@@ -170,6 +171,9 @@ def run_analysis(
     `analyzers.isolation`): a file that runs past it, or kills its child, is a file that
     could not be analysed, so the check run fails ("could not verify") and the job ends
     normally, once: nothing is retried, and the service never waits on the file.
+
+    A review comments inline on at most `max_inline_comments` findings; the check run
+    carries every finding (summary and annotations), so none is lost to the limit.
     """
     if job.kind is not JobKind.ANALYZE:
         raise ValueError(f"run_analysis handles analyze jobs, not {job.kind.value}")
@@ -188,7 +192,7 @@ def run_analysis(
             return JobResult(status, superseded, reason=reason, calls=port.calls)
         with isolate(file_budget_seconds) as analyzer:
             results = _analyze_and_publish(
-                job.repository, prs, port, config, deadline, check_id, analyzer
+                job.repository, prs, port, config, deadline, check_id, analyzer, max_inline_comments
             )
     return JobResult("published", (*results, *superseded), calls=port.calls)
 
@@ -277,6 +281,7 @@ def _analyze_and_publish(
     deadline: Deadline,
     check_id: int,
     analyzer: IsolatedAnalyzer,
+    max_inline_comments: int = publish.MAX_INLINE_COMMENTS,
 ) -> tuple[PullRequestResult, ...]:
     """For each PR: list, read both sides once each, analyse, review, answer. Then one
     check run over all of them (findings the PRs share counted once)."""
@@ -292,7 +297,7 @@ def _analyze_and_publish(
         excluded.update(analysis.excluded)
         existing = own_comments(port.review_comments(repo, pr.number))
         if analysis.findings:
-            _post_review(port, repo, pr, analysis, existing, names)
+            _post_review(port, repo, pr, analysis, existing, names, max_inline_comments)
         answered = _answer_fixed(port, repo, pr, analysis, existing)
         for finding in analysis.findings:
             findings.setdefault(publish.fingerprint(finding), finding)
@@ -619,14 +624,17 @@ def _post_review(
     analysis: Analysis,
     existing_comments: Sequence[ReviewComment],
     names: Mapping[str, str],
+    max_inline_comments: int = publish.MAX_INLINE_COMMENTS,
 ) -> None:
-    """One review with the inline comments not already on the PR.
+    """One review with at most `max_inline_comments` inline comments, those not already
+    on the PR (blocking first, then by file and line: `publish.plan_review`).
 
-    Findings off the diff's lines are not repeated in the review's body: GitHub gives no
-    cheap way to find earlier review bodies, so a redelivery would post them again. They
-    are in the check run (annotations and summary), which every push replaces.
+    Findings off the diff's lines or past the limit are counted in the review's body, not
+    listed: GitHub gives no cheap way to find earlier review bodies, so a redelivery would
+    post them again. They are in the check run (annotations and summary), which every
+    push replaces and which carries every finding.
     """
-    comments, _off_diff = publish.review_comments(
+    comments, off_diff = publish.review_comments(
         analysis.findings,
         {f.path: f.patch for f in analysis.files},
         head_sources=head_sources(analysis.head),
@@ -635,7 +643,8 @@ def _post_review(
     # A finding whose earlier comment was answered "Fixed" is back: it gets a new comment.
     answered = answered_as_fixed(existing_comments)
     live = [c.body for c in existing_comments if c.id not in answered and c.in_reply_to_id is None]
-    payload = publish.review_payload(publish.new_comments(comments, live), [], pr.head_sha)
+    plan = publish.plan_review(comments, off_diff, live, max_inline_comments)
+    payload = publish.planned_review_payload(plan, pr.head_sha)
     if payload is not None:
         port.create_review(repo, pr.number, payload)
 

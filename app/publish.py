@@ -30,6 +30,9 @@ BODY_LIMIT = 65_536  # review and review-comment bodies
 ANNOTATION_TEXT_LIMIT = 65_535  # annotation message and raw_details
 ANNOTATION_TITLE_LIMIT = 255
 ANNOTATIONS_PER_REQUEST = 50
+# Inline comments a review carries by default (`FAILCLOSED_MAX_INLINE_COMMENTS`): past a few
+# dozen, people stop reading a review; the rest are in the check run, which lists them all.
+MAX_INLINE_COMMENTS = 25
 CELL_LIMIT = 300  # a summary table cell; longer messages are in the annotations anyway
 ANNOTATION_LEVEL = {"error": "failure", "warning": "warning", "note": "notice"}
 APPLY_FIXES_ACTION = {
@@ -276,17 +279,118 @@ def new_findings(findings: Iterable[Finding], existing_bodies: Iterable[str]) ->
     return [finding for finding in findings if fingerprint(finding) not in seen]
 
 
+def review_order(finding: Finding) -> tuple[int, str, int, int, str, str]:
+    """Which findings a capped review comments on first: blocking ones (severity error,
+    then warning, then note), then by file and line; the fingerprint settles ties, so the
+    same findings are chosen on every run and a redelivery posts nothing new."""
+    rank = SEVERITIES.index(finding.severity) if finding.severity in SEVERITIES else 99
+    return (rank, finding.path, finding.line, finding.end_line, finding.rule, fingerprint(finding))
+
+
+@dataclass(frozen=True)
+class ReviewPlan:
+    """One pull request's commentable findings, split by where a reader finds them.
+
+    `new` goes inline in this review; `earlier` already has a live comment of ours;
+    `over_limit` is commentable but past the limit; `off_diff` sits on lines no comment
+    may use. The last two are only in the check run, and the review says so.
+    """
+
+    new: list[ReviewComment]
+    earlier: list[Finding]
+    over_limit: list[Finding]
+    off_diff: list[Finding]
+    limit: int
+
+
+def plan_review(
+    comments: Sequence[ReviewComment],
+    off_diff: Sequence[Finding],
+    existing_bodies: Iterable[str],
+    limit: int = MAX_INLINE_COMMENTS,
+) -> ReviewPlan:
+    """Choose at most `limit` comments in `review_order`, then drop those already posted.
+
+    The limit picks from every commentable finding, posted or not, rather than from the
+    unposted ones: otherwise each redelivery (or retried job) would post the next `limit`
+    comments, and a pull request with 200 findings would get them all after all.
+    """
+    bodies = list(existing_bodies)
+    ranked = sorted(comments, key=lambda c: review_order(c.finding))
+    chosen, rest = ranked[: max(limit, 0)], ranked[max(limit, 0) :]
+    unposted = {c.fingerprint for c in new_comments(comments, bodies)}
+    posted = {c.fingerprint for c in comments} - unposted
+    return ReviewPlan(
+        new=[c for c in chosen if c.fingerprint not in posted],
+        earlier=[c.finding for c in ranked if c.fingerprint in posted],
+        over_limit=[c.finding for c in rest if c.fingerprint not in posted],
+        off_diff=list(off_diff),
+        limit=limit,
+    )
+
+
+def planned_review_payload(plan: ReviewPlan, head_sha: str) -> dict[str, object] | None:
+    """The review of `plan`, or None when it has no new inline comment (nothing new to
+    say: a redelivery must not post the same counts again)."""
+    if not plan.new:
+        return None
+    return review_payload(
+        plan.new,
+        [],
+        head_sha,
+        earlier=plan.earlier,
+        over_limit=plan.over_limit,
+        off_diff=plan.off_diff,
+        limit=plan.limit,
+    )
+
+
+def _elsewhere_note(over_limit: Sequence[Finding], off_diff: Sequence[Finding], limit: int) -> str:
+    """How many findings are not inline, why, and where every one of them is."""
+    hidden = [*over_limit, *off_diff]
+    if not hidden:
+        return ""
+    blocking = sum(f.severity == "error" for f in hidden)
+    reasons = []
+    if over_limit:
+        reasons.append(
+            f"{len(over_limit)} past the limit of {_plural(limit, 'inline comment')} a review"
+        )
+    if off_diff:
+        reasons.append(f"{len(off_diff)} on lines outside this diff")
+    return (
+        f"**{len(hidden)} more** ({blocking} blocking) not commented on inline: "
+        f"{', '.join(reasons)}. The **{CHECK_NAME}** check run lists every finding in its "
+        "summary and annotations (the Checks tab of this pull request)."
+    )
+
+
 def review_payload(
-    comments: Sequence[ReviewComment], leftovers: Sequence[Finding], head_sha: str
+    comments: Sequence[ReviewComment],
+    leftovers: Sequence[Finding],
+    head_sha: str,
+    *,
+    earlier: Sequence[Finding] = (),
+    over_limit: Sequence[Finding] = (),
+    off_diff: Sequence[Finding] = (),
+    limit: int = MAX_INLINE_COMMENTS,
 ) -> dict[str, object] | None:
     """The body of `POST /pulls/{n}/reviews`, or None when there is nothing new to say.
 
     The event is COMMENT: the check run is what blocks a merge, so the review never
-    requests changes that a later push could not dismiss.
+    requests changes that a later push could not dismiss. `leftovers` are listed in the
+    body; `earlier` (commented on by an earlier review), `over_limit` and `off_diff` (only
+    in the check run, see `plan_review`) are counted, not listed, so the body stays short.
     """
     if not comments and not leftovers:
         return None
-    everything = [c.finding for c in comments] + list(leftovers)
+    everything = [
+        *(c.finding for c in comments),
+        *leftovers,
+        *earlier,
+        *over_limit,
+        *off_diff,
+    ]
     blocking = sum(f.severity == "error" for f in everything)
     head = (
         f"**failclosed** found {_plural(len(everything), 'fail-open path')} "
@@ -294,7 +398,13 @@ def review_payload(
     )
     parts = [head]
     if comments:
-        parts.append(f"{_plural(len(comments), 'finding')} commented on inline.")
+        said = f"{_plural(len(comments), 'finding')} commented on inline."
+        if earlier:
+            said += f" {len(earlier)} more already commented on in an earlier review."
+        parts.append(said)
+    elsewhere = _elsewhere_note(over_limit, off_diff, limit)
+    if elsewhere:
+        parts.append(elsewhere)
     if leftovers:
         listed = [
             f"- `{f.path}:{f.line}` **{f.rule}** ({f.severity}): "

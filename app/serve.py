@@ -92,10 +92,15 @@ class JobRunners(TypedDict):
 
 
 def job_runners(settings: Settings) -> JobRunners:
-    """The analyze, apply-fixes and merge-group jobs, with the configured per-file budget."""
+    """The analyze, apply-fixes and merge-group jobs, with the configured per-file budget
+    (and, for the analyze job, the limit on a review's inline comments)."""
     budget = settings.file_budget_seconds
     return JobRunners(
-        run=partial(run_analysis, file_budget_seconds=budget),
+        run=partial(
+            run_analysis,
+            file_budget_seconds=budget,
+            max_inline_comments=settings.max_inline_comments,
+        ),
         apply_fixes=partial(run_apply_fixes, file_budget_seconds=budget),
         merge_group=partial(run_merge_group, file_budget_seconds=budget),
     )

@@ -97,6 +97,14 @@ class Settings(BaseSettings):
         "process, killed past it); such a file fails the check as not verified.",
     )
 
+    max_inline_comments: int = Field(
+        default=25,
+        ge=0,
+        le=100,
+        description="Inline comments a review carries at most (blocking findings first, "
+        "then by file and line); the check run lists every finding.",
+    )
+
     @field_validator("private_key", mode="before")
     @classmethod
     def _unescape_newlines(cls, value: object) -> object:

@@ -267,7 +267,7 @@ def test_the_per_file_budget_is_a_setting_the_jobs_get(monkeypatch: pytest.Monke
     configured = settings()
     assert configured.file_budget_seconds == 15.0
     runners = serve.job_runners(configured)
-    assert runners["run"].keywords == {"file_budget_seconds": 15.0}  # type: ignore[attr-defined]
+    assert runners["run"].keywords["file_budget_seconds"] == 15.0  # type: ignore[attr-defined]
     assert runners["apply_fixes"].keywords == {"file_budget_seconds": 15.0}  # type: ignore[attr-defined]
     assert runners["merge_group"].keywords == {"file_budget_seconds": 15.0}  # type: ignore[attr-defined]
     for bad in (0, -1, 601):
