@@ -260,6 +260,7 @@ class AttemptPort:
             "find_check_run",
             "pull_requests_for_commit",
             "review_comments",
+            "review_threads",
         }
     )
 

@@ -26,6 +26,11 @@ What GitHub does that this module is shaped around:
   commit's `TreeEntry` (`Commit.file(path:)`), whose `mode` tells a symbolic link (`40960`,
   octal 120000) from a file in the same query: a link's blob text is its target's path,
   which parses as Python, so it comes back as a `Link` and is never analysed as code.
+- Review threads, and whether they are resolved, exist only in GraphQL: a PR's threads are
+  read 100 a query (`reviewThreads`, each with its first comment's author and REST id:
+  `fullDatabaseId`, a BigInt sent as a string, since `databaseId` is a deprecated Int), and
+  resolved many a request (`resolveReviewThread` under aliases). In GraphQL the bot's
+  `login` is the slug, without REST's `[bot]`; its `__typename` is `Bot`.
 - Fixes are committed with one GraphQL `createCommitOnBranch` mutation: GitHub authors and
   signs the commit as the App, and applies it only if the branch head is still the expected
   oid. A stale head is not an HTTP error: GitHub answers 200 with
@@ -71,7 +76,16 @@ from githubkit.typing import RetryOption
 
 from app import metrics
 from app.model import RetryableError
-from app.ports import ChangedFile, Comparison, HeadMoved, Link, PullRequest, ReviewComment
+from app.ports import (
+    ChangedFile,
+    Comparison,
+    GitHubFailure,
+    HeadMoved,
+    Link,
+    PullRequest,
+    ReviewComment,
+    ReviewThread,
+)
 from app.settings import redacted_url
 
 logger = logging.getLogger(__name__)
@@ -118,7 +132,7 @@ def shared_ssl_context() -> ssl.SSLContext:
         return _ssl_context
 
 
-class GitHubError(Exception):
+class GitHubError(GitHubFailure):
     """A GitHub request that failed; `status` is the HTTP status, 0 when there was none.
 
     One worth another try later (no answer, a server error or a rate limit) is made a
@@ -261,6 +275,73 @@ def _translate_errors(action: str) -> Iterator[None]:
         ) from None
     except GitHubException as exc:  # AuthCredentialError and the like
         raise GitHubError(0, f"{action}: {type(exc).__name__}: {exc}") from None
+
+
+# A PR's review threads, 100 a page: each thread's id, state and first comment (who wrote
+# it, and its REST id: `fullDatabaseId` is a BigInt, sent as a string; `databaseId` is its
+# deprecated Int twin, read when the other is absent).
+THREADS_QUERY = """\
+query ReviewThreads($owner: String!, $name: String!, $number: Int!, $after: String) {
+  repository(owner: $owner, name: $name) {
+    pullRequest(number: $number) {
+      reviewThreads(first: 100, after: $after) {
+        pageInfo { hasNextPage endCursor }
+        nodes {
+          id
+          isResolved
+          comments(first: 1) {
+            nodes { fullDatabaseId databaseId author { __typename login } }
+          }
+        }
+      }
+    }
+  }
+}"""
+# Pages of threads read at most (10,000 threads): the call count stays bounded whatever
+# the pull request; a thread past them is left unresolved, which only looks untidy.
+MAX_THREAD_PAGES = 100
+# Threads resolved per mutation, one alias each.
+THREADS_PER_MUTATION = 50
+
+
+def resolve_mutation(count: int) -> str:
+    """`resolveReviewThread` for `count` threads in one request: alias r<i> resolves the
+    thread of variable $t<i>."""
+    params = ", ".join(f"$t{i}: ID!" for i in range(count))
+    fields = "\n".join(
+        f"  r{i}: resolveReviewThread(input: {{threadId: $t{i}}}) {{ thread {{ id isResolved }} }}"
+        for i in range(count)
+    )
+    return f"mutation ResolveThreads({params}) {{\n{fields}\n}}"
+
+
+def review_thread_of(node: Any, bot_login: str) -> ReviewThread | None:
+    """One `PullRequestReviewThread` node; None when it lacks an id. Ours only when its
+    first comment's author is a Bot whose login is the App's (GraphQL gives a bot's login
+    without the `[bot]` that REST shows)."""
+    if not isinstance(node, dict) or not isinstance(node.get("id"), str):
+        return None
+    comments = (node.get("comments") or {}).get("nodes") or [None]
+    first: dict[str, Any] = comments[0] if isinstance(comments[0], dict) else {}
+    author: dict[str, Any] = first.get("author") or {}
+    if not isinstance(author, dict):
+        author = {}
+    login = bot_login.removesuffix("[bot]")
+    return ReviewThread(
+        id=node["id"],
+        resolved=node.get("isResolved") is True,
+        first_comment_id=_database_id(first),
+        by_app=author.get("__typename") == "Bot" and author.get("login") == login,
+    )
+
+
+def _database_id(comment: dict[str, Any]) -> int | None:
+    """A comment's REST id: `fullDatabaseId` (a BigInt, as a string), else `databaseId`."""
+    full = comment.get("fullDatabaseId")
+    if isinstance(full, str) and full.isdigit():
+        return int(full)
+    old = comment.get("databaseId")
+    return old if isinstance(old, int) and not isinstance(old, bool) else None
 
 
 # A file's tree entry: its mode, and its blob's text (null when binary, cut when big).
@@ -614,6 +695,53 @@ class GitHubClient:
                     )
                 )
             return comments
+
+    def review_threads(self, repo: str, number: int) -> list[ReviewThread]:
+        """The PR's review threads: one GraphQL query per 100 threads, at most
+        `MAX_THREAD_PAGES`. Asks for the App's bot login (`GET /app`, once per process)."""
+        owner, name = split_repo(repo)
+        threads: list[ReviewThread] = []
+        with _translate_errors(f"listing review threads of {repo}#{number}"):
+            ours = self._bot_login()
+            after: str | None = None
+            for _ in range(MAX_THREAD_PAGES):
+                variables = {"owner": owner, "name": name, "number": number, "after": after}
+                page = self._threads_page(self._github.graphql.request(THREADS_QUERY, variables))
+                nodes, after = page
+                threads += [t for t in (review_thread_of(n, ours) for n in nodes) if t]
+                if after is None:
+                    break
+        return threads
+
+    @staticmethod
+    def _threads_page(data: Any) -> tuple[list[Any], str | None]:
+        """One page's thread nodes and the cursor of the next page (None: the last)."""
+        pull = ((data or {}).get("repository") or {}).get("pullRequest")
+        if not isinstance(pull, dict):
+            raise GitHubError(404, "GitHub GraphQL: pull request not found")
+        connection = pull.get("reviewThreads") or {}
+        info = connection.get("pageInfo") or {}
+        cursor = info.get("endCursor") if info.get("hasNextPage") else None
+        return list(connection.get("nodes") or []), cursor if isinstance(cursor, str) else None
+
+    def resolve_review_threads(self, repo: str, thread_ids: Sequence[str]) -> None:
+        """`resolveReviewThread` for each thread, `THREADS_PER_MUTATION` a request. A thread
+        GitHub does not report resolved afterwards is a `GitHubError`."""
+        split_repo(repo)
+        ids = list(dict.fromkeys(thread_ids))
+        with _translate_errors(f"resolving {len(ids)} review threads on {repo}"):
+            for start in range(0, len(ids), THREADS_PER_MUTATION):
+                chunk = ids[start : start + THREADS_PER_MUTATION]
+                variables = {f"t{i}": thread for i, thread in enumerate(chunk)}
+                data = self._github.graphql.request(resolve_mutation(len(chunk)), variables)
+                unresolved = [
+                    thread
+                    for i, thread in enumerate(chunk)
+                    if (((data or {}).get(f"r{i}") or {}).get("thread") or {}).get("isResolved")
+                    is not True
+                ]
+                if unresolved:
+                    raise GitHubError(0, f"GitHub left {len(unresolved)} threads unresolved")
 
     def pull_requests_for_commit(self, repo: str, sha: str) -> list[int]:
         """Open PRs based on `repo` whose head is `sha`, fork PRs included.

@@ -20,7 +20,9 @@ create_review, update_check_run; 7 when everything was already posted, or for a 
 read, review_comments) plus its review. Every further 50 findings add one update_check_run
 (GitHub's annotation cap), and every earlier comment of ours whose finding is gone adds
 one reply_to_review_comment ("Fixed in <sha>."), at most `MAX_FIXED_REPLIES` a run (the
-rest are answered by the next run); the threads are answered, not resolved. A changed
+rest are answered by the next run); a run that answered any then resolves their threads
+with two more (review_threads, one GraphQL query for up to 100 threads; and
+resolve_review_threads, one mutation for up to 50), and none when it answered none. A changed
 file that is a symbolic link adds one read_files per step of its chain of links (all the
 PR's links together), and none when the PR has no link: the mode is read with the file.
 Once per process, listing review comments also reads `GET /app` (the App's bot login:
@@ -47,7 +49,16 @@ from analyzers.model import AnalysisError, Finding
 from analyzers.rules import all_rules
 from app import publish
 from app.model import Job, JobKind, RetryableError
-from app.ports import ChangedFile, Comparison, GitHubPort, Link, PullRequest, ReviewComment
+from app.ports import (
+    ChangedFile,
+    Comparison,
+    GitHubFailure,
+    GitHubPort,
+    Link,
+    PullRequest,
+    ReviewComment,
+    ReviewThread,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -101,6 +112,7 @@ class PullRequestResult:
     check_run_id: int | None = None
     reason: str = ""
     answered: int = 0  # earlier comments of ours answered "Fixed in <sha>."
+    resolved: int = 0  # and the threads of theirs resolved
 
 
 @dataclass(frozen=True)
@@ -298,7 +310,7 @@ def _analyze_and_publish(
         existing = own_comments(port.review_comments(repo, pr.number))
         if analysis.findings:
             _post_review(port, repo, pr, analysis, existing, names, max_inline_comments)
-        answered = _answer_fixed(port, repo, pr, analysis, existing)
+        answered, resolved = _answer_fixed(port, repo, pr, analysis, existing)
         for finding in analysis.findings:
             findings.setdefault(publish.fingerprint(finding), finding)
         for error in analysis.errors:
@@ -310,6 +322,7 @@ def _analyze_and_publish(
                 findings=len(analysis.findings),
                 check_run_id=check_id,
                 answered=answered,
+                resolved=resolved,
             )
         )
     payloads = publish.check_run_payloads(
@@ -655,14 +668,53 @@ def _answer_fixed(
     pr: PullRequest,
     analysis: Analysis,
     existing: Sequence[ReviewComment],
-) -> int:
-    """Reply "Fixed in <sha>." to each of our comments whose finding is gone; how many."""
-    answered = 0
+) -> tuple[int, int]:
+    """Reply "Fixed in <sha>." to each of our comments whose finding is gone, then resolve
+    their threads; how many were answered, and how many threads resolved."""
+    answered: list[int] = []
     body = fixed_reply(pr.head_sha)
     for comment in fixed_comments(existing, analysis)[:MAX_FIXED_REPLIES]:
         port.reply_to_review_comment(repo, pr.number, comment.id, body)
-        answered += 1
-    return answered
+        answered.append(comment.id)
+    return len(answered), resolve_fixed_threads(port, repo, pr.number, answered)
+
+
+def resolve_fixed_threads(
+    port: CountingPort, repo: str, number: int, comment_ids: Collection[int]
+) -> int:
+    """Resolve the threads our just-answered comments started; how many. Two calls at
+    most (the threads, one mutation for up to 50), none when nothing was answered.
+
+    Cosmetic: the verdict is the check run's, which does not depend on it, and the reply
+    already says the finding is fixed. So GitHub failing here is logged and the job goes
+    on (a failure that is not GitHub's, a lost lease included, still ends the job).
+    """
+    if not comment_ids:
+        return 0
+    try:
+        ids = threads_to_resolve(port.review_threads(repo, number), comment_ids)
+        if ids:
+            port.resolve_review_threads(repo, ids)
+    except GitHubFailure as exc:
+        logger.warning(
+            "could not resolve the fixed review threads of %s#%s: %s",
+            repo,
+            number,
+            failure_reason(exc),
+        )
+        return 0
+    return len(ids)
+
+
+def threads_to_resolve(threads: Sequence[ReviewThread], comment_ids: Collection[int]) -> list[str]:
+    """The open threads this App started with one of `comment_ids`: a thread someone else
+    started is never resolved, even when our comment is a reply in it."""
+    wanted = set(comment_ids)
+    return [
+        thread.id
+        for thread in threads
+        if thread.by_app and not thread.resolved and thread.first_comment_id in wanted
+    ]
 
 
 def own_comments(comments: Sequence[ReviewComment]) -> list[ReviewComment]:
@@ -820,6 +872,14 @@ class CountingPort:
     def reply_to_review_comment(self, repo: str, number: int, comment_id: int, body: str) -> None:
         self._tick()
         self.inner.reply_to_review_comment(repo, number, comment_id, body)
+
+    def review_threads(self, repo: str, number: int) -> list[ReviewThread]:
+        self._tick()
+        return self.inner.review_threads(repo, number)
+
+    def resolve_review_threads(self, repo: str, thread_ids: Sequence[str]) -> None:
+        self._tick()
+        self.inner.resolve_review_threads(repo, thread_ids)
 
     def comment_on_pull_request(self, repo: str, number: int, body: str) -> None:
         self._tick()

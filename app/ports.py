@@ -94,6 +94,15 @@ class GitHubPort(Protocol):
         self, repo: str, number: int, comment_id: int, body: str
     ) -> None: ...
 
+    def review_threads(self, repo: str, number: int) -> list[ReviewThread]:
+        """The PR's review threads, each with its first comment's id and whether this App
+        started it (resolution state is only in GraphQL)."""
+        ...
+
+    def resolve_review_threads(self, repo: str, thread_ids: Sequence[str]) -> None:
+        """Resolve these threads (GraphQL node ids), many in one request."""
+        ...
+
     def comment_on_pull_request(self, repo: str, number: int, body: str) -> None:
         """A plain PR (issue) comment, e.g. to say fixes cannot be pushed to a fork."""
         ...
@@ -117,6 +126,22 @@ class ReviewComment:
     # Written by this App's bot account. Only such comments are trusted: anyone can paste
     # our hidden fingerprint into a comment of their own to silence a finding's comment.
     by_app: bool = False
+
+
+@dataclass(frozen=True)
+class ReviewThread:
+    """A PR's review thread as GraphQL lists it: enough to resolve ours."""
+
+    id: str  # the GraphQL node id `resolveReviewThread` takes
+    resolved: bool
+    first_comment_id: int | None  # the REST id of the comment that started it
+    # Started by this App's bot account: only such threads are ever resolved by the App.
+    by_app: bool = False
+
+
+class GitHubFailure(Exception):
+    """GitHub failed a request (`app.github.GitHubError` is one): lets a job tell a
+    failed cosmetic step (resolving threads) from its own bugs and a lost lease."""
 
 
 class HeadMoved(Exception):

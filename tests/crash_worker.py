@@ -37,7 +37,7 @@ from typing import Any
 from support import BASE_SHA, FAIL_OPEN, HEAD_SHA, NUMBER, REPO, SAFE, OneInstallation, patch_of
 
 from app.distributed import Distributed, run_worker_process
-from app.ports import ChangedFile, Comparison, Link, PullRequest, ReviewComment
+from app.ports import ChangedFile, Comparison, Link, PullRequest, ReviewComment, ReviewThread
 from app.queue import SqliteJobQueue
 from app.worker import Workers
 
@@ -159,6 +159,13 @@ class FileBackedGitHub:
         self._record(
             "reply_to_review_comment", repo=repo, number=number, comment_id=comment_id, body=body
         )
+
+    def review_threads(self, repo: str, number: int) -> list[ReviewThread]:
+        self._record("review_threads", repo=repo, number=number)
+        return []
+
+    def resolve_review_threads(self, repo: str, thread_ids: Sequence[str]) -> None:
+        self._record("resolve_review_threads", repo=repo, thread_ids=list(thread_ids))
 
     def comment_on_pull_request(self, repo: str, number: int, body: str) -> None:
         self._record("comment_on_pull_request", repo=repo, number=number, body=body)

@@ -32,7 +32,7 @@ from analyzers.isolation import IsolatedAnalyzer
 from app.execute import Runner
 from app.job import JobResult, run_analysis
 from app.model import Job, JobKind
-from app.ports import ChangedFile, Comparison, Link, PullRequest, ReviewComment
+from app.ports import ChangedFile, Comparison, Link, PullRequest, ReviewComment, ReviewThread
 from app.queue import SqliteJobQueue
 from app.settings import Settings
 from app.worker import Workers
@@ -85,6 +85,7 @@ class FakeGitHub:
     files: list[ChangedFile] = field(default_factory=list)
     contents: dict[tuple[str, str], bytes | Link] = field(default_factory=dict)
     existing: list[ReviewComment] = field(default_factory=list)  # review comments on the PR
+    threads: list[ReviewThread] = field(default_factory=list)  # their threads (GraphQL)
     prs_for_commit: list[int] = field(default_factory=list)
     fail: dict[str, Exception] = field(default_factory=dict)
     calls: list[tuple[str, tuple[Any, ...]]] = field(default_factory=list)
@@ -144,6 +145,13 @@ class FakeGitHub:
         path = next(c.path for c in self.existing if c.id == comment_id)
         reply = ReviewComment(1000 + len(self.existing), body, path, comment_id, by_app=True)
         self.existing.append(reply)
+
+    def review_threads(self, repo: str, number: int) -> list[ReviewThread]:
+        self._record("review_threads", repo, number)
+        return list(self.threads)
+
+    def resolve_review_threads(self, repo: str, thread_ids: Sequence[str]) -> None:
+        self._record("resolve_review_threads", repo, list(thread_ids))
 
     def comment_on_pull_request(self, repo: str, number: int, body: str) -> None:
         self._record("comment_on_pull_request", repo, number, body)

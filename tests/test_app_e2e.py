@@ -673,6 +673,8 @@ def test_second_push_that_fixes_the_finding_answers_fixed_and_goes_green(
         CHECK_UPDATE,
         *analysis(FIXED_SHA, first=False),
         reply,
+        GRAPHQL,  # the PR's review threads
+        GRAPHQL,  # resolveReviewThread for the thread our comment started
         CHECK_UPDATE,
     ]
     first_check, second_check = run.to(*CHECK_CREATE)
@@ -688,6 +690,13 @@ def test_second_push_that_fixes_the_finding_answers_fixed_and_goes_green(
     comment = assert_fc101_review(run.one(*REVIEW), HEAD_SHA)
     assert listed["body"] == comment["body"]
     assert run.one(*reply).json() == {"body": f"Fixed in {FIXED_SHA[:7]}.\n\n{FIXED_MARKER}"}
+    threads, resolve = run.to(*GRAPHQL)[2:]
+    (thread,) = json.loads(run.answers_to(*GRAPHQL)[2]["body"]["string"])["data"]["repository"][
+        "pullRequest"
+    ]["reviewThreads"]["nodes"]
+    assert thread["comments"]["nodes"][0]["fullDatabaseId"] == str(listed["id"])
+    assert threads.json()["variables"]["number"] == NUMBER
+    assert resolve.json()["variables"] == {"t0": thread["id"]}
     failing, passing = run.to(*CHECK_UPDATE)
     assert_fc101_check(failing, HEAD_SHA)
     body = passing.json()

@@ -33,6 +33,8 @@ SAMPLE_CALLS: dict[str, tuple[Any, ...]] = {
     "pull_requests_for_commit": (REPO, HEAD_SHA),
     "review_comments": (REPO, NUMBER),
     "reply_to_review_comment": (REPO, NUMBER, 1, "a reply"),
+    "review_threads": (REPO, NUMBER),
+    "resolve_review_threads": (REPO, ["PRRT_a"]),
     "comment_on_pull_request": (REPO, NUMBER, "a comment"),
     "commit_files": (REPO, "feature", HEAD_SHA, {"app/perms.py": b""}, "a commit"),
 }
@@ -162,6 +164,7 @@ def test_the_writes_of_the_port_today_are_all_fenced() -> None:
         "create_check_run",
         "create_review",
         "reply_to_review_comment",
+        "resolve_review_threads",
         "update_check_run",
     ]
 

@@ -649,13 +649,14 @@ def test_fixed_finding_is_answered_once_with_the_head_sha() -> None:
         "read_files",  # head and base together
         "review_comments",
         "reply_to_review_comment",
+        "review_threads",  # to resolve the comment's thread (none listed here)
         "update_check_run",
     ]
     assert gh.called("reply_to_review_comment") == [
         (REPO, NUMBER, ours.id, f"Fixed in aaaaaaa.\n\n{FIXED_MARKER}")
     ]
     assert gh.conclusion() == "success"
-    assert result.pull_requests[0].answered == 1 and result.api_calls == 8
+    assert result.pull_requests[0].answered == 1 and result.api_calls == 9
 
     run_analysis(make_job(), gh)  # redelivered: the reply from the first run is there now
 

@@ -483,13 +483,96 @@ def read_aliases(body: dict[str, Any]) -> list[tuple[str, str, list[tuple[str, s
 FILE_ALIAS = r"(f\d+): file\(path: \$(p\d+)\)"
 
 
-def graphql_answer(body: dict[str, Any]) -> dict[str, Any]:
+# Review threads on github.com: `PRRT_` node ids; a page of at most 100 (the query's
+# `first`), its cursor opaque base64. Besides the threads of `Answers.comments`, 100 a
+# person started, so the listing takes two pages.
+THREAD_FILLERS = 100
+
+
+def thread_id(comment_id: int) -> str:
+    return "PRRT_kwDOABLLss5" + base64.b64encode(f"t{comment_id:07d}".encode()).decode()
+
+
+def review_threads(answers: Answers) -> list[dict[str, Any]]:
+    """`PullRequest.reviewThreads` nodes, in GitHub's GraphQL shape: one per top-level
+    comment (its first comment: `fullDatabaseId` a BigInt as a string, `databaseId` the
+    deprecated Int, `author` an `Actor` whose `__typename` says Bot or User and whose
+    `login` has no `[bot]`), unresolved."""
+    top = [c for c in answers.comments if c.get("in_reply_to_id") is None]
+    people = [
+        {"id": 900_000 + i, "user": {"login": "octocat", "type": "User"}}
+        for i in range(THREAD_FILLERS)
+    ]
+    nodes = []
+    for comment in [*top, *people]:
+        user = comment["user"]
+        kind = "Bot" if user["type"] == "Bot" else "User"
+        author = {"__typename": kind, "login": user["login"].removesuffix("[bot]")}
+        first = {
+            "fullDatabaseId": str(comment["id"]),
+            "databaseId": comment["id"],
+            "author": author,
+        }
+        nodes.append(
+            {
+                "id": thread_id(comment["id"]),
+                "isResolved": comment["id"] == 13,  # another App's, already resolved
+                "comments": {"nodes": [first]},
+            }
+        )
+    return nodes
+
+
+def threads_answer(answers: Answers, variables: dict[str, Any]) -> dict[str, Any]:
+    """One page of `reviewThreads(first: 100, after: $after)`."""
+    nodes = review_threads(answers)
+    after = variables.get("after")
+    start = int(base64.b64decode(after).decode().split(":")[-1]) if after else 0
+    page = nodes[start : start + 100]
+    more = start + 100 < len(nodes)
+    cursor = base64.b64encode(f"cursor:v2:{start + 100}".encode()).decode()
+    connection = {
+        "pageInfo": {"hasNextPage": more, "endCursor": cursor if page else None},
+        "nodes": page,
+    }
+    return {"data": {"repository": {"pullRequest": {"reviewThreads": connection}}}}
+
+
+def resolve_answer(answers: Answers, variables: dict[str, Any]) -> dict[str, Any]:
+    """`resolveReviewThread` aliased r<i> for $t<i>: the thread, now resolved; an unknown
+    id is null with a NOT_FOUND error, as GitHub answers a global id it cannot resolve."""
+    known = {node["id"] for node in review_threads(answers)}
+    data: dict[str, Any] = {}
+    errors = []
+    for name, value in sorted(variables.items()):
+        alias = "r" + name[1:]
+        if value in known:
+            data[alias] = {"thread": {"id": value, "isResolved": True}}
+        else:
+            data[alias] = None
+            errors.append(
+                {
+                    "type": "NOT_FOUND",
+                    "path": [alias],
+                    "locations": [{"line": 2 + int(name[1:]), "column": 3}],
+                    "message": f"Could not resolve to a node with the global id of '{value}'",
+                }
+            )
+    return {"data": data, **({"errors": errors} if errors else {})}
+
+
+def graphql_answer(body: dict[str, Any], answers: Answers | None = None) -> dict[str, Any]:
     """Answers `GitHubClient.read_files`' query: commit aliases c<j> for variables $c<j>,
-    in each the file aliases f<i> for variables $p<i> (the query says which are where)."""
+    in each the file aliases f<i> for variables $p<i> (the query says which are where);
+    and the review threads' query and mutation."""
     variables = body.get("variables") or {}
     query = body.get("query", "")
     if "createCommitOnBranch" in query:
         return commit_answer(variables["input"])
+    if answers is not None and "resolveReviewThread" in query:
+        return resolve_answer(answers, variables)
+    if answers is not None and "reviewThreads" in query:
+        return threads_answer(answers, variables)
     if (variables.get("owner"), variables.get("name")) != (OWNER, REPO):
         return {
             "data": {"repository": None},
@@ -548,7 +631,7 @@ def make_handler(answers: Answers) -> type[BaseHTTPRequestHandler]:
                     return self._send(401, answers.bad_credentials)
                 return self._send(201, answers.token)
             if path == "/graphql":
-                return self._send(200, graphql_answer(body))
+                return self._send(200, graphql_answer(body, answers))
             if path == f"{repo_path}/check-runs":
                 return self._send(201, answers.check_run_created)
             if m := re.fullmatch(rf"{repo_path}/pulls/{NUMBER}/comments/(\d+)/replies", path):
@@ -755,6 +838,13 @@ def record(spec: Spec, only: list[str] | None = None) -> None:
         ),
         "reply_to_review_comment": lambda: client().reply_to_review_comment(
             repo, NUMBER, 11, "Fixed in the latest push."
+        ),
+        "review_threads": lambda: client().review_threads(repo, NUMBER),
+        "resolve_review_threads": lambda: client().resolve_review_threads(
+            repo, [thread_id(11), thread_id(10)]
+        ),
+        "error_resolve_unknown_thread": lambda: expect_error(
+            lambda: client().resolve_review_threads(repo, ["PRRT_kwDOnope"])
         ),
         "comment_on_pull_request": lambda: client().comment_on_pull_request(
             repo, NUMBER, "Fixes cannot be pushed to a fork."

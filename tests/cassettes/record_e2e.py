@@ -15,8 +15,8 @@ cassettes. This script drives the very same stack and deliveries (the test modul
   description's schema and githubkit's model before it is served. The job's request
   bodies are checked against the operation's request schema too; a body that does not fit
   is answered 422 and stops the recording.
-- GraphQL (`read_files`' query, `createCommitOnBranch`) is answered in github.com's shapes,
-  as in `record.py`.
+- GraphQL (`read_files`' query, `createCommitOnBranch`, the review threads' query and
+  `resolveReviewThread`) is answered in github.com's shapes, as in `record.py`.
 - `Scenario.fail_once` endpoints answer 502 the first time (githubkit retries after 1 s).
 
 The recording is scrubbed as in `record.py` (its `scrubbing_vcr`): no Authorization
@@ -65,6 +65,7 @@ from record import (  # noqa: E402
     new_private_key,
     read_aliases,
     scrubbing_vcr,
+    thread_id,
 )
 from support import make_settings  # noqa: E402
 
@@ -147,6 +148,7 @@ class World:
         self.head = e2e.HEAD_SHA
         self.fail_once = set(scenario.fail_once)
         self.comments: list[dict[str, Any]] = []
+        self.resolved: set[int] = set()  # the comments whose thread is resolved
         self.problems: list[str] = []
         self.next_id = 1001
 
@@ -241,16 +243,58 @@ def comparison(spec: Spec, world: World, base: str, head: str) -> dict[str, Any]
 
 def graphql_answer(world: World, body: dict[str, Any]) -> dict[str, Any]:
     """`read_files`' query in github.com's shape, as in `record.py`: each file a
-    `TreeEntry` with its mode and blob, null when the commit has no such path."""
+    `TreeEntry` with its mode and blob, null when the commit has no such path. The review
+    threads' query and mutation are answered from the comments posted so far."""
     variables = body.get("variables") or {}
     if "createCommitOnBranch" in body.get("query", ""):
         return commit_answer(world, variables["input"])
+    if "resolveReviewThread" in body.get("query", ""):
+        return resolve_threads(world, variables)
+    if "reviewThreads" in body.get("query", ""):
+        return review_threads(world, variables)
     assert f"{variables.get('owner')}/{variables.get('name')}" == world.repo, variables
     repository: dict[str, Any] = {}
     for commit, sha, files in read_aliases(body):
         tree = world.trees.get(sha)
         repository[commit] = None if tree is None else {alias: entry(tree, p) for alias, p in files}
     return {"data": {"repository": repository}}
+
+
+def review_threads(world: World, variables: dict[str, Any]) -> dict[str, Any]:
+    """`PullRequest.reviewThreads` in GitHub's GraphQL shape (see `record.review_threads`):
+    a thread per top-level comment, one page."""
+    assert variables.get("number") == e2e.NUMBER and variables.get("after") is None, variables
+    nodes = []
+    for comment in world.comments:
+        if comment.get("in_reply_to_id") is not None:
+            continue
+        user = comment["user"]
+        author = {
+            "__typename": "Bot" if user["type"] == "Bot" else "User",
+            "login": user["login"].removesuffix("[bot]"),  # GraphQL: no [bot]
+        }
+        first = {"fullDatabaseId": str(comment["id"]), "databaseId": comment["id"]}
+        nodes.append(
+            {
+                "id": thread_id(comment["id"]),
+                "isResolved": comment["id"] in world.resolved,
+                "comments": {"nodes": [{**first, "author": author}]},
+            }
+        )
+    info = {"hasNextPage": False, "endCursor": "Y3Vyc29yOnYyOpHOAAAAAQ==" if nodes else None}
+    connection = {"pageInfo": info, "nodes": nodes}
+    return {"data": {"repository": {"pullRequest": {"reviewThreads": connection}}}}
+
+
+def resolve_threads(world: World, variables: dict[str, Any]) -> dict[str, Any]:
+    """`resolveReviewThread`, aliased r<i> for $t<i>: each thread now resolved."""
+    by_id = {thread_id(c["id"]): c["id"] for c in world.comments}
+    data = {}
+    for name, value in variables.items():
+        assert value in by_id, f"unknown thread {value}"
+        world.resolved.add(by_id[value])
+        data["r" + name[1:]] = {"thread": {"id": value, "isResolved": True}}
+    return {"data": data}
 
 
 def entry(tree: dict[str, bytes | Link], path: str) -> dict[str, Any] | None:
