@@ -186,6 +186,19 @@ SEED_TREES: dict[str, dict[str, bytes | Link]] = {
 LINK_PATH, LINKED_TARGET = "app/auth.py", "docs/auth.txt"
 OPENED = pull_request_delivery("opened", HEAD_SHA, "e2e00000-0000-4000-8000-000000000001")
 
+# More findings than a review comments on inline (issue 13 part 6, tests/test_app_review_cap.py):
+# 40 checks that allow on error (blocking) and 20 lookups that default to allow (warnings,
+# as the repository's configuration at the base grades FC103).
+CAP_CONFIG = b'[tool.failclosed]\nseverity = { FC103 = "warning" }\n'
+CAP_SOURCE = b"\n\n".join(
+    [BASE_SOURCE]
+    + [
+        b"def can_access_%d(decision):\n    return decision.get('allowed', True)\n" % i
+        for i in range(20)
+    ]
+    + [FAIL_OPEN_SOURCE.replace(b"has_permission", b"has_permission_%d" % i) for i in range(40)]
+)
+
 SCENARIOS: dict[str, Scenario] = {
     "seed": Scenario(SEED_TREES, (OPENED,)),
     "bad_signature": Scenario(SEED_TREES, (replace(OPENED, signed=False),)),
@@ -245,6 +258,13 @@ SCENARIOS: dict[str, Scenario] = {
     ),
     "merge_group_syntax_error": Scenario(
         merge_group_trees(BROKEN_SOURCE), (CHECKS_REQUESTED,), repo=MG_REPO
+    ),
+    "review_cap": Scenario(
+        {
+            BASE_SHA: {PATH: BASE_SOURCE, "pyproject.toml": CAP_CONFIG},
+            HEAD_SHA: {PATH: CAP_SOURCE, "pyproject.toml": CAP_CONFIG},
+        },
+        (OPENED,),
     ),
     # The group adds the link of "symlink": followed to its target as for a pull request.
     "merge_group_symlink": Scenario(

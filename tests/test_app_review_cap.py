@@ -11,10 +11,13 @@ from __future__ import annotations
 
 import random
 import re
+from pathlib import Path
 from typing import Any
 
 import pytest
+import test_app_e2e as e2e
 from pydantic import ValidationError
+from test_app_e2e import private_key  # noqa: F401  (a fixture)
 from test_app_job import BASE_SHA, HEAD_SHA, NUMBER, REPO, FakeGitHub, job
 from test_app_settings import settings
 
@@ -257,3 +260,52 @@ def test_head_sha_of_the_review_is_the_analysed_head():
     run_analysis(job(), gh)
     assert gh.reviews()[0]["commit_id"] == HEAD_SHA
     assert gh.called("create_review")[0][:2] == (REPO, NUMBER)
+
+
+# -- end to end: a signed delivery through the real app, GitHub replayed ----------------------
+
+
+def test_end_to_end_the_review_posts_25_comments_and_the_check_run_all_60_findings(
+    private_key: str,  # noqa: F811  (the fixture imported above)
+    caplog: pytest.LogCaptureFixture,
+    tmp_path: Path,
+) -> None:
+    """tests/cassettes/e2e_review_cap.yaml: the request bodies were checked against
+    GitHub's OpenAPI description when it was recorded (tests/cassettes/record_e2e.py)."""
+    run = e2e.run_scenario("review_cap", private_key, caplog, tmp_path)
+
+    assert e2e.calls(run) == [
+        e2e.TOKEN,
+        *e2e.analysis(),
+        e2e.REVIEW,
+        e2e.CHECK_UPDATE,  # the verdict and the first 50 annotations
+        e2e.CHECK_UPDATE,  # the other 10
+    ]
+    review = run.one(*e2e.REVIEW).json()
+    comments = review["comments"]
+    assert len(comments) == 25
+    assert all(c["body"].startswith("**FC101**") for c in comments)  # blocking first
+    lines = [c["line"] for c in comments]
+    assert lines == sorted(lines)  # in line order
+    assert review["body"] == (
+        "**failclosed** found 60 fail-open paths in this pull request (40 blocking).\n\n"
+        "25 findings commented on inline.\n\n"
+        "**35 more** (15 blocking) not commented on inline: 35 past the limit of 25 inline "
+        "comments a review. The **failclosed** check run lists every finding in its summary "
+        "and annotations (the Checks tab of this pull request)."
+    )
+    first, rest = (sent.json() for sent in run.to(*e2e.CHECK_UPDATE))
+    assert (first["conclusion"], len(first["output"]["annotations"])) == ("failure", 50)
+    assert len(rest["output"]["annotations"]) == 10 and "conclusion" not in rest
+    annotated = {
+        (a["path"], a["end_line"]) for body in (first, rest) for a in body["output"]["annotations"]
+    }
+    assert len(annotated) == 60
+    warnings = [
+        a["end_line"]
+        for body in (first, rest)
+        for a in body["output"]["annotations"]
+        if a["annotation_level"] == "warning"
+    ]
+    assert len(warnings) == 20 and max(warnings) < lines[0]  # above them in the file, yet last
+    assert {(c["path"], c["line"]) for c in comments} <= annotated  # nothing only inline
