@@ -20,7 +20,16 @@ from urllib.parse import quote
 from unidiff import PatchSet
 from unidiff.errors import UnidiffParseError
 
-from analyzers.model import CWE, SEVERITIES, AnalysisError, Finding, Fix, fix_hunk, split_lines
+from analyzers.model import (
+    CWE,
+    SEVERITIES,
+    AnalysisError,
+    Finding,
+    Fix,
+    fix_hunk,
+    split_lines,
+)
+from analyzers.model import plural as _plural
 
 CHECK_NAME = "failclosed"
 RULES_DOC = "https://github.com/failclosed/failclosed/blob/main/docs/rules.md"
@@ -669,10 +678,6 @@ def apply_fixes_content(source: str, fixes: Iterable[Fix]) -> str:
 
 
 # -- text helpers ------------------------------------------------------------------------
-
-
-def _plural(count: int, word: str) -> str:
-    return f"{count} {word}" if count == 1 else f"{count} {word}s"
 
 
 def _one_line(text: str) -> str:

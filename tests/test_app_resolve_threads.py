@@ -17,10 +17,11 @@ import logging
 from dataclasses import replace
 
 import pytest
+from support import FAIL_OPEN, NEIGHBOUR, NUMBER, REPO, SAFE, FakeGitHub
+from support import make_job as job
 from test_app_github import NUMBER as RECORDED_NUMBER
 from test_app_github import REPO as RECORDED_REPO
 from test_app_github import played, private_key  # noqa: F401  (a fixture)
-from test_app_job import FAIL_OPEN, NEIGHBOUR, NUMBER, REPO, SAFE, FakeGitHub, job
 
 from app.execute import AttemptPort
 from app.github import (

@@ -17,8 +17,9 @@ from typing import Any
 import pytest
 import test_app_e2e as e2e
 from pydantic import ValidationError
+from support import BASE_SHA, HEAD_SHA, NUMBER, REPO, FakeGitHub
+from support import make_job as job
 from test_app_e2e import private_key  # noqa: F401  (a fixture)
-from test_app_job import BASE_SHA, HEAD_SHA, NUMBER, REPO, FakeGitHub, job
 from test_app_settings import settings
 
 from analyzers.model import Finding
