@@ -230,13 +230,27 @@ ALLOW_PHRASES: list[tuple[str, str]] = [
      "block on failures"),
     (r"(apply|run|execute|merge|approve|send)(ing)? (it |them )?(immediately|anyway)(?![\w-])",
      "refusing"),
+    # "allow execution without sandbox", "serving it without redaction"
+    (r"(allow|run|execut|accept|serv|send|return)\w* (it |them |the \w+ |\w+ )?without (a |the "
+     r"|any )?(\w+ )?(sandbox\w*|confinement|isolation|verification|signature|auth\w*|scan\w*"
+     r"|redaction|masking|enforcement)(?![\w-])", "refusing"),
+    # "log warning but allow", "warn but proceed"
+    (r"(warn|log)\w*( a| the)?( \w+)? but (still )?(allow|accept|proceed|continu|let)\w*",
+     "deny"),
+    # "accept on trust", "accepting unsigned registration"
+    (r"accept(s|ed|ing)? (it |them |the \w+ |\w+ )?(on trust|unsigned|unverified"
+     r"|unauthenticated|untrusted)(?![\w-])", "rejecting"),
+    # "Allow if country cannot be determined", "allow on error", "pass when the lookup fails"
+    (r"(?<![\w-])(allow|accept|permit|pass)(s|ed|ing)? (it |them |the \w+ )?(if|when|on) (\w+ )"
+     r"{0,4}(cannot|can ?n[o']t|could ?n[o']t|fails?|failed|errors?|unavailable|unreachable"
+     r"|is down|times? ?out|timed out)(?![\w-])", "deny"),
     (r"(?<![\w-])(hook|check|guard\w*|gate|policy|rule|validator|verification|scan)s? "
      r"(will be |is |are |was )?(ignored|skipped|bypassed|a no-?op)", "check failed, denying"),
 ]  # fmt: skip
 # Every allow phrase contains one of these: a cheap test before the regular expression.
 ALLOW_STEMS = ("allow", "approv", "grant", "accept", "open", "through", "proceed", "permit",
                "assum", "skip", "let", "treat", "block", "pass", "ignor", "bypass",
-               "no-op", "noop", "back to")  # fmt: skip
+               "no-op", "noop", "back to", "without")  # fmt: skip
 ALLOW_LANGUAGE = re.compile("|".join(f"(?:{p})" for p, _ in ALLOW_PHRASES), re.IGNORECASE)
 REWORDINGS = [(re.compile(p, re.IGNORECASE), r) for p, r in ALLOW_PHRASES]
 FAIL_OPEN_FLAG = re.compile(

@@ -20,6 +20,7 @@ from analyzers.rules.common import (
     status_returned,
     tries,
 )
+from analyzers.rules.fc111_degraded_capability_allows import import_fallback_flags
 from analyzers.semantics import (
     ALLOW_LANGUAGE,
     DECISION_WORD,
@@ -33,6 +34,7 @@ from analyzers.semantics import (
     checks_auth,
     deny_word,
     dotted_name,
+    functions_by_qualname,
     gated_by_fail_open_flag,
     handler_types,
     is_deny_raise,
@@ -42,9 +44,10 @@ from analyzers.semantics import (
 )
 
 # "not failing open", "rather than fail open", "never auto-approve": the words deny it.
+# (a comma or a dash ends the negated clause)
 NEGATED = re.compile(
     r"(?i)(\bnot|\bnever|n't|instead of|rather than|avoid(ing)?|prevent(ing)?|\bnor"
-    r"|\bno longer)[^\w,;.:]+(\w+[^\w,;.:]+)?$"  # a comma ends the negated clause
+    r"|\bno longer)[^\w,;.:\-\u2013\u2014]+(\w+[^\w,;.:\-\u2013\u2014]+)?$"
 )
 DENY_CALL = re.compile(r"(?i)^_*(deny|reject|block|forbid|refuse|abort|fail_closed)\w*$")
 COMMENT = re.compile(r"#(.*)$")
@@ -145,6 +148,8 @@ class SaysItFailsOpen(Rule):
                 branches = [(stmt.body, True)]  # a request without its headers is malformed
             if not branches and _says_it_failed(info, stmt):
                 branches = [(stmt.body, True)]  # "... - membership API unavailable"
+            if not branches and (_import_failed(stmt.test, info) or _malformed(stmt.test)):
+                branches = [(stmt.body, True)]  # `if not HAS_NACL:`, `if not isinstance(...)`
             for body, failing in branches:
                 if failing is None or not body:
                     continue
@@ -241,6 +246,26 @@ def _says_it_failed(info: ModuleInfo, stmt: ast.If) -> bool:
         if isinstance(n, ast.Constant) and isinstance(n.value, str)
     )
     return FAILURE_SAID.search(said) is not None
+
+
+def _import_failed(test: ast.expr, info: ModuleInfo) -> bool:
+    """`if not HAS_NACL:` where the module sets HAS_NACL False when its import fails: the
+    branch runs because the verifier could not be loaded."""
+    absent = absent_subject(test)
+    name = dotted_name(absent[0]) if absent is not None else None
+    return name is not None and name in import_fallback_flags(info)
+
+
+def _malformed(test: ast.expr) -> bool:
+    """`if not isinstance(answer, str)` (alone or in an `and`): the value is malformed."""
+    parts = test.values if isinstance(test, ast.BoolOp) and isinstance(test.op, ast.And) else [test]
+    return any(
+        isinstance(p, ast.UnaryOp)
+        and isinstance(p.op, ast.Not)
+        and isinstance(p.operand, ast.Call)
+        and dotted_name(p.operand.func) == "isinstance"
+        for p in parts
+    )
 
 
 def _lacks_presented_input(stmt: ast.If, fn: FunctionInfo) -> bool:
@@ -435,7 +460,22 @@ def _decides(fn: FunctionInfo, info: ModuleInfo, text: str, handler: bool) -> bo
     rest = ALLOW_LANGUAGE.sub(" ", text)
     if any(m.group(0).lower() not in ALLOW_FORMS for m in DECISION_WORD.finditer(rest)):
         return True
-    return handler and re.search(r"(?i)(?<![a-z])allowing(?![a-z])", text) is not None
+    if handler and re.search(r"(?i)(?<![a-z])allowing(?![a-z])", text) is not None:
+        return True
+    outer = _enclosing_function(fn, info)  # a decorator's wrapper does what the decorator is for
+    return outer is not None and _decides(outer, info, "", False)
+
+
+def _enclosing_function(fn: FunctionInfo, info: ModuleInfo) -> FunctionInfo | None:
+    """`safety_wrapper` for `safety_wrapper.decorator.wrapper`: the function `fn` is defined
+    in, when it is defined in one."""
+    qualname = fn.qualname.rsplit(".", 1)[0] if "." in fn.qualname else ""
+    while qualname:
+        outer = functions_by_qualname(info).get(qualname)
+        if outer is not None:
+            return outer
+        qualname = qualname.rsplit(".", 1)[0] if "." in qualname else ""
+    return None
 
 
 def _relays_failure(node: ast.Try | ast.TryStar, fn: FunctionInfo) -> bool:
@@ -1098,4 +1138,109 @@ def apply_recommendation(rec_id, example):
     return {"applied": applied}
 """,
     ),
+    # the verifier's import failed, and the branch says it trusts the caller anyway
+    Invalid(
+        """\
+try:
+    from nacl.signing import VerifyKey
+    HAVE_SIGNING = True
+except ImportError:
+    HAVE_SIGNING = False
+
+
+def verify_webhook(body, signature, key):
+    if not HAVE_SIGNING:
+        return None  # cannot verify: accept on trust
+    return VerifyKey(key).verify(body, signature) is not None
+""",
+        line=10,
+        fixed="""\
+try:
+    from nacl.signing import VerifyKey
+    HAVE_SIGNING = True
+except ImportError:
+    HAVE_SIGNING = False
+
+
+def verify_webhook(body, signature, key):
+    if not HAVE_SIGNING:
+        raise PermissionError("could not verify the check: denying")  # cannot verify: rejecting
+    return VerifyKey(key).verify(body, signature) is not None
+""",
+    ),
+    # a decorator's wrapper skips the policy check on a malformed argument, then runs the tool
+    Invalid(
+        """\
+def require_review(func):
+    \"\"\"Runs the policy review on the command before the tool runs.\"\"\"
+
+    def wrapper(command, **kw):
+        if isinstance(command, str):
+            policy.review(command)
+        elif not isinstance(command, str):
+            log.warning("command is not text: policy check skipped")
+        return func(command, **kw)
+
+    return wrapper
+""",
+        line=8,
+        fixed="""\
+def require_review(func):
+    \"\"\"Runs the policy review on the command before the tool runs.\"\"\"
+
+    def wrapper(command, **kw):
+        if isinstance(command, str):
+            policy.review(command)
+        elif not isinstance(command, str):
+            log.warning("command is not text: policy check failed, denying")
+            raise PermissionError("could not verify the check: denying")
+        return func(command, **kw)
+
+    return wrapper
+""",
+    ),
+    # "don't fail - allow ...": the dash ends the negation
+    Invalid(
+        """\
+def run_confined(cmd):
+    def confine():
+        try:
+            landlock.restrict(READ_ONLY)
+        except Exception as e:
+            # don't fail - allow execution without sandbox
+            log.warning("could not apply the sandbox: %s", e)
+
+    return subprocess.run(cmd, preexec_fn=confine)
+""",
+        line=7,
+        fixed="""\
+def run_confined(cmd):
+    def confine():
+        try:
+            landlock.restrict(READ_ONLY)
+        except Exception as e:
+            # don't fail - refusing
+            log.warning("could not apply the sandbox: %s", e)
+            raise
+
+    return subprocess.run(cmd, preexec_fn=confine)
+""",
+    ),
+]
+
+SaysItFailsOpen.VALID += [
+    # the malformed argument is refused, whatever the log line says
+    """
+def require_review(func):
+    \"\"\"Runs the policy review on the command before the tool runs.\"\"\"
+
+    def wrapper(command, **kw):
+        if not isinstance(command, str):
+            log.warning("command is not text: policy check skipped")
+            raise TypeError("command must be text")
+        policy.review(command)
+        return func(command, **kw)
+
+    return wrapper
+""",
 ]
