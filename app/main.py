@@ -14,7 +14,7 @@ from app import metrics
 from app.bodies import BodyGate, BodyLimits
 from app.settings import Settings, get_settings, redacted_url
 from app.webhooks import JobSink
-from app.webhooks import router as webhooks_router
+from app.webhooks import routes as webhook_routes
 
 logger = logging.getLogger(__name__)
 
@@ -70,11 +70,11 @@ def create_app(
     app = FastAPI(
         title="failclosed", docs_url=None, redoc_url=None, openapi_url=None, lifespan=lifespan
     )
+    app.state.settings = settings
     app.state.job_sink = sink
     app.state.body_gate = BodyGate(body_limits)
-    app.dependency_overrides[get_settings] = lambda: settings
     app.include_router(health_router)
-    app.include_router(webhooks_router)
+    app.router.routes.extend(webhook_routes)
     app.include_router(metrics.router)
     counts = getattr(sink, "counts", None)
     if callable(counts):  # the durable queues: their states at /metrics

@@ -7,6 +7,7 @@ all interfaces (as the container does) has to be asked for.
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import logging
 import sys
@@ -79,8 +80,18 @@ GIL_SWITCH_INTERVAL = 0.001
 
 
 def configure_interpreter() -> None:
-    """Let the event loop take the GIL back quickly from CPU-bound worker threads."""
+    """Let the event loop take the GIL back quickly from CPU-bound worker threads, and keep
+    the garbage collector's full collections off what the process is made of: call it once
+    everything is loaded and built, right before serving.
+
+    A full collection walks every tracked object while holding the GIL: with the App's
+    modules loaded (~130k objects), bench/load.py saw 100-260 ms pauses in a burst, every
+    acknowledgement waiting behind them. `gc.freeze` moves what exists now to a permanent
+    generation that collections skip (after one collection, so that no garbage is kept);
+    what the process makes later is collected as usual."""
     sys.setswitchinterval(GIL_SWITCH_INTERVAL)
+    gc.collect()
+    gc.freeze()
 
 
 class JobRunners(TypedDict):
@@ -115,7 +126,6 @@ def serve(
     # The embedded queue's file is opened (and checked writable) before anything starts.
     queue = None if settings.queue_url else SqliteJobQueue(settings.queue_path)
     configure_logging(settings.log_level)
-    configure_interpreter()
     github_app = GitHubApp(
         settings.app_id, settings.private_key_pem().get_secret_value(), settings.github_api_url
     )
@@ -123,26 +133,34 @@ def serve(
         from app.distributed import Distributed
 
         assert settings.queue_url  # no embedded queue: the Redis mode's URL is set
-        run_uvicorn(create_app(settings, Distributed(settings.queue_url)), host, port)
+        app = create_app(settings, Distributed(settings.queue_url))
+        configure_interpreter()
+        run_uvicorn(app, host, port)
         return
     workers = Workers(queue, github_app, threads=settings.workers, **job_runners(settings))
     # uvicorn turns SIGTERM/SIGINT into a graceful shutdown of the server, which stops the
     # workers: no new jobs, running ones finish (or are taken over after a short lease).
-    run_uvicorn(create_app(settings, workers, on_shutdown=workers.stop), host, port)
+    app = create_app(settings, workers, on_shutdown=workers.stop)
+    configure_interpreter()
+    run_uvicorn(app, host, port)
+
+
+# How `failclosed serve` runs uvicorn (bench/load.py too): our logging, no Server header,
+# bounds on the connections still sending their headers (`app.connections`: a time limit
+# and a cap, which uvicorn itself does not have), and no access log: a JSON line per
+# request written on the event loop, which every acknowledgement waits behind; each
+# delivery is logged anyway ("webhook accepted" and the like, with its ids).
+UVICORN_OPTIONS: dict[str, Any] = {
+    "log_config": None,
+    "server_header": False,
+    "http": HeaderDeadlineProtocol,
+    "access_log": False,
+}
 
 
 def run_uvicorn(app: Any, host: str, port: int) -> None:
-    """Serve until SIGTERM/SIGINT: our logging, no Server header, and bounds on the
-    connections still sending their headers (`app.connections`): a time limit and a cap,
-    which uvicorn itself does not have."""
-    uvicorn.run(
-        app,
-        host=host,
-        port=port,
-        log_config=None,
-        server_header=False,
-        http=HeaderDeadlineProtocol,
-    )
+    """Serve until SIGTERM/SIGINT, with `UVICORN_OPTIONS`."""
+    uvicorn.run(app, host=host, port=port, **UVICORN_OPTIONS)
 
 
 def work(

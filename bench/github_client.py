@@ -41,6 +41,7 @@ import contextlib
 import ipaddress
 import json
 import os
+import re
 import shutil
 import ssl
 import statistics
@@ -102,10 +103,69 @@ def load_answers(cassette: Path) -> dict[Any, tuple[int, list[tuple[str, str]], 
     return answers
 
 
-def serve(cassette: Path, latency: float, tls: Path | None = None) -> None:
+REPO_PATH = re.compile(r"^/repos/([^/]+/[^/]+)(/.*)?$")
+
+
+def recorded_repository(answers: dict[Any, Any]) -> str:
+    """The `owner/name` the cassette's requests were made for."""
+    for key in answers:
+        found = REPO_PATH.match(key[1]) if key[0] != "graphql" else None
+        if found:
+            return found.group(1)
+    raise SystemExit("the cassette has no request to a repository")
+
+
+@dataclass
+class Counts:
+    """What an `--any-repo` stand-in was asked to do, per repository (bench/load.py's checks)."""
+
+    calls: int = 0
+    check_runs: dict[str, int] = field(default_factory=dict)  # created, per repository
+    conclusions: dict[str, str] = field(default_factory=dict)  # "<repo>#<n>" -> conclusion
+    reviews: int = 0
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def count(self, method: str, repo: str | None, rest: str, body: bytes) -> None:
+        with self.lock:
+            self.calls += 1
+            if repo is None:
+                return
+            if method == "POST" and rest == "/check-runs":
+                self.check_runs[repo] = self.check_runs.get(repo, 0) + 1
+            elif method == "POST" and rest.endswith("/reviews"):
+                self.reviews += 1
+            elif method == "PATCH" and rest.startswith("/check-runs/"):
+                conclusion = json.loads(body or b"{}").get("conclusion")
+                if conclusion is not None:
+                    self.conclusions[f"{repo}#{len(self.conclusions)}"] = str(conclusion)
+
+    def export(self) -> dict[str, Any]:
+        """In the shape of bench/load.py's `LoadGitHub.export` (no job runs: not seen here)."""
+        return {
+            "runs": {},
+            "check_runs": self.check_runs,
+            "conclusions": self.conclusions,
+            "reviews": self.reviews,
+            "calls": self.calls,
+        }
+
+
+def serve(
+    cassette: Path,
+    latency: float,
+    tls: Path | None = None,
+    any_repo: Path | None = None,
+) -> None:
     """Answer on 127.0.0.1 (a free port, printed on stdout) until stdin closes; over TLS
-    with `tls`/cert.pem and key.pem when given."""
+    with `tls`/cert.pem and key.pem when given.
+
+    `any_repo` (a file to write counts to): answer for any repository as for the
+    cassette's, with its `owner/name` in the answers replaced by the one asked for, so that
+    many jobs, each for a repository of its own, can run at once (bench/load.py); what was
+    asked is counted (`Counts`) and written to that file as JSON when stdin closes."""
     answers = load_answers(cassette)
+    recorded = recorded_repository(answers)
+    counts = Counts()
 
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"  # keep-alive, as GitHub
@@ -119,6 +179,12 @@ def serve(cassette: Path, latency: float, tls: Path | None = None) -> None:
         def _answer(self) -> None:
             body = self.rfile.read(int(self.headers.get("content-length") or 0))
             path = urlsplit(self.path).path
+            asked = REPO_PATH.match(path) if any_repo is not None else None
+            if asked:
+                path = f"/repos/{recorded}{asked.group(2) or ''}"
+                counts.count(self.command, asked.group(1), asked.group(2) or "", body)
+            elif any_repo is not None:
+                counts.count(self.command, None, path, body)
             key: Any = (self.command, path)
             if path == "/graphql":
                 key = ("graphql", graphql_key(body))
@@ -126,6 +192,8 @@ def serve(cassette: Path, latency: float, tls: Path | None = None) -> None:
             status, headers, payload = answers.get(
                 key, (404, [("content-type", "application/json")], b'{"message": "Not Found"}')
             )
+            if asked:
+                payload = payload.replace(recorded.encode(), asked.group(1).encode())
             self.send_response(status)
             for name, value in headers:
                 self.send_header(name, value)
@@ -145,6 +213,8 @@ def serve(cassette: Path, latency: float, tls: Path | None = None) -> None:
     print(server.server_address[1], flush=True)
     sys.stdin.read()  # the parent closes it (or dies)
     server.shutdown()
+    if any_repo is not None:
+        any_repo.write_text(json.dumps(counts.export()))
 
 
 def self_signed(folder: Path) -> None:
@@ -189,11 +259,16 @@ def self_signed(folder: Path) -> None:
 
 
 @contextlib.contextmanager
-def stand_in(cassette: Path, latency: float, tls: Path | None) -> Iterator[str]:
+def stand_in(
+    cassette: Path, latency: float, tls: Path | None, any_repo: Path | None = None
+) -> Iterator[str]:
+    """The stand-in's base URL while it runs (see `serve`)."""
     command = [sys.executable, __file__, "--serve", str(cassette)]
     command += ["--latency-ms", str(latency * 1e3)]
     if tls is not None:
         command += ["--tls-folder", str(tls)]
+    if any_repo is not None:
+        command += ["--any-repo", str(any_repo)]
     child = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     try:
         assert child.stdout is not None
@@ -400,10 +475,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tls", action="store_true", help="HTTPS, a handshake per connection")
     parser.add_argument("--serve", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--tls-folder", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--any-repo", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     latency = args.latency_ms / 1e3
     if args.serve:
-        serve(args.serve, latency, args.tls_folder)
+        serve(args.serve, latency, args.tls_folder, args.any_repo)
         return 0
     tls = Path(tempfile.mkdtemp(prefix="failclosed-bench-")) if args.tls else None
     if tls is not None:

@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import copy
 import difflib
 import hashlib
@@ -62,17 +63,21 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+# This tree's App, whichever `failclosed` the interpreter has installed (an editable
+# install of another checkout would otherwise be measured).
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
 import httpx
 import uvicorn
 from pydantic import SecretStr
 
-from app.connections import HeaderDeadlineProtocol
+from app.github import GitHubApp
 from app.job import JobResult, run_analysis
 from app.main import create_app
 from app.model import Job, JobKind, JobRow
 from app.ports import ChangedFile, PullRequest, ReviewComment
 from app.queue import SqliteJobQueue
-from app.serve import configure_interpreter, configure_logging
+from app.serve import UVICORN_OPTIONS, configure_interpreter, configure_logging
 from app.settings import Settings
 from app.webhooks import InMemoryJobSink, JobSink
 from app.worker import Workers
@@ -94,6 +99,14 @@ from test_app_job import FAIL_OPEN, SAFE  # noqa: E402
 # A throwaway key (the App refuses to start without a loadable one); the fake GitHub
 # never signs anything with it.
 from test_app_webhooks import TEST_PEM as PEM  # noqa: E402
+
+# --realistic: jobs through the real GitHub client against bench/github_client.py's
+# stand-in, which answers as recorded in this cassette (a one-file PR, one new finding).
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from github_client import CASSETTES, load_answers, stand_in  # noqa: E402
+
+CASSETTE = CASSETTES / "e2e_seed.yaml"
+REALISTIC_GITHUB_MS = 8.0  # the stand-in's latency per request unless --github-ms says
 
 Runner = Callable[[Job, Any], object]
 
@@ -306,10 +319,18 @@ def job_views(rows: Sequence[JobRow]) -> dict[str, JobView]:
     }
 
 
-def embedded_backend(workdir: Path, github: LoadGitHub, run: Runner, threads: int) -> Backend:
+def installations(github: LoadGitHub, github_url: str | None) -> Any:
+    """Where jobs reach GitHub: the real client against the stand-in at `github_url`
+    (--realistic; installation 1, as the cassette's token was recorded for), else the fake."""
+    return GitHubApp(1, PEM, github_url) if github_url else github
+
+
+def embedded_backend(
+    workdir: Path, github: LoadGitHub, run: Runner, threads: int, github_url: str | None
+) -> Backend:
     """`failclosed serve`'s embedded mode: a SQLite queue file and worker threads."""
     queue = SqliteJobQueue(workdir / "jobs.sqlite3")
-    workers = Workers(queue, github, threads=threads, run=run)
+    workers = Workers(queue, installations(github, github_url), threads=threads, run=run)
 
     def jobs() -> dict[str, JobView]:
         return job_views(queue.jobs(limit=10_000_000))
@@ -334,7 +355,9 @@ def embedded_backend(workdir: Path, github: LoadGitHub, run: Runner, threads: in
 WORKER_NICENESS = 19
 
 
-def redis_backend(workdir: Path, github: LoadGitHub, run: Runner, threads: int) -> Backend:
+def redis_backend(
+    workdir: Path, github: LoadGitHub, run: Runner, threads: int, github_url: str | None
+) -> Backend:
     """The scale-out mode as deployed: a real redis-server on 127.0.0.1, this process a
     web replica whose sink sends to it, and a separate `failclosed worker`-like process
     running the jobs with a dramatiq worker (`--worker-process` below). The worker
@@ -350,7 +373,14 @@ def redis_backend(workdir: Path, github: LoadGitHub, run: Runner, threads: int) 
     config = workdir / "worker.json"
     counts_file = workdir / "worker-counts.json"
     config.write_text(
-        json.dumps({"heads": github.heads, "github_ms": github.github_ms, "threads": threads})
+        json.dumps(
+            {
+                "heads": github.heads,
+                "github_ms": github.github_ms,
+                "threads": threads,
+                "github_url": github_url,
+            }
+        )
     )
     worker = subprocess.Popen(
         [sys.executable, __file__, "--worker-process", url, str(config), str(counts_file)],
@@ -392,13 +422,14 @@ def worker_process(url: str, config_path: str, counts_path: str) -> int:
     # acknowledgements are the latency-critical part (in production, other machines).
     os.nice(WORKER_NICENESS)
     configure_interpreter()
-    distributed = Distributed(url, github, run=counted_analysis(github))
+    port = installations(github, config["github_url"])
+    distributed = Distributed(url, port, run=counted_analysis(github))
     run_worker_process(distributed, config["threads"], grace_seconds=10)
     Path(counts_path).write_text(json.dumps(github.export()))
     return 0
 
 
-MODES: dict[str, Callable[[Path, LoadGitHub, Runner, int], Backend]] = {
+MODES: dict[str, Callable[[Path, LoadGitHub, Runner, int, str | None], Backend]] = {
     "embedded": embedded_backend,
     "redis": redis_backend,
 }
@@ -431,16 +462,9 @@ class Served:
         self._socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self._socket.bind(("127.0.0.1", 0))
         self.port = self._socket.getsockname()[1]
-        # As `failclosed serve` runs it: uvicorn's logging through the root logger, and
-        # its protocol with a time limit on request headers.
-        config = uvicorn.Config(
-            app,
-            host="127.0.0.1",
-            port=self.port,
-            log_config=None,
-            server_header=False,
-            http=HeaderDeadlineProtocol,
-        )
+        # As `failclosed serve` runs it (logging through the root logger, a time limit on
+        # request headers, no access log).
+        config = uvicorn.Config(app, host="127.0.0.1", port=self.port, **UVICORN_OPTIONS)
         self.server = uvicorn.Server(config)
         self._thread = threading.Thread(
             target=self.server.run, kwargs={"sockets": [self._socket]}, daemon=True
@@ -467,9 +491,10 @@ class Served:
 @dataclass(frozen=True)
 class Delivery:
     delivery_id: str
-    number: int  # unique across repositories too
+    number: int  # unique across repositories too (--realistic: the cassette's, in each)
     head_sha: str
     repository: int  # octo/load-<n>
+    installation_id: int = INSTALLATION_ID
 
 
 @dataclass(frozen=True)
@@ -490,7 +515,7 @@ def delivery_body(template: dict[str, Any], delivery: Delivery, pad_kb: int) -> 
     payload["repository"]["id"] = 1_000_000 + delivery.repository
     payload["repository"]["name"] = f"load-{delivery.repository}"
     payload["repository"]["full_name"] = f"{OWNER}/load-{delivery.repository}"
-    payload["installation"]["id"] = INSTALLATION_ID
+    payload["installation"]["id"] = delivery.installation_id
     if pad_kb:  # GitHub's untrimmed payloads carry ~20 KB of URLs and user details
         payload["pull_request"]["body"] = "x" * (pad_kb * 1024)
     return json.dumps(payload).encode()
@@ -505,9 +530,14 @@ class Request:
 
 
 def signed_requests(
-    secret: str, template: dict[str, Any], deliveries: Sequence[Delivery], pad_kb: int
+    secret: str,
+    template: dict[str, Any],
+    deliveries: Sequence[Delivery],
+    pad_kb: int,
+    close: bool = False,
 ) -> list[Request]:
-    """Each delivery as GitHub sends it: the raw body and its HMAC-SHA256 signature."""
+    """Each delivery as GitHub sends it: the raw body and its HMAC-SHA256 signature;
+    `close`: on a connection of its own (`Connection: close`), as GitHub sends them."""
     requests = []
     for delivery in deliveries:
         body = delivery_body(template, delivery, pad_kb)
@@ -519,9 +549,13 @@ def signed_requests(
             "X-GitHub-Delivery": delivery.delivery_id,
             "X-GitHub-Hook-ID": "1",
             "X-Hub-Signature-256": f"sha256={signature}",
+            **(CLOSE_HEADER if close else {}),
         }
         requests.append(Request("POST", "/webhook", headers, body))
     return requests
+
+
+CLOSE_HEADER = {"Connection": "close"}
 
 
 def encoded(request: Request, port: int) -> bytes:
@@ -537,7 +571,9 @@ def encoded(request: Request, port: int) -> bytes:
 
 
 class Connection:
-    """One keep-alive HTTP/1.1 connection to the server, (re)opened on demand."""
+    """One keep-alive HTTP/1.1 connection to the server, (re)opened on demand: a request
+    sent with `Connection: close` is answered so, and the next one opens a new connection
+    (its time, the TCP handshake included, counts in that request's latency)."""
 
     def __init__(self, port: int) -> None:
         self.port = port
@@ -640,14 +676,18 @@ def send_deliveries(
     pad_kb: int,
     concurrency: int,
     http: str,
+    close: bool = False,
 ) -> Sent:
     """Sign (before the clock starts), then send. Picklable, for the client process."""
-    requests = signed_requests(secret, template, deliveries, pad_kb)
+    requests = signed_requests(secret, template, deliveries, pad_kb, close)
     return send(port, requests, concurrency, http)
 
 
-def send_gets(port: int, path: str, count: int, concurrency: int, http: str) -> Sent:
-    return send(port, [Request("GET", path, {})] * count, concurrency, http)
+def send_gets(
+    port: int, path: str, count: int, concurrency: int, http: str, close: bool = False
+) -> Sent:
+    headers = CLOSE_HEADER if close else {}
+    return send(port, [Request("GET", path, headers)] * count, concurrency, http)
 
 
 def ready() -> int:
@@ -744,6 +784,7 @@ class Options:
     drain_timeout: float
     log_level: str
     queue_dir: Path | None
+    realistic: bool = False
 
 
 def make_settings(secret: str) -> Settings:
@@ -753,11 +794,18 @@ def make_settings(secret: str) -> Settings:
 
 
 def log_to(path: Path, level: str) -> None:
-    """As `failclosed serve` logs (JSON lines, uvicorn's access log included), to a file."""
+    """As `failclosed serve` logs (JSON lines), to a file."""
     configure_logging(level, logging.FileHandler(path))
 
 
 def runner_for(options: Options, github: LoadGitHub) -> tuple[Runner, str]:
+    if options.realistic:
+        return counted_analysis(github), (
+            "run_analysis through the real GitHub client (githubkit, httpx: GitHubApp, one "
+            f"client a job) against bench/github_client.py's stand-in ({CASSETTE.name}: 1 "
+            "changed file, 1 new finding -> review, check run failure), each delivery's "
+            "repository its own"
+        )
     if options.job == "stub":
         return counted_stub(github, options.stub_ms), (
             f"stub job (create check run, sleep {options.stub_ms:g} ms, complete it), no analyzer"
@@ -769,27 +817,97 @@ def runner_for(options: Options, github: LoadGitHub) -> tuple[Runner, str]:
     )
 
 
-def time_one_job(options: Options) -> float:
-    """(j): median seconds of one job alone, no server, no queue (also warms the analyzer)."""
+def time_one_job(options: Options, workdir: Path) -> float:
+    """(j): median seconds of one job alone, no server, no queue (also warms the analyzer).
+    --realistic: through the real client, against a stand-in of its own."""
+    if options.realistic:
+        real = Realistic.load()
+        with stand_in(CASSETTE, options.github_ms / 1000, None, workdir / "j.json") as url:
+            github_app = GitHubApp(1, PEM, url)
+            jobs = [(real.job(f"warm-{n}", n), github_app.installation(1)) for n in range(1, 8)]
+            return median_job_seconds(options, LoadGitHub({}), jobs)
     heads = {n: head_sha_of(n, "warm") for n in range(1, 8)}
     github = LoadGitHub(heads, github_ms=options.github_ms)
+    fake_jobs = [
+        (
+            Job(
+                kind=JobKind.ANALYZE,
+                delivery_id=f"warm-{number}",
+                event="pull_request",
+                action="opened",
+                installation_id=INSTALLATION_ID,
+                repository=f"{OWNER}/load-0",
+                head_sha=sha,
+                pull_requests=(number,),
+            ),
+            contextlib.nullcontext(github),
+        )
+        for number, sha in heads.items()
+    ]
+    return median_job_seconds(options, github, fake_jobs)
+
+
+def median_job_seconds(
+    options: Options, github: LoadGitHub, jobs: Sequence[tuple[Job, Any]]
+) -> float:
+    """Run each job in its port (a context manager, entered as `app.execute` does); the
+    median seconds of all but the first."""
     run, _ = runner_for(options, github)
     times = []
-    for number, sha in heads.items():
-        job = Job(
-            kind=JobKind.ANALYZE,
-            delivery_id=f"warm-{number}",
-            event="pull_request",
-            action="opened",
-            installation_id=INSTALLATION_ID,
-            repository=f"{OWNER}/load-0",
-            head_sha=sha,
-            pull_requests=(number,),
-        )
+    for job, port in jobs:
         start = time.perf_counter()
-        run(job, github)
+        with port as entered:
+            run(job, entered)
         times.append(time.perf_counter() - start)
     return statistics.median(times[1:])
+
+
+@dataclass(frozen=True)
+class Realistic:
+    """--realistic's deliveries: pull_request.opened as GitHub sends it untrimmed, built
+    from the cassette's recorded pull request (the PR object GitHub's API answered, with
+    its base repository and user: ~29 KB), one repository per delivery so that the jobs,
+    all of that PR and head, run side by side."""
+
+    template: dict[str, Any]
+    number: int
+    head_sha: str
+
+    @classmethod
+    def load(cls) -> Realistic:
+        answers = load_answers(CASSETTE)
+        (pr,) = [
+            json.loads(body)
+            for key, (_, _, body) in answers.items()
+            if key[0] == "GET" and key[1].rsplit("/", 2)[-2] == "pulls"
+        ]
+        template = {
+            "action": "opened",
+            "number": pr["number"],
+            "pull_request": pr,
+            "repository": pr["base"]["repo"],
+            "sender": pr["user"],
+            "installation": {"id": 1, "node_id": "MDIzOkludGVncmF0aW9uSW5zdGFsbGF0aW9uMQ=="},
+        }
+        return cls(template, pr["number"], pr["head"]["sha"])
+
+    def plan(self, count: int) -> list[Delivery]:
+        return [
+            Delivery(str(uuid.uuid4()), self.number, self.head_sha, n, installation_id=1)
+            for n in range(1, count + 1)
+        ]
+
+    def job(self, delivery_id: str, repository: int) -> Job:
+        return Job(
+            kind=JobKind.ANALYZE,
+            delivery_id=delivery_id,
+            event="pull_request",
+            action="opened",
+            installation_id=1,
+            repository=f"{OWNER}/warm-{repository}",
+            head_sha=self.head_sha,
+            pull_requests=(self.number,),
+        )
 
 
 def plan(count: int, repositories: int, run_id: str) -> list[Delivery]:
@@ -814,35 +932,45 @@ class Run:
         o = self.options
         return self.client.call(
             send_deliveries, port, self.secret, self.template, deliveries, o.pad_kb,
-            o.concurrency, o.http,
+            o.concurrency, o.http, o.realistic,
         )  # fmt: skip
 
     def get(self, port: int, path: str, count: int) -> Sent:
         o = self.options
-        return self.client.call(send_gets, port, path, count, o.concurrency, o.http)
+        return self.client.call(send_gets, port, path, count, o.concurrency, o.http, o.realistic)
+
+    def plan(self, count: int, run_id: str) -> list[Delivery]:
+        if self.options.realistic:
+            return Realistic.load().plan(count)
+        return plan(count, self.options.repos, run_id)
 
 
 def measure(options: Options, workdir: Path) -> bool:
     """Run (j), (a), (b), (c); print every figure; return whether the goals were met."""
-    template = json.loads(PAYLOAD.read_text())
+    template = Realistic.load().template if options.realistic else json.loads(PAYLOAD.read_text())
     log_path = workdir / "server.log"
     log_to(log_path, options.log_level)
     run_id = uuid.uuid4().hex
-    deliveries = plan(options.deliveries, options.repos, run_id)
+    secret = secrets.token_hex(32)
+    client = Client(options.client)
+    run = Run(options, make_settings(secret), secret, template, client)
+    deliveries = run.plan(options.deliveries, run_id)
     github = LoadGitHub({d.number: d.head_sha for d in deliveries}, github_ms=options.github_ms)
     job_runner, job_description = runner_for(options, github)
     body_bytes = len(delivery_body(template, deliveries[0], options.pad_kb))
     queue_dir = options.queue_dir or workdir
 
-    print(f"mode: {options.mode}")
+    print(f"mode: {options.mode}{' (realistic shape)' if options.realistic else ''}")
     print(f"jobs: {job_description}")
     if options.github_ms:
-        print(f"fake GitHub latency: {options.github_ms:g} ms per call")
+        print(f"GitHub latency: {options.github_ms:g} ms per call")
+    repos = len({d.repository for d in deliveries})
     print(
         f"deliveries: {options.deliveries} signed pull_request.opened, {body_bytes:,} bytes "
-        f"each, PRs spread over {options.repos} repositor{'y' if options.repos == 1 else 'ies'}; "
-        f"concurrency {options.concurrency}; {options.http} client in "
-        f"{options.client.replace('-', ' ')}"
+        f"each, PRs spread over {repos} repositor{'y' if repos == 1 else 'ies'}; "
+        f"concurrency {options.concurrency}; "
+        + ("a new connection per request" if options.realistic else "keep-alive connections")
+        + f"; {options.http} client in {options.client.replace('-', ' ')}"
     )
     print(
         f"machine: {os.cpu_count()} cores (1-min load average {os.getloadavg()[0]:.2f} before "
@@ -850,25 +978,35 @@ def measure(options: Options, workdir: Path) -> bool:
         f"{uvicorn.__version__} ({http_stack()}); app at {app_version()}; server logs JSON "
         f"lines at {options.log_level} to a file"
     )
-    job_seconds = time_one_job(options)
+    job_seconds = time_one_job(options, workdir)
     print(f"(j) one job alone, no server/queue  : {job_seconds * 1000:6.1f} ms (median of 6)")
 
-    secret = secrets.token_hex(32)
-    client = Client(options.client)
-    run = Run(options, make_settings(secret), secret, template, client)
+    stand_in_counts = workdir / "stand-in.json"
     try:
         configure_interpreter()  # as `failclosed serve` does, for every figure
         health, memory = baselines(run, run_id)
-        backend = MODES[options.mode](queue_dir, github, job_runner, options.threads)
-        print(f"queue: {backend.description} in {queue_dir}")
-        try:
-            with Served(create_app(run.settings, backend.sink)) as served:
-                sent = run.deliver(served.port, deliveries)
-                drained_at = drain(backend, options.drain_timeout)
-                unfinished = backend.unfinished()
-            counts, jobs = backend.counts(), backend.jobs()
-        finally:
-            backend.close()
+        with contextlib.ExitStack() as github_stand_in:
+            github_url = (
+                github_stand_in.enter_context(
+                    stand_in(CASSETTE, options.github_ms / 1000, None, stand_in_counts)
+                )
+                if options.realistic
+                else None
+            )
+            backend = MODES[options.mode](
+                queue_dir, github, job_runner, options.threads, github_url
+            )
+            print(f"queue: {backend.description} in {queue_dir}")
+            try:
+                with Served(create_app(run.settings, backend.sink)) as served:
+                    sent = run.deliver(served.port, deliveries)
+                    drained_at = drain(backend, options.drain_timeout)
+                    unfinished = backend.unfinished()
+                counts, jobs = backend.counts(), backend.jobs()
+            finally:
+                backend.close()
+        if options.realistic:  # what the jobs asked of the stand-in
+            github.merge(json.loads(stand_in_counts.read_text()))
     finally:
         client.close()
 
@@ -927,11 +1065,9 @@ def baselines(run: Run, run_id: str) -> tuple[Latency, Latency]:
     with Served(create_app(run.settings, sink)) as served:
         # Warm-up, not counted: imports, first validations, the thread pool's threads.
         run.get(served.port, "/healthz", WARM_UP)
-        run.deliver(served.port, plan(WARM_UP, options.repos, run_id + "-warm"))
+        run.deliver(served.port, run.plan(WARM_UP, run_id + "-warm"))
         health_sent = run.get(served.port, "/healthz", options.deliveries)
-        memory_sent = run.deliver(
-            served.port, plan(options.deliveries, options.repos, run_id + "-memory")
-        )
+        memory_sent = run.deliver(served.port, run.plan(options.deliveries, run_id + "-memory"))
     health, memory = Latency.of(health_sent), Latency.of(memory_sent)
     print(f"(a) GET /healthz                    : {health.line()}  [{statuses(health_sent)}]")
     print(f"(b) POST /webhook, in-memory sink   : {memory.line()}  [{statuses(memory_sent)}]")
@@ -1021,7 +1157,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=2, help="worker threads, default 2")
     parser.add_argument("--job", choices=["analyze", "stub"], default="analyze")
     parser.add_argument("--stub-ms", type=float, default=5.0, help="--job stub: sleep per job")
-    parser.add_argument("--github-ms", type=float, default=0.0, help="fake latency per call")
+    parser.add_argument(
+        "--github-ms",
+        type=float,
+        help=f"GitHub's latency per call (default 0; --realistic: {REALISTIC_GITHUB_MS:g})",
+    )
+    parser.add_argument(
+        "--realistic",
+        action="store_true",
+        help="GitHub's shape: a new connection per delivery, ~29 KB payloads, each for a "
+        "repository of its own, jobs through the real GitHub client against a stand-in",
+    )
     parser.add_argument("--pad-kb", type=int, default=0, help="pad each payload by N KB")
     parser.add_argument(
         "--client",
@@ -1044,6 +1190,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.worker_process:
         return worker_process(*args.worker_process)
     del args.worker_process
+    if args.github_ms is None:
+        args.github_ms = REALISTIC_GITHUB_MS if args.realistic else 0.0
     if min(args.deliveries, args.repos, args.concurrency, args.threads) < 1:
         parser.error("--deliveries, --repos, --concurrency and --threads must be at least 1")
     if args.mode in PLANNED:
