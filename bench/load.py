@@ -29,6 +29,11 @@ under 100 ms, none lost (every accepted delivery's job done), none processed twi
     .venv/bin/python bench/load.py --deliveries 200 --concurrency 8
     .venv/bin/python bench/load.py --job stub --stub-ms 5
     .venv/bin/python bench/load.py --mode redis         # the scale-out mode (needs redis-server)
+    .venv/bin/python bench/load.py --realistic          # GitHub's shape (bench/LOAD.md)
+
+`--realistic`: a new connection per delivery, ~30 KB payloads as GitHub sends them (the
+e2e_seed cassette's pull request), one repository per delivery, and the jobs through the
+real GitHub client against bench/github_client.py's stand-in (`--github-ms`, default 8).
 """
 
 from __future__ import annotations
