@@ -97,13 +97,13 @@ BASE_SHA = "b" * 40
 CHANGED_PATH = "app/perms.py"
 # A PR that turns a fail-closed permission check into a fail-open one: the analyzer
 # finds it (FC101), builds and verifies a fix, and the job posts a review and fails its check.
-# (the same sources as the App's tests: tests/test_app_job.py)
+# (the same sources as the App's tests: tests/support.py)
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
-from test_app_job import FAIL_OPEN, SAFE  # noqa: E402
+from support import FAIL_OPEN, SAFE  # noqa: E402
 
 # A throwaway key (the App refuses to start without a loadable one); the fake GitHub
 # never signs anything with it.
-from test_app_webhooks import TEST_PEM as PEM  # noqa: E402
+from support import TEST_PEM as PEM  # noqa: E402
 
 # --realistic: jobs through the real GitHub client against bench/github_client.py's
 # stand-in, which answers as recorded in this cassette (a one-file PR, one new finding).

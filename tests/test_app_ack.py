@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 from fastapi import HTTPException
-from test_app_webhooks import deliver, load_payload, make_settings, request
+from support import deliver, load_payload, make_settings, request
 
 from app import serve
 from app.main import create_app
