@@ -194,6 +194,18 @@ def present_name(test: ast.expr) -> str | None:
     return subject.id if isinstance(subject, ast.Name) else None
 
 
+def negated_isinstance(test: ast.expr) -> ast.Call | None:
+    """The `isinstance(...)` call of a test `not isinstance(x, T)`: "is `x` malformed?"."""
+    if (
+        isinstance(test, ast.UnaryOp)
+        and isinstance(test.op, ast.Not)
+        and isinstance(test.operand, ast.Call)
+        and dotted_name(test.operand.func) == "isinstance"
+    ):
+        return test.operand
+    return None
+
+
 def absent_subject(test: ast.expr) -> tuple[ast.expr, bool] | None:
     """(`x`, none_only) for `x is None` (True) or `not x` (False): "is it missing?"."""
     if isinstance(test, ast.UnaryOp) and isinstance(test.op, ast.Not):

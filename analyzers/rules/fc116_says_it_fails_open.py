@@ -15,6 +15,7 @@ from analyzers.rules.common import (
     absent_subject,
     comments_above,
     failure_branches,
+    negated_isinstance,
     reword_block,
     reword_edits,
     status_returned,
@@ -259,13 +260,7 @@ def _import_failed(test: ast.expr, info: ModuleInfo) -> bool:
 def _malformed(test: ast.expr) -> bool:
     """`if not isinstance(answer, str)` (alone or in an `and`): the value is malformed."""
     parts = test.values if isinstance(test, ast.BoolOp) and isinstance(test.op, ast.And) else [test]
-    return any(
-        isinstance(p, ast.UnaryOp)
-        and isinstance(p.op, ast.Not)
-        and isinstance(p.operand, ast.Call)
-        and dotted_name(p.operand.func) == "isinstance"
-        for p in parts
-    )
+    return any(negated_isinstance(p) is not None for p in parts)
 
 
 def _lacks_presented_input(stmt: ast.If, fn: FunctionInfo) -> bool:

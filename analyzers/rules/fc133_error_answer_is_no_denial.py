@@ -9,7 +9,7 @@ from collections.abc import Iterator
 
 from analyzers.fixes import ReplaceExpression
 from analyzers.rules.base import Hit, Invalid, Rule
-from analyzers.rules.common import caught
+from analyzers.rules.common import caught, negated_isinstance
 from analyzers.semantics import FunctionInfo, ModuleInfo, catches_failures, own_nodes
 
 # A verdict string that refuses: "deny", "block", "DENIED", "reject".
@@ -123,20 +123,10 @@ def _failure_answers(fn: FunctionInfo) -> Iterator[tuple[ast.Return, str]]:
                 for stmt in handler.body:
                     if isinstance(stmt, ast.Return):
                         yield stmt, f"it catches {caught(handler)}"
-        elif isinstance(node, ast.If) and _wrong_type(node.test):
+        elif isinstance(node, ast.If) and negated_isinstance(node.test) is not None:
             for stmt in node.body:
                 if isinstance(stmt, ast.Return):
                     yield stmt, "the reply is not of the expected type"
-
-
-def _wrong_type(test: ast.expr) -> bool:
-    return (
-        isinstance(test, ast.UnaryOp)
-        and isinstance(test.op, ast.Not)
-        and isinstance(test.operand, ast.Call)
-        and isinstance(test.operand.func, ast.Name)
-        and test.operand.func.id == "isinstance"
-    )
 
 
 def _at(value: ast.expr, slot: int | None) -> ast.expr | None:

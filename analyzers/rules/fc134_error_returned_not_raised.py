@@ -62,11 +62,10 @@ class ErrorReturnedNotRaised(Rule):
 
     def check(self, fn: FunctionInfo, info: ModuleInfo) -> Iterator[Hit]:
         returns = [s for s in own_statements(fn.node) if isinstance(s, ast.Return)]
-        errors = [r for r in returns if _returned_error(r) is not None]
+        errors = [(r, name) for r in returns if (name := _returned_error(r)) is not None]
         if not errors or not _answers_yes_or_no(fn, returns):
             return
-        for ret in errors:
-            name = _returned_error(ret)
+        for ret, name in errors:
             yield Hit(
                 node=ret,
                 message=(
