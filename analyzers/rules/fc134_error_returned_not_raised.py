@@ -99,13 +99,28 @@ def _returned_error(ret: ast.Return) -> str | None:
 
 
 def _answers_yes_or_no(fn: FunctionInfo, returns: list[ast.Return]) -> bool:
-    """Some other return hands back `True` or `False`, or the name asks a question."""
+    """Some other return hands back `True` or `False`, or the name asks a question — unless
+    the function is annotated to return an error, or returns nothing but errors: a factory
+    of errors (`def limit_exceeded_error(...) -> RejectedError`)."""
+    if _annotated_error(fn) or all(_returned_error(r) for r in returns):
+        return False
     if any(isinstance(r.value, ast.Constant) and isinstance(r.value.value, bool) for r in returns):
         return True
     return fn.polarity is not None
 
 
+def _annotated_error(fn: FunctionInfo) -> bool:
+    returns = getattr(fn.node, "returns", None)
+    name = (dotted_name(returns) or "").rsplit(".", 1)[-1] if returns is not None else ""
+    return name in BUILTIN_ERRORS or bool(ERROR_CLASS.match(name))
+
+
 ErrorReturnedNotRaised.VALID = [
+    # a factory of one error, named like a check: it is raised by its callers
+    """
+def limit_exceeded_error(exceeded, model_name) -> RequestRejectedError:
+    return RequestRejectedError(model_name, f"over the limits: {exceeded}")
+""",
     # a factory of errors: it answers errors, never yes or no
     """
 def error_for(status, body):
