@@ -151,7 +151,8 @@ def load_manifest(path: Path) -> dict[str, Any]:
     try:
         manifest = yaml.safe_load(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError) as exc:
-        raise SetupError(f"cannot read the manifest {path}: {exc}") from None
+        reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8"
+        raise SetupError(f"cannot read the manifest {path} ({reason}): see --manifest") from None
     except yaml.YAMLError as exc:
         raise SetupError(f"the manifest {path} is not valid YAML: {exc}") from None
     if not isinstance(manifest, dict) or not isinstance(manifest.get("name"), str):
@@ -455,6 +456,13 @@ def exchange_and_save(code: str, flow: Flow) -> tuple[int, bytes, Outcome]:
     return 200, done_page(registration, flow.options), Outcome(0, message)
 
 
+def check_limits(options: SetupOptions) -> None:
+    if not 0 <= options.port <= 65535:
+        raise SetupError(f"--port must be from 0 (any free one) to 65535, got {options.port}")
+    if not options.timeout > 0:
+        raise SetupError(f"--timeout must be a positive number of seconds, got {options.timeout}")
+
+
 def start_server(options: SetupOptions) -> SetupServer:
     """Bind 127.0.0.1 first: the manifest's redirect_url needs the port."""
     urls = github_urls(options.github_url)
@@ -483,6 +491,7 @@ def run_setup(options: SetupOptions, out: TextIO | None = None) -> int:
     try:
         check_webhook_url(options.webhook_url)
         check_org(options.org)
+        check_limits(options)
         server = start_server(options)
     except SetupError as exc:
         print(f"{PROG}: {exc}", file=sys.stderr)

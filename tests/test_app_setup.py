@@ -408,6 +408,23 @@ def test_the_command_asks_for_the_webhook_url(capsys: pytest.CaptureFixture[str]
     assert "--webhook-url" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize(
+    ("argv", "said"),
+    [
+        (["--port", "70000"], "--port must be from 0"),
+        (["--timeout", "0"], "--timeout must be a positive"),
+        (["--manifest", "missing.yml"], "cannot read the manifest missing.yml (No such file"),
+        (["--org", "a/b"], "--org must be"),
+        (["--github-url", "http://ghe.corp.test"], "--github-url must use https"),
+    ],
+)
+def test_bad_options_are_refused_with_a_reason(
+    argv: list[str], said: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["setup", "--webhook-url", WEBHOOK_URL, "--no-browser", *argv]) == 2
+    assert said in capsys.readouterr().err
+
+
 def test_the_command_refuses_an_existing_env_file(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
