@@ -1,5 +1,5 @@
-"""The `failclosed` command: `serve` runs the GitHub App, `worker` runs its jobs in the Redis
-mode, `jobs` shows its queue, everything else is the analyzer's.
+"""The `failclosed` command: `setup` registers the GitHub App, `serve` runs it, `worker` runs
+its jobs in the Redis mode, `jobs` shows its queue, everything else is the analyzer's.
 
 The dispatch lives in `app/` because `analyzers/` must not know about the App; the
 analyzer's own CLI (`scan`, `diff`, `rules`) is reached unchanged.
@@ -12,8 +12,12 @@ from collections.abc import Sequence
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """`failclosed serve [--host H] [--port P]`, `failclosed jobs`, or the analyzer's."""
+    """`failclosed setup`, `serve [--host H] [--port P]`, `worker`, `jobs`, or the analyzer's."""
     args = list(sys.argv[1:] if argv is None else argv)
+    if args[:1] == ["setup"]:
+        from app.setup import main as setup_main
+
+        return setup_main(args[1:])
     if args[:1] == ["serve"]:
         from app.serve import main as serve_main
 

@@ -5,6 +5,9 @@ gives a `GitHubClient` for one unit of work (one `githubkit.GitHub` per job), au
 that installation. githubkit signs the JWT, fetches the installation token and caches both
 (process-wide by default, keyed by app id and installation id; tokens last one hour).
 
+`create_app_from_manifest` is the one unauthenticated call: before the App exists,
+`failclosed setup` (app/setup.py) trades the manifest flow's code for its credentials.
+
 Connections: a job enters its `GitHubClient` (`with client:`, done by `app.execute`), so its
 requests share one `httpx.Client` and its kept-alive connection; outside a `with` githubkit
 builds and closes a client for every request. Every client uses the one SSL context of the
@@ -57,6 +60,7 @@ import ssl
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any, Final
 
 import httpx
@@ -275,6 +279,46 @@ def _translate_errors(action: str) -> Iterator[None]:
         ) from None
     except GitHubException as exc:  # AuthCredentialError and the like
         raise GitHubError(0, f"{action}: {type(exc).__name__}: {exc}") from None
+
+
+@dataclass(frozen=True)
+class AppRegistration:
+    """What GitHub returns once, when it turns a manifest's `code` into an App: its id and
+    secrets, kept as `SecretStr` so that a repr or a log line never shows them."""
+
+    id: int
+    slug: str
+    html_url: str
+    client_id: str
+    webhook_secret: pydantic.SecretStr | None  # null when the App has no webhook
+    pem: pydantic.SecretStr
+    client_secret: pydantic.SecretStr
+
+
+def create_app_from_manifest(
+    code: str, base_url: str = DEFAULT_BASE_URL, *, timeout: float = 30.0
+) -> AppRegistration:
+    """`POST /app-manifests/{code}/conversions`: the App's credentials for a manifest flow's
+    `code` (valid for one hour, once). Unauthenticated: the App does not exist before it.
+    Never retried: the code is spent by the first answer, even one we did not receive."""
+    github = GitHub(
+        base_url=base_url,
+        http_cache=False,
+        timeout=timeout,
+        ssl_verify=shared_ssl_context(),
+        auto_retry=False,
+    )
+    with _translate_errors("registering the App from its manifest"):
+        app = github.rest(REST_API_VERSION).apps.create_from_manifest(code).parsed_data
+    return AppRegistration(
+        id=app.id,
+        slug=app.slug or "",
+        html_url=app.html_url,
+        client_id=app.client_id,
+        webhook_secret=pydantic.SecretStr(app.webhook_secret) if app.webhook_secret else None,
+        pem=pydantic.SecretStr(app.pem),
+        client_secret=pydantic.SecretStr(app.client_secret),
+    )
 
 
 # A PR's review threads, 100 a page: each thread's id, state and first comment (who wrote
