@@ -192,9 +192,10 @@ def post_review(
     names: Mapping[str, str],
     sources: Mapping[str, str],
     max_inline_comments: int = publish.MAX_INLINE_COMMENTS,
-) -> bool:
-    """The App's review of `target`'s pull request; whether one was posted (False: all its
-    comments are already there). Raises the port's `GitHubFailure`."""
+) -> tuple[bool, frozenset[str]]:
+    """The App's review of `target`'s pull request: whether one was posted (no: all its
+    comments are already there), and the fingerprints of the findings that have an inline
+    comment of ours now. Raises the port's `GitHubFailure`."""
     assert target.pull_request is not None
     number = target.pull_request
     files = github.list_changed_files(repo, number)
@@ -208,10 +209,14 @@ def post_review(
         names,
         max_inline_comments,
     )
+    inline = {p for c in existing for p in publish.fingerprints_in(c.body)}
     if payload is None:
-        return False
+        return False, frozenset(inline)
     github.create_review(repo, number, payload)
-    return True
+    comments = payload.get("comments")
+    for comment in comments if isinstance(comments, list) else []:
+        inline |= publish.fingerprints_in(str(comment.get("body", "")))
+    return True, frozenset(inline)
 
 
 def review_or_say_why(
@@ -222,21 +227,22 @@ def review_or_say_why(
     env: Mapping[str, str],
     args: argparse.Namespace,
     out: TextIO,
-) -> bool:
-    """Post the review when the token may; whether the findings are in a review. Every
-    GitHub failure becomes a notice or warning, never the job's failure: the verdict is
-    the exit code, and the annotations that follow carry every finding."""
+) -> frozenset[str] | None:
+    """Post the review when the token may: the fingerprints of the findings commented on
+    inline, None when there is no review. Every GitHub failure becomes a notice or a
+    warning, never the job's failure: the verdict is the exit code, and the annotations
+    carry every finding not commented on."""
     token = env.get("GITHUB_TOKEN", "")
     if not token:
         _notice(out, "failclosed posted no review", "no token: the findings are annotations")
-        return False
+        return None
     repo = env.get("GITHUB_REPOSITORY", "")
     client = token_client(
         token, env.get("GITHUB_API_URL") or DEFAULT_BASE_URL, bot_login=args.comment_author
     )
     try:
         with client:
-            posted = post_review(
+            posted, inline = post_review(
                 client, repo, target, report, names, sources, args.max_inline_comments
             )
     except GitHubFailure as exc:
@@ -254,10 +260,10 @@ def review_or_say_why(
                 "The findings are annotations on this run instead.",
                 file=out,
             )
-        return False
+        return None
     said = "posted a review" if posted else "found every finding already commented on"
     print(f"failclosed {said} on #{target.pull_request}", file=out)
-    return True
+    return inline
 
 
 def write_summary(
@@ -370,10 +376,12 @@ def report_and_exit(
     names = rule_names()
     sources = head_sources(report, target.head)
     out.write(format_report(report, "text", sources.get))
-    reviewed = False
+    inline: frozenset[str] = frozenset()
     if target.pull_request is not None and report.findings and args.review:
-        reviewed = review_or_say_why(target, report, names, sources, env, args, out)
-    shown = [] if reviewed else report.findings
+        inline = review_or_say_why(target, report, names, sources, env, args, out) or inline
+    # What the review does not carry inline (past its limit, off the diff, or no review at
+    # all) is annotated, so that every finding is on the run, as the review's body says.
+    shown = [f for f in report.findings if publish.fingerprint(f) not in inline]
     for line in publish.workflow_commands(shown, report.errors, names):
         print(line, file=out)
     if report.errors:

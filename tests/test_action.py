@@ -25,10 +25,13 @@ from typing import Any
 import pytest
 import vcr
 import yaml
-from support import load_payload
+from support import FakeGitHub, load_payload, patch_of
 
+from analyzers.config import Config
 from analyzers.model import Finding
 from app import action, publish
+from app.job import rule_names
+from app.ports import ChangedFile
 
 ROOT = Path(__file__).resolve().parents[1]
 CASSETTES = Path(__file__).parent / "cassettes"
@@ -548,3 +551,22 @@ def test_the_composite_steps_carry_the_exit_code_past_the_upload(
     verdicts = {code: run_step(final, {"CODE": code}, tmp_path).returncode for code in "012"}
     assert verdicts == {"0": 0, "1": 1, "2": 2}
     assert run_step(final, {"CODE": ""}, tmp_path).returncode == 2
+
+
+def test_findings_past_the_review_limit_are_annotated(repo: tuple[str, str]) -> None:
+    """The review's body says the findings it does not comment on inline are on the run:
+    they are annotated. (The App's fake port; the cassettes cover the real client.)"""
+    base, head = repo
+    target = action.target_of("pull_request", pull_request_event(base, head))
+    report = action.analyse(target, Config())
+    files = [ChangedFile(FILE, "modified", None, patch_of(BASE_SOURCE, FAIL_OPEN_SOURCE))]
+    fake = FakeGitHub(files=files)
+    names = rule_names()
+    posted, inline = action.post_review(fake, REPO, target, report, names, {}, 0)
+    assert (posted, inline) == (False, frozenset())
+    assert [name for name, _ in fake.calls] == ["list_changed_files", "review_comments"]
+    posted, inline = action.post_review(fake, REPO, target, report, names, {}, 1)
+    assert posted
+    assert inline == {publish.fingerprint(report.findings[0])}
+    name, (_, number, review) = fake.calls[-1]
+    assert (name, number, review["commit_id"]) == ("create_review", NUMBER, head)
