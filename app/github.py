@@ -4,6 +4,9 @@
 gives a `GitHubClient` for one unit of work (one `githubkit.GitHub` per job), authenticated as
 that installation. githubkit signs the JWT, fetches the installation token and caches both
 (process-wide by default, keyed by app id and installation id; tokens last one hour).
+`token_client(token)` gives the same `GitHubClient` authenticated by a token instead: the
+GitHub Action's (`app.action`), whose workflow hands it `GITHUB_TOKEN`, so that the Action and
+the App share one client and one way of sending each payload.
 
 `create_app_from_manifest` is the one unauthenticated call: before the App exists,
 `failclosed setup` (app/setup.py) trades the manifest flow's code for its credentials.
@@ -65,7 +68,7 @@ from typing import Any, Final
 
 import httpx
 import pydantic
-from githubkit import AppAuthStrategy, GitHub
+from githubkit import AppAuthStrategy, GitHub, TokenAuthStrategy
 from githubkit.cache import BaseCacheStrategy
 from githubkit.exception import (
     GitHubException,
@@ -522,17 +525,49 @@ class GitHubApp:
         return f"{slug}[bot]"
 
     def _github(self, auth: Any) -> GitHub[Any]:
-        return GitHub(
-            auth,
-            base_url=self.base_url,
-            cache_strategy=self._cache_strategy,
-            # One job reads each resource once: HTTP caching would add nothing but state.
-            http_cache=False,
-            timeout=self._timeout,
-            ssl_verify=shared_ssl_context(),  # not a new one, with the CA bundle, per client
-            auto_retry=retry_policy,
-            event_hooks={"response": [metrics.observe_github_response]},
-        )
+        return _new_github(auth, self.base_url, self._cache_strategy, self._timeout)
+
+
+def _new_github(
+    auth: Any, base_url: str, cache_strategy: BaseCacheStrategy | None, timeout: float
+) -> GitHub[Any]:
+    """One githubkit client as every unit of work here uses it: our retry policy, the
+    process's SSL context, no HTTP cache, the metrics hook."""
+    return GitHub(
+        auth,
+        base_url=base_url,
+        cache_strategy=cache_strategy,
+        # One job reads each resource once: HTTP caching would add nothing but state.
+        http_cache=False,
+        timeout=timeout,
+        ssl_verify=shared_ssl_context(),  # not a new one, with the CA bundle, per client
+        auto_retry=retry_policy,
+        event_hooks={"response": [metrics.observe_github_response]},
+    )
+
+
+# Who writes what a workflow's `GITHUB_TOKEN` posts: GitHub Actions' own bot account.
+ACTIONS_BOT_LOGIN: Final = "github-actions[bot]"
+
+
+def token_client(
+    token: str,
+    base_url: str = DEFAULT_BASE_URL,
+    *,
+    bot_login: str = ACTIONS_BOT_LOGIN,
+    timeout: float = 30.0,
+) -> GitHubClient:
+    """A `GitHubClient` authenticated by `token` (a workflow's `GITHUB_TOKEN`, or a personal
+    access token), for the GitHub Action, which has no App to sign for it.
+
+    `bot_login` is the account the token posts as: only comments by that account (and of
+    type Bot) are taken as ours, as for the App. With a personal access token the comments
+    are the person's, so none is recognised and an earlier comment may be repeated.
+    """
+    if not token:
+        raise ValueError("a GitHub token is needed")
+    github = _new_github(TokenAuthStrategy(token), base_url, None, timeout)
+    return GitHubClient(github, bot_login=lambda: bot_login)
 
 
 class GitHubClient:

@@ -647,19 +647,43 @@ def _post_review(
     post them again. They are in the check run (annotations and summary), which every
     push replaces and which carries every finding.
     """
-    comments, off_diff = publish.review_comments(
+    payload = review_for(
         analysis.findings,
         {f.path: f.patch for f in analysis.files},
-        head_sources=head_sources(analysis.head),
-        rule_names=names,
+        head_sources(analysis.head),
+        existing_comments,
+        pr.head_sha,
+        names,
+        max_inline_comments,
+    )
+    if payload is not None:
+        port.create_review(repo, pr.number, payload)
+
+
+def review_for(
+    findings: Sequence[Finding],
+    patches: Mapping[str, str | None],
+    sources: Mapping[str, str],
+    existing_comments: Sequence[ReviewComment],
+    head_sha: str,
+    names: Mapping[str, str],
+    max_inline_comments: int = publish.MAX_INLINE_COMMENTS,
+) -> dict[str, object] | None:
+    """The review to post for `findings`, or None when it would say nothing new: the one
+    decision of what a review carries, for the App's jobs and the GitHub Action alike.
+
+    `patches` is each changed file's `patch` as GitHub lists it (the lines a comment may
+    use), `sources` the head files' text (for fixes shown as diffs), `existing_comments`
+    our own comments already on the pull request (`own_comments`).
+    """
+    comments, off_diff = publish.review_comments(
+        findings, patches, head_sources=sources, rule_names=names
     )
     # A finding whose earlier comment was answered "Fixed" is back: it gets a new comment.
     answered = answered_as_fixed(existing_comments)
     live = [c.body for c in existing_comments if c.id not in answered and c.in_reply_to_id is None]
     plan = publish.plan_review(comments, off_diff, live, max_inline_comments)
-    payload = publish.planned_review_payload(plan, pr.head_sha)
-    if payload is not None:
-        port.create_review(repo, pr.number, payload)
+    return publish.planned_review_payload(plan, head_sha)
 
 
 def _answer_fixed(

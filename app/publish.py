@@ -651,6 +651,56 @@ def _rule_title(code: str, names: Mapping[str, str]) -> str:
     return f"{code} {name}" if name else code
 
 
+# -- workflow commands (the GitHub Action) -------------------------------------------------
+
+# A check run annotation's level -> the workflow command that makes the same annotation.
+WORKFLOW_COMMAND = {"failure": "error", "warning": "warning", "notice": "notice"}
+
+
+def workflow_commands(
+    findings: Sequence[Finding],
+    errors: Sequence[AnalysisError] = (),
+    rule_names: Mapping[str, str] | None = None,
+) -> list[str]:
+    """The findings as workflow commands (`::error file=…,line=…::message`), one a line.
+
+    This is how the GitHub Action annotates a diff when it posts no review (a fork's
+    read-only token, a merge group, a push): built from the check run's own annotations,
+    so a finding reads the same whichever way it reaches GitHub. A file that could not be
+    analysed is an error on that file.
+    """
+    lines = []
+    for finding in findings:
+        note = _annotation(finding, rule_names or {})
+        properties = {
+            "file": note["path"],
+            "line": note["start_line"],
+            "endLine": note["end_line"],
+            "title": note["title"],
+        }
+        command = WORKFLOW_COMMAND[str(note["annotation_level"])]
+        lines.append(_workflow_command(command, properties, str(note["message"])))
+    for error in errors:
+        properties = {"file": error.path, "title": FAILED_TITLE}
+        lines.append(_workflow_command("error", properties, error.message))
+    return lines
+
+
+def _workflow_command(command: str, properties: Mapping[str, object], message: str) -> str:
+    """`::command key=value,...::message`, escaped as the Actions runner unescapes it: a
+    line break or `::` in a message or file name cannot start a command of its own."""
+    shown = ",".join(f"{key}={_escape_property(str(value))}" for key, value in properties.items())
+    return f"::{command} {shown}::{_escape_data(message)}"
+
+
+def _escape_data(text: str) -> str:
+    return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+
+
+def _escape_property(text: str) -> str:
+    return _escape_data(text).replace(":", "%3A").replace(",", "%2C")
+
+
 # -- the apply-fixes commit --------------------------------------------------------------
 
 

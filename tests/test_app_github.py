@@ -28,6 +28,7 @@ from githubkit.response import Response
 from support import new_private_key
 
 from app.github import (
+    ACTIONS_BOT_LOGIN,
     DEFAULT_BASE_URL,
     REST_API_VERSION,
     GitHubApp,
@@ -39,6 +40,7 @@ from app.github import (
     safe_to_repeat,
     shared_ssl_context,
     split_repo,
+    token_client,
 )
 from app.model import RetryableError
 from app.ports import (
@@ -106,6 +108,16 @@ def test_client_implements_the_port(app: GitHubApp) -> None:
     assert isinstance(client, GitHubClient)
     assert app.base_url == DEFAULT_BASE_URL
     assert "BEGIN" not in repr(app)
+
+
+def test_a_token_client_is_the_same_client() -> None:
+    """The GitHub Action's client: the same `GitHubClient`, authenticated by a token; the
+    comments it recognises as its own are those of the account the token posts as."""
+    client: GitHubPort = token_client("ghs_" + "0" * 36)
+    assert isinstance(client, GitHubClient)
+    assert client._bot_login() == ACTIONS_BOT_LOGIN == "github-actions[bot]"
+    with pytest.raises(ValueError, match="token"):
+        token_client("")
 
 
 @pytest.fixture
