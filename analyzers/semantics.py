@@ -1032,7 +1032,22 @@ def is_deny_response(value: ast.expr) -> bool:
             and k.value.value in DENY_STATUS
             for k in value.keywords
         )
+        or any(_verdict_keyword_denies(k) for k in value.keywords)
         or (call_name(value).endswith("Response") and _says_denied(value))
+    )
+
+
+# A result built with its verdict spelled out: `OrderResult(..., status="rejected")`.
+VERDICT_KEYWORD = {"status", "state", "decision", "verdict", "outcome", "action"}
+DENY_WORD = re.compile(r"(?i)^(rejected|denied|deny|blocked|block|refused|forbidden)$")
+
+
+def _verdict_keyword_denies(keyword: ast.keyword) -> bool:
+    return (
+        keyword.arg in VERDICT_KEYWORD
+        and isinstance(keyword.value, ast.Constant)
+        and isinstance(keyword.value.value, str)
+        and DENY_WORD.match(keyword.value.value) is not None
     )
 
 

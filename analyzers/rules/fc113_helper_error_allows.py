@@ -76,7 +76,17 @@ class HelperErrorAllows(Rule):
     severity = "warning"
     summary = "A helper answers None on error and its caller reads None as allowed."
     fix_safety = "The helper re-raises; its callers now see the error."
-    trigger = ("is None", "if not ", "raise ", "return {", "abort(", "status_code")
+    trigger = (
+        "is None",
+        "if not ",
+        "raise ",
+        "return {",
+        "abort(",
+        "status_code",
+        "rejected",
+        "denied",
+        "blocked",
+    )
 
     def check(self, fn: FunctionInfo, info: ModuleInfo) -> Iterator[Hit]:
         flow: FunctionFlow | None = None
@@ -84,11 +94,17 @@ class HelperErrorAllows(Rule):
             if not isinstance(node, ast.If) or not node.body:
                 continue
             objected = present_name(node.test)
-            if objected is not None and _refuses(node.body):
+            if objected is not None and _refuses(_simple_statements(node.body)):
                 flow = flow or FunctionFlow(fn.node)
                 helper = _helper_of(flow.value_before(node, objected), fn, info)
                 if helper is not None:
                     yield from self._error_answers(helper, fn, (objected, False), None, node)
+                continue
+            if objected is not None and not node.orelse and _refuses_inside(node.body):
+                flow = flow or FunctionFlow(fn.node)
+                helper = _helper_of(_fallback(flow.value_before(node, objected)), fn, info)
+                if helper is not None and _fails_empty(helper):
+                    yield _check_skipped(fn, helper, node, objected)
                 continue
             tested = _tested_name(node.test)
             first = node.body[0]
@@ -186,6 +202,54 @@ class HelperErrorAllows(Rule):
         )
 
 
+def _check_skipped(fn: FunctionInfo, helper: FunctionInfo, node: ast.If, name: str) -> Hit:
+    """The caller runs a whole check only `if name:` and the helper answers nothing when
+    it fails: the check, and its refusal, are skipped. The fix belongs in the caller."""
+    return Hit(
+        node=node,
+        message=(
+            f"`{fn.qualname}` runs its check only `if {ast.unparse(node.test)}`, and "
+            f"`{helper.qualname}` answers an empty `{name}` when it fails: a failing "
+            "lookup skips the check and its refusal. Refuse when it is missing."
+        ),
+        key_nodes=[node.test],
+    )
+
+
+def _simple_statements(body: list[ast.stmt]) -> list[ast.stmt]:
+    """The statements of `body` that are not blocks: where `if value: return deny` refuses
+    because of the value itself (an objection), not of a check computed from it."""
+    return [s for s in body if not isinstance(s, ast.If | ast.For | ast.While | ast.With | ast.Try)]
+
+
+def _refuses_inside(body: list[ast.stmt]) -> bool:
+    """A branch nested in `body` refuses: `if value:` wraps a check, not a plain answer."""
+    return any(
+        isinstance(inner, ast.If) and _refuses(inner.body)
+        for stmt in body
+        for inner in ast.walk(stmt)
+        if not isinstance(inner, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef)
+    )
+
+
+def _fallback(source: ast.expr | None) -> ast.expr | None:
+    """`price or get_price(pair)`: the call answers when the first value is missing."""
+    if isinstance(source, ast.BoolOp) and isinstance(source.op, ast.Or):
+        return source.values[-1]
+    return source
+
+
+def _fails_empty(helper: FunctionInfo) -> bool:
+    """The helper answers `None` (or an empty value) from a handler of a failure."""
+    for node in tries(helper):
+        for handler in node.handlers:
+            if not catches_failures(handler, node) or gated_by_fail_open_flag(handler):
+                continue
+            if any(_empty_answer(ret, False) for ret in returns_in(handler)):
+                return True
+    return False
+
+
 def _shown_answer(answer: ast.AST) -> str:
     if isinstance(answer, ast.Return) and answer.value is not None:
         return f"`{ast.unparse(answer.value)}`"
@@ -242,6 +306,23 @@ def _empty_answer(ret: ast.Return, none_only: bool) -> bool:
 
 
 HelperErrorAllows.VALID = [
+    # the caller refuses when the price is missing, before its cap check
+    """
+class Exchange:
+    def get_price(self, pair):
+        try:
+            return float(self.ticker(pair)["c"][0])
+        except (KeyError, ValueError):
+            return None
+
+    def place_order(self, pair, volume, cap):
+        price = self.get_price(pair)
+        if not price:
+            return OrderResult(pair, status="rejected")
+        if volume * price > cap:
+            return OrderResult(pair, status="rejected")
+        return self.submit(pair, volume)
+""",
     # the helper re-raises
     """
 def find_violation(request):
@@ -305,6 +386,26 @@ def render(text):
 ]
 
 HelperErrorAllows.INVALID = [
+    # the whole cap check runs only when the price probe answered
+    Invalid(
+        """\
+class Exchange:
+    def get_price(self, pair):
+        try:
+            return float(self.ticker(pair)["c"][0])
+        except (KeyError, ValueError):
+            return None
+
+    def place_order(self, pair, volume, cap, price=None):
+        est_price = price or self.get_price(pair)
+        if est_price:
+            notional = volume * est_price
+            if notional > cap:
+                return OrderResult(pair, status="rejected")
+        return self.submit(pair, volume)
+""",
+        line=10,
+    ),
     Invalid(
         """\
 def find_violation(request):
