@@ -46,6 +46,8 @@ PEM_PRIVATE_KEY = re.compile(
 
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
 # A GitHub login (user or organisation): letters, digits and single inner hyphens, 1-39.
+# Read as a switch by someone, as a login by us: refused, `all` or `off` says it plainly.
+BOOLEAN_WORDS = frozenset({"on", "yes", "true", "no", "false", "none", "enabled", "disabled"})
 GITHUB_LOGIN = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9]|-(?=[A-Za-z0-9])){0,38}$")
 
 
@@ -72,7 +74,11 @@ class CodeScanningOptIn:
             return cls()
         if lowered == ["all"]:
             return cls(everyone=True)
-        bad = [w for w in words if not w.isdigit() and not GITHUB_LOGIN.match(w)]
+        bad = [
+            w
+            for w in words
+            if not w.isdigit() and (not GITHUB_LOGIN.match(w) or w.lower() in BOOLEAN_WORDS)
+        ]
         if bad or {"off", "all"} & set(lowered):
             wrong = ", ".join(repr(w) for w in bad) or "off/all among other entries"
             raise ValueError(

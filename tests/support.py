@@ -389,12 +389,14 @@ def load_payload(name: str) -> dict[str, Any]:
     return json.loads((PAYLOADS / f"{name}.json").read_text())
 
 
-def make_settings(secret: str = TEST_SECRET) -> Settings:
+def make_settings(secret: str = TEST_SECRET, **fields: Any) -> Settings:
+    """The tests' settings; `fields` sets others (`code_scanning="all"`, say)."""
     return Settings(
         _env_file=None,  # type: ignore[call-arg]  # pydantic-settings takes it; mypy cannot see it
         app_id=12345,
         webhook_secret=SecretStr(secret),
         private_key=SecretStr(TEST_PEM),
+        **fields,
     )
 
 
