@@ -32,6 +32,13 @@ What GitHub does that this module is shaped around:
   commit's `TreeEntry` (`Commit.file(path:)`), whose `mode` tells a symbolic link (`40960`,
   octal 120000) from a file in the same query: a link's blob text is its target's path,
   which parses as Python, so it comes back as a `Link` and is never analysed as code.
+- A default branch's whole tree is listed with one `GET /git/trees/{sha}?recursive=1`
+  (read as raw JSON); GitHub cuts the list past 100,000 entries or 7 MB and says so with
+  `truncated`, which is passed on. Its files are then read by `read_files` like any other.
+- A SARIF upload (`POST /code-scanning/sarifs`, answered 202 with the upload's id) is safe
+  to repeat: the same commit, ref and category again replaces the analysis. A 403 there
+  (permission not accepted, code scanning not enabled) is a plain `GitHubError`, not
+  retried; a rate-limited one is.
 - Review threads, and whether they are resolved, exist only in GraphQL: a PR's threads are
   read 100 a query (`reviewThreads`, each with its first comment's author and REST id:
   `fullDatabaseId`, a BigInt sent as a string, since `databaseId` is a deprecated Int), and

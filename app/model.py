@@ -3,7 +3,8 @@
 The webhook turns a delivery into a `Job`; a queue (the embedded SQLite one,
 `app.queue`, or the Redis ledger, `app.distributed`) keeps it in one of the `State`s and
 hands it to a worker as a `Claim`; `failclosed jobs` shows it as a `JobRow`. A runner
-(`app.job.run_analysis`, `app.apply_fixes.run_apply_fixes`, `app.merge_group.run_merge_group`)
+(`app.job.run_analysis`, `app.apply_fixes.run_apply_fixes`, `app.merge_group.run_merge_group`,
+`app.code_scanning.run_code_scanning`)
 answers a `RunResult`, or raises a `RetryableError` when another attempt later may succeed.
 The timings below are the ones both queue modes share. This module imports nothing of the
 App's, so any part of it may import this one.
