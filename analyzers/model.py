@@ -6,6 +6,7 @@ import difflib
 import re
 from dataclasses import dataclass, field
 from typing import Literal
+from urllib.parse import quote
 
 Severity = Literal["error", "warning", "note"]
 SEVERITIES: tuple[Severity, ...] = ("error", "warning", "note")
@@ -115,6 +116,19 @@ class Finding:
             "function": self.function,
             "fix": self.fix.to_json() if self.fix else None,
         }
+
+
+def fingerprint(finding: Finding) -> str:
+    """`<rule>:<path>:<key>`: a finding's one identity, the same on every push while its
+    code is (the review comments' hidden marker, SARIF's `partialFingerprints`).
+
+    The path is part of it: the key alone names the code, not where it is, and two copies
+    of one function in two files are two fail-open paths. The path is percent-encoded (a
+    no-op for ordinary paths) so that a space or `-->` in a file name cannot break an HTML
+    comment. A finding without a key (built by hand) falls back to its lines.
+    """
+    key = finding.key or f"L{finding.line}-{finding.end_line}"
+    return f"{finding.rule}:{quote(finding.path, safe='/')}:{quote(key, safe='')}"
 
 
 @dataclass(frozen=True)

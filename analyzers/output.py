@@ -22,6 +22,7 @@ from analyzers.model import (
     Finding,
     Fix,
     Report,
+    fingerprint,
     fix_hunk,
     plural,
     split_lines,
@@ -39,7 +40,9 @@ HELP_URI = "https://github.com/failclosed/failclosed/blob/main/docs/rules.md#{an
 SECURITY_SEVERITY = {"error": "8.1", "warning": "5.0", "note": "2.0"}
 TAGS = ["security", f"external/cwe/{CWE.lower()}"]
 DEFAULT_PRECISION = "high"
-FINGERPRINT = "failclosed/v1"
+# v2: `model.fingerprint` (rule, path and key), the identity review comments use too; v1
+# was the key alone, the same for two copies of one function in two files.
+FINGERPRINT = "failclosed/v2"
 SRCROOT = "%SRCROOT%"
 
 
@@ -267,7 +270,7 @@ def sarif_result(finding: Finding, rule_index: int) -> dict[str, object]:
         "locations": [place],
     }
     if finding.key:
-        result["partialFingerprints"] = {FINGERPRINT: finding.key}
+        result["partialFingerprints"] = {FINGERPRINT: fingerprint(finding)}
     if finding.fix:
         result["fixes"] = [sarif_fix(finding.fix, location)]
     return result

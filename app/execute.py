@@ -10,9 +10,10 @@ the ledger of the queue that handed the job out: the embedded SQLite queue
   (`AttemptPort`); if the pull request moved on meanwhile, the job completes it
   as superseded rather than leave it in progress. Comments are not repeated either: the
   job finds its earlier ones by their fingerprints.
-- An analyze or merge-group job that fails with a transient GitHub error (no answer, 5xx, 429: a
-  `RetryableError`) is retried after a back-off (longer if GitHub asked for a longer wait);
-  any other failure, or running out of retries, fails it with the reason. A failed
+- An analyze, merge-group or code-scanning job that fails with a transient GitHub error
+  (no answer, 5xx, 429: a `RetryableError`) is retried after a back-off (longer if
+  GitHub asked for a longer wait); any other failure (a 403 on a SARIF upload, say), or
+  running out of retries, fails it with the reason. A failed
   analyze job has already failed its check run, so nothing is left green.
 - Apply-fixes jobs are not repeated, neither after an error nor after their worker
   died: a commit request that got no answer may have landed, so the pull request is
@@ -35,6 +36,7 @@ from typing import Any, ClassVar, Protocol
 
 from app import metrics
 from app.apply_fixes import interrupted_message, run_apply_fixes
+from app.code_scanning import run_code_scanning
 from app.job import failure_reason, run_analysis
 from app.merge_group import run_merge_group
 from app.model import Claim, Job, JobKind, RetryableError, RunResult, State
@@ -46,6 +48,9 @@ logger = logging.getLogger(__name__)
 RETRY_DELAYS = (5.0, 30.0, 120.0)  # seconds before the 2nd, 3rd and 4th attempt
 MAX_ASKED_DELAY = 3_600.0  # a rate limit's reset is at most an hour away
 MAX_ATTEMPTS = 6  # claims of one job, retries and worker deaths together
+# Kinds whose transient failures are retried: running them again repeats nothing visible
+# (a check run is reused, comments are found by fingerprint, a SARIF upload replaces).
+RETRIED_KINDS = frozenset({JobKind.ANALYZE, JobKind.MERGE_GROUP, JobKind.CODE_SCANNING})
 
 Runner = Callable[[Job, GitHubPort], RunResult]
 
@@ -100,6 +105,7 @@ class JobExecutor:
         run: Runner = run_analysis,
         apply_fixes: Runner = run_apply_fixes,
         merge_group: Runner = run_merge_group,
+        code_scanning: Runner = run_code_scanning,
         retry_delays: tuple[float, ...] = RETRY_DELAYS,
         max_attempts: int = MAX_ATTEMPTS,
     ) -> None:
@@ -108,6 +114,7 @@ class JobExecutor:
             JobKind.ANALYZE: run,
             JobKind.APPLY_FIXES: apply_fixes,
             JobKind.MERGE_GROUP: merge_group,
+            JobKind.CODE_SCANNING: code_scanning,
         }
         self._retry_delays = retry_delays
         self._max_attempts = max_attempts
@@ -155,15 +162,15 @@ class JobExecutor:
         return outcome
 
     def _after_failure(self, claim: Claim, exc: Exception, context: dict[str, Any]) -> Outcome:
-        """Retry a transient failure of an analysis (of a pull request or a merge group);
-        fail anything else with its reason.
+        """Retry a transient failure of an analysis (of a pull request, a merge group or a
+        default branch for code scanning); fail anything else with its reason.
 
         Apply-fixes jobs are never retried: the job has told the pull request what went
         wrong, and a failed commit request may still have landed.
         """
         reason = failure_reason(exc)
         retries_left = claim.attempt <= len(self._retry_delays)
-        analysis = claim.job.kind in (JobKind.ANALYZE, JobKind.MERGE_GROUP)
+        analysis = claim.job.kind in RETRIED_KINDS
         if isinstance(exc, RetryableError) and analysis and retries_left:
             delay = self._retry_delays[claim.attempt - 1]
             if exc.retry_after:  # a rate limit's Retry-After/reset
@@ -261,6 +268,7 @@ class AttemptPort:
             "pull_requests_for_commit",
             "review_comments",
             "review_threads",
+            "read_tree",
         }
     )
 

@@ -32,6 +32,13 @@ What GitHub does that this module is shaped around:
   commit's `TreeEntry` (`Commit.file(path:)`), whose `mode` tells a symbolic link (`40960`,
   octal 120000) from a file in the same query: a link's blob text is its target's path,
   which parses as Python, so it comes back as a `Link` and is never analysed as code.
+- A default branch's whole tree is listed with one `GET /git/trees/{sha}?recursive=1`
+  (read as raw JSON); GitHub cuts the list past 100,000 entries or 7 MB and says so with
+  `truncated`, which is passed on. Its files are then read by `read_files` like any other.
+- A SARIF upload (`POST /code-scanning/sarifs`, answered 202 with the upload's id) is safe
+  to repeat: the same commit, ref and category again replaces the analysis. A 403 there
+  (permission not accepted, code scanning not enabled) is a plain `GitHubError`, not
+  retried; a rate-limited one is.
 - Review threads, and whether they are resolved, exist only in GraphQL: a PR's threads are
   read 100 a query (`reviewThreads`, each with its first comment's author and REST id:
   `fullDatabaseId`, a BigInt sent as a string, since `databaseId` is a deprecated Int), and
@@ -87,11 +94,13 @@ from app.ports import (
     ChangedFile,
     Comparison,
     GitHubFailure,
+    GitTree,
     HeadMoved,
     Link,
     PullRequest,
     ReviewComment,
     ReviewThread,
+    TreeEntry,
 )
 from app.settings import redacted_url
 
@@ -108,6 +117,8 @@ RAW_MEDIA_TYPE = "application/vnd.github.raw+json"
 # that version's githubkit-schemas package and re-recording the cassettes.
 REST_API_VERSION: Final = "2022-11-28"
 VERSION_HEADER = {"X-GitHub-Api-Version": REST_API_VERSION}
+
+SARIF_UPLOAD_PATH_END = "/code-scanning/sarifs"
 
 GRAPHQL_ERROR_STATUS = {"NOT_FOUND": 404, "FORBIDDEN": 403, "UNPROCESSABLE": 422}
 
@@ -176,11 +187,13 @@ def _worth_retrying(status: int, retry_after: float | None) -> bool:
 def safe_to_repeat(method: str, path: str, body: bytes) -> bool:
     """Whether sending this request twice has the effect of sending it once.
 
-    Reads, and our PATCH of a check run (it sets a state), are; so is a GraphQL query. A
-    REST POST creates something (a check run, a review, a reply) and a GraphQL mutation
-    commits, so neither is repeated after an answer that does not say what happened.
+    Reads, and our PATCH of a check run (it sets a state), are; so is a GraphQL query, and
+    a SARIF upload (the same commit, ref and category again replaces the analysis). Any
+    other REST POST creates something (a check run, a review, a reply) and a GraphQL
+    mutation commits, so neither is repeated after an answer that does not say what
+    happened.
     """
-    if method.upper() != "POST":
+    if method.upper() != "POST" or path.endswith(SARIF_UPLOAD_PATH_END):
         return True
     if not path.endswith("/graphql"):
         return False
@@ -460,6 +473,31 @@ def comparison_of(answer: Any, basehead: str) -> Comparison:
     return Comparison(merge_base_sha=merge_base, files=tuple(files))
 
 
+def tree_of(answer: Any, sha: str) -> GitTree:
+    """The entries of a `GET /git/trees/{sha}?recursive=1` answer; `GitHubError` when the
+    answer lacks its list or its `truncated` flag (a list that may be cut is not whole)."""
+
+    def unexpected(what: str) -> GitHubError:
+        return GitHubError(
+            0, f"reading the tree of {sha[:12]}: unexpected data from GitHub: {what}"
+        )
+
+    if not isinstance(answer, dict) or not isinstance(answer.get("tree"), list):
+        raise unexpected("no list of entries")
+    truncated = answer.get("truncated")
+    if not isinstance(truncated, bool):
+        raise unexpected("no truncated flag")
+    entries = []
+    for item in answer["tree"]:
+        fields = item if isinstance(item, dict) else {}
+        path, mode, kind = fields.get("path"), fields.get("mode"), fields.get("type")
+        if not (isinstance(path, str) and isinstance(mode, str) and isinstance(kind, str)):
+            raise unexpected("an entry without path, mode or type")
+        size = fields.get("size")
+        entries.append(TreeEntry(path, mode, kind, size if isinstance(size, int) else None))
+    return GitTree(tuple(entries), truncated)
+
+
 def _is_stale_head(exc: GraphQLFailed) -> bool:
     return any(
         error.type == STALE_HEAD_TYPE or STALE_HEAD_MESSAGE in error.message
@@ -737,6 +775,15 @@ class GitHubClient:
             return None
         return response.content
 
+    def read_tree(self, repo: str, sha: str) -> GitTree:
+        """One request, raw JSON: only four fields of each entry are used."""
+        owner, name = split_repo(repo)
+        with _translate_errors(f"reading the tree of {repo} at {sha[:12]}"):
+            answer = self._rest.git.get_tree(
+                owner, name, sha, recursive="1", headers=VERSION_HEADER
+            ).json()
+        return tree_of(answer, sha)
+
     def review_comments(self, repo: str, number: int) -> list[ReviewComment]:
         owner, name = split_repo(repo)
         with _translate_errors(f"listing review comments of {repo}#{number}"):
@@ -891,6 +938,16 @@ class GitHubClient:
                 and isinstance(run.get("id"), int)
             ]
         return max(found) if found else None
+
+    def upload_sarif(self, repo: str, body: dict[str, Any]) -> str:
+        owner, name = split_repo(repo)
+        commit = str(body.get("commit_sha", ""))[:12]
+        with _translate_errors(f"uploading code scanning results for {repo} at {commit}"):
+            answer = self._rest.code_scanning.upload_sarif(owner, name, data=body).json()
+        upload_id = answer.get("id") if isinstance(answer, dict) else None
+        if not isinstance(upload_id, str) or not upload_id:
+            raise GitHubError(0, f"uploading SARIF to {repo}: GitHub answered without an id")
+        return upload_id
 
     def update_check_run(self, repo: str, check_run_id: int, body: dict[str, Any]) -> None:
         owner, name = split_repo(repo)

@@ -54,6 +54,7 @@ from app.ports import (
     Comparison,
     GitHubFailure,
     GitHubPort,
+    GitTree,
     Link,
     PullRequest,
     ReviewComment,
@@ -420,7 +421,7 @@ def read_and_analyze(
     )
     config_error = None
     if config is None:
-        pyproject, config_error = _through_link(port, repo, base_sha, PYPROJECT, base)
+        pyproject, config_error = read_through_link(port, repo, base_sha, PYPROJECT, base)
         if config_error is None:
             config, config_error = repository_config(pyproject)
         else:
@@ -472,7 +473,7 @@ def _follow(
     return follow_links(links, read)
 
 
-def _through_link(
+def read_through_link(
     port: CountingPort, repo: str, sha: str, path: str, side: dict[str, Entry]
 ) -> tuple[bytes | None, str | None]:
     """The file at `path` taken out of `side`, read through it if it is a link; and why it
@@ -870,6 +871,14 @@ class CountingPort:
     ) -> dict[tuple[str, str], bytes | Link | None]:
         self._tick()
         return self.inner.read_files(repo, wanted)
+
+    def read_tree(self, repo: str, sha: str) -> GitTree:
+        self._tick()
+        return self.inner.read_tree(repo, sha)
+
+    def upload_sarif(self, repo: str, body: dict[str, Any]) -> str:
+        self._tick()
+        return self.inner.upload_sarif(repo, body)
 
     def create_check_run(
         self, repo: str, head_sha: str, name: str, external_id: str | None = None

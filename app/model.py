@@ -3,7 +3,8 @@
 The webhook turns a delivery into a `Job`; a queue (the embedded SQLite one,
 `app.queue`, or the Redis ledger, `app.distributed`) keeps it in one of the `State`s and
 hands it to a worker as a `Claim`; `failclosed jobs` shows it as a `JobRow`. A runner
-(`app.job.run_analysis`, `app.apply_fixes.run_apply_fixes`, `app.merge_group.run_merge_group`)
+(`app.job.run_analysis`, `app.apply_fixes.run_apply_fixes`, `app.merge_group.run_merge_group`,
+`app.code_scanning.run_code_scanning`)
 answers a `RunResult`, or raises a `RetryableError` when another attempt later may succeed.
 The timings below are the ones both queue modes share. This module imports nothing of the
 App's, so any part of it may import this one.
@@ -25,10 +26,14 @@ class JobKind(StrEnum):
     APPLY_FIXES = "apply_fixes"
     # A merge queue's group commit (`merge_group.checks_requested`): no pull request.
     MERGE_GROUP = "merge_group"
+    # A push to a repository's default branch, for installations that opted in: the whole
+    # tree at that commit, uploaded to code scanning as SARIF (`app.code_scanning`).
+    CODE_SCANNING = "code_scanning"
 
 
 CommitSha = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{40}([0-9a-f]{24})?$")]
 RepoFullName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")]
+BranchRef = Annotated[str, StringConstraints(pattern=r"^refs/heads/\S+$", max_length=1024)]
 
 
 class Job(BaseModel):
@@ -48,11 +53,20 @@ class Job(BaseModel):
     check_run_id: int | None = None
     # What a merge group is compared with (its parent commit); only merge-group jobs have one.
     base_sha: CommitSha | None = None
+    # The branch a code-scanning job's commit was pushed to (`refs/heads/<default>`): code
+    # scanning files the analysis under it. Only code-scanning jobs have one.
+    ref: BranchRef | None = None
 
     @model_validator(mode="after")
     def _merge_groups_have_a_base(self) -> Job:
         if (self.kind is JobKind.MERGE_GROUP) != (self.base_sha is not None):
             raise ValueError("a merge_group job needs base_sha, and only it has one")
+        return self
+
+    @model_validator(mode="after")
+    def _code_scans_have_a_ref(self) -> Job:
+        if (self.kind is JobKind.CODE_SCANNING) != (self.ref is not None):
+            raise ValueError("a code_scanning job needs ref, and only it has one")
         return self
 
 

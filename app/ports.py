@@ -45,6 +45,25 @@ class Comparison:
     files: tuple[ChangedFile, ...]
 
 
+@dataclass(frozen=True)
+class TreeEntry:
+    """One entry of a commit's tree (`GET /git/trees/{sha}?recursive=1`)."""
+
+    path: str
+    mode: str  # git's, in octal: 100644 a file, 100755 executable, 120000 a symbolic link
+    type: str  # blob, tree, or commit (a submodule)
+    size: int | None = None  # blobs only
+
+
+@dataclass(frozen=True)
+class GitTree:
+    """A commit's whole tree; `truncated` when GitHub stopped listing it (its cap is 100,000
+    entries or 7 MB), so what is listed is not all there is."""
+
+    entries: tuple[TreeEntry, ...]
+    truncated: bool = False
+
+
 class GitHubPort(Protocol):
     """The GitHub operations of one installation, for one repository (`owner/name`)."""
 
@@ -65,6 +84,16 @@ class GitHubPort(Protocol):
         """The contents of each `(commit sha, path)`, many files per request whatever their
         commit (a PR's head and base sides in one); a `Link` (its target's path) for a
         symbolic link, None for a missing file, a folder or a submodule."""
+        ...
+
+    def read_tree(self, repo: str, sha: str) -> GitTree:
+        """Every entry of the commit's tree, subfolders included, in one request."""
+        ...
+
+    def upload_sarif(self, repo: str, body: dict[str, Any]) -> str:
+        """`POST /code-scanning/sarifs` (commit_sha, ref, the gzipped SARIF in base64): the
+        upload's id. GitHub processes it later; the same commit, ref and category again
+        replaces the earlier analysis."""
         ...
 
     def create_check_run(
@@ -142,6 +171,8 @@ class ReviewThread:
 class GitHubFailure(Exception):
     """GitHub failed a request (`app.github.GitHubError` is one): lets a job tell a
     failed cosmetic step (resolving threads) from its own bugs and a lost lease."""
+
+    status: int = 0  # the HTTP status; 0 when there was none
 
 
 class HeadMoved(Exception):

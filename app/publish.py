@@ -3,7 +3,8 @@
 Pure: no network, no GitHub client, no libcst. The module that talks to GitHub posts
 what these functions build, so every GitHub limit that would turn a report into a 422
 (comments off the diff, too many annotations, too long a summary, too long an action
-label) is handled here, where it can be tested exactly.
+label, too many SARIF results or too big a SARIF file) is handled here, where it can be
+tested exactly.
 
 Rule names are passed in (`rule_names`: code -> name) rather than read from
 `analyzers.rules`, because importing the rules imports libcst and `app/` must not.
@@ -11,11 +12,14 @@ Rule names are passed in (`rule_names`: code -> name) rather than read from
 
 from __future__ import annotations
 
+import base64
+import gzip
 import itertools
+import json
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from urllib.parse import quote
+from typing import Any
 
 from unidiff import PatchSet
 from unidiff.errors import UnidiffParseError
@@ -26,6 +30,7 @@ from analyzers.model import (
     AnalysisError,
     Finding,
     Fix,
+    fingerprint,
     fix_hunk,
     split_lines,
 )
@@ -139,17 +144,6 @@ class ReviewComment:
         payload["line"] = self.line
         payload["side"] = "RIGHT"
         return payload
-
-
-def fingerprint(finding: Finding) -> str:
-    """`<rule>:<path>:<key>`: the same on every push and redelivery while the code is.
-
-    The path is percent-encoded (a no-op for ordinary paths) so that a space or `-->`
-    in a file name cannot break the HTML comment. A finding without a key (built by
-    hand) falls back to its lines.
-    """
-    key = finding.key or f"L{finding.line}-{finding.end_line}"
-    return f"{finding.rule}:{quote(finding.path, safe='/')}:{quote(key, safe='')}"
 
 
 def fingerprint_marker(finding: Finding) -> str:
@@ -649,6 +643,68 @@ def _annotation(finding: Finding, names: Mapping[str, str]) -> dict[str, object]
 def _rule_title(code: str, names: Mapping[str, str]) -> str:
     name = names.get(code)
     return f"{code} {name}" if name else code
+
+
+# -- code scanning (the default-branch scan) ---------------------------------------------
+
+# The analysis's category (SARIF `runs[].automationDetails.id`, category then `/`): one for
+# every upload of the default branch, so each upload replaces the last one's alerts (a
+# finding gone from it is closed as fixed) instead of adding a second set beside them.
+SARIF_CATEGORY = "failclosed/default-branch"
+MAX_SARIF_RESULTS = 25_000  # per run: GitHub rejects an upload with more
+MAX_SARIF_GZIP_BYTES = 10_000_000  # GitHub's cap on the gzipped SARIF
+TRUNCATED_PROPERTY = "failclosed/truncatedResults"
+_LEVEL_ORDER = {"error": 0, "warning": 1, "note": 2}
+
+
+class SarifTooLarge(ValueError):
+    """The SARIF is over code scanning's size cap even gzipped: nothing can be uploaded."""
+
+
+@dataclass(frozen=True)
+class SarifUpload:
+    """The body of `POST /code-scanning/sarifs`, and what went into it."""
+
+    body: dict[str, object]
+    results: int  # results uploaded
+    dropped: int  # results left out past `MAX_SARIF_RESULTS`
+    gzipped_bytes: int
+
+
+def sarif_upload(
+    log: dict[str, Any],
+    commit_sha: str,
+    ref: str,
+    max_results: int = MAX_SARIF_RESULTS,
+    max_gzip_bytes: int = MAX_SARIF_GZIP_BYTES,
+) -> SarifUpload:
+    """The upload of a one-run SARIF `log` (`analyzers.output.sarif_log`) for `commit_sha`
+    on `ref`: the run given our stable category, cut to `max_results` (blocking first),
+    gzipped then base64-encoded as the endpoint wants. `SarifTooLarge` past
+    `max_gzip_bytes`: a partial analysis would close the alerts of the files left out."""
+    (run,) = log["runs"]
+    results = sorted(run.get("results", []), key=lambda r: _LEVEL_ORDER.get(r.get("level"), 3))
+    kept = results[:max_results]
+    dropped = len(results) - len(kept)
+    properties = dict(run.get("properties") or {})
+    if dropped:
+        properties[TRUNCATED_PROPERTY] = {"total": len(results), "uploaded": len(kept)}
+    run = {**run, "automationDetails": {"id": f"{SARIF_CATEGORY}/"}, "results": kept}
+    if properties:
+        run["properties"] = properties
+    document = json.dumps({**log, "runs": [run]}, separators=(",", ":")).encode()
+    packed = gzip.compress(document, mtime=0)
+    if len(packed) > max_gzip_bytes:
+        raise SarifTooLarge(
+            f"the SARIF of {commit_sha[:12]} is {len(packed):,} bytes gzipped, over code "
+            f"scanning's {max_gzip_bytes:,}: nothing was uploaded"
+        )
+    body: dict[str, object] = {
+        "commit_sha": commit_sha,
+        "ref": ref,
+        "sarif": base64.b64encode(packed).decode("ascii"),
+    }
+    return SarifUpload(body, len(kept), dropped, len(packed))
 
 
 # -- workflow commands (the GitHub Action) -------------------------------------------------

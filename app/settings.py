@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
@@ -44,6 +45,61 @@ PEM_PRIVATE_KEY = re.compile(
 )
 
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
+# A GitHub login (user or organisation): letters, digits and single inner hyphens, 1-39.
+# Read as a switch by someone, as a login by us: refused, `all` or `off` says it plainly.
+BOOLEAN_WORDS = frozenset({"on", "yes", "true", "no", "false", "none", "enabled", "disabled"})
+GITHUB_LOGIN = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9]|-(?=[A-Za-z0-9])){0,38}$")
+
+
+@dataclass(frozen=True)
+class CodeScanningOptIn:
+    """Which installations get the default-branch scan (`FAILCLOSED_CODE_SCANNING`).
+
+    Opt-in, because uploading needs `security_events: write`, which an installation must
+    accept, and code scanning (GitHub Advanced Security on private repositories). `off`
+    (the default) scans nothing, `all` every installation, and a comma-separated list
+    the installations named by id or by their account's login (case-insensitive).
+    """
+
+    everyone: bool = False
+    installation_ids: frozenset[int] = frozenset()
+    logins: frozenset[str] = frozenset()
+
+    @classmethod
+    def parse(cls, text: str) -> CodeScanningOptIn:
+        """`off`, `all`, or ids and logins separated by commas; ValueError naming a bad one."""
+        words = [word.strip() for word in text.split(",") if word.strip()]
+        lowered = [word.lower() for word in words]
+        if lowered in ([], ["off"]):
+            return cls()
+        if lowered == ["all"]:
+            return cls(everyone=True)
+        bad = [
+            w
+            for w in words
+            if not w.isdigit() and (not GITHUB_LOGIN.match(w) or w.lower() in BOOLEAN_WORDS)
+        ]
+        if bad or {"off", "all"} & set(lowered):
+            wrong = ", ".join(repr(w) for w in bad) or "off/all among other entries"
+            raise ValueError(
+                f"must be off, all, or installation ids and account logins separated by "
+                f"commas; not {wrong}"
+            )
+        return cls(
+            installation_ids=frozenset(int(w) for w in words if w.isdigit()),
+            logins=frozenset(w for w in lowered if not w.isdigit()),
+        )
+
+    def covers(self, installation_id: int, owner_login: str) -> bool:
+        """Whether this installation's pushes to a default branch are scanned."""
+        return (
+            self.everyone
+            or installation_id in self.installation_ids
+            or owner_login.lower() in self.logins
+        )
+
+
+CODE_SCANNING_OFF = CodeScanningOptIn()
 
 
 class SettingsError(ValueError):
@@ -104,6 +160,23 @@ class Settings(BaseSettings):
         description="Inline comments a review carries at most (blocking findings first, "
         "then by file and line); the check run lists every finding.",
     )
+
+    code_scanning: str = Field(
+        default="off",
+        description="Which installations' pushes to their default branch are scanned whole "
+        "and uploaded to code scanning (needs security_events: write): off, all, or "
+        "installation ids and account logins separated by commas.",
+    )
+
+    @field_validator("code_scanning")
+    @classmethod
+    def _code_scanning_opt_in(cls, value: str) -> str:
+        CodeScanningOptIn.parse(value)  # refuse a typo at start, not at the first push
+        return value.strip()
+
+    @property
+    def code_scanning_opt_in(self) -> CodeScanningOptIn:
+        return CodeScanningOptIn.parse(self.code_scanning)
 
     @field_validator("private_key", mode="before")
     @classmethod

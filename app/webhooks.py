@@ -27,7 +27,7 @@ from starlette.routing import Route
 from app import metrics
 from app.bodies import BodyGate
 from app.model import CommitSha, Job, JobKind, RepoFullName
-from app.settings import Settings
+from app.settings import CODE_SCANNING_OFF, CodeScanningOptIn, Settings
 
 logger = logging.getLogger(__name__)
 
@@ -175,6 +175,23 @@ class _CheckSuiteEvent(BaseModel):
     installation: _Installation
 
 
+class _Owner(BaseModel):
+    login: str
+
+
+class _PushedRepository(_Repository):
+    default_branch: str
+    owner: _Owner
+
+
+class _PushEvent(BaseModel):
+    ref: str
+    after: CommitSha
+    deleted: bool = False
+    repository: _PushedRepository
+    installation: _Installation
+
+
 class _MergeGroup(BaseModel):
     head_sha: CommitSha
     base_sha: CommitSha
@@ -187,9 +204,17 @@ class _MergeGroupEvent(BaseModel):
     installation: _Installation
 
 
-def outcome_for_delivery(event: str, delivery_id: str, payload: dict[str, Any]) -> Outcome:
-    """Decide what an authenticated delivery means; raises `InvalidPayload` for bad ones."""
+def outcome_for_delivery(
+    event: str,
+    delivery_id: str,
+    payload: dict[str, Any],
+    code_scanning: CodeScanningOptIn = CODE_SCANNING_OFF,
+) -> Outcome:
+    """Decide what an authenticated delivery means; raises `InvalidPayload` for bad ones.
+    `code_scanning` says which installations' default-branch pushes are scanned."""
     action = payload.get("action")
+    if event == "push":
+        return code_scanning_job(delivery_id, payload, code_scanning)
     if event == "ping":
         return Acknowledged("pong")
     if event.startswith("installation"):  # installation, installation_repositories, ...
@@ -288,6 +313,32 @@ def merge_group_job(delivery_id: str, payload: dict[str, Any]) -> Job:
         repository=parsed.repository.full_name,
         head_sha=parsed.merge_group.head_sha,
         base_sha=parsed.merge_group.base_sha,
+    )
+
+
+def code_scanning_job(
+    delivery_id: str, payload: dict[str, Any], opt_in: CodeScanningOptIn
+) -> Outcome:
+    """A push to the repository's default branch, from an installation that opted in:
+    scan the whole tree at the pushed commit for code scanning. Other branches, tags and
+    deletions are not scanned (a branch's new code is reviewed in its pull request)."""
+    parsed = parse_payload(_PushEvent, "push", payload)
+    repository = parsed.repository
+    if parsed.ref != f"refs/heads/{repository.default_branch}":
+        return Ignored(f"push to {parsed.ref}: only the default branch is scanned")
+    if parsed.deleted:
+        return Ignored("push deleted the default branch: nothing to scan")
+    if not opt_in.covers(parsed.installation.id, repository.owner.login):
+        return Ignored("push: FAILCLOSED_CODE_SCANNING leaves this installation out")
+    return Job(
+        kind=JobKind.CODE_SCANNING,
+        delivery_id=delivery_id,
+        event="push",
+        action="",
+        installation_id=parsed.installation.id,
+        repository=repository.full_name,
+        head_sha=parsed.after,
+        ref=parsed.ref,
     )
 
 
@@ -444,7 +495,7 @@ async def handle_delivery(request: Request, settings: Settings, sink: JobSink) -
     payload = parse_json_object(body)
     log_fields = delivery_log_fields(event, delivery_id, payload)
     try:
-        outcome = outcome_for_delivery(event, delivery_id, payload)
+        outcome = outcome_for_delivery(event, delivery_id, payload, settings.code_scanning_opt_in)
     except InvalidPayload as exc:
         logger.warning("webhook payload rejected", extra={**log_fields, "reason": str(exc)})
         raise HTTPException(HTTP_422_INVALID_PAYLOAD, str(exc)) from None

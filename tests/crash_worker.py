@@ -37,7 +37,15 @@ from typing import Any
 from support import BASE_SHA, FAIL_OPEN, HEAD_SHA, NUMBER, REPO, SAFE, OneInstallation, patch_of
 
 from app.distributed import Distributed, run_worker_process
-from app.ports import ChangedFile, Comparison, Link, PullRequest, ReviewComment, ReviewThread
+from app.ports import (
+    ChangedFile,
+    Comparison,
+    GitTree,
+    Link,
+    PullRequest,
+    ReviewComment,
+    ReviewThread,
+)
 from app.queue import SqliteJobQueue
 from app.worker import Workers
 
@@ -151,6 +159,14 @@ class FileBackedGitHub:
 
     def update_check_run(self, repo: str, check_run_id: int, body: dict[str, Any]) -> None:
         self._record("update_check_run", repo=repo, check_run_id=check_run_id, body=body)
+
+    def read_tree(self, repo: str, sha: str) -> GitTree:
+        self._record("read_tree", repo=repo, sha=sha)
+        return GitTree(())
+
+    def upload_sarif(self, repo: str, body: dict[str, Any]) -> str:
+        self._record("upload_sarif", repo=repo, commit_sha=body.get("commit_sha"))
+        return "sarif-1"
 
     def create_review(self, repo: str, number: int, body: dict[str, Any]) -> None:
         self._record("create_review", repo=repo, number=number, body=body)

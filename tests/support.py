@@ -32,7 +32,15 @@ from analyzers.isolation import IsolatedAnalyzer
 from app.execute import Runner
 from app.job import JobResult, run_analysis
 from app.model import Job, JobKind
-from app.ports import ChangedFile, Comparison, Link, PullRequest, ReviewComment, ReviewThread
+from app.ports import (
+    ChangedFile,
+    Comparison,
+    GitTree,
+    Link,
+    PullRequest,
+    ReviewComment,
+    ReviewThread,
+)
 from app.queue import SqliteJobQueue
 from app.settings import Settings
 from app.worker import Workers
@@ -91,6 +99,8 @@ class FakeGitHub:
     calls: list[tuple[str, tuple[Any, ...]]] = field(default_factory=list)
     check_run_tags: list[str | None] = field(default_factory=list)  # their external_id
     merge_base: str = BASE_SHA  # what compare_commits says the merge base is
+    tree: GitTree = field(default_factory=lambda: GitTree(()))  # what read_tree answers
+    sarif_id: str = "47177e22-5596-11eb-80a1-c1e54ef945c6"  # what upload_sarif answers
 
     def _record(self, name: str, *args: Any) -> None:
         self.calls.append((name, args))
@@ -114,6 +124,14 @@ class FakeGitHub:
     ) -> dict[tuple[str, str], bytes | Link | None]:
         self._record("read_files", repo, list(wanted))
         return {key: self.contents.get(key) for key in wanted}
+
+    def read_tree(self, repo: str, sha: str) -> GitTree:
+        self._record("read_tree", repo, sha)
+        return self.tree
+
+    def upload_sarif(self, repo: str, body: dict[str, Any]) -> str:
+        self._record("upload_sarif", repo, body)
+        return self.sarif_id
 
     def create_check_run(
         self, repo: str, head_sha: str, name: str, external_id: str | None = None
@@ -371,12 +389,14 @@ def load_payload(name: str) -> dict[str, Any]:
     return json.loads((PAYLOADS / f"{name}.json").read_text())
 
 
-def make_settings(secret: str = TEST_SECRET) -> Settings:
+def make_settings(secret: str = TEST_SECRET, **fields: Any) -> Settings:
+    """The tests' settings; `fields` sets others (`code_scanning="all"`, say)."""
     return Settings(
         _env_file=None,  # type: ignore[call-arg]  # pydantic-settings takes it; mypy cannot see it
         app_id=12345,
         webhook_secret=SecretStr(secret),
         private_key=SecretStr(TEST_PEM),
+        **fields,
     )
 
 

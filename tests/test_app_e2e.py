@@ -25,6 +25,7 @@ second: githubkit's back-off before its first retry.
 from __future__ import annotations
 
 import base64
+import gzip
 import json
 import logging
 import re
@@ -47,6 +48,7 @@ from support import (
     request,
     sign,
 )
+from test_output import assert_valid_sarif
 
 from app.github import GitHubApp
 from app.job import FIXED_MARKER
@@ -112,6 +114,10 @@ class Scenario:
     repo: str = REPO
     # (method, path) GitHub answers 502 the first time it is asked, then normally.
     fail_once: tuple[tuple[str, str], ...] = ()
+    # (method, path) GitHub refuses with 403 (a permission the installation lacks).
+    refuse: tuple[tuple[str, str], ...] = ()
+    # `FAILCLOSED_CODE_SCANNING` (the other settings are the tests' own).
+    code_scanning: str = "off"
 
 
 def pull_request_delivery(action: str, head_sha: str, delivery_id: str) -> Delivery:
@@ -176,6 +182,40 @@ def merge_group_trees(head_source: bytes) -> dict[str, dict[str, bytes | Link]]:
     }
 
 
+# A push to the default branch of tests/payloads/push.created.json (`refs/heads/master` of
+# Codertocat/Hello-World, installation 1), as GitHub sends it: scanned whole when the
+# installation opted in to code scanning.
+PUSH_SHA = "6113728f27ae82c7b1a177c8d03f9e96e0adf246"
+PUSH_REF = "refs/heads/master"
+SCAN_CONFIG = b'[tool.failclosed]\nexclude = ["legacy/"]\n'
+CLEAN_PATH, EXCLUDED_PATH = "app/greeting.py", "legacy/perms.py"
+
+
+def push_delivery(delivery_id: str, ref: str = PUSH_REF) -> Delivery:
+    payload = load_payload("push.created")
+    assert (payload["after"], payload["ref"]) == (PUSH_SHA, PUSH_REF)
+    assert payload["repository"]["default_branch"] == "master"
+    assert (payload["repository"]["full_name"], payload["installation"]["id"]) == (
+        REPO,
+        INSTALLATION_ID,
+    )
+    payload["ref"] = ref
+    return Delivery("push", payload, delivery_id, PUSH_SHA)
+
+
+PUSHED = push_delivery("e2e00000-0000-4000-8000-00000000000c")
+SCAN_TREES: dict[str, dict[str, bytes | Link]] = {
+    PUSH_SHA: {
+        "pyproject.toml": SCAN_CONFIG,
+        "README.md": b"# Hello-World\n",
+        PATH: FAIL_OPEN_SOURCE,
+        CLEAN_PATH: CLEAN_SOURCE,
+        EXCLUDED_PATH: FAIL_OPEN_SOURCE,
+        "app/auth.py": Link("perms.py"),
+    }
+}
+SARIF_UPLOAD = ("POST", f"/repos/{REPO}/code-scanning/sarifs")
+
 CHECKS_REQUESTED = merge_group_delivery("checks_requested", "e2e00000-0000-4000-8000-00000000000a")
 DESTROYED = merge_group_delivery("destroyed", "e2e00000-0000-4000-8000-00000000000b")
 
@@ -200,6 +240,19 @@ CAP_SOURCE = b"\n\n".join(
 )
 
 SCENARIOS: dict[str, Scenario] = {
+    # The default branch, scanned whole and uploaded to code scanning; a push to another
+    # branch of the same repository is not scanned.
+    "code_scanning": Scenario(
+        SCAN_TREES,
+        (PUSHED, push_delivery("e2e00000-0000-4000-8000-00000000000d", "refs/heads/feature")),
+        code_scanning="all",
+    ),
+    # Opted in by the account's login; the installation never accepted security_events.
+    "code_scanning_403": Scenario(
+        SCAN_TREES, (PUSHED,), refuse=(SARIF_UPLOAD,), code_scanning="Codertocat"
+    ),
+    # Not opted in: the push queues nothing and nothing is sent to GitHub.
+    "code_scanning_off": Scenario(SCAN_TREES, (PUSHED,)),
     "seed": Scenario(SEED_TREES, (OPENED,)),
     "bad_signature": Scenario(SEED_TREES, (replace(OPENED, signed=False),)),
     "clean": Scenario({BASE_SHA: {PATH: BASE_SOURCE}, HEAD_SHA: {PATH: CLEAN_SOURCE}}, (OPENED,)),
@@ -320,6 +373,7 @@ class Run:
     sent: list[Sent]
     cassette: Any
     asked: list[int] = field(default_factory=list)  # installations a job asked a client for
+    states: list[tuple[str, str, int]] = field(default_factory=list)  # kind, state, attempts
 
     def to(self, method: str, path: str) -> list[Sent]:
         return [s for s in self.sent if (s.method, s.path) == (method, path)]
@@ -382,6 +436,11 @@ def private_key() -> str:
     return new_private_key()
 
 
+def job_states(queue: SqliteJobQueue) -> list[tuple[str, str, int]]:
+    """Each job's kind, final state and attempts, oldest first."""
+    return [(row.kind, row.state, row.attempts) for row in reversed(queue.jobs())]
+
+
 def run_scenario(
     name: str, private_key: str, caplog: pytest.LogCaptureFixture, queue_dir: Path
 ) -> Run:
@@ -394,7 +453,7 @@ def run_scenario(
     # through the back-off (githubkit's own 5xx retry still runs, as in production).
     queue = SqliteJobQueue(queue_dir / f"{name}.sqlite3")
     sink = Workers(queue, installations, retry_delays=(), poll_seconds=0.02)
-    app = create_app(make_settings(), sink)
+    app = create_app(make_settings(code_scanning=scenario.code_scanning), sink)
     statuses: list[int] = []
     caplog.set_level(logging.WARNING)
     try:
@@ -404,6 +463,7 @@ def run_scenario(
                 sink.join()
     finally:
         sink.stop()
+        states = job_states(queue)
         queue.close()
     # The cassette is an exact log: every request was recorded, every answer used once.
     assert [(s.method, s.url) for s in sent] == [(r.method, r.uri) for r in cassette.requests]
@@ -413,8 +473,9 @@ def run_scenario(
         for r in caplog.records
         if r.name in ("app.worker", "app.execute") and r.levelno >= logging.ERROR
     ]
-    assert not failed, [r.getMessage() for r in failed]
-    return Run(statuses, sent, cassette, installations.asked)
+    if not scenario.refuse:  # a refused write fails its job: that test looks at it
+        assert not failed, [r.getMessage() for r in failed]
+    return Run(statuses, sent, cassette, installations.asked, states=states)
 
 
 # -- shared expectations ---------------------------------------------------------------------
@@ -872,3 +933,95 @@ def test_a_merge_group_follows_a_link_to_its_target_as_a_pull_request_does(
     assert annotation["title"].startswith("FC101 ")
     assert "actions" not in check
     assert_no_pull_request_traffic(run)
+
+
+# -- code scanning: a push to the default branch ----------------------------------------------
+
+TREE = ("GET", f"/repos/{REPO}/git/trees/{PUSH_SHA}")
+
+
+def decoded_sarif(upload: Sent) -> dict[str, Any]:
+    """The SARIF of an upload: base64, then gzip, then JSON, as GitHub reads it."""
+    packed = base64.b64decode(upload.json()["sarif"], validate=True)
+    assert packed[:2] == b"\x1f\x8b"  # gzip's magic number
+    return json.loads(gzip.decompress(packed))
+
+
+def test_a_push_to_the_default_branch_uploads_the_whole_tree_to_code_scanning(
+    private_key: str, caplog: pytest.LogCaptureFixture, tmp_path: Path
+) -> None:
+    """GitHub's own push payload, for an installation that opted in: the tree of the pushed
+    commit, its pyproject.toml, every Python file it does not exclude in one query, one
+    SARIF upload for that commit and branch. A push to another branch sends nothing."""
+    run = run_scenario("code_scanning", private_key, caplog, tmp_path)
+
+    assert run.statuses == [202, 200]
+    assert run.asked == [INSTALLATION_ID]
+    assert run.states == [("code_scanning", "done", 1)]
+    assert calls(run) == [TOKEN, TREE, GRAPHQL, GRAPHQL, SARIF_UPLOAD]
+    assert run.one(*TREE).url.endswith("?recursive=1")
+    config_read, files_read = run.to(*GRAPHQL)
+    assert read_expressions(config_read) == [f"{PUSH_SHA}:pyproject.toml"]
+    # Sorted; the link (app/auth.py) and the excluded legacy/ folder are not read.
+    assert read_expressions(files_read) == [f"{PUSH_SHA}:{CLEAN_PATH}", f"{PUSH_SHA}:{PATH}"]
+    upload = run.one(*SARIF_UPLOAD)
+    body = upload.json()
+    assert set(body) == {"commit_sha", "ref", "sarif"}
+    assert (body["commit_sha"], body["ref"]) == (PUSH_SHA, PUSH_REF)
+    sarif = decoded_sarif(upload)
+    assert_valid_sarif(sarif)
+    (scan,) = sarif["runs"]
+    assert scan["automationDetails"] == {"id": "failclosed/default-branch/"}
+    assert scan["tool"]["driver"]["name"] == "failclosed"
+    assert scan["invocations"] == [{"executionSuccessful": True}]
+    (result,) = scan["results"]
+    assert (result["ruleId"], result["level"]) == ("FC101", "error")
+    place = result["locations"][0]["physicalLocation"]
+    assert place["artifactLocation"]["uri"] == PATH
+    assert place["region"]["startLine"] == 5  # `return True` in the handler
+    (fingerprint,) = result["partialFingerprints"].items()
+    assert fingerprint[0] == "failclosed/v2"
+    assert re.fullmatch(rf"FC101:{re.escape(PATH)}:[0-9a-f]{{16}}", fingerprint[1])
+    (receipt,) = run.answers_to(*SARIF_UPLOAD)
+    assert receipt["status"]["code"] == 202
+
+
+def test_a_scan_is_the_same_on_every_push_of_the_same_code(
+    private_key: str, caplog: pytest.LogCaptureFixture, tmp_path: Path
+) -> None:
+    """The fingerprint is the finding's identity, not its upload's: a redelivery or a
+    re-scan sends the same one, so GitHub keeps one alert."""
+    first = decoded_sarif(
+        run_scenario("code_scanning", private_key, caplog, tmp_path).one(*SARIF_UPLOAD)
+    )
+    again = decoded_sarif(
+        run_scenario("code_scanning", private_key, caplog, tmp_path / "again").one(*SARIF_UPLOAD)
+    )
+    assert first["runs"][0]["results"] == again["runs"][0]["results"]
+
+
+def test_a_refused_upload_is_logged_and_the_job_ends_without_retrying(
+    private_key: str, caplog: pytest.LogCaptureFixture, tmp_path: Path
+) -> None:
+    """GitHub answers 403 (the installation never accepted `security_events: write`): the
+    log says what to do, and the job fails once instead of retrying for ever."""
+    run = run_scenario("code_scanning_403", private_key, caplog, tmp_path)
+
+    assert run.statuses == [202]
+    assert calls(run) == [TOKEN, TREE, GRAPHQL, GRAPHQL, SARIF_UPLOAD]
+    assert run.states == [("code_scanning", "failed", 1)]
+    (refused,) = [r for r in caplog.records if r.name == "app.code_scanning"]
+    assert refused.levelno == logging.ERROR
+    assert "security_events: write" in refused.getMessage()
+    assert "Resource not accessible by integration" in refused.__dict__["reason"]
+    (failed,) = [r for r in caplog.records if r.name == "app.execute"]
+    assert "UploadRefused" in failed.__dict__["reason"]
+
+
+def test_a_push_is_not_scanned_unless_the_installation_opted_in(
+    private_key: str, caplog: pytest.LogCaptureFixture, tmp_path: Path
+) -> None:
+    run = run_scenario("code_scanning_off", private_key, caplog, tmp_path)
+
+    assert run.statuses == [200]
+    assert run.sent == [] and run.states == [] and run.asked == []

@@ -37,6 +37,8 @@ SAMPLE_CALLS: dict[str, tuple[Any, ...]] = {
     "resolve_review_threads": (REPO, ["PRRT_a"]),
     "comment_on_pull_request": (REPO, NUMBER, "a comment"),
     "commit_files": (REPO, "feature", HEAD_SHA, {"app/perms.py": b""}, "a commit"),
+    "read_tree": (REPO, HEAD_SHA),
+    "upload_sarif": (REPO, {"commit_sha": HEAD_SHA, "ref": "refs/heads/main", "sarif": ""}),
 }
 
 
@@ -166,6 +168,7 @@ def test_the_writes_of_the_port_today_are_all_fenced() -> None:
         "reply_to_review_comment",
         "resolve_review_threads",
         "update_check_run",
+        "upload_sarif",
     ]
 
 

@@ -13,7 +13,7 @@ from support import TEST_PEM as PEM
 
 from app import serve
 from app.main import create_app
-from app.settings import Settings, SettingsError, get_settings, load_settings
+from app.settings import CodeScanningOptIn, Settings, SettingsError, get_settings, load_settings
 from app.webhooks import InMemoryJobSink
 
 GOOD_SECRET = "9c1f3e0a7d52b64e8f10aa3c"
@@ -308,3 +308,30 @@ def test_create_app_has_no_non_durable_default_queue() -> None:
     """Without a sink there is nothing durable to accept deliveries into: refuse."""
     with pytest.raises(TypeError):
         create_app(settings())  # type: ignore[call-arg]
+
+
+def test_code_scanning_is_off_unless_asked_for() -> None:
+    opt_in = settings().code_scanning_opt_in
+    assert opt_in == CodeScanningOptIn()
+    assert not opt_in.covers(1, "octo-org")
+
+
+def test_code_scanning_names_installations_by_id_or_login(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name, value in (("APP_ID", "7"), ("WEBHOOK_SECRET", GOOD_SECRET), ("PRIVATE_KEY", PEM)):
+        monkeypatch.setenv(f"FAILCLOSED_{name}", value)
+    monkeypatch.setenv("FAILCLOSED_CODE_SCANNING", " 123, Octo-Org ")
+
+    opt_in = load_settings().code_scanning_opt_in
+
+    assert opt_in.covers(123, "someone") and opt_in.covers(9, "octo-org")
+    assert not opt_in.covers(9, "someone")
+
+
+def test_code_scanning_all_covers_every_installation() -> None:
+    assert settings(code_scanning="ALL").code_scanning_opt_in.covers(5, "anyone")
+
+
+@pytest.mark.parametrize("value", ["yes", "all, 12", "octo org", "-octo", "12,,off"])
+def test_a_code_scanning_value_that_means_nothing_is_refused_at_start(value: str) -> None:
+    with pytest.raises(ValidationError, match="off, all, or installation ids"):
+        settings(code_scanning=value)

@@ -140,9 +140,16 @@ def test_the_manifest_is_app_yml_with_the_webhook_url_and_the_way_back() -> None
         "pull_requests": "write",
         "contents": "write",
         "merge_queues": "read",
+        "security_events": "write",
         "metadata": "read",
     }
-    assert posted["default_events"] == ["pull_request", "check_run", "check_suite", "merge_group"]
+    assert posted["default_events"] == [
+        "pull_request",
+        "check_run",
+        "check_suite",
+        "merge_group",
+        "push",
+    ]
     assert (posted["name"], posted["public"]) == ("failclosed", False)
     assert manifest["hook_attributes"]["url"] == "https://failclosed.example.com/webhook"
 

@@ -509,3 +509,105 @@ def test_healthz(app: Any) -> None:
 
 def test_webhook_only_accepts_post(app: Any) -> None:
     assert request(app, "GET", "/webhook").status_code == 405
+
+
+# --- push: the default branch, for code scanning ---------------------------------------
+
+PUSH_SHA = "6113728f27ae82c7b1a177c8d03f9e96e0adf246"  # tests/payloads/push.created.json
+
+
+def scanning_app(sink: InMemoryJobSink, opt_in: str) -> Any:
+    return create_app(make_settings(code_scanning=opt_in), sink=sink)
+
+
+@pytest.mark.parametrize("opt_in", ["all", "1", "codertocat", "42, Codertocat"])
+def test_a_push_to_the_default_branch_of_an_opted_in_installation_queues_a_scan(
+    sink: InMemoryJobSink, opt_in: str
+) -> None:
+    """GitHub's own push payload (to `refs/heads/master`, the default branch) from
+    installation 1 of the account Codertocat."""
+    payload = load_payload("push.created")
+
+    response = deliver(scanning_app(sink, opt_in), "push", payload)
+
+    assert response.status_code == 202
+    assert response.json()["job"] == "code_scanning"
+    assert sink.jobs == [
+        Job(
+            kind=JobKind.CODE_SCANNING,
+            delivery_id=DELIVERY_ID,
+            event="push",
+            action="",
+            installation_id=1,
+            repository="Codertocat/Hello-World",
+            head_sha=PUSH_SHA,
+            ref="refs/heads/master",
+        )
+    ]
+
+
+@pytest.mark.parametrize("opt_in", ["off", "2", "octo-org, 3"])
+def test_a_push_queues_nothing_when_code_scanning_leaves_the_installation_out(
+    sink: InMemoryJobSink, opt_in: str
+) -> None:
+    response = deliver(scanning_app(sink, opt_in), "push", load_payload("push.created"))
+
+    assert response.status_code == 200
+    assert response.json()["status"] == "ignored"
+    assert "FAILCLOSED_CODE_SCANNING" in response.json()["reason"]
+    assert sink.jobs == []
+
+
+def test_code_scanning_is_off_by_default(app: Any, sink: InMemoryJobSink) -> None:
+    response = deliver(app, "push", load_payload("push.created"))
+
+    assert (response.status_code, response.json()["status"]) == (200, "ignored")
+    assert sink.jobs == []
+
+
+@pytest.mark.parametrize(
+    ("change", "why"),
+    [
+        ({"ref": "refs/heads/feature"}, "only the default branch"),
+        ({"ref": "refs/tags/v1.0"}, "only the default branch"),
+        ({"ref": "refs/heads/main"}, "only the default branch"),  # master is the default
+        ({"deleted": True, "after": "0" * 40}, "deleted"),
+    ],
+)
+def test_pushes_other_than_to_the_default_branch_are_not_scanned(
+    sink: InMemoryJobSink, change: dict[str, Any], why: str
+) -> None:
+    payload = {**load_payload("push.created"), **change}
+
+    response = deliver(scanning_app(sink, "all"), "push", payload)
+
+    assert (response.status_code, response.json()["status"]) == (200, "ignored")
+    assert why in response.json()["reason"]
+    assert sink.jobs == []
+
+
+def test_a_push_without_its_default_branch_is_refused(sink: InMemoryJobSink) -> None:
+    payload = load_payload("push.created")
+    del payload["repository"]["default_branch"]
+
+    response = deliver(scanning_app(sink, "all"), "push", payload)
+
+    assert response.status_code == 422
+    assert "repository.default_branch" in response.json()["detail"]
+
+
+def test_only_a_code_scanning_job_has_a_ref() -> None:
+    fields: dict[str, Any] = dict(
+        delivery_id="d",
+        event="push",
+        action="",
+        installation_id=1,
+        repository="o/r",
+        head_sha=PUSH_SHA,
+    )
+    with pytest.raises(ValidationError, match="needs ref"):
+        Job(kind=JobKind.CODE_SCANNING, **fields)
+    with pytest.raises(ValidationError, match="only it has one"):
+        Job(kind=JobKind.ANALYZE, ref="refs/heads/main", **fields)
+    with pytest.raises(ValidationError):
+        Job(kind=JobKind.CODE_SCANNING, ref="refs/tags/v1", **fields)

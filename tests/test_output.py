@@ -319,7 +319,7 @@ def test_sarif_result_with_location_fingerprint_and_fix():
                 "logicalLocations": [{"fullyQualifiedName": "has_permission", "kind": "function"}],
             }
         ],
-        "partialFingerprints": {"failclosed/v1": "3263a0f26968d5fe"},
+        "partialFingerprints": {"failclosed/v2": "FC101:app/perms.py:3263a0f26968d5fe"},
         "fixes": [
             {
                 "description": {"text": "Make this path fail closed."},

@@ -17,7 +17,13 @@ cassettes. This script drives the very same stack and deliveries (the test modul
   is answered 422 and stops the recording.
 - GraphQL (`read_files`' query, `createCommitOnBranch`, the review threads' query and
   `resolveReviewThread`) is answered in github.com's shapes, as in `record.py`.
-- `Scenario.fail_once` endpoints answer 502 the first time (githubkit retries after 1 s).
+- `Scenario.fail_once` endpoints answer 502 the first time (githubkit retries after 1 s);
+  `Scenario.refuse` endpoints answer 403, as GitHub does when the installation lacks the
+  permission (the job is expected to fail then, and only then).
+- A code-scanning scenario's tree (`GET /git/trees/{sha}?recursive=1`) is the commit's
+  files with their folders, shaped on the description's recursive example; the SARIF
+  upload (`POST /code-scanning/sarifs`) is checked against the operation's request schema
+  and answered 202 with its `code-scanning-sarif-upload` example.
 
 The recording is scrubbed as in `record.py` (its `scrubbing_vcr`): no Authorization
 header, the installation token is `ghs_REDACTED`, every URI is https://api.github.com. The
@@ -42,7 +48,7 @@ import sys
 import tempfile
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -108,6 +114,7 @@ class RequestSchemas:
         ("POST", "/repos/{owner}/{repo}/pulls/{pull_number}/comments/{comment_id}/replies"),
         ("POST", "/repos/{owner}/{repo}/issues/{issue_number}/comments"),
         ("POST", "/app/installations/{installation_id}/access_tokens"),
+        ("POST", "/repos/{owner}/{repo}/code-scanning/sarifs"),
     }
 
     def __init__(self, spec: Spec) -> None:
@@ -147,6 +154,7 @@ class World:
         self.trees = scenario.trees
         self.head = e2e.HEAD_SHA
         self.fail_once = set(scenario.fail_once)
+        self.refuse = set(scenario.refuse)
         self.comments: list[dict[str, Any]] = []
         self.resolved: set[int] = set()  # the comments whose thread is resolved
         self.problems: list[str] = []
@@ -239,6 +247,40 @@ def comparison(spec: Spec, world: World, base: str, head: str) -> dict[str, Any]
     commit["parents"] = [{**commit["parents"][0], "sha": base}]
     answer.update(status="ahead", ahead_by=1, behind_by=0, total_commits=1)
     return spec.check(answer, "commit-comparison")
+
+
+def git_tree(spec: Spec, world: World, sha: str) -> dict[str, Any]:
+    """`GET /git/trees/{sha}?recursive=1`: every folder and file of the commit, sorted as
+    git lists them, each blob with its git sha and size, a link with mode 120000."""
+    answer = spec.example("git-tree-response-recursively-retrieving-a-tree")
+    (template,) = answer["tree"]
+    base = template["url"].rsplit("/", 1)[0].replace("octocat/Hello-World", world.repo)
+    files = world.trees[sha]
+    folders = {str(parent) for path in files for parent in PurePosixPath(path).parents}
+    entries = []
+    for path in sorted((folders - {"."}) | set(files)):
+        if path in files:
+            data = blob_of(files[path])
+            assert data is not None
+            digest = hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()
+            mode = "120000" if isinstance(files[path], Link) else "100644"
+            entry = {"path": path, "mode": mode, "type": "blob", "size": len(data)}
+            entry.update(sha=digest, url=f"{base}/{digest}")
+        else:
+            digest = hashlib.sha1(path.encode()).hexdigest()  # a stand-in's tree id
+            url = f"{base.replace('/git/blobs', '/git/trees')}/{digest}"
+            entry = {"path": path, "mode": "040000", "type": "tree", "sha": digest, "url": url}
+        entries.append(entry)
+    answer.update(sha=sha, tree=entries, truncated=False)
+    answer["url"] = f"https://api.github.com/repos/{world.repo}/git/trees/{sha}"
+    return spec.check(answer, "git-tree")
+
+
+def sarif_receipt(spec: Spec, world: World) -> dict[str, Any]:
+    """The 202 of `POST /code-scanning/sarifs`: the example's id, its URL on our repository."""
+    receipt = spec.example("code-scanning-sarif-upload")
+    receipt["url"] = receipt["url"].replace("octocat/hello-world", world.repo)
+    return spec.check(receipt, "code-scanning-sarifs-receipt")
 
 
 def graphql_answer(world: World, body: dict[str, Any]) -> dict[str, Any]:
@@ -340,6 +382,17 @@ def make_handler(
         "basic-error",
     )
 
+    # What GitHub answers an installation token that lacks the permission an endpoint needs.
+    not_accessible = spec.check(
+        {
+            "message": "Resource not accessible by integration",
+            "documentation_url": "https://docs.github.com/rest/code-scanning/code-scanning"
+            "#upload-an-analysis-as-sarif-data",
+            "status": "403",
+        },
+        "basic-error",
+    )
+
     class Handler(BaseHTTPRequestHandler):
         def log_message(self, format: str, *args: Any) -> None:
             pass
@@ -372,6 +425,8 @@ def make_handler(
             if (method, path) in world.fail_once:
                 world.fail_once.discard((method, path))
                 return self._send(502, server_error)
+            if (method, path) in world.refuse:
+                return self._send(403, not_accessible)
             route = getattr(self, f"_{method.lower()}")
             if not route(world, path, body):
                 world.problems.append(f"unexpected request {method} {path}")
@@ -389,8 +444,11 @@ def make_handler(
         def _get(self, world: World, path: str, body: Any) -> bool:
             repo = re.escape(world.repo)
             compare = re.fullmatch(rf"/repos/{repo}/compare/({SHA})\.\.\.({SHA})", path)
+            tree = re.fullmatch(rf"/repos/{repo}/git/trees/({SHA})", path)
             if compare and {compare[1], compare[2]} <= set(world.trees):
                 self._send(200, comparison(spec, world, compare[1], compare[2]))
+            elif tree and tree[1] in world.trees and "recursive=1" in self.path:
+                self._send(200, git_tree(spec, world, tree[1]))
             elif path == "/app":
                 self._send(200, answers.app)
             elif path == PR_PATH:
@@ -413,6 +471,9 @@ def make_handler(
                     self._send(201, answers.token)
             elif path == "/graphql":
                 self._send(200, graphql_answer(world, body))
+            elif path == f"/repos/{world.repo}/code-scanning/sarifs":
+                if self._valid(world, "POST", f"{template}/code-scanning/sarifs", body):
+                    self._send(202, sarif_receipt(spec, world))
             elif path == f"/repos/{world.repo}/check-runs":
                 if self._valid(world, "POST", f"{template}/check-runs", body):
                     run = copy.deepcopy(answers.check_run_created)
@@ -527,7 +588,7 @@ def record(spec: Spec, only: list[str]) -> None:
             with tempfile.TemporaryDirectory() as queue_dir:
                 queue = SqliteJobQueue(Path(queue_dir) / "jobs.sqlite3")
                 sink = Workers(queue, github_app, retry_delays=(), poll_seconds=0.02)
-                app = create_app(make_settings(), sink)
+                app = create_app(make_settings(code_scanning=scenario.code_scanning), sink)
                 statuses = []
                 try:
                     with recorder.use_cassette(str(cassette), ignore_hosts=["testserver"]):
@@ -538,7 +599,9 @@ def record(spec: Spec, only: list[str]) -> None:
                 finally:
                     sink.stop()
                     queue.close()
-            world.problems.extend(failed_jobs.take())
+            failed = failed_jobs.take()
+            if not scenario.refuse:  # a refused write fails its job, as it must
+                world.problems.extend(failed)
             if world.problems:
                 raise SystemExit(f"{name}: " + "\n".join(world.problems))
             if not cassette.exists():
