@@ -19,8 +19,11 @@ YES = {
 NO = {
     "deny", "denied", "block", "blocked", "reject", "rejected", "fail", "failed", "no", "n",
     "unsafe", "invalid", "forbid", "forbidden", "refuse", "refused", "disallow", "disallowed",
+    "halt",
 }  # fmt: skip
 WORD = re.compile(r"[A-Za-z]+")
+# What a go-ahead is called when the chain only ever reads refusals.
+GO_AHEAD = {"proceed", "allow", "allowed", "approve", "approved", "accept", "accepted", "permit"}
 
 
 class UnrecognisedAnswerAllows(Rule):
@@ -75,6 +78,11 @@ class UnrecognisedAnswerAllows(Rule):
         for chain, else_answer, last in _chains(fn):
             yes = [b for b in chain if _tested_tokens(b.test) & YES]
             no = [b for b in chain if _tested_tokens(b.test) & NO]
+            if not yes and no:
+                hit = _only_no_is_read(fn, info, chain, no, else_answer, last)
+                if hit is not None:
+                    yield hit
+                continue
             if not yes or not no or set(map(id, yes)) & set(map(id, no)):
                 continue
             yes_answer, no_answer = _answer(yes[0].body), _answer(no[0].body)
@@ -96,6 +104,66 @@ class UnrecognisedAnswerAllows(Rule):
                 ],
                 key_nodes=[yes[0].test, no[0].test, else_answer],
             )
+
+
+def _only_no_is_read(
+    fn: FunctionInfo,
+    info: ModuleInfo,
+    chain: list[ast.If],
+    no: list[ast.If],
+    fallback: ast.Return | ast.Raise,
+    last: ast.stmt,
+) -> Hit | None:
+    """The chain tests only for refusals (`HALT`, `deny`) and what is left over is a
+    go-ahead that says so (`return Verdict.proceed()`): anything unread proceeds."""
+    if not isinstance(fallback, ast.Return) or not _says_yes(fallback.value):
+        return None
+    no_answer = _answer(no[0].body)
+    if no_answer is None or _same(no_answer, fallback):
+        return None
+    copied = _copyable(no_answer, no[0])
+    return Hit(
+        node=fallback,
+        message=(
+            f"`{fn.qualname}` reads an answer only for a refusal ({_shown(no[0].test)}), and "
+            "any other answer (an error text, a truncated or malformed reply) goes ahead: a "
+            "failure to answer grants access."
+        ),
+        edits=[ReplaceStatements(fallback, fallback, (_source(info, no_answer),))]
+        if copied
+        else [],
+        key_nodes=[no[0].test, fallback],
+        severity="warning",  # the go-ahead is read from its name, not from a tested "yes"
+    )
+
+
+def _says_yes(value: ast.expr | None) -> bool:
+    """`Verdict.proceed()`, `Decision.ALLOW`, `"approved"`: a go-ahead named as such."""
+    if value is None:
+        return False
+    words: list[str] = []
+    for node in ast.walk(value):
+        if isinstance(node, ast.Attribute):
+            words.append(node.attr)
+        elif isinstance(node, ast.Name):
+            words.append(node.id)
+        elif isinstance(node, ast.Constant) and isinstance(node.value, str):
+            words.append(node.value)
+    return any(w.lower() in GO_AHEAD for w in words)
+
+
+def _copyable(answer: ast.Return | ast.Raise, branch: ast.If) -> bool:
+    """The refusal uses no name the branch itself assigns (a `reason` found by a match)."""
+    assigned = {
+        t.id
+        for stmt in branch.body
+        for n in ast.walk(stmt)
+        if isinstance(n, ast.Assign | ast.AnnAssign | ast.NamedExpr)
+        for t in ([n.target] if not isinstance(n, ast.Assign) else n.targets)
+        if isinstance(t, ast.Name)
+    }
+    used = {n.id for n in ast.walk(answer) if isinstance(n, ast.Name)}
+    return not assigned & used
 
 
 def _chains(fn: FunctionInfo) -> Iterator[tuple[list[ast.If], ast.Return | ast.Raise, ast.stmt]]:
@@ -170,6 +238,16 @@ def _shown(test: ast.expr) -> str:
 
 
 UnrecognisedAnswerAllows.VALID = [
+    # only refusals are read, and what is left over is not named a go-ahead
+    """
+def parse_gate(output):
+    text = output.strip().upper()
+    if text.startswith("HALT"):
+        return Verdict.halt("halted")
+    if text.startswith("RELOOP"):
+        return Verdict.reloop("again")
+    return Verdict.unknown(text)
+""",
     # an unknown answer is denied
     """
 def validate(output):
@@ -226,6 +304,27 @@ def parse_gate(output):
 ]
 
 UnrecognisedAnswerAllows.INVALID = [
+    Invalid(
+        """\
+def parse_gate(output):
+    text = output.strip().upper()
+    if text.startswith("HALT"):
+        return Verdict.halt("the gate halted")
+    if text.startswith("RELOOP"):
+        return Verdict.reloop("needs another pass")
+    return Verdict.proceed()
+""",
+        line=7,
+        fixed="""\
+def parse_gate(output):
+    text = output.strip().upper()
+    if text.startswith("HALT"):
+        return Verdict.halt("the gate halted")
+    if text.startswith("RELOOP"):
+        return Verdict.reloop("needs another pass")
+    return Verdict.halt("the gate halted")
+""",
+    ),
     Invalid(
         """\
 def validate(output):

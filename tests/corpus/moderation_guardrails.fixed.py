@@ -22,7 +22,7 @@ def _first_violation(prompt: str) -> dict | None:
     except httpx.HTTPError as exc:
         logger.warning("moderation unavailable: %s", exc)
         raise  # expect: FC113
-    flagged = [c for c in response.json()["categories"] if c["flagged"]]
+    flagged = [c for c in response.json()["categories"] if c["flagged"] is not False]  # expect: FC140
     return flagged[0] if flagged else None
 
 
