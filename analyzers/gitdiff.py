@@ -41,7 +41,7 @@ class GitError(Exception):
 
 
 @dataclass(frozen=True)
-class ChangedFile:
+class GitChange:
     """A file present in HEAD that differs from the merge base.
 
     Paths are POSIX and relative to the repository root. `old_path` is the path in the
@@ -126,7 +126,7 @@ def merge_base(base: str, head: str, cwd: Path) -> str:
 
 def changed_python_files(
     base_rev: str, head_rev: str = "HEAD", cwd: Path | None = None
-) -> list[ChangedFile]:
+) -> list[GitChange]:
     """Python files in HEAD that were added, modified or renamed since the merge base."""
     cwd = Path(cwd or Path.cwd())
     repo_root(cwd)  # "not a git repository" before "unknown revision"
@@ -137,7 +137,7 @@ def changed_python_files(
     return [change for change in parse_raw_diff(raw) if is_python_path(change.path)]
 
 
-def parse_raw_diff(raw: bytes) -> list[ChangedFile]:
+def parse_raw_diff(raw: bytes) -> list[GitChange]:
     """Regular files present in HEAD, from `git diff-tree -r -z` raw output.
 
     Each record is `:oldmode newmode oldid newid status` then one path, or two (old, new)
@@ -156,7 +156,7 @@ def parse_raw_diff(raw: bytes) -> list[ChangedFile]:
         link = new_mode == LINK_MODE
         has_base = status[0] != "A" and old_mode in REGULAR_FILE_MODES and not link
         changes.append(
-            ChangedFile(
+            GitChange(
                 path=paths[-1],
                 old_path=None if status[0] == "A" else paths[0],
                 status=status[0],
@@ -204,7 +204,7 @@ def diff_report(base: str, head: str | None, config: Config, cwd: Path | None = 
     def shown_path(repo_path: str) -> str:
         return Path(os.path.relpath(root / repo_path, cwd)).as_posix()
 
-    def shown(change: ChangedFile) -> str:
+    def shown(change: GitChange) -> str:
         return shown_path(change.path)
 
     changes = [
@@ -225,12 +225,12 @@ def diff_report(base: str, head: str | None, config: Config, cwd: Path | None = 
 
 
 def _through_links(
-    changes: list[ChangedFile],
+    changes: list[GitChange],
     blobs: dict[str, bytes],
     head: str,
     cwd: Path,
-    shown: Callable[[ChangedFile], str],
-) -> tuple[list[ChangedFile], list[AnalysisError]]:
+    shown: Callable[[GitChange], str],
+) -> tuple[list[GitChange], list[AnalysisError]]:
     """A linked `.py` file is analysed through its target when the target is a file of the
     repository (its code is what `import` runs), through a chain of links too; otherwise it
     is named as not analysed. `links.follow_links` decides, as for the App. A link has no
@@ -238,7 +238,7 @@ def _through_links(
     commit = resolve_commit(head, cwd)
     links = {c.path: os.fsdecode(blobs[c.blob]) for c in changes if c.link}
     followed, reasons = follow_links(links, lambda paths: tree_entries(commit, paths, cwd))
-    kept: list[ChangedFile] = []
+    kept: list[GitChange] = []
     errors: list[AnalysisError] = []
     for change in changes:
         if not change.link:
@@ -277,7 +277,7 @@ def tree_entries(commit: str, paths: Sequence[str], cwd: Path) -> dict[str, Entr
 
 
 def file_report(
-    change: ChangedFile,
+    change: GitChange,
     blobs: Mapping[str, bytes],
     path: str,
     config: Config,

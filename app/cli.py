@@ -27,7 +27,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         return worker_main(args[1:])
     if args[:1] == ["jobs"]:
-        from app.jobs import main as jobs_main
+        from app.queue_cli import main as jobs_main
 
         return jobs_main(args[1:])
     from analyzers.cli import main as analyzer_main

@@ -122,8 +122,12 @@ def diff_lines(patch: str | None) -> DiffLines:
 
 
 @dataclass(frozen=True)
-class ReviewComment:
-    """One inline comment of a review, with the finding it is about."""
+class PlannedComment:
+    """One inline comment of a review we plan to post, with the finding it is about.
+
+    A comment already on the pull request, as read back from GitHub, is a
+    `ports.ReviewComment`.
+    """
 
     finding: Finding
     path: str
@@ -161,7 +165,7 @@ def review_comments(
     rule_doc_url: RuleDocUrl = default_rule_doc_url,
     head_sources: Mapping[str, str] | None = None,
     rule_names: Mapping[str, str] | None = None,
-) -> tuple[list[ReviewComment], list[Finding]]:
+) -> tuple[list[PlannedComment], list[Finding]]:
     """Inline comments for the findings on lines of the diff, and the rest (leftovers).
 
     A comment off the diff fails the whole review with 422, so every anchor is checked
@@ -169,7 +173,7 @@ def review_comments(
     ```suggestion on exactly those lines; any other fix is shown as a ```diff block on
     the finding's own lines.
     """
-    comments: list[ReviewComment] = []
+    comments: list[PlannedComment] = []
     leftovers: list[Finding] = []
     cache: dict[str, DiffLines] = {}
     for finding in findings:
@@ -191,7 +195,7 @@ def review_comments(
 
 def _comment_for(
     finding: Finding, lines: DiffLines, doc_url: str, head_source: str | None, name: str
-) -> ReviewComment | None:
+) -> PlannedComment | None:
     fix = finding.fix
     if fix is not None and lines.spans(fix.line, fix.end_line):
         anchor: tuple[int, int] | None = (fix.line, fix.end_line)
@@ -206,7 +210,7 @@ def _comment_for(
         note = "_The fix is too large to show here; it is in the check run's details._"
         body = _comment_body(finding, note, doc_url, name)
     start, end = anchor
-    return ReviewComment(
+    return PlannedComment(
         finding=finding,
         path=finding.path,
         body=body,
@@ -265,8 +269,8 @@ def _fenced(info: str, text: str) -> str:
 
 
 def new_comments(
-    comments: Iterable[ReviewComment], existing_bodies: Iterable[str]
-) -> list[ReviewComment]:
+    comments: Iterable[PlannedComment], existing_bodies: Iterable[str]
+) -> list[PlannedComment]:
     """Comments whose finding no existing comment is about yet.
 
     A redelivered webhook or a second push must not repeat a comment; the hidden
@@ -299,7 +303,7 @@ class ReviewPlan:
     may use. The last two are only in the check run, and the review says so.
     """
 
-    new: list[ReviewComment]
+    new: list[PlannedComment]
     earlier: list[Finding]
     over_limit: list[Finding]
     off_diff: list[Finding]
@@ -307,7 +311,7 @@ class ReviewPlan:
 
 
 def plan_review(
-    comments: Sequence[ReviewComment],
+    comments: Sequence[PlannedComment],
     off_diff: Sequence[Finding],
     existing_bodies: Iterable[str],
     limit: int = MAX_INLINE_COMMENTS,
@@ -369,7 +373,7 @@ def _elsewhere_note(over_limit: Sequence[Finding], off_diff: Sequence[Finding], 
 
 
 def review_payload(
-    comments: Sequence[ReviewComment],
+    comments: Sequence[PlannedComment],
     leftovers: Sequence[Finding],
     head_sha: str,
     *,

@@ -96,7 +96,7 @@ class SetupOptions:
 
 
 @dataclass(frozen=True)
-class Outcome:
+class SetupResult:
     """How the run ends: the exit status and the line the terminal shows."""
 
     status: int
@@ -342,14 +342,14 @@ class Flow:
     manifest: dict[str, Any]
     state: str
     form_url: str
-    outcome: Outcome | None = None
+    outcome: SetupResult | None = None
     done: threading.Event = field(default_factory=threading.Event)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def matches_state(self, state: str) -> bool:
         return hmac.compare_digest(state.encode(), self.state.encode())
 
-    def finish(self, outcome: Outcome) -> None:
+    def finish(self, outcome: SetupResult) -> None:
         self.outcome = outcome
         self.done.set()
 
@@ -426,13 +426,13 @@ STATE_MISMATCH = (
 )
 
 
-def exchange_and_save(code: str, flow: Flow) -> tuple[int, bytes, Outcome]:
+def exchange_and_save(code: str, flow: Flow) -> tuple[int, bytes, SetupResult]:
     """Trade the code for the App's credentials and write them: the page and the outcome."""
     try:
         registration = create_app_from_manifest(code, flow.urls.api)
     except GitHubError as exc:
         message = f"GitHub did not register the App: {exc}. Nothing was written; run {PROG} again."
-        return 502, error_page("Not registered", message), Outcome(EXIT_FAILED, message)
+        return 502, error_page("Not registered", message), SetupResult(EXIT_FAILED, message)
     try:
         save_credentials(registration, flow.options, flow.urls.api)
     except OSError as exc:
@@ -442,7 +442,7 @@ def exchange_and_save(code: str, flow: Flow) -> tuple[int, bytes, Outcome]:
             f"left half-written. Generate a new private key and secret at "
             f"{registration.html_url}."
         )
-        return 500, error_page("Files not written", message), Outcome(EXIT_FAILED, message)
+        return 500, error_page("Files not written", message), SetupResult(EXIT_FAILED, message)
     message = (
         f"Registered the GitHub App {registration.slug} (id {registration.id}): wrote "
         f"{flow.options.env_file} and {flow.options.key_path} (mode 0600). Install it: "
@@ -453,7 +453,7 @@ def exchange_and_save(code: str, flow: Flow) -> tuple[int, bytes, Outcome]:
             f" GitHub returned no webhook secret: set one in the App's settings and as "
             f"{setting_name('webhook_secret')}."
         )
-    return 200, done_page(registration, flow.options), Outcome(0, message)
+    return 200, done_page(registration, flow.options), SetupResult(0, message)
 
 
 def check_limits(options: SetupOptions) -> None:
@@ -509,11 +509,11 @@ def run_setup(options: SetupOptions, out: TextIO | None = None) -> int:
             webbrowser.open(url)
         flow.done.wait(options.timeout)
     except KeyboardInterrupt:
-        flow.finish(Outcome(EXIT_FAILED, "interrupted: nothing was written"))
+        flow.finish(SetupResult(EXIT_FAILED, "interrupted: nothing was written"))
     finally:
         server.shutdown()
         server.server_close()
-    outcome = flow.outcome or Outcome(
+    outcome = flow.outcome or SetupResult(
         EXIT_FAILED, f"no answer from GitHub within {options.timeout:g} s: nothing was written"
     )
     if outcome.status == 0:

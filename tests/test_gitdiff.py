@@ -11,7 +11,7 @@ import pytest
 from analyzers import gitdiff
 from analyzers.config import Config
 from analyzers.gitdiff import (
-    ChangedFile,
+    GitChange,
     GitError,
     changed_python_files,
     diff_report,
@@ -515,12 +515,12 @@ def test_parse_raw_diff() -> None:
         (f":000000 160000 {ZERO} {B} A", "submodule"),
     )
     assert parse_raw_diff(output) == [
-        ChangedFile("new.py", None, "A", B, None),
-        ChangedFile("dir with space/ä.py", "dir with space/ä.py", "M", B, A),
-        ChangedFile("moved.py", "old.py", "R", B, A),
-        ChangedFile("copy.py", "src.py", "C", B, A),
-        ChangedFile("now_a_link.py", "now_a_link.py", "T", B, None, link=True),
-        ChangedFile("was_a_link.py", "was_a_link.py", "T", B, None),
+        GitChange("new.py", None, "A", B, None),
+        GitChange("dir with space/ä.py", "dir with space/ä.py", "M", B, A),
+        GitChange("moved.py", "old.py", "R", B, A),
+        GitChange("copy.py", "src.py", "C", B, A),
+        GitChange("now_a_link.py", "now_a_link.py", "T", B, None, link=True),
+        GitChange("was_a_link.py", "was_a_link.py", "T", B, None),
     ]
     assert parse_raw_diff(b"") == []
 
