@@ -92,7 +92,7 @@ class RetryLater:
     open_check_run: int | None = None
 
 
-Outcome = Finished | RetryLater
+AttemptOutcome = Finished | RetryLater
 
 
 class JobExecutor:
@@ -125,7 +125,7 @@ class JobExecutor:
         record_check_run: Callable[[int], None],
         still_held: Callable[[], bool] = lambda: True,
         lease_seconds: float = 60.0,
-    ) -> Outcome:
+    ) -> AttemptOutcome:
         """Run the claimed job; `record_check_run` keeps the id of the run it creates,
         `still_held` says whether this attempt still holds the job (see `AttemptPort`)."""
         job = claim.job
@@ -161,7 +161,9 @@ class JobExecutor:
             )
         return outcome
 
-    def _after_failure(self, claim: Claim, exc: Exception, context: dict[str, Any]) -> Outcome:
+    def _after_failure(
+        self, claim: Claim, exc: Exception, context: dict[str, Any]
+    ) -> AttemptOutcome:
         """Retry a transient failure of an analysis (of a pull request, a merge group or a
         default branch for code scanning); fail anything else with its reason.
 
@@ -183,7 +185,7 @@ class JobExecutor:
         logger.error("job failed", extra={**context, "reason": reason}, exc_info=exc)
         return Finished("failed", reason)
 
-    def _abandon_interrupted_commit(self, claim: Claim) -> Outcome:
+    def _abandon_interrupted_commit(self, claim: Claim) -> AttemptOutcome:
         """An Apply fixes run whose worker died: say so on its PRs instead of repeating it."""
         with one_client(self._installations.installation(claim.job.installation_id)) as github:
             for number in claim.job.pull_requests:

@@ -31,7 +31,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from app.execute import Finished, JobExecutor, Outcome
+from app.execute import AttemptOutcome, Finished, JobExecutor
 from app.model import LEASE_SECONDS, MAX_RUN_SECONDS, SHUTDOWN_LEASE_SECONDS, Claim, State
 
 logger = logging.getLogger(__name__)
@@ -124,7 +124,7 @@ class JobRuntime:
 
     # -- one job ----------------------------------------------------------------------
 
-    def run(self, claim: Claim, token: str) -> Outcome:
+    def run(self, claim: Claim, token: str) -> AttemptOutcome:
         """Run the claimed job as the attempt `token`, then do what the outcome says:
         finish it or put it back for later. An attempt that was taken over or failed as
         hung meanwhile settles nothing: the ledger refuses it."""

@@ -100,7 +100,7 @@ class InvalidPayload(ValueError):
     """A handled event whose payload lacks what the job needs (422)."""
 
 
-Outcome = Job | Acknowledged | Ignored
+DeliveryOutcome = Job | Acknowledged | Ignored
 M = TypeVar("M", bound=BaseModel)
 
 
@@ -209,7 +209,7 @@ def outcome_for_delivery(
     delivery_id: str,
     payload: dict[str, Any],
     code_scanning: CodeScanningOptIn = CODE_SCANNING_OFF,
-) -> Outcome:
+) -> DeliveryOutcome:
     """Decide what an authenticated delivery means; raises `InvalidPayload` for bad ones.
     `code_scanning` says which installations' default-branch pushes are scanned."""
     action = payload.get("action")
@@ -281,7 +281,7 @@ def analyze_job_for_rerequest(event: str, delivery_id: str, payload: dict[str, A
     )
 
 
-def apply_fixes_job(delivery_id: str, payload: dict[str, Any]) -> Outcome:
+def apply_fixes_job(delivery_id: str, payload: dict[str, Any]) -> DeliveryOutcome:
     """Our check run's "Apply fixes" button was pressed; other buttons are not ours."""
     parsed = parse_payload(_CheckRunEvent, "check_run", payload)
     identifier = parsed.requested_action.identifier if parsed.requested_action else None
@@ -318,7 +318,7 @@ def merge_group_job(delivery_id: str, payload: dict[str, Any]) -> Job:
 
 def code_scanning_job(
     delivery_id: str, payload: dict[str, Any], opt_in: CodeScanningOptIn
-) -> Outcome:
+) -> DeliveryOutcome:
     """A push to the repository's default branch, from an installation that opted in:
     scan the whole tree at the pushed commit for code scanning. Other branches, tags and
     deletions are not scanned (a branch's new code is reviewed in its pull request)."""
