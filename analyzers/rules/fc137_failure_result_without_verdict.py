@@ -62,6 +62,8 @@ class FailureResultWithoutVerdict(Rule):
     severity = "warning"
     summary = "A failure builds the result without the verdict that callers block on."
     fix_safety = "The failure's result carries the module's own refusal."
+    # only files that read a refusal from a field: `.output.is_denied()`, `.verdict.blocked`
+    file_trigger = re.compile(r"\.(is_)?(denied|deny|blocked|block|rejected|reject|forbidden)\b")
 
     def check(self, fn: FunctionInfo, info: ModuleInfo) -> Iterator[Hit]:
         verdicts = _verdict_fields(info)

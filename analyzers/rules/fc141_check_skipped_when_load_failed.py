@@ -73,13 +73,16 @@ class CheckSkippedWhenLoadFailed(Rule):
     trigger = ("is not None", "if ", "except")
 
     def check(self, fn: FunctionInfo, info: ModuleInfo) -> Iterator[Hit]:
-        markers = _failure_markers(info)
-        if not markers:
+        top = _top_names(info)
+        candidates = [
+            (node, name)
+            for node in fn.statements
+            if isinstance(node, ast.If) and (name := _present_global(node.test)) in top
+        ]
+        if not candidates:
             return
-        for node in fn.statements:
-            if not isinstance(node, ast.If):
-                continue
-            name = _present_global(node.test)
+        markers = _failure_markers(info)
+        for node, name in candidates:
             if name not in markers or not _refuses_inside(node.body):
                 continue
             if (node.orelse and _refuses_first(node.orelse)) or _refused_when_missing(fn, name):
@@ -125,13 +128,16 @@ def _refused_when_missing(fn: FunctionInfo, name: str) -> bool:
 
 def _failure_markers(info: ModuleInfo) -> dict[str, tuple[ast.ExceptHandler, ast.Assign, str]]:
     """Module-level names an `except` handler sets to None or empty:
-    {"POLICY_INDEX": (handler, the assignment, the function holding it)}."""
+    {"POLICY_INDEX": (handler, the assignment, the function holding it)}. A handler in a
+    function counts when the function declares the name `global`."""
     key = "fc141:markers"
     if key not in info.memo:
-        top = _module_names(info.tree)
+        top = _top_names(info)
         markers: dict[str, tuple[ast.ExceptHandler, ast.Assign, str]] = {}
-        for owner, scope in _scopes(info.tree):
+        for owner, scope in _scopes_with_handlers(info):
             declared = top if owner == "<module>" else _globals(scope) & top
+            if not declared:
+                continue
             for node in own_nodes(scope):
                 if not isinstance(node, ast.Try | ast.TryStar):
                     continue
@@ -140,14 +146,22 @@ def _failure_markers(info: ModuleInfo) -> dict[str, tuple[ast.ExceptHandler, ast
                         continue
                     for stmt in handler.body:
                         name = _emptied(stmt)
-                        if name in declared and isinstance(stmt, ast.Assign):
+                        if name is not None and name in declared and isinstance(stmt, ast.Assign):
                             markers.setdefault(name, (handler, stmt, owner))
         info.memo[key] = markers
     return info.memo[key]  # type: ignore[return-value]
 
 
-def _module_names(tree: ast.Module) -> set[str]:
-    names: set[str] = set()
+def _top_names(info: ModuleInfo) -> set[str | None]:
+    """Names the module assigns at its top level (memoized)."""
+    key = "fc141:top"
+    if key not in info.memo:
+        info.memo[key] = _module_names(info.tree)
+    return info.memo[key]  # type: ignore[return-value]
+
+
+def _module_names(tree: ast.Module) -> set[str | None]:
+    names: set[str | None] = set()
     for stmt in tree.body:
         targets = stmt.targets if isinstance(stmt, ast.Assign) else []
         if isinstance(stmt, ast.AnnAssign):
@@ -156,10 +170,16 @@ def _module_names(tree: ast.Module) -> set[str]:
     return names
 
 
-def _scopes(tree: ast.Module) -> Iterator[tuple[str, ast.AST]]:
-    yield "<module>", tree
-    for node in ast.walk(tree):
-        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+def _scopes_with_handlers(info: ModuleInfo) -> Iterator[tuple[str, ast.AST]]:
+    """The module and every function that declares a `global` (the only places a handler
+    can set a module-level name)."""
+    yield "<module>", info.tree
+    if "global " not in info.source:
+        return
+    for node in ast.walk(info.tree):
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and any(
+            isinstance(stmt, ast.Global) for stmt in own_nodes(node)
+        ):
             yield node.name, node
 
 

@@ -1,0 +1,202 @@
+"""FC143: a detector that fails is read as a detector that found nothing."""
+
+from __future__ import annotations
+
+import ast
+import re
+from collections.abc import Iterator
+
+from analyzers.fixes import ReplaceStatements
+from analyzers.rules.base import Hit, Invalid, Rule
+from analyzers.rules.common import caught, is_empty_collection, unawaited
+from analyzers.semantics import FunctionInfo, ModuleInfo, call_name, catches_failures, own_nodes
+
+# What a detector is asked: `recognizer.analyze(text)`, `scanner.scan(blob)`, `detect_pii(x)`.
+DETECTOR_CALL = re.compile(
+    r"(?i)^_*(analy[sz]e|scan|detect|recogni[sz]e|classify|moderate|inspect)(_\w+)?$"
+    r"|^_*(find|detect|scan)_\w*(threat|secret|pii|violation|malware|injection|attack)\w*$"
+)
+
+
+class FailedDetectorFindsNothing(Rule):
+    """
+    ## What it does
+    Flags a detection result — PII spans, secrets, threats, policy violations — that an
+    `except` handler replaces with an empty list when the detector raises, so the code
+    after it goes on as if the detector had looked and found nothing.
+
+    ## Why is this bad?
+    "Found nothing" is the answer that lets content through unmasked, unscanned, unblocked.
+    A crashed recognizer, a scanner that timed out or a classifier that could not load then
+    turns every input into a clean one (CWE-636). A detector that could not look must stop
+    the pipeline, or mark the result as not checked.
+
+    ## Example
+    ```python
+    for recognizer in registry.recognizers:
+        try:
+            found = recognizer.analyze(text=text, entities=entities)
+        except Exception as exc:
+            logger.warning("recognizer failed: %s", exc)
+            found = []
+        results.extend(found)
+    ```
+
+    ## Use instead
+    ```python
+        except Exception as exc:
+            logger.warning("recognizer failed: %s", exc)
+            raise
+    ```
+
+    ## Fix safety
+    The fix re-raises, so one failing detector fails the whole analysis. If partial results
+    are wanted, return them marked as incomplete and have the caller refuse them.
+    """
+
+    code = "FC143"
+    name = "failed-detector-finds-nothing"
+    severity = "warning"
+    summary = "A detector that fails is read as a detector that found nothing."
+    fix_safety = "A failing detector fails the analysis."
+    trigger = ("analy", "scan", "detect", "recogni", "classif", "moderat", "inspect", "find_")
+
+    def check(self, fn: FunctionInfo, info: ModuleInfo) -> Iterator[Hit]:
+        for node in own_nodes(fn.node):
+            if not isinstance(node, ast.Try | ast.TryStar):
+                continue
+            detected = _detections(node.body)
+            if not detected:
+                continue
+            for handler in node.handlers:
+                if not catches_failures(handler, node) or _records_the_error(handler):
+                    continue
+                for stmt in handler.body:
+                    name = _emptied(stmt)
+                    if name is None or name not in detected:
+                        continue
+                    yield Hit(
+                        node=stmt,
+                        message=(
+                            f"`{fn.qualname}` sets `{name}` to nothing found when "
+                            f"`{detected[name]}()` raises {caught(handler)}: a detector that "
+                            "could not look is read as one that found nothing, and the input "
+                            "passes as clean."
+                        ),
+                        edits=[ReplaceStatements(stmt, stmt, ("raise",))],
+                        key_nodes=[handler],
+                    )
+
+
+def _detections(body: list[ast.stmt]) -> dict[str, str]:
+    """Names the `try` assigns from a detector call: {"found": "recognizer.analyze"}."""
+    found: dict[str, str] = {}
+    for stmt in body:
+        if isinstance(stmt, ast.Assign) and len(stmt.targets) == 1:
+            target, value = stmt.targets[0], unawaited(stmt.value)
+            if isinstance(target, ast.Name) and isinstance(value, ast.Call):
+                last = call_name(value).rsplit(".", 1)[-1]
+                if DETECTOR_CALL.match(last):
+                    found[target.id] = ast.unparse(value.func)
+    return found
+
+
+def _records_the_error(handler: ast.ExceptHandler) -> bool:
+    """`errors[name] = str(exc)`, `failures.append(exc)`: the failure is kept as data, and
+    whoever reads it may refuse (judged where it is read, not here)."""
+    if handler.name is None:
+        return False
+    for stmt in handler.body:
+        uses_error = any(isinstance(n, ast.Name) and n.id == handler.name for n in ast.walk(stmt))
+        if not uses_error:
+            continue
+        if isinstance(stmt, ast.Assign) and isinstance(stmt.targets[0], ast.Subscript):
+            return True
+        if (
+            isinstance(stmt, ast.Expr)
+            and isinstance(stmt.value, ast.Call)
+            and isinstance(stmt.value.func, ast.Attribute)
+            and stmt.value.func.attr in ("append", "add", "extend", "update")
+        ):
+            return True
+    return False
+
+
+def _emptied(stmt: ast.stmt) -> str | None:
+    if (
+        isinstance(stmt, ast.Assign)
+        and len(stmt.targets) == 1
+        and isinstance(stmt.targets[0], ast.Name)
+        and is_empty_collection(stmt.value)
+    ):
+        return stmt.targets[0].id
+    return None
+
+
+FailedDetectorFindsNothing.VALID = [
+    # the failure is kept as data for the caller to judge
+    """
+def analyze(registry, text):
+    results, errors = [], {}
+    for recognizer in registry.recognizers:
+        try:
+            found = recognizer.analyze(text=text)
+        except Exception as exc:
+            found = []
+            errors[recognizer.name] = str(exc)
+        results.extend(found)
+    return results, errors
+""",
+    # the failure stops the analysis
+    """
+def analyze(registry, text):
+    results = []
+    for recognizer in registry.recognizers:
+        try:
+            found = recognizer.analyze(text=text)
+        except Exception:
+            logger.warning("recognizer failed")
+            raise
+        results.extend(found)
+    return results
+""",
+    # not a detector: an empty list of suggestions is harmless
+    """
+def suggestions(client, prefix):
+    try:
+        words = client.complete(prefix)
+    except TimeoutError:
+        words = []
+    return words
+""",
+]
+
+FailedDetectorFindsNothing.INVALID = [
+    Invalid(
+        """\
+def analyze(registry, text):
+    results = []
+    for recognizer in registry.recognizers:
+        try:
+            found = recognizer.analyze(text=text)
+        except Exception as exc:
+            logger.warning("recognizer failed: %s", exc)
+            found = []
+        results.extend(found)
+    return results
+""",
+        line=8,
+        fixed="""\
+def analyze(registry, text):
+    results = []
+    for recognizer in registry.recognizers:
+        try:
+            found = recognizer.analyze(text=text)
+        except Exception as exc:
+            logger.warning("recognizer failed: %s", exc)
+            raise
+        results.extend(found)
+    return results
+""",
+    ),
+]
