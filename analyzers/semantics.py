@@ -218,7 +218,8 @@ ALLOW_PHRASES: list[tuple[str, str]] = [
     (r"treat(ing|ed)? (it |this |them )?as (allowed|approved|authori[sz]ed|passed|safe|valid"
      r"|trusted)", "denying"),
     (r"(?:(?<=, )|(?<=: )|(?<=then ))allow (the |this |all )?(request|access|call|action|tool"
-     r"|command|server|user|upload|write|read|message|it|them|everything)s?(?![\w-])", "deny"),
+     r"|command|server|user|upload|write|read|message|operation|it|them|everything)s?(?![\w-])",
+     "deny"),
     # "continuing without 2FA check", "defaulting to 'all' for every zone"
     (r"continu(e|es|ing) without (a |the |any )?(\w+ ){0,2}(check|verification|validation"
      r"|auth\w*|enforcement|scan|review)s?(?![\w-])", "denying"),

@@ -120,6 +120,11 @@ class HelperErrorAllows(Rule):
             if not isinstance(source, ast.Call):
                 continue
             helper = resolve_call(source, fn, info)
+            if helper is None and _field_of(source) is not None:
+                # `name = payload.get("name", "")` with `payload = helper()`: an empty
+                # answer of the helper has no field either
+                helper = _helper_of(flow.value_before(node, _field_of(source) or ""), fn, info)
+                tested = (tested[0], False)
             if helper is None or helper.node is fn.node:
                 continue
             yield from self._error_answers(helper, fn, tested, value, first)
@@ -230,6 +235,14 @@ def _refuses_inside(body: list[ast.stmt]) -> bool:
         for inner in ast.walk(stmt)
         if not isinstance(inner, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef)
     )
+
+
+def _field_of(source: ast.Call) -> str | None:
+    """`payload` for `payload.get("tool_name", "")`: a field read from a named answer."""
+    func = source.func
+    if isinstance(func, ast.Attribute) and func.attr == "get" and isinstance(func.value, ast.Name):
+        return func.value.id
+    return None
 
 
 def _fallback(source: ast.expr | None) -> ast.expr | None:
@@ -386,6 +399,48 @@ def render(text):
 ]
 
 HelperErrorAllows.INVALID = [
+    # a field of the helper's answer: an empty answer has none, and the hook allows
+    Invalid(
+        """\
+def _parse_stdin():
+    try:
+        return json.loads(sys.stdin.read())
+    except json.JSONDecodeError:
+        return {}
+
+def main():
+    payload = _parse_stdin()
+    tool_name = payload.get("tool_name", "")
+    if not tool_name:
+        return 0
+    if is_blocked(tool_name, payload):
+        return 2
+    return 0
+
+if __name__ == "__main__":
+    sys.exit(main())
+""",
+        line=5,
+        fixed="""\
+def _parse_stdin():
+    try:
+        return json.loads(sys.stdin.read())
+    except json.JSONDecodeError:
+        raise
+
+def main():
+    payload = _parse_stdin()
+    tool_name = payload.get("tool_name", "")
+    if not tool_name:
+        return 0
+    if is_blocked(tool_name, payload):
+        return 2
+    return 0
+
+if __name__ == "__main__":
+    sys.exit(main())
+""",
+    ),
     # the whole cap check runs only when the price probe answered
     Invalid(
         """\
