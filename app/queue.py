@@ -114,7 +114,7 @@ class _Enqueue:
     caller's thread, before the commit, so that the commit holds the lock for SQL only)."""
 
     job: Job
-    row: tuple[str, str, str, str, str, str]
+    row: list[str]
     inserted: bool = False
     done: bool = False
     error: BaseException | None = None
@@ -123,20 +123,45 @@ class _Enqueue:
     def of(cls, job: Job) -> _Enqueue:
         return cls(
             job,
-            (
+            [
                 job.delivery_id,
                 job.kind.value,
                 job.model_dump_json(),
                 job.repository,
                 job.head_sha,
                 json.dumps(list(job.pull_requests)),
-            ),
+            ],
         )
 
 
-# Rows per INSERT statement of a group commit: far below SQLite's limit on a statement's
-# parameters (32,766 since 3.32; 999 before), whatever the batch.
-ROWS_PER_STATEMENT = 100
+# A group commit's statements, the same whatever the batch's size (one JSON parameter:
+# no statement to prepare again for another size). Each statement executed releases the
+# GIL and waits to take it back (up to the switch interval behind the job threads), so a
+# batch costs a fixed few of them, not a few per job.
+STATES_OF = (
+    "SELECT json_group_object(delivery_id, state) FROM jobs"
+    " WHERE delivery_id IN (SELECT value FROM json_each(?))"
+)
+INSERT_JOBS = (
+    "INSERT INTO jobs (delivery_id, kind, job, repository, head_sha, pull_requests,"
+    " run_after, created_at)"
+    " SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]'),"
+    " json_extract(value, '$[2]'), json_extract(value, '$[3]'), json_extract(value, '$[4]'),"
+    " json_extract(value, '$[5]'), :now, :now FROM json_each(:rows) WHERE true ORDER BY key"
+    # A redelivery is the operator's way to retry a failed delivery.
+    " ON CONFLICT (delivery_id) DO UPDATE SET state = 'pending', attempts = 0,"
+    " run_after = excluded.run_after, finished_at = NULL, check_run_id = NULL,"
+    " reason = 'redelivered after: ' || reason WHERE state = 'failed'"
+)
+FORGET_PULL_REQUESTS = (
+    "DELETE FROM job_prs WHERE job_id IN (SELECT id FROM jobs"
+    " WHERE delivery_id IN (SELECT value FROM json_each(?)))"
+)
+RECORD_PULL_REQUESTS = (
+    "INSERT INTO job_prs (job_id, repository, number)"
+    " SELECT j.id, j.repository, p.value FROM jobs j, json_each(j.pull_requests) p"
+    " WHERE j.delivery_id IN (SELECT value FROM json_each(?))"
+)
 
 
 class SqliteJobQueue:
@@ -384,48 +409,35 @@ class SqliteJobQueue:
             self._ensure_same_file()  # nor one deleted while it was written
 
     def _insert(self, conn: sqlite3.Connection, batch: list[_Enqueue], now: float) -> None:
-        """Insert the batch's jobs (a few statements, whatever its size) and mark which
+        """Insert the batch's jobs, in a few statements whatever its size, and mark which
         were kept: a delivery new to the queue, or one whose job failed (a redelivery is
         the operator's way to retry it). A delivery already queued, running or done, or
         twice in the batch, is kept once: the first of its enqueues is the one kept."""
-        kept: dict[str, int] = {}  # delivery id -> job id, for the rows inserted or reset
-        for start in range(0, len(batch), ROWS_PER_STATEMENT):
-            chunk = batch[start : start + ROWS_PER_STATEMENT]
-            rows = conn.execute(
-                "INSERT INTO jobs (delivery_id, kind, job, repository, head_sha,"
-                " pull_requests, run_after, created_at) VALUES "
-                + ", ".join(["(?, ?, ?, ?, ?, ?, ?, ?)"] * len(chunk))
-                + " ON CONFLICT (delivery_id) DO UPDATE SET state = 'pending', attempts = 0,"
-                " run_after = excluded.run_after, finished_at = NULL, check_run_id = NULL,"
-                " reason = 'redelivered after: ' || reason WHERE state = 'failed'"
-                " RETURNING id, delivery_id",
-                [value for waiting in chunk for value in (*waiting.row, now, now)],
-            ).fetchall()
-            kept.update((delivery_id, job_id) for job_id, delivery_id in rows)
-        pull_requests: list[tuple[int, str, int]] = []
+        delivery_ids = json.dumps(sorted({waiting.job.delivery_id for waiting in batch}))
+        (found,) = conn.execute(STATES_OF, (delivery_ids,)).fetchone()
+        existing: dict[str, str] = json.loads(found or "{}")
+        states = dict(existing)
+        kept: list[str] = []
         for waiting in batch:
-            job_id = kept.pop(waiting.job.delivery_id, None)  # the first of a delivery's
-            if job_id is None:
-                continue
-            waiting.inserted = True
-            pull_requests.extend(
-                (job_id, waiting.job.repository, number) for number in waiting.job.pull_requests
+            delivery_id = waiting.job.delivery_id
+            if states.get(delivery_id, "failed") == "failed":  # new, or to run again
+                waiting.inserted = True
+                kept.append(delivery_id)
+                states[delivery_id] = "pending"  # its later enqueues in the batch: not kept
+        reset = [delivery_id for delivery_id in kept if delivery_id in existing]
+        if reset:  # a failed job queued again: its pull requests are recorded anew
+            conn.execute(FORGET_PULL_REQUESTS, (json.dumps(reset),))
+        before = conn.total_changes
+        conn.execute(
+            INSERT_JOBS, {"now": now, "rows": json.dumps([waiting.row for waiting in batch])}
+        )
+        if conn.total_changes - before != len(kept):  # never answer other than was written
+            raise QueueError(
+                f"the job queue {self.path} kept {conn.total_changes - before} of a batch's"
+                f" jobs where {len(kept)} were expected"
             )
-        # A reset job's pull requests are written anew (its earlier rows go first).
-        reset = sorted({job_id for job_id, _, _ in pull_requests})
-        for start in range(0, len(reset), ROWS_PER_STATEMENT):
-            chunk_ids = reset[start : start + ROWS_PER_STATEMENT]
-            conn.execute(
-                "DELETE FROM job_prs WHERE job_id IN (" + ", ".join(["?"] * len(chunk_ids)) + ")",
-                chunk_ids,
-            )
-        for start in range(0, len(pull_requests), ROWS_PER_STATEMENT):
-            chunk_prs = pull_requests[start : start + ROWS_PER_STATEMENT]
-            conn.execute(
-                "INSERT INTO job_prs (job_id, repository, number) VALUES "
-                + ", ".join(["(?, ?, ?)"] * len(chunk_prs)),
-                [value for row in chunk_prs for value in row],
-            )
+        if kept:
+            conn.execute(RECORD_PULL_REQUESTS, (json.dumps(kept),))
 
     # -- the workers' side ------------------------------------------------------------
 

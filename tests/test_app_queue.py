@@ -464,11 +464,9 @@ def pull_request_rows(queue: SqliteJobQueue) -> list[tuple[str, int]]:
 def test_a_batch_keeps_each_delivery_once_and_answers_each_enqueue(
     queue: SqliteJobQueue, clock: Clock, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """One group commit (written a few rows a statement here, to cross statements) with
-    new deliveries, a delivery twice, one already queued and a failed one redelivered:
-    the first enqueue of each delivery to be kept answers True, every other False; each
-    kept job's pull requests are recorded once."""
-    monkeypatch.setattr(app.queue, "ROWS_PER_STATEMENT", 2)
+    """One group commit with new deliveries, a delivery twice, one already queued and a
+    failed one redelivered: the first enqueue of each delivery to be kept answers True,
+    every other False; each kept job's pull requests are recorded once."""
     queue.enqueue(make_job("d-queued", "a" * 40, (1,)))
     queue.enqueue(make_job("d-failed", "b" * 40, (2, 3)))
     claim = queue.claim("w-1", LEASE)
@@ -548,3 +546,29 @@ def test_only_an_enqueue_waits_for_its_commit_to_reach_the_disk(
     assert queue._writer.execute("PRAGMA synchronous").fetchone()[0] == synchronous["NORMAL"]
     with queue._write() as conn:
         assert conn is queue._writer
+
+
+def test_a_batch_written_otherwise_than_expected_fails_every_enqueue_in_it(
+    queue: SqliteJobQueue, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The answers are worked out before the write; if the write kept other rows (here,
+    a statement that no longer queues a failed delivery again), no answer is given from
+    them: the batch is rolled back and every enqueue in it fails (503, redelivered)."""
+    queue.enqueue(make_job("d-failed", "b" * 40, (2,)))
+    claim = queue.claim("w-1", LEASE)
+    assert claim is not None
+    queue.finish(claim.id, "w-1", "failed", "GitHub kept failing")
+    monkeypatch.setattr(
+        app.queue, "INSERT_JOBS", app.queue.INSERT_JOBS.replace("state = 'failed'", "0")
+    )
+
+    answers = HeldCommit(queue, monkeypatch).enqueue_together(
+        [make_job("d-new", "c" * 40, (3,)), make_job("d-failed", "b" * 40, (2,))]
+    )
+
+    assert all(isinstance(answer, QueueError) for answer in answers), answers
+    assert {row.delivery_id: row.state for row in queue.jobs()} == {
+        "d-failed": "failed",
+        "d-first": "pending",
+    }
+    assert pull_request_rows(queue) == [("d-failed", 2), ("d-first", 99)]
