@@ -44,7 +44,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from app.model import FINAL_STATES, KEEP_FINISHED_SECONDS, STATES, Claim, Job, JobRow, State
@@ -118,6 +118,7 @@ class _Enqueue:
     inserted: bool = False
     done: bool = False
     error: BaseException | None = None
+    woken: threading.Event = field(default_factory=threading.Event)
 
     @classmethod
     def of(cls, job: Job) -> _Enqueue:
@@ -184,9 +185,9 @@ class SqliteJobQueue:
         # This process's writers take turns here rather than in SQLite's busy handler,
         # which polls with growing sleeps and lets a few writers wait for seconds.
         self._write_lock = threading.Lock()
-        # Enqueues waiting for the next group commit, and whether one is being written:
-        # the waiting ones sleep on `_commit`, never on the write lock (see `enqueue`).
-        self._commit = threading.Condition(threading.Lock())
+        # Enqueues waiting for the next group commit, and whether one is being written
+        # (see `enqueue`); `_commit` guards both.
+        self._commit = threading.Lock()
         self._pending: list[_Enqueue] = []
         self._committing = False
         # The two write connections, used under the write lock only: the group commits'
@@ -368,22 +369,22 @@ class SqliteJobQueue:
         done. A redelivery of a delivery whose job failed queues it again.
 
         Group commit: the enqueues that arrive while one is being written wait, and the
-        first of them to wake writes all of them in one transaction and one fsync; each
-        returns only once its own job is on disk. The waiting ones sleep on a condition,
-        not on the write lock: one whose job was written returns when woken, without
-        queueing behind the next commit (or a worker's write) for the lock.
+        first of them writes all of them next, in one transaction and one fsync; each
+        returns only once its own job is on disk. Each waits on an event of its own, not
+        on the write lock: the writer wakes exactly the enqueues it wrote (they return
+        without queueing behind the next commit, or a worker's write, for the lock) and
+        the first of the next batch, which writes it.
         """
         request = _Enqueue.of(job)
         with self._commit:
             self._pending.append(request)
-            while self._committing and not request.done:
-                self._commit.wait()
-            if not request.done:  # nobody is writing, and nobody wrote it: write them all
-                self._committing = True
+            lead = not self._committing
+            self._committing = True
+        if not lead:
+            request.woken.wait()  # its job written, or its turn to write the next batch
+        while not request.done:
+            with self._commit:
                 batch, self._pending = self._pending, []
-            else:
-                batch = []
-        if batch:
             try:
                 self._commit_batch(batch)
             except BaseException as exc:  # none of the batch is kept: all of them fail
@@ -393,8 +394,11 @@ class SqliteJobQueue:
                 with self._commit:
                     for waiting in batch:
                         waiting.done = True
-                    self._committing = False
-                    self._commit.notify_all()
+                        waiting.woken.set()
+                    if self._pending:  # the next batch: its first enqueue writes it
+                        self._pending[0].woken.set()
+                    else:
+                        self._committing = False
         if request.error is not None:
             raise request.error
         return request.inserted
