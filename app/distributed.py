@@ -440,9 +440,11 @@ class Distributed:
             if self._executor is not None
             else None
         )
-        self._pending: list[_Send] = []  # enqueues waiting to be sent together
-        self._pending_lock = threading.Lock()
-        self._send_lock = threading.Lock()
+        # Enqueues waiting to be sent together, and whether a batch is being sent: the
+        # waiting ones sleep on `_handoff` (see `enqueue`).
+        self._handoff = threading.Condition(threading.Lock())
+        self._pending: list[_Send] = []
+        self._sending = False
         self.actor = dramatiq.Actor(
             self._run_message,
             broker=self.broker,
@@ -459,26 +461,34 @@ class Distributed:
     def enqueue(self, job: Job) -> None:
         """Record the delivery, then hand it to dramatiq. A delivery still pending is sent
         again (its first send may have been lost with its process); a duplicate message is
-        dropped when it starts. One that is running or over is not sent."""
+        dropped when it starts. One that is running or over is not sent.
+
+        The enqueues that arrive while a batch is being sent wait, and the first of them
+        to wake sends all of them (one round trip to accept them, then their messages).
+        They sleep on a condition, not on a lock the senders hold: one whose job was sent
+        returns when woken, without queueing behind the next batch's round trips."""
         request = _Send(job)
-        with self._pending_lock:
+        with self._handoff:
             self._pending.append(request)
-        with self._send_lock:
-            if not request.done:  # nobody sent it yet: send everything waiting, in a row
-                with self._pending_lock:
-                    batch, self._pending = self._pending, []
-                try:
-                    accepted = self.ledger.accept_many([waiting.job for waiting in batch])
-                    for waiting, ok in zip(batch, accepted, strict=True):
-                        if ok:
-                            self.actor.send(waiting.job.model_dump_json())
-                        waiting.sent = ok
-                except BaseException as exc:  # not all of them are safe: all of them fail
-                    for waiting in batch:
-                        waiting.error = exc
-                finally:
+            while self._sending and not request.done:
+                self._handoff.wait()
+            if not request.done:  # nobody is sending, and nobody sent it: send them all
+                self._sending = True
+                batch, self._pending = self._pending, []
+            else:
+                batch = []
+        if batch:
+            try:
+                self._send_batch(batch)
+            except BaseException as exc:  # not all of them are safe: all of them fail
+                for waiting in batch:
+                    waiting.error = exc
+            finally:
+                with self._handoff:
                     for waiting in batch:
                         waiting.done = True
+                    self._sending = False
+                    self._handoff.notify_all()
         if request.error is not None:  # one exception per waiter, not one shared object
             raise SendFailed(f"could not hand the job to Redis: {request.error}") from (
                 request.error
@@ -488,6 +498,14 @@ class Distributed:
                 "delivery already taken",
                 extra={"delivery_id": job.delivery_id, "repository": job.repository},
             )
+
+    def _send_batch(self, batch: list[_Send]) -> None:
+        """Accept the waiting enqueues in one round trip, then send each accepted one."""
+        accepted = self.ledger.accept_many([waiting.job for waiting in batch])
+        for waiting, ok in zip(batch, accepted, strict=True):
+            if ok:
+                self.actor.send(waiting.job.model_dump_json())
+            waiting.sent = ok
 
     def counts(self) -> dict[str, int]:
         """Jobs per state across the cluster (for /metrics)."""

@@ -21,8 +21,11 @@ How a job moves:
   completes its check run as superseded when it runs (`app.job`).
 - **Visible.** Every job keeps its state, attempts and last reason, for `failclosed jobs`.
 
-The file is opened in WAL mode with `synchronous=FULL`, so a commit that returned is on
-disk; several processes may share it (one serving, one listing jobs).
+The file is opened in WAL mode. An enqueue's commit is `synchronous=FULL`: once it
+returned, the job is on disk. The workers' writes (claims, leases, finishes) are
+`synchronous=NORMAL`: never lost when the process dies, on disk at the next enqueue or
+checkpoint (see `_open`). Several processes may share the file (one serving, one listing
+jobs).
 
 **The file must stay the one that was opened.** SQLite writes through open descriptors:
 a queue file deleted (or replaced) under a running process takes every later commit
@@ -41,7 +44,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from app.model import FINAL_STATES, KEEP_FINISHED_SECONDS, STATES, Claim, Job, JobRow, State
@@ -107,12 +110,59 @@ def jobs_phrase(count: int) -> str:
 
 @dataclass
 class _Enqueue:
-    """One enqueue waiting for a group commit."""
+    """One enqueue waiting for a group commit: the job, and its row's values (made by the
+    caller's thread, before the commit, so that the commit holds the lock for SQL only)."""
 
     job: Job
+    row: list[str]
     inserted: bool = False
     done: bool = False
     error: BaseException | None = None
+    woken: threading.Event = field(default_factory=threading.Event)
+
+    @classmethod
+    def of(cls, job: Job) -> _Enqueue:
+        return cls(
+            job,
+            [
+                job.delivery_id,
+                job.kind.value,
+                job.model_dump_json(),
+                job.repository,
+                job.head_sha,
+                json.dumps(list(job.pull_requests)),
+            ],
+        )
+
+
+# A group commit's statements, the same whatever the batch's size (one JSON parameter:
+# no statement to prepare again for another size). Each statement executed releases the
+# GIL and waits to take it back (up to the switch interval behind the job threads), so a
+# batch costs a fixed few of them, not a few per job.
+STATES_OF = (
+    "SELECT json_group_object(delivery_id, state) FROM jobs"
+    " WHERE delivery_id IN (SELECT value FROM json_each(?))"
+)
+INSERT_JOBS = (
+    "INSERT INTO jobs (delivery_id, kind, job, repository, head_sha, pull_requests,"
+    " run_after, created_at)"
+    " SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]'),"
+    " json_extract(value, '$[2]'), json_extract(value, '$[3]'), json_extract(value, '$[4]'),"
+    " json_extract(value, '$[5]'), :now, :now FROM json_each(:rows) WHERE true ORDER BY key"
+    # A redelivery is the operator's way to retry a failed delivery.
+    " ON CONFLICT (delivery_id) DO UPDATE SET state = 'pending', attempts = 0,"
+    " run_after = excluded.run_after, finished_at = NULL, check_run_id = NULL,"
+    " reason = 'redelivered after: ' || reason WHERE state = 'failed'"
+)
+FORGET_PULL_REQUESTS = (
+    "DELETE FROM job_prs WHERE job_id IN (SELECT id FROM jobs"
+    " WHERE delivery_id IN (SELECT value FROM json_each(?)))"
+)
+RECORD_PULL_REQUESTS = (
+    "INSERT INTO job_prs (job_id, repository, number)"
+    " SELECT j.id, j.repository, p.value FROM jobs j, json_each(j.pull_requests) p"
+    " WHERE j.delivery_id IN (SELECT value FROM json_each(?))"
+)
 
 
 class SqliteJobQueue:
@@ -135,8 +185,15 @@ class SqliteJobQueue:
         # This process's writers take turns here rather than in SQLite's busy handler,
         # which polls with growing sleeps and lets a few writers wait for seconds.
         self._write_lock = threading.Lock()
-        self._pending: list[_Enqueue] = []  # enqueues waiting for the next group commit
-        self._pending_lock = threading.Lock()
+        # Enqueues waiting for the next group commit, and whether one is being written
+        # (see `enqueue`); `_commit` guards both.
+        self._commit = threading.Lock()
+        self._pending: list[_Enqueue] = []
+        self._committing = False
+        # The two write connections, used under the write lock only: the group commits'
+        # (synchronous=FULL) and the workers' (NORMAL; see `_open`).
+        self._enqueuer: sqlite3.Connection | None = None
+        self._writer: sqlite3.Connection | None = None
         self._identity: FileIdentity | None = None  # recorded once the file is open
         self._lost: str | None = None  # set once the file was found deleted or replaced
         self._anchor: sqlite3.Connection | None = None
@@ -146,10 +203,12 @@ class SqliteJobQueue:
                 self._connection().execute("SELECT 1 FROM jobs LIMIT 1")
             else:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
-                self._anchor = self._open()
+                self._anchor = self._open(synchronous="FULL")
                 self._anchor.executescript(SCHEMA)
                 self._check_writable(self._anchor)
                 self._identity = file_identity(self.path)
+                self._enqueuer = self._open(synchronous="FULL")
+                self._writer = self._open(synchronous="NORMAL")
         except sqlite3.DatabaseError as exc:
             raise self._unusable(exc) from exc
 
@@ -189,9 +248,17 @@ class SqliteJobQueue:
             self._local.conn = conn = self._open()
         return conn
 
-    def _open(self) -> sqlite3.Connection:
+    def _open(self, synchronous: str = "NORMAL") -> sqlite3.Connection:
         """A read-write connection to the queue file. Once the file's identity is known,
-        only to that file: never a new empty one where it was deleted, nor a stranger."""
+        only to that file: never a new empty one where it was deleted, nor a stranger.
+
+        `synchronous`: FULL for the connection whose commits back a 2xx (an enqueue's
+        commit returns once the job is on disk); NORMAL for the workers' own writes (a
+        claim, a lease, a finish): in WAL mode a commit then skips its fsync, is still
+        never lost when the process dies, and is on disk at the next enqueue's commit or
+        checkpoint (both sync the log, everything written before them included). Only a
+        power loss in between can undo one of them, and each is taken over as a killed
+        worker's would be; an acknowledged delivery is never among them."""
         if self._identity is None:
             conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
         else:
@@ -206,7 +273,7 @@ class SqliteJobQueue:
         conn.row_factory = sqlite3.Row
         conn.execute(f"PRAGMA busy_timeout = {int(self._busy_ms)}")
         conn.execute("PRAGMA journal_mode = WAL")
-        conn.execute("PRAGMA synchronous = FULL")
+        conn.execute(f"PRAGMA synchronous = {synchronous}")
         return conn
 
     # -- is it still the file that was opened? --------------------------------------------
@@ -253,16 +320,17 @@ class SqliteJobQueue:
 
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
-        """A write transaction, taken up front so two claimers cannot interleave (other
-        processes on the same file wait in SQLite's busy handler)."""
-        with self._write_lock, self._transaction() as conn:
+        """A worker's write transaction, taken up front so two claimers cannot interleave
+        (other processes on the same file wait in SQLite's busy handler)."""
+        with self._write_lock, self._transaction(self._writer) as conn:
             yield conn
 
     @contextmanager
-    def _transaction(self) -> Iterator[sqlite3.Connection]:
-        """BEGIN IMMEDIATE ... COMMIT on this thread's connection; the caller holds the
+    def _transaction(self, conn: sqlite3.Connection | None) -> Iterator[sqlite3.Connection]:
+        """BEGIN IMMEDIATE ... COMMIT on one of the write connections; the caller holds the
         write lock."""
-        conn = self._connection()
+        if conn is None:
+            raise QueueError(f"the job queue {self.path} is closed, or open read-only")
         try:
             conn.execute("BEGIN IMMEDIATE")
         except sqlite3.OperationalError as exc:
@@ -288,6 +356,11 @@ class SqliteJobQueue:
             if self._anchor is not None:
                 self._anchor.close()
                 self._anchor = None
+        with self._write_lock:
+            for conn in (self._enqueuer, self._writer):
+                if conn is not None:
+                    conn.close()
+            self._enqueuer = self._writer = None
 
     # -- the webhook's side -----------------------------------------------------------
 
@@ -295,63 +368,80 @@ class SqliteJobQueue:
         """Keep the job durably; False when this delivery is already queued, running or
         done. A redelivery of a delivery whose job failed queues it again.
 
-        Group commit: enqueues that arrive while another write holds the lock are written
-        together by whichever of them gets it first, in one transaction and one fsync;
-        each returns only once its own job is on disk.
+        Group commit: the enqueues that arrive while one is being written wait, and the
+        first of them writes all of them next, in one transaction and one fsync; each
+        returns only once its own job is on disk. Each waits on an event of its own, not
+        on the write lock: the writer wakes exactly the enqueues it wrote (they return
+        without queueing behind the next commit, or a worker's write, for the lock) and
+        the first of the next batch, which writes it.
         """
-        request = _Enqueue(job)
-        with self._pending_lock:
+        request = _Enqueue.of(job)
+        with self._commit:
             self._pending.append(request)
-        with self._write_lock:
-            if not request.done:  # nobody wrote it yet: write everything waiting
-                with self._pending_lock:
-                    batch, self._pending = self._pending, []
-                try:
-                    self._ensure_same_file()  # not into a file no restart will find
-                    with self._transaction() as conn:
-                        now = self._clock()
-                        for waiting in batch:
-                            waiting.inserted = self._insert(conn, waiting.job, now)
-                    self._ensure_same_file()  # nor one deleted while it was written
-                except BaseException as exc:  # none of the batch is kept: all of them fail
-                    for waiting in batch:
-                        waiting.error = exc
-                finally:
+            lead = not self._committing
+            self._committing = True
+        if not lead:
+            request.woken.wait()  # its job written, or its turn to write the next batch
+        while not request.done:
+            with self._commit:
+                batch, self._pending = self._pending, []
+            try:
+                self._commit_batch(batch)
+            except BaseException as exc:  # none of the batch is kept: all of them fail
+                for waiting in batch:
+                    waiting.error = exc
+            finally:
+                with self._commit:
                     for waiting in batch:
                         waiting.done = True
+                        waiting.woken.set()
+                    if self._pending:  # the next batch: its first enqueue writes it
+                        self._pending[0].woken.set()
+                    else:
+                        self._committing = False
         if request.error is not None:
             raise request.error
         return request.inserted
 
-    def _insert(self, conn: sqlite3.Connection, job: Job, now: float) -> bool:
-        inserted = conn.execute(
-            "INSERT INTO jobs (delivery_id, kind, job, repository, head_sha,"
-            " pull_requests, run_after, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
-            # A redelivery is the operator's way to retry a failed delivery.
-            " ON CONFLICT (delivery_id) DO UPDATE SET state = 'pending', attempts = 0,"
-            " run_after = excluded.run_after, finished_at = NULL, check_run_id = NULL,"
-            " reason = 'redelivered after: ' || reason WHERE state = 'failed'",
-            (
-                job.delivery_id,
-                job.kind.value,
-                job.model_dump_json(),
-                job.repository,
-                job.head_sha,
-                json.dumps(list(job.pull_requests)),
-                now,
-                now,
-            ),
-        ).rowcount
-        if inserted and job.pull_requests:
-            (job_id,) = conn.execute(
-                "SELECT id FROM jobs WHERE delivery_id = ?", (job.delivery_id,)
-            ).fetchone()
-            conn.execute("DELETE FROM job_prs WHERE job_id = ?", (job_id,))
-            conn.executemany(
-                "INSERT INTO job_prs (job_id, repository, number) VALUES (?, ?, ?)",
-                [(job_id, job.repository, number) for number in job.pull_requests],
+    def _commit_batch(self, batch: list[_Enqueue]) -> None:
+        """Write the waiting enqueues in one transaction on the enqueue connection
+        (synchronous=FULL: the commit returns once they are on disk)."""
+        with self._write_lock:
+            self._ensure_same_file()  # not into a file no restart will find
+            with self._transaction(self._enqueuer) as conn:
+                self._insert(conn, batch, self._clock())
+            self._ensure_same_file()  # nor one deleted while it was written
+
+    def _insert(self, conn: sqlite3.Connection, batch: list[_Enqueue], now: float) -> None:
+        """Insert the batch's jobs, in a few statements whatever its size, and mark which
+        were kept: a delivery new to the queue, or one whose job failed (a redelivery is
+        the operator's way to retry it). A delivery already queued, running or done, or
+        twice in the batch, is kept once: the first of its enqueues is the one kept."""
+        delivery_ids = json.dumps(sorted({waiting.job.delivery_id for waiting in batch}))
+        (found,) = conn.execute(STATES_OF, (delivery_ids,)).fetchone()
+        existing: dict[str, str] = json.loads(found or "{}")
+        states = dict(existing)
+        kept: list[str] = []
+        for waiting in batch:
+            delivery_id = waiting.job.delivery_id
+            if states.get(delivery_id, "failed") == "failed":  # new, or to run again
+                waiting.inserted = True
+                kept.append(delivery_id)
+                states[delivery_id] = "pending"  # its later enqueues in the batch: not kept
+        reset = [delivery_id for delivery_id in kept if delivery_id in existing]
+        if reset:  # a failed job queued again: its pull requests are recorded anew
+            conn.execute(FORGET_PULL_REQUESTS, (json.dumps(reset),))
+        before = conn.total_changes
+        conn.execute(
+            INSERT_JOBS, {"now": now, "rows": json.dumps([waiting.row for waiting in batch])}
+        )
+        if conn.total_changes - before != len(kept):  # never answer other than was written
+            raise QueueError(
+                f"the job queue {self.path} kept {conn.total_changes - before} of a batch's"
+                f" jobs where {len(kept)} were expected"
             )
-        return bool(inserted)
+        if kept:
+            conn.execute(RECORD_PULL_REQUESTS, (json.dumps(kept),))
 
     # -- the workers' side ------------------------------------------------------------
 

@@ -346,7 +346,8 @@ def embedded_backend(
 
     return Backend(
         description=(
-            f"embedded: SqliteJobQueue ({queue.path.name}, WAL, synchronous=FULL) "
+            f"embedded: SqliteJobQueue ({queue.path.name}, WAL; enqueues synchronous=FULL, "
+            "workers' writes NORMAL) "
             f"+ {threads} worker threads in the server process"
         ),
         sink=workers,

@@ -376,6 +376,62 @@ def test_concurrent_enqueues_are_sent_once_each(distributed: Any, client: redis.
     assert client.llen("failclosed-dramatiq:failclosed") == 30  # dramatiq's queue
 
 
+def test_an_enqueue_sent_by_another_returns_without_waiting_for_the_next_send(
+    distributed: Any, client: redis.Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Enqueues that waited while a batch was sent go out together in the next; once
+    theirs is sent, each returns, even while a later batch's send is still under way
+    (they do not queue behind it)."""
+    import threading
+
+    web = distributed()
+    batches: list[list[str]] = []
+    release_first, release_third = threading.Event(), threading.Event()
+    real = web._send_batch
+    answered: dict[str, bool] = {}
+
+    def send(one: Job) -> None:
+        web.enqueue(one)
+        answered[one.delivery_id] = True
+
+    late = threading.Thread(target=send, args=(make_job("d-late", "e" * 40, (98,)),))
+
+    def send_batch(batch: list[Any]) -> None:
+        batches.append(sorted(waiting.job.delivery_id for waiting in batch))
+        if len(batches) == 1:
+            release_first.wait()
+        if len(batches) == 3:
+            release_third.wait()
+        real(batch)
+        if len(batches) == 2:  # a later enqueue arrives while this batch is sent
+            late.start()
+            wait_for(lambda: len(web._pending) == 1, what="the late enqueue never waited")
+
+    monkeypatch.setattr(web, "_send_batch", send_batch)
+    first = threading.Thread(target=send, args=(make_job("d-first", "f" * 40, (99,)),))
+    first.start()
+    wait_for(lambda: len(batches) == 1, what="the first send never started")
+    jobs = [make_job(f"d-{i}", f"{i:040x}", (i,)) for i in range(3)]
+    threads = [threading.Thread(target=send, args=(one,)) for one in jobs]
+    for thread in threads:
+        thread.start()
+    wait_for(lambda: len(web._pending) == 3, what="the enqueues never waited")
+    release_first.set()
+    try:
+        wait_for(lambda: len(batches) == 3, what="the late enqueue was never sent")
+        for thread in [first, *threads]:
+            thread.join(10)
+            assert not thread.is_alive(), "an enqueue sent already did not return"
+        assert "d-late" not in answered  # its send is still held
+    finally:
+        release_third.set()
+        late.join(10)
+    assert batches == [["d-first"], ["d-0", "d-1", "d-2"], ["d-late"]]
+    assert sorted(answered) == ["d-0", "d-1", "d-2", "d-first", "d-late"]
+    assert web.ledger.counts()["pending"] == 5
+    assert client.llen("failclosed-dramatiq:failclosed") == 5
+
+
 def test_a_failed_send_fails_the_enqueue(distributed: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     """The webhook then answers 503 and GitHub can redeliver; the ledger entry stays
     pending, and is sent again by the redelivery or the sweeper."""

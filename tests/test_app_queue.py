@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
-from support import HEAD_SHA, make_job
+from support import HEAD_SHA, make_job, wait_for
 
+import app.queue
+from app.model import Job
 from app.queue import QueueError, SqliteJobQueue
 
 NEWER = "b" * 40
@@ -397,3 +401,174 @@ def test_a_queue_file_that_cannot_be_written_is_refused_at_open(
 def test_a_read_only_file_can_still_be_listed(read_only_queue_file: Path) -> None:
     """`failclosed jobs` only reads: a file it cannot write is no reason to refuse."""
     assert SqliteJobQueue(read_only_queue_file, readonly=True).counts()["pending"] == 0
+
+
+# --- group commits (issue 11: acknowledgements under a burst) ------------------------------
+
+
+class HeldCommit:
+    """Holds the first group commit back, so that the enqueues arriving meanwhile are
+    written together in the next one: a batch of known content, without timing."""
+
+    def __init__(self, queue: SqliteJobQueue, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.queue = queue
+        self.batches: list[list[str]] = []
+        self.release = threading.Event()
+        self.after_commit: list[Callable[[], None]] = []
+        real = queue._commit_batch
+
+        def commit_batch(batch: list[Any]) -> None:
+            self.batches.append([waiting.job.delivery_id for waiting in batch])
+            if len(self.batches) == 1:
+                self.release.wait()
+            real(batch)
+            for then in self.after_commit:
+                then()
+
+        monkeypatch.setattr(queue, "_commit_batch", commit_batch)
+
+    def enqueue_together(self, jobs: list[Job]) -> list[bool | BaseException]:
+        """Enqueue a first job (held), then `jobs` from threads of their own, wait until
+        all of them wait, release: they are written in one batch. Each one's answer."""
+        results: dict[int, bool | BaseException] = {}
+
+        def send(n: int, job: Job) -> None:
+            try:
+                results[n] = self.queue.enqueue(job)
+            except BaseException as exc:
+                results[n] = exc
+
+        first = threading.Thread(target=send, args=(-1, make_job("d-first", "f" * 40, (99,))))
+        first.start()
+        wait_for(lambda: len(self.batches) == 1, what="the first commit never started")
+        threads = [threading.Thread(target=send, args=pair) for pair in enumerate(jobs)]
+        for thread in threads:
+            thread.start()
+        wait_for(lambda: len(self.queue._pending) == len(jobs), what="enqueues not waiting")
+        self.release.set()
+        for thread in [first, *threads]:
+            thread.join(10)
+            assert not thread.is_alive(), "an enqueue never returned"
+        assert results[-1] is True
+        return [results[n] for n in range(len(jobs))]
+
+
+def pull_request_rows(queue: SqliteJobQueue) -> list[tuple[str, int]]:
+    rows = queue._connection().execute(
+        "SELECT j.delivery_id, p.number FROM job_prs p JOIN jobs j ON j.id = p.job_id"
+        " ORDER BY j.delivery_id, p.number"
+    )
+    return [(delivery_id, number) for delivery_id, number in rows]
+
+
+def test_a_batch_keeps_each_delivery_once_and_answers_each_enqueue(
+    queue: SqliteJobQueue, clock: Clock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One group commit with new deliveries, a delivery twice, one already queued and a
+    failed one redelivered: the first enqueue of each delivery to be kept answers True,
+    every other False; each kept job's pull requests are recorded once."""
+    queue.enqueue(make_job("d-queued", "a" * 40, (1,)))
+    queue.enqueue(make_job("d-failed", "b" * 40, (2, 3)))
+    claim = queue.claim("w-1", LEASE)
+    assert claim is not None and claim.job.delivery_id == "d-queued"
+    claim = queue.claim("w-1", LEASE)
+    assert claim is not None and claim.job.delivery_id == "d-failed"
+    queue.finish(claim.id, "w-1", "failed", "GitHub kept failing")
+
+    jobs = [
+        make_job("d-1", "1" * 40, (11,)),
+        make_job("d-twice", "2" * 40, (12, 13)),
+        make_job("d-queued", "a" * 40, (1,)),
+        make_job("d-failed", "b" * 40, (2, 3)),
+        make_job("d-twice", "2" * 40, (12, 13)),
+        make_job("d-failed", "b" * 40, (2, 3)),
+        make_job("d-none", "3" * 40, ()),
+    ]
+    answers = HeldCommit(queue, monkeypatch).enqueue_together(jobs)
+
+    kept: dict[str, list[bool | BaseException]] = {}
+    for job, answer in zip(jobs, answers, strict=True):
+        kept.setdefault(job.delivery_id, []).append(answer)
+    assert {delivery: sorted(each, key=str) for delivery, each in kept.items()} == {
+        "d-1": [True],
+        "d-twice": [False, True],  # whichever of the two came first
+        "d-queued": [False],
+        "d-failed": [False, True],
+        "d-none": [True],
+    }
+    assert {row.delivery_id: row.state for row in queue.jobs()} == {
+        "d-first": "pending",
+        "d-1": "pending",
+        "d-twice": "pending",
+        "d-queued": "running",
+        "d-failed": "pending",
+        "d-none": "pending",
+    }
+    assert pull_request_rows(queue) == [
+        ("d-1", 11),
+        ("d-failed", 2),
+        ("d-failed", 3),
+        ("d-first", 99),
+        ("d-queued", 1),
+        ("d-twice", 12),
+        ("d-twice", 13),
+    ]
+
+
+def test_an_enqueue_written_by_another_returns_without_the_write_lock(
+    queue: SqliteJobQueue, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Once its job is committed, an enqueue returns: it does not queue for the write
+    lock behind a worker's write (or the next commit) that took the lock meanwhile."""
+    held = HeldCommit(queue, monkeypatch)
+    # Right after the second commit, a worker's write takes the lock and keeps it.
+    held.after_commit.append(
+        lambda: len(held.batches) == 2 and queue._write_lock.acquire(blocking=False)
+    )
+    try:
+        answers = held.enqueue_together([make_job(f"d-{n}", f"{n:040x}", (n,)) for n in range(3)])
+        assert queue._write_lock.locked()
+    finally:
+        if queue._write_lock.locked():
+            queue._write_lock.release()
+    assert answers == [True, True, True]
+    assert [sorted(batch) for batch in held.batches] == [["d-first"], ["d-0", "d-1", "d-2"]]
+
+
+def test_only_an_enqueue_waits_for_its_commit_to_reach_the_disk(
+    queue: SqliteJobQueue,
+) -> None:
+    """synchronous=FULL for the connection of the enqueues (a 2xx means on disk); NORMAL
+    for the workers' writes (a claim, a lease, a finish: never an acknowledged delivery)."""
+    synchronous = {"FULL": 2, "NORMAL": 1}
+    assert queue._enqueuer is not None and queue._writer is not None
+    assert queue._enqueuer.execute("PRAGMA synchronous").fetchone()[0] == synchronous["FULL"]
+    assert queue._writer.execute("PRAGMA synchronous").fetchone()[0] == synchronous["NORMAL"]
+    with queue._write() as conn:
+        assert conn is queue._writer
+
+
+def test_a_batch_written_otherwise_than_expected_fails_every_enqueue_in_it(
+    queue: SqliteJobQueue, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The answers are worked out before the write; if the write kept other rows (here,
+    a statement that no longer queues a failed delivery again), no answer is given from
+    them: the batch is rolled back and every enqueue in it fails (503, redelivered)."""
+    queue.enqueue(make_job("d-failed", "b" * 40, (2,)))
+    claim = queue.claim("w-1", LEASE)
+    assert claim is not None
+    queue.finish(claim.id, "w-1", "failed", "GitHub kept failing")
+    monkeypatch.setattr(
+        app.queue, "INSERT_JOBS", app.queue.INSERT_JOBS.replace("state = 'failed'", "0")
+    )
+
+    answers = HeldCommit(queue, monkeypatch).enqueue_together(
+        [make_job("d-new", "c" * 40, (3,)), make_job("d-failed", "b" * 40, (2,))]
+    )
+
+    assert all(isinstance(answer, QueueError) for answer in answers), answers
+    assert {row.delivery_id: row.state for row in queue.jobs()} == {
+        "d-failed": "failed",
+        "d-first": "pending",
+    }
+    assert pull_request_rows(queue) == [("d-failed", 2), ("d-first", 99)]
