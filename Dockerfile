@@ -12,7 +12,7 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 COPY pyproject.toml README.md /tmp/failclosed/
 COPY analyzers /tmp/failclosed/analyzers
 COPY app /tmp/failclosed/app
-RUN pip install --no-cache-dir /tmp/failclosed \
+RUN pip install --no-cache-dir '/tmp/failclosed[app]' \
     && rm -rf /tmp/failclosed \
     && useradd --create-home --uid 10001 --user-group failclosed
 

@@ -44,3 +44,11 @@ def test_dockerfile_copies_what_the_package_needs() -> None:
     text = DOCKERFILE.read_text()
     for needed in ("pyproject.toml", "README.md", "analyzers", "app"):
         assert re.search(rf"^COPY .*\b{re.escape(needed)}\b", text, re.MULTILINE), needed
+
+
+def test_dockerfile_installs_the_app_extra() -> None:
+    # `pip install failclosed` alone is the analyzer; the image serves the App.
+    text = DOCKERFILE.read_text()
+    assert re.search(
+        r"^RUN pip install --no-cache-dir '/tmp/failclosed\[app\]' ", text, re.MULTILINE
+    )
