@@ -37,7 +37,7 @@ from typing import Any, ClassVar, Protocol
 from app import metrics
 from app.apply_fixes import interrupted_message, run_apply_fixes
 from app.code_scanning import run_code_scanning
-from app.job import failure_reason, run_analysis
+from app.job import checked_subject, failure_reason, run_analysis
 from app.merge_group import run_merge_group
 from app.model import Claim, Job, JobKind, RetryableError, RunResult, State
 from app.ports import GitHubPort
@@ -208,7 +208,7 @@ class JobExecutor:
                     job.repository, job.head_sha, CHECK_NAME, job.delivery_id
                 )
                 if check_run_id is not None:
-                    payload = failed_check_run_payload(reason, job.head_sha)
+                    payload = failed_check_run_payload(reason, job.head_sha, checked_subject(job))
                     github.update_check_run(job.repository, check_run_id, payload)
         except Exception as exc:
             logger.warning("could not fail the check run: %s", failure_reason(exc))

@@ -220,7 +220,9 @@ def failing_closed(job: Job, port: CountingPort, check_id: int) -> Iterator[None
         yield
     except BaseException as exc:
         reason = failure_reason(exc)
-        marked = _mark_failed(port, job.repository, check_id, job.head_sha, reason)
+        marked = _mark_failed(
+            port, job.repository, check_id, job.head_sha, reason, checked_subject(job)
+        )
         logger.warning(
             "%s job failed",
             job.kind.value,
@@ -810,14 +812,27 @@ def failure_reason(exc: BaseException) -> str:
     return f"{name}: {message}" if message else name
 
 
-def _mark_failed(port: CountingPort, repo: str, check_id: int, head_sha: str, reason: str) -> bool:
+def checked_subject(job: Job) -> str:
+    """What the job's check run is about, as its title and summary say it."""
+    return "merge group" if job.kind is JobKind.MERGE_GROUP else publish.PULL_REQUEST
+
+
+def _mark_failed(
+    port: CountingPort,
+    repo: str,
+    check_id: int,
+    head_sha: str,
+    reason: str,
+    subject: str = publish.PULL_REQUEST,
+) -> bool:
     """Complete the check run as failure; False if even that failed.
 
     A check run left `in_progress` still blocks a required check, so losing this update
     is not fail-open; the original exception is the one worth re-raising.
     """
     try:
-        port.update_check_run(repo, check_id, publish.failed_check_run_payload(reason, head_sha))
+        payload = publish.failed_check_run_payload(reason, head_sha, subject)
+        port.update_check_run(repo, check_id, payload)
     except Exception as exc:
         logger.warning("could not mark check run %s failed: %s", check_id, failure_reason(exc))
         return False

@@ -121,6 +121,7 @@ def run_merge_group(
             rule_names=rule_names(),
             unread=[] if analysis.files else analysis.excluded,
             offer_fixes=False,
+            subject="merge group",
         )
         for payload in payloads:
             port.update_check_run(repo, check_id, payload)

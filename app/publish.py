@@ -56,6 +56,14 @@ APPLY_FIXES_ACTION = {
 }
 ACTION_LIMITS = {"label": 20, "identifier": 20, "description": 40}
 FAILED_TITLE = "Could not verify this pull request"
+PULL_REQUEST = "pull request"  # what a check run is about: this, or "merge group"
+
+
+def failed_title(subject: str = PULL_REQUEST) -> str:
+    """ "Could not verify this pull request", or "... this merge group" for a queue's."""
+    return f"Could not verify this {subject}"
+
+
 # The path of an analysis error about the whole pull request (GitHub did not list all
 # its files), not about one file: it is said as itself, never counted as "1 file".
 WHOLE_PULL_REQUEST = "(pull request)"
@@ -442,6 +450,7 @@ def check_run_payloads(
     rule_names: Mapping[str, str] | None = None,
     unread: Sequence[str] = (),
     offer_fixes: bool = True,
+    subject: str = PULL_REQUEST,
 ) -> list[dict[str, object]]:
     """The completed check run: the first body for POST (or PATCH), then PATCHes.
 
@@ -452,12 +461,12 @@ def check_run_payloads(
     run's `details_url`. `unread` names the changed Python files the configuration left
     out when none was analysed: the title says so, so a pass never looks like a review.
     Without `offer_fixes` (a merge group: no branch to commit to) there is no "Apply
-    fixes" button.
+    fixes" button; `subject` names what was checked ("pull request", "merge group").
     """
-    title = _check_title(findings, errors, unread)
+    title = _check_title(findings, errors, unread, subject)
     summary = _check_summary(findings, errors, rule_names or {})
     if unread and not findings and not errors:
-        summary = _unread_note(unread) + "\n\n" + summary
+        summary = _unread_note(unread, subject) + "\n\n" + summary
     annotations = [_annotation(f, rule_names or {}) for f in findings]
     batches = [
         annotations[i : i + ANNOTATIONS_PER_REQUEST]
@@ -482,7 +491,9 @@ def check_run_payloads(
     return [first, *rest]
 
 
-def failed_check_run_payload(reason: str, head_sha: str | None = None) -> dict[str, object]:
+def failed_check_run_payload(
+    reason: str, head_sha: str | None = None, subject: str = PULL_REQUEST
+) -> dict[str, object]:
     """The run when analysis itself failed: a failure, never success, neutral or skipped.
 
     Neutral and skipped pass branch protection like success, so an app that crashed
@@ -490,7 +501,7 @@ def failed_check_run_payload(reason: str, head_sha: str | None = None) -> dict[s
     meant for the pull request's readers, not a traceback with secrets in it.
     """
     summary = (
-        f"failclosed could not analyse this pull request: {_one_line(reason)}\n\n"
+        f"failclosed could not analyse this {subject}: {_one_line(reason)}\n\n"
         "The check fails closed: an unverified change is not allowed through. "
         "Push again or re-run the check to retry."
     )
@@ -501,7 +512,7 @@ def failed_check_run_payload(reason: str, head_sha: str | None = None) -> dict[s
         status="completed",
         conclusion="failure",
         output={
-            "title": FAILED_TITLE,
+            "title": failed_title(subject),
             "summary": _truncate(summary, SUMMARY_LIMIT, "reason truncated"),
         },
     )
@@ -524,10 +535,13 @@ def not_analysed_payload(status: str, reason: str) -> dict[str, object]:
 
 
 def _check_title(
-    findings: Sequence[Finding], errors: Sequence[AnalysisError], unread: Sequence[str] = ()
+    findings: Sequence[Finding],
+    errors: Sequence[AnalysisError],
+    unread: Sequence[str] = (),
+    subject: str = PULL_REQUEST,
 ) -> str:
     if errors:
-        return f"{FAILED_TITLE}: {not_analysed(errors)}"
+        return f"{failed_title(subject)}: {not_analysed(errors)}"
     if unread and not findings:
         if len(unread) == 1:
             return "Nothing analysed: the changed Python file is excluded by the configuration"
@@ -553,14 +567,14 @@ def not_analysed(errors: Sequence[AnalysisError]) -> str:
     return "; ".join(said)
 
 
-def _unread_note(unread: Sequence[str]) -> str:
+def _unread_note(unread: Sequence[str], subject: str = PULL_REQUEST) -> str:
     """Which files were left out, so a reviewer sees what the pass does not cover."""
     shown = ", ".join(f"`{_cell(p)}`" for p in unread[:20])
     more = f" and {len(unread) - 20} more" if len(unread) > 20 else ""
     return (
         f"**Not analysed.** The repository's `exclude` setting (or a folder failclosed "
         f"always skips) leaves out every changed Python file: {shown}{more}. Nothing in "
-        "this pull request was checked for fail-open paths."
+        f"this {subject} was checked for fail-open paths."
     )
 
 

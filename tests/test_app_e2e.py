@@ -905,7 +905,8 @@ def test_merge_group_that_cannot_be_analysed_fails_closed(
     assert calls(run) == [TOKEN, *MERGE_GROUP_JOB]
     check = run.one(*MG_CHECK_UPDATE).json()
     assert (check["head_sha"], check["conclusion"]) == (MG_HEAD_SHA, "failure")
-    assert check["output"]["title"] == f"{FAILED_TITLE}: 1 file could not be analysed"
+    title = check["output"]["title"]
+    assert title == "Could not verify this merge group: 1 file could not be analysed"
     assert "does not parse" in check["output"]["summary"]
     assert_no_pull_request_traffic(run)
 

@@ -105,7 +105,7 @@ def test_a_file_that_cannot_be_parsed_fails_the_check_as_unverified() -> None:
     run_merge_group(merge_group_job(), gh)
 
     assert gh.conclusion() == "failure"
-    assert gh.title() == f"{publish.FAILED_TITLE}: 1 file could not be analysed"
+    assert gh.title() == "Could not verify this merge group: 1 file could not be analysed"
 
 
 def test_a_linked_file_in_the_group_is_analysed_through_its_target_as_for_a_pr() -> None:
@@ -142,7 +142,7 @@ def test_a_link_to_no_file_of_the_repository_fails_the_groups_check(target: str,
     result = run_merge_group(merge_group_job(), gh)
 
     assert result.blocking and gh.conclusion() == "failure"
-    assert gh.title() == f"{publish.FAILED_TITLE}: 1 file could not be analysed"
+    assert gh.title() == f"{publish.failed_title('merge group')}: 1 file could not be analysed"
     assert why in gh.check_updates()[-1]["output"]["summary"]
 
 
@@ -167,8 +167,10 @@ def test_github_failing_the_comparison_fails_the_check_run(error: GitHubError) -
 
     assert gh.names() == ["create_check_run", "compare_commits", "update_check_run"]
     assert gh.conclusion() == "failure"
-    assert gh.title() == publish.FAILED_TITLE
-    assert str(error.message) in gh.check_updates()[-1]["output"]["summary"]
+    assert gh.title() == "Could not verify this merge group"
+    summary = gh.check_updates()[-1]["output"]["summary"]
+    assert str(error.message) in summary
+    assert "could not analyse this merge group" in summary and "pull request" not in summary
 
 
 def test_it_runs_merge_group_jobs_only() -> None:
