@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 from analyzers.fixes import ReplaceStatements
 from analyzers.rules.base import Hit, Invalid, Rule
-from analyzers.rules.common import append_to_handler, tries
+from analyzers.rules.common import append_to_handler, caught, tries
 from analyzers.semantics import FunctionInfo, ModuleInfo, call_name, catches_failures
 
 # Steps whose output is the safe form of their input: a word of the callee's name.
@@ -61,6 +61,7 @@ class RawInputWhenSanitizerFails(Rule):
     trigger = ("except",)
 
     def check(self, fn: FunctionInfo, info: ModuleInfo) -> Iterator[Hit]:
+        yield from _own_input_returned(fn)
         for node in tries(fn):
             protected = _protected_outputs(node.body)
             if not protected:
@@ -76,6 +77,39 @@ class RawInputWhenSanitizerFails(Rule):
                             "the step should have protected goes on unprotected."
                         ),
                         edits=[_fail_closed(handler, stmt)],
+                        key_nodes=[handler],
+                    )
+
+
+def _own_input_returned(fn: FunctionInfo) -> Iterator[Hit]:
+    """The function is the redaction step (`redact_document_body(body)`), and a failure
+    anywhere in it (its policy does not parse) returns its input untouched."""
+    node = fn.node
+    if not isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+        return
+    if not SANITIZER.search(node.name):
+        return
+    params = {a.arg for a in [*node.args.posonlyargs, *node.args.args, *node.args.kwonlyargs]}
+    params -= {"self", "cls"}
+    for tried in tries(fn):
+        for handler in tried.handlers:
+            if not catches_failures(handler, tried):
+                continue
+            for stmt in handler.body:
+                if (
+                    isinstance(stmt, ast.Return)
+                    and isinstance(stmt.value, ast.Name)
+                    and stmt.value.id in params
+                    and not _protected_outputs(tried.body)
+                ):
+                    yield Hit(
+                        node=stmt,
+                        message=(
+                            f"`{fn.qualname}` returns its input `{stmt.value.id}` untouched when "
+                            f"it catches {caught(handler)}: what it should have protected goes "
+                            "on unprotected."
+                        ),
+                        edits=[ReplaceStatements(stmt, stmt, ("raise",))],
                         key_nodes=[handler],
                     )
 
@@ -168,6 +202,25 @@ def pretty(text):
 ]
 
 RawInputWhenSanitizerFails.INVALID = [
+    Invalid(
+        """\
+def redact_document_body(body, config):
+    try:
+        policy = parse_policy(config.memory_defense)
+    except Exception:
+        return body
+    return policy.scrub(body)
+""",
+        line=5,
+        fixed="""\
+def redact_document_body(body, config):
+    try:
+        policy = parse_policy(config.memory_defense)
+    except Exception:
+        raise
+    return policy.scrub(body)
+""",
+    ),
     Invalid(
         """\
 def shown_output(registry, output):

@@ -60,8 +60,10 @@ class FailedDetectorFindsNothing(Rule):
     summary = "A detector that fails is read as a detector that found nothing."
     fix_safety = "A failing detector fails the analysis."
     trigger = ("analy", "scan", "detect", "recogni", "classif", "moderat", "inspect", "find_")
+    fallback = True  # a rule that already reports the same lines (FC101's `return []`) speaks
 
     def check(self, fn: FunctionInfo, info: ModuleInfo) -> Iterator[Hit]:
+        yield from _detector_answers_nothing(fn)
         for node in own_nodes(fn.node):
             if not isinstance(node, ast.Try | ast.TryStar):
                 continue
@@ -82,6 +84,35 @@ class FailedDetectorFindsNothing(Rule):
                             f"`{detected[name]}()` raises {caught(handler)}: a detector that "
                             "could not look is read as one that found nothing, and the input "
                             "passes as clean."
+                        ),
+                        edits=[ReplaceStatements(stmt, stmt, ("raise",))],
+                        key_nodes=[handler],
+                    )
+
+
+def _detector_answers_nothing(fn: FunctionInfo) -> Iterator[Hit]:
+    """The function is the detector (`def scan(self, content)`): a handler of a failure
+    answers an empty list of issues, which its callers read as "clean"."""
+    name = getattr(fn.node, "name", "")
+    if not DETECTOR_CALL.match(name):
+        return
+    for node in own_nodes(fn.node):
+        if not isinstance(node, ast.Try | ast.TryStar):
+            continue
+        answers = any(isinstance(n, ast.Return) and n.value is not None for n in node.body)
+        if not answers:
+            continue
+        for handler in node.handlers:
+            if not catches_failures(handler, node) or _records_the_error(handler):
+                continue
+            for stmt in handler.body:
+                if isinstance(stmt, ast.Return) and is_empty_collection(stmt.value):
+                    yield Hit(
+                        node=stmt,
+                        message=(
+                            f"`{fn.qualname}` answers no issues found when it catches "
+                            f"{caught(handler)}: a detector that could not look is read as "
+                            "one that found nothing, and the input passes as clean."
                         ),
                         edits=[ReplaceStatements(stmt, stmt, ("raise",))],
                         key_nodes=[handler],
@@ -172,6 +203,25 @@ def suggestions(client, prefix):
 ]
 
 FailedDetectorFindsNothing.INVALID = [
+    Invalid(
+        """\
+class FragmentGuard:
+    def scan(self, content, source=""):
+        try:
+            return list(self._guard.review_code(content, source))
+        except Exception:
+            return []
+""",
+        line=6,
+        fixed="""\
+class FragmentGuard:
+    def scan(self, content, source=""):
+        try:
+            return list(self._guard.review_code(content, source))
+        except Exception:
+            raise
+""",
+    ),
     Invalid(
         """\
 def analyze(registry, text):
