@@ -57,6 +57,9 @@ CANNOT_ANALYSE = 2  # as `failclosed diff`: the change could not be judged
 PULL_REQUEST_EVENTS = ("pull_request", "pull_request_target")
 DEFAULT_SARIF = "failclosed.sarif"
 
+# What a run judged, as its messages name it.
+SUBJECTS = {"pull_request": publish.PULL_REQUEST, "merge_group": "merge group", "push": "push"}
+
 
 class ActionError(Exception):
     """The run cannot analyse what its event asks for; the message says what to change."""
@@ -401,11 +404,13 @@ def report_and_exit(
     # What the review does not carry inline (past its limit, off the diff, or no review at
     # all) is annotated, so that every finding is on the run, as the review's body says.
     shown = [f for f in report.findings if publish.fingerprint(f) not in inline]
-    for line in publish.workflow_commands(shown, report.errors, names):
+    subject = SUBJECTS.get(target.event, "change")
+    for line in publish.workflow_commands(shown, report.errors, names, subject):
         print(line, file=out)
     if report.errors:
         print(
-            f"::error title={publish.FAILED_TITLE}::{plural(len(report.errors), 'file')} could "
+            f"::error title={publish.failed_title(subject)}::"
+            f"{plural(len(report.errors), 'file')} could "
             "not be analysed: failing closed, since nobody can tell whether they fail open",
             file=out,
         )

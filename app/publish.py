@@ -735,6 +735,7 @@ def workflow_commands(
     findings: Sequence[Finding],
     errors: Sequence[AnalysisError] = (),
     rule_names: Mapping[str, str] | None = None,
+    subject: str = PULL_REQUEST,
 ) -> list[str]:
     """The findings as workflow commands (`::error file=…,line=…::message`), one a line.
 
@@ -755,7 +756,7 @@ def workflow_commands(
         command = WORKFLOW_COMMAND[str(note["annotation_level"])]
         lines.append(_workflow_command(command, properties, str(note["message"])))
     for error in errors:
-        properties = {"file": error.path, "title": FAILED_TITLE}
+        properties = {"file": error.path, "title": failed_title(subject)}
         lines.append(_workflow_command("error", properties, error.message))
     return lines
 

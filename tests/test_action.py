@@ -372,7 +372,7 @@ def test_a_file_that_cannot_be_analysed_fails_closed(tmp_path: Path, repo: tuple
     run = Run(tmp_path, "merge_group", merge_group_event(base, head))
     with github("action_no_requests"):
         assert run() == 2
-    assert "::error file=app/broken.py,title=Could not verify this pull request::" in run.log
+    assert "::error file=app/broken.py,title=Could not verify this merge group::" in run.log
     assert "1 file could not be analysed: failing closed" in run.log
     assert len(run.sarif_results) == 1  # the finding is still reported
 
