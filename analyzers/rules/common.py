@@ -17,6 +17,7 @@ from analyzers.semantics import (
     AllowValue,
     FunctionInfo,
     ModuleInfo,
+    body_denies,
     call_name,
     dotted_name,
     handler_types,
@@ -502,3 +503,14 @@ def blocks_of(node: ast.AST) -> Iterator[list[ast.stmt]]:
             for child in block:
                 if not isinstance(child, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
                     stack.append(child)
+
+
+def refuses_somewhere(body: list[ast.stmt]) -> bool:
+    """The block refuses somewhere: a deny, or `if <bad>: raise ...` under a condition."""
+    if body_denies(body):
+        return True
+    return any(
+        isinstance(node, ast.If) and any(isinstance(s, ast.Raise) and s.exc for s in node.body)
+        for stmt in body
+        for node in ast.walk(stmt)
+    )

@@ -7,11 +7,10 @@ from collections.abc import Iterator
 
 from analyzers.fixes import ReplaceStatements
 from analyzers.rules.base import Hit, Invalid, Rule
-from analyzers.rules.common import caught, unawaited
+from analyzers.rules.common import caught, refuses_somewhere, unawaited
 from analyzers.semantics import (
     FunctionInfo,
     ModuleInfo,
-    body_denies,
     catches_failures,
     functions_by_qualname,
     own_nodes,
@@ -176,7 +175,7 @@ def _checking_caller(helper: FunctionInfo, info: ModuleInfo) -> FunctionInfo | N
             from_helper = (
                 isinstance(source, ast.Call) and _calls(source, helper, caller, info)
             ) or (isinstance(source, ast.Name) and source.id in answers)
-            if from_helper and _refuses_an_item(loop.body):
+            if from_helper and refuses_somewhere(loop.body):
                 return caller
     return None
 
@@ -184,17 +183,6 @@ def _checking_caller(helper: FunctionInfo, info: ModuleInfo) -> FunctionInfo | N
 def _calls(call: ast.Call, helper: FunctionInfo, caller: FunctionInfo, info: ModuleInfo) -> bool:
     resolved = resolve_call(call, caller, info)
     return resolved is not None and resolved.node is helper.node
-
-
-def _refuses_an_item(body: list[ast.stmt]) -> bool:
-    """The loop refuses on a bad item: a deny, or `if <bad>: raise ...`."""
-    if body_denies(body):
-        return True
-    return any(
-        isinstance(node, ast.If) and any(isinstance(s, ast.Raise) and s.exc for s in node.body)
-        for stmt in body
-        for node in ast.walk(stmt)
-    )
 
 
 def _names_of_answers(caller: FunctionInfo, helper: FunctionInfo, info: ModuleInfo) -> set[str]:

@@ -124,14 +124,6 @@ def _parsed(value: ast.expr, names: set[str]) -> bool:
     return isinstance(value, ast.Name) and value.id in names
 
 
-def _root(expr: ast.expr) -> str | None:
-    while isinstance(expr, ast.Subscript | ast.Attribute):
-        expr = expr.value
-    if isinstance(expr, ast.Call) and isinstance(expr.func, ast.Attribute):
-        return _root(expr.func.value)
-    return expr.id if isinstance(expr, ast.Name) else None
-
-
 def _threat_read(node: ast.AST, parsed: set[str]) -> str | None:
     """The key of `data["x"]["attackDetected"]` or `doc.get("flagged")` on parsed data."""
     if isinstance(node, ast.Subscript):

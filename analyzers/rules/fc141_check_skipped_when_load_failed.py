@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 from analyzers.fixes import KEEP, ReplaceStatements
 from analyzers.rules.base import Hit, Invalid, Rule
-from analyzers.rules.common import caught, is_empty_collection
+from analyzers.rules.common import caught, is_empty_collection, refuses_somewhere
 from analyzers.semantics import (
     FunctionInfo,
     ModuleInfo,
@@ -83,7 +83,7 @@ class CheckSkippedWhenLoadFailed(Rule):
             return
         markers = _failure_markers(info)
         for node, name in candidates:
-            if name not in markers or not _refuses_inside(node.body):
+            if name not in markers or not refuses_somewhere(node.body):
                 continue
             if (node.orelse and _refuses_first(node.orelse)) or _refused_when_missing(fn, name):
                 continue
@@ -209,17 +209,6 @@ def _present_global(test: ast.expr) -> str | None:
     ):
         return test.left.id
     return test.id if isinstance(test, ast.Name) else None
-
-
-def _refuses_inside(body: list[ast.stmt]) -> bool:
-    """The guarded block refuses somewhere: a deny, or a raise under a condition."""
-    if body_denies(body):
-        return True
-    return any(
-        isinstance(node, ast.If) and any(isinstance(s, ast.Raise) and s.exc for s in node.body)
-        for stmt in body
-        for node in ast.walk(stmt)
-    )
 
 
 def _refuses_first(body: list[ast.stmt]) -> bool:
