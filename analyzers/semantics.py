@@ -350,6 +350,11 @@ class FunctionInfo:
         return _is_middleware(self.node, self.class_node)
 
     @cached_property
+    def nodes(self) -> list[ast.AST]:
+        """`own_nodes` of the function, walked once for every rule that asks."""
+        return list(own_nodes(self.node))
+
+    @cached_property
     def statements(self) -> list[ast.AST]:
         """The function's own statements and except handlers, nested blocks included."""
         return list(own_statements(self.node))
@@ -924,16 +929,30 @@ def _has_permission_base(cls: ast.ClassDef) -> bool:
     return any(PERMISSION_BASES.fullmatch(n.rsplit(".", 1)[-1]) for n in names)
 
 
+_SCOPES = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda)
+
+
+def _children(node: ast.AST) -> list[ast.AST]:
+    """`ast.iter_child_nodes` as a list, without its generator per field: the scan's
+    hottest loop."""
+    found: list[ast.AST] = []
+    for name in node._fields:
+        value = getattr(node, name, None)
+        if isinstance(value, ast.AST):
+            found.append(value)
+        elif isinstance(value, list):
+            found.extend(item for item in value if isinstance(item, ast.AST))
+    return found
+
+
 def own_nodes(node: ast.AST) -> Iterator[ast.AST]:
     """Nodes inside `node` that belong to it, not to nested functions, classes or lambdas."""
-    stack = list(ast.iter_child_nodes(node))
+    stack = _children(node)
     while stack:
         child = stack.pop()
         yield child
-        if not isinstance(
-            child, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef | ast.Lambda
-        ):
-            stack.extend(ast.iter_child_nodes(child))
+        if not isinstance(child, _SCOPES):
+            stack.extend(_children(child))
 
 
 def _denies_by_raising(statements: list[ast.AST]) -> bool:

@@ -166,7 +166,7 @@ def defaulted_lookups(
     a cheap text test with `pattern` (the rule's own shape of such a lookup)."""
     if not pattern.search(info.segment(fn.node)):
         return
-    for node in own_nodes(fn.node):
+    for node in fn.nodes:
         if isinstance(node, ast.Call) and (lookup := default_lookup(node)) is not None:
             yield node, *lookup
 
@@ -404,7 +404,7 @@ def deny_exit_code(fn: FunctionInfo, returns_status: bool) -> int | None:
     """The non-zero status the script exits with elsewhere (its deny), most common first."""
     codes = Counter(
         code
-        for n in own_nodes(fn.node)
+        for n in fn.nodes
         if (
             isinstance(n, ast.Call)
             and is_exit_call(n)

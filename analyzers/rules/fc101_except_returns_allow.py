@@ -422,12 +422,12 @@ def _lets_through_when_checked(fn: FunctionInfo) -> bool:
     "could not build it", and the caller denies anyway."""
     if not any(
         isinstance(n, ast.Return) and n.value is not None and is_deny_response(n.value)
-        for n in own_nodes(fn.node)
+        for n in fn.nodes
     ):
         return True  # it denies by raising: returning at all is the allow
-    in_handlers = {id(n) for h in own_nodes(fn.node) if isinstance(h, ast.ExceptHandler)
+    in_handlers = {id(n) for h in fn.nodes if isinstance(h, ast.ExceptHandler)
                    for n in own_nodes(h)}  # fmt: skip
-    for n in own_nodes(fn.node):
+    for n in fn.nodes:
         if isinstance(n, ast.Return) and id(n) not in in_handlers and _passes_through(n):
             return True
     return _runs_off_end(fn.node.body)

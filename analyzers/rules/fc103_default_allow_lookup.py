@@ -21,7 +21,6 @@ from analyzers.semantics import (
     FunctionInfo,
     ModuleInfo,
     keyed_allow,
-    own_nodes,
 )
 
 # A field whose True means "found something bad, stop it": `threatDetected`, `flagged`,
@@ -151,7 +150,7 @@ class DefaultAllowLookup(Rule):
 
 def _or_defaulted_verdicts(fn: FunctionInfo) -> Iterator[tuple[str, ast.Constant]]:
     """(key, default) for `key = answer or "literal"` and `key=answer or "literal"`."""
-    for node in own_nodes(fn.node):
+    for node in fn.nodes:
         pairs: list[tuple[str | None, ast.expr | None]] = []
         if isinstance(node, ast.Assign) and len(node.targets) == 1:
             pairs.append((_target_name(node.targets[0]), node.value))
@@ -212,7 +211,7 @@ def _decides(node: ast.expr, fn: FunctionInfo, parents: dict[int, ast.AST]) -> b
         and n.id == name
         and isinstance(n.ctx, ast.Load)
         and not isinstance(_use(n, parents), ast.Assign | type(None))
-        for n in own_nodes(fn.node)
+        for n in fn.nodes
     )
 
 

@@ -275,7 +275,7 @@ def _speaks_json(fn: FunctionInfo) -> bool:
             isinstance(k, ast.Constant) and str(k.value).replace("_", "").lower() in VERDICT_KEYS
             for k in n.keys
         )
-        for n in own_nodes(fn.node)
+        for n in fn.nodes
     )
 
 
@@ -292,7 +292,7 @@ def _prints_deny(fn: FunctionInfo) -> bool:
         isinstance(n, ast.Constant)
         and isinstance(n.value, str)
         and (n.value.lower() in DENY_WORDS or any(f'"{w}"' in n.value for w in DENY_WORDS))
-        for n in own_nodes(fn.node)
+        for n in fn.nodes
     )
 
 

@@ -79,7 +79,7 @@ class HardcodedFallbackSecret(Rule):
 
     def check(self, fn: FunctionInfo, info: ModuleInfo) -> Iterator[Hit]:
         if info.file_matches(DEFAULTED_READ) and DEFAULTED_READ.search(info.segment(fn.node)):
-            for node in own_nodes(fn.node):
+            for node in fn.nodes:
                 hit = None
                 if isinstance(node, ast.Call):
                     hit = self._defaulted_read(fn, node)

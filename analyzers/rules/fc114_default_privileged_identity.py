@@ -213,7 +213,7 @@ def _privilege_from_claim_on_error(fn: FunctionInfo) -> Iterator[Hit]:
     """`except: is_admin = payload.get("is_admin", False)`: the directory that says who is
     an admin failed, and the flag is read from what the caller presented instead (a token
     issued before a demotion still says admin)."""
-    for node in own_nodes(fn.node):
+    for node in fn.nodes:
         if not isinstance(node, ast.Try):
             continue
         for handler in node.handlers:
@@ -267,7 +267,7 @@ def _unknown_identity_blocks(fn: FunctionInfo) -> Iterator[tuple[list[ast.stmt],
         CURRENT_USER_FUNCTION.fullmatch(fn.node.name) is not None
         or ROLE_FUNCTION.search(fn.node.name) is not None
     )
-    for node in own_nodes(fn.node):
+    for node in fn.nodes:
         if isinstance(node, ast.Try) and (resolves or _reads_identity(node)):
             for handler in node.handlers:
                 yield handler.body, "an error"

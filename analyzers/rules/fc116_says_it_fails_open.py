@@ -495,7 +495,7 @@ def _relays_failure(node: ast.Try | ast.TryStar, fn: FunctionInfo) -> bool:
 
 def _answers_exit_status(fn: FunctionInfo) -> bool:
     """The function answers a process status: `return 0` is one of its answers."""
-    return any(status_returned(n) == 0 for n in own_nodes(fn.node))
+    return any(status_returned(n) == 0 for n in fn.nodes)
 
 
 ALLOW_FORMS = {"allow", "allows", "allowed"}

@@ -366,7 +366,7 @@ def _subject_words(fn: FunctionInfo, loop: ast.For | ast.AsyncFor, node: ast.Try
 def _after_loop(fn: FunctionInfo, loop: ast.For | ast.AsyncFor) -> list[ast.AST]:
     """The function's own nodes that come after the loop."""
     end = loop.end_lineno or loop.lineno
-    return [n for n in own_nodes(fn.node) if getattr(n, "lineno", 0) > end]
+    return [n for n in fn.nodes if getattr(n, "lineno", 0) > end]
 
 
 def _reads(nodes: list[ast.AST], name: str) -> bool:

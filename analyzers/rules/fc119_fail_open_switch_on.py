@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 from analyzers.fixes import ReplaceExpression
 from analyzers.rules.base import Hit, Invalid, Rule
-from analyzers.semantics import FunctionInfo, ModuleInfo, call_name, dotted_name, own_nodes
+from analyzers.semantics import FunctionInfo, ModuleInfo, call_name, dotted_name
 
 # Keyword switches whose True means "when the backend errors, let the request through".
 FAIL_OPEN_SWITCH = re.compile(
@@ -65,7 +65,7 @@ class FailOpenSwitchOn(Rule):
                "_on_error", "_on_failure", "_errors=", "_errors =")  # fmt: skip
 
     def check(self, fn: FunctionInfo, info: ModuleInfo) -> Iterator[Hit]:
-        for node in own_nodes(fn.node) if fn.qualname != "<module>" else _module_calls(fn):
+        for node in fn.nodes if fn.qualname != "<module>" else _module_calls(fn):
             if not isinstance(node, ast.Call) or not _hands_to_enforcer(node):
                 continue
             for keyword in node.keywords:

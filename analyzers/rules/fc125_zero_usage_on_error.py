@@ -133,7 +133,7 @@ def _limit_caller(fn: FunctionInfo, info: ModuleInfo) -> str | None:
         if caller.node is fn.node:
             continue
         flow: FunctionFlow | None = None
-        for node in own_nodes(caller.node):
+        for node in caller.nodes:
             if not isinstance(node, ast.If):
                 continue
             flow = flow or FunctionFlow(caller.node)

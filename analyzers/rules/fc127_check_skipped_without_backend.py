@@ -126,7 +126,7 @@ def _passes_when_missing(fn: FunctionInfo, before: list[ast.stmt], stmt: ast.If)
         return None
     if not any(
         isinstance(n, ast.Return) and n.value is not None and is_deny_response(n.value)
-        for n in own_nodes(fn.node)
+        for n in fn.nodes
     ):
         return None
     return Hit(
@@ -226,7 +226,7 @@ def _refused_before(before: list[ast.stmt], handle: str) -> bool:
 
 def _goes_on(fn: FunctionInfo, after: int) -> bool:
     """Something after the skipped check answers with a value of its own (the "yes")."""
-    for n in own_nodes(fn.node):
+    for n in fn.nodes:
         if isinstance(n, ast.Return) and n.value is not None and n.lineno > after:
             value = n.value
             if not (isinstance(value, ast.Constant) and value.value in (None, False)):

@@ -17,7 +17,6 @@ from analyzers.semantics import (
     dotted_name,
     functions_by_qualname,
     handler_types,
-    own_nodes,
 )
 
 # Calls that run a command: `subprocess.run`, `check_output`, a module's own `git(...)`.
@@ -104,7 +103,7 @@ UNREADABLE = 'raise RuntimeError("could not read what to check: refusing")'
 
 def _refusal(fn: FunctionInfo, exit_: ast.Return) -> str:
     """Re-raise inside the handler that caught the command's error; raise anew elsewhere."""
-    for node in own_nodes(fn.node):
+    for node in fn.nodes:
         if isinstance(node, ast.ExceptHandler) and any(s is exit_ for s in node.body):
             return "raise"
     return UNREADABLE
@@ -117,12 +116,12 @@ def _failure_read_as_empty(fn: FunctionInfo, info: ModuleInfo) -> Iterator[Hit]:
         return
     refused = {
         ast.unparse(node.test.left if isinstance(node.test, ast.Compare) else node.test)
-        for node in own_nodes(fn.node)
+        for node in fn.nodes
         if isinstance(node, ast.If)
         and _tests_failed_status(node.test)
         and any(isinstance(s, ast.Raise) for s in node.body)
     }  # `if result.returncode != 0: raise ...` already refuses a failing command
-    for node in own_nodes(fn.node):
+    for node in fn.nodes:
         if not (isinstance(node, ast.If) and node.orelse):
             continue
         status = _succeeded_and_printed(node.test)
@@ -181,14 +180,12 @@ def _passes(stmt: ast.stmt) -> ast.stmt | None:
 
 
 def _runs_command(fn: FunctionInfo) -> bool:
-    return any(
-        isinstance(n, ast.Call) and RUNS_COMMAND.match(call_name(n)) for n in own_nodes(fn.node)
-    )
+    return any(isinstance(n, ast.Call) and RUNS_COMMAND.match(call_name(n)) for n in fn.nodes)
 
 
 def _failure_exits(fn: FunctionInfo) -> Iterator[ast.Return]:
     """`return []` under `if result.returncode != 0:` or in an `except CalledProcessError:`."""
-    for node in own_nodes(fn.node):
+    for node in fn.nodes:
         if isinstance(node, ast.If) and _tests_failed_status(node.test):
             yield from _empty_returns(node.body)
         elif isinstance(node, ast.Try):
@@ -235,7 +232,7 @@ def _returns_output(fn: FunctionInfo) -> bool:
             or call_name(n) in ("splitlines", "split")
             for n in ast.walk(node.value)
         )
-        for node in own_nodes(fn.node)
+        for node in fn.nodes
     )
 
 
@@ -247,7 +244,7 @@ def _gate_uses(fn: FunctionInfo, info: ModuleInfo) -> bool:
     for other in functions_by_qualname(info).values():
         if other.node is fn.node:
             continue
-        for n in own_nodes(other.node):
+        for n in other.nodes:
             call = unawaited(n) if isinstance(n, ast.expr) else None
             if isinstance(call, ast.Call) and (dotted_name(call.func) or "").endswith(name):
                 return True

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from analyzers.fixes import ReplaceExpression
 from analyzers.rules.base import Hit, Invalid, Rule
 from analyzers.rules.common import status_returned
-from analyzers.semantics import FunctionInfo, ModuleInfo, own_nodes
+from analyzers.semantics import FunctionInfo, ModuleInfo
 
 
 class OnlyDenyStatusBlocks(Rule):
@@ -55,7 +55,7 @@ class OnlyDenyStatusBlocks(Rule):
     trigger = ("returncode ==",)
 
     def check(self, fn: FunctionInfo, info: ModuleInfo) -> Iterator[Hit]:
-        statements = list(own_nodes(fn.node))
+        statements = list(fn.nodes)
         for node in statements:
             if not isinstance(node, ast.If) or node.orelse:
                 continue

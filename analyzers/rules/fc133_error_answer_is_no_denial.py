@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from analyzers.fixes import ReplaceExpression
 from analyzers.rules.base import Hit, Invalid, Rule
 from analyzers.rules.common import caught, negated_isinstance
-from analyzers.semantics import FunctionInfo, ModuleInfo, catches_failures, own_nodes
+from analyzers.semantics import FunctionInfo, ModuleInfo, catches_failures
 
 # A verdict string that refuses: "deny", "block", "DENIED", "reject".
 DENY_VERDICT = re.compile(r"(?i)^(deny|denied|block|blocked|reject|rejected|forbid|forbidden)$")
@@ -62,7 +62,7 @@ class ErrorAnswerIsNoDenial(Rule):
     fallback = True  # a rule that sees an allow value on the same line speaks first
 
     def check(self, fn: FunctionInfo, info: ModuleInfo) -> Iterator[Hit]:
-        returns = [n for n in own_nodes(fn.node) if isinstance(n, ast.Return) and n.value]
+        returns = [n for n in fn.nodes if isinstance(n, ast.Return) and n.value]
         denial = _denial(returns)
         if denial is None:
             return
@@ -115,7 +115,7 @@ def _deny_string(expr: ast.expr) -> str | None:
 def _failure_answers(fn: FunctionInfo) -> Iterator[tuple[ast.Return, str]]:
     """Returns on a failure path: in an `except` handler, or under `if not isinstance(...)`
     (the reply is not even the right type)."""
-    for node in own_nodes(fn.node):
+    for node in fn.nodes:
         if isinstance(node, ast.Try | ast.TryStar):
             for handler in node.handlers:
                 if not catches_failures(handler, node):

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from analyzers.fixes import ReplaceExpression
 from analyzers.rules.base import Hit, Invalid, Rule
 from analyzers.rules.common import unawaited
-from analyzers.semantics import FunctionInfo, ModuleInfo, own_nodes
+from analyzers.semantics import FunctionInfo, ModuleInfo
 
 # The word an answer refuses with: `answer == "deny"`, `verdict == "BLOCK"`.
 DENY_ANSWER = re.compile(
@@ -91,7 +91,7 @@ class OnlyExplicitDenialBlocks(Rule):
     )
 
     def check(self, fn: FunctionInfo, info: ModuleInfo) -> Iterator[Hit]:
-        nodes = list(own_nodes(fn.node))
+        nodes = list(fn.nodes)
         from_calls = _names_from_calls(nodes)
         agreed = _compared_with_agreement(nodes)
         for node in nodes:

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from analyzers.fixes import ReplaceExpression
 from analyzers.rules.base import Hit, Invalid, Rule
 from analyzers.rules.common import caught
-from analyzers.semantics import FunctionInfo, ModuleInfo, catches_failures, dotted_name, own_nodes
+from analyzers.semantics import FunctionInfo, ModuleInfo, catches_failures, dotted_name
 
 # A read of a verdict that refuses: `result.output.is_denied()`, `reply.verdict.blocked`.
 DENY_READ = re.compile(r"(?i)^(is_)?(denied|deny|blocked|block|rejected|reject|forbidden)$")
@@ -122,7 +122,7 @@ def _class_of(call: ast.AST) -> str | None:
 
 def _results_built_on_failure(fn: FunctionInfo) -> Iterator[tuple[ast.ExceptHandler, ast.Call]]:
     """`return SomeResult(...)` in an `except` handler that catches a failure."""
-    for node in own_nodes(fn.node):
+    for node in fn.nodes:
         if not isinstance(node, ast.Try | ast.TryStar):
             continue
         for handler in node.handlers:

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 from analyzers.fixes import KEEP, ReplaceStatements
 from analyzers.rules.base import Hit, Invalid, Rule
-from analyzers.semantics import FunctionInfo, ModuleInfo, call_name, own_nodes
+from analyzers.semantics import FunctionInfo, ModuleInfo, call_name
 
 STATUS = re.compile(r"(?i)(^|_)(status|status_code|code)$")
 # Calls that judge a status: `is_status_code_client_error(s)`, `response.raise_for_status()`.
@@ -68,7 +68,7 @@ class ServerErrorReadAsAnswer(Rule):
     file_words = ("status",)
 
     def check(self, fn: FunctionInfo, info: ModuleInfo) -> Iterator[Hit]:
-        nodes = list(own_nodes(fn.node))
+        nodes = list(fn.nodes)
         if _server_errors_handled(nodes):
             return
         allowing = [

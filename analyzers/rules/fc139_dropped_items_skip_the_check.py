@@ -13,7 +13,6 @@ from analyzers.semantics import (
     ModuleInfo,
     catches_failures,
     functions_by_qualname,
-    own_nodes,
     resolve_call,
 )
 
@@ -92,7 +91,7 @@ class DroppedItemsSkipTheCheck(Rule):
 
 def _refuses_nothing(fn: FunctionInfo, name: str) -> bool:
     """`if not ips: raise ...`: an answer of nothing is refused, not passed on."""
-    for node in own_nodes(fn.node):
+    for node in fn.nodes:
         if isinstance(node, ast.If) and any(isinstance(s, ast.Raise) for s in node.body):
             test = node.test
             if (
@@ -113,9 +112,7 @@ def _refuses_nothing(fn: FunctionInfo, name: str) -> bool:
 
 def _returned_names(fn: FunctionInfo) -> set[str]:
     return {
-        n.value.id
-        for n in own_nodes(fn.node)
-        if isinstance(n, ast.Return) and isinstance(n.value, ast.Name)
+        n.value.id for n in fn.nodes if isinstance(n, ast.Return) and isinstance(n.value, ast.Name)
     }
 
 
@@ -124,7 +121,7 @@ def _dropped_items(
 ) -> Iterator[tuple[ast.ExceptHandler, ast.stmt, str]]:
     """(handler, its `continue`/`pass`, the list) for a loop whose `try` collects into a
     returned list and whose handler skips the item."""
-    for loop in own_nodes(fn.node):
+    for loop in fn.nodes:
         if not isinstance(loop, ast.For | ast.AsyncFor):
             continue
         for stmt in loop.body:
@@ -168,7 +165,7 @@ def _checking_caller(helper: FunctionInfo, info: ModuleInfo) -> FunctionInfo | N
         if caller.node is helper.node:
             continue
         answers = _names_of_answers(caller, helper, info)
-        for loop in own_nodes(caller.node):
+        for loop in caller.nodes:
             if not isinstance(loop, ast.For | ast.AsyncFor):
                 continue
             source = unawaited(loop.iter)
@@ -188,7 +185,7 @@ def _calls(call: ast.Call, helper: FunctionInfo, caller: FunctionInfo, info: Mod
 def _names_of_answers(caller: FunctionInfo, helper: FunctionInfo, info: ModuleInfo) -> set[str]:
     """`ips` for `ips = await resolve(host)` in the caller."""
     names: set[str] = set()
-    for node in own_nodes(caller.node):
+    for node in caller.nodes:
         if isinstance(node, ast.Assign) and len(node.targets) == 1:
             value = unawaited(node.value)
             target = node.targets[0]

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from analyzers.fixes import ReplaceExpression
 from analyzers.rules.base import Hit, Invalid, Rule
 from analyzers.rules.common import unawaited
-from analyzers.semantics import FunctionInfo, ModuleInfo, call_name, own_nodes
+from analyzers.semantics import FunctionInfo, ModuleInfo, call_name
 
 # A key whose True means "stop": `attackDetected`, `flagged`, `is_malicious`, `blocked`.
 THREAT_KEY = re.compile(
@@ -55,7 +55,7 @@ class UntypedThreatFlag(Rule):
     file_words = ("json",)
 
     def check(self, fn: FunctionInfo, info: ModuleInfo) -> Iterator[Hit]:
-        nodes = list(own_nodes(fn.node))
+        nodes = list(fn.nodes)
         if _checks_booleans(nodes):
             return
         parsed = _parsed_names(nodes)

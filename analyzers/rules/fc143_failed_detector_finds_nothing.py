@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from analyzers.fixes import ReplaceStatements
 from analyzers.rules.base import Hit, Invalid, Rule
 from analyzers.rules.common import caught, is_empty_collection, unawaited
-from analyzers.semantics import FunctionInfo, ModuleInfo, call_name, catches_failures, own_nodes
+from analyzers.semantics import FunctionInfo, ModuleInfo, call_name, catches_failures
 
 # What a detector is asked: `recognizer.analyze(text)`, `scanner.scan(blob)`, `detect_pii(x)`.
 DETECTOR_CALL = re.compile(
@@ -64,7 +64,7 @@ class FailedDetectorFindsNothing(Rule):
 
     def check(self, fn: FunctionInfo, info: ModuleInfo) -> Iterator[Hit]:
         yield from _detector_answers_nothing(fn)
-        for node in own_nodes(fn.node):
+        for node in fn.nodes:
             if not isinstance(node, ast.Try | ast.TryStar):
                 continue
             detected = _detections(node.body)
@@ -96,7 +96,7 @@ def _detector_answers_nothing(fn: FunctionInfo) -> Iterator[Hit]:
     name = getattr(fn.node, "name", "")
     if not DETECTOR_CALL.match(name):
         return
-    for node in own_nodes(fn.node):
+    for node in fn.nodes:
         if not isinstance(node, ast.Try | ast.TryStar):
             continue
         answers = any(isinstance(n, ast.Return) and n.value is not None for n in node.body)
