@@ -6,11 +6,18 @@ import ast
 import re
 from collections.abc import Iterator
 
-from analyzers.fixes import Edit, ReplaceExpression, ReplaceStatements
-from analyzers.flow import FunctionFlow, is_exit_call, returns_in
-from analyzers.rules.base import Hit, Invalid, Rule
-from analyzers.rules.common import assigns, caught, exit_code, failing_call, reword_edits, tries
-from analyzers.semantics import (
+from failclosed.analyzers.fixes import Edit, ReplaceExpression, ReplaceStatements
+from failclosed.analyzers.flow import FunctionFlow, is_exit_call, returns_in
+from failclosed.analyzers.rules.base import Hit, Invalid, Rule
+from failclosed.analyzers.rules.common import (
+    assigns,
+    caught,
+    exit_code,
+    failing_call,
+    reword_edits,
+    tries,
+)
+from failclosed.analyzers.semantics import (
     AllowValue,
     FunctionInfo,
     ModuleInfo,
