@@ -7,7 +7,7 @@ stay quiet on unknown paths: a missed finding costs less than a false alarm.
 from __future__ import annotations
 
 import ast
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -122,22 +122,41 @@ class FunctionFlow:
 
     def value_before(self, stmt: ast.AST, name: str) -> ast.expr | None:
         """The value last assigned to `name` on the straight line before `stmt`, if certain."""
+        value, position = self.unpacked_before(stmt, name)
+        return value if position is None else None
+
+    def unpacked_before(self, stmt: ast.AST, name: str) -> tuple[ast.expr | None, int | None]:
+        """Like `value_before`, and for `a, b = f()` the position of `name` too: (`f()`, 0)."""
         current: ast.AST | None = stmt
         while current is not None and current is not self.fn:
             place = self.places.get(id(current))
             if place is None:
-                return None
+                return None, None
             for prev in reversed(place.block[: place.index]):
                 if isinstance(prev, ast.Assign | ast.AnnAssign):
                     targets = prev.targets if isinstance(prev, ast.Assign) else [prev.target]
                     if any(isinstance(t, ast.Name) and t.id == name for t in targets):
-                        return prev.value
+                        return prev.value, None
+                    position = _position_in(targets, name)
+                    if prev.value is not None and position is not None:
+                        return prev.value, position
                 if name in assigned_names(prev):
-                    return None
+                    return None, None
             current = place.owner
             if isinstance(current, ast.ExceptHandler):
                 current = self.owner_of(current)
+        return None, None
+
+
+def _position_in(targets: Sequence[ast.expr], name: str) -> int | None:
+    """0 for `name` in `name, reason = ...`: a flat tuple target without a starred part."""
+    if len(targets) != 1 or not isinstance(targets[0], ast.Tuple | ast.List):
         return None
+    elts = targets[0].elts
+    if any(not isinstance(e, ast.Name) for e in elts):
+        return None
+    names = [e.id for e in elts if isinstance(e, ast.Name)]
+    return names.index(name) if name in names else None
 
 
 def _step(stmt: ast.stmt, assigned: set[str], known: dict[str, object]) -> Outcome | None:

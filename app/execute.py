@@ -269,6 +269,7 @@ class AttemptPort:
             "find_check_run",
             "pull_requests_for_commit",
             "review_comments",
+            "read_pull_requests",
             "review_threads",
             "read_tree",
         }

@@ -44,6 +44,16 @@ What GitHub does that this module is shaped around:
   `fullDatabaseId`, a BigInt sent as a string, since `databaseId` is a deprecated Int), and
   resolved many a request (`resolveReviewThread` under aliases). In GraphQL the bot's
   `login` is the slug, without REST's `[bot]`; its `__typename` is `Bot`.
+- An analyze job reads its pull requests in one GraphQL query (`read_pull_requests`, what
+  `GET /commits/{sha}/pulls`, `GET /pulls/{n}` and `GET /pulls/{n}/comments` gave in three):
+  each PR by number with its head, base, fork and `changedFiles` (the 3,000-file cap check
+  needs it), its review threads with their comments (ids, paths, bodies, authors; a
+  thread's first comment is top-level, the rest are replies to it, as REST's
+  `in_reply_to_id` says), and the head commit's `associatedPullRequests`, which like the
+  REST listing include closed PRs, PRs that merely contain the commit and a fork's own
+  PRs (left out). Every connection is read to its last page; an answer in a shape the
+  schema does not give (a missing field, a null node, a next page without a cursor) is a
+  `GitHubError`, never a shorter list: a job that could not read it fails its check run.
 - Fixes are committed with one GraphQL `createCommitOnBranch` mutation: GitHub authors and
   signs the commit as the App, and applies it only if the branch head is still the expected
   oid. A stale head is not an HTTP error: GitHub answers 200 with
@@ -98,6 +108,7 @@ from failclosed.app.ports import (
     HeadMoved,
     Link,
     PullRequest,
+    PullRequestRead,
     ReviewComment,
     ReviewThread,
     TreeEntry,
@@ -402,6 +413,215 @@ def _database_id(comment: dict[str, Any]) -> int | None:
         return int(full)
     old = comment.get("databaseId")
     return old if isinstance(old, int) and not isinstance(old, bool) else None
+
+
+# What an analyze job reads of its pull requests, in one query (`read_pull_requests`): each
+# PR's head, base, fork and file count, and its review threads with their comments (ids,
+# paths, bodies, authors), 100 threads a page and 100 comments a thread; with the head's
+# sha also the commit's associated pull requests, 100 a page, to find the other open PRs
+# of the same head. Fragments keep the aliased PRs' fields in one place.
+REVIEW_COMMENT_FRAGMENT = """\
+fragment ReviewCommentFields on PullRequestReviewComment {
+  fullDatabaseId
+  databaseId
+  body
+  path
+  author { __typename login }
+}"""
+REVIEW_THREAD_FRAGMENT = """\
+fragment ReviewThreadFields on PullRequestReviewThread {
+  id
+  isResolved
+  comments(first: 100) {
+    pageInfo { hasNextPage endCursor }
+    nodes { ...ReviewCommentFields }
+  }
+}"""
+PULL_REQUEST_FRAGMENT = """\
+fragment PullRequestFields on PullRequest {
+  number
+  state
+  headRefOid
+  baseRefOid
+  headRefName
+  headRepository { nameWithOwner }
+  isDraft
+  changedFiles
+  reviewThreads(first: 100) {
+    pageInfo { hasNextPage endCursor }
+    nodes { ...ReviewThreadFields }
+  }
+}"""
+ASSOCIATED_FIELDS = """\
+    head: object(oid: $sha) {
+      ... on Commit {
+        associatedPullRequests(first: 100, after: $after) {
+          pageInfo { hasNextPage endCursor }
+          nodes { number state headRefOid baseRepository { nameWithOwner } }
+        }
+      }
+    }"""
+# One more page of a PR's threads, and one more page of a thread's comments.
+THREAD_PAGE_QUERY = (
+    """\
+query ReviewThreadPage($owner: String!, $name: String!, $number: Int!, $after: String!) {
+  repository(owner: $owner, name: $name) {
+    pullRequest(number: $number) {
+      reviewThreads(first: 100, after: $after) {
+        pageInfo { hasNextPage endCursor }
+        nodes { ...ReviewThreadFields }
+      }
+    }
+  }
+}
+"""
+    + REVIEW_THREAD_FRAGMENT
+    + "\n"
+    + REVIEW_COMMENT_FRAGMENT
+)
+COMMENT_PAGE_QUERY = (
+    """\
+query ReviewCommentPage($thread: ID!, $after: String!) {
+  node(id: $thread) {
+    ... on PullRequestReviewThread {
+      comments(first: 100, after: $after) {
+        pageInfo { hasNextPage endCursor }
+        nodes { ...ReviewCommentFields }
+      }
+    }
+  }
+}
+"""
+    + REVIEW_COMMENT_FRAGMENT
+)
+# Pull requests read by number in one query, one alias each: 100 threads of 100 comments
+# are 10,100 nodes a PR, so 10 stay far under GitHub's 500,000 nodes a query.
+PULL_REQUESTS_PER_QUERY = 10
+# Pages read at most of one connection (associated PRs, a PR's threads, a thread's
+# comments): past them the job fails ("could not verify") rather than go on with a part.
+MAX_PAGES = 100
+
+
+def pull_requests_query(count: int, associated: bool) -> str:
+    """The query reading PRs p<i> of variables $n<i>, and with `associated` also the
+    commit of $sha's associated pull requests (a page from $after)."""
+    params = ["$owner: String!", "$name: String!"]
+    if associated:
+        params += ["$sha: GitObjectID!", "$after: String"]
+    params += [f"$n{i}: Int!" for i in range(count)]
+    fields = [ASSOCIATED_FIELDS] if associated else []
+    fields += [
+        f"    p{i}: pullRequest(number: $n{i}) {{ ...PullRequestFields }}" for i in range(count)
+    ]
+    fragments = [PULL_REQUEST_FRAGMENT, REVIEW_THREAD_FRAGMENT, REVIEW_COMMENT_FRAGMENT]
+    query = (
+        f"query PullRequests({', '.join(params)}) {{\n"
+        "  repository(owner: $owner, name: $name) {\n" + "\n".join(fields) + "\n  }\n}"
+    )
+    return "\n".join([query, *fragments]) if count else query
+
+
+def unexpected_data(what: str) -> GitHubError:
+    """GitHub answered in a shape it does not document: nothing of it is trusted."""
+    return GitHubError(0, f"unexpected data from GitHub GraphQL: {what}")
+
+
+def connection_of(value: Any, what: str) -> tuple[list[dict[str, Any]], str | None]:
+    """A connection's nodes and the cursor of its next page (None: the last page). A
+    connection without its page info, a null node or a next page without a cursor is
+    `unexpected_data`: a list that may be partial is never taken as whole."""
+    if not isinstance(value, dict):
+        raise unexpected_data(f"no {what}")
+    nodes, info = value.get("nodes"), value.get("pageInfo")
+    if not isinstance(nodes, list) or not isinstance(info, dict):
+        raise unexpected_data(f"{what} without nodes or pageInfo")
+    if not all(isinstance(node, dict) for node in nodes):
+        raise unexpected_data(f"a null or malformed node in {what}")
+    more = info.get("hasNextPage")
+    if not isinstance(more, bool):
+        raise unexpected_data(f"{what} without hasNextPage")
+    cursor = info.get("endCursor")
+    if more and (not isinstance(cursor, str) or not cursor):
+        raise unexpected_data(f"{what} has a next page but no cursor")
+    return nodes, cursor if more else None
+
+
+def pull_request_of(node: Any, number: int) -> PullRequest:
+    """A `PullRequest` node's facts; `unexpected_data` for a missing or mistyped one."""
+    if not isinstance(node, dict):
+        raise GitHubError(404, f"GitHub GraphQL: pull request #{number} not found")
+
+    def text(key: str) -> str:
+        value = node.get(key)
+        if not isinstance(value, str) or not value:
+            raise unexpected_data(f"pull request #{number} without {key}")
+        return value
+
+    def integer(key: str) -> int:
+        value = node.get(key)
+        if not isinstance(value, int) or isinstance(value, bool):
+            raise unexpected_data(f"pull request #{number} without {key}")
+        return value
+
+    if integer("number") != number:
+        raise unexpected_data(f"pull request #{number} answered as #{node['number']}")
+    draft = node.get("isDraft")
+    if not isinstance(draft, bool):
+        raise unexpected_data(f"pull request #{number} without isDraft")
+    head_repo = node.get("headRepository")
+    if head_repo is None:
+        # A deleted fork leaves the head repository null: "" (a repository nobody can push
+        # to). Its commits stay readable by SHA through the base repository.
+        head_name = ""
+    elif isinstance(head_repo, dict) and isinstance(head_repo.get("nameWithOwner"), str):
+        head_name = head_repo["nameWithOwner"]
+    else:
+        raise unexpected_data(f"pull request #{number} with a malformed headRepository")
+    return PullRequest(
+        number=number,
+        head_sha=text("headRefOid"),
+        base_sha=text("baseRefOid"),
+        head_ref=text("headRefName"),
+        head_repo=head_name,
+        draft=draft,
+        changed_files=integer("changedFiles"),
+    )
+
+
+def thread_comments(
+    thread: dict[str, Any], comments: Sequence[dict[str, Any]], bot_login: str
+) -> list[ReviewComment]:
+    """A thread's comments as REST lists them: the first is top-level, every other one a
+    reply to it (GitHub threads replies under the comment they answer); each ours only
+    when its author is a Bot whose login is the App's (GraphQL: no `[bot]`)."""
+    thread_id, resolved = thread.get("id"), thread.get("isResolved")
+    if not isinstance(thread_id, str) or not thread_id or not isinstance(resolved, bool):
+        raise unexpected_data("a review thread without id or isResolved")
+    login = bot_login.removesuffix("[bot]")
+    result: list[ReviewComment] = []
+    for comment in comments:
+        comment_id = _database_id(comment)
+        body, path = comment.get("body"), comment.get("path")
+        if comment_id is None or not isinstance(body, str) or not isinstance(path, str):
+            raise unexpected_data(
+                f"a comment of review thread {thread_id} without id, body or path"
+            )
+        author = comment.get("author")
+        if author is not None and not isinstance(author, dict):
+            raise unexpected_data(f"a comment of review thread {thread_id} with a malformed author")
+        author = author or {}  # null: the account was deleted ("ghost")
+        result.append(
+            ReviewComment(
+                id=comment_id,
+                body=body,
+                path=path,
+                in_reply_to_id=result[0].id if result else None,
+                by_app=author.get("__typename") == "Bot" and author.get("login") == login,
+                thread_id=thread_id,
+                thread_resolved=resolved,
+            )
+        )
+    return result
 
 
 # A file's tree entry: its mode, and its blob's text (null when binary, cut when big).
@@ -868,6 +1088,135 @@ class GitHubClient:
                 ]
                 if unresolved:
                     raise GitHubError(0, f"GitHub left {len(unresolved)} threads unresolved")
+
+    def read_pull_requests(
+        self, repo: str, numbers: Sequence[int], head_sha: str | None = None
+    ) -> list[PullRequestRead]:
+        """The PRs of `numbers`, and with `head_sha` every other open PR based on `repo`
+        whose head it is (fork PRs included), each with all its review comments; by number.
+
+        One GraphQL query when the PRs are at most `PULL_REQUESTS_PER_QUERY`, the commit is
+        in at most 100 PRs and each PR has at most 100 review threads of at most 100
+        comments; every further page is read (`MAX_PAGES` a connection at most, past which
+        it fails), never cut short. Other open PRs of the head found among the commit's
+        associated PRs are read in one more query. Asks for the App's bot login (`GET
+        /app`, once per process): only comments by that account are ours.
+        """
+        owner, name = split_repo(repo)
+        wanted = list(dict.fromkeys(numbers))
+        at = f" at {head_sha[:12]}" if head_sha else ""
+        with _translate_errors(f"reading the pull requests of {repo}{at}"):
+            ours = self._bot_login()
+            nodes: dict[int, Any] = {}
+            pending = wanted
+            if head_sha is not None:
+                others, first = self._associated(
+                    owner, name, head_sha, pending[:PULL_REQUESTS_PER_QUERY]
+                )
+                nodes.update(first)
+                pending = pending[len(first) :] + [n for n in others if n not in wanted]
+            for start in range(0, len(pending), PULL_REQUESTS_PER_QUERY):
+                chunk = pending[start : start + PULL_REQUESTS_PER_QUERY]
+                data = self._pull_requests_page(owner, name, chunk)
+                nodes.update({number: data.get(f"p{i}") for i, number in enumerate(chunk)})
+            return [
+                PullRequestRead(
+                    pull_request_of(node, number),
+                    tuple(self._comments_of(owner, name, number, node, ours)),
+                )
+                for number, node in sorted(nodes.items())
+            ]
+
+    def _pull_requests_page(
+        self, owner: str, name: str, numbers: Sequence[int], **head: Any
+    ) -> dict[str, Any]:
+        """The repository object of one `pull_requests_query` answer."""
+        variables = {"owner": owner, "name": name, **head}
+        variables.update({f"n{i}": number for i, number in enumerate(numbers)})
+        data = self._github.graphql.request(
+            pull_requests_query(len(numbers), bool(head)), variables
+        )
+        repository = (data or {}).get("repository")
+        if not isinstance(repository, dict):
+            raise GitHubError(404, f"GitHub GraphQL: repository {owner}/{name} not found")
+        return repository
+
+    def _associated(
+        self, owner: str, name: str, sha: str, numbers: Sequence[int]
+    ) -> tuple[list[int], dict[int, Any]]:
+        """The open PRs based on this repository whose head is `sha`, from the commit's
+        associated PRs (GitHub also lists PRs that merely contain it, closed ones and a
+        fork's own PRs: those are left out), and the nodes of `numbers`, read with the
+        first page."""
+        repo = f"{owner}/{name}".lower()
+        found: list[int] = []
+        read: dict[int, Any] = {}
+        after: str | None = None
+        for page in range(MAX_PAGES):
+            chunk = numbers if page == 0 else []
+            data = self._pull_requests_page(owner, name, chunk, sha=sha, after=after)
+            read.update({number: data.get(f"p{i}") for i, number in enumerate(chunk)})
+            commit = data.get("head")
+            if not isinstance(commit, dict):
+                raise GitHubError(404, f"GitHub GraphQL: commit {sha[:12]} not found in {repo}")
+            listed, after = connection_of(
+                commit.get("associatedPullRequests"), "associatedPullRequests"
+            )
+            for pr in listed:
+                base = pr.get("baseRepository")
+                base_name = base.get("nameWithOwner") if isinstance(base, dict) else None
+                number = pr.get("number")
+                if (
+                    pr.get("state") == "OPEN"
+                    and pr.get("headRefOid") == sha
+                    and isinstance(base_name, str)
+                    and base_name.lower() == repo
+                    and isinstance(number, int)
+                    and number not in found
+                ):
+                    found.append(number)
+            if after is None:
+                return found, read
+        raise unexpected_data(f"commit {sha[:12]} is in more than {MAX_PAGES * 100} PRs")
+
+    def _comments_of(
+        self, owner: str, name: str, number: int, node: dict[str, Any], ours: str
+    ) -> list[ReviewComment]:
+        """Every review comment of the PR read as `node`, further pages of its threads and
+        of their comments read as they come, `MAX_PAGES` a connection at most."""
+        what = f"reviewThreads of #{number}"
+        threads, after = connection_of(node.get("reviewThreads"), what)
+        pages = 1
+        while after is not None:
+            if pages == MAX_PAGES:
+                raise unexpected_data(f"#{number} has more than {MAX_PAGES * 100} threads")
+            variables = {"owner": owner, "name": name, "number": number, "after": after}
+            data = self._github.graphql.request(THREAD_PAGE_QUERY, variables)
+            pull = ((data or {}).get("repository") or {}).get("pullRequest")
+            if not isinstance(pull, dict):
+                raise GitHubError(404, f"GitHub GraphQL: pull request #{number} not found")
+            more, after = connection_of(pull.get("reviewThreads"), what)
+            threads, pages = [*threads, *more], pages + 1
+        return [comment for thread in threads for comment in self._thread_comments(thread, ours)]
+
+    def _thread_comments(self, thread: dict[str, Any], ours: str) -> list[ReviewComment]:
+        """One thread's comments, every page of them (`MAX_PAGES` at most)."""
+        what = "a review thread's comments"
+        comments, after = connection_of(thread.get("comments"), what)
+        pages = 1
+        while after is not None:
+            if pages == MAX_PAGES:
+                raise unexpected_data(f"a review thread has more than {MAX_PAGES * 100} comments")
+            variables = {"thread": thread.get("id"), "after": after}
+            data = self._github.graphql.request(COMMENT_PAGE_QUERY, variables)
+            node = (data or {}).get("node")
+            if not isinstance(node, dict):
+                raise GitHubError(
+                    404, f"GitHub GraphQL: review thread {thread.get('id')} not found"
+                )
+            more, after = connection_of(node.get("comments"), what)
+            comments, pages = [*comments, *more], pages + 1
+        return thread_comments(thread, comments, ours)
 
     def pull_requests_for_commit(self, repo: str, sha: str) -> list[int]:
         """Open PRs based on `repo` whose head is `sha`, fork PRs included.

@@ -7,26 +7,29 @@ port raising, the time budget running out) ends it `failure`, never green and ne
 `in_progress` by a job that knows it failed.
 
 One check run per head commit: GitHub shows a commit's latest `failclosed` run on every
-PR whose head it is, so after creating it the job lists the open PRs of its head SHA (one
-pull_requests_for_commit call; the same branch may be open against two bases) and
-completes a single check run with the worst result of them all.
+PR whose head it is, so after creating it the job reads its PRs and every other open PR of
+its head SHA (the same branch may be open against two bases) and completes a single check
+run with the worst result of them all.
 
 Port calls are constant in the number of files. For one N-file PR (N >= 1 Python files,
-some with a base version, under 50 new findings) the job makes 8 calls when it posts a
-review: create_check_run, pull_requests_for_commit, get_pull_request,
-list_changed_files, read_files (head and base sides in one query), review_comments,
-create_review, update_check_run; 7 when everything was already posted, or for a clean PR
-(no create_review). Each further PR of the same head adds 4 (get_pull_request, list,
-read, review_comments) plus its review. Every further 50 findings add one update_check_run
-(GitHub's annotation cap), and every earlier comment of ours whose finding is gone adds
-one reply_to_review_comment ("Fixed in <sha>."), at most `MAX_FIXED_REPLIES` a run (the
-rest are answered by the next run); a run that answered any then resolves their threads
-with two more (review_threads, one GraphQL query for up to 100 threads; and
-resolve_review_threads, one mutation for up to 50), and none when it answered none. A changed
-file that is a symbolic link adds one read_files per step of its chain of links (all the
-PR's links together), and none when the PR has no link: the mode is read with the file.
-Once per process, listing review comments also reads `GET /app` (the App's bot login:
-only comments written by that account are trusted as ours).
+some with a base version, under 50 new findings) the job makes 6 calls when it posts a
+review: create_check_run, read_pull_requests (one GraphQL query: the job's PR, the other
+open PRs of its head, and the review comments on each, with their threads),
+list_changed_files, read_files (head and base sides in one query), create_review,
+update_check_run; 5 when everything was already posted, or for a clean PR (no
+create_review). Each further PR of the same head adds one read_pull_requests (for all of
+them, 10 a query), and per PR list, read, and its review. A PR with more than 100 review
+threads, or a thread with more than 100 comments, adds one query per further page; a PR
+whose head lags behind the webhook is read once more. Every further 50 findings add one
+update_check_run (GitHub's annotation cap), and every earlier comment of ours whose
+finding is gone adds one reply_to_review_comment ("Fixed in <sha>."), at most
+`MAX_FIXED_REPLIES` a run (the rest are answered by the next run); a run that answered any
+then resolves their threads, known from the read, with one more (resolve_review_threads,
+one mutation for up to 50), and none when it answered none. A changed file that is a
+symbolic link adds one read_files per step of its chain of links (all the PR's links
+together), and none when the PR has no link: the mode is read with the file. Once per
+process, reading the PRs also reads `GET /app` (the App's bot login: only comments written
+by that account are trusted as ours).
 """
 
 from __future__ import annotations
@@ -57,6 +60,7 @@ from failclosed.app.ports import (
     GitTree,
     Link,
     PullRequest,
+    PullRequestRead,
     ReviewComment,
     ReviewThread,
 )
@@ -194,11 +198,10 @@ def run_analysis(
     check_id = start_check_run(job, port)
     deadline = Deadline(clock() + budget_seconds, clock)
     with failing_closed(job, port, check_id):
-        numbers = open_pull_requests(job, port)
-        prs, superseded = _current_pull_requests(job, port, numbers, stale_read_wait)
+        prs, superseded, found = _current_pull_requests(job, port, stale_read_wait)
         if not prs:  # a newer push has its own job, or the PR was closed
-            status: Status = "superseded" if numbers else "nothing"
-            reason = "the head moved on" if numbers else "no open pull request has this head"
+            status: Status = "superseded" if found else "nothing"
+            reason = "the head moved on" if found else "no open pull request has this head"
             port.update_check_run(
                 job.repository, check_id, publish.not_analysed_payload(status, reason)
             )
@@ -247,12 +250,6 @@ def start_check_run(job: Job, port: GitHubPort) -> int:
     return port.create_check_run(job.repository, job.head_sha, publish.CHECK_NAME)
 
 
-def open_pull_requests(job: Job, github: GitHubPort) -> tuple[int, ...]:
-    """The job's PRs and every other open PR of this repository with the same head."""
-    found = github.pull_requests_for_commit(job.repository, job.head_sha)
-    return tuple(sorted(set(job.pull_requests) | set(found)))
-
-
 def pull_requests_of(job: Job, github: GitHubPort) -> tuple[tuple[int, ...], int]:
     """The job's PR numbers, looked up by head SHA when the delivery named none (fork PRs'
     check suites); and the number of port calls that took (0 or 1). Used by apply-fixes,
@@ -264,33 +261,39 @@ def pull_requests_of(job: Job, github: GitHubPort) -> tuple[tuple[int, ...], int
 
 
 def _current_pull_requests(
-    job: Job, port: CountingPort, numbers: Sequence[int], stale_read_wait: float
-) -> tuple[list[PullRequest], tuple[PullRequestResult, ...]]:
-    """The PRs whose head is still the job's, and a 'superseded' result for the others.
+    job: Job, port: CountingPort, stale_read_wait: float
+) -> tuple[list[PullRequestRead], tuple[PullRequestResult, ...], bool]:
+    """The job's PRs and every other open PR of this repository with the same head, read
+    with their review comments in one call; those whose head is still the job's, a
+    'superseded' result for the others, and whether any PR was found at all.
 
     A webhook can arrive before GitHub's API shows the PR's new head: a PR whose head
     differs is read once more after `stale_read_wait` seconds before it counts as moved on.
     """
-    current: list[PullRequest] = []
-    moved: list[PullRequest] = []
-    for number in numbers:
-        pr = port.get_pull_request(job.repository, number)
-        (current if pr.head_sha == job.head_sha else moved).append(pr)
+    reads = port.read_pull_requests(job.repository, job.pull_requests, job.head_sha)
+    current = [read for read in reads if read.pull_request.head_sha == job.head_sha]
+    moved = [
+        read.pull_request.number for read in reads if read.pull_request.head_sha != job.head_sha
+    ]
     if moved and stale_read_wait > 0:
         time.sleep(stale_read_wait)
     superseded = []
-    for number in (pr.number for pr in moved):
-        pr = port.get_pull_request(job.repository, number)
-        if pr.head_sha == job.head_sha:
-            current.append(pr)
-        else:
-            superseded.append(PullRequestResult(number, "superseded", reason="the head moved on"))
-    return sorted(current, key=lambda pr: pr.number), tuple(superseded)
+    if moved:
+        for read in port.read_pull_requests(job.repository, moved):
+            if read.pull_request.head_sha == job.head_sha:
+                current.append(read)
+            else:
+                number = read.pull_request.number
+                superseded.append(
+                    PullRequestResult(number, "superseded", reason="the head moved on")
+                )
+    current.sort(key=lambda read: read.pull_request.number)
+    return current, tuple(superseded), bool(reads)
 
 
 def _analyze_and_publish(
     repo: str,
-    prs: Sequence[PullRequest],
+    reads: Sequence[PullRequestRead],
     port: CountingPort,
     config: Config | None,
     deadline: Deadline,
@@ -306,11 +309,12 @@ def _analyze_and_publish(
     errors: dict[tuple[str, str], AnalysisError] = {}
     analysed: set[str] = set()
     excluded: set[str] = set()
-    for pr in prs:
+    for read in reads:
+        pr = read.pull_request
         analysis = fetch_and_analyze(repo, pr, port, config, deadline, analyzer)
         analysed.update(f.path for f in analysis.files)
         excluded.update(analysis.excluded)
-        existing = own_comments(port.review_comments(repo, pr.number))
+        existing = own_comments(read.comments)
         if analysis.findings:
             _post_review(port, repo, pr, analysis, existing, names, max_inline_comments)
         answered, resolved = _answer_fixed(port, repo, pr, analysis, existing)
@@ -331,7 +335,7 @@ def _analyze_and_publish(
     payloads = publish.check_run_payloads(
         list(findings.values()),
         list(errors.values()),
-        prs[0].head_sha,
+        reads[0].pull_request.head_sha,
         rule_names=names,
         unread=[] if analysed else sorted(excluded),
     )
@@ -703,14 +707,19 @@ def _answer_fixed(
     for comment in fixed_comments(existing, analysis)[:MAX_FIXED_REPLIES]:
         port.reply_to_review_comment(repo, pr.number, comment.id, body)
         answered.append(comment.id)
-    return len(answered), resolve_fixed_threads(port, repo, pr.number, answered)
+    return len(answered), resolve_fixed_threads(port, repo, pr.number, answered, existing)
 
 
 def resolve_fixed_threads(
-    port: CountingPort, repo: str, number: int, comment_ids: Collection[int]
+    port: CountingPort,
+    repo: str,
+    number: int,
+    comment_ids: Collection[int],
+    existing: Sequence[ReviewComment] = (),
 ) -> int:
-    """Resolve the threads our just-answered comments started; how many. Two calls at
-    most (the threads, one mutation for up to 50), none when nothing was answered.
+    """Resolve the threads our just-answered comments started; how many. One mutation for
+    up to 50 when `existing` says each comment's thread (read with the pull request, in
+    GraphQL), else one more call to list the threads first; none when nothing was answered.
 
     Cosmetic: the verdict is the check run's, which does not depend on it, and the reply
     already says the finding is fixed. So GitHub failing here is logged and the job goes
@@ -719,7 +728,9 @@ def resolve_fixed_threads(
     if not comment_ids:
         return 0
     try:
-        ids = threads_to_resolve(port.review_threads(repo, number), comment_ids)
+        ids = known_threads(existing, comment_ids)
+        if ids is None:
+            ids = threads_to_resolve(port.review_threads(repo, number), comment_ids)
         if ids:
             port.resolve_review_threads(repo, ids)
     except GitHubFailure as exc:
@@ -742,6 +753,22 @@ def threads_to_resolve(threads: Sequence[ReviewThread], comment_ids: Collection[
         for thread in threads
         if thread.by_app and not thread.resolved and thread.first_comment_id in wanted
     ]
+
+
+def known_threads(
+    existing: Sequence[ReviewComment], comment_ids: Collection[int]
+) -> list[str] | None:
+    """The open threads our top-level `comment_ids` started, when `existing` says each
+    one's thread; None when one of them has no thread known (read through REST). A
+    top-level comment starts its thread, so each of these threads is the App's."""
+    known = {comment.id: comment for comment in existing}
+    wanted = [known.get(comment_id) for comment_id in comment_ids]
+    threads: dict[str, bool] = {}
+    for comment in wanted:
+        if comment is None or comment.thread_id is None or comment.in_reply_to_id is not None:
+            return None
+        threads[comment.thread_id] = comment.thread_resolved
+    return [thread for thread, resolved in threads.items() if not resolved]
 
 
 def own_comments(comments: Sequence[ReviewComment]) -> list[ReviewComment]:
@@ -912,6 +939,12 @@ class CountingPort:
     def review_comments(self, repo: str, number: int) -> list[ReviewComment]:
         self._tick()
         return self.inner.review_comments(repo, number)
+
+    def read_pull_requests(
+        self, repo: str, numbers: Sequence[int], head_sha: str | None = None
+    ) -> list[PullRequestRead]:
+        self._tick()
+        return self.inner.read_pull_requests(repo, numbers, head_sha)
 
     def create_review(self, repo: str, number: int, body: dict[str, Any]) -> None:
         self._tick()

@@ -121,6 +121,16 @@ class GitHubPort(Protocol):
         """The PR's review comments with ids, each saying whether this App wrote it."""
         ...
 
+    def read_pull_requests(
+        self, repo: str, numbers: Sequence[int], head_sha: str | None = None
+    ) -> list[PullRequestRead]:
+        """Each PR of `numbers` (whatever its head), and with `head_sha` also every other
+        open PR of this repository whose head is `head_sha` (fork PRs included), each with
+        all its review comments; by number. One GraphQL query for a PR of one head with at
+        most 100 review threads: what `pull_requests_for_commit`, `get_pull_request` and
+        `review_comments` gave in three calls."""
+        ...
+
     def reply_to_review_comment(
         self, repo: str, number: int, comment_id: int, body: str
     ) -> None: ...
@@ -157,6 +167,19 @@ class ReviewComment:
     # Written by this App's bot account. Only such comments are trusted: anyone can paste
     # our hidden fingerprint into a comment of their own to silence a finding's comment.
     by_app: bool = False
+    # The review thread it is in (a GraphQL node id) and whether that thread is resolved,
+    # when it was read through GraphQL (`read_pull_requests`); None through REST.
+    thread_id: str | None = None
+    thread_resolved: bool = False
+
+
+@dataclass(frozen=True)
+class PullRequestRead:
+    """A pull request as an analyze job reads it: its facts and every review comment on it
+    (ours or not: the job picks ours by `ReviewComment.by_app`)."""
+
+    pull_request: PullRequest
+    comments: tuple[ReviewComment, ...]
 
 
 @dataclass(frozen=True)

@@ -9,9 +9,10 @@ child process as the App runs it) through the real `GitHubApp` / `GitHubClient`
 request after a fixed latency. The stand-in runs in a process of its own (its CPU is not
 the worker's) and serves the answers recorded in a cassette of `tests/cassettes/`
 (default `e2e_seed`: a one-file PR with one new finding, so each job posts a review: a
-check run, the PR lookup and read, its files, both sides' contents in one query, its
-review comments, the review and the completed check run: 8 calls, 9 before the two
-reads of contents became one). Plain HTTP with keep-alive by default, so what is measured
+check run, one GraphQL query for the PR, the other open PRs of its head and its review
+comments, its files, both sides' contents in one query, the review and the completed
+check run: 6 calls; 8 before that query replaced three REST reads, 9 before the two reads
+of contents became one). Plain HTTP with keep-alive by default, so what is measured
 is the client's own work; `--tls` serves HTTPS with a throwaway self-signed certificate
 (trusted through `SSL_CERT_FILE`, which httpx and `shared_ssl_context` honour: certifi's
 bundle with it appended, so that building a context costs what it does in production),
@@ -70,12 +71,27 @@ DROPPED_HEADERS = {"content-length", "transfer-encoding", "connection", "content
 
 
 def graphql_key(body: bytes | str) -> tuple[str, ...]:
-    """A read_files query by what it reads: its `<sha>:<path>` expressions."""
+    """A GraphQL request by its operation's name and what it asks: its variables, but for
+    the repository's owner and name (another repository's same question gets the same
+    answer, with `--any-repo`)."""
+    try:
+        payload = json.loads(body)
+        query, variables = payload.get("query") or "", payload.get("variables") or {}
+    except (ValueError, AttributeError):
+        return ()
+    operation = query.split("(", 1)[0].split("{", 1)[0].strip()
+    asked = (f"{k}={v}" for k, v in sorted(variables.items()) if k not in ("owner", "name"))
+    return (operation, *asked)
+
+
+def graphql_repository(body: bytes) -> str | None:
+    """The `owner/name` a GraphQL request's variables name, if they do."""
     try:
         variables = json.loads(body).get("variables") or {}
     except (ValueError, AttributeError):
-        return ()
-    return tuple(str(v) for k, v in sorted(variables.items()) if k.startswith("e"))
+        return None
+    owner, name = variables.get("owner"), variables.get("name")
+    return f"{owner}/{name}" if isinstance(owner, str) and isinstance(name, str) else None
 
 
 def load_answers(cassette: Path) -> dict[Any, tuple[int, list[tuple[str, str]], bytes]]:
@@ -186,14 +202,16 @@ def serve(
             elif any_repo is not None:
                 counts.count(self.command, None, path, body)
             key: Any = (self.command, path)
+            repository = asked.group(1) if asked else None
             if path == "/graphql":
                 key = ("graphql", graphql_key(body))
+                repository = graphql_repository(body) if any_repo is not None else None
             time.sleep(latency)
             status, headers, payload = answers.get(
                 key, (404, [("content-type", "application/json")], b'{"message": "Not Found"}')
             )
-            if asked:
-                payload = payload.replace(recorded.encode(), asked.group(1).encode())
+            if repository:
+                payload = payload.replace(recorded.encode(), repository.encode())
             self.send_response(status)
             for name, value in headers:
                 self.send_header(name, value)

@@ -80,7 +80,7 @@ from failclosed.app.github import GitHubApp
 from failclosed.app.job import JobResult, run_analysis
 from failclosed.app.main import create_app
 from failclosed.app.model import Job, JobKind, JobRow
-from failclosed.app.ports import ChangedFile, PullRequest, ReviewComment
+from failclosed.app.ports import ChangedFile, PullRequest, PullRequestRead, ReviewComment
 from failclosed.app.queue import SqliteJobQueue
 from failclosed.app.serve import UVICORN_OPTIONS, configure_interpreter, configure_logging
 from failclosed.app.settings import Settings
@@ -111,6 +111,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from github_client import CASSETTES, load_answers, stand_in  # noqa: E402
 
 CASSETTE = CASSETTES / "e2e_seed.yaml"
+# The pull request object as GitHub's REST API gives it (`GET /pulls/{n}`), which the job
+# itself now reads through GraphQL: the same PR and head, read by the Apply fixes job.
+PR_CASSETTE = CASSETTES / "e2e_apply_fixes.yaml"
 REALISTIC_GITHUB_MS = 8.0  # the stand-in's latency per request unless --github-ms says
 
 Runner = Callable[[Job, Any], object]
@@ -249,6 +252,18 @@ class LoadGitHub:
     def review_comments(self, repo: str, number: int) -> list[ReviewComment]:
         self._call()
         return []
+
+    def read_pull_requests(
+        self, repo: str, numbers: Sequence[int], head_sha: str | None = None
+    ) -> list[PullRequestRead]:
+        self._call()
+        found = {self._by_sha[head_sha]} if head_sha in self._by_sha else set()
+        return [
+            PullRequestRead(
+                PullRequest(number, self.heads[number], BASE_SHA, f"load-{number}", repo), ()
+            )
+            for number in sorted(set(numbers) | found)
+        ]
 
     def reply_to_review_comment(self, repo: str, number: int, comment_id: int, body: str) -> None:
         self._call()
@@ -871,7 +886,7 @@ def median_job_seconds(
 @dataclass(frozen=True)
 class Realistic:
     """--realistic's deliveries: pull_request.opened as GitHub sends it untrimmed, built
-    from the cassette's recorded pull request (the PR object GitHub's API answered, with
+    from a recorded pull request of the cassette's (the PR object GitHub's API answered, with
     its base repository and user: ~29 KB), one repository per delivery so that the jobs,
     all of that PR and head, run side by side."""
 
@@ -881,7 +896,7 @@ class Realistic:
 
     @classmethod
     def load(cls) -> Realistic:
-        answers = load_answers(CASSETTE)
+        answers = load_answers(PR_CASSETTE)
         (pr,) = [
             json.loads(body)
             for key, (_, _, body) in answers.items()

@@ -9,8 +9,9 @@ so that a second process sees what a first, killed one published:
 
 - every call is appended to `--github-log` as one JSON line, flushed and fsynced before
   the call returns: a SIGKILL right after a call cannot lose what "reached GitHub";
-- `review_comments` answers with the inline comments of every review created so far
-  (written by the App, with ids), so a re-run finds its earlier comments by fingerprint;
+- `read_pull_requests` (and `review_comments`) answers with the inline comments of every
+  review created so far (written by the App, with ids), so a re-run finds its earlier
+  comments by fingerprint;
 - `create_check_run` answers 77 for the first check run, 78 for a second one, and so on.
 
 It serves one pull request (#7 of octo/app) whose one file adds a fail-open path.
@@ -43,6 +44,7 @@ from failclosed.app.ports import (
     GitTree,
     Link,
     PullRequest,
+    PullRequestRead,
     ReviewComment,
     ReviewThread,
 )
@@ -113,15 +115,30 @@ class FileBackedGitHub:
         self._record("pull_requests_for_commit", repo=repo, sha=sha)
         return [NUMBER] if sha == HEAD_SHA else []
 
+    def read_pull_requests(
+        self, repo: str, numbers: Sequence[int], head_sha: str | None = None
+    ) -> list[PullRequestRead]:
+        """The one PR (when asked for, or when `head_sha` is its head), with the inline
+        comments of every review created so far."""
+        self._record("read_pull_requests", repo=repo, numbers=list(numbers), head_sha=head_sha)
+        if NUMBER not in numbers and head_sha != HEAD_SHA:
+            return []
+        pr = PullRequest(NUMBER, HEAD_SHA, BASE_SHA, "feature", REPO, changed_files=1)
+        return [PullRequestRead(pr, tuple(self._posted(NUMBER)))]
+
     def review_comments(self, repo: str, number: int) -> list[ReviewComment]:
         """The inline comments of every review created so far, as GitHub lists them."""
+        comments = self._posted(number)
+        self._record("review_comments", repo=repo, number=number)
+        return comments
+
+    def _posted(self, number: int) -> list[ReviewComment]:
         posted = [
             comment
             for call in self.calls()
             if call["call"] == "create_review" and call["args"]["number"] == number
             for comment in call["args"]["body"].get("comments", [])
         ]
-        self._record("review_comments", repo=repo, number=number)
         return [
             ReviewComment(FIRST_COMMENT_ID + i, c["body"], c["path"], by_app=True)
             for i, c in enumerate(posted)

@@ -38,6 +38,7 @@ from failclosed.app.ports import (
     GitTree,
     Link,
     PullRequest,
+    PullRequestRead,
     ReviewComment,
     ReviewThread,
 )
@@ -109,7 +110,7 @@ class FakeGitHub:
 
     def get_pull_request(self, repo: str, number: int) -> PullRequest:
         self._record("get_pull_request", repo, number)
-        return self.pr
+        return self.pull_request(repo, number)
 
     def list_changed_files(self, repo: str, number: int) -> list[ChangedFile]:
         self._record("list_changed_files", repo, number)
@@ -157,6 +158,22 @@ class FakeGitHub:
     def review_comments(self, repo: str, number: int) -> list[ReviewComment]:
         self._record("review_comments", repo, number)
         return list(self.existing)
+
+    def read_pull_requests(
+        self, repo: str, numbers: Sequence[int], head_sha: str | None = None
+    ) -> list[PullRequestRead]:
+        """`numbers`, and with `head_sha` those of `prs_for_commit`, each as
+        `pull_request(number)` gives it, with the comments of `existing`."""
+        self._record("read_pull_requests", repo, tuple(numbers), head_sha)
+        found = set(self.prs_for_commit) if head_sha is not None else set()
+        return [
+            PullRequestRead(self.pull_request(repo, number), tuple(self.existing))
+            for number in sorted(set(numbers) | found)
+        ]
+
+    def pull_request(self, repo: str, number: int) -> PullRequest:
+        """What GitHub says of PR `number` (subclasses vary it by number or by read)."""
+        return self.pr
 
     def reply_to_review_comment(self, repo: str, number: int, comment_id: int, body: str) -> None:
         self._record("reply_to_review_comment", repo, number, comment_id, body)

@@ -220,11 +220,9 @@ def test_without_a_crash_one_process_publishes_once(files: Files) -> None:
     run_to_completion(files, 1)
     assert files.names() == [
         "create_check_run",
-        "pull_requests_for_commit",
-        "get_pull_request",
+        "read_pull_requests",  # with the review comments already there
         "list_changed_files",
         "read_files",  # head and base together
-        "review_comments",
         "create_review",
         "update_check_run",
     ]
@@ -242,11 +240,11 @@ def test_killed_after_posting_the_review_completes_without_a_second_review(
     first_pid = before[0]["pid"]
     after = [call for call in files.calls() if call["pid"] != first_pid]
     assert [call["call"] for call in after] == [
-        "pull_requests_for_commit",  # no create_check_run: the recorded one is reused
-        "get_pull_request",
+        # no create_check_run: the recorded one is reused; finds the first process's
+        # comment by its fingerprint
+        "read_pull_requests",
         "list_changed_files",
         "read_files",  # head and base together
-        "review_comments",  # finds the first process's comment by its fingerprint
         "update_check_run",
     ]
 
@@ -254,7 +252,7 @@ def test_killed_after_posting_the_review_completes_without_a_second_review(
 def test_killed_after_the_check_run_was_recorded_reuses_it(files: Files) -> None:
     """Killed right after `create_check_run` returned (and the queue recorded its id):
     the next call of the job is the first one logged after it."""
-    crash_then_restart(files, "pull_requests_for_commit")
+    crash_then_restart(files, "read_pull_requests")
     assert_published_exactly_once(files)
 
 

@@ -50,7 +50,7 @@ from support import (
 )
 from test_output import assert_valid_sarif
 
-from failclosed.app.github import GitHubApp
+from failclosed.app.github import GitHubApp, pull_requests_query
 from failclosed.app.job import FIXED_MARKER
 from failclosed.app.main import create_app
 from failclosed.app.ports import Link
@@ -277,7 +277,9 @@ SCENARIOS: dict[str, Scenario] = {
         ),
     ),
     "retry_502": Scenario(
-        SEED_TREES, (OPENED,), fail_once=(("GET", f"/repos/{REPO}/pulls/{NUMBER}"),)
+        SEED_TREES,
+        (OPENED,),
+        fail_once=(("POST", "/graphql"),),  # the first: the PR's read
     ),
     "apply_fixes": Scenario(
         SEED_TREES, (apply_fixes_delivery(HEAD_SHA, "e2e00000-0000-4000-8000-000000000003"),)
@@ -486,24 +488,25 @@ PULL = ("GET", f"/repos/{REPO}/pulls/{NUMBER}")
 CHECK_CREATE = ("POST", f"/repos/{REPO}/check-runs")
 FILES = ("GET", f"/repos/{REPO}/pulls/{NUMBER}/files")
 GRAPHQL = ("POST", "/graphql")
-COMMENTS = ("GET", f"/repos/{REPO}/pulls/{NUMBER}/comments")
 REVIEW = ("POST", f"/repos/{REPO}/pulls/{NUMBER}/reviews")
 CHECK_UPDATE = ("PATCH", f"/repos/{REPO}/check-runs/{CHECK_RUN_ID}")
 ISSUE_COMMENT = ("POST", f"/repos/{REPO}/issues/{NUMBER}/comments")
 APP = ("GET", "/app")
 
 
-def lookup(head_sha: str) -> tuple[str, str]:
-    """The open PRs whose head is this commit: one check run serves them all."""
-    return ("GET", f"/repos/{REPO}/commits/{head_sha}/pulls")
-
-
-def analysis(head_sha: str = HEAD_SHA, *, first: bool = True) -> list[tuple[str, str]]:
-    """An analyze job's reads, up to listing the PR's review comments. The process's
-    first listing also asks GitHub who the App is (its bot writes our comments)."""
+def analysis(*, first: bool = True) -> list[tuple[str, str]]:
+    """An analyze job's check run and reads: one GraphQL query for the job's PR, the other
+    open PRs of its head (one check run serves them all) and the review comments on them
+    (the process's first such read also asks GitHub who the App is: its bot writes our
+    comments); the PR's files; one GraphQL query for both sides (head and base) of them."""
     own_login = [APP] if first else []
-    # One GraphQL query reads both sides (head and base) of the changed files.
-    return [CHECK_CREATE, lookup(head_sha), PULL, FILES, GRAPHQL, *own_login, COMMENTS]
+    return [CHECK_CREATE, *own_login, GRAPHQL, FILES, GRAPHQL]
+
+
+def threads_read(answer: dict[str, Any]) -> list[dict[str, Any]]:
+    """The review threads of the PR in a recorded answer to `read_pull_requests`' query."""
+    pull = json.loads(answer["body"]["string"])["data"]["repository"]["p0"]
+    return pull["reviewThreads"]["nodes"]
 
 
 SUGGESTION = "```suggestion\n        return False\n```"
@@ -604,7 +607,17 @@ def test_seed_fail_open_except_handler_gets_a_suggestion_and_a_failing_check(
     assert calls(run) == [TOKEN, *analysis(), REVIEW, CHECK_UPDATE]
     assert clients_per_job(run) == [len(run.sent) - 1]  # the token request included
     assert_check_created_in_progress(run.one(*CHECK_CREATE), HEAD_SHA)
-    (read,) = run.to(*GRAPHQL)
+    prs, read = run.to(*GRAPHQL)
+    assert prs.json() == {
+        "query": pull_requests_query(1, True),
+        "variables": {
+            "owner": "Codertocat",
+            "name": "Hello-World",
+            "sha": HEAD_SHA,
+            "after": None,
+            "n0": NUMBER,
+        },
+    }
     # Both sides in one query; the base side also reads the repository's configuration
     # (absent here).
     assert read_expressions(read) == [
@@ -669,8 +682,8 @@ def test_a_linked_file_is_analysed_through_its_target(
     run = run_scenario("symlink", private_key, caplog, tmp_path)
 
     assert run.statuses == [202]
-    assert calls(run) == [TOKEN, *analysis()[:5], GRAPHQL, *analysis()[5:], CHECK_UPDATE]
-    first, second = run.to(*GRAPHQL)
+    assert calls(run) == [TOKEN, *analysis(), GRAPHQL, CHECK_UPDATE]
+    _, first, second = run.to(*GRAPHQL)
     assert read_expressions(first) == [f"{HEAD_SHA}:{LINK_PATH}", f"{BASE_SHA}:pyproject.toml"]
     assert read_expressions(second) == [f"{HEAD_SHA}:{LINKED_TARGET}"]
     check = run.one(*CHECK_UPDATE).json()
@@ -725,17 +738,18 @@ def test_a_second_job_for_the_same_head_does_not_repeat_the_review(
         *analysis(first=False),
         CHECK_UPDATE,
     ]
-    assert clients_per_job(run) == [9, 7]  # each job its own client, the token in the first
+    assert clients_per_job(run) == [7, 5]  # each job its own client, the token in the first
     comment = assert_fc101_review(run.one(*REVIEW), HEAD_SHA)
     # The second time, GitHub lists our comment, fingerprint and all.
-    first_listing, second_listing = run.answers_to(*COMMENTS)
-    assert json.loads(first_listing["body"]["string"]) == []
-    (listed,) = json.loads(second_listing["body"]["string"])
+    first_read, _, second_read, _ = run.answers_to(*GRAPHQL)
+    assert threads_read(first_read) == []
+    (thread,) = threads_read(second_read)
+    (listed,) = thread["comments"]["nodes"]
     assert listed["body"] == comment["body"]
-    assert (
-        listed["user"]["login"]
-        == json.loads(run.answers_to(*APP)[0]["body"]["string"])["slug"] + "[bot]"
-    )  # written by the App: so its fingerprint is trusted
+    assert listed["author"] == {
+        "__typename": "Bot",
+        "login": json.loads(run.answers_to(*APP)[0]["body"]["string"])["slug"],
+    }  # written by the App (GraphQL gives its bot's login without [bot]): trusted
     for update in run.to(*CHECK_UPDATE):  # still failing: the finding is still there
         assert_fc101_check(update, HEAD_SHA)
 
@@ -746,17 +760,18 @@ def test_second_push_that_fixes_the_finding_answers_fixed_and_goes_green(
     run = run_scenario("second_push", private_key, caplog, tmp_path)
 
     assert run.statuses == [202, 202]
-    (listed,) = json.loads(run.answers_to(*COMMENTS)[1]["body"]["string"])
-    reply = ("POST", f"/repos/{REPO}/pulls/{NUMBER}/comments/{listed['id']}/replies")
+    (thread,) = threads_read(run.answers_to(*GRAPHQL)[2])
+    (listed,) = thread["comments"]["nodes"]
+    reply = ("POST", f"/repos/{REPO}/pulls/{NUMBER}/comments/{listed['fullDatabaseId']}/replies")
     assert calls(run) == [
         TOKEN,
         *analysis(),
         REVIEW,
         CHECK_UPDATE,
-        *analysis(FIXED_SHA, first=False),
+        *analysis(first=False),
         reply,
-        GRAPHQL,  # the PR's review threads
-        GRAPHQL,  # resolveReviewThread for the thread our comment started
+        # resolveReviewThread for the thread our comment started, known from the read
+        GRAPHQL,
         CHECK_UPDATE,
     ]
     first_check, second_check = run.to(*CHECK_CREATE)
@@ -764,7 +779,7 @@ def test_second_push_that_fixes_the_finding_answers_fixed_and_goes_green(
     assert_check_created_in_progress(
         second_check, FIXED_SHA, SCENARIOS["second_push"].deliveries[1]
     )
-    assert read_expressions(run.to(*GRAPHQL)[1]) == [
+    assert read_expressions(run.to(*GRAPHQL)[3]) == [
         f"{FIXED_SHA}:{PATH}",
         f"{BASE_SHA}:{PATH}",
         f"{BASE_SHA}:pyproject.toml",
@@ -772,12 +787,7 @@ def test_second_push_that_fixes_the_finding_answers_fixed_and_goes_green(
     comment = assert_fc101_review(run.one(*REVIEW), HEAD_SHA)
     assert listed["body"] == comment["body"]
     assert run.one(*reply).json() == {"body": f"Fixed in {FIXED_SHA[:7]}.\n\n{FIXED_MARKER}"}
-    threads, resolve = run.to(*GRAPHQL)[2:]
-    (thread,) = json.loads(run.answers_to(*GRAPHQL)[2]["body"]["string"])["data"]["repository"][
-        "pullRequest"
-    ]["reviewThreads"]["nodes"]
-    assert thread["comments"]["nodes"][0]["fullDatabaseId"] == str(listed["id"])
-    assert threads.json()["variables"]["number"] == NUMBER
+    resolve = run.to(*GRAPHQL)[4]
     assert resolve.json()["variables"] == {"t0": thread["id"]}
     failing, passing = run.to(*CHECK_UPDATE)
     assert_fc101_check(failing, HEAD_SHA)
@@ -794,16 +804,19 @@ def test_github_502_is_retried_and_the_job_completes(
     run = run_scenario("retry_502", private_key, caplog, tmp_path)
 
     assert run.statuses == [202]
-    assert calls(run) == [
-        TOKEN,
-        CHECK_CREATE,
-        lookup(HEAD_SHA),
-        PULL,
-        *analysis()[2:],
-        REVIEW,
-        CHECK_UPDATE,
-    ]
-    failed, answered = run.answers_to(*PULL)
+    assert (
+        calls(run)
+        == [
+            TOKEN,
+            CHECK_CREATE,
+            APP,
+            GRAPHQL,  # the PR's read, answered 502: a query, safe to repeat
+            *analysis()[2:],
+            REVIEW,
+            CHECK_UPDATE,
+        ]
+    )
+    failed, answered = run.answers_to(*GRAPHQL)[:2]
     assert (failed["status"]["code"], answered["status"]["code"]) == (502, 200)
     assert clients_per_job(run) == [len(run.sent) - 1]  # githubkit's retry: same client
     assert time.monotonic() - started >= 1.0  # the back-off really ran

@@ -32,6 +32,7 @@ SAMPLE_CALLS: dict[str, tuple[Any, ...]] = {
     "create_review": (REPO, NUMBER, {"body": "a review"}),
     "pull_requests_for_commit": (REPO, HEAD_SHA),
     "review_comments": (REPO, NUMBER),
+    "read_pull_requests": (REPO, (NUMBER,), HEAD_SHA),
     "reply_to_review_comment": (REPO, NUMBER, 1, "a reply"),
     "review_threads": (REPO, NUMBER),
     "resolve_review_threads": (REPO, ["PRRT_a"]),

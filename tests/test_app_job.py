@@ -35,11 +35,11 @@ from failclosed.app.ports import ChangedFile, Link, PullRequest, ReviewComment
 
 FULL_SEQUENCE = [
     "create_check_run",  # first: whatever fails next fails it visibly
-    "pull_requests_for_commit",  # every open PR of the head shares one check run
-    "get_pull_request",
+    # the job's PR, every other open PR of the head (they share one check run) and the
+    # review comments already on each, in one GraphQL query
+    "read_pull_requests",
     "list_changed_files",
     "read_files",  # head and base together
-    "review_comments",
     "create_review",
     "update_check_run",
 ]
@@ -56,8 +56,7 @@ def test_new_fail_open_check_gets_a_suggestion_and_fails_the_check() -> None:
 
     assert gh.calls == [
         ("create_check_run", (REPO, HEAD_SHA, publish.CHECK_NAME)),
-        ("pull_requests_for_commit", (REPO, HEAD_SHA)),
-        ("get_pull_request", (REPO, NUMBER)),
+        ("read_pull_requests", (REPO, (NUMBER,), HEAD_SHA)),
         ("list_changed_files", (REPO, NUMBER)),
         (
             "read_files",
@@ -70,7 +69,6 @@ def test_new_fail_open_check_gets_a_suggestion_and_fails_the_check() -> None:
                 ],
             ),
         ),
-        ("review_comments", (REPO, NUMBER)),
         ("create_review", (REPO, NUMBER, gh.reviews()[0])),
         ("update_check_run", (REPO, 99, gh.check_updates()[0])),
     ]
@@ -88,7 +86,7 @@ def test_new_fail_open_check_gets_a_suggestion_and_fails_the_check() -> None:
     assert annotation["annotation_level"] == "failure"
     assert annotation["title"].startswith("FC101 ")  # the rule name is passed to publish
     assert result.status == "published"
-    assert (result.findings, result.blocking, result.api_calls) == (1, True, 8)
+    assert (result.findings, result.blocking, result.api_calls) == (1, True, 6)
 
 
 def test_untouched_fail_open_next_to_the_change_is_not_reported() -> None:
@@ -99,11 +97,9 @@ def test_untouched_fail_open_next_to_the_change_is_not_reported() -> None:
 
     assert gh.names() == [
         "create_check_run",
-        "pull_requests_for_commit",
-        "get_pull_request",
+        "read_pull_requests",
         "list_changed_files",
         "read_files",  # head and base together
-        "review_comments",
         "update_check_run",
     ]
     assert gh.reviews() == []
@@ -220,7 +216,7 @@ def test_a_linked_file_is_analysed_through_its_target_in_the_repository() -> Non
     assert "FC101" in annotation["title"]
     # No suggestion on the link's one-line diff: it would replace the link's target path.
     assert gh.reviews() == []
-    assert (result.findings, result.blocking, result.api_calls) == (1, True, 8)
+    assert (result.findings, result.blocking, result.api_calls) == (1, True, 6)
 
 
 def test_a_chain_of_links_is_followed_one_read_per_step() -> None:
@@ -347,8 +343,7 @@ def test_port_error_after_the_check_run_fails_it_and_is_reraised() -> None:
 
     assert gh.names() == [
         "create_check_run",
-        "pull_requests_for_commit",
-        "get_pull_request",
+        "read_pull_requests",
         "list_changed_files",
         "update_check_run",
     ]
@@ -451,9 +446,8 @@ def test_a_head_that_moved_on_gets_its_check_run_cancelled_as_superseded() -> No
     assert result.status == "superseded"
     assert gh.names() == [
         "create_check_run",
-        "pull_requests_for_commit",
-        "get_pull_request",
-        "get_pull_request",  # read again: the API can lag behind the webhook
+        "read_pull_requests",
+        "read_pull_requests",  # read again: the API can lag behind the webhook
         "update_check_run",
     ]
     (check,) = gh.check_updates()
@@ -464,9 +458,9 @@ def test_a_head_that_moved_on_gets_its_check_run_cancelled_as_superseded() -> No
 class LaggingPullRequest(FakeGitHub):
     """GitHub's API shows the previous head on the first read, the webhook's on the next."""
 
-    def get_pull_request(self, repo: str, number: int) -> PullRequest:
-        pr = super().get_pull_request(repo, number)
-        if len(self.called("get_pull_request")) == 1:
+    def pull_request(self, repo: str, number: int) -> PullRequest:
+        pr = super().pull_request(repo, number)
+        if len(self.called("read_pull_requests")) == 1:
             return replace(pr, head_sha="c" * 40)
         return pr
 
@@ -479,7 +473,10 @@ def test_a_pull_request_read_that_lags_behind_the_webhook_is_read_again() -> Non
 
     assert result.status == "published" and result.blocking
     assert gh.conclusion() == "failure"
-    assert len(gh.called("get_pull_request")) == 2
+    assert gh.called("read_pull_requests") == [
+        (REPO, (NUMBER,), HEAD_SHA),
+        (REPO, (NUMBER,), None),  # only the PR that lagged, by number
+    ]
 
 
 def test_a_rerun_takes_up_the_check_run_github_reset_to_queued() -> None:
@@ -503,7 +500,7 @@ def test_job_without_pull_requests_looks_them_up_and_may_find_none() -> None:
     result = run_analysis(make_job(pull_requests=()), gh)
 
     assert result.status == "nothing"
-    assert gh.names() == ["create_check_run", "pull_requests_for_commit", "update_check_run"]
+    assert gh.names() == ["create_check_run", "read_pull_requests", "update_check_run"]
     assert gh.check_updates()[0]["conclusion"] == "cancelled"  # never left in progress
     assert result.api_calls == 3
 
@@ -514,12 +511,11 @@ def test_fork_rerun_finds_its_pull_request_by_head_sha() -> None:
 
     result = run_analysis(make_job(pull_requests=()), gh)
 
-    assert gh.calls[1] == ("pull_requests_for_commit", (REPO, HEAD_SHA))
+    assert gh.calls[1] == ("read_pull_requests", (REPO, (), HEAD_SHA))
     assert gh.names() == FULL_SEQUENCE
-    assert gh.called("get_pull_request") == [(REPO, NUMBER)]
     assert [pr.number for pr in result.pull_requests] == [NUMBER]
     assert result.status == "published" and result.blocking
-    assert result.api_calls == len(gh.calls) == 8
+    assert result.api_calls == len(gh.calls) == 6
 
 
 def test_apply_fixes_job_is_refused() -> None:
@@ -544,7 +540,7 @@ def test_redelivery_posts_no_second_review() -> None:
     assert again.replies() == []  # the finding is still there: nothing is "fixed"
     assert again.names() == [n for n in FULL_SEQUENCE if n != "create_review"]
     assert again.conclusion() == "failure"  # still blocking: the path is still there
-    assert result.api_calls == 7
+    assert result.api_calls == 5
 
 
 def test_our_fingerprint_in_someone_elses_comment_does_not_silence_the_review() -> None:
@@ -578,7 +574,7 @@ def test_port_calls_do_not_grow_with_the_number_of_files() -> None:
     large = run_analysis(make_job(), twenty)
 
     assert one.names() == twenty.names() == FULL_SEQUENCE
-    assert small.api_calls == large.api_calls == len(twenty.calls) == 8
+    assert small.api_calls == large.api_calls == len(twenty.calls) == 6
     assert large.findings == 20
     (review,) = twenty.reviews()
     assert len(review["comments"]) == 20
@@ -594,7 +590,7 @@ def test_more_than_50_findings_complete_the_check_in_batches() -> None:
     updates = gh.check_updates()
     assert [len(u["output"]["annotations"]) for u in updates] == [50, 1]
     assert updates[0]["conclusion"] == "failure"
-    assert result.api_calls == 9
+    assert result.api_calls == 7
 
 
 OTHER_BASE = "d" * 40
@@ -605,8 +601,7 @@ class SameHeadTwoBases(FakeGitHub):
     """Branch `feature` open against two bases: the fail-open path is new against one
     (PR 7) and already on the other (PR 8)."""
 
-    def get_pull_request(self, repo: str, number: int) -> PullRequest:
-        self._record("get_pull_request", repo, number)
+    def pull_request(self, repo: str, number: int) -> PullRequest:
         base = BASE_SHA if number == NUMBER else OTHER_BASE
         return PullRequest(number, HEAD_SHA, base, "feature", REPO)
 
@@ -649,20 +644,20 @@ def test_fixed_finding_is_answered_once_with_the_head_sha() -> None:
 
     assert gh.names() == [
         "create_check_run",
-        "pull_requests_for_commit",
-        "get_pull_request",
+        "read_pull_requests",
         "list_changed_files",
         "read_files",  # head and base together
-        "review_comments",
         "reply_to_review_comment",
-        "review_threads",  # to resolve the comment's thread (none listed here)
+        # to resolve the comment's thread: none listed here, and a comment read without its
+        # thread (REST's shape) makes the job list them
+        "review_threads",
         "update_check_run",
     ]
     assert gh.called("reply_to_review_comment") == [
         (REPO, NUMBER, ours.id, f"Fixed in aaaaaaa.\n\n{FIXED_MARKER}")
     ]
     assert gh.conclusion() == "success"
-    assert result.pull_requests[0].answered == 1 and result.api_calls == 9
+    assert result.pull_requests[0].answered == 1 and result.api_calls == 7
 
     run_analysis(make_job(), gh)  # redelivered: the reply from the first run is there now
 

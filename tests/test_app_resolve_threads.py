@@ -160,7 +160,28 @@ def test_the_fixed_findings_thread_is_resolved_after_the_reply() -> None:
     assert gh.replies() == [(ours.id, f"Fixed in aaaaaaa.\n\n{FIXED_MARKER}")]
     assert gh.conclusion() == "success"
     (pr,) = result.pull_requests
-    assert (pr.answered, pr.resolved, result.api_calls) == (1, 1, 10)  # 8 before, +2
+    assert (pr.answered, pr.resolved, result.api_calls) == (1, 1, 8)  # 6 before, +2
+
+
+def test_threads_read_with_the_pull_request_are_resolved_without_listing_them() -> None:
+    """`read_pull_requests` gives each comment its thread: the reply and one mutation."""
+    ours = replace(posted_on_fail_open(), thread_id="PRRT_ours")
+    done = replace(ours, id=ours.id + 1, thread_id="PRRT_done", thread_resolved=True)
+    gh = FakeGitHub(existing=[ours, done])
+    gh.change("app/perms.py", SAFE, SAFE + NEIGHBOUR)
+
+    result = run_analysis(job(), gh)
+
+    assert gh.names()[-4:] == [
+        "reply_to_review_comment",
+        "reply_to_review_comment",  # the same finding, commented on twice, both fixed
+        "resolve_review_threads",
+        "update_check_run",
+    ]
+    assert "review_threads" not in gh.names()
+    assert gh.called("resolve_review_threads") == [(REPO, ["PRRT_ours"])]  # not the resolved one
+    (pr,) = result.pull_requests
+    assert (pr.answered, pr.resolved, result.api_calls) == (2, 1, 8)  # 6, 2 replies, 1 mutation
 
 
 def test_only_open_threads_our_bot_started_with_a_fixed_comment_are_resolved() -> None:
@@ -192,7 +213,7 @@ def test_nothing_fixed_costs_no_thread_call() -> None:
     result = run_analysis(job(), gh)
 
     assert "review_threads" not in gh.names() and "resolve_review_threads" not in gh.names()
-    assert result.api_calls == 7 and gh.conclusion() == "failure"
+    assert result.api_calls == 5 and gh.conclusion() == "failure"
 
 
 @pytest.mark.parametrize(

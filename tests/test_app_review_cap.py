@@ -102,7 +102,7 @@ def test_blocking_findings_first_then_by_file_and_line_and_the_body_says_where_t
     assert check["conclusion"] == "failure"
     assert "**35 findings** (20 errors, 15 warnings, 0 notes)" in check["output"]["summary"]
     assert len(annotated(gh)) == 35
-    assert (result.findings, result.api_calls) == (35, 8)
+    assert (result.findings, result.api_calls) == (35, 6)
 
 
 def test_nothing_is_lost_past_50_annotations_every_finding_is_inline_or_in_the_check_run():

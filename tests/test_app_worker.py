@@ -75,8 +75,8 @@ def test_signed_pull_request_delivery_ends_in_a_review_and_a_failing_check(
     assert installations.asked == [payload["installation"]["id"]]
     assert github.names()[:3] == [
         "create_check_run",
-        "pull_requests_for_commit",
-        "get_pull_request",
+        "read_pull_requests",
+        "list_changed_files",
     ]
     (review,) = github.reviews()
     assert "```suggestion" in review["comments"][0]["body"]
@@ -217,7 +217,7 @@ def test_a_check_run_github_could_not_complete_is_taken_up_by_the_retry(
     payload = load_payload("pull_request.opened")
     github = fake_for(payload)
     down = GitHubError(502, "Bad Gateway")
-    github.fail.update(pull_requests_for_commit=down, update_check_run=down)
+    github.fail.update(read_pull_requests=down, update_check_run=down)
     attempts: list[int] = []
 
     def flaky(job: Job, gh: FakeGitHub) -> JobResult:
@@ -446,7 +446,7 @@ def test_each_finished_job_is_logged_with_its_outcome(
         1,
         True,
     )
-    assert line.result_api_calls == 8
+    assert line.result_api_calls == 6
 
 
 def test_an_attempt_that_was_taken_over_writes_nothing_more(queue: SqliteJobQueue) -> None:

@@ -32,9 +32,9 @@ def test_scan_speed_runs_on_a_small_tree() -> None:
 
 @pytest.mark.parametrize("tls", [[], ["--tls"]], ids=["http", "https"])
 def test_github_client_bench_runs_real_jobs_before_and_after(tls: list[str]) -> None:
-    """Figures are printed, not checked; what the jobs sent is: 8 port calls and 8 HTTP
+    """Figures are printed, not checked; what the jobs sent is: 6 port calls and 6 HTTP
     requests a job both ways, over one HTTP client a job now, one a request before."""
     done = bench("github_client.py", "--jobs", "2", "--latency-ms", "0", *tls, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
     rows = {line.split()[0]: line.split()[5:] for line in done.stdout.splitlines()[3:5]}
-    assert rows == {"before": ["8.0", "8.0", "8.0"], "after": ["8.0", "8.0", "1.0"]}
+    assert rows == {"before": ["6.0", "6.0", "6.0"], "after": ["6.0", "6.0", "1.0"]}

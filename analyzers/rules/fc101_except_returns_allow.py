@@ -10,6 +10,7 @@ from failclosed.analyzers.fixes import Edit, ReplaceExpression, ReplaceStatement
 from failclosed.analyzers.flow import FunctionFlow, is_exit_call, returns_in
 from failclosed.analyzers.rules.base import Hit, Invalid, Rule
 from failclosed.analyzers.rules.common import (
+    absent_subject,
     assigns,
     caught,
     exit_code,
@@ -88,7 +89,12 @@ class ExceptReturnsAllow(Rule):
         flow: FunctionFlow | None = None
         for node in tries(fn):
             for handler in node.handlers:
-                if not catches_failures(handler, node) or gated_by_fail_open_flag(handler, fn):
+                if gated_by_fail_open_flag(handler, fn):
+                    continue
+                if not catches_failures(handler, node):
+                    # `except FileNotFoundError: return True` beside `except Timeout:
+                    # return False`: the check's own answers say the missing tool fails it
+                    yield from self._sibling_hits(fn, info, node, handler)
                     continue
                 loose = mentions_allowing(info, handler)
                 for ret in returns_in(handler):
@@ -97,8 +103,60 @@ class ExceptReturnsAllow(Rule):
                     hit = self._returned_allow(fn, info, node, handler, ret, loose)
                     if hit:
                         yield hit
+                        yield from self._missing_answer_allows(fn, info, node, handler, loose)
                 flow = flow or FunctionFlow(fn.node)
                 yield from self._assigned_allow(fn, info, flow, node, handler, loose)
+
+    def _missing_answer_allows(
+        self,
+        fn: FunctionInfo,
+        info: ModuleInfo,
+        node: ast.Try,
+        handler: ast.ExceptHandler,
+        loose: bool,
+    ) -> Iterator[Hit]:
+        """`if not head_sha: return True` inside the `try` whose handler was just reported:
+        an answer without the field it needs is the same failure, answered the same way."""
+        read = _fields_read(node.body)
+        for stmt in node.body:
+            if not isinstance(stmt, ast.If) or not stmt.body:
+                continue
+            subject = absent_subject(stmt.test)
+            if subject is None or not isinstance(subject[0], ast.Name):
+                continue
+            first = stmt.body[-1]
+            if subject[0].id not in read or not isinstance(first, ast.Return):
+                continue
+            value = allow_value(first.value, fn, info, loose)
+            if value is None:
+                continue
+            yield Hit(
+                node=first,
+                message=(
+                    f"`{fn.qualname}` returns `{value.shown}` (allow) when the answer of "
+                    f"{failing_call(node)} has no `{subject[0].id}`, as it does when the call "
+                    f"raises {caught(handler)}: a malformed answer grants access too."
+                ),
+                edits=[_deny_edit(value, first)],
+                key_nodes=[stmt.test],
+            )
+
+    def _sibling_hits(
+        self, fn: FunctionInfo, info: ModuleInfo, node: ast.Try, handler: ast.ExceptHandler
+    ) -> Iterator[Hit]:
+        for ret in returns_in(handler):
+            value = _sibling_answers_false(node, handler, ret)
+            if value is not None:
+                yield Hit(
+                    node=ret,
+                    message=(
+                        f"`{fn.qualname}` returns `{value.shown}` (passed) when "
+                        f"{failing_call(node)} raises {caught(handler)}, while its other "
+                        "failures answer `False`: a check that cannot run passes."
+                    ),
+                    edits=[_deny_edit(value, ret), *reword_edits(info, handler)],
+                    key_nodes=[handler],
+                )
 
     def _returned_allow(
         self,
@@ -114,6 +172,8 @@ class ExceptReturnsAllow(Rule):
         value = allow_value(ret.value, fn, info, loose)
         if value is None and _failed_validation(handler):
             value = _valid_in_result(ret.value, fn, info)
+        if value is None:
+            value = _sibling_answers_false(node, handler, ret)
         if value is not None:
             edits: list[Edit] = [_deny_edit(value, ret)]
             message = (
@@ -472,6 +532,60 @@ def has_permission(user, action):
         logger.warning("Permission request failed: %s, denying", e)
         return False
 """
+
+
+def _fields_read(body: list[ast.stmt]) -> set[str]:
+    """Names set in `body` to a field of an answer read there: `head = (pr.get("head") or
+    {}).get("sha")` after `pr = host.get_pull_request(n)`; not the result of another call."""
+    answers: set[str] = set()
+    fields: set[str] = set()
+    for stmt in body:
+        if not (isinstance(stmt, ast.Assign) and len(stmt.targets) == 1):
+            continue
+        target = stmt.targets[0]
+        if not isinstance(target, ast.Name):
+            continue
+        value = stmt.value.value if isinstance(stmt.value, ast.Await) else stmt.value
+        calls = [n for n in ast.walk(value) if isinstance(n, ast.Call)]
+        if isinstance(value, ast.Call) and len(calls) == 1:
+            answers.add(target.id)
+        elif all(isinstance(c.func, ast.Attribute) and c.func.attr == "get" for c in calls) and any(
+            isinstance(n, ast.Name) and n.id in answers for n in ast.walk(value)
+        ):
+            fields.add(target.id)
+    return fields
+
+
+def _sibling_answers_false(
+    node: ast.Try, handler: ast.ExceptHandler, ret: ast.Return
+) -> AllowValue | None:
+    """`return True` in a handler of a check whose other handler answers `return False`
+    for another failure, and whose `try` answers `True` on success: the same check failing
+    in two ways gets two answers, and the `True` one lets it through."""
+    if not _is_bool(ret.value, True):
+        return None
+    others = [h for h in node.handlers if h is not handler and catches_failures(h, node)]
+    refusing = [h for h in others if _answers_only(h, False)]
+    if not refusing:
+        return None
+    if not any(_is_bool(r.value, True) for stmt in node.body for r in _returns(stmt)):
+        return None
+    assert ret.value is not None
+    return AllowValue(ret.value, "False", "True")
+
+
+def _answers_only(handler: ast.ExceptHandler, answer: bool) -> bool:
+    returns = list(returns_in(handler))
+    return bool(returns) and all(_is_bool(r.value, answer) for r in returns)
+
+
+def _returns(stmt: ast.stmt) -> list[ast.Return]:
+    return [n for n in [stmt, *own_nodes(stmt)] if isinstance(n, ast.Return)]
+
+
+def _is_bool(value: ast.expr | None, answer: bool) -> bool:
+    return isinstance(value, ast.Constant) and value.value is answer
+
 
 ExceptReturnsAllow.VALID = [
     # the lenient path is an opt-in: strict is the default
@@ -1294,4 +1408,53 @@ def _session_trusted() -> bool:
         return False
 """,
     ),
+]
+
+ExceptReturnsAllow.INVALID += [
+    # the same compile check fails two ways: a timeout fails it, a missing compiler passes it
+    Invalid(
+        """\
+def _compile_policies(folder):
+    try:
+        result = subprocess.run(["opa", "check", folder], capture_output=True, timeout=30)
+        if result.returncode != 0:
+            return False
+        return True
+    except FileNotFoundError:
+        log.info("opa not installed")
+        return True
+    except subprocess.TimeoutExpired:
+        log.error("opa check timed out")
+        return False
+""",
+        line=9,
+        fixed="""\
+def _compile_policies(folder):
+    try:
+        result = subprocess.run(["opa", "check", folder], capture_output=True, timeout=30)
+        if result.returncode != 0:
+            return False
+        return True
+    except FileNotFoundError:
+        log.info("opa not installed")
+        return False
+    except subprocess.TimeoutExpired:
+        log.error("opa check timed out")
+        return False
+""",
+    ),
+]
+
+ExceptReturnsAllow.VALID += [
+    # `True` is not the try's success answer here: a missing file means "needs it"
+    """
+def needs_migration(path):
+    try:
+        version = read_version(path)
+        return version < CURRENT
+    except FileNotFoundError:
+        return True
+    except PermissionError:
+        return False
+""",
 ]

@@ -13,6 +13,8 @@ from failclosed.analyzers.rules.common import (
     append_to_handler,
     caught,
     exit_status_allow,
+    failure_branches,
+    negated_isinstance,
     present_name,
     tries,
 )
@@ -111,10 +113,10 @@ class HelperErrorAllows(Rule):
             if tested is None or not isinstance(first, ast.Return):
                 continue
             value = allow_value(first.value, fn, info) or exit_status_allow(first, fn, info)
-            if value is None:
-                continue
+            if value is None and not (first.value is None and fn.pure_guard):
+                continue  # a bare `return` is the allow only of a guard that refuses by raising
             flow = flow or FunctionFlow(fn.node)
-            source = flow.value_before(node, tested[0])
+            source, position = flow.unpacked_before(node, tested[0])
             if isinstance(source, ast.Await):
                 source = source.value
             if not isinstance(source, ast.Call):
@@ -127,7 +129,7 @@ class HelperErrorAllows(Rule):
                 tested = (tested[0], False)
             if helper is None or helper.node is fn.node:
                 continue
-            yield from self._error_answers(helper, fn, tested, value, first)
+            yield from self._error_answers(helper, fn, tested, value, first, position)
 
     def _error_answers(
         self,
@@ -136,16 +138,20 @@ class HelperErrorAllows(Rule):
         tested: tuple[str, bool],
         value: AllowValue | None,
         allow_return: ast.Return | ast.If,
+        position: int | None = None,
     ) -> Iterator[Hit]:
         """`value` is what the caller answers on an empty `name`; None when the caller's
-        `if name:` refuses (`allow_return` is that `if`) and an empty answer skips it."""
+        `if name:` refuses (`allow_return` is that `if`) and an empty answer skips it.
+        `position` is `name`'s place in the helper's tuple answer (`name, why = helper()`)."""
         name, none_only = tested
+        if value is not None or isinstance(allow_return, ast.Return):
+            yield from self._failure_answers(helper, caller, name, position, none_only)
         reading = (
             f"reads that `{name}` as `{value.shown}` (allow)"
             if value is not None
             else f"skips its refusal (`if {ast.unparse(allow_return.test)}`) on that `{name}`"
             if isinstance(allow_return, ast.If)
-            else ""
+            else f"returns without raising its refusal on that `{name}` (allow)"
         )
         flow: FunctionFlow | None = None
         for node in tries(helper):
@@ -155,7 +161,7 @@ class HelperErrorAllows(Rule):
                 answer: ast.Return | ast.ExceptHandler | None = None
                 edit: Edit | None = None
                 for ret in returns_in(handler):
-                    if _empty_answer(ret, none_only):
+                    if _empty_answer(ret, none_only, position):
                         answer, edit = ret, ReplaceStatements(ret, ret, ("raise",))
                         break
                 if answer is None and swallows(handler):
@@ -168,7 +174,7 @@ class HelperErrorAllows(Rule):
                     if outcome.kind == "end" or (
                         outcome.kind == "return"
                         and isinstance(outcome.node, ast.Return)
-                        and _empty_answer(outcome.node, none_only)
+                        and _empty_answer(outcome.node, none_only, position)
                     ):
                         answer, edit = handler, append_to_handler(handler, "raise")
                 if answer is None or edit is None:
@@ -182,6 +188,49 @@ class HelperErrorAllows(Rule):
                     ),
                     edits=[edit],
                     key_nodes=[handler],
+                    function=helper.qualname,
+                )
+
+    def _failure_answers(
+        self,
+        helper: FunctionInfo,
+        caller: FunctionInfo,
+        name: str,
+        position: int | None,
+        none_only: bool,
+    ) -> Iterator[Hit]:
+        """A helper's `if not isinstance(data, dict): return None, ""` or `if
+        proc.returncode != 0: return None`: a malformed or failed answer comes back as
+        "nothing found", which the caller reads as allowed."""
+        for stmt in helper.statements:
+            if not isinstance(stmt, ast.If):
+                continue
+            if negated_isinstance(stmt.test) is not None:
+                blocks = [stmt.body]
+            elif _status_test(stmt.test):  # "nothing there" may mean "no objection": not it
+                blocks = [block for block, failing in failure_branches(stmt, helper) if failing]
+            else:
+                continue
+            for block in blocks:
+                first = block[0]
+                if not isinstance(first, ast.Return) or not _empty_answer(
+                    first, none_only, position
+                ):
+                    continue
+                yield Hit(
+                    node=first,
+                    message=(
+                        f"`{helper.qualname}` answers {_shown_answer(first)} when what it "
+                        f"reads failed or is malformed (`{ast.unparse(stmt.test)}`), and "
+                        f"`{caller.qualname}` reads that `{name}` as allowed, so a failing "
+                        "check grants access."
+                    ),
+                    edits=[
+                        ReplaceStatements(
+                            first, first, ('raise ValueError("malformed answer: cannot decide")',)
+                        )
+                    ],
+                    key_nodes=[stmt.test],
                     function=helper.qualname,
                 )
 
@@ -296,17 +345,34 @@ def _refuses(body: list[ast.stmt]) -> bool:
     return False
 
 
+def _status_test(test: ast.expr) -> bool:
+    """`proc.returncode != 0`, `resp.status_code >= 400`, `not resp.ok`: a test of how a
+    call went, not of whether a value is there."""
+    if isinstance(test, ast.UnaryOp) and isinstance(test.op, ast.Not):
+        return isinstance(test.operand, ast.Attribute)
+    return isinstance(test, ast.Compare) and absent_subject(test) is None
+
+
 def _tested_name(test: ast.expr) -> tuple[str, bool] | None:
-    """(`v`, none_only) for `v is None` (True) or `not v` (False)."""
+    """(`v`, none_only) for `v is None` (True) or `not v` (False), also as one alternative
+    of an `or` (`v is None or v == "allow"`): either way a missing `v` passes the test."""
+    if isinstance(test, ast.BoolOp) and isinstance(test.op, ast.Or):
+        found = [_tested_name(part) for part in test.values]
+        return next((f for f in found if f is not None), None)
     subject = absent_subject(test)
     if subject and isinstance(subject[0], ast.Name):
         return subject[0].id, subject[1]
     return None
 
 
-def _empty_answer(ret: ast.Return, none_only: bool) -> bool:
-    """`return`, `return None`; with `not v` also `return []`, `{}`, `False`, `0`, `""`."""
+def _empty_answer(ret: ast.Return, none_only: bool, position: int | None = None) -> bool:
+    """`return`, `return None`; with `not v` also `return []`, `{}`, `False`, `0`, `""`.
+    With a `position`, the answer is a tuple and its item there is the one that counts."""
     value = ret.value
+    if position is not None:
+        if not isinstance(value, ast.Tuple) or len(value.elts) <= position:
+            return False
+        value = value.elts[position]
     if value is None or (isinstance(value, ast.Constant) and value.value is None):
         return True
     if none_only:
@@ -563,4 +629,109 @@ def start_thread(capabilities, path):
     return launch(capabilities)
 """,
     ),
+]
+
+HelperErrorAllows.INVALID += [
+    # a reply parser answers "no verdict" for a reply that is not an object, and the gate
+    # reads "no verdict" as go-ahead
+    Invalid(
+        """\
+def read_verdict(raw):
+    try:
+        reply = json.loads(raw)
+    except ValueError:
+        raise
+    if not isinstance(reply, dict):
+        return None, "unreadable reply"
+    return reply.get("verdict"), reply.get("why", "")
+
+def admit(raw):
+    verdict, why = read_verdict(raw)
+    if verdict is None or verdict == "accept":
+        return Admission(granted=True, note=why)
+    return Admission(granted=False, note=why)
+""",
+        line=7,
+        fixed="""\
+def read_verdict(raw):
+    try:
+        reply = json.loads(raw)
+    except ValueError:
+        raise
+    if not isinstance(reply, dict):
+        raise ValueError("malformed answer: cannot decide")
+    return reply.get("verdict"), reply.get("why", "")
+
+def admit(raw):
+    verdict, why = read_verdict(raw)
+    if verdict is None or verdict == "accept":
+        return Admission(granted=True, note=why)
+    return Admission(granted=False, note=why)
+""",
+    ),
+    # a guard that refuses by raising returns early, its go-ahead, when the lease
+    # lookup failed
+    Invalid(
+        """\
+def lease_state(lease_id):
+    try:
+        return leases.fetch(lease_id).state
+    except LeaseStoreError:
+        return None
+
+def require_active_lease(lease_id):
+    state = lease_state(lease_id)
+    if state is None:
+        return
+    if state != "active":
+        raise PermissionDenied(f"lease {lease_id} is {state}")
+""",
+        line=5,
+        fixed="""\
+def lease_state(lease_id):
+    try:
+        return leases.fetch(lease_id).state
+    except LeaseStoreError:
+        raise
+
+def require_active_lease(lease_id):
+    state = lease_state(lease_id)
+    if state is None:
+        return
+    if state != "active":
+        raise PermissionDenied(f"lease {lease_id} is {state}")
+""",
+    ),
+]
+
+HelperErrorAllows.VALID += [
+    # an empty reply is the parser's "no opinion", and the parser refuses a malformed one
+    """
+def read_verdict(raw):
+    if not raw.strip():
+        return None, ""
+    reply = json.loads(raw)
+    if not isinstance(reply, dict):
+        raise ValueError("reply is not an object")
+    return reply.get("verdict"), reply.get("why", "")
+
+def admit(raw):
+    verdict, why = read_verdict(raw)
+    if verdict is None or verdict == "accept":
+        return Admission(granted=True, note=why)
+    return Admission(granted=False, note=why)
+""",
+    # the early return is the guard's answer for a lease that needs no check; the
+    # lookup's failure raises
+    """
+def lease_state(lease_id):
+    return leases.fetch(lease_id).state
+
+def require_active_lease(lease_id):
+    state = lease_state(lease_id)
+    if state is None:
+        return
+    if state != "active":
+        raise PermissionDenied(f"lease {lease_id} is {state}")
+""",
 ]

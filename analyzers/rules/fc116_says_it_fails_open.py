@@ -184,8 +184,10 @@ class SaysItFailsOpen(Rule):
         handler = isinstance(owner, ast.ExceptHandler)
         if _denies(body, fn, info):
             return None
-        checks = declared or (
-            guarded is not None and (checks_auth(guarded) or _relays_failure(guarded, fn))
+        checks = (
+            declared
+            or (guarded is not None and (checks_auth(guarded) or _relays_failure(guarded, fn)))
+            or _script_lets_through(fn, info, body)
         )
         if not (checks or _decides(fn, info, text, handler)):
             return None
@@ -461,6 +463,37 @@ def _decides(fn: FunctionInfo, info: ModuleInfo, text: str, handler: bool) -> bo
     return outer is not None and _decides(outer, info, "", False)
 
 
+def _script_lets_through(fn: FunctionInfo, info: ModuleInfo, body: list[ast.stmt]) -> bool:
+    """Module-level code of a script that blocks with a non-zero exit status elsewhere
+    (a hook: `sys.exit(2)` blocks) ends this path with `sys.exit(0)`: it lets it through."""
+    if fn.qualname != "<module>":
+        return False
+    last = _exit_of(body)
+    if not (isinstance(last, ast.Expr) and isinstance(last.value, ast.Call)):
+        return False
+    if _exit_status(last.value) != 0:
+        return False
+    doc = ast.get_docstring(info.tree) or ""
+    if TOOL_HOOK.search(doc[:2000]) or DECISION_WORD.search(doc[:2000]):
+        return True  # the script is a gate by its own account (it may block with JSON)
+    return any(
+        isinstance(n, ast.Call) and is_exit_call(n) and (_exit_status(n) or 0) > 0
+        for n in ast.walk(info.tree)
+    )
+
+
+def _exit_status(call: ast.Call) -> int | None:
+    """0 for `sys.exit()` and `sys.exit(0)`, 2 for `sys.exit(2)`, None when not a number."""
+    if not is_exit_call(call):
+        return None
+    if not call.args:
+        return 0
+    arg = call.args[0]
+    if isinstance(arg, ast.Constant) and type(arg.value) is int:
+        return arg.value
+    return None
+
+
 def _enclosing_function(fn: FunctionInfo, info: ModuleInfo) -> FunctionInfo | None:
     """`safety_wrapper` for `safety_wrapper.decorator.wrapper`: the function `fn` is defined
     in, when it is defined in one."""
@@ -501,6 +534,10 @@ def _answers_exit_status(fn: FunctionInfo) -> bool:
 ALLOW_FORMS = {"allow", "allows", "allowed"}
 # A guardrail decides too (not a decision word for weighing names: `..._guardrail_trip`).
 GUARDRAIL = re.compile(r"(?i)guardrail")
+# An agent's hook that runs before a tool and may stop it: a gate by design.
+TOOL_HOOK = re.compile(
+    r"(?i)(?<![a-z])(pre.?tool.?use|before.?tool.?(use|call)|permission.?request)"
+)
 
 
 def _exit_of(body: list[ast.stmt]) -> ast.stmt | None:
@@ -1237,5 +1274,60 @@ def require_review(func):
         return func(command, **kw)
 
     return wrapper
+""",
+]
+
+SaysItFailsOpen.INVALID += [
+    # a hook script's module-level import fails and it exits 0, which lets the tool run
+    Invalid(
+        """\
+\"\"\"Runs before each shell command an agent issues; exit 2 blocks it.\"\"\"
+import sys
+
+try:
+    from shellwatch.rules import verdict_for
+except ImportError:
+    print("shellwatch missing, letting the command through", file=sys.stderr)
+    sys.exit(0)
+
+
+def main():
+    command = sys.stdin.read()
+    if verdict_for(command) == "block":
+        sys.exit(2)
+    sys.exit(0)
+""",
+        line=8,
+        fixed="""\
+\"\"\"Runs before each shell command an agent issues; exit 2 blocks it.\"\"\"
+import sys
+
+try:
+    from shellwatch.rules import verdict_for
+except ImportError:
+    print("shellwatch missing, denying", file=sys.stderr)
+    sys.exit(2)
+
+
+def main():
+    command = sys.stdin.read()
+    if verdict_for(command) == "block":
+        sys.exit(2)
+    sys.exit(0)
+""",
+    ),
+]
+
+SaysItFailsOpen.VALID += [
+    # a script that decides nothing: its missing renderer lets it go on with plain text
+    """
+\"\"\"Writes the changelog as HTML.\"\"\"
+import sys
+
+try:
+    import markdown
+except ImportError:
+    print("markdown missing, letting the plain text through", file=sys.stderr)
+    sys.exit(0)
 """,
 ]

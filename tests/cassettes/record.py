@@ -41,7 +41,7 @@ import sys
 import tarfile
 import tempfile
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -105,21 +105,26 @@ MESSAGE = "failclosed: fix 1 finding\n\nFC101 in app/auth.py"
 # -- the OpenAPI description -----------------------------------------------------------------
 
 
-def load_openapi(path: Path | None) -> dict[str, Any]:
-    if path is not None:
-        return json.loads(path.read_text())
+def npm_file(package: str, path: str) -> bytes:
+    """One file of an npm package (`npm pack`: needs npm and the npm registry)."""
     with tempfile.TemporaryDirectory() as tmp:
         out = subprocess.run(
-            ["npm", "pack", OPENAPI_PACKAGE, "--silent"],
+            ["npm", "pack", package, "--silent"],
             cwd=tmp,
             check=True,
             capture_output=True,
             text=True,
         ).stdout.strip()
         with tarfile.open(Path(tmp) / out.splitlines()[-1]) as tar:
-            member = tar.extractfile("package/generated/api.github.com.json")
+            member = tar.extractfile(f"package/{path}")
             assert member is not None
-            return json.load(member)
+            return member.read()
+
+
+def load_openapi(path: Path | None) -> dict[str, Any]:
+    if path is not None:
+        return json.loads(path.read_text())
+    return json.loads(npm_file(OPENAPI_PACKAGE, "generated/api.github.com.json"))
 
 
 def _nullable_to_jsonschema(node: Any) -> Any:
@@ -561,6 +566,203 @@ def resolve_answer(answers: Answers, variables: dict[str, Any]) -> dict[str, Any
     return {"data": data, **({"errors": errors} if errors else {})}
 
 
+# -- `read_pull_requests`: pull requests with their review threads, in GraphQL ---------------
+#
+# GitHub's GraphQL shapes (schema: npm `@octokit/graphql-schema`, schema.graphql): a
+# `PullRequest`'s `state` is OPEN, CLOSED or MERGED; `headRefOid`/`baseRefOid` are
+# GitObjectIDs; `headRepository` is null when the fork was deleted; a review thread lists
+# its comments oldest first, the first one top-level, the rest replies in it; a comment's
+# `fullDatabaseId` is a BigInt sent as a string and `author` an `Actor` (null for a deleted
+# account) whose bot `login` has no `[bot]`. Connections page by `first`/`after` with an
+# opaque cursor, as below.
+
+OTHER_HEAD_PRS = (1400, 1401)  # open at HEAD_SHA against other bases: read in a second query
+ASSOCIATED_FILLERS = 96  # merged PRs that contain the commit: two pages of associated PRs
+LONG_THREAD = 150  # comments in one person's thread: two pages of comments
+
+
+def cursor_at(offset: int) -> str:
+    return base64.b64encode(f"cursor:v2:{offset}".encode()).decode()
+
+
+def page_of(nodes: list[Any], after: str | None, size: int = 100) -> dict[str, Any]:
+    """One page of a connection: `first: size` nodes after the cursor `after`."""
+    start = int(base64.b64decode(after).decode().split(":")[-1]) if after else 0
+    page = nodes[start : start + size]
+    more = start + size < len(nodes)
+    info = {"hasNextPage": more, "endCursor": cursor_at(start + size) if page else None}
+    return {"pageInfo": info, "nodes": page}
+
+
+def graphql_comment(comment: dict[str, Any]) -> dict[str, Any]:
+    """A REST review comment as a `PullRequestReviewComment` node of the query."""
+    user = comment.get("user")
+    author = (
+        None
+        if user is None
+        else {
+            "__typename": "Bot" if user["type"] == "Bot" else "User",
+            "login": user["login"].removesuffix("[bot]"),
+        }
+    )
+    return {
+        "fullDatabaseId": str(comment["id"]),
+        "databaseId": comment["id"],
+        "body": comment["body"],
+        "path": comment["path"],
+        "author": author,
+    }
+
+
+def graphql_threads(
+    comments: list[dict[str, Any]],
+    resolved: set[int] = frozenset(),  # type: ignore[assignment]
+) -> list[dict[str, Any]]:
+    """Threads (unpaged) of REST review comments: one per top-level comment, its replies
+    after it; resolved when its first comment's id is in `resolved`."""
+    threads = []
+    for top in (c for c in comments if c.get("in_reply_to_id") is None):
+        replies = [c for c in comments if c.get("in_reply_to_id") == top["id"]]
+        threads.append(
+            {
+                "id": thread_id(top["id"]),
+                "isResolved": top["id"] in resolved,
+                "comments": [graphql_comment(c) for c in [top, *replies]],
+            }
+        )
+    return threads
+
+
+def paged_thread(thread: dict[str, Any], after: str | None = None) -> dict[str, Any]:
+    return {**thread, "comments": page_of(thread["comments"], after)}
+
+
+def pull_request_node(
+    fields: dict[str, Any], threads: list[dict[str, Any]], after: str | None = None
+) -> dict[str, Any]:
+    """A `PullRequest` node as the query asks it, its threads paged from `after`."""
+    connection = page_of(threads, after)
+    connection["nodes"] = [paged_thread(t) for t in connection["nodes"]]
+    return {**fields, "reviewThreads": connection}
+
+
+def pull_request_aliases(body: dict[str, Any]) -> list[tuple[str, int]]:
+    """What `pull_requests_query` asks: each alias p<i> with its number $n<i>."""
+    variables = body["variables"]
+    found = re.findall(r"(p\d+): pullRequest\(number: \$(n\d+)\)", body["query"])
+    return [(alias, variables[var]) for alias, var in found]
+
+
+def not_found_error(alias: str, what: str) -> dict[str, Any]:
+    return {
+        "type": "NOT_FOUND",
+        "path": ["repository", alias],
+        "locations": [{"line": 3, "column": 5}],
+        "message": f"Could not resolve to a {what}.",
+    }
+
+
+def pull_requests_answer(
+    body: dict[str, Any],
+    pulls: dict[int, tuple[dict[str, Any], list[dict[str, Any]]]],
+    associated: list[dict[str, Any]],
+    known_threads: dict[str, dict[str, Any]],
+    commits: Collection[str] = (HEAD_SHA,),
+) -> dict[str, Any]:
+    """Answers `read_pull_requests`' three queries from `pulls` (number -> the PR's fields
+    and its threads), the `associated` PR nodes of any of `commits` (another sha is no
+    commit: null) and every thread by id."""
+    query, variables = body["query"], body["variables"]
+    if query.startswith("query ReviewCommentPage"):
+        thread = known_threads[variables["thread"]]
+        node = {"comments": page_of(thread["comments"], variables["after"])}
+        return {"data": {"node": node}}
+    if query.startswith("query ReviewThreadPage"):
+        _, threads = pulls[variables["number"]]
+        connection = page_of(threads, variables["after"])
+        connection["nodes"] = [paged_thread(t) for t in connection["nodes"]]
+        return {"data": {"repository": {"pullRequest": {"reviewThreads": connection}}}}
+    assert query.startswith("query PullRequests"), query
+    repository: dict[str, Any] = {}
+    errors = []
+    if "sha" in variables:
+        assert "head: object(oid: $sha)" in query
+        commit = {"associatedPullRequests": page_of(associated, variables.get("after"))}
+        repository["head"] = commit if variables["sha"] in commits else None
+    for alias, number in pull_request_aliases(body):
+        if number in pulls:
+            repository[alias] = pull_request_node(*pulls[number])
+        else:
+            repository[alias] = None
+            errors.append(not_found_error(alias, f"PullRequest with the number of {number}"))
+    return {"data": {"repository": repository}, **({"errors": errors} if errors else {})}
+
+
+class PullRequestsWorld:
+    """The unit cassette's pull requests: #NUMBER from a fork, its threads those of
+    `Answers.comments` and 100 a person started (two pages), the first of those
+    `LONG_THREAD` comments long (two pages) with a deleted account's comment in it; the
+    commit's associated PRs: NUMBER, a closed and a later-headed PR, the fork's own PR,
+    two other open PRs of the same head, and merged fillers (two pages)."""
+
+    def __init__(self, answers: Answers) -> None:
+        pr = answers.pull_request
+        fields = {
+            "number": NUMBER,
+            "state": "OPEN",
+            "headRefOid": HEAD_SHA,
+            "baseRefOid": pr["base"]["sha"],
+            "headRefName": HEAD_REF,
+            "headRepository": {"nameWithOwner": pr["head"]["repo"]["full_name"]},
+            "isDraft": False,
+            "changedFiles": pr["changed_files"],
+        }
+        person = {"login": "octocat", "type": "User"}
+        long_thread = [
+            {"id": 800_000 + i, "body": f"comment {i}", "path": "app/auth.py", "user": person}
+            for i in range(LONG_THREAD)
+        ]
+        for reply in long_thread[1:]:
+            reply["in_reply_to_id"] = long_thread[0]["id"]
+        long_thread[7]["user"] = None  # a deleted account ("ghost")
+        people = [
+            {"id": 900_000 + i, "body": "Nit.", "path": "app/auth.py", "user": person}
+            for i in range(1, 100)
+        ]
+        threads = graphql_threads([*answers.comments, *long_thread, *people], {13})
+        self.threads = {t["id"]: t for t in threads}
+        self.pulls: dict[int, tuple[dict[str, Any], list[dict[str, Any]]]] = {
+            NUMBER: (fields, threads)
+        }
+        for number in OTHER_HEAD_PRS:
+            other = {**fields, "number": number, "headRefName": f"{HEAD_REF}-{number}"}
+            other.update(baseRefOid=STALE_SHA, changedFiles=1)
+            self.pulls[number] = (other, [])
+
+        def node(number: int, state: str, head: str, base: str) -> dict[str, Any]:
+            base_repo = {"nameWithOwner": base}
+            return {
+                "number": number,
+                "state": state,
+                "headRefOid": head,
+                "baseRepository": base_repo,
+            }
+
+        here = f"{OWNER}/{REPO}"
+        self.associated = [
+            node(NUMBER, "OPEN", HEAD_SHA, here),
+            node(1300, "CLOSED", HEAD_SHA, here),
+            node(1350, "OPEN", STALE_SHA, here),  # contains the commit, a later head
+            node(7, "OPEN", HEAD_SHA, "contributor/Hello-World"),  # the fork's own PR
+            node(OTHER_HEAD_PRS[0], "OPEN", HEAD_SHA, here),
+            *(node(100 + i, "MERGED", STALE_SHA, here) for i in range(ASSOCIATED_FILLERS)),
+            node(OTHER_HEAD_PRS[1], "OPEN", HEAD_SHA, here.lower()),  # on the second page
+        ]
+
+    def answer(self, body: dict[str, Any]) -> dict[str, Any]:
+        return pull_requests_answer(body, self.pulls, self.associated, self.threads)
+
+
 def graphql_answer(body: dict[str, Any], answers: Answers | None = None) -> dict[str, Any]:
     """Answers `GitHubClient.read_files`' query: commit aliases c<j> for variables $c<j>,
     in each the file aliases f<i> for variables $p<i> (the query says which are where);
@@ -571,6 +773,10 @@ def graphql_answer(body: dict[str, Any], answers: Answers | None = None) -> dict
         return commit_answer(variables["input"])
     if answers is not None and "resolveReviewThread" in query:
         return resolve_answer(answers, variables)
+    if answers is not None and query.startswith(
+        ("query PullRequests", "query ReviewThreadPage", "query ReviewCommentPage")
+    ):
+        return PullRequestsWorld(answers).answer(body)
     if answers is not None and "reviewThreads" in query:
         return threads_answer(answers, variables)
     if (variables.get("owner"), variables.get("name")) != (OWNER, REPO):
@@ -840,6 +1046,13 @@ def record(spec: Spec, only: list[str] | None = None) -> None:
             repo, NUMBER, 11, "Fixed in the latest push."
         ),
         "review_threads": lambda: client().review_threads(repo, NUMBER),
+        "read_pull_requests": lambda: client().read_pull_requests(repo, [NUMBER], HEAD_SHA),
+        "read_pull_requests_by_number": lambda: client().read_pull_requests(
+            repo, [NUMBER, OTHER_HEAD_PRS[0]]
+        ),
+        "error_read_pull_requests_404": lambda: expect_error(
+            lambda: client().read_pull_requests(repo, [9999], HEAD_SHA)
+        ),
         "resolve_review_threads": lambda: client().resolve_review_threads(
             repo, [thread_id(11), thread_id(10)]
         ),

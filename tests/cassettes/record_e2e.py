@@ -67,8 +67,10 @@ from record import (  # noqa: E402
     _nullable_to_jsonschema,
     bot_user,
     fixed_example,
+    graphql_threads,
     load_openapi,
     new_private_key,
+    pull_requests_answer,
     read_aliases,
     scrubbing_vcr,
     thread_id,
@@ -283,16 +285,22 @@ def sarif_receipt(spec: Spec, world: World) -> dict[str, Any]:
     return spec.check(receipt, "code-scanning-sarifs-receipt")
 
 
-def graphql_answer(world: World, body: dict[str, Any]) -> dict[str, Any]:
+def graphql_answer(spec: Spec, world: World, body: dict[str, Any]) -> dict[str, Any]:
     """`read_files`' query in github.com's shape, as in `record.py`: each file a
-    `TreeEntry` with its mode and blob, null when the commit has no such path. The review
-    threads' query and mutation are answered from the comments posted so far."""
+    `TreeEntry` with its mode and blob, null when the commit has no such path. The pull
+    requests' query (`read_pull_requests`), the review threads' query and mutation are
+    answered from the PR's current head and the comments posted so far."""
     variables = body.get("variables") or {}
-    if "createCommitOnBranch" in body.get("query", ""):
+    query = body.get("query", "")
+    if "createCommitOnBranch" in query:
         return commit_answer(world, variables["input"])
-    if "resolveReviewThread" in body.get("query", ""):
+    if "resolveReviewThread" in query:
         return resolve_threads(world, variables)
-    if "reviewThreads" in body.get("query", ""):
+    if query.startswith(
+        ("query PullRequests", "query ReviewThreadPage", "query ReviewCommentPage")
+    ):
+        return pull_requests_graphql(spec, world, body)
+    if "reviewThreads" in query:
         return review_threads(world, variables)
     assert f"{variables.get('owner')}/{variables.get('name')}" == world.repo, variables
     repository: dict[str, Any] = {}
@@ -300,6 +308,38 @@ def graphql_answer(world: World, body: dict[str, Any]) -> dict[str, Any]:
         tree = world.trees.get(sha)
         repository[commit] = None if tree is None else {alias: entry(tree, p) for alias, p in files}
     return {"data": {"repository": repository}}
+
+
+def pull_requests_graphql(spec: Spec, world: World, body: dict[str, Any]) -> dict[str, Any]:
+    """`read_pull_requests`' queries (see `record.pull_requests_answer`): the scenario's PR
+    at its current head, not a fork, with a thread per top-level comment posted so far (its
+    replies in it); the commit's associated PRs are that PR, whatever commit is asked about
+    (as `GET /commits/{sha}/pulls` lists it, with its current head)."""
+    variables = body["variables"]
+    assert f"{variables.get('owner')}/{variables.get('name')}" in (world.repo, None), variables
+    fields = {
+        "number": e2e.NUMBER,
+        "state": "OPEN",
+        "headRefOid": world.head,
+        "baseRefOid": e2e.BASE_SHA,
+        "headRefName": e2e.HEAD_REF,
+        "headRepository": {"nameWithOwner": world.repo},
+        "isDraft": False,
+        # must match the file list: the job fails closed on a shorter list
+        "changedFiles": len(changed_files(spec, world)),
+    }
+    threads = graphql_threads(world.comments, world.resolved)
+    associated = [
+        {
+            "number": e2e.NUMBER,
+            "state": "OPEN",
+            "headRefOid": world.head,
+            "baseRepository": {"nameWithOwner": world.repo},
+        }
+    ]
+    pulls = {e2e.NUMBER: (fields, threads)}
+    by_id = {thread["id"]: thread for thread in threads}
+    return pull_requests_answer(body, pulls, associated, by_id, commits=world.trees)
 
 
 def review_threads(world: World, variables: dict[str, Any]) -> dict[str, Any]:
@@ -470,7 +510,7 @@ def make_handler(
                 if self._valid(world, "POST", TOKEN_OPERATION, body or {}):
                     self._send(201, answers.token)
             elif path == "/graphql":
-                self._send(200, graphql_answer(world, body))
+                self._send(200, graphql_answer(spec, world, body))
             elif path == f"/repos/{world.repo}/code-scanning/sarifs":
                 if self._valid(world, "POST", f"{template}/code-scanning/sarifs", body):
                     self._send(202, sarif_receipt(spec, world))
