@@ -1,7 +1,7 @@
-"""`python -m analyzers` runs the failclosed command line."""
+"""`python -m failclosed.analyzers` runs the failclosed command line."""
 
 import sys
 
-from analyzers.cli import main
+from failclosed.analyzers.cli import main
 
 sys.exit(main())

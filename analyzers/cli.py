@@ -14,10 +14,10 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from analyzers.config import Config, ConfigError, load_config
-from analyzers.engine import analyze_paths, decode
-from analyzers.model import Report
-from analyzers.output import (
+from failclosed.analyzers.config import Config, ConfigError, load_config
+from failclosed.analyzers.engine import analyze_paths, decode
+from failclosed.analyzers.model import Report
+from failclosed.analyzers.output import (
     REPORT_FORMATS,
     RULES_FORMATS,
     SourceReader,
@@ -25,7 +25,7 @@ from analyzers.output import (
     format_rules,
     tool_version,
 )
-from analyzers.rules import all_rules
+from failclosed.analyzers.rules import all_rules
 
 PROG = "failclosed"
 USAGE_ERROR = 2
@@ -121,9 +121,9 @@ def run_diff(args: argparse.Namespace) -> int:
     """Delegate to analyzers.gitdiff, imported here so the rest works without it."""
     config = read_config(args.config)
     try:
-        gitdiff = importlib.import_module("analyzers.gitdiff")
+        gitdiff = importlib.import_module("failclosed.analyzers.gitdiff")
     except ModuleNotFoundError as exc:
-        if exc.name != "analyzers.gitdiff":
+        if exc.name != "failclosed.analyzers.gitdiff":
             raise
         raise UsageError("the diff command is not available in this installation") from exc
     try:

@@ -17,7 +17,7 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from analyzers.model import SEVERITIES, Severity
+from failclosed.analyzers.model import SEVERITIES, Severity
 
 
 class ConfigError(Exception):
@@ -109,7 +109,7 @@ def config_from_mapping(section: object, source: str = "config") -> Config:
 
 def known_rule_codes() -> set[str]:
     """Codes of all rules (imported late: the rules themselves read configuration)."""
-    from analyzers.rules import all_rules
+    from failclosed.analyzers.rules import all_rules
 
     return {rule.code for rule in all_rules()}
 

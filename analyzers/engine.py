@@ -25,11 +25,11 @@ from dataclasses import replace
 from functools import cache
 from pathlib import Path, PurePosixPath
 
-from analyzers.config import Config
-from analyzers.fixes import Edit, build_fix
-from analyzers.model import AnalysisError, Finding, Fix, Report, apply_fixes, split_lines
-from analyzers.rules import Hit, Rule, all_rules
-from analyzers.semantics import (
+from failclosed.analyzers.config import Config
+from failclosed.analyzers.fixes import Edit, build_fix
+from failclosed.analyzers.model import AnalysisError, Finding, Fix, Report, apply_fixes, split_lines
+from failclosed.analyzers.rules import Hit, Rule, all_rules
+from failclosed.analyzers.semantics import (
     MAX_NAME,
     FunctionInfo,
     ModuleInfo,

@@ -19,8 +19,8 @@ from dataclasses import dataclass
 import libcst as cst
 from libcst.metadata import CodeRange, MetadataWrapper, PositionProvider
 
-from analyzers.model import Fix, split_lines
-from analyzers.semantics import REWORDINGS
+from failclosed.analyzers.model import Fix, split_lines
+from failclosed.analyzers.semantics import REWORDINGS
 
 KEEP = "<keep>"  # in ReplaceStatements.new: keep the original statement here
 

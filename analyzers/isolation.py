@@ -43,11 +43,11 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Self, TypeVar
 
-from analyzers import rules
-from analyzers.compare import base_findings
-from analyzers.config import Config
-from analyzers.engine import analyze_source
-from analyzers.model import AnalysisError, Finding, Report
+from failclosed.analyzers import rules
+from failclosed.analyzers.compare import base_findings
+from failclosed.analyzers.config import Config
+from failclosed.analyzers.engine import analyze_source
+from failclosed.analyzers.model import AnalysisError, Finding, Report
 
 try:
     import resource
@@ -258,18 +258,19 @@ def preloaded_modules() -> list[str]:
     the main module stands on (see `main_modules`)."""
     found = pkgutil.iter_modules(rules.__path__, prefix=f"{rules.__name__}.")
     rule_modules = sorted(module.name for module in found)
-    return [*main_modules(), __name__, *rule_modules, "analyzers.isolation_warmup"]
+    return [*main_modules(), __name__, *rule_modules, "failclosed.analyzers.isolation_warmup"]
 
 
 def main_modules() -> list[str]:
     """The modules multiprocessing imports again in each child, before our code runs.
 
-    It runs the main module again in every child (as `__mp_main__`): `python -m app.serve`
-    would import uvicorn and FastAPI per child (1.5 s), a console script what its top
-    level imports. Imported once in the fork server, they are only looked up. A module run
-    as `python -m pkg` (`pkg.__main__`) is not run again, and needs nothing. (The fork
-    server of Python 3.11 ignores `__main__` in its preload list, and the parent's
-    `sys.path`: a module found only through a path the parent added is imported per child.)
+    It runs the main module again in every child (as `__mp_main__`):
+    `python -m failclosed.app.serve` would import uvicorn and FastAPI per child (1.5 s), a
+    console script what its top level imports. Imported once in the fork server, they are
+    only looked up. A module run as `python -m pkg` (`pkg.__main__`) is not run again, and
+    needs nothing. (The fork server of Python 3.11 ignores `__main__` in its preload list,
+    and the parent's `sys.path`: a module found only through a path the parent added is
+    imported per child.)
     """
     main = sys.modules.get("__main__")
     spec = getattr(main, "__spec__", None)

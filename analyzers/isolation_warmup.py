@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import gc
 
-from analyzers.config import Config
-from analyzers.engine import analyze_source
-from analyzers.model import Report
-from analyzers.rules import all_rules
+from failclosed.analyzers.config import Config
+from failclosed.analyzers.engine import analyze_source
+from failclosed.analyzers.model import Report
+from failclosed.analyzers.rules import all_rules
 
 
 def warm_up() -> Report:

@@ -14,8 +14,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path, PurePosixPath
 from urllib.parse import quote
 
-from analyzers.engine import decode
-from analyzers.model import (
+from failclosed.analyzers.engine import decode
+from failclosed.analyzers.model import (
     CWE,
     SEVERITIES,
     AnalysisError,
@@ -27,7 +27,7 @@ from analyzers.model import (
     plural,
     split_lines,
 )
-from analyzers.rules import Rule, all_rules
+from failclosed.analyzers.rules import Rule, all_rules
 
 REPORT_FORMATS = ("text", "json", "sarif")
 RULES_FORMATS = ("text", "json", "markdown")

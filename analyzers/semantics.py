@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Literal
 
-from analyzers.config import Config
-from analyzers.model import split_lines
+from failclosed.analyzers.config import Config
+from failclosed.analyzers.model import split_lines
 
 Polarity = Literal["allow", "deny"]
 FunctionNode = ast.FunctionDef | ast.AsyncFunctionDef

@@ -1,4 +1,4 @@
-"""The GitHub Action's script (`action.yml` runs `python -m app.action` in the workspace).
+"""The GitHub Action's script (`action.yml` runs `python -m failclosed.app.action`).
 
 For teams that cannot host the App: the same verdict and the same review, from inside a
 workflow, with the workflow's own token.
@@ -42,15 +42,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
-from analyzers.config import Config, ConfigError, config_from_toml, load_config
-from analyzers.engine import analyze_paths, decode
-from analyzers.gitdiff import GitError, diff_report, git, repo_root, resolve_commit
-from analyzers.model import Report, plural
-from analyzers.output import format_report, format_sarif
-from app import publish
-from app.github import ACTIONS_BOT_LOGIN, DEFAULT_BASE_URL, token_client
-from app.job import own_comments, review_for, rule_names
-from app.ports import GitHubFailure, GitHubPort
+from failclosed.analyzers.config import Config, ConfigError, config_from_toml, load_config
+from failclosed.analyzers.engine import analyze_paths, decode
+from failclosed.analyzers.gitdiff import GitError, diff_report, git, repo_root, resolve_commit
+from failclosed.analyzers.model import Report, plural
+from failclosed.analyzers.output import format_report, format_sarif
+from failclosed.app import publish
+from failclosed.app.github import ACTIONS_BOT_LOGIN, DEFAULT_BASE_URL, token_client
+from failclosed.app.job import own_comments, review_for, rule_names
+from failclosed.app.ports import GitHubFailure, GitHubPort
 
 ZERO_SHA = "0" * 40
 CANNOT_ANALYSE = 2  # as `failclosed diff`: the change could not be judged
@@ -326,7 +326,7 @@ def _data(text: str) -> str:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m app.action",
+        prog="python -m failclosed.app.action",
         description="failclosed's GitHub Action: analyse the event's change and report it.",
     )
     parser.add_argument(

@@ -29,11 +29,11 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from analyzers.config import Config
-from analyzers.isolation import DEFAULT_FILE_BUDGET_SECONDS, IsolatedAnalyzer
-from analyzers.model import AnalysisError, Finding, plural
-from app import publish
-from app.job import (
+from failclosed.analyzers.config import Config
+from failclosed.analyzers.isolation import DEFAULT_FILE_BUDGET_SECONDS, IsolatedAnalyzer
+from failclosed.analyzers.model import AnalysisError, Finding, plural
+from failclosed.app import publish
+from failclosed.app.job import (
     DEFAULT_BUDGET_SECONDS,
     CountingPort,
     Deadline,
@@ -43,8 +43,8 @@ from app.job import (
     pooled_analyzer,
     pull_requests_of,
 )
-from app.model import Job, JobKind
-from app.ports import GitHubPort, HeadMoved, PullRequest
+from failclosed.app.model import Job, JobKind
+from failclosed.app.ports import GitHubPort, HeadMoved, PullRequest
 
 logger = logging.getLogger(__name__)
 

@@ -50,18 +50,18 @@ def missing_app_modules() -> list[str]:
 def app_command(name: str) -> Callable[[list[str]], int]:
     """The App command's entry point; its imports are the App's, so they come only now."""
     if name == "setup":
-        from app.setup import main as setup_main
+        from failclosed.app.setup import main as setup_main
 
         return setup_main
     if name == "serve":
-        from app.serve import main as serve_main
+        from failclosed.app.serve import main as serve_main
 
         return serve_main
     if name == "worker":
-        from app.serve import worker_main
+        from failclosed.app.serve import worker_main
 
         return worker_main
-    from app.queue_cli import main as jobs_main
+    from failclosed.app.queue_cli import main as jobs_main
 
     return jobs_main
 
@@ -90,11 +90,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             # Found but not importable (a broken or partial install): the same advice, not a
             # traceback. Our own modules failing to import is a bug and is not hidden.
             top = (exc.name or "").partition(".")[0]
-            if not top or top in ("app", "analyzers"):
+            if not top or top == "failclosed":
                 raise
             return needs_app_extra(command, [top])
         return entry(args[1:])
-    from analyzers.cli import main as analyzer_main
+    from failclosed.analyzers.cli import main as analyzer_main
 
     return analyzer_main(args)
 

@@ -44,13 +44,13 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from analyzers.config import Config
-from analyzers.engine import is_python_path
-from analyzers.isolation import DEFAULT_FILE_BUDGET_SECONDS, IsolatedAnalyzer
-from analyzers.model import AnalysisError, Report
-from analyzers.output import sarif_log
-from app import publish
-from app.job import (
+from failclosed.analyzers.config import Config
+from failclosed.analyzers.engine import is_python_path
+from failclosed.analyzers.isolation import DEFAULT_FILE_BUDGET_SECONDS, IsolatedAnalyzer
+from failclosed.analyzers.model import AnalysisError, Report
+from failclosed.analyzers.output import sarif_log
+from failclosed.app import publish
+from failclosed.app.job import (
     DEFAULT_BUDGET_SECONDS,
     PYPROJECT,
     CountingPort,
@@ -60,8 +60,8 @@ from app.job import (
     read_through_link,
     repository_config,
 )
-from app.model import Job, JobKind, RetryableError
-from app.ports import GitHubFailure, GitHubPort, GitTree, Link
+from failclosed.app.model import Job, JobKind, RetryableError
+from failclosed.app.ports import GitHubFailure, GitHubPort, GitTree, Link
 
 logger = logging.getLogger(__name__)
 

@@ -55,8 +55,8 @@ import redis
 from dramatiq.brokers.redis import RedisBroker
 from dramatiq.middleware import Retries, TimeLimit
 
-from app.execute import Installations, JobExecutor, RetryLater, Runner
-from app.model import (
+from failclosed.app.execute import Installations, JobExecutor, RetryLater, Runner
+from failclosed.app.model import (
     FINAL_STATES,
     GRACE_SECONDS,
     KEEP_FINISHED_SECONDS,
@@ -69,7 +69,7 @@ from app.model import (
     JobRow,
     State,
 )
-from app.runtime import JobRuntime
+from failclosed.app.runtime import JobRuntime
 
 logger = logging.getLogger(__name__)
 
@@ -89,7 +89,7 @@ SCRIPTS = ("accept", "start", "settle", "renew", "record", "strays", "prune")
 
 def _lua(name: str) -> str:
     """The ledger's step `name`: a Lua script in app/lua/ (package data), run atomically."""
-    return (resources.files("app") / "lua" / f"{name}.lua").read_text(encoding="utf-8")
+    return (resources.files("failclosed.app") / "lua" / f"{name}.lua").read_text(encoding="utf-8")
 
 
 # Read at import: an installation without its scripts fails at start, not at a job.

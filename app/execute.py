@@ -34,14 +34,14 @@ from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from typing import Any, ClassVar, Protocol
 
-from app import metrics
-from app.apply_fixes import interrupted_message, run_apply_fixes
-from app.code_scanning import run_code_scanning
-from app.job import checked_subject, failure_reason, run_analysis
-from app.merge_group import run_merge_group
-from app.model import Claim, Job, JobKind, RetryableError, RunResult, State
-from app.ports import GitHubPort
-from app.publish import CHECK_NAME, FAILED_TITLE, failed_check_run_payload
+from failclosed.app import metrics
+from failclosed.app.apply_fixes import interrupted_message, run_apply_fixes
+from failclosed.app.code_scanning import run_code_scanning
+from failclosed.app.job import checked_subject, failure_reason, run_analysis
+from failclosed.app.merge_group import run_merge_group
+from failclosed.app.model import Claim, Job, JobKind, RetryableError, RunResult, State
+from failclosed.app.ports import GitHubPort
+from failclosed.app.publish import CHECK_NAME, FAILED_TITLE, failed_check_run_payload
 
 logger = logging.getLogger(__name__)
 

@@ -98,9 +98,9 @@ from githubkit.exception import (
 from githubkit.retry import RETRY_RATE_LIMIT, RETRY_SERVER_ERROR
 from githubkit.typing import RetryOption
 
-from app import metrics
-from app.model import RetryableError
-from app.ports import (
+from failclosed.app import metrics
+from failclosed.app.model import RetryableError
+from failclosed.app.ports import (
     ChangedFile,
     Comparison,
     GitHubFailure,
@@ -113,7 +113,7 @@ from app.ports import (
     ReviewThread,
     TreeEntry,
 )
-from app.settings import redacted_url
+from failclosed.app.settings import redacted_url
 
 logger = logging.getLogger(__name__)
 

@@ -42,17 +42,17 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
-from analyzers.compare import new_or_changed
-from analyzers.config import Config, ConfigError, config_from_toml
-from analyzers.engine import decode
-from analyzers.gitdiff import is_python_path
-from analyzers.isolation import DEFAULT_FILE_BUDGET_SECONDS, ChildPool, IsolatedAnalyzer
-from analyzers.links import Entry, Followed, follow_links
-from analyzers.model import AnalysisError, Finding
-from analyzers.rules import all_rules
-from app import publish
-from app.model import Job, JobKind, RetryableError
-from app.ports import (
+from failclosed.analyzers.compare import new_or_changed
+from failclosed.analyzers.config import Config, ConfigError, config_from_toml
+from failclosed.analyzers.engine import decode
+from failclosed.analyzers.gitdiff import is_python_path
+from failclosed.analyzers.isolation import DEFAULT_FILE_BUDGET_SECONDS, ChildPool, IsolatedAnalyzer
+from failclosed.analyzers.links import Entry, Followed, follow_links
+from failclosed.analyzers.model import AnalysisError, Finding
+from failclosed.analyzers.rules import all_rules
+from failclosed.app import publish
+from failclosed.app.model import Job, JobKind, RetryableError
+from failclosed.app.ports import (
     ChangedFile,
     Comparison,
     GitHubFailure,

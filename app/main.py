@@ -10,11 +10,11 @@ from fastapi import APIRouter, FastAPI, Request, status
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
-from app import metrics
-from app.bodies import BodyGate, BodyLimits
-from app.settings import Settings, get_settings, redacted_url
-from app.webhooks import JobSink
-from app.webhooks import routes as webhook_routes
+from failclosed.app import metrics
+from failclosed.app.bodies import BodyGate, BodyLimits
+from failclosed.app.settings import Settings, get_settings, redacted_url
+from failclosed.app.webhooks import JobSink
+from failclosed.app.webhooks import routes as webhook_routes
 
 logger = logging.getLogger(__name__)
 

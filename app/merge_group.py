@@ -30,11 +30,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
-from analyzers.config import Config
-from analyzers.isolation import DEFAULT_FILE_BUDGET_SECONDS
-from analyzers.model import AnalysisError
-from app import publish
-from app.job import (
+from failclosed.analyzers.config import Config
+from failclosed.analyzers.isolation import DEFAULT_FILE_BUDGET_SECONDS
+from failclosed.analyzers.model import AnalysisError
+from failclosed.app import publish
+from failclosed.app.job import (
     DEFAULT_BUDGET_SECONDS,
     CountingPort,
     Deadline,
@@ -44,8 +44,8 @@ from app.job import (
     read_and_analyze,
     rule_names,
 )
-from app.model import Job, JobKind
-from app.ports import GitHubPort
+from failclosed.app.model import Job, JobKind
+from failclosed.app.ports import GitHubPort
 
 # GitHub lists at most this many files of a comparison, and says nowhere that it stopped.
 COMPARE_FILE_CAP = 300

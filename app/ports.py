@@ -11,7 +11,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from analyzers.links import Link as Link  # re-exported: what `read_files` gives for a link
+from failclosed.analyzers.links import (
+    Link as Link,
+)  # re-exported: what `read_files` gives for a link
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,7 @@ from typing import Any
 from unidiff import PatchSet
 from unidiff.errors import UnidiffParseError
 
-from analyzers.model import (
+from failclosed.analyzers.model import (
     CWE,
     SEVERITIES,
     AnalysisError,
@@ -34,7 +34,7 @@ from analyzers.model import (
     fix_hunk,
     split_lines,
 )
-from analyzers.model import plural as _plural
+from failclosed.analyzers.model import plural as _plural
 
 CHECK_NAME = "failclosed"
 RULES_DOC = "https://github.com/failclosed/failclosed/blob/main/docs/rules.md"

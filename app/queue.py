@@ -47,7 +47,15 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from app.model import FINAL_STATES, KEEP_FINISHED_SECONDS, STATES, Claim, Job, JobRow, State
+from failclosed.app.model import (
+    FINAL_STATES,
+    KEEP_FINISHED_SECONDS,
+    STATES,
+    Claim,
+    Job,
+    JobRow,
+    State,
+)
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (

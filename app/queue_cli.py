@@ -19,9 +19,9 @@ from typing import Protocol
 
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from app.model import STATES, JobRow
-from app.queue import QueueError, SqliteJobQueue
-from app.settings import ENV_PREFIX, Settings
+from failclosed.app.model import STATES, JobRow
+from failclosed.app.queue import QueueError, SqliteJobQueue
+from failclosed.app.settings import ENV_PREFIX, Settings
 
 PROG = "failclosed jobs"
 EXIT_NO_QUEUE = 2
@@ -97,7 +97,7 @@ def redis_ledger(url: str) -> Listing:
     """The Redis mode's ledger (imported late: the embedded mode needs no Redis client)."""
     import redis
 
-    from app.distributed import RedisLedger
+    from failclosed.app.distributed import RedisLedger
 
     client = redis.Redis.from_url(url, socket_connect_timeout=5)
     try:

@@ -31,8 +31,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from app.execute import AttemptOutcome, Finished, JobExecutor
-from app.model import LEASE_SECONDS, MAX_RUN_SECONDS, SHUTDOWN_LEASE_SECONDS, Claim, State
+from failclosed.app.execute import AttemptOutcome, Finished, JobExecutor
+from failclosed.app.model import (
+    LEASE_SECONDS,
+    MAX_RUN_SECONDS,
+    SHUTDOWN_LEASE_SECONDS,
+    Claim,
+    State,
+)
 
 logger = logging.getLogger(__name__)
 

@@ -1,4 +1,4 @@
-"""Runs the App under uvicorn: `python -m app.serve [--host H] [--port P]`.
+"""Runs the App under uvicorn: `python -m failclosed.app.serve [--host H] [--port P]`.
 
 Logs go to stderr as one JSON object per line. The default host is loopback: listening on
 all interfaces (as the container does) has to be asked for.
@@ -17,16 +17,16 @@ from typing import Any, TypedDict
 
 import uvicorn
 
-from app.apply_fixes import run_apply_fixes
-from app.connections import HeaderDeadlineProtocol
-from app.execute import Runner
-from app.github import GitHubApp
-from app.job import run_analysis
-from app.main import create_app
-from app.merge_group import run_merge_group
-from app.queue import QueueError, SqliteJobQueue
-from app.settings import Settings, SettingsError, get_settings
-from app.worker import Workers
+from failclosed.app.apply_fixes import run_apply_fixes
+from failclosed.app.connections import HeaderDeadlineProtocol
+from failclosed.app.execute import Runner
+from failclosed.app.github import GitHubApp
+from failclosed.app.job import run_analysis
+from failclosed.app.main import create_app
+from failclosed.app.merge_group import run_merge_group
+from failclosed.app.queue import QueueError, SqliteJobQueue
+from failclosed.app.settings import Settings, SettingsError, get_settings
+from failclosed.app.worker import Workers
 
 PROG = "failclosed serve"
 DEFAULT_HOST = "127.0.0.1"
@@ -130,7 +130,7 @@ def serve(
         settings.app_id, settings.private_key_pem().get_secret_value(), settings.github_api_url
     )
     if queue is None:  # scale-out: this replica only accepts; `failclosed worker` runs
-        from app.distributed import Distributed
+        from failclosed.app.distributed import Distributed
 
         assert settings.queue_url  # no embedded queue: the Redis mode's URL is set
         app = create_app(settings, Distributed(settings.queue_url))
@@ -169,7 +169,7 @@ def work(
     metrics_host: str = DEFAULT_HOST,
 ) -> None:
     """`failclosed worker`: run the Redis mode's jobs until SIGTERM (see app.distributed)."""
-    from app.distributed import Distributed, run_worker_process
+    from failclosed.app.distributed import Distributed, run_worker_process
 
     settings = settings if settings is not None else get_settings()
     settings.validate_for_serving()
@@ -188,7 +188,7 @@ def work(
     if metrics_port is not None:  # this process's job and GitHub counters, and the queue's
         from prometheus_client import start_http_server
 
-        from app import metrics
+        from failclosed.app import metrics
 
         metrics.watch_queue(distributed.counts)
         start_http_server(metrics_port, addr=metrics_host, registry=metrics.REGISTRY)

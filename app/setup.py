@@ -41,8 +41,13 @@ from urllib.parse import parse_qs, quote, urlencode, urlsplit, urlunsplit
 import yaml  # type: ignore[import-untyped, unused-ignore]  # without types-PyYAML
 from dotenv.parser import parse_stream
 
-from app.github import DEFAULT_BASE_URL, AppRegistration, GitHubError, create_app_from_manifest
-from app.settings import ENV_PREFIX, LOCAL_HOSTS, Settings
+from failclosed.app.github import (
+    DEFAULT_BASE_URL,
+    AppRegistration,
+    GitHubError,
+    create_app_from_manifest,
+)
+from failclosed.app.settings import ENV_PREFIX, LOCAL_HOSTS, Settings
 
 PROG = "failclosed setup"
 EXIT_FAILED = 1  # GitHub refused the code, no callback in time, or the files failed

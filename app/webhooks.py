@@ -24,10 +24,10 @@ from pydantic import BaseModel, Field, ValidationError
 from pydantic_core import from_json
 from starlette.routing import Route
 
-from app import metrics
-from app.bodies import BodyGate
-from app.model import CommitSha, Job, JobKind, RepoFullName
-from app.settings import CODE_SCANNING_OFF, CodeScanningOptIn, Settings
+from failclosed.app import metrics
+from failclosed.app.bodies import BodyGate
+from failclosed.app.model import CommitSha, Job, JobKind, RepoFullName
+from failclosed.app.settings import CODE_SCANNING_OFF, CodeScanningOptIn, Settings
 
 logger = logging.getLogger(__name__)
 

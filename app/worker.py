@@ -21,13 +21,13 @@ import threading
 import time
 import uuid
 
-from app.apply_fixes import run_apply_fixes
-from app.execute import MAX_ATTEMPTS, RETRY_DELAYS, Installations, JobExecutor, Runner
-from app.job import run_analysis
-from app.merge_group import run_merge_group
-from app.model import GRACE_SECONDS, LEASE_SECONDS, MAX_RUN_SECONDS, Claim, Job, State
-from app.queue import SqliteJobQueue
-from app.runtime import JobRuntime
+from failclosed.app.apply_fixes import run_apply_fixes
+from failclosed.app.execute import MAX_ATTEMPTS, RETRY_DELAYS, Installations, JobExecutor, Runner
+from failclosed.app.job import run_analysis
+from failclosed.app.merge_group import run_merge_group
+from failclosed.app.model import GRACE_SECONDS, LEASE_SECONDS, MAX_RUN_SECONDS, Claim, Job, State
+from failclosed.app.queue import SqliteJobQueue
+from failclosed.app.runtime import JobRuntime
 
 logger = logging.getLogger(__name__)
 

@@ -355,9 +355,9 @@ class Behaviour:
 def make_behaviour(name: str, base_url: str, private_key: str) -> Behaviour:
     from githubkit.cache import MemCacheStrategy
 
-    from app.execute import JobExecutor
-    from app.github import GitHubApp
-    from app.job import run_analysis
+    from failclosed.app.execute import JobExecutor
+    from failclosed.app.github import GitHubApp
+    from failclosed.app.job import run_analysis
 
     github_app = GitHubApp(1, private_key, base_url=base_url, cache_strategy=MemCacheStrategy())
     before = name == "before"
@@ -383,24 +383,24 @@ def make_behaviour(name: str, base_url: str, private_key: str) -> Behaviour:
 @contextlib.contextmanager
 def old_ssl(before: bool) -> Iterator[None]:
     """`before`: every client builds its own SSL context again (httpx's `verify=True`)."""
-    import app.github
+    import failclosed.app.github
 
     if not before:
         yield
         return
-    shared = app.github.shared_ssl_context
-    app.github.shared_ssl_context = lambda: True  # type: ignore[assignment,return-value]
+    shared = failclosed.app.github.shared_ssl_context
+    failclosed.app.github.shared_ssl_context = lambda: True  # type: ignore[assignment,return-value]
     try:
         yield
     finally:
-        app.github.shared_ssl_context = shared
+        failclosed.app.github.shared_ssl_context = shared
 
 
 def the_job(cassette: Path) -> Any:
     """The cassette's analyze job: its repository, head commit and pull request."""
     import yaml
 
-    from app.webhooks import Job, JobKind
+    from failclosed.app.webhooks import Job, JobKind
 
     for interaction in yaml.safe_load(cassette.read_text())["interactions"]:
         request = interaction["request"]
@@ -423,8 +423,8 @@ def the_job(cassette: Path) -> Any:
 
 
 def one_job(behaviour: Behaviour, job: Any, traffic: Traffic, counted: bool) -> None:
-    from app.execute import Finished
-    from app.queue import Claim
+    from failclosed.app.execute import Finished
+    from failclosed.app.queue import Claim
 
     claim = Claim(id=1, job=job, attempt=1, recovered=False, check_run_id=None)
     requests, clients = traffic.requests, len(traffic.transports)
@@ -508,7 +508,7 @@ def main(argv: list[str] | None = None) -> int:
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric import rsa
 
-    import app.job
+    import failclosed.app.job
 
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     private_key = key.private_bytes(
@@ -538,7 +538,7 @@ def main(argv: list[str] | None = None) -> int:
                     one_job(behaviour, job, traffic, counted=i >= WARM_UP)
             report(behaviours)
     finally:
-        app.job.ANALYSIS_CHILDREN.close()
+        failclosed.app.job.ANALYSIS_CHILDREN.close()
         if tls is not None:
             shutil.rmtree(tls, ignore_errors=True)
     return 0

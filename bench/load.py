@@ -76,16 +76,16 @@ import httpx
 import uvicorn
 from pydantic import SecretStr
 
-from app.github import GitHubApp
-from app.job import JobResult, run_analysis
-from app.main import create_app
-from app.model import Job, JobKind, JobRow
-from app.ports import ChangedFile, PullRequest, PullRequestRead, ReviewComment
-from app.queue import SqliteJobQueue
-from app.serve import UVICORN_OPTIONS, configure_interpreter, configure_logging
-from app.settings import Settings
-from app.webhooks import InMemoryJobSink, JobSink
-from app.worker import Workers
+from failclosed.app.github import GitHubApp
+from failclosed.app.job import JobResult, run_analysis
+from failclosed.app.main import create_app
+from failclosed.app.model import Job, JobKind, JobRow
+from failclosed.app.ports import ChangedFile, PullRequest, PullRequestRead, ReviewComment
+from failclosed.app.queue import SqliteJobQueue
+from failclosed.app.serve import UVICORN_OPTIONS, configure_interpreter, configure_logging
+from failclosed.app.settings import Settings
+from failclosed.app.webhooks import InMemoryJobSink, JobSink
+from failclosed.app.worker import Workers
 
 ROOT = Path(__file__).resolve().parent.parent
 PAYLOAD = ROOT / "tests" / "payloads" / "pull_request.opened.json"
@@ -386,7 +386,7 @@ def redis_backend(
     sys.path.insert(0, str(ROOT / "tests"))
     from redis_server import redis_server
 
-    from app.distributed import Distributed
+    from failclosed.app.distributed import Distributed
 
     server = redis_server(workdir)
     url = server.__enter__()
@@ -434,7 +434,7 @@ def redis_backend(
 
 def worker_process(url: str, config_path: str, counts_path: str) -> int:
     """`--worker-process`: the Redis mode's worker for `redis_backend`, until SIGTERM."""
-    from app.distributed import Distributed, run_worker_process
+    from failclosed.app.distributed import Distributed, run_worker_process
 
     config = json.loads(Path(config_path).read_text())
     heads = {int(number): sha for number, sha in config["heads"].items()}

@@ -12,7 +12,7 @@ from __future__ import annotations
 import sys
 import time
 
-from analyzers.engine import analyze_source
+from failclosed.analyzers.engine import analyze_source
 
 TEMPLATE = '''
 def can_edit_{i}(user, doc) -> bool:

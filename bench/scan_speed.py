@@ -30,9 +30,9 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TypeVar
 
-from analyzers.config import Config
-from analyzers.engine import analyze_paths, collect_files
-from analyzers.model import Report
+from failclosed.analyzers.config import Config
+from failclosed.analyzers.engine import analyze_paths, collect_files
+from failclosed.analyzers.model import Report
 
 BENCH_DIR = Path(__file__).resolve().parent
 CACHE = BENCH_DIR / ".cache"

@@ -37,8 +37,8 @@ from typing import Any
 
 from support import BASE_SHA, FAIL_OPEN, HEAD_SHA, NUMBER, REPO, SAFE, OneInstallation, patch_of
 
-from app.distributed import Distributed, run_worker_process
-from app.ports import (
+from failclosed.app.distributed import Distributed, run_worker_process
+from failclosed.app.ports import (
     ChangedFile,
     Comparison,
     GitTree,
@@ -48,8 +48,8 @@ from app.ports import (
     ReviewComment,
     ReviewThread,
 )
-from app.queue import SqliteJobQueue
-from app.worker import Workers
+from failclosed.app.queue import SqliteJobQueue
+from failclosed.app.worker import Workers
 
 PATH = "app/perms.py"
 FIRST_CHECK_RUN_ID = 77

@@ -18,9 +18,9 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from support import make_settings
 
-from app import serve
-from app.job import JobResult
-from app.worker import Workers
+from failclosed.app import serve
+from failclosed.app.job import JobResult
+from failclosed.app.worker import Workers
 
 OUT = Path(sys.argv[1])
 

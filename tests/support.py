@@ -28,11 +28,11 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from pydantic import SecretStr
 
-from analyzers.isolation import IsolatedAnalyzer
-from app.execute import Runner
-from app.job import JobResult, run_analysis
-from app.model import Job, JobKind
-from app.ports import (
+from failclosed.analyzers.isolation import IsolatedAnalyzer
+from failclosed.app.execute import Runner
+from failclosed.app.job import JobResult, run_analysis
+from failclosed.app.model import Job, JobKind
+from failclosed.app.ports import (
     ChangedFile,
     Comparison,
     GitTree,
@@ -42,9 +42,9 @@ from app.ports import (
     ReviewComment,
     ReviewThread,
 )
-from app.queue import SqliteJobQueue
-from app.settings import Settings
-from app.worker import Workers
+from failclosed.app.queue import SqliteJobQueue
+from failclosed.app.settings import Settings
+from failclosed.app.worker import Workers
 
 # -- the pull request the fakes serve ------------------------------------------------------
 

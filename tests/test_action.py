@@ -27,11 +27,11 @@ import vcr
 import yaml
 from support import FakeGitHub, load_payload, patch_of
 
-from analyzers.config import Config
-from analyzers.model import Finding
-from app import action, publish
-from app.job import rule_names
-from app.ports import ChangedFile
+from failclosed.analyzers.config import Config
+from failclosed.analyzers.model import Finding
+from failclosed.app import action, publish
+from failclosed.app.job import rule_names
+from failclosed.app.ports import ChangedFile
 
 ROOT = Path(__file__).resolve().parents[1]
 CASSETTES = Path(__file__).parent / "cassettes"
@@ -325,8 +325,8 @@ def test_no_token_means_annotations(tmp_path: Path, repo: tuple[str, str]) -> No
 
 
 def test_a_clean_pull_request_passes_without_a_review(tmp_path: Path) -> None:
-    """The module as action.yml runs it (`python -P -m app.action`, in a workspace whose own
-    `app` package must not shadow ours): nothing blocking, exit 0, no request to GitHub
+    """The module as action.yml runs it (`python -P -m failclosed.app.action`, in a workspace
+    whose own `app` package must not shadow ours): nothing blocking, exit 0, no request to GitHub
     (its API URL is a closed port), a SARIF file with no result."""
     workspace = tmp_path / "workspace"
     base, head = make_repo(workspace, CLEAN_SOURCE)
@@ -334,7 +334,7 @@ def test_a_clean_pull_request_passes_without_a_review(tmp_path: Path) -> None:
     env = {**os.environ, **run.env, "GITHUB_API_URL": "http://127.0.0.1:9"}
     env["PYTHONPATH"] = os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")])
     done = subprocess.run(
-        [sys.executable, "-P", "-m", "app.action", "--sarif-file", str(run.sarif_file)],
+        [sys.executable, "-P", "-m", "failclosed.app.action", "--sarif-file", str(run.sarif_file)],
         cwd=workspace,
         env=env,
         capture_output=True,

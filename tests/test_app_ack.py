@@ -14,10 +14,10 @@ import pytest
 from fastapi import HTTPException
 from support import deliver, load_payload, make_settings, request
 
-from app import serve
-from app.main import create_app
-from app.queue import SqliteJobQueue
-from app.webhooks import InMemoryJobSink, _parse_json_strictly, parse_json_object
+from failclosed.app import serve
+from failclosed.app.main import create_app
+from failclosed.app.queue import SqliteJobQueue
+from failclosed.app.webhooks import InMemoryJobSink, _parse_json_strictly, parse_json_object
 
 ROOT = Path(__file__).resolve().parent.parent
 

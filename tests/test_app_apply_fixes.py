@@ -19,13 +19,13 @@ from support import (
     make_job,
 )
 
-from analyzers.config import Config
-from analyzers.isolation import IsolatedAnalyzer
-from analyzers.model import Finding, Fix
-from app.apply_fixes import FixNotApplicable, patched_files, run_apply_fixes
-from app.job import JobTimeout
-from app.model import Job, JobKind
-from app.ports import ChangedFile, HeadMoved, Link, PullRequest
+from failclosed.analyzers.config import Config
+from failclosed.analyzers.isolation import IsolatedAnalyzer
+from failclosed.analyzers.model import Finding, Fix
+from failclosed.app.apply_fixes import FixNotApplicable, patched_files, run_apply_fixes
+from failclosed.app.job import JobTimeout
+from failclosed.app.model import Job, JobKind
+from failclosed.app.ports import ChangedFile, HeadMoved, Link, PullRequest
 
 # FAIL_OPEN with its verified fix: the handler logs "denying" and returns False.
 FIXED = FAIL_OPEN.replace("auto-allowing", "denying").replace("return True", "return False")

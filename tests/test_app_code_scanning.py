@@ -21,13 +21,13 @@ import httpx
 import pytest
 from support import FAIL_OPEN, HEAD_SHA, REPO, SAFE, FakeGitHub, OneInstallation, make_job
 
-from analyzers.model import Finding, fingerprint
-from app import publish
-from app.code_scanning import TreeTruncated, UploadRefused, run_code_scanning
-from app.execute import Finished, JobExecutor, RetryLater
-from app.github import GitHubError, token_client
-from app.model import Claim, Job, JobKind
-from app.ports import GitTree, Link, TreeEntry
+from failclosed.analyzers.model import Finding, fingerprint
+from failclosed.app import publish
+from failclosed.app.code_scanning import TreeTruncated, UploadRefused, run_code_scanning
+from failclosed.app.execute import Finished, JobExecutor, RetryLater
+from failclosed.app.github import GitHubError, token_client
+from failclosed.app.model import Claim, Job, JobKind
+from failclosed.app.ports import GitTree, Link, TreeEntry
 
 REF = "refs/heads/main"
 PERMS = "app/perms.py"
@@ -196,7 +196,7 @@ def test_a_403_on_the_upload_is_logged_with_what_to_do_and_ends_the_job_once(
 
     assert isinstance(outcome, Finished) and outcome.state == "failed"
     assert "security_events: write" in outcome.reason
-    (refused,) = [r for r in caplog.records if r.name == "app.code_scanning"]
+    (refused,) = [r for r in caplog.records if r.name == "failclosed.app.code_scanning"]
     assert refused.levelno == logging.ERROR
     assert "refused the code scanning upload for octo/app" in refused.getMessage()
     assert "Advanced Security" in refused.getMessage()

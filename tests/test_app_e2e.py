@@ -50,13 +50,13 @@ from support import (
 )
 from test_output import assert_valid_sarif
 
-from app.github import GitHubApp, pull_requests_query
-from app.job import FIXED_MARKER
-from app.main import create_app
-from app.ports import Link
-from app.publish import FAILED_TITLE
-from app.queue import SqliteJobQueue
-from app.worker import Workers
+from failclosed.app.github import GitHubApp, pull_requests_query
+from failclosed.app.job import FIXED_MARKER
+from failclosed.app.main import create_app
+from failclosed.app.ports import Link
+from failclosed.app.publish import FAILED_TITLE
+from failclosed.app.queue import SqliteJobQueue
+from failclosed.app.worker import Workers
 
 CASSETTES = Path(__file__).parent / "cassettes"
 API = "https://api.github.com"
@@ -473,7 +473,8 @@ def run_scenario(
     failed = [
         r
         for r in caplog.records
-        if r.name in ("app.worker", "app.execute") and r.levelno >= logging.ERROR
+        if r.name in ("failclosed.app.worker", "failclosed.app.execute")
+        and r.levelno >= logging.ERROR
     ]
     if not scenario.refuse:  # a refused write fails its job: that test looks at it
         assert not failed, [r.getMessage() for r in failed]
@@ -1024,11 +1025,11 @@ def test_a_refused_upload_is_logged_and_the_job_ends_without_retrying(
     assert run.statuses == [202]
     assert calls(run) == [TOKEN, TREE, GRAPHQL, GRAPHQL, SARIF_UPLOAD]
     assert run.states == [("code_scanning", "failed", 1)]
-    (refused,) = [r for r in caplog.records if r.name == "app.code_scanning"]
+    (refused,) = [r for r in caplog.records if r.name == "failclosed.app.code_scanning"]
     assert refused.levelno == logging.ERROR
     assert "security_events: write" in refused.getMessage()
     assert "Resource not accessible by integration" in refused.__dict__["reason"]
-    (failed,) = [r for r in caplog.records if r.name == "app.execute"]
+    (failed,) = [r for r in caplog.records if r.name == "failclosed.app.execute"]
     assert "UploadRefused" in failed.__dict__["reason"]
 
 

@@ -14,11 +14,11 @@ from typing import Any
 import pytest
 from support import HEAD_SHA, NUMBER, REPO, FakeGitHub, OneInstallation, make_job
 
-from app.execute import AttemptPort, Finished, JobExecutor, LeaseLost, RetryLater
-from app.github import GitHubError
-from app.job import JobResult
-from app.model import Claim
-from app.ports import GitHubPort
+from failclosed.app.execute import AttemptPort, Finished, JobExecutor, LeaseLost, RetryLater
+from failclosed.app.github import GitHubError
+from failclosed.app.job import JobResult
+from failclosed.app.model import Claim
+from failclosed.app.ports import GitHubPort
 
 # One plausible call of each operation of the port, by name.
 SAMPLE_CALLS: dict[str, tuple[Any, ...]] = {

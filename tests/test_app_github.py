@@ -27,7 +27,7 @@ from githubkit.exception import SecondaryRateLimitExceeded
 from githubkit.response import Response
 from support import new_private_key
 
-from app.github import (
+from failclosed.app.github import (
     ACTIONS_BOT_LOGIN,
     DEFAULT_BASE_URL,
     REST_API_VERSION,
@@ -42,8 +42,8 @@ from app.github import (
     split_repo,
     token_client,
 )
-from app.model import RetryableError
-from app.ports import (
+from failclosed.app.model import RetryableError
+from failclosed.app.ports import (
     ChangedFile,
     Comparison,
     GitHubPort,

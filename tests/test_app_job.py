@@ -20,12 +20,18 @@ from support import (
     make_job,
 )
 
-import app.job
-from analyzers.isolation import ChildPool, IsolatedAnalyzer
-from app import publish
-from app.job import FIXED_MARKER, MAX_FIXED_REPLIES, JobTimeout, failure_reason, run_analysis
-from app.model import JobKind
-from app.ports import ChangedFile, Link, PullRequest, ReviewComment
+import failclosed.app.job
+from failclosed.analyzers.isolation import ChildPool, IsolatedAnalyzer
+from failclosed.app import publish
+from failclosed.app.job import (
+    FIXED_MARKER,
+    MAX_FIXED_REPLIES,
+    JobTimeout,
+    failure_reason,
+    run_analysis,
+)
+from failclosed.app.model import JobKind
+from failclosed.app.ports import ChangedFile, Link, PullRequest, ReviewComment
 
 FULL_SEQUENCE = [
     "create_check_run",  # first: whatever fails next fails it visibly
@@ -313,7 +319,7 @@ def test_jobs_take_turns_with_the_same_warm_analysis_child(monkeypatch: pytest.M
     """Starting a child per job would cost more than a small PR's analysis: the process's
     jobs share a pool of idle children."""
     pool = ChildPool()
-    monkeypatch.setattr(app.job, "ANALYSIS_CHILDREN", pool)
+    monkeypatch.setattr(failclosed.app.job, "ANALYSIS_CHILDREN", pool)
     gh = FakeGitHub()
     gh.change("app/perms.py", SAFE, FAIL_OPEN)
     try:

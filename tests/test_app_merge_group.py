@@ -11,12 +11,12 @@ from typing import Any
 import pytest
 from support import BASE_SHA, FAIL_OPEN, HEAD_SHA, REPO, SAFE, FakeGitHub, OneInstallation, make_job
 
-from app import publish
-from app.execute import Finished, JobExecutor, RetryLater
-from app.github import GitHubError
-from app.merge_group import COMPARE_FILE_CAP, run_merge_group
-from app.model import Claim, Job, JobKind, RetryableError
-from app.ports import ChangedFile, Link
+from failclosed.app import publish
+from failclosed.app.execute import Finished, JobExecutor, RetryLater
+from failclosed.app.github import GitHubError
+from failclosed.app.merge_group import COMPARE_FILE_CAP, run_merge_group
+from failclosed.app.model import Claim, Job, JobKind, RetryableError
+from failclosed.app.ports import ChangedFile, Link
 
 MERGE_BASE = "c" * 40
 CLEAN = SAFE + "\n\ndef greeting(name):\n    return f'hello {name}'\n"

@@ -18,10 +18,10 @@ from support import (
     workers,
 )
 
-from app import metrics
-from app.github import GitHubApp
-from app.main import create_app
-from app.queue import SqliteJobQueue
+from failclosed.app import metrics
+from failclosed.app.github import GitHubApp
+from failclosed.app.main import create_app
+from failclosed.app.queue import SqliteJobQueue
 
 
 def scrape(app: object) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 from support import FAIL_OPEN
 
-from analyzers.model import AnalysisError, Finding, Fix
-from app import publish
-from app.publish import DiffLines, diff_lines
+from failclosed.analyzers.model import AnalysisError, Finding, Fix
+from failclosed.app import publish
+from failclosed.app.publish import DiffLines, diff_lines
 
 HEAD = FAIL_OPEN
 # `GET /pulls/{n}/files` patch of HEAD against a base whose check had no try/except.
@@ -496,10 +496,10 @@ def test_publish_does_not_import_libcst_or_the_network():
     }
     roots = {name.split(".")[0] for name in imported}
     assert not roots & {"libcst", "httpx", "requests", "urllib3", "socket"}
-    assert "analyzers.rules" not in imported  # it imports libcst
+    assert "failclosed.analyzers.rules" not in imported  # it imports libcst
 
 
 def test_importing_publish_loads_no_libcst():
-    code = "import sys, app.publish; sys.exit('libcst' in sys.modules)"
+    code = "import sys, failclosed.app.publish; sys.exit('libcst' in sys.modules)"
     root = Path(publish.__file__).resolve().parent.parent
     assert subprocess.run([sys.executable, "-c", code], cwd=root, check=False).returncode == 0

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from support import make_job
 
-from app.cli import main
-from app.queue import SqliteJobQueue
+from failclosed.app.cli import main
+from failclosed.app.queue import SqliteJobQueue
 
 
 @pytest.fixture

@@ -27,8 +27,8 @@ from test_app_github import (
     private_key,  # noqa: F401  (a fixture)
 )
 
-from app import github
-from app.github import (
+from failclosed.app import github
+from failclosed.app.github import (
     MAX_PAGES,
     GitHubApp,
     GitHubClient,
@@ -38,7 +38,7 @@ from app.github import (
     pull_requests_query,
     thread_comments,
 )
-from app.ports import PullRequest, ReviewComment
+from failclosed.app.ports import PullRequest, ReviewComment
 
 SUBSET = Path(__file__).parent / "data" / "github-graphql-subset.graphql"
 FORK = "contributor/Hello-World"

@@ -23,8 +23,8 @@ from test_app_github import NUMBER as RECORDED_NUMBER
 from test_app_github import REPO as RECORDED_REPO
 from test_app_github import played, private_key  # noqa: F401  (a fixture)
 
-from app.execute import AttemptPort
-from app.github import (
+from failclosed.app.execute import AttemptPort
+from failclosed.app.github import (
     MAX_THREAD_PAGES,
     THREADS_QUERY,
     GitHubApp,
@@ -32,8 +32,8 @@ from app.github import (
     resolve_mutation,
     review_thread_of,
 )
-from app.job import FIXED_MARKER, run_analysis, threads_to_resolve
-from app.ports import ReviewComment, ReviewThread
+from failclosed.app.job import FIXED_MARKER, run_analysis, threads_to_resolve
+from failclosed.app.ports import ReviewComment, ReviewThread
 
 # -- the client, against recorded GraphQL answers ---------------------------------------------
 
@@ -236,7 +236,7 @@ def test_github_failing_to_resolve_changes_neither_verdict_nor_findings(
     )
     # The old finding is fixed; another one, blocking, is new in the same push.
     gh.change("app/perms.py", SAFE, SAFE + NEIGHBOUR + "\n" + other_finding)
-    caplog.set_level(logging.WARNING, logger="app.job")
+    caplog.set_level(logging.WARNING, logger="failclosed.app.job")
 
     result = run_analysis(job(), gh)
 

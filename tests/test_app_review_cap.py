@@ -22,10 +22,10 @@ from support import make_job as job
 from test_app_e2e import private_key  # noqa: F401  (a fixture)
 from test_app_settings import settings
 
-from analyzers.model import Finding
-from app import publish, serve
-from app.job import run_analysis
-from app.ports import ReviewComment
+from failclosed.analyzers.model import Finding
+from failclosed.app import publish, serve
+from failclosed.app.job import run_analysis
+from failclosed.app.ports import ReviewComment
 
 CHECKS = "app/checks.py"  # blocking findings (FC101)
 LOOKUPS = "app/lookups.py"  # warnings (FC103, downgraded by the repository's configuration)

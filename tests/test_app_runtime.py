@@ -8,11 +8,11 @@ from typing import Any
 
 from support import NOTHING, FakeGitHub, OneInstallation, make_job, wait_for
 
-from app.execute import JobExecutor, Runner
-from app.job import JobResult
-from app.model import Claim, Job, RetryableError, State
-from app.publish import FAILED_TITLE
-from app.runtime import JobRuntime
+from failclosed.app.execute import JobExecutor, Runner
+from failclosed.app.job import JobResult
+from failclosed.app.model import Claim, Job, RetryableError, State
+from failclosed.app.publish import FAILED_TITLE
+from failclosed.app.runtime import JobRuntime
 
 
 class MemoryLedger:

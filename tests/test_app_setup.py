@@ -28,10 +28,10 @@ from pydantic import SecretStr
 from support import wait_for
 from webdriver import CHROMEDRIVER, CHROMIUM, Browser, headless_chromium
 
-from app import setup
-from app.cli import main
-from app.github import AppRegistration, GitHubError, create_app_from_manifest
-from app.settings import Settings
+from failclosed.app import setup
+from failclosed.app.cli import main
+from failclosed.app.github import AppRegistration, GitHubError, create_app_from_manifest
+from failclosed.app.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
 WEBHOOK_URL = "https://failclosed.test/webhook"
@@ -455,7 +455,7 @@ def chromium() -> Iterator[Browser]:
 def start_cli(*argv: str) -> tuple[subprocess.Popen[str], str]:
     """The real `failclosed setup` in a child process, and the page it says to open."""
     child = subprocess.Popen(
-        [sys.executable, "-m", "app.cli", "setup", *argv],
+        [sys.executable, "-m", "failclosed.app.cli", "setup", *argv],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

@@ -17,10 +17,10 @@ import jsonschema
 import pytest
 from support import FC101_FUNCTION, SAFE_FUNCTION
 
-from analyzers import cli
-from analyzers.config import Config
-from analyzers.model import AnalysisError, Finding, Fix, Report
-from analyzers.rules import Rule, all_rules, rule_by_code
+from failclosed.analyzers import cli
+from failclosed.analyzers.config import Config
+from failclosed.analyzers.model import AnalysisError, Finding, Fix, Report
+from failclosed.analyzers.rules import Rule, all_rules, rule_by_code
 
 SCHEMA_PATH = Path(__file__).parent / "data" / "sarif-schema-2.1.0.json"
 
@@ -371,7 +371,7 @@ def fake_gitdiff(monkeypatch, result):
         return result
 
     module = types.SimpleNamespace(diff_report=diff_report, GitError=FakeGitError)
-    monkeypatch.setitem(sys.modules, "analyzers.gitdiff", module)
+    monkeypatch.setitem(sys.modules, "failclosed.analyzers.gitdiff", module)
     return calls
 
 
@@ -391,7 +391,7 @@ def test_diff_git_problem_exits_2_with_its_message(project, capsys, monkeypatch)
 
 
 def test_diff_without_the_gitdiff_module_exits_2(project, capsys, monkeypatch):
-    monkeypatch.setitem(sys.modules, "analyzers.gitdiff", None)
+    monkeypatch.setitem(sys.modules, "failclosed.analyzers.gitdiff", None)
     assert run(capsys, "diff", "main") == (
         2,
         "",
@@ -441,7 +441,7 @@ def test_git_source_reader_reads_the_revision_not_the_disk(repo, monkeypatch):
 
 def test_diff_end_to_end_reports_the_new_fail_open_path(repo, capsys):
     needs_fc101()
-    pytest.importorskip("analyzers.gitdiff")
+    pytest.importorskip("failclosed.analyzers.gitdiff")
     write(repo, "app/perms.py", "changed on disk, not committed\n")
     code, out, err = run(capsys, "diff", "HEAD~1")
     assert (code, err) == (1, "")
@@ -456,7 +456,7 @@ def test_python_dash_m_runs_the_cli(tmp_path):
     write(tmp_path, "ok.py", CLEAN)
     write(tmp_path, "pkg/bad.py", "def broken(:\n")
     done = subprocess.run(
-        [sys.executable, "-m", "analyzers", "scan", "--format", "json"],
+        [sys.executable, "-m", "failclosed.analyzers", "scan", "--format", "json"],
         cwd=tmp_path,
         capture_output=True,
         text=True,
@@ -468,7 +468,7 @@ def test_python_dash_m_runs_the_cli(tmp_path):
     assert [e["path"] for e in report["errors"]] == ["pkg/bad.py"]
 
     clean = subprocess.run(
-        [sys.executable, "-m", "analyzers", "scan", "ok.py"],
+        [sys.executable, "-m", "failclosed.analyzers", "scan", "ok.py"],
         cwd=tmp_path,
         capture_output=True,
         text=True,

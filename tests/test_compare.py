@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from analyzers.compare import new_or_changed
-from analyzers.model import Finding
+from failclosed.analyzers.compare import new_or_changed
+from failclosed.analyzers.model import Finding
 
 
 def finding(

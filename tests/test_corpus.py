@@ -16,9 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from analyzers.engine import analyze_source
-from analyzers.model import Finding, Report
-from analyzers.rules import all_rules
+from failclosed.analyzers.engine import analyze_source
+from failclosed.analyzers.model import Finding, Report
+from failclosed.analyzers.rules import all_rules
 
 CORPUS = Path(__file__).parent / "corpus"
 EXPECT = re.compile(r"#\s*expect:\s*([A-Z0-9, ]+?)\s*$")

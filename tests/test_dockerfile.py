@@ -42,7 +42,7 @@ def test_dockerfile_essentials() -> None:
 
 def test_dockerfile_copies_what_the_package_needs() -> None:
     text = DOCKERFILE.read_text()
-    for needed in ("pyproject.toml", "README.md", "analyzers", "app"):
+    for needed in ("pyproject.toml", "README.md", "failclosed/__init__.py", "analyzers", "app"):
         assert re.search(rf"^COPY .*\b{re.escape(needed)}\b", text, re.MULTILINE), needed
 
 

@@ -11,11 +11,11 @@ from pathlib import Path
 import pytest
 from support import FC101_FUNCTION
 
-from analyzers.config import Config, ConfigError, config_from_mapping, load_config
-from analyzers.engine import analyze_paths, analyze_source
-from analyzers.output import format_rules, summary_line
-from analyzers.rules import all_rules
-from analyzers.semantics import MAX_NAME
+from failclosed.analyzers.config import Config, ConfigError, config_from_mapping, load_config
+from failclosed.analyzers.engine import analyze_paths, analyze_source
+from failclosed.analyzers.output import format_rules, summary_line
+from failclosed.analyzers.rules import all_rules
+from failclosed.analyzers.semantics import MAX_NAME
 
 # The FC101 sample with room for a comment at the end of its `return True` line.
 FAIL_OPEN = FC101_FUNCTION.removesuffix("\n") + "{comment}\n"
@@ -445,9 +445,9 @@ def test_a_run_whose_files_are_all_excluded_says_so(tmp_path: Path, monkeypatch)
 def test_a_file_with_many_findings_is_read_a_bounded_number_of_times(monkeypatch) -> None:
     """Building and verifying N fixes must not split the whole file once per fix (issue 11,
     item 10: 2,000 findings took minutes). Counted in characters read, not in seconds."""
-    import analyzers.engine
-    import analyzers.fixes
-    import analyzers.model
+    import failclosed.analyzers.engine
+    import failclosed.analyzers.fixes
+    import failclosed.analyzers.model
 
     template = (
         "def can_edit_{i}(user, doc) -> bool:\n"
@@ -459,13 +459,17 @@ def test_a_file_with_many_findings_is_read_a_bounded_number_of_times(monkeypatch
     )
     source = "".join(template.format(i=i) for i in range(60))
     read: list[int] = []
-    real = analyzers.model.split_lines
+    real = failclosed.analyzers.model.split_lines
 
     def counting(text: str) -> list[str]:
         read.append(len(text))
         return real(text)
 
-    for module in (analyzers.engine, analyzers.fixes, analyzers.model):
+    for module in (
+        failclosed.analyzers.engine,
+        failclosed.analyzers.fixes,
+        failclosed.analyzers.model,
+    ):
         monkeypatch.setattr(module, "split_lines", counting)
     report = analyze_source(source, "many.py")
     assert len([f for f in report.findings if f.fix]) == 60

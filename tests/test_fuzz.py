@@ -27,9 +27,9 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from support import FAIL_OPEN
 
-from analyzers.engine import analyze_source
-from analyzers.model import Finding, Fix, Report
-from analyzers.rules import all_rules
+from failclosed.analyzers.engine import analyze_source
+from failclosed.analyzers.model import Finding, Fix, Report
+from failclosed.analyzers.rules import all_rules
 
 PATH = "pkg/perm.py"
 MORE_SHAPES = """\
@@ -425,7 +425,7 @@ def test_long_expression_elsewhere_keeps_fixes() -> None:
 
 LONG_CHAIN_PROBE = """
 import sys
-from analyzers.engine import analyze_source
+from failclosed.analyzers.engine import analyze_source
 source = sys.stdin.read()
 report = analyze_source(source, "chain.py")
 print(len(report.findings), len(report.errors), sum(f.fix is not None for f in report.findings))

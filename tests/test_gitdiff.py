@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from analyzers import gitdiff
-from analyzers.config import Config
-from analyzers.gitdiff import (
+from failclosed.analyzers import gitdiff
+from failclosed.analyzers.config import Config
+from failclosed.analyzers.gitdiff import (
     GitChange,
     GitError,
     changed_python_files,
@@ -18,8 +18,8 @@ from analyzers.gitdiff import (
     parse_raw_diff,
     read_blobs,
 )
-from analyzers.model import Report
-from analyzers.rules import rule_by_code
+from failclosed.analyzers.model import Report
+from failclosed.analyzers.rules import rule_by_code
 
 needs_fc101 = pytest.mark.skipif(
     rule_by_code("FC101") is None, reason="needs rule FC101 (except-returns-allow)"

@@ -20,10 +20,10 @@ import isolation_hooks
 import pytest
 from support import ticking
 
-from analyzers.compare import base_findings
-from analyzers.config import Config
-from analyzers.engine import analyze_source
-from analyzers.isolation import (
+from failclosed.analyzers.compare import base_findings
+from failclosed.analyzers.config import Config
+from failclosed.analyzers.engine import analyze_source
+from failclosed.analyzers.isolation import (
     ChildPool,
     ChildProcess,
     Hook,
@@ -189,16 +189,24 @@ def test_the_budget_must_be_positive() -> None:
 
 def test_the_fork_server_imports_every_rule_once_for_all_children() -> None:
     preloaded = preloaded_modules()
-    assert "analyzers.isolation" in preloaded
-    assert "analyzers.rules.fc101_except_returns_allow" in preloaded
+    assert "failclosed.analyzers.isolation" in preloaded
+    assert "failclosed.analyzers.rules.fc101_except_returns_allow" in preloaded
 
 
 @pytest.mark.parametrize(
     ("spec", "script", "expected"),
     [
-        ("app.serve", None, ["app.serve"]),  # python -m app.serve: run again per child
+        (
+            "failclosed.app.serve",
+            None,
+            ["failclosed.app.serve"],
+        ),  # python -m failclosed.app.serve: run again per child
         ("pytest.__main__", None, []),  # python -m pytest: not run again
-        (None, "import re, sys\nfrom app.cli import main\nif x:\n    import nope\n", None),
+        (
+            None,
+            "import re, sys\nfrom failclosed.app.cli import main\nif x:\n    import nope\n",
+            None,
+        ),
     ],
 )
 def test_what_the_main_module_imports_is_preloaded(
@@ -213,7 +221,9 @@ def test_what_the_main_module_imports_is_preloaded(
     if script is not None:
         (tmp_path / "failclosed").write_text(script)
         main.__file__ = str(tmp_path / "failclosed")
-    importlib.import_module("app.cli")  # the console script's parent has it imported
+    importlib.import_module("failclosed.app.cli")  # the console script's parent has it imported
     monkeypatch.setitem(sys.modules, "__main__", main)
     # A console script: its top-level imports that this process has (never `nope`).
-    assert main_modules() == (expected if expected is not None else ["re", "sys", "app.cli"])
+    assert main_modules() == (
+        expected if expected is not None else ["re", "sys", "failclosed.app.cli"]
+    )

@@ -3,16 +3,20 @@ without the App's packages, and the App's commands say which extra to install (e
 
 from __future__ import annotations
 
+import ast
 import json
+import os
+import shutil
 import subprocess
 import sys
 import tomllib
+import zipfile
 from pathlib import Path
 
 import pytest
 import yaml
 
-from app import cli
+from failclosed.app import cli
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -40,9 +44,10 @@ APP_ONLY = (
     "dotenv",
 )
 
-# Runs app.cli.main with the App's packages unimportable, as in a venv with the light install:
-# a finder ahead of every other raises ModuleNotFoundError for them. Prints the exit status
-# and the non-standard-library modules the command imported, as JSON, on the last line.
+# Runs failclosed.app.cli.main with the App's packages unimportable, as in a venv with the
+# light install: a finder ahead of every other raises ModuleNotFoundError for them. Prints the
+# exit status and the non-standard-library modules the command imported, as JSON, on the
+# last line.
 RUNNER = """
 import importlib.abc, json, sys
 BLOCKED = set(json.loads(sys.argv[1]))
@@ -55,7 +60,7 @@ class Blocker(importlib.abc.MetaPathFinder):
 
 sys.meta_path.insert(0, Blocker())
 sys.path.insert(0, sys.argv[2])
-from app.cli import main
+from failclosed.app.cli import main
 code = main(sys.argv[3:])
 sys.stdout.flush()
 imported = sorted({m.partition(".")[0] for m in sys.modules} - set(sys.stdlib_module_names))
@@ -96,7 +101,7 @@ def test_the_analyzer_needs_only_libcst(args: tuple[str, ...]) -> None:
     assert outcome["code"] == (1 if args[:2] == ("scan", "examples/") else 0), err
     assert out.strip()
     # libcst and what libcst itself may bring; nothing of the App's extra.
-    assert set(outcome["imported"]) <= {"analyzers", "app", "libcst", "yaml", "typing_extensions"}
+    assert set(outcome["imported"]) <= {"failclosed", "libcst", "yaml", "typing_extensions"}
 
 
 def test_scan_without_the_app_finds_the_example() -> None:
@@ -130,7 +135,9 @@ def test_a_package_found_but_broken_gets_the_same_advice(
 
 def test_our_own_import_errors_are_not_hidden(monkeypatch: pytest.MonkeyPatch) -> None:
     def broken(name: str) -> None:
-        raise ModuleNotFoundError("No module named 'app.gone'", name="app.gone")
+        raise ModuleNotFoundError(
+            "No module named 'failclosed.app.gone'", name="failclosed.app.gone"
+        )
 
     monkeypatch.setattr(cli, "app_command", broken)
     with pytest.raises(ModuleNotFoundError):
@@ -191,3 +198,118 @@ def test_the_action_installs_the_app() -> None:
     assert 'pip install --quiet --disable-pip-version-check "$ACTION_PATH[app]"' in (
         (ROOT / "action.yml").read_text()
     )
+
+
+# -- under our own name: the wheel installs `failclosed` alone ----------------------------------
+
+# What a wheel is built from (the Dockerfile copies the same): no symbolic links needed.
+SOURCES = ("pyproject.toml", "README.md", "failclosed/__init__.py", "app", "analyzers")
+
+# A user's project with its own `app` and `analyzers` packages, importing them and ours.
+USER_CHECK = """
+import sys
+import analyzers, app
+import failclosed.analyzers.engine, failclosed.app.cli, failclosed.app.distributed
+assert app.OWNER == analyzers.OWNER == "user", (app, analyzers)
+assert failclosed.__file__.startswith(sys.argv[1]), failclosed.__file__
+print("ok")
+"""
+
+
+def copy_sources(target: Path) -> None:
+    for name in SOURCES:
+        source, copy = ROOT / name, target / name
+        if source.is_dir():
+            shutil.copytree(source, copy, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            copy.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy(source, copy)
+
+
+@pytest.fixture(scope="module")
+def installed(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """The wheel built from a copy of the sources (offline: this venv's setuptools) and
+    installed, not editable, into a folder of its own: (wheel, where it is installed)."""
+    work = tmp_path_factory.mktemp("wheel")
+    copy_sources(work / "src")
+    pip = [sys.executable, "-m", "pip", "--disable-pip-version-check", "-q"]
+    build = [*pip, "wheel", "--no-deps", "--no-build-isolation", "-w", str(work / "dist")]
+    subprocess.run([*build, str(work / "src")], check=True, capture_output=True, timeout=300)
+    (wheel,) = (work / "dist").glob("failclosed-*.whl")
+    install = [*pip, "install", "--no-deps", "--no-index", "--target", str(work / "site")]
+    subprocess.run([*install, str(wheel)], check=True, capture_output=True, timeout=300)
+    return wheel, work / "site"
+
+
+def test_the_wheel_installs_failclosed_alone(installed: tuple[Path, Path]) -> None:
+    wheel, _ = installed
+    names = zipfile.ZipFile(wheel).namelist()
+    assert {name.split("/")[0] for name in names} == {"failclosed", "failclosed-0.1.0.dist-info"}
+    ours = {
+        f"failclosed/{path.relative_to(ROOT)}"
+        for folder in ("app", "analyzers")
+        for path in (ROOT / folder).rglob("*")
+        if path.suffix in (".py", ".lua")
+    }
+    assert ours <= set(names), "a new subpackage? list it in pyproject.toml's packages"
+
+
+def test_a_project_with_its_own_app_package_imports_both(
+    installed: tuple[Path, Path], tmp_path: Path
+) -> None:
+    _, site = installed
+    for package in ("app", "analyzers"):
+        (tmp_path / package).mkdir()
+        (tmp_path / package / "__init__.py").write_text('OWNER = "user"\n')
+    (tmp_path / "perms.py").write_text((ROOT / "examples" / "agent_permissions.py").read_text())
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), str(site)])}
+
+    def run(*argv: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            argv, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120
+        )
+
+    checked = run(sys.executable, "-c", USER_CHECK, str(site))
+    assert checked.stdout == "ok\n", checked.stderr
+    scanned = run(str(site / "bin" / "failclosed"), "scan", "perms.py")
+    assert scanned.returncode == 1 and "FC1" in scanned.stdout, scanned.stderr
+    as_module = run(sys.executable, "-m", "failclosed.analyzers", "rules")
+    assert as_module.returncode == 0 and "FC101" in as_module.stdout, as_module.stderr
+
+
+def imports_of(folder: str) -> dict[str, set[str]]:
+    """Each Python file of `folder` (outside the test corpus) -> the modules it imports."""
+    found = {}
+    for path in (ROOT / folder).rglob("*.py"):
+        if "corpus" in path.parts:
+            continue
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        found[str(path.relative_to(ROOT))] = {
+            alias.name if isinstance(node, ast.Import) else (node.module or "")
+            for node in ast.walk(tree)
+            if isinstance(node, ast.Import | ast.ImportFrom) and not getattr(node, "level", 0)
+            for alias in node.names
+        }
+    return found
+
+
+def roots(modules: set[str], depth: int = 1) -> set[str]:
+    return {".".join(name.split(".")[:depth]) for name in modules}
+
+
+@pytest.mark.parametrize("folder", ["app", "analyzers", "tests", "bench"])
+def test_our_code_is_imported_under_our_name_only(folder: str) -> None:
+    # `import app` would be a user's own package once installed (and is none of ours).
+    wrong = {
+        path for path, names in imports_of(folder).items() if roots(names) & {"app", "analyzers"}
+    }
+    assert not wrong, "import failclosed.app / failclosed.analyzers instead"
+
+
+def test_the_boundaries_hold() -> None:
+    # analyzers/ knows nothing about GitHub or HTTP; app/ knows nothing about libcst.
+    app_side = {"failclosed.app", "githubkit", "httpx", "fastapi", "starlette", "urllib.request"}
+    for path, names in imports_of("analyzers").items():
+        assert not (roots(names) | roots(names, 2)) & app_side, path
+    for path, names in imports_of("app").items():
+        assert "libcst" not in roots(names), path

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 import pytest
 
-from analyzers.links import MAX_HOPS, Entry, Followed, Link, follow_links, link_target
+from failclosed.analyzers.links import MAX_HOPS, Entry, Followed, Link, follow_links, link_target
 
 
 @pytest.mark.parametrize(

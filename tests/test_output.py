@@ -17,9 +17,9 @@ import jsonschema
 import pytest
 from support import FC101_FUNCTION
 
-from analyzers import output
-from analyzers.model import AnalysisError, Finding, Fix, Report
-from analyzers.rules import Rule
+from failclosed.analyzers import output
+from failclosed.analyzers.model import AnalysisError, Finding, Fix, Report
+from failclosed.analyzers.rules import Rule
 
 SCHEMA_PATH = Path(__file__).parent / "data" / "sarif-schema-2.1.0.json"
 
@@ -403,7 +403,7 @@ def test_sarif_analysis_errors_make_the_run_unsuccessful():
 
 
 def test_sarif_lists_the_installed_rules_by_default():
-    from analyzers.rules import all_rules
+    from failclosed.analyzers.rules import all_rules
 
     log = output.sarif_log(Report())
     ids = [r["id"] for r in log["runs"][0]["tool"]["driver"]["rules"]]

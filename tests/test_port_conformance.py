@@ -13,10 +13,10 @@ import inspect
 from crash_worker import FileBackedGitHub
 from support import FakeGitHub
 
-from app.execute import AttemptPort
-from app.github import GitHubClient
-from app.job import CountingPort
-from app.ports import GitHubPort
+from failclosed.app.execute import AttemptPort
+from failclosed.app.github import GitHubClient
+from failclosed.app.job import CountingPort
+from failclosed.app.ports import GitHubPort
 
 
 def port(cls: type[GitHubPort]) -> type[GitHubPort]:

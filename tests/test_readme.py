@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from analyzers.rules import all_rules
+from failclosed.analyzers.rules import all_rules
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 HEADER = "| Code | Name | Severity | What |"

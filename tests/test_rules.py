@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from analyzers.engine import analyze_source
-from analyzers.rules import Invalid, Rule, all_rules
+from failclosed.analyzers.engine import analyze_source
+from failclosed.analyzers.rules import Invalid, Rule, all_rules
 
 VALID = [
     pytest.param(rule, code, id=f"{rule.code}-valid-{i}")

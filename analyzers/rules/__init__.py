@@ -6,7 +6,7 @@ import importlib
 import pkgutil
 from functools import cache
 
-from analyzers.rules.base import Hit, Invalid, Rule
+from failclosed.analyzers.rules.base import Hit, Invalid, Rule
 
 __all__ = ["Hit", "Invalid", "Rule", "all_rules", "rule_by_code"]
 

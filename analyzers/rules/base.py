@@ -15,9 +15,9 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import ClassVar
 
-from analyzers.fixes import Edit
-from analyzers.model import Severity
-from analyzers.semantics import FunctionInfo, ModuleInfo
+from failclosed.analyzers.fixes import Edit
+from failclosed.analyzers.model import Severity
+from failclosed.analyzers.semantics import FunctionInfo, ModuleInfo
 
 
 @dataclass(frozen=True)

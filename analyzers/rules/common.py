@@ -9,9 +9,9 @@ from collections import Counter
 from collections.abc import Iterator
 from typing import overload
 
-from analyzers.fixes import KEEP, Edit, ReplaceStatements, RewordComments, RewordMessage
-from analyzers.flow import is_exit_call
-from analyzers.semantics import (
+from failclosed.analyzers.fixes import KEEP, Edit, ReplaceStatements, RewordComments, RewordMessage
+from failclosed.analyzers.flow import is_exit_call
+from failclosed.analyzers.semantics import (
     ALLOW_LANGUAGE,
     BLOCKS,
     AllowValue,

@@ -6,10 +6,10 @@ import ast
 import re
 from collections.abc import Iterator
 
-from analyzers.fixes import Edit, ReplaceExpression, ReplaceStatements
-from analyzers.flow import FunctionFlow, is_exit_call, returns_in
-from analyzers.rules.base import Hit, Invalid, Rule
-from analyzers.rules.common import (
+from failclosed.analyzers.fixes import Edit, ReplaceExpression, ReplaceStatements
+from failclosed.analyzers.flow import FunctionFlow, is_exit_call, returns_in
+from failclosed.analyzers.rules.base import Hit, Invalid, Rule
+from failclosed.analyzers.rules.common import (
     absent_subject,
     assigns,
     caught,
@@ -18,7 +18,7 @@ from analyzers.rules.common import (
     reword_edits,
     tries,
 )
-from analyzers.semantics import (
+from failclosed.analyzers.semantics import (
     AllowValue,
     FunctionInfo,
     ModuleInfo,

@@ -6,10 +6,17 @@ import ast
 import re
 from collections.abc import Iterator
 
-from analyzers.fixes import Edit, ReplaceExpression, ReplaceStatements, UnwrapWith
-from analyzers.flow import FunctionFlow, Outcome, assigned_names, evaluate, has_continue, swallows
-from analyzers.rules.base import Hit, Invalid, Rule
-from analyzers.rules.common import (
+from failclosed.analyzers.fixes import Edit, ReplaceExpression, ReplaceStatements, UnwrapWith
+from failclosed.analyzers.flow import (
+    FunctionFlow,
+    Outcome,
+    assigned_names,
+    evaluate,
+    has_continue,
+    swallows,
+)
+from failclosed.analyzers.rules.base import Hit, Invalid, Rule
+from failclosed.analyzers.rules.common import (
     append_to_handler,
     caught,
     constants_set_in,
@@ -19,7 +26,7 @@ from analyzers.rules.common import (
     tries,
     unawaited,
 )
-from analyzers.semantics import (
+from failclosed.analyzers.semantics import (
     ALLOW_KEYS,
     ALLOW_NAME,
     DENY_EXCEPTION,

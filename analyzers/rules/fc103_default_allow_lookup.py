@@ -6,11 +6,11 @@ import ast
 import re
 from collections.abc import Iterator
 
-from analyzers.fixes import ReplaceExpression
-from analyzers.model import Severity
-from analyzers.rules.base import Hit, Invalid, Rule
-from analyzers.rules.common import defaulted_lookups
-from analyzers.semantics import (
+from failclosed.analyzers.fixes import ReplaceExpression
+from failclosed.analyzers.model import Severity
+from failclosed.analyzers.rules.base import Hit, Invalid, Rule
+from failclosed.analyzers.rules.common import defaulted_lookups
+from failclosed.analyzers.semantics import (
     ALLOW_KEYS,
     ALLOW_STRINGS,
     DENY_KEYS,

@@ -5,11 +5,11 @@ from __future__ import annotations
 import ast
 from collections.abc import Iterator
 
-from analyzers.fixes import Edit, HoistFinallyReturn
-from analyzers.flow import FunctionFlow, returns_in
-from analyzers.rules.base import Hit, Invalid, Rule
-from analyzers.rules.common import failing_call, tries
-from analyzers.semantics import (
+from failclosed.analyzers.fixes import Edit, HoistFinallyReturn
+from failclosed.analyzers.flow import FunctionFlow, returns_in
+from failclosed.analyzers.rules.base import Hit, Invalid, Rule
+from failclosed.analyzers.rules.common import failing_call, tries
+from failclosed.analyzers.semantics import (
     FunctionInfo,
     ModuleInfo,
     allow_value,

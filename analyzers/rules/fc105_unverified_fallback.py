@@ -5,10 +5,16 @@ from __future__ import annotations
 import ast
 from collections.abc import Iterator
 
-from analyzers.fixes import ReplaceStatements
-from analyzers.rules.base import Hit, Invalid, Rule
-from analyzers.rules.common import caught, tries
-from analyzers.semantics import FunctionInfo, ModuleInfo, call_name, catches_failures, own_nodes
+from failclosed.analyzers.fixes import ReplaceStatements
+from failclosed.analyzers.rules.base import Hit, Invalid, Rule
+from failclosed.analyzers.rules.common import caught, tries
+from failclosed.analyzers.semantics import (
+    FunctionInfo,
+    ModuleInfo,
+    call_name,
+    catches_failures,
+    own_nodes,
+)
 
 VERIFY_FLAGS = {"verify", "verify_signature", "verify_sig", "check_signature", "validate"}
 

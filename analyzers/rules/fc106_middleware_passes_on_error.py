@@ -6,11 +6,17 @@ import ast
 import re
 from collections.abc import Iterator
 
-from analyzers.fixes import ReplaceStatements
-from analyzers.flow import FunctionFlow, swallows
-from analyzers.rules.base import Hit, Invalid, Rule
-from analyzers.rules.common import append_to_handler, caught, failing_call, reword_edits, tries
-from analyzers.semantics import (
+from failclosed.analyzers.fixes import ReplaceStatements
+from failclosed.analyzers.flow import FunctionFlow, swallows
+from failclosed.analyzers.rules.base import Hit, Invalid, Rule
+from failclosed.analyzers.rules.common import (
+    append_to_handler,
+    caught,
+    failing_call,
+    reword_edits,
+    tries,
+)
+from failclosed.analyzers.semantics import (
     FunctionInfo,
     ModuleInfo,
     body_denies,

@@ -6,10 +6,10 @@ import ast
 import re
 from collections.abc import Iterator
 
-from analyzers.flow import assigned_names
-from analyzers.rules.base import Hit, Invalid, Rule
-from analyzers.rules.common import absent_subject
-from analyzers.semantics import FunctionInfo, ModuleInfo, allow_value, dotted_name
+from failclosed.analyzers.flow import assigned_names
+from failclosed.analyzers.rules.base import Hit, Invalid, Rule
+from failclosed.analyzers.rules.common import absent_subject
+from failclosed.analyzers.semantics import FunctionInfo, ModuleInfo, allow_value, dotted_name
 
 CHECKER = re.compile(
     r"(?i)_?(client|conn|connection|backend|checker|policy|policies|handler|callback|provider"

@@ -6,10 +6,10 @@ import ast
 import re
 from collections.abc import Iterator
 
-from analyzers.fixes import Edit, ReplaceExpression
-from analyzers.flow import FunctionFlow, Outcome, is_exit_call, swallows
-from analyzers.rules.base import Hit, Invalid, Rule
-from analyzers.rules.common import (
+from failclosed.analyzers.fixes import Edit, ReplaceExpression
+from failclosed.analyzers.flow import FunctionFlow, Outcome, is_exit_call, swallows
+from failclosed.analyzers.rules.base import Hit, Invalid, Rule
+from failclosed.analyzers.rules.common import (
     append_to_handler,
     caught,
     constants_set_in,
@@ -21,7 +21,7 @@ from analyzers.rules.common import (
     status_returned,
     tries,
 )
-from analyzers.semantics import (
+from failclosed.analyzers.semantics import (
     ALLOW_STRINGS,
     VERDICT_KEYS,
     FunctionInfo,

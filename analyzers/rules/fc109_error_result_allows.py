@@ -6,11 +6,11 @@ import ast
 import re
 from collections.abc import Iterator
 
-from analyzers.fixes import KEEP, Edit, ReplaceExpression, ReplaceStatements
-from analyzers.flow import FunctionFlow, assigned_names, is_exit_call, swallows
-from analyzers.rules.base import Hit, Invalid, Rule
-from analyzers.rules.common import absent_subject, branch_answer, branch_kind
-from analyzers.semantics import (
+from failclosed.analyzers.fixes import KEEP, Edit, ReplaceExpression, ReplaceStatements
+from failclosed.analyzers.flow import FunctionFlow, assigned_names, is_exit_call, swallows
+from failclosed.analyzers.rules.base import Hit, Invalid, Rule
+from failclosed.analyzers.rules.common import absent_subject, branch_answer, branch_kind
+from failclosed.analyzers.semantics import (
     FunctionInfo,
     ModuleInfo,
     allow_value,

@@ -6,10 +6,10 @@ import ast
 import re
 from collections.abc import Iterator
 
-from analyzers.fixes import Edit, ReplaceExpression
-from analyzers.flow import FunctionFlow, assigned_names, returns_in, swallows
-from analyzers.rules.base import Hit, Invalid, Rule
-from analyzers.rules.common import (
+from failclosed.analyzers.fixes import Edit, ReplaceExpression
+from failclosed.analyzers.flow import FunctionFlow, assigned_names, returns_in, swallows
+from failclosed.analyzers.rules.base import Hit, Invalid, Rule
+from failclosed.analyzers.rules.common import (
     absent_subject,
     append_to_handler,
     branch_answer,
@@ -18,7 +18,7 @@ from analyzers.rules.common import (
     present_name,
     tries,
 )
-from analyzers.semantics import (
+from failclosed.analyzers.semantics import (
     FunctionInfo,
     ModuleInfo,
     call_name,

@@ -8,17 +8,17 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from analyzers.fixes import KEEP, Edit, ReplaceExpression, ReplaceStatements
-from analyzers.rules.base import Hit, Invalid, Rule
-from analyzers.rules.common import (
+from failclosed.analyzers.fixes import KEEP, Edit, ReplaceExpression, ReplaceStatements
+from failclosed.analyzers.rules.base import Hit, Invalid, Rule
+from failclosed.analyzers.rules.common import (
     absent_subject,
     branch_answer,
     present_subject,
     reword_edits,
     tries,
 )
-from analyzers.rules.fc105_unverified_fallback import unverified_call
-from analyzers.semantics import (
+from failclosed.analyzers.rules.fc105_unverified_fallback import unverified_call
+from failclosed.analyzers.semantics import (
     DENY_STATUS,
     FAIL_OPEN_FLAG,
     IMPORT_ERRORS,

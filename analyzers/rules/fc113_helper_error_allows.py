@@ -5,10 +5,10 @@ from __future__ import annotations
 import ast
 from collections.abc import Iterator
 
-from analyzers.fixes import Edit, ReplaceExpression, ReplaceStatements
-from analyzers.flow import LOOPS, FunctionFlow, returns_in, swallows
-from analyzers.rules.base import Hit, Invalid, Rule
-from analyzers.rules.common import (
+from failclosed.analyzers.fixes import Edit, ReplaceExpression, ReplaceStatements
+from failclosed.analyzers.flow import LOOPS, FunctionFlow, returns_in, swallows
+from failclosed.analyzers.rules.base import Hit, Invalid, Rule
+from failclosed.analyzers.rules.common import (
     absent_subject,
     append_to_handler,
     caught,
@@ -18,7 +18,7 @@ from analyzers.rules.common import (
     present_name,
     tries,
 )
-from analyzers.semantics import (
+from failclosed.analyzers.semantics import (
     ALLOW_KEYS,
     DENY_KEYS,
     AllowValue,

@@ -6,17 +6,17 @@ import ast
 import re
 from collections.abc import Iterator
 
-from analyzers.fixes import ReplaceStatements
-from analyzers.flow import FunctionFlow, returns_in, swallows
-from analyzers.rules.base import Hit, Invalid, Rule
-from analyzers.rules.common import (
+from failclosed.analyzers.fixes import ReplaceStatements
+from failclosed.analyzers.flow import FunctionFlow, returns_in, swallows
+from failclosed.analyzers.rules.base import Hit, Invalid, Rule
+from failclosed.analyzers.rules.common import (
     append_to_handler,
     caught,
     failing_call,
     is_empty_collection,
     tries,
 )
-from analyzers.semantics import (
+from failclosed.analyzers.semantics import (
     MODULE,
     FunctionInfo,
     ModuleInfo,

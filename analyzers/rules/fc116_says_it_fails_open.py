@@ -6,11 +6,11 @@ import ast
 import re
 from collections.abc import Iterator
 
-from analyzers.fixes import KEEP, Edit, ReplaceExpression, ReplaceStatements
-from analyzers.flow import FunctionFlow, is_exit_call
-from analyzers.model import Severity
-from analyzers.rules.base import Hit, Invalid, Rule
-from analyzers.rules.common import (
+from failclosed.analyzers.fixes import KEEP, Edit, ReplaceExpression, ReplaceStatements
+from failclosed.analyzers.flow import FunctionFlow, is_exit_call
+from failclosed.analyzers.model import Severity
+from failclosed.analyzers.rules.base import Hit, Invalid, Rule
+from failclosed.analyzers.rules.common import (
     REQUEST_INPUT,
     absent_subject,
     comments_above,
@@ -21,8 +21,8 @@ from analyzers.rules.common import (
     status_returned,
     tries,
 )
-from analyzers.rules.fc111_degraded_capability_allows import import_fallback_flags
-from analyzers.semantics import (
+from failclosed.analyzers.rules.fc111_degraded_capability_allows import import_fallback_flags
+from failclosed.analyzers.semantics import (
     ALLOW_LANGUAGE,
     DECISION_WORD,
     IMPORT_ERRORS,

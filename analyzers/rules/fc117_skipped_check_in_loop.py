@@ -6,11 +6,16 @@ import ast
 import re
 from collections.abc import Iterator
 
-from analyzers.fixes import KEEP, Edit, ReplaceStatements
-from analyzers.flow import LOOPS, FunctionFlow
-from analyzers.rules.base import Hit, Invalid, Rule
-from analyzers.rules.common import absent_subject, append_to_handler, caught, reword_edits
-from analyzers.semantics import (
+from failclosed.analyzers.fixes import KEEP, Edit, ReplaceStatements
+from failclosed.analyzers.flow import LOOPS, FunctionFlow
+from failclosed.analyzers.rules.base import Hit, Invalid, Rule
+from failclosed.analyzers.rules.common import (
+    absent_subject,
+    append_to_handler,
+    caught,
+    reword_edits,
+)
+from failclosed.analyzers.semantics import (
     ALLOW_KEYS,
     DECISION_WORD,
     DENIAL_LIST,

@@ -6,11 +6,16 @@ import ast
 import re
 from collections.abc import Iterator
 
-from analyzers.fixes import ReplaceExpression
-from analyzers.flow import FunctionFlow
-from analyzers.rules.base import Hit, Invalid, Rule
-from analyzers.rules.common import branch_answer, failure_branches, reword_block, unawaited
-from analyzers.semantics import (
+from failclosed.analyzers.fixes import ReplaceExpression
+from failclosed.analyzers.flow import FunctionFlow
+from failclosed.analyzers.rules.base import Hit, Invalid, Rule
+from failclosed.analyzers.rules.common import (
+    branch_answer,
+    failure_branches,
+    reword_block,
+    unawaited,
+)
+from failclosed.analyzers.semantics import (
     FunctionInfo,
     ModuleInfo,
     allow_value,

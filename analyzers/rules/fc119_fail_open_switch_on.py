@@ -6,9 +6,9 @@ import ast
 import re
 from collections.abc import Iterator
 
-from analyzers.fixes import ReplaceExpression
-from analyzers.rules.base import Hit, Invalid, Rule
-from analyzers.semantics import FunctionInfo, ModuleInfo, call_name, dotted_name
+from failclosed.analyzers.fixes import ReplaceExpression
+from failclosed.analyzers.rules.base import Hit, Invalid, Rule
+from failclosed.analyzers.semantics import FunctionInfo, ModuleInfo, call_name, dotted_name
 
 # Keyword switches whose True means "when the backend errors, let the request through".
 FAIL_OPEN_SWITCH = re.compile(

@@ -6,11 +6,11 @@ import ast
 import re
 from collections.abc import Iterator
 
-from analyzers.fixes import KEEP, Edit, ReplaceStatements
-from analyzers.flow import FunctionFlow
-from analyzers.rules.base import Hit, Invalid, Rule
-from analyzers.rules.common import if_chain, is_chain_head
-from analyzers.semantics import (
+from failclosed.analyzers.fixes import KEEP, Edit, ReplaceStatements
+from failclosed.analyzers.flow import FunctionFlow
+from failclosed.analyzers.rules.base import Hit, Invalid, Rule
+from failclosed.analyzers.rules.common import if_chain, is_chain_head
+from failclosed.analyzers.semantics import (
     FunctionInfo,
     ModuleInfo,
     body_denies,

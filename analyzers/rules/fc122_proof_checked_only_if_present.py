@@ -6,10 +6,10 @@ import ast
 import re
 from collections.abc import Iterator
 
-from analyzers.fixes import ReplaceExpression
-from analyzers.rules.base import Hit, Invalid, Rule
-from analyzers.rules.common import present_subject
-from analyzers.semantics import FunctionInfo, ModuleInfo, call_name, is_deny_response
+from failclosed.analyzers.fixes import ReplaceExpression
+from failclosed.analyzers.rules.base import Hit, Invalid, Rule
+from failclosed.analyzers.rules.common import present_subject
+from failclosed.analyzers.semantics import FunctionInfo, ModuleInfo, call_name, is_deny_response
 
 # What a caller presents as proof: the OAuth `state`, a CSRF token, an HMAC signature, a nonce.
 PROOF = re.compile(

@@ -6,10 +6,10 @@ import ast
 import re
 from collections.abc import Iterator
 
-from analyzers.fixes import ReplaceStatements
-from analyzers.rules.base import Hit, Invalid, Rule
-from analyzers.rules.common import assigns, caught, is_empty_collection, tries, unawaited
-from analyzers.semantics import (
+from failclosed.analyzers.fixes import ReplaceStatements
+from failclosed.analyzers.rules.base import Hit, Invalid, Rule
+from failclosed.analyzers.rules.common import assigns, caught, is_empty_collection, tries, unawaited
+from failclosed.analyzers.semantics import (
     DECISION_WORD,
     FunctionInfo,
     ModuleInfo,

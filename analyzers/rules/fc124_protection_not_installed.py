@@ -6,16 +6,16 @@ import ast
 import re
 from collections.abc import Iterator
 
-from analyzers.flow import has_continue, swallows
-from analyzers.rules.base import Hit, Invalid, Rule
-from analyzers.rules.common import (
+from failclosed.analyzers.flow import has_continue, swallows
+from failclosed.analyzers.rules.base import Hit, Invalid, Rule
+from failclosed.analyzers.rules.common import (
     append_to_handler,
     caught,
     present_subject,
     reword_edits,
     tries,
 )
-from analyzers.semantics import (
+from failclosed.analyzers.semantics import (
     DENY_EXCEPTION,
     FunctionInfo,
     ModuleInfo,

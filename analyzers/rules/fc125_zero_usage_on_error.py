@@ -6,11 +6,11 @@ import ast
 import re
 from collections.abc import Iterator
 
-from analyzers.fixes import ReplaceStatements
-from analyzers.flow import FunctionFlow, returns_in
-from analyzers.rules.base import Hit, Invalid, Rule
-from analyzers.rules.common import caught, tries, unawaited
-from analyzers.semantics import (
+from failclosed.analyzers.fixes import ReplaceStatements
+from failclosed.analyzers.flow import FunctionFlow, returns_in
+from failclosed.analyzers.rules.base import Hit, Invalid, Rule
+from failclosed.analyzers.rules.common import caught, tries, unawaited
+from failclosed.analyzers.semantics import (
     FunctionInfo,
     ModuleInfo,
     body_denies,

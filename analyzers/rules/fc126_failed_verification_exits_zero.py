@@ -6,9 +6,9 @@ import ast
 import re
 from collections.abc import Iterator
 
-from analyzers.rules.base import Hit, Invalid, Rule
-from analyzers.rules.common import append_to_handler, caught, tries
-from analyzers.semantics import (
+from failclosed.analyzers.rules.base import Hit, Invalid, Rule
+from failclosed.analyzers.rules.common import append_to_handler, caught, tries
+from failclosed.analyzers.semantics import (
     FunctionInfo,
     ModuleInfo,
     call_name,

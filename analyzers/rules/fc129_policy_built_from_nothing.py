@@ -6,10 +6,10 @@ import ast
 import re
 from collections.abc import Iterator
 
-from analyzers.fixes import ReplaceExpression, ReplaceStatements
-from analyzers.rules.base import Hit, Invalid, Rule
-from analyzers.rules.common import caught, tries
-from analyzers.semantics import (
+from failclosed.analyzers.fixes import ReplaceExpression, ReplaceStatements
+from failclosed.analyzers.rules.base import Hit, Invalid, Rule
+from failclosed.analyzers.rules.common import caught, tries
+from failclosed.analyzers.semantics import (
     FunctionInfo,
     ModuleInfo,
     call_name,

@@ -5,10 +5,10 @@ from __future__ import annotations
 import ast
 from collections.abc import Iterator
 
-from analyzers.fixes import ReplaceExpression
-from analyzers.rules.base import Hit, Invalid, Rule
-from analyzers.rules.common import status_returned
-from analyzers.semantics import FunctionInfo, ModuleInfo
+from failclosed.analyzers.fixes import ReplaceExpression
+from failclosed.analyzers.rules.base import Hit, Invalid, Rule
+from failclosed.analyzers.rules.common import status_returned
+from failclosed.analyzers.semantics import FunctionInfo, ModuleInfo
 
 
 class OnlyDenyStatusBlocks(Rule):

@@ -6,10 +6,15 @@ import ast
 import re
 from collections.abc import Iterator
 
-from analyzers.flow import FunctionFlow, assigned_names, evaluate, has_continue, swallows
-from analyzers.rules.base import Hit, Invalid, Rule
-from analyzers.rules.common import append_to_handler, blocks_of, caught, is_empty_collection
-from analyzers.semantics import (
+from failclosed.analyzers.flow import FunctionFlow, assigned_names, evaluate, has_continue, swallows
+from failclosed.analyzers.rules.base import Hit, Invalid, Rule
+from failclosed.analyzers.rules.common import (
+    append_to_handler,
+    blocks_of,
+    caught,
+    is_empty_collection,
+)
+from failclosed.analyzers.semantics import (
     FunctionInfo,
     ModuleInfo,
     body_denies,

@@ -6,10 +6,10 @@ import ast
 import re
 from collections.abc import Iterator
 
-from analyzers.fixes import ReplaceExpression
-from analyzers.rules.base import Hit, Invalid, Rule
-from analyzers.rules.common import absent_subject
-from analyzers.semantics import FunctionInfo, ModuleInfo
+from failclosed.analyzers.fixes import ReplaceExpression
+from failclosed.analyzers.rules.base import Hit, Invalid, Rule
+from failclosed.analyzers.rules.common import absent_subject
+from failclosed.analyzers.semantics import FunctionInfo, ModuleInfo
 
 # Names of a check's verdict where True means "go ahead".
 PASSING_VERDICT = re.compile(

@@ -6,10 +6,10 @@ import ast
 import re
 from collections.abc import Iterator
 
-from analyzers.fixes import ReplaceStatements
-from analyzers.rules.base import Hit, Invalid, Rule
-from analyzers.rules.common import append_to_handler, caught, tries
-from analyzers.semantics import FunctionInfo, ModuleInfo, call_name, catches_failures
+from failclosed.analyzers.fixes import ReplaceStatements
+from failclosed.analyzers.rules.base import Hit, Invalid, Rule
+from failclosed.analyzers.rules.common import append_to_handler, caught, tries
+from failclosed.analyzers.semantics import FunctionInfo, ModuleInfo, call_name, catches_failures
 
 # Steps whose output is the safe form of their input: a word of the callee's name.
 SANITIZER = re.compile(

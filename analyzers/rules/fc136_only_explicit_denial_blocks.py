@@ -6,10 +6,10 @@ import ast
 import re
 from collections.abc import Iterator
 
-from analyzers.fixes import ReplaceExpression
-from analyzers.rules.base import Hit, Invalid, Rule
-from analyzers.rules.common import unawaited
-from analyzers.semantics import FunctionInfo, ModuleInfo
+from failclosed.analyzers.fixes import ReplaceExpression
+from failclosed.analyzers.rules.base import Hit, Invalid, Rule
+from failclosed.analyzers.rules.common import unawaited
+from failclosed.analyzers.semantics import FunctionInfo, ModuleInfo
 
 # The word an answer refuses with: `answer == "deny"`, `verdict == "BLOCK"`.
 DENY_ANSWER = re.compile(

@@ -6,10 +6,10 @@ import ast
 import re
 from collections.abc import Iterator
 
-from analyzers.fixes import ReplaceExpression
-from analyzers.rules.base import Hit, Invalid, Rule
-from analyzers.rules.common import caught
-from analyzers.semantics import FunctionInfo, ModuleInfo, catches_failures, dotted_name
+from failclosed.analyzers.fixes import ReplaceExpression
+from failclosed.analyzers.rules.base import Hit, Invalid, Rule
+from failclosed.analyzers.rules.common import caught
+from failclosed.analyzers.semantics import FunctionInfo, ModuleInfo, catches_failures, dotted_name
 
 # A read of a verdict that refuses: `result.output.is_denied()`, `reply.verdict.blocked`.
 DENY_READ = re.compile(r"(?i)^(is_)?(denied|deny|blocked|block|rejected|reject|forbidden)$")

@@ -5,10 +5,10 @@ from __future__ import annotations
 import ast
 from collections.abc import Iterator
 
-from analyzers.fixes import ReplaceStatements
-from analyzers.rules.base import Hit, Invalid, Rule
-from analyzers.rules.common import caught, refuses_somewhere, unawaited
-from analyzers.semantics import (
+from failclosed.analyzers.fixes import ReplaceStatements
+from failclosed.analyzers.rules.base import Hit, Invalid, Rule
+from failclosed.analyzers.rules.common import caught, refuses_somewhere, unawaited
+from failclosed.analyzers.semantics import (
     FunctionInfo,
     ModuleInfo,
     catches_failures,

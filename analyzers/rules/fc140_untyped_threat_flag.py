@@ -6,10 +6,10 @@ import ast
 import re
 from collections.abc import Iterator
 
-from analyzers.fixes import ReplaceExpression
-from analyzers.rules.base import Hit, Invalid, Rule
-from analyzers.rules.common import unawaited
-from analyzers.semantics import FunctionInfo, ModuleInfo, call_name
+from failclosed.analyzers.fixes import ReplaceExpression
+from failclosed.analyzers.rules.base import Hit, Invalid, Rule
+from failclosed.analyzers.rules.common import unawaited
+from failclosed.analyzers.semantics import FunctionInfo, ModuleInfo, call_name
 
 # A key whose True means "stop": `attackDetected`, `flagged`, `is_malicious`, `blocked`.
 THREAT_KEY = re.compile(

@@ -5,10 +5,10 @@ from __future__ import annotations
 import ast
 from collections.abc import Iterator
 
-from analyzers.fixes import KEEP, ReplaceStatements
-from analyzers.rules.base import Hit, Invalid, Rule
-from analyzers.rules.common import caught, is_empty_collection, refuses_somewhere
-from analyzers.semantics import (
+from failclosed.analyzers.fixes import KEEP, ReplaceStatements
+from failclosed.analyzers.rules.base import Hit, Invalid, Rule
+from failclosed.analyzers.rules.common import caught, is_empty_collection, refuses_somewhere
+from failclosed.analyzers.semantics import (
     FunctionInfo,
     ModuleInfo,
     body_denies,

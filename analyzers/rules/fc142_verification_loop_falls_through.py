@@ -5,9 +5,9 @@ from __future__ import annotations
 import ast
 from collections.abc import Iterator
 
-from analyzers.fixes import KEEP, ReplaceStatements
-from analyzers.rules.base import Hit, Invalid, Rule
-from analyzers.semantics import FunctionInfo, ModuleInfo, own_nodes
+from failclosed.analyzers.fixes import KEEP, ReplaceStatements
+from failclosed.analyzers.rules.base import Hit, Invalid, Rule
+from failclosed.analyzers.semantics import FunctionInfo, ModuleInfo, own_nodes
 
 NO_ANSWER = "None"
 REFUSAL = 'raise PermissionError("nothing verified it: refusing")'

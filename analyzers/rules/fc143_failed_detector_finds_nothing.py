@@ -6,10 +6,10 @@ import ast
 import re
 from collections.abc import Iterator
 
-from analyzers.fixes import ReplaceStatements
-from analyzers.rules.base import Hit, Invalid, Rule
-from analyzers.rules.common import caught, is_empty_collection, unawaited
-from analyzers.semantics import FunctionInfo, ModuleInfo, call_name, catches_failures
+from failclosed.analyzers.fixes import ReplaceStatements
+from failclosed.analyzers.rules.base import Hit, Invalid, Rule
+from failclosed.analyzers.rules.common import caught, is_empty_collection, unawaited
+from failclosed.analyzers.semantics import FunctionInfo, ModuleInfo, call_name, catches_failures
 
 # What a detector is asked: `recognizer.analyze(text)`, `scanner.scan(blob)`, `detect_pii(x)`.
 DETECTOR_CALL = re.compile(

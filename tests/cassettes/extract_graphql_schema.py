@@ -45,7 +45,7 @@ sys.path[:0] = [str(ROOT), str(HERE)]
 
 from record import npm_file  # noqa: E402
 
-from app import github  # noqa: E402
+from failclosed.app import github  # noqa: E402
 
 PACKAGE = "@octokit/graphql-schema@15.26.1"
 OUT = ROOT / "tests" / "data" / "github-graphql-subset.graphql"

@@ -54,8 +54,8 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from app.github import GitHubApp, GitHubClient, GitHubError  # noqa: E402
-from app.ports import HeadMoved  # noqa: E402
+from failclosed.app.github import GitHubApp, GitHubClient, GitHubError  # noqa: E402
+from failclosed.app.ports import HeadMoved  # noqa: E402
 
 CASSETTES = Path(__file__).resolve().parent
 SERVER_ERROR_REVIEW = "the stand-in answers 502 to this review"

@@ -43,7 +43,7 @@ from record import Spec, bot_user, fixed_example, load_openapi, scrubbing_vcr  #
 from record_e2e import RequestSchemas  # noqa: E402
 from support import patch_of  # noqa: E402
 
-from app import action  # noqa: E402
+from failclosed.app import action  # noqa: E402
 
 PR_PATH = f"/repos/{scenarios.REPO}/pulls/{scenarios.NUMBER}"
 REVIEWS = ("POST", "/repos/{owner}/{repo}/pulls/{pull_number}/reviews")
