@@ -278,10 +278,12 @@ def test_a_project_with_its_own_app_package_imports_both(
 
 
 def imports_of(folder: str) -> dict[str, set[str]]:
-    """Each Python file of `folder` (outside the test corpus) -> the modules it imports."""
+    """Each Python file of `folder` (outside the test corpus, and outside hidden folders such
+    as bench/.cache, where benchmarks unpack third-party packages) -> the modules it imports."""
     found = {}
     for path in (ROOT / folder).rglob("*.py"):
-        if "corpus" in path.parts:
+        inside = path.relative_to(ROOT).parts
+        if "corpus" in inside or any(part.startswith(".") for part in inside):
             continue
         tree = ast.parse(path.read_text(encoding="utf-8"))
         found[str(path.relative_to(ROOT))] = {

@@ -6,11 +6,17 @@ import ast
 import re
 from collections.abc import Iterator
 
-from analyzers.fixes import ReplaceStatements
-from analyzers.flow import is_exit_call
-from analyzers.rules.base import Hit, Invalid, Rule
-from analyzers.rules.common import caught
-from analyzers.semantics import FunctionInfo, ModuleInfo, call_name, handler_types, own_nodes
+from failclosed.analyzers.fixes import ReplaceStatements
+from failclosed.analyzers.flow import is_exit_call
+from failclosed.analyzers.rules.base import Hit, Invalid, Rule
+from failclosed.analyzers.rules.common import caught
+from failclosed.analyzers.semantics import (
+    FunctionInfo,
+    ModuleInfo,
+    call_name,
+    handler_types,
+    own_nodes,
+)
 
 # The exception a verifier raises when what it checked is not genuine.
 VERIFICATION_FAILURE = re.compile(
