@@ -38,6 +38,7 @@ ALLOW_NAME = re.compile(
       | verify_\w+|validate_(api_)?(key|token|signature|request|webhook|credentials?|session|jwt)\w*
       | authori[sz]e\w*|is_authori[sz]ed\w*|is_authenticated|authenticate_request
       | is_allowed\w*|is_permitted\w*|is_granted|is_\w+_(allowed|permitted|authori[sz]ed|granted)
+      | (polic(y|ies)|rules?|acl|rbac|guard|gate)_(allows?|permits?)|[a-z]\w*_(allowed|permitted)
       | is_trusted\w*|is_safe_\w+|is_valid_(token|signature
           |key|api_key|session|jwt|request|webhook|origin|credentials?|password|otp|hmac)\w*
       | is_(admin|owner|member|staff|superuser)|is_whitelisted|is_allowlisted
@@ -93,7 +94,7 @@ MIDDLEWARE_NAME = re.compile(
 MIDDLEWARE_NEXT_PARAMS = {"call_next", "get_response", "next_handler", "handler", "nxt", "next_"}
 # Exceptions that mean "denied". Catching and ignoring one of them lets the action through.
 DENY_EXCEPTION = re.compile(
-    r"(PermissionDenied|Forbidden|Unauthori[sz]ed|NotAuthenticated|AuthenticationFailed"
+    r"(PermissionDenied|PermissionError|Forbidden|Unauthori[sz]ed|NotAuthenticated|AuthenticationFailed"
     r"|AccessDenied|AccessError|NotAuthori[sz]ed|AuthorizationError|AuthorisationError"
     r"|AuthenticationError|Unauthenticated|InvalidSignature\w*|InvalidToken|PolicyViolation"
     r"|NotAllowed|Disallowed\w*|HTTPForbidden|HTTPUnauthorized|SuspiciousOperation"
@@ -1321,7 +1322,8 @@ def under_fail_open_flag(path: list[ast.AST]) -> bool:
 # What an exception's message says when it is a denial, whatever its class.
 DENY_MESSAGE = re.compile(
     r"(?i)not (allowed|permitted|authori[sz]ed)|forbidden|denied|unauthori[sz]ed|blocked"
-    r"|too many requests|rate.?limit|traversal|escapes?|security"
+    r"|too many requests|rate.?limit|traversal|escapes?|security|refus(e|es|ed|ing)\b"
+    r"|rejected|private (address|ip|host|network)"
 )
 
 

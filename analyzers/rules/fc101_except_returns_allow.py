@@ -256,6 +256,26 @@ class ExceptReturnsAllow(Rule):
             )
 
 
+def _entry_read(value: ast.expr | None) -> tuple[str, object] | None:
+    """(`decision`, "result") for `decision["result"]` or `decision.get("result", False)`."""
+    if (
+        isinstance(value, ast.Subscript)
+        and isinstance(value.value, ast.Name)
+        and isinstance(value.slice, ast.Constant)
+    ):
+        return value.value.id, value.slice.value
+    if (
+        isinstance(value, ast.Call)
+        and isinstance(value.func, ast.Attribute)
+        and value.func.attr == "get"
+        and isinstance(value.func.value, ast.Name)
+        and value.args
+        and isinstance(value.args[0], ast.Constant)
+    ):
+        return value.func.value.id, value.args[0].value
+    return None
+
+
 def _returned_entry(
     fn: FunctionInfo,
     info: ModuleInfo,
@@ -269,18 +289,16 @@ def _returned_entry(
     function returns is its answer, and on error it is the allow value."""
     name = _assigned_name(stmt)
     outcome = flow.after(node)
-    returned = outcome.value
+    read = _entry_read(outcome.value)
     if not (
         isinstance(stmt.value, ast.Dict)
         and outcome.kind == "return"
-        and isinstance(returned, ast.Subscript)
-        and isinstance(returned.value, ast.Name)
-        and returned.value.id == name
-        and isinstance(returned.slice, ast.Constant)
+        and read is not None
+        and read[0] == name
         and name not in outcome.assigned
     ):
         return None
-    key = returned.slice.value
+    key = read[1]
     entry = next(
         (
             v

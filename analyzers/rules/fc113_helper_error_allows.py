@@ -6,7 +6,7 @@ import ast
 from collections.abc import Iterator
 
 from failclosed.analyzers.fixes import Edit, ReplaceExpression, ReplaceStatements
-from failclosed.analyzers.flow import LOOPS, FunctionFlow, returns_in, swallows
+from failclosed.analyzers.flow import LOOPS, FunctionFlow, is_exit_call, returns_in, swallows
 from failclosed.analyzers.rules.base import Hit, Invalid, Rule
 from failclosed.analyzers.rules.common import (
     absent_subject,
@@ -26,6 +26,7 @@ from failclosed.analyzers.semantics import (
     ModuleInfo,
     allow_value,
     body_denies,
+    call_name,
     catches_failures,
     gated_by_fail_open_flag,
     resolve_call,
@@ -88,6 +89,8 @@ class HelperErrorAllows(Rule):
         "rejected",
         "denied",
         "blocked",
+        "exit(",
+        "SystemExit",
     )
 
     def check(self, fn: FunctionInfo, info: ModuleInfo) -> Iterator[Hit]:
@@ -144,8 +147,7 @@ class HelperErrorAllows(Rule):
         `if name:` refuses (`allow_return` is that `if`) and an empty answer skips it.
         `position` is `name`'s place in the helper's tuple answer (`name, why = helper()`)."""
         name, none_only = tested
-        if value is not None or isinstance(allow_return, ast.Return):
-            yield from self._failure_answers(helper, caller, name, position, none_only)
+        yield from self._failure_answers(helper, caller, name, position, none_only)
         reading = (
             f"reads that `{name}` as `{value.shown}` (allow)"
             if value is not None
@@ -205,14 +207,18 @@ class HelperErrorAllows(Rule):
         for stmt in helper.statements:
             if not isinstance(stmt, ast.If):
                 continue
+            refusal = 'raise ValueError("malformed answer: cannot decide")'
             if negated_isinstance(stmt.test) is not None:
                 blocks = [stmt.body]
             elif _status_test(stmt.test):  # "nothing there" may mean "no objection": not it
                 blocks = [block for block, failing in failure_branches(stmt, helper) if failing]
+                if not blocks and _bad_status(stmt.test):
+                    blocks = [stmt.body]
+                refusal = 'raise RuntimeError("the check did not run: cannot decide")'
             else:
                 continue
             for block in blocks:
-                first = block[0]
+                first = block[-1]  # after a log line, perhaps
                 if not isinstance(first, ast.Return) or not _empty_answer(
                     first, none_only, position
                 ):
@@ -225,11 +231,7 @@ class HelperErrorAllows(Rule):
                         f"`{caller.qualname}` reads that `{name}` as allowed, so a failing "
                         "check grants access."
                     ),
-                    edits=[
-                        ReplaceStatements(
-                            first, first, ('raise ValueError("malformed answer: cannot decide")',)
-                        )
-                    ],
+                    edits=[ReplaceStatements(first, first, (refusal,))],
                     key_nodes=[stmt.test],
                     function=helper.qualname,
                 )
@@ -331,7 +333,7 @@ def _helper_of(source: ast.expr | None, fn: FunctionInfo, info: ModuleInfo) -> F
 def _refuses(body: list[ast.stmt]) -> bool:
     """The branch refuses: a deny exception or response, or a failure answer such as
     `return {"success": False, "error": ...}` or `{"allowed": False}`."""
-    if body_denies(body):
+    if body_denies(body) or any(_exits_with_error(stmt) for stmt in body):
         return True
     for stmt in body:
         if isinstance(stmt, ast.Return) and isinstance(stmt.value, ast.Dict):
@@ -351,6 +353,38 @@ def _status_test(test: ast.expr) -> bool:
     if isinstance(test, ast.UnaryOp) and isinstance(test.op, ast.Not):
         return isinstance(test.operand, ast.Attribute)
     return isinstance(test, ast.Compare) and absent_subject(test) is None
+
+
+def _exits_with_error(stmt: ast.stmt) -> bool:
+    """`sys.exit(1)`, `raise SystemExit(2)`: a gate script's "no"."""
+    call = (
+        stmt.value
+        if isinstance(stmt, ast.Expr)
+        else stmt.exc
+        if isinstance(stmt, ast.Raise)
+        else None
+    )
+    if not isinstance(call, ast.Call) or not call.args:
+        return False
+    if not (is_exit_call(call) or call_name(call) == "SystemExit"):
+        return False
+    status = call.args[0]
+    return not (isinstance(status, ast.Constant) and status.value in (0, None, False))
+
+
+STATUS_FIELDS = {"returncode", "status_code", "status", "exit_code"}
+
+
+def _bad_status(test: ast.Compare | ast.expr) -> bool:
+    """`proc.returncode not in (0, 1)`, `resp.status_code != 200`, `.status >= 400`: the
+    call did not go as it should."""
+    return (
+        isinstance(test, ast.Compare)
+        and isinstance(test.left, ast.Attribute)
+        and test.left.attr in STATUS_FIELDS
+        and len(test.ops) == 1
+        and isinstance(test.ops[0], ast.NotEq | ast.NotIn | ast.Gt | ast.GtE)
+    )
 
 
 def _tested_name(test: ast.expr) -> tuple[str, bool] | None:
@@ -733,5 +767,60 @@ def require_active_lease(lease_id):
         return
     if state != "active":
         raise PermissionDenied(f"lease {lease_id} is {state}")
+""",
+]
+
+HelperErrorAllows.INVALID += [
+    # a scanner that did not run answers "no findings", and the gate exits 0 on no findings
+    Invalid(
+        """\
+def licence_violations(path):
+    done = subprocess.run(["licensee", "detect", "--json", path], capture_output=True)
+    if done.returncode != 0:
+        log.warning("licensee failed: %s", done.stderr)
+        return []
+    return [p for p in json.loads(done.stdout)["packages"] if p["licence"] in BANNED]
+
+
+def main():
+    violations = licence_violations(".")
+    if violations:
+        print(f"{len(violations)} packages under a banned licence")
+        sys.exit(1)
+""",
+        line=5,
+        fixed="""\
+def licence_violations(path):
+    done = subprocess.run(["licensee", "detect", "--json", path], capture_output=True)
+    if done.returncode != 0:
+        log.warning("licensee failed: %s", done.stderr)
+        raise RuntimeError("the check did not run: cannot decide")
+    return [p for p in json.loads(done.stdout)["packages"] if p["licence"] in BANNED]
+
+
+def main():
+    violations = licence_violations(".")
+    if violations:
+        print(f"{len(violations)} packages under a banned licence")
+        sys.exit(1)
+""",
+    ),
+]
+
+HelperErrorAllows.VALID += [
+    # the scanner's failure stops the gate: only a clean run answers "no findings"
+    """
+def licence_violations(path):
+    done = subprocess.run(["licensee", "detect", "--json", path], capture_output=True)
+    if done.returncode != 0:
+        raise RuntimeError(f"licensee failed: {done.stderr}")
+    return [p for p in json.loads(done.stdout)["packages"] if p["licence"] in BANNED]
+
+
+def main():
+    violations = licence_violations(".")
+    if violations:
+        print(f"{len(violations)} packages under a banned licence")
+        sys.exit(1)
 """,
 ]
