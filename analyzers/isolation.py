@@ -17,7 +17,7 @@ If the service itself dies while a child works, nobody is left to kill it: the c
 its own CPU limit (RLIMIT_CPU: the call's budget and one second), and the fork server
 exits once its children have.
 
-Nothing here knows where the files come from: the GitHub App (`app.job`) uses one
+Nothing here knows where the files come from: the GitHub App (`app.review.analyze`) uses one
 `IsolatedAnalyzer` per job; the CLI does not need it (Ctrl-C stops a scan).
 """
 
@@ -265,7 +265,7 @@ def main_modules() -> list[str]:
     """The modules multiprocessing imports again in each child, before our code runs.
 
     It runs the main module again in every child (as `__mp_main__`):
-    `python -m failclosed.app.serve` would import uvicorn and FastAPI per child (1.5 s), a
+    `python -m failclosed.app.commands.serve` would import uvicorn and FastAPI per child (1.5 s), a
     console script what its top level imports. Imported once in the fork server, they are
     only looked up. A module run as `python -m pkg` (`pkg.__main__`) is not run again, and
     needs nothing. (The fork server of Python 3.11 ignores `__main__` in its preload list,

@@ -1,10 +1,10 @@
 """What a job is, wherever it travels: the App's data model, shared by every part of it.
 
 The webhook turns a delivery into a `Job`; a queue (the embedded SQLite one,
-`app.queue`, or the Redis ledger, `app.distributed`) keeps it in one of the `State`s and
+`app.run.queue`, or the Redis ledger, `app.run.distributed`) keeps it in one of the `State`s and
 hands it to a worker as a `Claim`; `failclosed jobs` shows it as a `JobRow`. A runner
-(`app.job.run_analysis`, `app.apply_fixes.run_apply_fixes`, `app.merge_group.run_merge_group`,
-`app.code_scanning.run_code_scanning`)
+(`app.review.analyze.run_analysis`, `app.review.apply_fixes.run_apply_fixes`,
+`app.review.merge_group.run_merge_group`, `app.review.code_scanning.run_code_scanning`)
 answers a `RunResult`, or raises a `RetryableError` when another attempt later may succeed.
 The timings below are the ones both queue modes share. This module imports nothing of the
 App's, so any part of it may import this one.
@@ -27,7 +27,7 @@ class JobKind(StrEnum):
     # A merge queue's group commit (`merge_group.checks_requested`): no pull request.
     MERGE_GROUP = "merge_group"
     # A push to a repository's default branch, for installations that opted in: the whole
-    # tree at that commit, uploaded to code scanning as SARIF (`app.code_scanning`).
+    # tree at that commit, uploaded to code scanning as SARIF (`app.review.code_scanning`).
     CODE_SCANNING = "code_scanning"
 
 
@@ -130,7 +130,7 @@ class RunResult(Protocol):
 
 class RetryableError(Exception):
     """A failure worth another attempt later: GitHub gave no answer, a server error or a
-    rate limit (`app.github.TransientGitHubError`). An analyze job that raises one runs
+    rate limit (`app.github.client.TransientGitHubError`). An analyze job that raises one runs
     again after a back-off; any other exception fails the job."""
 
     retry_after: float | None = None  # seconds the other side asked us to wait

@@ -24,7 +24,7 @@ falls on both alike):
 - `before`: the client as it was before issue 11: never entered, so githubkit builds (and
   closes) an `httpx.Client` for every request, and with it a new SSL context that loads
   the CA bundle;
-- `after`: the App as it is: the job's client entered for the job (`app.execute`), one
+- `after`: the App as it is: the job's client entered for the job (`app.run.execute`), one
   `httpx.Client` and connection per job, every client on the process's one SSL context.
 
 Prints, per behaviour: per-job wall and CPU time of this (the worker) process, median and
@@ -330,7 +330,7 @@ class Traffic:
 
 class NotEntered:
     """The installation client as jobs got it before issue 11: a port that is no context
-    manager, so `app.execute` cannot enter it and every request builds its own client."""
+    manager, so `app.run.execute` cannot enter it and every request builds its own client."""
 
     def __init__(self, client: Any) -> None:
         self._client = client
@@ -355,9 +355,9 @@ class Behaviour:
 def make_behaviour(name: str, base_url: str, private_key: str) -> Behaviour:
     from githubkit.cache import MemCacheStrategy
 
-    from failclosed.app.execute import JobExecutor
-    from failclosed.app.github import GitHubApp
-    from failclosed.app.job import run_analysis
+    from failclosed.app.github.client import GitHubApp
+    from failclosed.app.review.analyze import run_analysis
+    from failclosed.app.run.execute import JobExecutor
 
     github_app = GitHubApp(1, private_key, base_url=base_url, cache_strategy=MemCacheStrategy())
     before = name == "before"
@@ -383,24 +383,24 @@ def make_behaviour(name: str, base_url: str, private_key: str) -> Behaviour:
 @contextlib.contextmanager
 def old_ssl(before: bool) -> Iterator[None]:
     """`before`: every client builds its own SSL context again (httpx's `verify=True`)."""
-    import failclosed.app.github
+    import failclosed.app.github.client
 
     if not before:
         yield
         return
-    shared = failclosed.app.github.shared_ssl_context
-    failclosed.app.github.shared_ssl_context = lambda: True  # type: ignore[assignment,return-value]
+    shared = failclosed.app.github.client.shared_ssl_context
+    failclosed.app.github.client.shared_ssl_context = lambda: True  # type: ignore[assignment,return-value]
     try:
         yield
     finally:
-        failclosed.app.github.shared_ssl_context = shared
+        failclosed.app.github.client.shared_ssl_context = shared
 
 
 def the_job(cassette: Path) -> Any:
     """The cassette's analyze job: its repository, head commit and pull request."""
     import yaml
 
-    from failclosed.app.webhooks import Job, JobKind
+    from failclosed.app.receive.webhooks import Job, JobKind
 
     for interaction in yaml.safe_load(cassette.read_text())["interactions"]:
         request = interaction["request"]
@@ -423,8 +423,8 @@ def the_job(cassette: Path) -> Any:
 
 
 def one_job(behaviour: Behaviour, job: Any, traffic: Traffic, counted: bool) -> None:
-    from failclosed.app.execute import Finished
-    from failclosed.app.queue import Claim
+    from failclosed.app.run.execute import Finished
+    from failclosed.app.run.queue import Claim
 
     claim = Claim(id=1, job=job, attempt=1, recovered=False, check_run_id=None)
     requests, clients = traffic.requests, len(traffic.transports)
@@ -508,7 +508,7 @@ def main(argv: list[str] | None = None) -> int:
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric import rsa
 
-    import failclosed.app.job
+    import failclosed.app.review.analyze
 
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     private_key = key.private_bytes(
@@ -538,7 +538,7 @@ def main(argv: list[str] | None = None) -> int:
                     one_job(behaviour, job, traffic, counted=i >= WARM_UP)
             report(behaviours)
     finally:
-        failclosed.app.job.ANALYSIS_CHILDREN.close()
+        failclosed.app.review.analyze.ANALYSIS_CHILDREN.close()
         if tls is not None:
             shutil.rmtree(tls, ignore_errors=True)
     return 0

@@ -76,16 +76,16 @@ import httpx
 import uvicorn
 from pydantic import SecretStr
 
-from failclosed.app.github import GitHubApp
-from failclosed.app.job import JobResult, run_analysis
-from failclosed.app.main import create_app
+from failclosed.app.commands.serve import UVICORN_OPTIONS, configure_interpreter, configure_logging
+from failclosed.app.github.client import GitHubApp
+from failclosed.app.github.port import ChangedFile, PullRequest, PullRequestRead, ReviewComment
 from failclosed.app.model import Job, JobKind, JobRow
-from failclosed.app.ports import ChangedFile, PullRequest, PullRequestRead, ReviewComment
-from failclosed.app.queue import SqliteJobQueue
-from failclosed.app.serve import UVICORN_OPTIONS, configure_interpreter, configure_logging
+from failclosed.app.receive.server import create_app
+from failclosed.app.receive.webhooks import InMemoryJobSink, JobSink
+from failclosed.app.review.analyze import JobResult, run_analysis
+from failclosed.app.run.queue import SqliteJobQueue
+from failclosed.app.run.worker import Workers
 from failclosed.app.settings import Settings
-from failclosed.app.webhooks import InMemoryJobSink, JobSink
-from failclosed.app.worker import Workers
 
 ROOT = Path(__file__).resolve().parent.parent
 PAYLOAD = ROOT / "tests" / "payloads" / "pull_request.opened.json"
@@ -386,7 +386,7 @@ def redis_backend(
     sys.path.insert(0, str(ROOT / "tests"))
     from redis_server import redis_server
 
-    from failclosed.app.distributed import Distributed
+    from failclosed.app.run.distributed import Distributed
 
     server = redis_server(workdir)
     url = server.__enter__()
@@ -434,7 +434,7 @@ def redis_backend(
 
 def worker_process(url: str, config_path: str, counts_path: str) -> int:
     """`--worker-process`: the Redis mode's worker for `redis_backend`, until SIGTERM."""
-    from failclosed.app.distributed import Distributed, run_worker_process
+    from failclosed.app.run.distributed import Distributed, run_worker_process
 
     config = json.loads(Path(config_path).read_text())
     heads = {int(number): sha for number, sha in config["heads"].items()}
@@ -871,7 +871,7 @@ def time_one_job(options: Options, workdir: Path) -> float:
 def median_job_seconds(
     options: Options, github: LoadGitHub, jobs: Sequence[tuple[Job, Any]]
 ) -> float:
-    """Run each job in its port (a context manager, entered as `app.execute` does); the
+    """Run each job in its port (a context manager, entered as `app.run.execute` does); the
     median seconds of all but the first."""
     run, _ = runner_for(options, github)
     times = []

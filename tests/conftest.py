@@ -76,7 +76,7 @@ def read_only_queue_file(tmp_path: Path) -> Iterator[Path]:
     """An existing queue file this process cannot write (its folder stays writable, as
     a volume's would: SQLite then opens the file read-only without a word)."""
     path = tmp_path / "jobs.sqlite3"
-    from failclosed.app.queue import SqliteJobQueue
+    from failclosed.app.run.queue import SqliteJobQueue
 
     SqliteJobQueue(path).close()
     undo = make_read_only(path)

@@ -37,8 +37,7 @@ from typing import Any
 
 from support import BASE_SHA, FAIL_OPEN, HEAD_SHA, NUMBER, REPO, SAFE, OneInstallation, patch_of
 
-from failclosed.app.distributed import Distributed, run_worker_process
-from failclosed.app.ports import (
+from failclosed.app.github.port import (
     ChangedFile,
     Comparison,
     GitTree,
@@ -48,8 +47,9 @@ from failclosed.app.ports import (
     ReviewComment,
     ReviewThread,
 )
-from failclosed.app.queue import SqliteJobQueue
-from failclosed.app.worker import Workers
+from failclosed.app.run.distributed import Distributed, run_worker_process
+from failclosed.app.run.queue import SqliteJobQueue
+from failclosed.app.run.worker import Workers
 
 PATH = "app/perms.py"
 FIRST_CHECK_RUN_ID = 77

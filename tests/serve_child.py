@@ -18,9 +18,9 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from support import make_settings
 
-from failclosed.app import serve
-from failclosed.app.job import JobResult
-from failclosed.app.worker import Workers
+from failclosed.app.commands import serve
+from failclosed.app.review.analyze import JobResult
+from failclosed.app.run.worker import Workers
 
 OUT = Path(sys.argv[1])
 

@@ -29,10 +29,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from pydantic import SecretStr
 
 from failclosed.analyzers.isolation import IsolatedAnalyzer
-from failclosed.app.execute import Runner
-from failclosed.app.job import JobResult, run_analysis
-from failclosed.app.model import Job, JobKind
-from failclosed.app.ports import (
+from failclosed.app.github.port import (
     ChangedFile,
     Comparison,
     GitTree,
@@ -42,9 +39,12 @@ from failclosed.app.ports import (
     ReviewComment,
     ReviewThread,
 )
-from failclosed.app.queue import SqliteJobQueue
+from failclosed.app.model import Job, JobKind
+from failclosed.app.review.analyze import JobResult, run_analysis
+from failclosed.app.run.execute import Runner
+from failclosed.app.run.queue import SqliteJobQueue
+from failclosed.app.run.worker import Workers
 from failclosed.app.settings import Settings
-from failclosed.app.worker import Workers
 
 # -- the pull request the fakes serve ------------------------------------------------------
 

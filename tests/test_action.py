@@ -1,8 +1,9 @@
-"""The GitHub Action end to end: `app.action` (what action.yml runs) on a real git repository,
-with GitHub's own event payloads written where the runner writes them (`GITHUB_EVENT_PATH`)
-and GitHub's answers replayed from tests/cassettes/action_*.yaml (recorded against a stand-in
-built from GitHub's OpenAPI examples by tests/cassettes/record_action.py; replay only, and a
-request that was not recorded fails). `action.yml` itself is linted with actionlint.
+"""The GitHub Action end to end: `app.commands.action` (what action.yml runs) on a real git
+repository, with GitHub's own event payloads written where the runner writes them
+(`GITHUB_EVENT_PATH`) and GitHub's answers replayed from tests/cassettes/action_*.yaml
+(recorded against a stand-in built from GitHub's OpenAPI examples by
+tests/cassettes/record_action.py; replay only, and a request that was not recorded fails).
+`action.yml` itself is linted with actionlint.
 
 The repository's commits are made with fixed authors and dates, so their ids, and so the
 review's `commit_id`, are the same on every run and match the recordings.
@@ -29,9 +30,10 @@ from support import FakeGitHub, load_payload, patch_of
 
 from failclosed.analyzers.config import Config
 from failclosed.analyzers.model import Finding
-from failclosed.app import action, publish
-from failclosed.app.job import rule_names
-from failclosed.app.ports import ChangedFile
+from failclosed.app.commands import action
+from failclosed.app.github.port import ChangedFile
+from failclosed.app.review import publish
+from failclosed.app.review.analyze import rule_names
 
 ROOT = Path(__file__).resolve().parents[1]
 CASSETTES = Path(__file__).parent / "cassettes"
@@ -325,16 +327,23 @@ def test_no_token_means_annotations(tmp_path: Path, repo: tuple[str, str]) -> No
 
 
 def test_a_clean_pull_request_passes_without_a_review(tmp_path: Path) -> None:
-    """The module as action.yml runs it (`python -P -m failclosed.app.action`, in a workspace
-    whose own `app` package must not shadow ours): nothing blocking, exit 0, no request to GitHub
-    (its API URL is a closed port), a SARIF file with no result."""
+    """The module as action.yml runs it (`python -P -m failclosed.app.commands.action`, in a
+    workspace whose own `app` package must not shadow ours): nothing blocking, exit 0, no
+    request to GitHub (its API URL is a closed port), a SARIF file with no result."""
     workspace = tmp_path / "workspace"
     base, head = make_repo(workspace, CLEAN_SOURCE)
     run = Run(tmp_path, "pull_request", pull_request_event(base, head))
     env = {**os.environ, **run.env, "GITHUB_API_URL": "http://127.0.0.1:9"}
     env["PYTHONPATH"] = os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")])
     done = subprocess.run(
-        [sys.executable, "-P", "-m", "failclosed.app.action", "--sarif-file", str(run.sarif_file)],
+        [
+            sys.executable,
+            "-P",
+            "-m",
+            "failclosed.app.commands.action",
+            "--sarif-file",
+            str(run.sarif_file),
+        ],
         cwd=workspace,
         env=env,
         capture_output=True,

@@ -14,10 +14,10 @@ import pytest
 from fastapi import HTTPException
 from support import deliver, load_payload, make_settings, request
 
-from failclosed.app import serve
-from failclosed.app.main import create_app
-from failclosed.app.queue import SqliteJobQueue
-from failclosed.app.webhooks import InMemoryJobSink, _parse_json_strictly, parse_json_object
+from failclosed.app.commands import serve
+from failclosed.app.receive.server import create_app
+from failclosed.app.receive.webhooks import InMemoryJobSink, _parse_json_strictly, parse_json_object
+from failclosed.app.run.queue import SqliteJobQueue
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -1,4 +1,5 @@
-"""app.apply_fixes: the "Apply fixes" button against the recording fake of the GitHub port."""
+"""app.review.apply_fixes: the "Apply fixes" button against the recording fake of the GitHub
+port."""
 
 from __future__ import annotations
 
@@ -22,10 +23,10 @@ from support import (
 from failclosed.analyzers.config import Config
 from failclosed.analyzers.isolation import IsolatedAnalyzer
 from failclosed.analyzers.model import Finding, Fix
-from failclosed.app.apply_fixes import FixNotApplicable, patched_files, run_apply_fixes
-from failclosed.app.job import JobTimeout
+from failclosed.app.github.port import ChangedFile, HeadMoved, Link, PullRequest
 from failclosed.app.model import Job, JobKind
-from failclosed.app.ports import ChangedFile, HeadMoved, Link, PullRequest
+from failclosed.app.review.analyze import JobTimeout
+from failclosed.app.review.apply_fixes import FixNotApplicable, patched_files, run_apply_fixes
 
 # FAIL_OPEN with its verified fix: the handler logs "denying" and returns False.
 FIXED = FAIL_OPEN.replace("auto-allowing", "denying").replace("return True", "return False")

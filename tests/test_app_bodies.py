@@ -31,11 +31,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
 from load import Served as Uvicorn  # bench/load.py's: uvicorn on a thread, a free port
 from support import github_headers, load_payload, make_settings, wait_for
 
-from failclosed.app import bodies
-from failclosed.app.bodies import BodyGate, BodyLimits
-from failclosed.app.connections import HeaderDeadlineProtocol
-from failclosed.app.main import create_app
-from failclosed.app.webhooks import InMemoryJobSink
+from failclosed.app.receive import bodies
+from failclosed.app.receive.bodies import BodyGate, BodyLimits
+from failclosed.app.receive.connections import HeaderDeadlineProtocol
+from failclosed.app.receive.server import create_app
+from failclosed.app.receive.webhooks import InMemoryJobSink
 
 
 class Served(Uvicorn):
@@ -124,10 +124,10 @@ def test_a_client_that_leaves_mid_body_is_one_short_log_line(
         conn = served.junk(declared=1000, sent=b'{"action": "opened"')
         wait_for(lambda: served.app.state.body_gate.bytes_in_flight == 19)
         conn.close()
-        wait_for(lambda: any(r.name == "failclosed.app.bodies" for r in caplog.records))
+        wait_for(lambda: any(r.name == "failclosed.app.receive.bodies" for r in caplog.records))
         assert signed_delivery(served.client()).status_code == 202  # and it still serves
 
-    (line,) = [r.getMessage() for r in caplog.records if r.name == "failclosed.app.bodies"]
+    (line,) = [r.getMessage() for r in caplog.records if r.name == "failclosed.app.receive.bodies"]
     assert line == "webhook body abandoned: client disconnected after 19 bytes"
     assert [
         r.getMessage() for r in caplog.records if r.exc_info or r.levelno >= logging.ERROR
@@ -245,7 +245,7 @@ def test_headers_sent_too_slowly_are_cut_off_while_the_service_answers() -> None
 
 
 def test_serve_runs_uvicorn_with_the_header_deadline(monkeypatch: pytest.MonkeyPatch) -> None:
-    from failclosed.app import serve
+    from failclosed.app.commands import serve
 
     ran: dict[str, object] = {}
     monkeypatch.setattr(serve.uvicorn, "run", lambda app, **options: ran.update(options))

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from failclosed.app.cli import main
+from failclosed.app.commands.cli import main
 
 
 def test_analyzer_commands_pass_through(capsys: pytest.CaptureFixture[str]) -> None:
@@ -60,7 +60,7 @@ def test_serve_refuses_a_pem_shaped_key_that_is_not_one(
     without a check run. Exit 2 at start, naming the setting, never showing the key."""
     from support import TEST_PEM, TEST_SECRET
 
-    from failclosed.app import serve
+    from failclosed.app.commands import serve
 
     monkeypatch.setattr(serve.uvicorn, "run", lambda *a, **k: pytest.fail("served"))
     key = damaged(TEST_PEM)
@@ -88,7 +88,7 @@ def test_worker_refuses_to_run_without_the_redis_mode(
 ) -> None:
     from support import make_settings
 
-    from failclosed.app import serve
+    from failclosed.app.commands import serve
 
     monkeypatch.setattr(serve, "get_settings", lambda: make_settings())
     monkeypatch.setattr(serve, "configure_logging", lambda level: None)
@@ -102,7 +102,7 @@ def test_serve_refuses_a_queue_file_it_cannot_write(
     """Not "healthy, and 503 to every delivery": exit 2 (bad configuration) and say why."""
     from support import TEST_PEM, TEST_SECRET
 
-    from failclosed.app import serve
+    from failclosed.app.commands import serve
 
     def served(*args: object, **kwargs: object) -> None:
         raise AssertionError("served, with a queue file it cannot write")

@@ -1,4 +1,4 @@
-"""The code-scanning job (`app.code_scanning`): a default branch's whole tree -> one SARIF
+"""The code-scanning job (`app.review.code_scanning`): a default branch's whole tree -> one SARIF
 upload, what it reads, what it sends, and how it fails.
 
 The job runs against `FakeGitHub` here (what it asks the port, what the upload carries),
@@ -22,12 +22,12 @@ import pytest
 from support import FAIL_OPEN, HEAD_SHA, REPO, SAFE, FakeGitHub, OneInstallation, make_job
 
 from failclosed.analyzers.model import Finding, fingerprint
-from failclosed.app import publish
-from failclosed.app.code_scanning import TreeTruncated, UploadRefused, run_code_scanning
-from failclosed.app.execute import Finished, JobExecutor, RetryLater
-from failclosed.app.github import GitHubError, token_client
+from failclosed.app.github.client import GitHubError, token_client
+from failclosed.app.github.port import GitTree, Link, TreeEntry
 from failclosed.app.model import Claim, Job, JobKind
-from failclosed.app.ports import GitTree, Link, TreeEntry
+from failclosed.app.review import publish
+from failclosed.app.review.code_scanning import TreeTruncated, UploadRefused, run_code_scanning
+from failclosed.app.run.execute import Finished, JobExecutor, RetryLater
 
 REF = "refs/heads/main"
 PERMS = "app/perms.py"
@@ -196,7 +196,7 @@ def test_a_403_on_the_upload_is_logged_with_what_to_do_and_ends_the_job_once(
 
     assert isinstance(outcome, Finished) and outcome.state == "failed"
     assert "security_events: write" in outcome.reason
-    (refused,) = [r for r in caplog.records if r.name == "failclosed.app.code_scanning"]
+    (refused,) = [r for r in caplog.records if r.name == "failclosed.app.review.code_scanning"]
     assert refused.levelno == logging.ERROR
     assert "refused the code scanning upload for octo/app" in refused.getMessage()
     assert "Advanced Security" in refused.getMessage()
@@ -230,7 +230,7 @@ def test_a_rate_limited_upload_waits_as_github_asks() -> None:
     assert isinstance(outcome, RetryLater) and outcome.delay == 600.0
 
 
-# -- GitHub's limits (app.publish.sarif_upload) -----------------------------------------------
+# -- GitHub's limits (app.review.publish.sarif_upload) ----------------------------------------
 
 
 def sarif_with(levels: list[str]) -> dict[str, Any]:

@@ -29,9 +29,9 @@ import redis
 from redis_server import redis_server
 from support import HEAD_SHA, make_job
 
-from failclosed.app import publish
-from failclosed.app.distributed import Distributed, RedisLedger
-from failclosed.app.queue import SqliteJobQueue
+from failclosed.app.review import publish
+from failclosed.app.run.distributed import Distributed, RedisLedger
+from failclosed.app.run.queue import SqliteJobQueue
 
 WORKER = Path(__file__).with_name("crash_worker.py")
 ROOT = WORKER.parent.parent

@@ -35,11 +35,11 @@ from support import (
     wait_for_redis_time,
 )
 
-from failclosed.app.distributed import Busy, Distributed, RedisLedger, SendFailed, Skip
-from failclosed.app.job import JobResult
-from failclosed.app.main import create_app
+from failclosed.app.github.port import ChangedFile
 from failclosed.app.model import Job, RetryableError
-from failclosed.app.ports import ChangedFile
+from failclosed.app.receive.server import create_app
+from failclosed.app.review.analyze import JobResult
+from failclosed.app.run.distributed import Busy, Distributed, RedisLedger, SendFailed, Skip
 
 NEWER = "b" * 40
 
@@ -302,7 +302,7 @@ def test_a_transient_failure_is_retried_through_dramatiq(distributed: Any) -> No
         attempts.append(1)
         if len(attempts) < 2:
             raise Transient("502 Bad Gateway")
-        from failclosed.app.job import run_analysis
+        from failclosed.app.review.analyze import run_analysis
 
         return run_analysis(job, gh)
 
@@ -320,7 +320,7 @@ def test_a_transient_failure_is_retried_through_dramatiq(distributed: Any) -> No
 def test_the_jobs_command_reads_the_redis_ledger(
     ledger: RedisLedger, redis_url: str, capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
-    from failclosed.app.cli import main
+    from failclosed.app.commands.cli import main
 
     ledger.accept(make_job("d-1"))
     ledger.start(make_job("d-1"), "host:1:abc", 30)
@@ -506,7 +506,7 @@ def test_a_file_that_never_finishes_fails_its_check_once_in_the_redis_mode(
 def test_a_job_that_hangs_a_dramatiq_thread_is_failed_closed(distributed: Any) -> None:
     import threading
 
-    from failclosed.app.publish import FAILED_TITLE
+    from failclosed.app.review.publish import FAILED_TITLE
 
     payload = load_payload("pull_request.opened")
     github = fake_for(payload)
@@ -533,18 +533,18 @@ def test_a_job_that_hangs_a_dramatiq_thread_is_failed_closed(distributed: Any) -
 
 
 def test_an_installed_package_carries_the_ledgers_lua_scripts() -> None:
-    """The scripts are package data: each file in app/lua/ (failclosed.app.lua) is named by
+    """The scripts are package data: each file in app/run/lua/ (failclosed.app.run.lua) is named by
     pyproject.toml's package-data (a wheel without them could not run the Redis mode), and
     loaded."""
     import fnmatch
     import tomllib
 
-    from failclosed.app import distributed
+    from failclosed.app.run import distributed
 
     root = Path(__file__).resolve().parent.parent
     config = tomllib.loads((root / "pyproject.toml").read_text())
-    patterns = config["tool"]["setuptools"]["package-data"]["failclosed.app.lua"]
-    lua = root / "app" / "lua"
+    patterns = config["tool"]["setuptools"]["package-data"]["failclosed.app.run.lua"]
+    lua = root / "app" / "run" / "lua"
     scripts = sorted(p.relative_to(lua).as_posix() for p in lua.rglob("*.lua"))
     assert scripts == sorted(f"{name}.lua" for name in distributed.SCRIPTS)
     for script in scripts:

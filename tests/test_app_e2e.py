@@ -50,13 +50,13 @@ from support import (
 )
 from test_output import assert_valid_sarif
 
-from failclosed.app.github import GitHubApp, pull_requests_query
-from failclosed.app.job import FIXED_MARKER
-from failclosed.app.main import create_app
-from failclosed.app.ports import Link
-from failclosed.app.publish import FAILED_TITLE
-from failclosed.app.queue import SqliteJobQueue
-from failclosed.app.worker import Workers
+from failclosed.app.github.client import GitHubApp, pull_requests_query
+from failclosed.app.github.port import Link
+from failclosed.app.receive.server import create_app
+from failclosed.app.review.analyze import FIXED_MARKER
+from failclosed.app.review.publish import FAILED_TITLE
+from failclosed.app.run.queue import SqliteJobQueue
+from failclosed.app.run.worker import Workers
 
 CASSETTES = Path(__file__).parent / "cassettes"
 API = "https://api.github.com"
@@ -473,7 +473,7 @@ def run_scenario(
     failed = [
         r
         for r in caplog.records
-        if r.name in ("failclosed.app.worker", "failclosed.app.execute")
+        if r.name in ("failclosed.app.run.worker", "failclosed.app.run.execute")
         and r.levelno >= logging.ERROR
     ]
     if not scenario.refuse:  # a refused write fails its job: that test looks at it
@@ -930,7 +930,8 @@ def test_a_merge_group_follows_a_link_to_its_target_as_a_pull_request_does(
 ) -> None:
     """The group adds `app/auth.py -> ../docs/auth.txt`: the link is read with its mode in
     the one query, its target at the group's head in a second, and the target's fail-open
-    handler fails the group's check (`app.job.read_and_analyze`, shared with pull requests)."""
+    handler fails the group's check (`app.review.analyze.read_and_analyze`, shared with pull
+    requests)."""
     run = run_scenario("merge_group_symlink", private_key, caplog, tmp_path)
 
     assert run.statuses == [202]
@@ -1025,11 +1026,11 @@ def test_a_refused_upload_is_logged_and_the_job_ends_without_retrying(
     assert run.statuses == [202]
     assert calls(run) == [TOKEN, TREE, GRAPHQL, GRAPHQL, SARIF_UPLOAD]
     assert run.states == [("code_scanning", "failed", 1)]
-    (refused,) = [r for r in caplog.records if r.name == "failclosed.app.code_scanning"]
+    (refused,) = [r for r in caplog.records if r.name == "failclosed.app.review.code_scanning"]
     assert refused.levelno == logging.ERROR
     assert "security_events: write" in refused.getMessage()
     assert "Resource not accessible by integration" in refused.__dict__["reason"]
-    (failed,) = [r for r in caplog.records if r.name == "failclosed.app.execute"]
+    (failed,) = [r for r in caplog.records if r.name == "failclosed.app.run.execute"]
     assert "UploadRefused" in failed.__dict__["reason"]
 
 

@@ -14,11 +14,11 @@ from typing import Any
 import pytest
 from support import HEAD_SHA, NUMBER, REPO, FakeGitHub, OneInstallation, make_job
 
-from failclosed.app.execute import AttemptPort, Finished, JobExecutor, LeaseLost, RetryLater
-from failclosed.app.github import GitHubError
-from failclosed.app.job import JobResult
+from failclosed.app.github.client import GitHubError
+from failclosed.app.github.port import GitHubPort
 from failclosed.app.model import Claim
-from failclosed.app.ports import GitHubPort
+from failclosed.app.review.analyze import JobResult
+from failclosed.app.run.execute import AttemptPort, Finished, JobExecutor, LeaseLost, RetryLater
 
 # One plausible call of each operation of the port, by name.
 SAMPLE_CALLS: dict[str, tuple[Any, ...]] = {

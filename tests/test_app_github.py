@@ -1,4 +1,4 @@
-"""`app.github` against recorded GitHub answers (vcrpy cassettes, replay only, no network).
+"""`app.github.client` against recorded GitHub answers (vcrpy cassettes, replay only, no network).
 
 The cassettes in tests/cassettes/ were recorded by tests/cassettes/record.py against a local
 stand-in built from GitHub's OpenAPI examples, with every URI rewritten to
@@ -27,7 +27,7 @@ from githubkit.exception import SecondaryRateLimitExceeded
 from githubkit.response import Response
 from support import new_private_key
 
-from failclosed.app.github import (
+from failclosed.app.github.client import (
     ACTIONS_BOT_LOGIN,
     DEFAULT_BASE_URL,
     REST_API_VERSION,
@@ -42,8 +42,7 @@ from failclosed.app.github import (
     split_repo,
     token_client,
 )
-from failclosed.app.model import RetryableError
-from failclosed.app.ports import (
+from failclosed.app.github.port import (
     ChangedFile,
     Comparison,
     GitHubPort,
@@ -52,6 +51,7 @@ from failclosed.app.ports import (
     PullRequest,
     ReviewComment,
 )
+from failclosed.app.model import RetryableError
 
 SERVER_ERROR_REVIEW = "the stand-in answers 502 to this review"  # as in cassettes/record.py
 TAGGED_DELIVERY = "72d3162e-cc78-11e3-81ab-4c9367dc0958"  # as in cassettes/record.py

@@ -1,4 +1,5 @@
-"""app.merge_group: a merge queue's group commit, against a recording fake of the GitHub port.
+"""app.review.merge_group: a merge queue's group commit, against a recording fake of the GitHub
+port.
 
 The group's branch (`gh-readonly-queue/...`) has no pull request: the job compares the
 group's head with its base and completes one check run on the head, and nothing else.
@@ -11,12 +12,12 @@ from typing import Any
 import pytest
 from support import BASE_SHA, FAIL_OPEN, HEAD_SHA, REPO, SAFE, FakeGitHub, OneInstallation, make_job
 
-from failclosed.app import publish
-from failclosed.app.execute import Finished, JobExecutor, RetryLater
-from failclosed.app.github import GitHubError
-from failclosed.app.merge_group import COMPARE_FILE_CAP, run_merge_group
+from failclosed.app.github.client import GitHubError
+from failclosed.app.github.port import ChangedFile, Link
 from failclosed.app.model import Claim, Job, JobKind, RetryableError
-from failclosed.app.ports import ChangedFile, Link
+from failclosed.app.review import publish
+from failclosed.app.review.merge_group import COMPARE_FILE_CAP, run_merge_group
+from failclosed.app.run.execute import Finished, JobExecutor, RetryLater
 
 MERGE_BASE = "c" * 40
 CLEAN = SAFE + "\n\ndef greeting(name):\n    return f'hello {name}'\n"
@@ -109,8 +110,8 @@ def test_a_file_that_cannot_be_parsed_fails_the_check_as_unverified() -> None:
 
 
 def test_a_linked_file_in_the_group_is_analysed_through_its_target_as_for_a_pr() -> None:
-    """The same decision as a pull request's (`app.job.read_and_analyze`): the link's text
-    is never analysed as Python; its target at the group's head is, one read per step."""
+    """The same decision as a pull request's (`app.review.analyze.read_and_analyze`): the link's
+    text is never analysed as Python; its target at the group's head is, one read per step."""
     gh = FakeGitHub()
     gh.link("app/auth.py", "../lib/mid.py")
     gh.contents[(HEAD_SHA, "lib/mid.py")] = Link("../docs/auth.txt")

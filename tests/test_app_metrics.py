@@ -19,9 +19,9 @@ from support import (
 )
 
 from failclosed.app import metrics
-from failclosed.app.github import GitHubApp
-from failclosed.app.main import create_app
-from failclosed.app.queue import SqliteJobQueue
+from failclosed.app.github.client import GitHubApp
+from failclosed.app.receive.server import create_app
+from failclosed.app.run.queue import SqliteJobQueue
 
 
 def scrape(app: object) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:

@@ -1,4 +1,5 @@
-"""app.publish: exact GitHub payloads from hand-made findings and patches as GitHub sends them."""
+"""app.review.publish: exact GitHub payloads from hand-made findings and patches as GitHub sends
+them."""
 
 from __future__ import annotations
 
@@ -11,8 +12,8 @@ import pytest
 from support import FAIL_OPEN
 
 from failclosed.analyzers.model import AnalysisError, Finding, Fix
-from failclosed.app import publish
-from failclosed.app.publish import DiffLines, diff_lines
+from failclosed.app.review import publish
+from failclosed.app.review.publish import DiffLines, diff_lines
 
 HEAD = FAIL_OPEN
 # `GET /pulls/{n}/files` patch of HEAD against a base whose check had no try/except.
@@ -500,6 +501,6 @@ def test_publish_does_not_import_libcst_or_the_network():
 
 
 def test_importing_publish_loads_no_libcst():
-    code = "import sys, failclosed.app.publish; sys.exit('libcst' in sys.modules)"
+    code = "import sys, failclosed.app.review.publish; sys.exit('libcst' in sys.modules)"
     root = Path(publish.__file__).resolve().parent.parent
     assert subprocess.run([sys.executable, "-c", code], cwd=root, check=False).returncode == 0

@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 from support import HEAD_SHA, make_job, wait_for
 
-import failclosed.app.queue
+import failclosed.app.run.queue
 from failclosed.app.model import Job
-from failclosed.app.queue import QueueError, SqliteJobQueue
+from failclosed.app.run.queue import QueueError, SqliteJobQueue
 
 NEWER = "b" * 40
 LEASE = 30.0
@@ -559,9 +559,9 @@ def test_a_batch_written_otherwise_than_expected_fails_every_enqueue_in_it(
     assert claim is not None
     queue.finish(claim.id, "w-1", "failed", "GitHub kept failing")
     monkeypatch.setattr(
-        failclosed.app.queue,
+        failclosed.app.run.queue,
         "INSERT_JOBS",
-        failclosed.app.queue.INSERT_JOBS.replace("state = 'failed'", "0"),
+        failclosed.app.run.queue.INSERT_JOBS.replace("state = 'failed'", "0"),
     )
 
     answers = HeldCommit(queue, monkeypatch).enqueue_together(

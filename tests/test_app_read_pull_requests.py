@@ -27,8 +27,8 @@ from test_app_github import (
     private_key,  # noqa: F401  (a fixture)
 )
 
-from failclosed.app import github
-from failclosed.app.github import (
+from failclosed.app.github import client as github
+from failclosed.app.github.client import (
     MAX_PAGES,
     GitHubApp,
     GitHubClient,
@@ -38,7 +38,7 @@ from failclosed.app.github import (
     pull_requests_query,
     thread_comments,
 )
-from failclosed.app.ports import PullRequest, ReviewComment
+from failclosed.app.github.port import PullRequest, ReviewComment
 
 SUBSET = Path(__file__).parent / "data" / "github-graphql-subset.graphql"
 FORK = "contributor/Hello-World"

@@ -1,11 +1,11 @@
 """Fixed findings get their review threads resolved (issue 13, part 6).
 
 Two layers, each with what was sent to GitHub:
-- `app.github.GitHubClient` against recorded answers (tests/cassettes/review_threads.yaml,
+- `app.github.client.GitHubClient` against recorded answers (tests/cassettes/review_threads.yaml,
   resolve_review_threads.yaml, error_resolve_unknown_thread.yaml, recorded by
   tests/cassettes/record.py in the shapes of GitHub's GraphQL schema: `PRRT_` node ids,
   `fullDatabaseId` a BigInt sent as a string, a bot's `login` without `[bot]`).
-- The analyze job (`app.job.run_analysis`, real analyzer and payloads) against the
+- The analyze job (`app.review.analyze.run_analysis`, real analyzer and payloads) against the
   recording fake of the port: which threads it resolves, how many calls that costs, and
   that GitHub failing to resolve them changes neither the verdict nor the findings.
 """
@@ -23,8 +23,7 @@ from test_app_github import NUMBER as RECORDED_NUMBER
 from test_app_github import REPO as RECORDED_REPO
 from test_app_github import played, private_key  # noqa: F401  (a fixture)
 
-from failclosed.app.execute import AttemptPort
-from failclosed.app.github import (
+from failclosed.app.github.client import (
     MAX_THREAD_PAGES,
     THREADS_QUERY,
     GitHubApp,
@@ -32,8 +31,9 @@ from failclosed.app.github import (
     resolve_mutation,
     review_thread_of,
 )
-from failclosed.app.job import FIXED_MARKER, run_analysis, threads_to_resolve
-from failclosed.app.ports import ReviewComment, ReviewThread
+from failclosed.app.github.port import ReviewComment, ReviewThread
+from failclosed.app.review.analyze import FIXED_MARKER, run_analysis, threads_to_resolve
+from failclosed.app.run.execute import AttemptPort
 
 # -- the client, against recorded GraphQL answers ---------------------------------------------
 
@@ -236,7 +236,7 @@ def test_github_failing_to_resolve_changes_neither_verdict_nor_findings(
     )
     # The old finding is fixed; another one, blocking, is new in the same push.
     gh.change("app/perms.py", SAFE, SAFE + NEIGHBOUR + "\n" + other_finding)
-    caplog.set_level(logging.WARNING, logger="failclosed.app.job")
+    caplog.set_level(logging.WARNING, logger="failclosed.app.review.analyze")
 
     result = run_analysis(job(), gh)
 

@@ -1,7 +1,7 @@
 """A review carries at most `max_inline_comments` inline comments (issue 13, part 6).
 
-Driven through the real analyze job (`app.job.run_analysis`: the real analyzer and the real
-payload builders) against the recording fake of the GitHub port, with files as GitHub lists
+Driven through the real analyze job (`app.review.analyze.run_analysis`: the real analyzer and the
+real payload builders) against the recording fake of the GitHub port, with files as GitHub lists
 them (`patch` hunks) and the repository's `pyproject.toml` at the base commit. What was
 sent is asserted: which findings are inline, what the review's body says, and that every
 finding is in the check run (its annotations, 50 a request).
@@ -23,9 +23,10 @@ from test_app_e2e import private_key  # noqa: F401  (a fixture)
 from test_app_settings import settings
 
 from failclosed.analyzers.model import Finding
-from failclosed.app import publish, serve
-from failclosed.app.job import run_analysis
-from failclosed.app.ports import ReviewComment
+from failclosed.app.commands import serve
+from failclosed.app.github.port import ReviewComment
+from failclosed.app.review import publish
+from failclosed.app.review.analyze import run_analysis
 
 CHECKS = "app/checks.py"  # blocking findings (FC101)
 LOOKUPS = "app/lookups.py"  # warnings (FC103, downgraded by the repository's configuration)

@@ -1,4 +1,4 @@
-"""The job runtime both queue modes share (`app.runtime`), over a ledger in memory: what
+"""The job runtime both queue modes share (`app.run.runtime`), over a ledger in memory: what
 the SQLite queue and the Redis ledger each do is tested in their own modes' tests."""
 
 from __future__ import annotations
@@ -8,11 +8,11 @@ from typing import Any
 
 from support import NOTHING, FakeGitHub, OneInstallation, make_job, wait_for
 
-from failclosed.app.execute import JobExecutor, Runner
-from failclosed.app.job import JobResult
 from failclosed.app.model import Claim, Job, RetryableError, State
-from failclosed.app.publish import FAILED_TITLE
-from failclosed.app.runtime import JobRuntime
+from failclosed.app.review.analyze import JobResult
+from failclosed.app.review.publish import FAILED_TITLE
+from failclosed.app.run.execute import JobExecutor, Runner
+from failclosed.app.run.runtime import JobRuntime
 
 
 class MemoryLedger:

@@ -11,8 +11,9 @@ import pytest
 from pydantic import SecretStr, ValidationError
 from support import TEST_PEM as PEM
 
-from failclosed.app import serve
-from failclosed.app.main import create_app
+from failclosed.app.commands import serve
+from failclosed.app.receive.server import create_app
+from failclosed.app.receive.webhooks import InMemoryJobSink
 from failclosed.app.settings import (
     CodeScanningOptIn,
     Settings,
@@ -20,7 +21,6 @@ from failclosed.app.settings import (
     get_settings,
     load_settings,
 )
-from failclosed.app.webhooks import InMemoryJobSink
 
 GOOD_SECRET = "9c1f3e0a7d52b64e8f10aa3c"
 
@@ -236,7 +236,7 @@ def test_the_api_urls_password_is_never_logged_or_shown(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     """Issue 11: `https://user:pw@host/api/v3` was logged at start with its password."""
-    from failclosed.app.github import GitHubApp
+    from failclosed.app.github.client import GitHubApp
 
     s = settings(github_api_url="https://robot:hunter2-pw@ghe.example/api/v3")
     s.queue_path = tmp_path / "jobs.sqlite3"
@@ -289,7 +289,7 @@ def test_the_queue_url_must_be_redis() -> None:
 
 def test_serve_in_the_redis_mode_runs_no_workers(monkeypatch: pytest.MonkeyPatch) -> None:
     """A web replica only accepts: its sink sends to Redis, `failclosed worker` runs jobs."""
-    from failclosed.app.distributed import Distributed
+    from failclosed.app.run.distributed import Distributed
 
     served: list[object] = []
     monkeypatch.setattr(serve.uvicorn, "run", lambda app, **kw: served.append(app))

@@ -1,5 +1,5 @@
-"""`failclosed setup` (app/setup.py): the manifest it posts, the files it writes, and the whole
-flow against a stand-in for GitHub on 127.0.0.1 (tests/github_standin.py), in a real headless
+"""`failclosed setup` (app/commands/setup.py): the manifest it posts, the files it writes, and the
+whole flow against a stand-in for GitHub on 127.0.0.1 (tests/github_standin.py), in a real headless
 Chromium when Debian's `chromium` and `chromium-driver` are installed (.ci/run installs them).
 """
 
@@ -28,9 +28,9 @@ from pydantic import SecretStr
 from support import wait_for
 from webdriver import CHROMEDRIVER, CHROMIUM, Browser, headless_chromium
 
-from failclosed.app import setup
-from failclosed.app.cli import main
-from failclosed.app.github import AppRegistration, GitHubError, create_app_from_manifest
+from failclosed.app.commands import setup
+from failclosed.app.commands.cli import main
+from failclosed.app.github.client import AppRegistration, GitHubError, create_app_from_manifest
 from failclosed.app.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -287,7 +287,7 @@ def test_env_values_read_back_as_written(tmp_path: Path, value: str) -> None:
     assert dotenv_values(tmp_path / ".env") == {"X": value}
 
 
-# -- the conversion (app/github.py) ---------------------------------------------------------
+# -- the conversion (app/github/client.py) ---------------------------------------------------------
 
 
 def test_the_code_becomes_the_apps_credentials_which_no_repr_shows(github: StandInServer) -> None:
@@ -455,7 +455,7 @@ def chromium() -> Iterator[Browser]:
 def start_cli(*argv: str) -> tuple[subprocess.Popen[str], str]:
     """The real `failclosed setup` in a child process, and the page it says to open."""
     child = subprocess.Popen(
-        [sys.executable, "-m", "failclosed.app.cli", "setup", *argv],
+        [sys.executable, "-m", "failclosed.app.commands.cli", "setup", *argv],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

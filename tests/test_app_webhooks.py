@@ -25,11 +25,11 @@ from support import (
     sign,
 )
 
-from failclosed.app.bodies import MAX_PAYLOAD_BYTES
-from failclosed.app.main import create_app
 from failclosed.app.model import Job, JobKind
-from failclosed.app.queue import SqliteJobQueue
-from failclosed.app.webhooks import InMemoryJobSink, JobSinkFull
+from failclosed.app.receive.bodies import MAX_PAYLOAD_BYTES
+from failclosed.app.receive.server import create_app
+from failclosed.app.receive.webhooks import InMemoryJobSink, JobSinkFull
+from failclosed.app.run.queue import SqliteJobQueue
 
 
 @pytest.fixture
@@ -403,7 +403,7 @@ def test_ping_is_answered(app: Any, sink: InMemoryJobSink) -> None:
 def test_installation_events_are_acknowledged(
     app: Any, sink: InMemoryJobSink, caplog: pytest.LogCaptureFixture
 ) -> None:
-    with caplog.at_level(logging.INFO, logger="failclosed.app.webhooks"):
+    with caplog.at_level(logging.INFO, logger="failclosed.app.receive.webhooks"):
         response = deliver(app, "installation", load_payload("installation.created"))
 
     assert response.status_code == 200
@@ -467,7 +467,7 @@ def test_full_in_memory_sink_refuses_rather_than_drops() -> None:
 
 
 def test_sink_dependency_can_be_overridden(app: Any) -> None:
-    from failclosed.app.webhooks import get_job_sink
+    from failclosed.app.receive.webhooks import get_job_sink
 
     other = InMemoryJobSink()
     app.dependency_overrides[get_job_sink] = lambda: other

@@ -31,15 +31,15 @@ from support import (
     workers,
 )
 
-from failclosed.app.execute import LeaseLost
-from failclosed.app.github import GitHubError
-from failclosed.app.job import JobResult, run_analysis
-from failclosed.app.main import create_app
+from failclosed.app.github.client import GitHubError
+from failclosed.app.github.port import PullRequest
 from failclosed.app.model import Job, JobKind, RetryableError
-from failclosed.app.ports import PullRequest
-from failclosed.app.publish import FAILED_TITLE
-from failclosed.app.queue import QueueError, SqliteJobQueue
-from failclosed.app.worker import Workers
+from failclosed.app.receive.server import create_app
+from failclosed.app.review.analyze import JobResult, run_analysis
+from failclosed.app.review.publish import FAILED_TITLE
+from failclosed.app.run.execute import LeaseLost
+from failclosed.app.run.queue import QueueError, SqliteJobQueue
+from failclosed.app.run.worker import Workers
 
 
 @pytest.fixture
@@ -271,7 +271,7 @@ def test_a_rate_limited_job_waits_as_long_as_github_asked(
     sink = workers(
         queue, OneInstallation(fake_for(payload)), run=limited_once, retry_delays=(0.01,)
     )
-    with caplog.at_level("WARNING", logger="failclosed.app.execute"):
+    with caplog.at_level("WARNING", logger="failclosed.app.run.execute"):
         try:
             sink.enqueue(job_for(payload, "d-4"))
             sink.join()
@@ -437,7 +437,7 @@ def test_each_finished_job_is_logged_with_its_outcome(
 ) -> None:
     payload = load_payload("pull_request.opened")
     queue.enqueue(job_for(payload, "d-4"))
-    with caplog.at_level("INFO", logger="failclosed.app.execute"):
+    with caplog.at_level("INFO", logger="failclosed.app.run.execute"):
         run_until_idle(queue, fake_for(payload))
     (line,) = [r for r in caplog.records if r.getMessage() == "job finished"]
     assert (line.delivery_id, line.pull_requests, line.state) == ("d-4", [2], "done")
@@ -682,7 +682,7 @@ def test_an_attempt_the_queue_cannot_confirm_for_a_lease_stops_writing(
 def test_a_method_the_fence_does_not_know_is_fenced_as_a_write() -> None:
     """Only the named reads pass unchecked: a write added to the port later (here
     `delete_branch`) is refused once the attempt lost the job, without being listed."""
-    from failclosed.app.execute import AttemptPort
+    from failclosed.app.run.execute import AttemptPort
 
     class Port:
         def read_files(self, repo: str, wanted: list[tuple[str, str]]) -> dict[Any, bytes]:

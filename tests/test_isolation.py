@@ -197,14 +197,16 @@ def test_the_fork_server_imports_every_rule_once_for_all_children() -> None:
     ("spec", "script", "expected"),
     [
         (
-            "failclosed.app.serve",
+            "failclosed.app.commands.serve",
             None,
-            ["failclosed.app.serve"],
-        ),  # python -m failclosed.app.serve: run again per child
+            ["failclosed.app.commands.serve"],
+        ),  # python -m failclosed.app.commands.serve: run again per child
         ("pytest.__main__", None, []),  # python -m pytest: not run again
         (
             None,
-            "import re, sys\nfrom failclosed.app.cli import main\nif x:\n    import nope\n",
+            "import re, sys\n"
+            "from failclosed.app.commands.cli import main\n"
+            "if x:\n    import nope\n",
             None,
         ),
     ],
@@ -221,9 +223,10 @@ def test_what_the_main_module_imports_is_preloaded(
     if script is not None:
         (tmp_path / "failclosed").write_text(script)
         main.__file__ = str(tmp_path / "failclosed")
-    importlib.import_module("failclosed.app.cli")  # the console script's parent has it imported
+    # the console script's parent has it imported
+    importlib.import_module("failclosed.app.commands.cli")
     monkeypatch.setitem(sys.modules, "__main__", main)
     # A console script: its top-level imports that this process has (never `nope`).
     assert main_modules() == (
-        expected if expected is not None else ["re", "sys", "failclosed.app.cli"]
+        expected if expected is not None else ["re", "sys", "failclosed.app.commands.cli"]
     )

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from failclosed.app import cli
+from failclosed.app.commands import cli
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -44,7 +44,7 @@ APP_ONLY = (
     "dotenv",
 )
 
-# Runs failclosed.app.cli.main with the App's packages unimportable, as in a venv with the
+# Runs failclosed.app.commands.cli.main with the App's packages unimportable, as in a venv with the
 # light install: a finder ahead of every other raises ModuleNotFoundError for them. Prints the
 # exit status and the non-standard-library modules the command imported, as JSON, on the
 # last line.
@@ -60,7 +60,7 @@ class Blocker(importlib.abc.MetaPathFinder):
 
 sys.meta_path.insert(0, Blocker())
 sys.path.insert(0, sys.argv[2])
-from failclosed.app.cli import main
+from failclosed.app.commands.cli import main
 code = main(sys.argv[3:])
 sys.stdout.flush()
 imported = sorted({m.partition(".")[0] for m in sys.modules} - set(sys.stdlib_module_names))
@@ -194,7 +194,8 @@ def test_the_pre_commit_hooks_are_the_analyzers() -> None:
 
 
 def test_the_action_installs_the_app() -> None:
-    # app/action.py talks to GitHub through app/github.py (githubkit): the extra is needed.
+    # app/commands/action.py talks to GitHub through app/github/client.py (githubkit): the extra
+    # is needed.
     assert 'pip install --quiet --disable-pip-version-check "$ACTION_PATH[app]"' in (
         (ROOT / "action.yml").read_text()
     )
@@ -209,7 +210,7 @@ SOURCES = ("pyproject.toml", "README.md", "failclosed/__init__.py", "app", "anal
 USER_CHECK = """
 import sys
 import analyzers, app
-import failclosed.analyzers.engine, failclosed.app.cli, failclosed.app.distributed
+import failclosed.analyzers.engine, failclosed.app.commands.cli, failclosed.app.run.distributed
 assert app.OWNER == analyzers.OWNER == "user", (app, analyzers)
 assert failclosed.__file__.startswith(sys.argv[1]), failclosed.__file__
 print("ok")

@@ -13,10 +13,10 @@ import inspect
 from crash_worker import FileBackedGitHub
 from support import FakeGitHub
 
-from failclosed.app.execute import AttemptPort
-from failclosed.app.github import GitHubClient
-from failclosed.app.job import CountingPort
-from failclosed.app.ports import GitHubPort
+from failclosed.app.github.client import GitHubClient
+from failclosed.app.github.port import GitHubPort
+from failclosed.app.review.analyze import CountingPort
+from failclosed.app.run.execute import AttemptPort
 
 
 def port(cls: type[GitHubPort]) -> type[GitHubPort]:

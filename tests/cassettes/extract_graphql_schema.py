@@ -1,5 +1,5 @@
 """Writes tests/data/github-graphql-subset.graphql: the part of GitHub's GraphQL schema that
-`app/github.py`'s queries and mutations use, so that `tests/test_app_read_pull_requests.py`
+`app/github/client.py`'s queries and mutations use, so that `tests/test_app_read_pull_requests.py`
 validates them with graphql-core without npm or the whole 1.2 MB schema.
 
 The source is `schema.graphql` of the npm package `@octokit/graphql-schema` (GitHub's public
@@ -45,7 +45,7 @@ sys.path[:0] = [str(ROOT), str(HERE)]
 
 from record import npm_file  # noqa: E402
 
-from failclosed.app import github  # noqa: E402
+from failclosed.app.github import client as github  # noqa: E402
 
 PACKAGE = "@octokit/graphql-schema@15.26.1"
 OUT = ROOT / "tests" / "data" / "github-graphql-subset.graphql"
@@ -53,7 +53,7 @@ BUILT_IN = {"String", "Int", "Float", "Boolean", "ID"}
 
 
 def documents() -> dict[str, str]:
-    """Every GraphQL document `app/github.py` sends, by a name."""
+    """Every GraphQL document `app/github/client.py` sends, by a name."""
     return {
         "read_pull_requests, first query": github.pull_requests_query(2, True),
         "read_pull_requests, by number": github.pull_requests_query(2, False),
@@ -180,7 +180,7 @@ def subset(schema: GraphQLSchema) -> str:
     header = (
         f"# A subset of GitHub's GraphQL schema: npm {PACKAGE}, package/schema.graphql\n"
         "# (GitHub's public schema as octokit publishes it; MIT licence). Only the types and\n"
-        "# fields app/github.py's documents use, descriptions dropped; written by\n"
+        "# fields app/github/client.py's documents use, descriptions dropped; written by\n"
         "# tests/cassettes/extract_graphql_schema.py. Do not edit by hand.\n\n"
         "schema {\n  query: Query\n  mutation: Mutation\n}\n"
     )

@@ -4,7 +4,8 @@ There is no GitHub to record from here, so this script starts a small stand-in s
 127.0.0.1 that answers the way GitHub does: its REST bodies are the response examples of
 GitHub's official OpenAPI description (npm package `@octokit/openapi`), checked against that
 description's schemas (a few examples lack required fields; the fixes are listed in `FIXES`).
-`app.github.GitHubClient` then talks to the stand-in through vcrpy, which writes the cassettes.
+`app.github.client.GitHubClient` then talks to the stand-in through vcrpy, which writes the
+cassettes.
 
 Re-record (needs npm and network to the npm registry; the test suite never does):
 
@@ -54,8 +55,8 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from failclosed.app.github import GitHubApp, GitHubClient, GitHubError  # noqa: E402
-from failclosed.app.ports import HeadMoved  # noqa: E402
+from failclosed.app.github.client import GitHubApp, GitHubClient, GitHubError  # noqa: E402
+from failclosed.app.github.port import HeadMoved  # noqa: E402
 
 CASSETTES = Path(__file__).resolve().parent
 SERVER_ERROR_REVIEW = "the stand-in answers 502 to this review"

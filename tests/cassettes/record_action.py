@@ -1,10 +1,10 @@
 """Re-records the cassettes of `tests/test_action.py` (tests/cassettes/action_*.yaml).
 
-The Action's tests run `app.action` on a real git repository (`test_action.make_repo`, whose
-commits have fixed ids) and replay GitHub from these cassettes. This script runs the same
-script on the same repository against a local stand-in for GitHub, and vcrpy writes the
-traffic down, scrubbed as `record.py`'s `scrubbing_vcr` does (no Authorization header, every
-URI https://api.github.com).
+The Action's tests run `app.commands.action` on a real git repository
+(`test_action.make_repo`, whose commits have fixed ids) and replay GitHub from these
+cassettes. This script runs the same script on the same repository against a local stand-in
+for GitHub, and vcrpy writes the traffic down, scrubbed as `record.py`'s `scrubbing_vcr` does
+(no Authorization header, every URI https://api.github.com).
 
 The stand-in answers the three requests a pull request's run makes, with GitHub's OpenAPI
 examples (npm `@octokit/openapi`, via `record.py`) fitted to the repository and checked
@@ -43,7 +43,7 @@ from record import Spec, bot_user, fixed_example, load_openapi, scrubbing_vcr  #
 from record_e2e import RequestSchemas  # noqa: E402
 from support import patch_of  # noqa: E402
 
-from failclosed.app import action  # noqa: E402
+from failclosed.app.commands import action  # noqa: E402
 
 PR_PATH = f"/repos/{scenarios.REPO}/pulls/{scenarios.NUMBER}"
 REVIEWS = ("POST", "/repos/{owner}/{repo}/pulls/{pull_number}/reviews")

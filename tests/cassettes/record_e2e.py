@@ -77,11 +77,11 @@ from record import (  # noqa: E402
 )
 from support import make_settings  # noqa: E402
 
-from failclosed.app.github import GitHubApp  # noqa: E402
-from failclosed.app.main import create_app  # noqa: E402
-from failclosed.app.ports import Link  # noqa: E402
-from failclosed.app.queue import SqliteJobQueue  # noqa: E402
-from failclosed.app.worker import Workers  # noqa: E402
+from failclosed.app.github.client import GitHubApp  # noqa: E402
+from failclosed.app.github.port import Link  # noqa: E402
+from failclosed.app.receive.server import create_app  # noqa: E402
+from failclosed.app.run.queue import SqliteJobQueue  # noqa: E402
+from failclosed.app.run.worker import Workers  # noqa: E402
 
 OWNER, NAME = e2e.REPO.split("/")
 REPO_PATH = f"/repos/{e2e.REPO}"
@@ -615,7 +615,7 @@ def record(spec: Spec, only: list[str]) -> None:
     recorder = scrubbing_vcr(stand_in)
     key = new_private_key()
     failed_jobs = FailedJobs()
-    for name in ("failclosed.app.worker", "failclosed.app.execute"):
+    for name in ("failclosed.app.run.worker", "failclosed.app.run.execute"):
         logging.getLogger(name).addHandler(failed_jobs)
     try:
         for name, scenario in e2e.SCENARIOS.items():

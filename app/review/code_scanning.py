@@ -49,8 +49,10 @@ from failclosed.analyzers.engine import is_python_path
 from failclosed.analyzers.isolation import DEFAULT_FILE_BUDGET_SECONDS, IsolatedAnalyzer
 from failclosed.analyzers.model import AnalysisError, Report
 from failclosed.analyzers.output import sarif_log
-from failclosed.app import publish
-from failclosed.app.job import (
+from failclosed.app.github.port import GitHubFailure, GitHubPort, GitTree, Link
+from failclosed.app.model import Job, JobKind, RetryableError
+from failclosed.app.review import publish
+from failclosed.app.review.analyze import (
     DEFAULT_BUDGET_SECONDS,
     PYPROJECT,
     CountingPort,
@@ -60,8 +62,6 @@ from failclosed.app.job import (
     read_through_link,
     repository_config,
 )
-from failclosed.app.model import Job, JobKind, RetryableError
-from failclosed.app.ports import GitHubFailure, GitHubPort, GitTree, Link
 
 logger = logging.getLogger(__name__)
 

@@ -5,13 +5,13 @@ gives a `GitHubClient` for one unit of work (one `githubkit.GitHub` per job), au
 that installation. githubkit signs the JWT, fetches the installation token and caches both
 (process-wide by default, keyed by app id and installation id; tokens last one hour).
 `token_client(token)` gives the same `GitHubClient` authenticated by a token instead: the
-GitHub Action's (`app.action`), whose workflow hands it `GITHUB_TOKEN`, so that the Action and
-the App share one client and one way of sending each payload.
+GitHub Action's (`app.commands.action`), whose workflow hands it `GITHUB_TOKEN`, so that the
+Action and the App share one client and one way of sending each payload.
 
 `create_app_from_manifest` is the one unauthenticated call: before the App exists,
-`failclosed setup` (app/setup.py) trades the manifest flow's code for its credentials.
+`failclosed setup` (app/commands/setup.py) trades the manifest flow's code for its credentials.
 
-Connections: a job enters its `GitHubClient` (`with client:`, done by `app.execute`), so its
+Connections: a job enters its `GitHubClient` (`with client:`, done by `app.run.execute`), so its
 requests share one `httpx.Client` and its kept-alive connection; outside a `with` githubkit
 builds and closes a client for every request. Every client uses the one SSL context of the
 process (`shared_ssl_context`): building one loads the CA bundle, which cost more CPU than
@@ -99,8 +99,7 @@ from githubkit.retry import RETRY_RATE_LIMIT, RETRY_SERVER_ERROR
 from githubkit.typing import RetryOption
 
 from failclosed.app import metrics
-from failclosed.app.model import RetryableError
-from failclosed.app.ports import (
+from failclosed.app.github.port import (
     ChangedFile,
     Comparison,
     GitHubFailure,
@@ -113,6 +112,7 @@ from failclosed.app.ports import (
     ReviewThread,
     TreeEntry,
 )
+from failclosed.app.model import RetryableError
 from failclosed.app.settings import redacted_url
 
 logger = logging.getLogger(__name__)

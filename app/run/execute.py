@@ -1,9 +1,9 @@
 """One job, whichever queue it came from: the policy both queue modes share.
 
 `JobExecutor.execute` runs a claimed job against GitHub and says what should happen to
-it next (`Finished` or `RetryLater`); the job runtime (`app.runtime`) carries that out in
+it next (`Finished` or `RetryLater`); the job runtime (`app.run.runtime`) carries that out in
 the ledger of the queue that handed the job out: the embedded SQLite queue
-(`app.worker.Workers`) or the Redis one (`app.distributed`).
+(`app.run.worker.Workers`) or the Redis one (`app.run.distributed`).
 
 - Exactly one check run per job across attempts: the first `create_check_run` is
   recorded, and an attempt taking over from a dead worker completes that same run
@@ -35,13 +35,13 @@ from dataclasses import dataclass
 from typing import Any, ClassVar, Protocol
 
 from failclosed.app import metrics
-from failclosed.app.apply_fixes import interrupted_message, run_apply_fixes
-from failclosed.app.code_scanning import run_code_scanning
-from failclosed.app.job import checked_subject, failure_reason, run_analysis
-from failclosed.app.merge_group import run_merge_group
+from failclosed.app.github.port import GitHubPort
 from failclosed.app.model import Claim, Job, JobKind, RetryableError, RunResult, State
-from failclosed.app.ports import GitHubPort
-from failclosed.app.publish import CHECK_NAME, FAILED_TITLE, failed_check_run_payload
+from failclosed.app.review.analyze import checked_subject, failure_reason, run_analysis
+from failclosed.app.review.apply_fixes import interrupted_message, run_apply_fixes
+from failclosed.app.review.code_scanning import run_code_scanning
+from failclosed.app.review.merge_group import run_merge_group
+from failclosed.app.review.publish import CHECK_NAME, FAILED_TITLE, failed_check_run_payload
 
 logger = logging.getLogger(__name__)
 
@@ -56,7 +56,7 @@ Runner = Callable[[Job, GitHubPort], RunResult]
 
 
 class Installations(Protocol):
-    """Hands out a GitHub client for one installation (`app.github.GitHubApp` does)."""
+    """Hands out a GitHub client for one installation (`app.github.client.GitHubApp` does)."""
 
     def installation(self, installation_id: int) -> GitHubPort: ...
 

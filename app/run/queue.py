@@ -18,7 +18,7 @@ How a job moves:
 - **Ordered per pull request.** No two jobs for the same head, or for the same pull
   request, run at once, whichever worker or process claims them. Which head is current
   is GitHub's answer, not the order deliveries arrived in: a job whose head has moved on
-  completes its check run as superseded when it runs (`app.job`).
+  completes its check run as superseded when it runs (`app.review.analyze`).
 - **Visible.** Every job keeps its state, attempts and last reason, for `failclosed jobs`.
 
 The file is opened in WAL mode. An enqueue's commit is `synchronous=FULL`: once it

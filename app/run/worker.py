@@ -2,11 +2,11 @@
 
 `Workers` is the webhook's `JobSink` too: `enqueue` commits the job to the queue file
 before the webhook answers, and wakes a worker. Each worker thread claims one job at a
-time under a lease and hands it to the job runtime (`app.runtime`, shared with the Redis
+time under a lease and hands it to the job runtime (`app.run.runtime`, shared with the Redis
 mode): its heartbeat renews the leases of the jobs in hand, so a job stays claimed while
 its worker lives and is claimed again once a killed worker's lease runs out (see
-`app.queue`); a job that hangs is failed and its thread replaced. What happens to each
-job, retries and take-overs included, is `app.execute`'s policy.
+`app.run.queue`); a job that hangs is failed and its thread replaced. What happens to each
+job, retries and take-overs included, is `app.run.execute`'s policy.
 
 Shutdown (`stop`, on SIGTERM through uvicorn): no new claims; running jobs get
 `grace_seconds` to finish. One still running after that is not handed back while its
@@ -21,13 +21,19 @@ import threading
 import time
 import uuid
 
-from failclosed.app.apply_fixes import run_apply_fixes
-from failclosed.app.execute import MAX_ATTEMPTS, RETRY_DELAYS, Installations, JobExecutor, Runner
-from failclosed.app.job import run_analysis
-from failclosed.app.merge_group import run_merge_group
 from failclosed.app.model import GRACE_SECONDS, LEASE_SECONDS, MAX_RUN_SECONDS, Claim, Job, State
-from failclosed.app.queue import SqliteJobQueue
-from failclosed.app.runtime import JobRuntime
+from failclosed.app.review.analyze import run_analysis
+from failclosed.app.review.apply_fixes import run_apply_fixes
+from failclosed.app.review.merge_group import run_merge_group
+from failclosed.app.run.execute import (
+    MAX_ATTEMPTS,
+    RETRY_DELAYS,
+    Installations,
+    JobExecutor,
+    Runner,
+)
+from failclosed.app.run.queue import SqliteJobQueue
+from failclosed.app.run.runtime import JobRuntime
 
 logger = logging.getLogger(__name__)
 
@@ -36,7 +42,7 @@ PRUNE_SECONDS = 3600.0  # finished jobs older than two weeks are forgotten this 
 
 
 class ClaimsInSqlite:
-    """The SQLite queue as the job runtime's `Ledger` (`app.runtime`)."""
+    """The SQLite queue as the job runtime's `Ledger` (`app.run.runtime`)."""
 
     def __init__(self, queue: SqliteJobQueue) -> None:
         self.queue = queue
@@ -188,7 +194,7 @@ class Workers:
         )
 
     def _replace_thread(self, token: str) -> None:
-        """The attempt `token` was failed as hung (`app.runtime`): its thread stays stuck,
+        """The attempt `token` was failed as hung (`app.run.runtime`): its thread stays stuck,
         so the pool gets a new one; the stuck one ends if it ever comes back."""
         with self._hung_lock:
             self._hung.add(token)

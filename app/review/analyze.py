@@ -1,6 +1,6 @@
 """The analyze job: fetch a pull request through the port, analyse it, publish the verdict.
 
-Data flows one way: `Job` -> `GitHubPort` reads -> `analyzers` -> `app.publish` payloads ->
+Data flows one way: `Job` -> `GitHubPort` reads -> `analyzers` -> `app.review.publish` payloads ->
 `GitHubPort` writes. It fails closed: the check run is created before anything that can
 go wrong, and whatever stops a full analysis (an unreadable file, an analyzer error, the
 port raising, the time budget running out) ends it `failure`, never green and never left
@@ -50,9 +50,7 @@ from failclosed.analyzers.isolation import DEFAULT_FILE_BUDGET_SECONDS, ChildPoo
 from failclosed.analyzers.links import Entry, Followed, follow_links
 from failclosed.analyzers.model import AnalysisError, Finding
 from failclosed.analyzers.rules import all_rules
-from failclosed.app import publish
-from failclosed.app.model import Job, JobKind, RetryableError
-from failclosed.app.ports import (
+from failclosed.app.github.port import (
     ChangedFile,
     Comparison,
     GitHubFailure,
@@ -64,6 +62,8 @@ from failclosed.app.ports import (
     ReviewComment,
     ReviewThread,
 )
+from failclosed.app.model import Job, JobKind, RetryableError
+from failclosed.app.review import publish
 
 logger = logging.getLogger(__name__)
 

@@ -1,4 +1,4 @@
-"""app.job: the analyze job against a recording fake of the GitHub port."""
+"""app.review.analyze: the analyze job against a recording fake of the GitHub port."""
 
 from __future__ import annotations
 
@@ -20,18 +20,18 @@ from support import (
     make_job,
 )
 
-import failclosed.app.job
+import failclosed.app.review.analyze
 from failclosed.analyzers.isolation import ChildPool, IsolatedAnalyzer
-from failclosed.app import publish
-from failclosed.app.job import (
+from failclosed.app.github.port import ChangedFile, Link, PullRequest, ReviewComment
+from failclosed.app.model import JobKind
+from failclosed.app.review import publish
+from failclosed.app.review.analyze import (
     FIXED_MARKER,
     MAX_FIXED_REPLIES,
     JobTimeout,
     failure_reason,
     run_analysis,
 )
-from failclosed.app.model import JobKind
-from failclosed.app.ports import ChangedFile, Link, PullRequest, ReviewComment
 
 FULL_SEQUENCE = [
     "create_check_run",  # first: whatever fails next fails it visibly
@@ -319,7 +319,7 @@ def test_jobs_take_turns_with_the_same_warm_analysis_child(monkeypatch: pytest.M
     """Starting a child per job would cost more than a small PR's analysis: the process's
     jobs share a pool of idle children."""
     pool = ChildPool()
-    monkeypatch.setattr(failclosed.app.job, "ANALYSIS_CHILDREN", pool)
+    monkeypatch.setattr(failclosed.app.review.analyze, "ANALYSIS_CHILDREN", pool)
     gh = FakeGitHub()
     gh.change("app/perms.py", SAFE, FAIL_OPEN)
     try:

@@ -1,6 +1,6 @@
 """What the job needs from GitHub, as a small interface.
 
-`app/github.py` implements it with githubkit (the only module that talks to the GitHub
+`app/github/client.py` implements it with githubkit (the only module that talks to the GitHub
 API); tests give the job a recording fake. Keeping the surface this small is also what
 keeps the number of API calls per pull request small.
 """
@@ -194,7 +194,7 @@ class ReviewThread:
 
 
 class GitHubFailure(Exception):
-    """GitHub failed a request (`app.github.GitHubError` is one): lets a job tell a
+    """GitHub failed a request (`app.github.client.GitHubError` is one): lets a job tell a
     failed cosmetic step (resolving threads) from its own bugs and a lost lease."""
 
     status: int = 0  # the HTTP status; 0 when there was none

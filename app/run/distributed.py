@@ -9,7 +9,7 @@ messages put back for the others; it delays messages and retries with back-off. 
 maintained library; this module writes no queue protocol of its own.
 
 What dramatiq does not know is failclosed's bookkeeping, kept in `RedisLedger` (one hash
-per delivery, Lua scripts in `app/lua/` so that each step is atomic):
+per delivery, Lua scripts in `app/run/lua/` so that each step is atomic):
 
 - **Idempotent**: a delivery that is running or over is not sent again; a redelivery of a
   failed one runs again. dramatiq may deliver a message twice (and a pending delivery is
@@ -23,7 +23,7 @@ per delivery, Lua scripts in `app/lua/` so that each step is atomic):
 - **Ordered per PR**: one lock per repository and head, and one per pull request: two
   jobs of one PR never publish at once. Which head is current is GitHub's answer, not
   the order deliveries arrived in: a job whose head has moved on completes its check run
-  as superseded when it runs (`app.job`).
+  as superseded when it runs (`app.review.analyze`).
 - **Exactly one check run**: the check run an attempt creates is recorded (and tagged
   with the delivery), and the attempt that takes over from a dead worker completes it.
 - **Visible**: states and reasons for `failclosed jobs`; finished entries expire after
@@ -55,7 +55,6 @@ import redis
 from dramatiq.brokers.redis import RedisBroker
 from dramatiq.middleware import Retries, TimeLimit
 
-from failclosed.app.execute import Installations, JobExecutor, RetryLater, Runner
 from failclosed.app.model import (
     FINAL_STATES,
     GRACE_SECONDS,
@@ -69,7 +68,8 @@ from failclosed.app.model import (
     JobRow,
     State,
 )
-from failclosed.app.runtime import JobRuntime
+from failclosed.app.run.execute import Installations, JobExecutor, RetryLater, Runner
+from failclosed.app.run.runtime import JobRuntime
 
 logger = logging.getLogger(__name__)
 
@@ -88,8 +88,10 @@ SCRIPTS = ("accept", "start", "settle", "renew", "record", "strays", "prune")
 
 
 def _lua(name: str) -> str:
-    """The ledger's step `name`: a Lua script in app/lua/ (package data), run atomically."""
-    return (resources.files("failclosed.app") / "lua" / f"{name}.lua").read_text(encoding="utf-8")
+    """The ledger's step `name`: a Lua script in app/run/lua/ (package data), run atomically."""
+    return (resources.files("failclosed.app.run") / "lua" / f"{name}.lua").read_text(
+        encoding="utf-8"
+    )
 
 
 # Read at import: an installation without its scripts fails at start, not at a job.
@@ -263,7 +265,7 @@ class RedisLedger:
         return self.renew(job, token, in_seconds)
 
     def strays(self, unsent_seconds: float, limit: int = 1000) -> list[Job]:
-        """Jobs whose message may be lost (see app/lua/strays.lua), marked as sent again
+        """Jobs whose message may be lost (see app/run/lua/strays.lua), marked as sent again
         now. One that cannot be read (written by another version, say) is skipped and
         logged."""
         jobs = []
@@ -325,7 +327,7 @@ def _row(fields: dict[str, str]) -> JobRow:
 
 
 class ClaimsInRedis:
-    """The Redis ledger as the job runtime's `Ledger` (`app.runtime`): its entries are
+    """The Redis ledger as the job runtime's `Ledger` (`app.run.runtime`): its entries are
     keyed by delivery, so each call goes by the claim's job."""
 
     def __init__(self, ledger: RedisLedger) -> None:

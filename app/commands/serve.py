@@ -1,4 +1,4 @@
-"""Runs the App under uvicorn: `python -m failclosed.app.serve [--host H] [--port P]`.
+"""Runs the App under uvicorn: `python -m failclosed.app.commands.serve [--host H] [--port P]`.
 
 Logs go to stderr as one JSON object per line. The default host is loopback: listening on
 all interfaces (as the container does) has to be asked for.
@@ -17,16 +17,16 @@ from typing import Any, TypedDict
 
 import uvicorn
 
-from failclosed.app.apply_fixes import run_apply_fixes
-from failclosed.app.connections import HeaderDeadlineProtocol
-from failclosed.app.execute import Runner
-from failclosed.app.github import GitHubApp
-from failclosed.app.job import run_analysis
-from failclosed.app.main import create_app
-from failclosed.app.merge_group import run_merge_group
-from failclosed.app.queue import QueueError, SqliteJobQueue
+from failclosed.app.github.client import GitHubApp
+from failclosed.app.receive.connections import HeaderDeadlineProtocol
+from failclosed.app.receive.server import create_app
+from failclosed.app.review.analyze import run_analysis
+from failclosed.app.review.apply_fixes import run_apply_fixes
+from failclosed.app.review.merge_group import run_merge_group
+from failclosed.app.run.execute import Runner
+from failclosed.app.run.queue import QueueError, SqliteJobQueue
+from failclosed.app.run.worker import Workers
 from failclosed.app.settings import Settings, SettingsError, get_settings
-from failclosed.app.worker import Workers
 
 PROG = "failclosed serve"
 DEFAULT_HOST = "127.0.0.1"
@@ -130,7 +130,7 @@ def serve(
         settings.app_id, settings.private_key_pem().get_secret_value(), settings.github_api_url
     )
     if queue is None:  # scale-out: this replica only accepts; `failclosed worker` runs
-        from failclosed.app.distributed import Distributed
+        from failclosed.app.run.distributed import Distributed
 
         assert settings.queue_url  # no embedded queue: the Redis mode's URL is set
         app = create_app(settings, Distributed(settings.queue_url))
@@ -146,7 +146,7 @@ def serve(
 
 
 # How `failclosed serve` runs uvicorn (bench/load.py too): our logging, no Server header,
-# bounds on the connections still sending their headers (`app.connections`: a time limit
+# bounds on the connections still sending their headers (`app.receive.connections`: a time limit
 # and a cap, which uvicorn itself does not have), and no access log: a JSON line per
 # request written on the event loop, which every acknowledgement waits behind; each
 # delivery is logged anyway ("webhook accepted" and the like, with its ids).
@@ -168,8 +168,8 @@ def work(
     metrics_port: int | None = None,
     metrics_host: str = DEFAULT_HOST,
 ) -> None:
-    """`failclosed worker`: run the Redis mode's jobs until SIGTERM (see app.distributed)."""
-    from failclosed.app.distributed import Distributed, run_worker_process
+    """`failclosed worker`: run the Redis mode's jobs until SIGTERM (see app.run.distributed)."""
+    from failclosed.app.run.distributed import Distributed, run_worker_process
 
     settings = settings if settings is not None else get_settings()
     settings.validate_for_serving()

@@ -50,18 +50,18 @@ def missing_app_modules() -> list[str]:
 def app_command(name: str) -> Callable[[list[str]], int]:
     """The App command's entry point; its imports are the App's, so they come only now."""
     if name == "setup":
-        from failclosed.app.setup import main as setup_main
+        from failclosed.app.commands.setup import main as setup_main
 
         return setup_main
     if name == "serve":
-        from failclosed.app.serve import main as serve_main
+        from failclosed.app.commands.serve import main as serve_main
 
         return serve_main
     if name == "worker":
-        from failclosed.app.serve import worker_main
+        from failclosed.app.commands.serve import worker_main
 
         return worker_main
-    from failclosed.app.queue_cli import main as jobs_main
+    from failclosed.app.commands.jobs import main as jobs_main
 
     return jobs_main
 

@@ -1,7 +1,7 @@
 """The apply-fixes job: the check run's "Apply fixes" button -> one commit on the PR branch.
 
 It re-runs the analysis of the commit the check run was about (the same fetch and analysis
-as `app.job`, so the same new-or-changed findings and the same verified fixes), patches
+as `app.review.analyze`, so the same new-or-changed findings and the same verified fixes), patches
 each file with `publish.apply_fixes_content`, and commits every file in one commit that
 GitHub only accepts while the branch head is still that commit. It fails closed, towards
 committing nothing and saying why on the pull request:
@@ -32,8 +32,10 @@ from typing import Literal
 from failclosed.analyzers.config import Config
 from failclosed.analyzers.isolation import DEFAULT_FILE_BUDGET_SECONDS, IsolatedAnalyzer
 from failclosed.analyzers.model import AnalysisError, Finding, plural
-from failclosed.app import publish
-from failclosed.app.job import (
+from failclosed.app.github.port import GitHubPort, HeadMoved, PullRequest
+from failclosed.app.model import Job, JobKind
+from failclosed.app.review import publish
+from failclosed.app.review.analyze import (
     DEFAULT_BUDGET_SECONDS,
     CountingPort,
     Deadline,
@@ -43,8 +45,6 @@ from failclosed.app.job import (
     pooled_analyzer,
     pull_requests_of,
 )
-from failclosed.app.model import Job, JobKind
-from failclosed.app.ports import GitHubPort, HeadMoved, PullRequest
 
 logger = logging.getLogger(__name__)
 
@@ -110,7 +110,7 @@ def run_apply_fixes(
     the pull request when possible, then re-raised for the worker to log; the reply does
     not claim that nothing was committed, since a failed request may still have landed.
     Files are analysed (and patched files verified) in the job's child process, each
-    under `file_budget_seconds`, as in `app.job.run_analysis`.
+    under `file_budget_seconds`, as in `app.review.analyze.run_analysis`.
     """
     if job.kind is not JobKind.APPLY_FIXES:
         raise ValueError(f"run_apply_fixes handles apply_fixes jobs, not {job.kind.value}")

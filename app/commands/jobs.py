@@ -20,7 +20,7 @@ from typing import Protocol
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from failclosed.app.model import STATES, JobRow
-from failclosed.app.queue import QueueError, SqliteJobQueue
+from failclosed.app.run.queue import QueueError, SqliteJobQueue
 from failclosed.app.settings import ENV_PREFIX, Settings
 
 PROG = "failclosed jobs"
@@ -97,7 +97,7 @@ def redis_ledger(url: str) -> Listing:
     """The Redis mode's ledger (imported late: the embedded mode needs no Redis client)."""
     import redis
 
-    from failclosed.app.distributed import RedisLedger
+    from failclosed.app.run.distributed import RedisLedger
 
     client = redis.Redis.from_url(url, socket_connect_timeout=5)
     try:

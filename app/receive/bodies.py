@@ -20,7 +20,7 @@ Dropped bodies are answered with `Connection: close`, so their sockets are freed
 Requests without a body (`/healthz`, `/metrics`) never pass through the gate. Everything
 here runs on the event loop's thread (asyncio: uvicorn's): no locks.
 
-The time to send the *headers* is `app.connections`' to bound; the number of connections
+The time to send the *headers* is `app.receive.connections`' to bound; the number of connections
 a reverse proxy's (README, "In front of it").
 """
 

@@ -1,7 +1,7 @@
 """The webhook receiver: authenticate a GitHub delivery, turn it into a `Job`, hand it on.
 
 Order matters and fails closed: read the body within the app's `BodyGate` (how many, how
-big, how slow: `app.bodies`), then verify `X-Hub-Signature-256` over the raw bytes, and
+big, how slow: `app.receive.bodies`), then verify `X-Hub-Signature-256` over the raw bytes, and
 only then look at headers or JSON. Nothing unauthenticated is parsed; a rejected
 delivery is logged with its (escaped) delivery id only.
 The handler does no GitHub calls and no analysis: it answers 202 once the job is enqueued,
@@ -25,8 +25,8 @@ from pydantic_core import from_json
 from starlette.routing import Route
 
 from failclosed.app import metrics
-from failclosed.app.bodies import BodyGate
 from failclosed.app.model import CommitSha, Job, JobKind, RepoFullName
+from failclosed.app.receive.bodies import BodyGate
 from failclosed.app.settings import CODE_SCANNING_OFF, CodeScanningOptIn, Settings
 
 logger = logging.getLogger(__name__)

@@ -11,10 +11,10 @@ from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from failclosed.app import metrics
-from failclosed.app.bodies import BodyGate, BodyLimits
+from failclosed.app.receive.bodies import BodyGate, BodyLimits
+from failclosed.app.receive.webhooks import JobSink
+from failclosed.app.receive.webhooks import routes as webhook_routes
 from failclosed.app.settings import Settings, get_settings, redacted_url
-from failclosed.app.webhooks import JobSink
-from failclosed.app.webhooks import routes as webhook_routes
 
 logger = logging.getLogger(__name__)
 
@@ -53,7 +53,7 @@ def create_app(
     service that promises to lose nothing has no non-durable default.
     `on_shutdown` runs when the server shuts down (SIGTERM), before the process exits:
     uvicorn re-raises the signal afterwards, so code after `uvicorn.run` never runs.
-    `body_limits` bounds the unauthenticated bodies being read at once (`app.bodies`).
+    `body_limits` bounds the unauthenticated bodies being read at once (`app.receive.bodies`).
     Raises `SettingsError` before anything is served when the settings are unsafe.
     """
     if settings is None:

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from support import make_job
 
-from failclosed.app.cli import main
-from failclosed.app.queue import SqliteJobQueue
+from failclosed.app.commands.cli import main
+from failclosed.app.run.queue import SqliteJobQueue
 
 
 @pytest.fixture

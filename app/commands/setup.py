@@ -5,7 +5,7 @@ to GitHub (`/settings/apps/new`, an organisation's `/organizations/ORG/settings/
 the same paths on a GitHub Enterprise Server); GitHub creates the App and sends the browser
 back to this server's `/callback` with a `code` and our `state`; the code is exchanged once,
 within its hour, for the App's id, webhook secret and private key
-(`app.github.create_app_from_manifest`), which are written to `.env` and a key file.
+(`app.github.client.create_app_from_manifest`), which are written to `.env` and a key file.
 
 Fail closed at every step: a callback whose `state` is not this run's writes nothing (another
 page could send the browser there with its own App's code); a refused code writes nothing;
@@ -41,7 +41,7 @@ from urllib.parse import parse_qs, quote, urlencode, urlsplit, urlunsplit
 import yaml  # type: ignore[import-untyped, unused-ignore]  # without types-PyYAML
 from dotenv.parser import parse_stream
 
-from failclosed.app.github import (
+from failclosed.app.github.client import (
     DEFAULT_BASE_URL,
     AppRegistration,
     GitHubError,
@@ -53,7 +53,7 @@ PROG = "failclosed setup"
 EXIT_FAILED = 1  # GitHub refused the code, no callback in time, or the files failed
 EXIT_BAD_INPUT = 2  # nothing was sent to GitHub: fix the command line or the files
 DEFAULT_GITHUB_URL = "https://github.com"
-DEFAULT_MANIFEST = Path(__file__).resolve().parent.parent / "app.yml"
+DEFAULT_MANIFEST = Path(__file__).resolve().parents[2] / "app.yml"
 DEFAULT_KEY_NAME = "failclosed-app.private-key.pem"
 DEFAULT_TIMEOUT = 3600.0  # GitHub keeps a manifest's code for one hour
 LOCAL_HOST = "127.0.0.1"

@@ -1,4 +1,4 @@
-"""The GitHub Action's script (`action.yml` runs `python -m failclosed.app.action`).
+"""The GitHub Action's script (`action.yml` runs `python -m failclosed.app.commands.action`).
 
 For teams that cannot host the App: the same verdict and the same review, from inside a
 workflow, with the workflow's own token.
@@ -17,11 +17,12 @@ workflow, with the workflow's own token.
     to analyse.
   - `--base` overrides the event's base; any other event needs it.
 - Publishing: the SARIF file, always (action.yml uploads it to code scanning). On a pull
-  request with findings, the App's review with ```suggestion comments (`app.job.review_for`,
-  sent by `app.github`, the one module that talks to GitHub); comments already posted are
-  not posted again. Without a review (merge group, push, or a token that may not write to
-  the pull request: a fork's read-only token answers 403), the findings are annotations
-  (workflow commands, `app.publish.workflow_commands`) and a notice says why. The job's
+  request with findings, the App's review with ```suggestion comments
+  (`app.review.analyze.review_for`, sent by `app.github.client`, the one module that talks to
+  GitHub); comments already posted are not posted again. Without a review (merge group,
+  push, or a token that may not write to the pull request: a fork's read-only token answers
+  403), the findings are annotations
+  (workflow commands, `app.review.publish.workflow_commands`) and a notice says why. The job's
   summary gets the check run's summary.
 - Exit code, failing closed: 2 when the change cannot be analysed (git, the configuration,
   a file the analyzer could not read), 1 for blocking findings, 0 otherwise. Whether the
@@ -47,10 +48,10 @@ from failclosed.analyzers.engine import analyze_paths, decode
 from failclosed.analyzers.gitdiff import GitError, diff_report, git, repo_root, resolve_commit
 from failclosed.analyzers.model import Report, plural
 from failclosed.analyzers.output import format_report, format_sarif
-from failclosed.app import publish
-from failclosed.app.github import ACTIONS_BOT_LOGIN, DEFAULT_BASE_URL, token_client
-from failclosed.app.job import own_comments, review_for, rule_names
-from failclosed.app.ports import GitHubFailure, GitHubPort
+from failclosed.app.github.client import ACTIONS_BOT_LOGIN, DEFAULT_BASE_URL, token_client
+from failclosed.app.github.port import GitHubFailure, GitHubPort
+from failclosed.app.review import publish
+from failclosed.app.review.analyze import own_comments, review_for, rule_names
 
 ZERO_SHA = "0" * 40
 CANNOT_ANALYSE = 2  # as `failclosed diff`: the change could not be judged
@@ -326,7 +327,7 @@ def _data(text: str) -> str:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m failclosed.app.action",
+        prog="python -m failclosed.app.commands.action",
         description="failclosed's GitHub Action: analyse the event's change and report it.",
     )
     parser.add_argument(

@@ -5,13 +5,13 @@ With a merge queue, GitHub builds a commit for each group of queued pull request
 group only once the required checks pass on its `head_sha`. That branch has no pull
 request, so this job names none and looks none up: it compares the group's head with its
 `base_sha` (the branch it will land on), analyses what is new or changed there exactly as
-for a pull request (`app.job.read_and_analyze`: the repository's configuration from the
+for a pull request (`app.review.analyze.read_and_analyze`: the repository's configuration from the
 base side, renames followed, both versions of each file compared, a symbolic link analysed
 through its target at the group's head or failed as not analysed), and completes the
 check run with the same conclusion a pull request would get. It posts no review and
 offers no "Apply fixes" button: there is nobody to review and no branch to commit to.
 
-It fails closed like the analyze job (`app.job.failing_closed`): the check run is created
+It fails closed like the analyze job (`app.review.analyze.failing_closed`): the check run is created
 first, and anything that stops a full analysis (GitHub failing, a file it cannot read or
 parse, the time budget) completes it as `failure`, so the queue never merges an
 unverified group. GitHub lists at most 300 files of a comparison and gives no count of
@@ -33,8 +33,10 @@ from typing import Literal
 from failclosed.analyzers.config import Config
 from failclosed.analyzers.isolation import DEFAULT_FILE_BUDGET_SECONDS
 from failclosed.analyzers.model import AnalysisError
-from failclosed.app import publish
-from failclosed.app.job import (
+from failclosed.app.github.port import GitHubPort
+from failclosed.app.model import Job, JobKind
+from failclosed.app.review import publish
+from failclosed.app.review.analyze import (
     DEFAULT_BUDGET_SECONDS,
     CountingPort,
     Deadline,
@@ -44,8 +46,6 @@ from failclosed.app.job import (
     read_and_analyze,
     rule_names,
 )
-from failclosed.app.model import Job, JobKind
-from failclosed.app.ports import GitHubPort
 
 # GitHub lists at most this many files of a comparison, and says nowhere that it stopped.
 COMPARE_FILE_CAP = 300
@@ -84,7 +84,7 @@ def run_merge_group(
 ) -> MergeGroupResult:
     """Analyse what the merge group's head adds to its base; complete one check run on
     the head (see the module docstring). A failure after the check run exists completes
-    it as `failure` and is re-raised, as in `app.job.run_analysis`."""
+    it as `failure` and is re-raised, as in `app.review.analyze.run_analysis`."""
     if job.kind is not JobKind.MERGE_GROUP or job.base_sha is None:
         raise ValueError(f"run_merge_group handles merge_group jobs, not {job.kind.value}")
     port = CountingPort(github)

@@ -2,10 +2,10 @@
 attempts that hang, settling, and shutdown.
 
 A queue mode claims jobs its own way (the embedded queue's worker threads in
-`app.worker`, dramatiq's actor in `app.distributed`) and hands each claim to
+`app.run.worker`, dramatiq's actor in `app.run.distributed`) and hands each claim to
 `JobRuntime.run`, with a `Ledger`: where the mode records what happens to the jobs (the
 SQLite queue, the Redis ledger). What happens to a job, retries and take-overs
-included, is `app.execute`'s policy; the runtime carries it out:
+included, is `app.run.execute`'s policy; the runtime carries it out:
 
 - `run` holds the claim while the job runs, then settles it: finished (done,
   superseded, failed) or back to pending after a back-off.
@@ -31,7 +31,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from failclosed.app.execute import AttemptOutcome, Finished, JobExecutor
 from failclosed.app.model import (
     LEASE_SECONDS,
     MAX_RUN_SECONDS,
@@ -39,6 +38,7 @@ from failclosed.app.model import (
     Claim,
     State,
 )
+from failclosed.app.run.execute import AttemptOutcome, Finished, JobExecutor
 
 logger = logging.getLogger(__name__)
 

@@ -3,7 +3,7 @@
 uvicorn closes a keep-alive connection that stays idle, but once a client has sent one
 byte of a request it waits for the rest of the headers for ever: a thousand clients
 sending a byte every few seconds hold a thousand sockets (and the file descriptors that
-`/healthz` and GitHub's deliveries need). The body has `app.bodies`' limits; these are
+`/healthz` and GitHub's deliveries need). The body has `app.receive.bodies`' limits; these are
 the headers'. `failclosed serve` runs uvicorn with this protocol: uvicorn's own httptools
 protocol, plus
 
