@@ -1,0 +1,226 @@
+"""FC146: a `try` holds a check that refuses, and its handler swallows the check's failure."""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Iterator
+
+from failclosed.analyzers.flow import has_continue, swallows
+from failclosed.analyzers.rules.base import Hit, Invalid, Rule
+from failclosed.analyzers.rules.common import append_to_handler, caught, tries
+from failclosed.analyzers.semantics import (
+    FunctionInfo,
+    ModuleInfo,
+    gated_by_fail_open_flag,
+    handler_types,
+    is_deny_raise,
+    is_deny_response,
+    own_nodes,
+)
+
+# Exceptions broad enough to catch the check's own failure, not only an expected miss.
+BROAD = {"Exception", "BaseException"}
+
+
+class RefusalSkippedOnError(Rule):
+    """
+    ## What it does
+    Flags an `except Exception: pass` (or one that only logs) around a check that refuses —
+    `if not allowed: return Response(status_code=403)`, `if slug in taken: return
+    Response(status=409)`, `raise PermissionDenied` — when control then goes on past the
+    `try` to the action the check guards.
+
+    ## Why is this bad?
+    The refusal runs only when the check itself succeeds. When the policy service, the
+    lookup or the discovery it relies on raises, the handler drops the error and the code
+    after the `try` does what the check was there to stop (CWE-636). "Check failure is
+    non-fatal" is the fail-open default.
+
+    ## Example
+    ```python
+    try:
+        allowed, reason = await check_policy(credential, operation)
+        if not allowed:
+            return Response(status_code=403)
+    except Exception:
+        pass  # policy check failure is non-fatal
+    return await forward(request)
+    ```
+
+    ## Use instead
+    ```python
+    except Exception:
+        raise
+    ```
+
+    ## Fix safety
+    The fix re-raises from the handler, so a failing check fails the request (a 500, or
+    whatever the framework answers for an error) instead of letting it through. To answer a
+    clearer refusal, return the same response the check returns.
+    """
+
+    code = "FC146"
+    name = "refusal-skipped-on-error"
+    severity = "error"
+    summary = "A broad handler swallows the failure of a check that refuses, and goes on."
+    fix_safety = "The handler re-raises: a failing check fails the request."
+    trigger = ("except",)
+    fallback = True
+
+    def check(self, fn: FunctionInfo, info: ModuleInfo) -> Iterator[Hit]:
+        for node in tries(fn):
+            refusal = _refusal_in(node.body)
+            if refusal is None:
+                continue
+            for handler in node.handlers:
+                if not _broad(handler) or not swallows(handler) or has_continue(handler):
+                    continue
+                if gated_by_fail_open_flag(handler):
+                    continue
+                yield Hit(
+                    node=handler,
+                    message=(
+                        f"`{fn.qualname}` refuses at line {refusal.lineno} only when its "
+                        f"check succeeds: when the check raises, the handler for "
+                        f"{caught(handler)} drops the error and the code after the `try` goes "
+                        "ahead unchecked."
+                    ),
+                    edits=[append_to_handler(handler, "raise")],
+                    key_nodes=[handler, refusal],
+                    region=(node.lineno, handler.end_lineno or handler.lineno),
+                )
+
+
+def _broad(handler: ast.ExceptHandler) -> bool:
+    types = handler_types(handler)
+    return not types or bool(set(types) & BROAD)
+
+
+def _refusal_in(body: list[ast.stmt]) -> ast.stmt | None:
+    """The first refusal an `if` in the block answers with: a deny or client-error response
+    (`Response(status_code=403)`, `Response({"error": ...}, status=409)`) or a deny raise."""
+    for stmt in body:
+        for node in [stmt, *own_nodes(stmt)]:
+            if not isinstance(node, ast.If):
+                continue
+            for inner in node.body:
+                if _refuses(inner):
+                    return inner
+    return None
+
+
+def _refuses(stmt: ast.stmt) -> bool:
+    if isinstance(stmt, ast.Raise) and stmt.exc is not None:
+        return is_deny_raise(stmt.exc)
+    if not isinstance(stmt, ast.Return) or stmt.value is None:
+        return False
+    value = stmt.value
+    if is_deny_response(value) or _error_answer(value):
+        return True
+    if not isinstance(value, ast.Call):
+        return False
+    return _client_error(value) or any(_error_answer(arg) for arg in value.args)
+
+
+def _error_answer(value: ast.expr) -> bool:
+    """`{"error": "name taken", ...}`: an answer, or a page's context, that reports a refusal."""
+    return isinstance(value, ast.Dict) and any(
+        isinstance(k, ast.Constant) and k.value == "error" for k in value.keys
+    )
+
+
+def _client_error(call: ast.Call) -> bool:
+    """A response built with a 4xx status: `Response(..., status=409)`, `HTTP_409_CONFLICT`."""
+    for keyword in call.keywords:
+        if keyword.arg not in ("status", "status_code"):
+            continue
+        value = keyword.value
+        if isinstance(value, ast.Constant) and isinstance(value.value, int):
+            return 400 <= value.value < 500
+        if isinstance(value, ast.Attribute) and value.attr.startswith("HTTP_4"):
+            return True
+    return False
+
+
+RefusalSkippedOnError.INVALID = [
+    Invalid(
+        """\
+async def proxy(request, credential):
+    try:
+        allowed, reason = await check_policy(credential, request.url.path)
+        if not allowed:
+            return Response(content=reason, status_code=403)
+    except Exception:
+        pass  # policy check failure is non-fatal
+    return await forward(request)
+""",
+        line=6,
+        fixed="""\
+async def proxy(request, credential):
+    try:
+        allowed, reason = await check_policy(credential, request.url.path)
+        if not allowed:
+            return Response(content=reason, status_code=403)
+    except Exception:
+        raise  # policy check failure is non-fatal
+    return await forward(request)
+""",
+    ),
+    Invalid(
+        """\
+def create_team(request, slug):
+    try:
+        if slug in discover_reserved_names():
+            return Response({"error": "name taken"}, status=409)
+    except Exception as e:
+        log.debug("reserved-name check failed: %s", e)
+    Team.objects.create(slug=slug, owner=request.user)
+    return Response({"slug": slug}, status=201)
+""",
+        line=5,
+        fixed="""\
+def create_team(request, slug):
+    try:
+        if slug in discover_reserved_names():
+            return Response({"error": "name taken"}, status=409)
+    except Exception as e:
+        log.debug("reserved-name check failed: %s", e)
+        raise
+    Team.objects.create(slug=slug, owner=request.user)
+    return Response({"slug": slug}, status=201)
+""",
+    ),
+]
+
+RefusalSkippedOnError.VALID = [
+    # the handler refuses too
+    """
+async def proxy(request, credential):
+    try:
+        allowed, reason = await check_policy(credential, request.url.path)
+        if not allowed:
+            return Response(content=reason, status_code=403)
+    except Exception:
+        return Response(content="policy unavailable", status_code=503)
+    return await forward(request)
+""",
+    # a narrow handler for an expected miss, not the check's failure
+    """
+def create_team(request, slug):
+    try:
+        if Team.objects.get(slug=slug).locked:
+            return Response({"error": "locked"}, status=423)
+    except Team.DoesNotExist:
+        pass
+    return Response(Team.objects.create(slug=slug).id, status=201)
+""",
+    # nothing in the try refuses: bookkeeping around the action
+    """
+async def proxy(request):
+    try:
+        await metrics.count(request.url.path)
+    except Exception:
+        pass
+    return await forward(request)
+""",
+]
