@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import re
 from collections.abc import Iterator
 
 from failclosed.analyzers.flow import FunctionFlow
@@ -17,6 +18,11 @@ from failclosed.analyzers.semantics import (
     gated_by_fail_open_flag,
 )
 
+# A function's own account that an empty answer passes: "empty means clean".
+EMPTY_MEANS_CLEAN = re.compile(
+    r"(?i)(empty|no (items|entries))( list| result| answer)? (means|=|is|==) "
+    r"(clean|ok|safe|passed|pass|allowed|no (findings|issues|problems|violations|errors))"
+)
 UNKNOWN = object()  # a value the straight-line reading cannot know
 LOG_CALLS = ("log", "logger", "logging", "print", "warn", "console", "_log", "LOG", "LOGGER")
 LOG_METHODS = ("debug", "info", "warning", "warn", "error", "exception", "critical")
@@ -74,7 +80,8 @@ class EmptyOnErrorAnswersAllow(Rule):
     fallback = True  # a path another rule reported is reported once
 
     def check(self, fn: FunctionInfo, info: ModuleInfo) -> Iterator[Hit]:
-        if fn.polarity is None:
+        collects = fn.polarity is None and _answers_problems(fn)
+        if fn.polarity is None and not collects:
             return
         allow = fn.polarity == "allow"
         flow: FunctionFlow | None = None
@@ -87,19 +94,31 @@ class EmptyOnErrorAnswersAllow(Rule):
                     continue
                 flow = flow or FunctionFlow(fn.node)
                 answer = _answer_after(flow, node, emptied)
-                if answer is UNKNOWN or not isinstance(answer, bool) or answer is not allow:
+                if not (_no_problems(answer) if collects else answer is allow):
                     continue
                 names = ", ".join(f"`{name}`" for name in emptied)
                 yield Hit(
                     node=handler,
                     message=(
                         f"`{fn.qualname}` sets {names} empty when {failing_call(node)} raises "
-                        f"{caught(handler)}, and then answers `{answer}` (allowed): a check "
-                        "that cannot read its rules lets everything through."
+                        f"{caught(handler)}, and then answers `{answer!r}` "
+                        f"({'nothing found' if collects else 'allowed'}): a check that "
+                        "cannot read what it checks lets everything through."
                     ),
                     edits=[append_to_handler(handler, "raise")],
                     key_nodes=[handler],
                 )
+
+
+def _answers_problems(fn: FunctionInfo) -> bool:
+    """It answers with the problems it found, so an empty answer passes: by name and type
+    (`find_violations`), or by its own account ("empty means clean")."""
+    doc = ast.get_docstring(fn.node) if not isinstance(fn.node, ast.Module) else None
+    return fn.collects_denials or bool(doc and EMPTY_MEANS_CLEAN.search(doc))
+
+
+def _no_problems(answer: object) -> bool:
+    return isinstance(answer, list | tuple | set | frozenset) and not answer
 
 
 def _emptied(handler: ast.ExceptHandler) -> dict[str, object]:
@@ -320,5 +339,49 @@ def render_theme(name):
     except OSError:
         theme = {}
     return theme.get("dark", True)
+""",
+]
+
+EmptyOnErrorAnswersAllow.INVALID += [
+    # a scanner whose range count fails reads as "nothing to scan": no findings, gate passes
+    Invalid(
+        """\
+def secret_scan(repo, base) -> list[str]:
+    \"\"\"Leaked secrets in the new commits; an empty list means clean.\"\"\"
+    try:
+        new_commits = int(git(repo, "rev-list", "--count", f"{base}..HEAD"))
+    except (GitError, ValueError):
+        new_commits = 0
+    if new_commits == 0:
+        return []
+    return run_scanner(repo, base)
+""",
+        line=5,
+        fixed="""\
+def secret_scan(repo, base) -> list[str]:
+    \"\"\"Leaked secrets in the new commits; an empty list means clean.\"\"\"
+    try:
+        new_commits = int(git(repo, "rev-list", "--count", f"{base}..HEAD"))
+    except (GitError, ValueError):
+        new_commits = 0
+        raise
+    if new_commits == 0:
+        return []
+    return run_scanner(repo, base)
+""",
+    ),
+]
+
+EmptyOnErrorAnswersAllow.VALID += [
+    # a list that is not a verdict: nothing says an empty answer passes anything
+    """
+def recent_tags(repo) -> list[str]:
+    try:
+        count = int(git(repo, "tag", "--list").count("\\n"))
+    except (GitError, ValueError):
+        count = 0
+    if count == 0:
+        return []
+    return git(repo, "tag", "--list").split()
 """,
 ]
