@@ -374,6 +374,14 @@ def exit_code(call: ast.Call) -> int | None:
     return None
 
 
+def exits_with_error(call: ast.Call) -> bool:
+    """`sys.exit(1)`, `SystemExit(2)`, `exit("message")`: a script's "no". `sys.exit()` and
+    `sys.exit(0)` are its go-ahead."""
+    if not (is_exit_call(call) or call_name(call) == "SystemExit") or not call.args:
+        return False
+    return exit_code(call) != 0
+
+
 def exit_status_functions(info: ModuleInfo) -> set[str]:
     """Functions whose result is the exit status: `sys.exit(main())`, `SystemExit(main())`."""
     if "exit_status_functions" not in info.memo:

@@ -6,13 +6,14 @@ import ast
 from collections.abc import Iterator
 
 from failclosed.analyzers.fixes import Edit, ReplaceExpression, ReplaceStatements
-from failclosed.analyzers.flow import LOOPS, FunctionFlow, is_exit_call, returns_in, swallows
+from failclosed.analyzers.flow import LOOPS, FunctionFlow, returns_in, swallows
 from failclosed.analyzers.rules.base import Hit, Invalid, Rule
 from failclosed.analyzers.rules.common import (
     absent_subject,
     append_to_handler,
     caught,
     exit_status_allow,
+    exits_with_error,
     failure_branches,
     negated_isinstance,
     present_name,
@@ -26,7 +27,6 @@ from failclosed.analyzers.semantics import (
     ModuleInfo,
     allow_value,
     body_denies,
-    call_name,
     catches_failures,
     gated_by_fail_open_flag,
     resolve_call,
@@ -364,12 +364,7 @@ def _exits_with_error(stmt: ast.stmt) -> bool:
         if isinstance(stmt, ast.Raise)
         else None
     )
-    if not isinstance(call, ast.Call) or not call.args:
-        return False
-    if not (is_exit_call(call) or call_name(call) == "SystemExit"):
-        return False
-    status = call.args[0]
-    return not (isinstance(status, ast.Constant) and status.value in (0, None, False))
+    return isinstance(call, ast.Call) and exits_with_error(call)
 
 
 STATUS_FIELDS = {"returncode", "status_code", "status", "exit_code"}

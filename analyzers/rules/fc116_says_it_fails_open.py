@@ -14,6 +14,7 @@ from failclosed.analyzers.rules.common import (
     REQUEST_INPUT,
     absent_subject,
     comments_above,
+    exit_code,
     failure_branches,
     negated_isinstance,
     reword_block,
@@ -471,27 +472,15 @@ def _script_lets_through(fn: FunctionInfo, info: ModuleInfo, body: list[ast.stmt
     last = _exit_of(body)
     if not (isinstance(last, ast.Expr) and isinstance(last.value, ast.Call)):
         return False
-    if _exit_status(last.value) != 0:
+    if exit_code(last.value) != 0:
         return False
     doc = ast.get_docstring(info.tree) or ""
     if TOOL_HOOK.search(doc[:2000]) or DECISION_WORD.search(doc[:2000]):
         return True  # the script is a gate by its own account (it may block with JSON)
     return any(
-        isinstance(n, ast.Call) and is_exit_call(n) and (_exit_status(n) or 0) > 0
+        isinstance(n, ast.Call) and is_exit_call(n) and (exit_code(n) or 0) > 0
         for n in ast.walk(info.tree)
     )
-
-
-def _exit_status(call: ast.Call) -> int | None:
-    """0 for `sys.exit()` and `sys.exit(0)`, 2 for `sys.exit(2)`, None when not a number."""
-    if not is_exit_call(call):
-        return None
-    if not call.args:
-        return 0
-    arg = call.args[0]
-    if isinstance(arg, ast.Constant) and type(arg.value) is int:
-        return arg.value
-    return None
 
 
 def _enclosing_function(fn: FunctionInfo, info: ModuleInfo) -> FunctionInfo | None:

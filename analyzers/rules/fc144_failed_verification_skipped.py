@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from failclosed.analyzers.fixes import ReplaceStatements
 from failclosed.analyzers.flow import is_exit_call
 from failclosed.analyzers.rules.base import Hit, Invalid, Rule
-from failclosed.analyzers.rules.common import caught
+from failclosed.analyzers.rules.common import caught, exits_with_error
 from failclosed.analyzers.semantics import (
     FunctionInfo,
     ModuleInfo,
@@ -143,32 +143,25 @@ def _stops_on_other_failures(fn: FunctionInfo, info: ModuleInfo, loop: ast.stmt)
     for n in fn.nodes:
         if isinstance(n, ast.Raise) and n.exc is not None:
             return True
-        if isinstance(n, ast.Call) and (_exits_with_error(n) or call_name(n) in enders):
+        if isinstance(n, ast.Call) and (exits_with_error(n) or call_name(n) in enders):
             return True
     return False
 
 
-def _exits_with_error(call: ast.Call) -> bool:
-    if not is_exit_call(call) or not call.args:
-        return False
-    arg = call.args[0]
-    return not (isinstance(arg, ast.Constant) and arg.value in (0, None))
-
-
 def _never_returning(info: ModuleInfo) -> set[str]:
-    """Module functions annotated `NoReturn`/`Never` (`def die(msg) -> NoReturn`)."""
-    return {
-        node.name
-        for node in info.tree.body
-        if isinstance(node, ast.FunctionDef)
-        and node.returns is not None
-        and ast.unparse(node.returns).rsplit(".", 1)[-1] in ("NoReturn", "Never")
-        and any(isinstance(n, ast.Raise) or _exit(n) for n in own_nodes(node))
-    }
-
-
-def _exit(node: ast.AST) -> bool:
-    return isinstance(node, ast.Call) and is_exit_call(node)
+    """Module functions annotated `NoReturn`/`Never` (`def die(msg) -> NoReturn`), found
+    once per module."""
+    key = "fc144:never_returning"
+    if key not in info.memo:
+        info.memo[key] = {
+            node.name
+            for node in info.tree.body
+            if isinstance(node, ast.FunctionDef)
+            and node.returns is not None
+            and ast.unparse(node.returns).rsplit(".", 1)[-1] in ("NoReturn", "Never")
+            and any(isinstance(n, ast.Raise) or is_exit_call(n) for n in own_nodes(node))
+        }
+    return info.memo[key]  # type: ignore[return-value]
 
 
 FailedVerificationSkipped.INVALID = [
