@@ -487,6 +487,18 @@ def is_empty_collection(value: ast.expr | None) -> bool:
     )
 
 
+def emptied_name(stmt: ast.stmt, none_too: bool = False) -> str | None:
+    """`name = []` (or `{}`, `set()`; with `none_too` also `name = None`): the name a
+    statement empties."""
+    if not isinstance(stmt, ast.Assign) or len(stmt.targets) != 1:
+        return None
+    target, value = stmt.targets[0], stmt.value
+    empty = is_empty_collection(value) or (
+        none_too and isinstance(value, ast.Constant) and value.value is None
+    )
+    return target.id if isinstance(target, ast.Name) and empty else None
+
+
 def assigns(statements: list[ast.stmt], name: str) -> bool:
     """Some `name = ...` in the statements (nested blocks included): they set `name`."""
     return any(

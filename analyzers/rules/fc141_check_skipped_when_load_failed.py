@@ -7,7 +7,11 @@ from collections.abc import Iterator
 
 from failclosed.analyzers.fixes import KEEP, ReplaceStatements
 from failclosed.analyzers.rules.base import Hit, Invalid, Rule
-from failclosed.analyzers.rules.common import caught, is_empty_collection, refuses_somewhere
+from failclosed.analyzers.rules.common import (
+    caught,
+    emptied_name,
+    refuses_somewhere,
+)
 from failclosed.analyzers.semantics import (
     FunctionInfo,
     ModuleInfo,
@@ -145,7 +149,7 @@ def _failure_markers(info: ModuleInfo) -> dict[str, tuple[ast.ExceptHandler, ast
                     if not catches_failures(handler, node):
                         continue
                     for stmt in handler.body:
-                        name = _emptied(stmt)
+                        name = emptied_name(stmt, none_too=True)
                         if name is not None and name in declared and isinstance(stmt, ast.Assign):
                             markers.setdefault(name, (handler, stmt, owner))
         info.memo[key] = markers
@@ -185,16 +189,6 @@ def _scopes_with_handlers(info: ModuleInfo) -> Iterator[tuple[str, ast.AST]]:
 
 def _globals(scope: ast.AST) -> set[str]:
     return {name for n in own_nodes(scope) if isinstance(n, ast.Global) for name in n.names}
-
-
-def _emptied(stmt: ast.stmt) -> str | None:
-    """`NAME = None` (or `[]`, `{}`): the name of what the handler empties."""
-    if not isinstance(stmt, ast.Assign) or len(stmt.targets) != 1:
-        return None
-    target = stmt.targets[0]
-    value = stmt.value
-    empty = (isinstance(value, ast.Constant) and value.value is None) or is_empty_collection(value)
-    return target.id if isinstance(target, ast.Name) and empty else None
 
 
 def _present_global(test: ast.expr) -> str | None:

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 from failclosed.analyzers.fixes import ReplaceStatements
 from failclosed.analyzers.rules.base import Hit, Invalid, Rule
-from failclosed.analyzers.rules.common import caught, is_empty_collection, unawaited
+from failclosed.analyzers.rules.common import caught, emptied_name, is_empty_collection, unawaited
 from failclosed.analyzers.semantics import FunctionInfo, ModuleInfo, call_name, catches_failures
 
 # What a detector is asked: `recognizer.analyze(text)`, `scanner.scan(blob)`, `detect_pii(x)`.
@@ -74,7 +74,7 @@ class FailedDetectorFindsNothing(Rule):
                 if not catches_failures(handler, node) or _records_the_error(handler):
                     continue
                 for stmt in handler.body:
-                    name = _emptied(stmt)
+                    name = emptied_name(stmt)
                     if name is None or name not in detected:
                         continue
                     yield Hit(
@@ -151,17 +151,6 @@ def _records_the_error(handler: ast.ExceptHandler) -> bool:
         ):
             return True
     return False
-
-
-def _emptied(stmt: ast.stmt) -> str | None:
-    if (
-        isinstance(stmt, ast.Assign)
-        and len(stmt.targets) == 1
-        and isinstance(stmt.targets[0], ast.Name)
-        and is_empty_collection(stmt.value)
-    ):
-        return stmt.targets[0].id
-    return None
 
 
 FailedDetectorFindsNothing.VALID = [
