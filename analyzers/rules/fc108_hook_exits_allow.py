@@ -83,7 +83,7 @@ class HookExitsAllow(Rule):
     summary = "A gate script exits 0 or prints an allow answer when it fails."
     fix_safety = "Exits with the script's own deny status, or prints the deny verdict."
     trigger = ("exit(", "return 0", '"deny"', "'deny'", '"block"', "'block'")
-    file_trigger = re.compile(r"exit\(|SystemExit|[\"'](deny|block)[\"']")
+    file_words = ("exit(", "SystemExit", '"deny"', "'deny'", '"block"', "'block'")
 
     def check(self, fn: FunctionInfo, info: ModuleInfo) -> Iterator[Hit]:
         returns_status = fn.node.name in exit_status_functions(info)
