@@ -109,8 +109,8 @@ class SaysItFailsOpen(Rule):
     fix_safety = "Only the failure path changes: deny value, deny exit status, or raise."
     fallback = True
     trigger = ("allow", "Allow", "ALLOW", "open", "Open", "OPEN", "permissive", "approv",
-               "Approv", "APPROV", "grant", "accept", "through", "skip", "proceed", "permit",
-               "let ", "letting", "treat", "block", "ignored", "bypass", "no-op",
+               "Approv", "APPROV", "grant", "accept", "through", "skip", "Skip", "proceed",
+               "permit", "let ", "letting", "treat", "block", "ignored", "bypass", "no-op",
                "noop", "back to")  # fmt: skip
 
     def check(self, fn: FunctionInfo, info: ModuleInfo) -> Iterator[Hit]:
@@ -233,12 +233,16 @@ def _open_branch(body: list[ast.stmt], fn: FunctionInfo, info: ModuleInfo) -> li
 
 # A branch's own log line saying it runs because something failed.
 FAILURE_SAID = re.compile(
-    r"(?i)\b(unavailable|unreachable|failed|failure|timed out|time(d)?out|is down|errored)\b"
+    r"(?i)\b(unavailable|unreachable|failed|failure|timed out|time(d)?out|is down|errored"
+    r"|could not|unable to)\b"
 )
 
 
 def _says_it_failed(info: ModuleInfo, stmt: ast.If) -> bool:
-    """The branch's own strings say a service failed: it is the failure path."""
+    """The branch's own strings say a service failed, or its test looks for a failure in a
+    tool's output (`"Failed to install" in text`): it is the failure path."""
+    if any(_failure_in_output(part) for part in _parts(stmt.test)):
+        return True
     end = stmt.body[-1].end_lineno or stmt.body[-1].lineno
     source = "".join(info.lines[stmt.body[0].lineno - 1 : end])
     if not FAILURE_SAID.search(source):
@@ -250,6 +254,22 @@ def _says_it_failed(info: ModuleInfo, stmt: ast.If) -> bool:
         if isinstance(n, ast.Constant) and isinstance(n.value, str)
     )
     return FAILURE_SAID.search(said) is not None
+
+
+def _parts(test: ast.expr) -> list[ast.expr]:
+    return test.values if isinstance(test, ast.BoolOp) else [test]
+
+
+def _failure_in_output(test: ast.expr) -> bool:
+    """`"ResolutionImpossible" in output`, `"Failed to install" in text`."""
+    return (
+        isinstance(test, ast.Compare)
+        and len(test.ops) == 1
+        and isinstance(test.ops[0], ast.In)
+        and isinstance(test.left, ast.Constant)
+        and isinstance(test.left.value, str)
+        and FAILURE_SAID.search(test.left.value) is not None
+    )
 
 
 def _import_failed(test: ast.expr, info: ModuleInfo) -> bool:
@@ -465,9 +485,10 @@ def _decides(fn: FunctionInfo, info: ModuleInfo, text: str, handler: bool) -> bo
 
 
 def _script_lets_through(fn: FunctionInfo, info: ModuleInfo, body: list[ast.stmt]) -> bool:
-    """Module-level code of a script that blocks with a non-zero exit status elsewhere
-    (a hook: `sys.exit(2)` blocks) ends this path with `sys.exit(0)`: it lets it through."""
-    if fn.qualname != "<module>":
+    """A script's own code (module level, or the function its `__main__` block runs) that
+    blocks with a non-zero exit status elsewhere (a hook: `sys.exit(2)` blocks, a CI gate:
+    `sys.exit(1)`) ends this path with `sys.exit(0)`: it lets it through."""
+    if fn.qualname != "<module>" and fn.qualname not in _script_entries(info):
         return False
     last = _exit_of(body)
     if not (isinstance(last, ast.Expr) and isinstance(last.value, ast.Call)):
@@ -481,6 +502,17 @@ def _script_lets_through(fn: FunctionInfo, info: ModuleInfo, body: list[ast.stmt
         isinstance(n, ast.Call) and is_exit_call(n) and (exit_code(n) or 0) > 0
         for n in ast.walk(info.tree)
     )
+
+
+def _script_entries(info: ModuleInfo) -> set[str]:
+    """Names of the functions `if __name__ == "__main__":` calls: the script's own code."""
+    found: set[str] = set()
+    for stmt in info.tree.body:
+        if isinstance(stmt, ast.If) and "__main__" in ast.unparse(stmt.test):
+            found.update(
+                call_name(n) for s in stmt.body for n in ast.walk(s) if isinstance(n, ast.Call)
+            )
+    return found
 
 
 def _enclosing_function(fn: FunctionInfo, info: ModuleInfo) -> FunctionInfo | None:
@@ -1318,5 +1350,65 @@ try:
 except ImportError:
     print("markdown missing, letting the plain text through", file=sys.stderr)
     sys.exit(0)
+""",
+]
+
+SaysItFailsOpen.INVALID += [
+    # a CI gate's `main()` (its `__main__` block runs it) looks for the tool's failure in
+    # its output and says it skips the check: it exits 0 where it exits 1 on findings
+    Invalid(
+        """\
+def main() -> None:
+    report = sys.stdin.read()
+    if "Failed to resolve" in report:
+        print("dependencies did not resolve: skipping the vulnerability check")
+        sys.exit(0)
+    findings = FINDING.findall(report)
+    if findings:
+        print("\\n".join(findings))
+        sys.exit(1)
+    print("no known vulnerabilities")
+
+
+if __name__ == "__main__":
+    main()
+""",
+        line=5,
+        fixed="""\
+def main() -> None:
+    report = sys.stdin.read()
+    if "Failed to resolve" in report:
+        print("dependencies did not resolve: denying")
+        sys.exit(2)
+    findings = FINDING.findall(report)
+    if findings:
+        print("\\n".join(findings))
+        sys.exit(1)
+    print("no known vulnerabilities")
+
+
+if __name__ == "__main__":
+    main()
+""",
+    ),
+]
+
+SaysItFailsOpen.VALID += [
+    # the same gate refusing when the tool failed
+    """\
+def main() -> None:
+    report = sys.stdin.read()
+    if "Failed to resolve" in report:
+        print("dependencies did not resolve: the vulnerability check cannot run")
+        sys.exit(2)
+    findings = FINDING.findall(report)
+    if findings:
+        print("\\n".join(findings))
+        sys.exit(1)
+    print("no known vulnerabilities")
+
+
+if __name__ == "__main__":
+    main()
 """,
 ]

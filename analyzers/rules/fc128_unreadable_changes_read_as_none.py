@@ -29,6 +29,18 @@ REFUSES = re.compile(
     r"(?m)\breturn 2\b|\bexit\(2\)|[\"'](deny|block)[\"']|\bsys\.exit\(1\)"
     r"|\bExit\(code=(?!0\b)\w+"
 )
+# A script whose `main()` answers its exit status (`sys.exit(main())`) refuses by returning
+# a non-zero status from it, as pre-commit hooks and CI steps do.
+EXITS_WITH_MAIN = re.compile(r"\b(sys\.exit|SystemExit|exit)\(\s*main\(")
+RETURNS_FAILURE = re.compile(r"(?m)^\s+return [1-9]\d*\b")
+
+
+def can_refuse(source: str) -> bool:
+    """The module has a way to say no: exit status 2, a "deny" decision, `sys.exit(1)`, or a
+    `main()` whose non-zero return is the exit status."""
+    if REFUSES.search(source):
+        return True
+    return bool(EXITS_WITH_MAIN.search(source) and RETURNS_FAILURE.search(source))
 
 
 class UnreadableChangesReadAsNone(Rule):
@@ -112,7 +124,7 @@ def _refusal(fn: FunctionInfo, exit_: ast.Return) -> str:
 def _failure_read_as_empty(fn: FunctionInfo, info: ModuleInfo) -> Iterator[Hit]:
     """`if result.returncode == 0 and result.stdout.strip(): <check> else: exit 0`: a
     failing command takes the same branch as "nothing changed"."""
-    if not REFUSES.search(info.source):
+    if not can_refuse(info.source):
         return
     refused = {
         ast.unparse(node.test.left if isinstance(node.test, ast.Compare) else node.test)
@@ -222,23 +234,54 @@ def _empty(value: ast.expr) -> bool:
 
 
 def _returns_output(fn: FunctionInfo) -> bool:
-    """On success the helper returns what the command printed: `result.stdout.splitlines()`."""
+    """On success the helper returns what the command printed: `result.stdout.splitlines()`,
+    or a list it filled from that (`paths.extend(... result.stdout.splitlines() ...)`)."""
+    filled = _filled_from_output(fn)
     return any(
         isinstance(node, ast.Return)
         and node.value is not None
         and not _empty(node.value)
         and any(
-            (isinstance(n, ast.Attribute) and n.attr in ("stdout", "output"))
-            or call_name(n) in ("splitlines", "split")
+            _reads_output(n) or (isinstance(n, ast.Name) and n.id in filled)
             for n in ast.walk(node.value)
         )
         for node in fn.nodes
     )
 
 
+def _reads_output(node: ast.AST) -> bool:
+    return (isinstance(node, ast.Attribute) and node.attr in ("stdout", "output")) or (
+        isinstance(node, ast.Call) and call_name(node) in ("splitlines", "split")
+    )
+
+
+def _filled_from_output(fn: FunctionInfo) -> set[str]:
+    """Names assigned, extended or appended to from a command's output."""
+    filled: set[str] = set()
+    for node in fn.nodes:
+        target: ast.expr | None = None
+        value: ast.AST | None = None
+        if isinstance(node, ast.Assign | ast.AugAssign | ast.AnnAssign) and node.value:
+            target = node.targets[0] if isinstance(node, ast.Assign) else node.target
+            value = node.value
+        elif (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Attribute)
+            and node.func.attr in ("extend", "append", "update", "add")
+        ):
+            target, value = node.func.value, node
+        if (
+            isinstance(target, ast.Name)
+            and value is not None
+            and any(_reads_output(n) for n in ast.walk(value))
+        ):
+            filled.add(target.id)
+    return filled
+
+
 def _gate_uses(fn: FunctionInfo, info: ModuleInfo) -> bool:
     """The module can refuse, and another function of it calls the helper."""
-    if not REFUSES.search(info.source):
+    if not can_refuse(info.source):
         return False
     name = fn.node.name
     for other in functions_by_qualname(info).values():
@@ -392,4 +435,87 @@ def main(hook_input):
     return None
 """,
     ),
+]
+
+UnreadableChangesReadAsNone.INVALID += [
+    # a pre-commit hook: `main()`'s non-zero return is the exit status that blocks, and a
+    # failing `git diff` reads as "nothing changed"
+    Invalid(
+        """\
+def changed_paths(base, head):
+    paths = []
+    try:
+        result = subprocess.run(
+            ["git", "diff", "--name-only", f"{base}...{head}"],
+            capture_output=True, text=True, check=True,
+        )
+        paths.extend(line for line in result.stdout.splitlines() if line.strip())
+    except subprocess.CalledProcessError:
+        return []
+    return sorted(set(paths))
+
+
+def main():
+    paths = changed_paths(os.environ["FROM_REF"], os.environ["TO_REF"])
+    if not paths:
+        return 0
+    return 1 if scan(paths) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
+""",
+        line=10,
+        fixed="""\
+def changed_paths(base, head):
+    paths = []
+    try:
+        result = subprocess.run(
+            ["git", "diff", "--name-only", f"{base}...{head}"],
+            capture_output=True, text=True, check=True,
+        )
+        paths.extend(line for line in result.stdout.splitlines() if line.strip())
+    except subprocess.CalledProcessError:
+        raise
+    return sorted(set(paths))
+
+
+def main():
+    paths = changed_paths(os.environ["FROM_REF"], os.environ["TO_REF"])
+    if not paths:
+        return 0
+    return 1 if scan(paths) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
+""",
+    ),
+]
+
+UnreadableChangesReadAsNone.VALID += [
+    # the same helper in a script that only lists the paths: nothing here refuses
+    """\
+def changed_paths(base, head):
+    paths = []
+    try:
+        result = subprocess.run(
+            ["git", "diff", "--name-only", f"{base}...{head}"],
+            capture_output=True, text=True, check=True,
+        )
+        paths.extend(line for line in result.stdout.splitlines() if line.strip())
+    except subprocess.CalledProcessError:
+        return []
+    return sorted(set(paths))
+
+
+def main():
+    for path in changed_paths(os.environ["FROM_REF"], os.environ["TO_REF"]):
+        print(path)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
+""",
 ]
