@@ -35,6 +35,8 @@ def test_invalid_code_is_flagged_and_fixed(rule: type[Rule], case: Invalid) -> N
     found = findings_of(rule, case.code)
     assert [f.line for f in found] == [case.line], [f.message for f in found]
     finding = found[0]
+    if case.expected_message is not None:
+        assert finding.message == case.expected_message
     if case.fixed is None:
         assert finding.fix is None
     else:
