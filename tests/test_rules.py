@@ -45,6 +45,12 @@ def test_invalid_code_is_flagged_and_fixed(rule: type[Rule], case: Invalid) -> N
 
 
 @pytest.mark.parametrize("rule", all_rules(), ids=lambda r: r.code)
+def test_every_invalid_example_pins_its_message(rule: type[Rule]) -> None:
+    unpinned = [i for i, case in enumerate(rule.INVALID) if case.expected_message is None]
+    assert unpinned == [], f"{rule.code} INVALID examples {unpinned} set no expected_message"
+
+
+@pytest.mark.parametrize("rule", all_rules(), ids=lambda r: r.code)
 def test_rule_is_documented(rule: type[Rule]) -> None:
     docs = rule.docs()
     for heading in ("## What it does", "## Why is this bad?", "## Example", "## Fix safety"):
