@@ -35,11 +35,19 @@ def test_invalid_code_is_flagged_and_fixed(rule: type[Rule], case: Invalid) -> N
     found = findings_of(rule, case.code)
     assert [f.line for f in found] == [case.line], [f.message for f in found]
     finding = found[0]
+    if case.expected_message is not None:
+        assert finding.message == case.expected_message
     if case.fixed is None:
         assert finding.fix is None
     else:
         assert finding.fix is not None, "expected a verified fix"
         assert finding.fix.apply(case.code) == case.fixed
+
+
+@pytest.mark.parametrize("rule", all_rules(), ids=lambda r: r.code)
+def test_every_invalid_example_pins_its_message(rule: type[Rule]) -> None:
+    unpinned = [i for i, case in enumerate(rule.INVALID) if case.expected_message is None]
+    assert unpinned == [], f"{rule.code} INVALID examples {unpinned} set no expected_message"
 
 
 @pytest.mark.parametrize("rule", all_rules(), ids=lambda r: r.code)

@@ -22,11 +22,13 @@ from failclosed.analyzers.semantics import FunctionInfo, ModuleInfo
 
 @dataclass(frozen=True)
 class Invalid:
-    """Code the rule must flag: the finding's first line and, if fixable, the fixed code."""
+    """Code the rule must flag: the finding's first line, its message exactly as the user
+    reads it, and, if fixable, the fixed code."""
 
     code: str
     line: int
     fixed: str | None = None
+    expected_message: str | None = None
 
 
 @dataclass

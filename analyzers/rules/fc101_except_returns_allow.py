@@ -876,6 +876,10 @@ def scan_with_escalation(self, body):
         return ActionResult(action="deny", reason="not JSON"), None
     return self._scan(payload), self._escalation(payload)
 """,
+        expected_message=(
+            "`scan_with_escalation` returns `action='allow'` (allow) when `json.loads()` "
+            "raises `ValueError`, so a failing permission check grants access."
+        ),
     ),
     # validation failed, and the lenient path - the default - answers "valid"
     Invalid(
@@ -912,6 +916,10 @@ def safe_parse(content, model_class, strict=False):
         except Exception as e2:
             return ValidationResult(is_valid=False, errors=[str(e2)])
 """,
+        expected_message=(
+            "`safe_parse` returns `is_valid=True` (allow) when `model_class.model_validate()` "
+            "raises `ValidationError`, so a failing permission check grants access."
+        ),
     ),
     # a hook's verdict set to allow on error skips the exit status that blocks
     Invalid(
@@ -940,6 +948,10 @@ def main():
         sys.exit(2)
     sys.exit(0)
 """,
+        expected_message=(
+            "`main` sets `decision = 'allow'` when `evaluate()` raises any error, so the "
+            "denial at line 7 never runs: a failing check grants access."
+        ),
     ),
     # what True means comes from the caller: `if call_id and _gate(call_id): <blocked>`
     Invalid(
@@ -970,6 +982,10 @@ def invoke(tool, call_id, args):
         return _blocked_response(call_id)
     return tool.run(args)
 """,
+        expected_message=(
+            "`_gate` returns `False` (allow) when `verdicts.wait()` raises any error, so a "
+            "failing permission check grants access."
+        ),
     ),
     # `True or ...` is True whatever follows; the fix replaces the whole expression
     Invalid(
@@ -988,6 +1004,10 @@ def can_edit(user, doc) -> bool:
     except AclError:
         return False
 """,
+        expected_message=(
+            "`can_edit` returns `True or 'x'` (allow) when `acl.check()` raises `AclError`, "
+            "so a failing permission check grants access."
+        ),
     ),
     # a hook that cannot be launched hands back the gate's "pass" verdict
     Invalid(
@@ -1010,6 +1030,10 @@ def run(self, hook_path, payload):
         return HookResult(decision="block", output="")
     return HookResult(decision=parse(proc.stdout), output=proc.stdout)
 """,
+        expected_message=(
+            "`run` returns `decision='pass'` (allow) when `subprocess.run()` raises "
+            "`OSError`, so a failing permission check grants access."
+        ),
     ),
     # a neutral name, but its own branches say which answer is "no"
     Invalid(
@@ -1034,6 +1058,10 @@ def export_for(user, report) -> bool:
         return False
     return True
 """,
+        expected_message=(
+            "`export_for` returns `True` (allow) when `tokens.lookup()` raises "
+            "`TokenStoreError`, so a failing permission check grants access."
+        ),
     ),
     # a verdict dict whose key says which way it points
     Invalid(
@@ -1058,6 +1086,10 @@ def validate_command(command):
     except Exception as e:
         return {"should_block": True, "error": str(e)}
 """,
+        expected_message=(
+            "`validate_command` returns `should_block=False` (allow) when `re.search()` "
+            "raises any error, so a failing permission check grants access."
+        ),
     ),
     # a verdict flag set on error skips the denial that tests it
     Invalid(
@@ -1084,6 +1116,10 @@ async def wrapper(request, *args, **kwargs):
         return HttpResponseTooManyRequests("slow down")
     return await view(request, *args, **kwargs)
 """,
+        expected_message=(
+            "`wrapper` sets `allowed = True` when `backend.check_rate_limit()` raises any "
+            "error, so the denial at line 7 never runs: a failing check grants access."
+        ),
     ),
     # a validator answering (ok, reason): its shape says which way True points
     Invalid(
@@ -1116,6 +1152,10 @@ def resolve_and_validate_url(url):
         return False, "private address", []
     return True, None, ips
 """,
+        expected_message=(
+            "`resolve_and_validate_url` returns `True` (allow) when `socket.getaddrinfo()` "
+            "raises `gaierror`, so a failing permission check grants access."
+        ),
     ),
     # no decisive name, but it asks an ACL and answers yes or no
     Invalid(
@@ -1138,6 +1178,10 @@ def can_export(user, report) -> bool:
         return False
     return report.owner == user
 """,
+        expected_message=(
+            "`can_export` returns `True` (allow) when `acl.has_role()` raises `AclError`, so "
+            "a failing permission check grants access."
+        ),
     ),
     # a security scan that cannot read its input reports "no findings": all clear
     Invalid(
@@ -1158,6 +1202,10 @@ def secret_findings(text: str) -> list[str]:
         raise
     return [f.rule for f in report.findings]
 """,
+        expected_message=(
+            "`secret_findings` returns `[]` (allow) when `scanner.scan()` raises "
+            "`ScannerError`, so a failing permission check grants access."
+        ),
     ),
     Invalid(
         """\
@@ -1170,6 +1218,10 @@ def has_permission(user, action):
 """,
         line=6,
         fixed=EXAMPLE_FIXED,
+        expected_message=(
+            "`has_permission` returns `True` (allow) when `client.check()` raises any error, "
+            "so a failing permission check grants access."
+        ),
     ),
     # deny polarity: False on error means "not limited"
     Invalid(
@@ -1188,6 +1240,10 @@ def is_rate_limited(key):
     except (ConnectionError, TimeoutError):
         return True  # redis down: denying
 """,
+        expected_message=(
+            "`is_rate_limited` returns `False` (allow) when `redis.incr()` raises "
+            "`ConnectionError` or `TimeoutError`, so a failing permission check grants access."
+        ),
     ),
     # enum member, with the DENY member known in the module
     Invalid(
@@ -1214,6 +1270,10 @@ async def evaluate(self, request):
     except asyncio.TimeoutError:
         return Decision.DENY
 """,
+        expected_message=(
+            "`evaluate` returns `Decision.ALLOW` (allow) when `self.engine.decide()` raises "
+            "`TimeoutError`, so a failing permission check grants access."
+        ),
     ),
     # result object keyword
     Invalid(
@@ -1232,6 +1292,10 @@ def authorize(principal, resource):
     except requests.RequestException:
         return AuthzResult(allowed=False, reason="opa unreachable")
 """,
+        expected_message=(
+            "`authorize` returns `allowed=True` (allow) when `opa.query()` raises "
+            "`RequestException`, so a failing permission check grants access."
+        ),
     ),
     # assigned, then returned after the try
     Invalid(
@@ -1252,6 +1316,10 @@ def check_access(user, doc):
         ok = False
     return ok
 """,
+        expected_message=(
+            "`check_access` sets `ok = True` when `acl.lookup()` raises `DatabaseError` and "
+            "returns it, so a failing permission check grants access."
+        ),
     ),
     # a confirmation prompt that says yes when stdin is closed
     Invalid(
@@ -1272,6 +1340,10 @@ def confirm_execution(command):
         return False
     return answer.lower() == "y"
 """,
+        expected_message=(
+            "`confirm_execution` returns `True` (allow) when the check raises `EOFError`, so "
+            "a failing permission check grants access."
+        ),
     ),
     # a non-permission name, but the code says it auto-allows
     Invalid(
@@ -1292,6 +1364,10 @@ async def _handle(self, tool, args):
         log.warning("ask failed, denying")
         return False
 """,
+        expected_message=(
+            "`_handle` returns `True` (allow) when `self.conn.ask()` raises any error, so a "
+            "failing permission check grants access."
+        ),
     ),
     # a guard that denies by raising lets the request through on error
     Invalid(
@@ -1316,6 +1392,10 @@ async def require_user(request: Request):
     except Exception:
         raise
 """,
+        expected_message=(
+            "Guard `require_user` returns normally when `verify_token()` raises any error, so "
+            "the request goes through unchecked; raise instead."
+        ),
     ),
     # on error the verdict is worked out again from a weaker source than the check
     Invalid(
@@ -1342,6 +1422,11 @@ def run_report(org, report):
         raise PermissionError("reports are not on your plan")
     return build(report)
 """,
+        expected_message=(
+            "`run_report` works `denied` out again from `not org.is_paying` when "
+            "`entitlements.check()` raises any error, so the denial at line 7 follows a "
+            "weaker answer than the check that failed."
+        ),
     ),
     # the name's state word says which answer is yes: `allowed`
     Invalid(
@@ -1362,6 +1447,10 @@ def tool_is_allowed(tool, session):
         return False
     return tool in policy.allowed_tools
 """,
+        expected_message=(
+            "`tool_is_allowed` returns `True` (allow) when `load_policy()` raises "
+            "`PolicyError`, so a failing permission check grants access."
+        ),
     ),
     Invalid(
         """\
@@ -1383,6 +1472,10 @@ def scan_upload(path) -> bool:
         return False
     return result[path][0] == "OK"
 """,
+        expected_message=(
+            "`scan_upload` returns `True` (allow) when `clamd.scan()` raises "
+            "`ConnectionError`, so a failing permission check grants access."
+        ),
     ),
     # the handler fills in the answer the function returns an entry of
     Invalid(
@@ -1403,6 +1496,11 @@ async def authorize_tool_call(tool_name, user):
         decision = {"result": False}
     return decision["result"]
 """,
+        expected_message=(
+            "`authorize_tool_call` sets `decision['result']` to `True` when `opa.query()` "
+            "raises `TimeoutError` and returns it, so a failing permission check grants "
+            "access."
+        ),
     ),
     # a wrapper that relays another check's answer, and answers yes when asking fails
     Invalid(
@@ -1425,6 +1523,10 @@ def _session_trusted() -> bool:
     except Exception:
         return False
 """,
+        expected_message=(
+            "`_session_trusted` returns `True` (allow) when `trust_accepted()` raises any "
+            "error, so a failing permission check grants access."
+        ),
     ),
 ]
 
@@ -1460,6 +1562,11 @@ def _compile_policies(folder):
         log.error("opa check timed out")
         return False
 """,
+        expected_message=(
+            "`_compile_policies` returns `True` (passed) when `subprocess.run()` raises "
+            "`FileNotFoundError`, while its other failures answer `False`: a check that "
+            "cannot run passes."
+        ),
     ),
 ]
 

@@ -726,6 +726,10 @@ def is_safe_url(url):
         return False, ''
     return True, ""
 """,
+        expected_message=(
+            "`is_safe_url` swallows `gaierror` from `socket.getaddrinfo()` and goes on to "
+            "return `True` (allow), so a failing permission check grants access."
+        ),
     ),
     # the try can answer "no" itself; when it cannot finish, the function answers yes
     Invalid(
@@ -750,6 +754,10 @@ def is_safe_host(hostname: str) -> bool:
         return False
     return True
 """,
+        expected_message=(
+            "`is_safe_host` swallows `gaierror` from `socket.getaddrinfo()` and goes on to "
+            "return `True` (allow), so a failing permission check grants access."
+        ),
     ),
     Invalid(
         """\
@@ -772,6 +780,10 @@ def can_access(user, doc):
         return False
     return True
 """,
+        expected_message=(
+            "`can_access` swallows `AclUnavailable` from `acl.is_denied()` and goes on to "
+            "return `True` (allow), so a failing permission check grants access."
+        ),
     ),
     # a verdict that starts as allow; the loop skips failing policies
     Invalid(
@@ -806,6 +818,10 @@ def evaluate(request, policies):
             return Verdict.DENY
     return verdict
 """,
+        expected_message=(
+            "`evaluate` swallows any error from `policy.permits()` and goes on to return "
+            "`verdict` (allow), so a failing permission check grants access."
+        ),
     ),
     # deny polarity: "not banned" after the lookup failed
     Invalid(
@@ -828,6 +844,10 @@ def is_banned(user_id):
         return True
     return False
 """,
+        expected_message=(
+            "`is_banned` swallows `ConnectionError` from `redis.sismember()` and goes on to "
+            "return `False` (allow), so a failing permission check grants access."
+        ),
     ),
     # a Flask before_request guard (it answers 401 itself) swallows the check's error
     Invalid(
@@ -852,6 +872,10 @@ def require_login():
     except UserStoreError:
         raise
 """,
+        expected_message=(
+            "Guard `require_login` swallows `UserStoreError` from `users.load_session_user()` "
+            "and returns normally, so the request goes through unchecked; raise instead."
+        ),
     ),
     # a guard swallows the verification error and falls off its end
     Invalid(
@@ -877,6 +901,10 @@ def require_api_key(request):
         log.warning("key check failed: %s", exc)
         raise
 """,
+        expected_message=(
+            "Guard `require_api_key` swallows any error from `keystore.verify()` and returns "
+            "normally, so the request goes through unchecked; raise instead."
+        ),
     ),
     # the deny exception itself is caught and ignored
     Invalid(
@@ -897,6 +925,10 @@ def delete_project(request, project):
         raise
     project.delete()
 """,
+        expected_message=(
+            "`delete_project` catches `PermissionDenied` from `check_object_permissions()` "
+            "and ignores it, so the denied action goes ahead."
+        ),
     ),
     # ... or suppressed
     Invalid(
@@ -912,6 +944,10 @@ def publish(request, post):
     policy.enforce(request.user, "publish", post)
     post.publish()
 """,
+        expected_message=(
+            "`publish` suppresses `PermissionDenied`, so a denied check is ignored and the "
+            "action goes ahead."
+        ),
     ),
     # the per-user check errors; the legacy check below it lets the request in
     Invalid(
@@ -938,6 +974,11 @@ def check_auth(handler, request) -> bool:
         return True
     return verify_legacy_cookie(request)
 """,
+        expected_message=(
+            "`check_auth` swallows any error instead of returning the answer of "
+            "`user_auth.check()`, and falls through to the checks below it, which can return "
+            "`True` (allow) at line 8: a failing check hands the decision to a weaker one."
+        ),
     ),
     # the broad handler swallows the denial its own try raised
     Invalid(
@@ -962,6 +1003,11 @@ def use_capability_service(feature, org_id) -> bool:
     except Exception:
         raise
 """,
+        expected_message=(
+            "`use_capability_service` catches any error around `raise "
+            "CapabilityDenied(feature)` at line 5, so the denial it raises itself is "
+            "swallowed and the function answers as if the check had passed."
+        ),
     ),
 ]
 

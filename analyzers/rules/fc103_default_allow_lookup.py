@@ -339,6 +339,10 @@ def run_hook(self, payload):
     decision = self._extract_decision(proc.stdout) or "block"
     return HookResult(decision=decision, output=proc.stdout)
 """,
+        expected_message=(
+            "`run_hook` sets `decision` to `'pass'` when the answer it read is missing, so an "
+            "error or malformed reply is taken as allowed."
+        ),
     ),
     Invalid(
         """\
@@ -352,6 +356,10 @@ def review(client, call):
     reply = client.post("/review", json=call).json()
     return Review(verdict=reply.get("verdict") or "BLOCKED")
 """,
+        expected_message=(
+            "`review` sets `verdict` to `'APPROVED'` when the answer it read is missing, so "
+            "an error or malformed reply is taken as allowed."
+        ),
     ),
     # a classifier's "attack found" field: a missing field reads as "no attack"
     Invalid(
@@ -370,6 +378,10 @@ def analyse_prompt(response):
     threat_found = any(d.get("threatDetected", True) for d in scans)
     return {"threat_found": threat_found}
 """,
+        expected_message=(
+            "`analyse_prompt` reads `threatDetected` with default `False`, so an answer "
+            "missing that field (an error or malformed reply) is taken as allowed."
+        ),
     ),
     Invalid(
         """\
@@ -383,6 +395,10 @@ def moderate(result):
     if result.get("is_malicious", True):
         raise Blocked()
 """,
+        expected_message=(
+            "`moderate` reads `is_malicious` with default `False`, so an answer missing that "
+            "field (an error or malformed reply) is taken as allowed."
+        ),
     ),
     # a verdict enum spelt as a string
     Invalid(
@@ -403,6 +419,10 @@ async def evaluate(client, event):
         verdict = reply.json().get("result", "VERDICT_DENY")
     return verdict
 """,
+        expected_message=(
+            "`evaluate` reads `result` with default `'VERDICT_ALLOW'`, so an answer missing "
+            "that field (an error or malformed reply) is taken as allowed."
+        ),
     ),
     Invalid(
         """\
@@ -414,6 +434,10 @@ def may_run(tool, reply):
 def may_run(tool, reply):
     return reply.json().get("allowed", False)
 """,
+        expected_message=(
+            "`may_run` reads `allowed` with default `True`, so an answer missing that field "
+            "(an error or malformed reply) is taken as allowed."
+        ),
     ),
     Invalid(
         """\
@@ -427,6 +451,10 @@ def has_permission(self, request, view):
     decision = self.pdp.decide(request)
     return getattr(decision, "permitted", False)
 """,
+        expected_message=(
+            "`has_permission` reads `permitted` with default `True`, so an answer missing "
+            "that field (an error or malformed reply) is taken as allowed."
+        ),
     ),
     # deny polarity key
     Invalid(
@@ -441,6 +469,10 @@ def check_request(ip, verdicts):
     if verdicts.get("blocked", True):
         raise Forbidden()
 """,
+        expected_message=(
+            "`check_request` reads `blocked` with default `False`, so an answer missing that "
+            "field (an error or malformed reply) is taken as allowed."
+        ),
     ),
     # an agent hook's answer
     Invalid(
@@ -457,5 +489,9 @@ def before_tool_call(event):
     if answer.get("permission", "deny") == "deny":
         sys.exit(2)
 """,
+        expected_message=(
+            "`before_tool_call` reads `permission` with default `'allow'`, so an answer "
+            "missing that field (an error or malformed reply) is taken as allowed."
+        ),
     ),
 ]

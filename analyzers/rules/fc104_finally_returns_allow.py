@@ -169,6 +169,10 @@ async def workspace_of(request):
         return workspace or DEFAULT_WORKSPACE
 """,
         line=8,
+        expected_message=(
+            "`workspace_of` returns from `finally`, which discards the `HTTPException` its "
+            "try raises, so the request goes on as if the check had passed."
+        ),
     ),
     Invalid(
         """\
@@ -186,6 +190,10 @@ def is_allowed(user):
     allowed = policy.check(user)
     return allowed
 """,
+        expected_message=(
+            "`is_allowed` returns `allowed` (initially `True`) from `finally`, which discards "
+            "any error from `policy.check()` and answers allow instead."
+        ),
     ),
     # with a handler: the finally still swallows what the handler re-raises
     Invalid(
@@ -206,6 +214,10 @@ async def check_access(self, user):
     except TimeoutError:
         raise
 """,
+        expected_message=(
+            "`check_access` returns `True` from `finally`, which discards any error from "
+            "`self.pdp.check()` and answers allow instead."
+        ),
     ),
 ]
 

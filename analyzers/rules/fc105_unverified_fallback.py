@@ -175,6 +175,11 @@ def current_user(token):
         raise
     return claims["sub"]
 """,
+        expected_message=(
+            "`current_user` falls back to `jwt.decode(token, options={'verify_signature': "
+            "False})` when verification raises `InvalidTokenError`, so a forged or tampered "
+            "input is trusted."
+        ),
     ),
     Invalid(
         """\
@@ -195,6 +200,10 @@ def verify_id_token(token):
         logger.warning("verification failed (%s), using unverified claims", exc)
         raise
 """,
+        expected_message=(
+            "`verify_id_token` falls back to `jose_jwt.get_unverified_claims(token)` when "
+            "verification raises `JWTError`, so a forged or tampered input is trusted."
+        ),
     ),
     # TLS verification turned off after a certificate error
     Invalid(
@@ -213,5 +222,9 @@ def fetch_policy(url):
     except requests.exceptions.SSLError:
         raise
 """,
+        expected_message=(
+            "`fetch_policy` falls back to `requests.get(url, timeout=5, verify=False)` when "
+            "verification raises `SSLError`, so a forged or tampered input is trusted."
+        ),
     ),
 ]

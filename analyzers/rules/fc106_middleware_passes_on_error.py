@@ -230,6 +230,11 @@ class PaymentMiddleware(BaseHTTPMiddleware):
             return self._create_402_response("payment required")
         return await call_next(request)
 """,
+        expected_message=(
+            "Middleware `PaymentMiddleware.dispatch` passes the request on when "
+            "`request.body()` raises any error, so every protected route is open while auth "
+            "fails."
+        ),
     ),
     # a filtering middleware whose scan fails lets the request on unscanned
     Invalid(
@@ -256,6 +261,11 @@ class ContentFilterMiddleware(BaseHTTPMiddleware):
             raise
         return await call_next(request)
 """,
+        expected_message=(
+            "Middleware `ContentFilterMiddleware.dispatch` swallows the error and passes the "
+            "request on when `request.body()` raises any error, so every protected route is "
+            "open while auth fails."
+        ),
     ),
     Invalid(
         """\
@@ -284,6 +294,11 @@ class AuthMiddleware(BaseHTTPMiddleware):
             raise
         return await call_next(request)
 """,
+        expected_message=(
+            "Middleware `AuthMiddleware.dispatch` swallows the error and passes the request "
+            "on when `self.verifier.verify()` raises any error, so every protected route is "
+            "open while auth fails."
+        ),
     ),
     # Django-style middleware that passes the request on from the handler
     Invalid(
@@ -314,6 +329,11 @@ class ApiKeyMiddleware:
             raise
         return self.get_response(request)
 """,
+        expected_message=(
+            "Middleware `ApiKeyMiddleware.__call__` passes the request on when "
+            "`self.keys.is_valid()` raises `KeyServiceError`, so every protected route is "
+            "open while auth fails."
+        ),
     ),
     # pure ASGI middleware, with the log saying it lets requests through
     Invalid(
@@ -335,5 +355,10 @@ async def auth_middleware(scope, receive, send, app):
         raise
     await app(scope, receive, send)
 """,
+        expected_message=(
+            "Middleware `auth_middleware` swallows the error and passes the request on when "
+            "`check_token()` raises any error, so every protected route is open while auth "
+            "fails."
+        ),
     ),
 ]

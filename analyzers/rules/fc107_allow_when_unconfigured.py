@@ -117,5 +117,9 @@ def request_permission(self, tool):
     return self._conn.ask(tool)
 """,
         line=3,
+        expected_message=(
+            "`request_permission` allows when `self._conn` is not configured; fine if that is "
+            "documented, but a configured system that errors must deny."
+        ),
     ),
 ]

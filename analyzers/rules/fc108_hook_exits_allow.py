@@ -458,6 +458,11 @@ def pre_tool_use():
         sys.exit(2)
     sys.exit(0)
 """,
+        expected_message=(
+            "`pre_tool_use` swallows any error from `json.loads()` and goes on to answer exit "
+            "status 0 with no verdict (its deny was printed inside the try), so the action it "
+            "gates goes ahead unchecked."
+        ),
     ),
     # a JSON-verdict hook: the printed verdict decides, the exit 0 after it does not
     Invalid(
@@ -482,6 +487,10 @@ except (OSError, ValueError):
 if blocked(event, rules):
     print(json.dumps({"decision": "block", "reason": "protected"}))
 """,
+        expected_message=(
+            "`<module>` answers `decision: approve` when `json.load()` raises `OSError` or "
+            "`ValueError`, so the action it gates goes ahead unchecked."
+        ),
     ),
     Invalid(
         """\
@@ -509,6 +518,10 @@ if verdict.blocked:
     print(verdict.reason, file=sys.stderr)
     sys.exit(2)
 """,
+        expected_message=(
+            "`<module>` answers exit status 0 (allow) when `json.load()` raises any error, so "
+            "the action it gates goes ahead unchecked."
+        ),
     ),
     # a permission hook that prints its verdict as JSON
     Invalid(
@@ -533,6 +546,10 @@ def main() -> None:
         return
     print(json.dumps({"permission": "allow" if allowed else "deny"}))
 """,
+        expected_message=(
+            "`main` answers `permission: allow` when `json.load()` raises `ValueError` or "
+            "`KeyError` or `OSError`, so the action it gates goes ahead unchecked."
+        ),
     ),
     # swallowed, then the script's own "all clear" exit
     Invalid(
@@ -558,6 +575,10 @@ def pre_commit() -> None:
         sys.exit(1)
     sys.exit(0)
 """,
+        expected_message=(
+            "`pre_commit` swallows `ScannerError` from `scanner.scan()` and goes on to answer "
+            "exit status 0 (allow), so the action it gates goes ahead unchecked."
+        ),
     ),
     # the payload is not the shape the hook reads: nothing was checked
     Invalid(
@@ -592,5 +613,9 @@ def main() -> int:
 if __name__ == "__main__":
     sys.exit(main())
 """,
+        expected_message=(
+            "`main` answers exit status 0 (allow) when `tool_input` is not the shape the hook "
+            "expects, so a malformed payload goes ahead unchecked."
+        ),
     ),
 ]

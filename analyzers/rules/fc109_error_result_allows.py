@@ -377,6 +377,10 @@ def main():
         sys.exit(1)
     sys.exit(0)
 """,
+        expected_message=(
+            "`main` fails the gate on `r.blocking` only; a check that could not run "
+            "(`r.success`) passes it."
+        ),
     ),
     # an errored backend is skipped: the next one, or the default, decides
     Invalid(
@@ -398,6 +402,11 @@ def evaluate(self, context):
         raise RuntimeError("permission check failed")
     return Decision(allowed=self.default_allow)
 """,
+        expected_message=(
+            "`evaluate` answers only when `result.error is None`; an errored answer is "
+            "skipped and the default verdict decides, so a failing permission system can "
+            "grant access."
+        ),
     ),
     # the retries ran out, and "no answer" reads as allowed
     Invalid(
@@ -428,6 +437,10 @@ def may_run_tool(tool):
         return False
     return answer.allowed
 """,
+        expected_message=(
+            "`may_run_tool` returns `True` (allow) when every attempt to get `answer` failed, "
+            "so a failing permission system grants access."
+        ),
     ),
     Invalid(
         """\
@@ -445,6 +458,10 @@ def is_allowed(user, action):
         return False
     return response.json()["allow"]
 """,
+        expected_message=(
+            "`is_allowed` returns `True` (allow) when `response.status_code` reports an "
+            "error, so a failing permission system grants access."
+        ),
     ),
     # deny polarity: a failed lookup reads as "not banned"
     Invalid(
@@ -463,6 +480,10 @@ async def is_banned(self, user_id):
         return True
     return reply.json()["banned"]
 """,
+        expected_message=(
+            "`is_banned` returns `False` (allow) when `reply.ok` reports an error, so a "
+            "failing permission system grants access."
+        ),
     ),
     # an error result skipped in a verdict loop that starts as allow
     Invalid(
@@ -497,6 +518,10 @@ def evaluate(request, evaluators):
             verdict = Verdict.DENY
     return verdict
 """,
+        expected_message=(
+            "`evaluate` skips an evaluator when `result.error` reports an error and returns "
+            "`verdict`, which starts as `Verdict.ALLOW`, so a failing policy counts as allow."
+        ),
     ),
     # an answer carrying an error key
     Invalid(
@@ -515,6 +540,10 @@ def authorize_tool_call(tool, args):
         return {"allowed": False, "reason": "policy error"}
     return answer
 """,
+        expected_message=(
+            "`authorize_tool_call` returns `allowed=True` (allow) when `answer` reports an "
+            "error, so a failing permission system grants access."
+        ),
     ),
 ]
 

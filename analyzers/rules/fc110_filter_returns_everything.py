@@ -394,6 +394,11 @@ def filter_queryset_by_organization(queryset, request):
         return queryset.none()
     return queryset.none()
 """,
+        expected_message=(
+            "Filter `filter_queryset_by_organization` narrows `queryset` only when `org_id` "
+            "is set and otherwise returns it unfiltered, so everything is visible to a caller "
+            "the filter cannot place."
+        ),
     ),
     # a QuerySet method: `self` is every tenant's rows
     Invalid(
@@ -414,6 +419,11 @@ class TenantQuerySet(models.QuerySet):
             return self.filter(tenant=tenant)
         return self.none()
 """,
+        expected_message=(
+            "Filter `TenantQuerySet._filter_by_tenant` narrows `self` only when `tenant` is "
+            "set and otherwise returns it unfiltered, so everything is visible to a caller "
+            "the filter cannot place."
+        ),
     ),
     Invalid(
         """\
@@ -433,6 +443,11 @@ def filter_allowed_tools(user, tools):
         return []
     return [t for t in tools if t.name in grants]
 """,
+        expected_message=(
+            "Filter `filter_allowed_tools` returns its unfiltered `tools` when "
+            "`acl.grants_for()` raises `AclError`, so everything is visible while the access "
+            "check fails."
+        ),
     ),
     # a DRF filter backend that returns the whole queryset
     Invalid(
@@ -457,6 +472,11 @@ class TenantFilterBackend(BaseFilterBackend):
             return queryset.none()
         return queryset.filter(tenant=tenant)
 """,
+        expected_message=(
+            "Filter `TenantFilterBackend.filter_queryset` returns its unfiltered `queryset` "
+            "when `self.resolver.tenant_for()` raises `ResolverError`, so everything is "
+            "visible while the access check fails."
+        ),
     ),
     # swallowed: the unfiltered list falls out at the end
     Invalid(
@@ -482,5 +502,10 @@ async def visible_documents(user, documents):
         return []
     return allowed
 """,
+        expected_message=(
+            "Filter `visible_documents` returns its unfiltered `documents` when "
+            "`acl.readable_ids()` raises any error, so everything is visible while the access "
+            "check fails."
+        ),
     ),
 ]

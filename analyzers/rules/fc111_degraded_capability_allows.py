@@ -758,6 +758,10 @@ def verify_token(token):
         return False
     return jwt.decode(token, KEY, algorithms=["RS256"]) is not None
 """,
+        expected_message=(
+            "`verify_token` returns `True` (allow) when `jwt` failed to import, so a broken "
+            "deployment accepts every request unverified."
+        ),
     ),
     # the key is not loaded: decode without verifying
     Invalid(
@@ -776,6 +780,10 @@ class TokenVerifier:
             raise RuntimeError("cannot verify tokens: `self.public_key` is not loaded")
         return jwt.decode(token, self.public_key, algorithms=["RS256"])
 """,
+        expected_message=(
+            "`TokenVerifier.verify_token` decodes without verification when `self.public_key` "
+            "is not loaded, so a forged token is trusted; raise an error there instead."
+        ),
     ),
     # the check itself cannot be imported
     Invalid(
@@ -796,6 +804,10 @@ def may_read_report(user, report):
         return False  # sharing not deployed
     return may_read(user, report)
 """,
+        expected_message=(
+            "`may_read_report` returns `True` (allow) when importing `acl.sharing` fails, so "
+            "a broken deployment grants access; deny or raise there instead."
+        ),
     ),
     # a guard whose None means "allowed": its docstring says so
     Invalid(
@@ -832,6 +844,10 @@ class ReportsView:
             return json_error("forbidden", 403)
         return None
 """,
+        expected_message=(
+            "`ReportsView._guard` returns `None` (allow) when `acme.acl` failed to import, so "
+            "a broken deployment accepts every request unverified."
+        ),
     ),
     # one of several conditions: the flag gets its own branch, free items stay free
     Invalid(
@@ -868,6 +884,10 @@ def enforce_quota(account):
         return False, quota_exceeded(account)
     return True, None
 """,
+        expected_message=(
+            "`enforce_quota` returns `True` (allow) when `metering` failed to import, so a "
+            "broken deployment accepts every request unverified."
+        ),
     ),
     # a default object that sees everything
     Invalid(
@@ -898,6 +918,10 @@ def scope_for(user):
         return AccessScope(is_admin=False)
     return real(user)
 """,
+        expected_message=(
+            "`scope_for` returns `AccessScope()` (allow) when importing `accounts.scoping` "
+            "fails, so a broken deployment grants access; deny or raise there instead."
+        ),
     ),
     # a weaker fallback check decides instead
     Invalid(
@@ -936,6 +960,11 @@ class ScriptRunner:
             return False, "calls exec"
         return True, None
 """,
+        expected_message=(
+            "`ScriptRunner._may_execute` returns `self._keyword_check(...)` (allow) when "
+            "importing `analysis.linting` fails, so a broken deployment grants access; deny "
+            "or raise there instead."
+        ),
     ),
     # an availability flag from the optional module, tested with an else
     Invalid(
@@ -964,6 +993,11 @@ class ChatBridge:
         except ImportError:
             return False
 """,
+        expected_message=(
+            "`ChatBridge.verify_callback` returns `True` (allow) when `HAS_NACL` says "
+            "`.signing` is unavailable, so a broken deployment accepts every request "
+            "unverified."
+        ),
     ),
     # an instance flag a loader leaves unset when it fails
     Invalid(
@@ -994,5 +1028,10 @@ class PolicyGuard:
             return False
         return self.engine.allows(user, action)
 """,
+        expected_message=(
+            "`PolicyGuard.is_allowed` returns `True` (allow) when `self.engine` is None "
+            "because `__init__` failed, so a broken deployment accepts every request "
+            "unverified."
+        ),
     ),
 ]

@@ -348,6 +348,10 @@ def _get_secret() -> bytes:
         logger.debug("config not ready")
     raise RuntimeError("the secret is not configured")
 """,
+        expected_message=(
+            "`_get_secret` returns a hard-coded secret when the configured one is missing or "
+            "cannot be read, so anyone who reads the source can forge what it protects."
+        ),
     ),
     Invalid(
         """\
@@ -361,6 +365,10 @@ import os
 
 JWT_SECRET = os.environ["JWT_SECRET"]
 """,
+        expected_message=(
+            "`<module>` falls back to a hard-coded `JWT_SECRET` when it is not configured, so "
+            "anyone who reads the source can forge what it protects."
+        ),
     ),
     Invalid(
         """\
@@ -378,6 +386,10 @@ def get_signing_key(vault):
     except VaultError:
         raise
 """,
+        expected_message=(
+            "`get_signing_key` returns a hard-coded secret when reading the real one raises "
+            "`VaultError`, so a missing secret is replaced by a known one."
+        ),
     ),
     Invalid(
         """\
@@ -391,6 +403,10 @@ import os
 
 JWT_SECRET = os.environ["JWT_SECRET"]
 """,
+        expected_message=(
+            "`<module>` falls back to a hard-coded `JWT_SECRET` when it is not configured, so "
+            "anyone who reads the source can forge what it protects."
+        ),
     ),
     Invalid(
         """\
@@ -402,6 +418,10 @@ def webhook_secret(settings):
 def webhook_secret(settings):
     return settings.WEBHOOK_SECRET
 """,
+        expected_message=(
+            "`webhook_secret` falls back to a hard-coded `WEBHOOK_SECRET` when it is not "
+            "configured, so anyone who reads the source can forge what it protects."
+        ),
     ),
     Invalid(
         """\
@@ -421,6 +441,10 @@ def load_signing_key(vault):
         raise
     return key
 """,
+        expected_message=(
+            "`load_signing_key` sets `key` to a hard-coded value when reading it raises "
+            "`VaultError`, so a missing secret is replaced by a known one."
+        ),
     ),
     Invalid(
         """\
@@ -434,5 +458,9 @@ import os
 
 API_TOKEN = os.environ["API_TOKEN"]
 """,
+        expected_message=(
+            "`<module>` falls back to a hard-coded `API_TOKEN` when it is not configured, so "
+            "anyone who reads the source can forge what it protects."
+        ),
     ),
 ]

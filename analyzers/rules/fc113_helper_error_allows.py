@@ -535,6 +535,10 @@ def main():
 if __name__ == "__main__":
     sys.exit(main())
 """,
+        expected_message=(
+            "`_parse_stdin` answers `{}` when it catches `JSONDecodeError`, and `main` reads "
+            "that `tool_name` as `0` (allow), so a failing check grants access."
+        ),
     ),
     # the whole cap check runs only when the price probe answered
     Invalid(
@@ -555,6 +559,11 @@ class Exchange:
         return self.submit(pair, volume)
 """,
         line=10,
+        expected_message=(
+            "`Exchange.place_order` runs its check only `if est_price`, and "
+            "`Exchange.get_price` answers an empty `est_price` when it fails: a failing "
+            "lookup skips the check and its refusal. Refuse when it is missing."
+        ),
     ),
     Invalid(
         """\
@@ -584,6 +593,10 @@ def is_allowed(request):
         return True
     return False
 """,
+        expected_message=(
+            "`find_violation` answers `None` when it catches `PolicyError`, and `is_allowed` "
+            "reads that `violation` as `True` (allow), so a failing check grants access."
+        ),
     ),
     # a method helper that swallows and falls off its end; the caller tests `not`
     Invalid(
@@ -617,6 +630,11 @@ class Guardrail:
             return True
         return False
 """,
+        expected_message=(
+            "`Guardrail._blocked_terms` answers `None` when it catches `TimeoutError` or "
+            "`ConnectionError`, and `Guardrail.is_allowed` reads that `terms` as `True` "
+            "(allow), so a failing check grants access."
+        ),
     ),
     # the caller refuses on an objection; the helper's None on error is "no objection"
     Invalid(
@@ -657,6 +675,10 @@ def start_thread(capabilities, path):
         return {"success": False, "error": risk["error"]}
     return launch(capabilities)
 """,
+        expected_message=(
+            "`assess_risk` answers `None` when it catches any error, and `start_thread` skips "
+            "its refusal (`if risk`) on that `risk`, so a failing check grants access."
+        ),
     ),
 ]
 
@@ -697,6 +719,11 @@ def admit(raw):
         return Admission(granted=True, note=why)
     return Admission(granted=False, note=why)
 """,
+        expected_message=(
+            "`read_verdict` answers `(None, 'unreadable reply')` when what it reads failed or "
+            "is malformed (`not isinstance(reply, dict)`), and `admit` reads that `verdict` "
+            "as allowed, so a failing check grants access."
+        ),
     ),
     # a guard that refuses by raising returns early, its go-ahead, when the lease
     # lookup failed
@@ -730,6 +757,11 @@ def require_active_lease(lease_id):
     if state != "active":
         raise PermissionDenied(f"lease {lease_id} is {state}")
 """,
+        expected_message=(
+            "`lease_state` answers `None` when it catches `LeaseStoreError`, and "
+            "`require_active_lease` returns without raising its refusal on that `state` "
+            "(allow), so a failing check grants access."
+        ),
     ),
 ]
 
@@ -799,6 +831,11 @@ def main():
         print(f"{len(violations)} packages under a banned licence")
         sys.exit(1)
 """,
+        expected_message=(
+            "`licence_violations` answers `[]` when what it reads failed or is malformed "
+            "(`done.returncode != 0`), and `main` reads that `violations` as allowed, so a "
+            "failing check grants access."
+        ),
     ),
 ]
 

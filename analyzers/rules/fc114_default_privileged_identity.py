@@ -477,6 +477,10 @@ def verify(token):
         is_admin = False
     return {"valid": True, "is_admin": is_admin}
 """,
+        expected_message=(
+            "`verify` sets `is_admin` from `payload.get('is_admin', False)` when the lookup "
+            "it trusts fails: what the caller presented decides its own privilege."
+        ),
     ),
     # an error answered with a level above the least one the module's scale defines
     Invalid(
@@ -509,6 +513,11 @@ def resolve_access(context):
         logger.error("could not resolve access, falling back to read: %s", e)
         return Access(level=AccessLevel.NONE, reason=str(e))
 """,
+        expected_message=(
+            "`resolve_access` answers an error with `AccessLevel.READ`, above "
+            "`AccessLevel.NONE`, the least the scale defines: a caller it could not identify "
+            "keeps a level it never proved."
+        ),
     ),
     # no identity in the context: the caller becomes root
     Invalid(
@@ -527,6 +536,10 @@ def request_context():
         raise PermissionError("no identity: denying")
     return ctx
 """,
+        expected_message=(
+            "`request_context` answers a missing `ctx` with `Role.ROOT`, so a caller it could "
+            "not identify acts with the most privilege."
+        ),
     ),
     # the role lookup failed: everyone is an administrator
     Invalid(
@@ -545,6 +558,10 @@ def role_for(token):
     except DecodeError:
         raise PermissionError("no identity: denying")
 """,
+        expected_message=(
+            "`role_for` answers an error with `Role.ADMIN`, so a caller it could not identify "
+            "acts with the most privilege."
+        ),
     ),
     Invalid(
         """\
@@ -557,6 +574,10 @@ def load_user(session):
     return user
 """,
         line=6,
+        expected_message=(
+            "`load_user` answers an error with `True`, so a caller it could not identify acts "
+            "with the most privilege."
+        ),
     ),
     # a current-user resolver that falls back to a fixed user
     Invalid(
@@ -569,6 +590,10 @@ async def current_account(request):
 async def current_account(request):
     return getattr(request.state, "username", None)
 """,
+        expected_message=(
+            "`current_account` reads `username` with default `'dev-user'`, so a request that "
+            "carries no identity acts as that fixed user instead of being refused."
+        ),
     ),
     Invalid(
         """\
@@ -580,6 +605,10 @@ def current_role(claims):
 def current_role(claims):
     return claims.get("role", None)
 """,
+        expected_message=(
+            "`current_role` reads `role` with default `'admin'`, so an identity missing that "
+            "field is treated as privileged."
+        ),
     ),
     Invalid(
         """\
@@ -591,6 +620,10 @@ def can_manage(user):
 def can_manage(user):
     return getattr(user, "is_admin", False)
 """,
+        expected_message=(
+            "`can_manage` reads `is_admin` with default `True`, so an identity missing that "
+            "field is treated as privileged."
+        ),
     ),
     Invalid(
         """\
@@ -602,5 +635,9 @@ async def scopes_for(session):
 async def scopes_for(session):
     return set(session.get("scopes", []))
 """,
+        expected_message=(
+            "`scopes_for` reads `scopes` with default `['*']`, so an identity missing that "
+            "field is treated as privileged."
+        ),
     ),
 ]

@@ -405,6 +405,11 @@ def is_allowed_host(host, banned=None):
         return False
     return True
 """,
+        expected_message=(
+            "`load_banned_hosts` leaves the rules empty when the check raises `OSError`, and "
+            "`is_allowed_host` allows when no rule denies, so a broken policy allows "
+            "everything."
+        ),
     ),
     # an unreadable configuration turns the enforcement switch off
     Invalid(
@@ -425,6 +430,10 @@ def isolation_config():
         raise
     return IsolationConfig(enabled=bool(section.get("enabled", False)))
 """,
+        expected_message=(
+            "`isolation_config` reads its configuration as empty when `read_ini()` raises any "
+            "error, so `enabled` defaults to off and what it enforces is disabled."
+        ),
     ),
     Invalid(
         """\
@@ -456,6 +465,11 @@ def is_allowed(command):
             return False
     return True
 """,
+        expected_message=(
+            "`load_rules` leaves the rules empty when `yaml.safe_load()` raises `OSError` or "
+            "`YAMLError`, and `is_allowed` allows when no rule denies, so a broken policy "
+            "allows everything."
+        ),
     ),
     # a guardrail that reloads its blocklist into an attribute
     Invalid(
@@ -490,5 +504,10 @@ class CommandGuard:
                 return False
         return True
 """,
+        expected_message=(
+            "`CommandGuard.reload_blocklist` leaves the rules empty when `self.store.fetch()` "
+            "raises `StoreError`, and `CommandGuard.is_allowed` allows when no rule denies, "
+            "so a broken policy allows everything."
+        ),
     ),
 ]

@@ -785,6 +785,11 @@ def role_for(request, account_id):
     return None
 """,
         line=8,
+        expected_message=(
+            '`role_for` says this path lets the action through ("falling back to owner role") '
+            "when its check fails, and nothing on it denies: a failing permission check "
+            "grants access."
+        ),
     ),
     # every critic answered "ERROR", and the branch says it approves
     Invalid(
@@ -814,6 +819,10 @@ def check_consensus(self, action):
         decision = "ESCALATE"
     return decision
 """,
+        expected_message=(
+            '`check_consensus` says this path lets the action through ("fail-open") when its '
+            "check fails, and nothing on it denies: a failing permission check grants access."
+        ),
     ),
     # a pre-commit runner relays each check's failing status, but a crash is "ignored"
     Invalid(
@@ -843,6 +852,10 @@ def run():
             raise
     return 0
 """,
+        expected_message=(
+            '`run` says this path lets the action through ("hook will be ignored") when its '
+            "check fails, and nothing on it denies: a failing permission check grants access."
+        ),
     ),
     # one branch of the handler re-raises; the other says it lets the request pass
     Invalid(
@@ -872,6 +885,11 @@ def within_quota(user) -> bool:
             raise
     return used < LIMIT
 """,
+        expected_message=(
+            '`within_quota` says this path lets the action through ("letting the request '
+            'pass") when its check fails, and nothing on it denies: a failing permission '
+            "check grants access."
+        ),
     ),
     # the try relays a hook's "blocked"; an error in it lets the tool run
     Invalid(
@@ -902,6 +920,11 @@ async def call_tool(self, name, args):
         raise  # hook errors denying execution
     return await self.run(name, args)
 """,
+        expected_message=(
+            '`call_tool` says this path lets the action through ("don\'t block tool") when '
+            "its check fails, and nothing on it denies: a failing permission check grants "
+            "access."
+        ),
     ),
     # a webhook without its signature headers goes on as if verified
     Invalid(
@@ -930,6 +953,11 @@ async def verify_webhook(headers, body):
         raise PermissionError("could not verify the check: denying")
     await check_signature(required, body, webhook_id)
 """,
+        expected_message=(
+            '`verify_webhook` says this path lets the action through ("skipping '
+            'verification") when its check fails, and nothing on it denies: a failing '
+            "permission check grants access."
+        ),
     ),
     # an address that does not resolve skips the private-range check
     Invalid(
@@ -958,6 +986,11 @@ def validate_webhook_url(url):
         if ipaddress.ip_address(info[4][0]).is_private:
             raise WebhookURLError("private address")
 """,
+        expected_message=(
+            '`validate_webhook_url` says this path lets the action through ("allow through") '
+            "when its check fails, and nothing on it denies: a failing permission check "
+            "grants access."
+        ),
     ),
     # the docstring says the errors allow, and the handler answers: a warning
     Invalid(
@@ -980,6 +1013,10 @@ def _embedding_on() -> bool:
     except Exception:
         return False
 """,
+        expected_message=(
+            '`_embedding_on` says this path lets the action through ("fails OPEN") when its '
+            "check fails, and nothing on it denies: a failing permission check grants access."
+        ),
     ),
     # the function only registers tools, but the code that failed is a check and the
     # handler says it lets them through
@@ -1008,6 +1045,10 @@ async def register_server(self, server):
         raise
     self.registry.add(server, tools)
 """,
+        expected_message=(
+            '`register_server` says this path lets the action through ("Fail open") when its '
+            "check fails, and nothing on it denies: a failing permission check grants access."
+        ),
     ),
     # the module that would check is missing, and the handler says it allows: a warning
     Invalid(
@@ -1029,6 +1070,11 @@ def require_seat(workspace):
         log.warning("entitlements unavailable; denying")
         raise
 """,
+        expected_message=(
+            '`require_seat` says this path lets the action through ("allowing by default") '
+            "when its check fails, and nothing on it denies: a failing permission check "
+            "grants access."
+        ),
     ),
     # an answer the check did not understand, passed through
     Invalid(
@@ -1057,6 +1103,10 @@ def review_output(self, text):
         # Unclear verdict, log and denying
         return False, text
 """,
+        expected_message=(
+            '`review_output` says this path lets the action through ("pass through") when its '
+            "check fails, and nothing on it denies: a failing permission check grants access."
+        ),
     ),
     # the branch taken on a non-200 answer keeps the default ALLOW verdict
     Invalid(
@@ -1082,6 +1132,11 @@ async def relay_verdict(client, request):
         verdict = "POLICY_ACTION_DENY"
     await client.post("/verdict", json={"result": verdict})
 """,
+        expected_message=(
+            '`relay_verdict` says this path lets the action through ("defaulting to ALLOW") '
+            "when its check fails, and nothing on it denies: a failing permission check "
+            "grants access."
+        ),
     ),
     # a script's outer handler that exits 0 after saying it allows
     Invalid(
@@ -1106,6 +1161,10 @@ if __name__ == "__main__":
         print(f"[guard] non-fatal error, denying: {e}", file=sys.stderr)
         sys.exit(2)
 """,
+        expected_message=(
+            '`<module>` says this path lets the action through ("allowing") when its check '
+            "fails, and nothing on it denies: a failing permission check grants access."
+        ),
     ),
     # the branch taken when the policy server gave no answer
     Invalid(
@@ -1128,6 +1187,10 @@ def pre_tool_hook(payload):
         return
     json.dump(resp.json(), sys.stdout)
 """,
+        expected_message=(
+            '`pre_tool_hook` says this path lets the action through ("fail open") when its '
+            "check fails, and nothing on it denies: a failing permission check grants access."
+        ),
     ),
     # a flag that records a failed load, read as "allow everything"
     Invalid(
@@ -1148,6 +1211,11 @@ class DomainList:
             return False
         return email.split("@")[-1] in self.domains
 """,
+        expected_message=(
+            '`DomainList.is_domain_allowed` says this path lets the action through ("allow '
+            'all") when its check fails, and nothing on it denies: a failing permission check '
+            "grants access."
+        ),
     ),
     # not configured at all: a deliberate choice is possible, so only a note
     Invalid(
@@ -1161,6 +1229,11 @@ def pre_tool_hook(payload):
 """,
         line=5,
         fixed=None,
+        expected_message=(
+            '`pre_tool_hook` says this path lets the action through ("fail open") when '
+            "nothing is configured; fine if that is documented, but a configured system that "
+            "errors must deny."
+        ),
     ),
     # the comment above the try, and the default it sets up, say what its handler does
     Invalid(
@@ -1190,6 +1263,11 @@ def apply_recommendation(rec_id, example):
         corpus.add(example)
     return {"applied": applied}
 """,
+        expected_message=(
+            '`apply_recommendation` says this path lets the action through ("fail-open") when '
+            "its check fails, and nothing on it denies: a failing permission check grants "
+            "access."
+        ),
     ),
     # the verifier's import failed, and the branch says it trusts the caller anyway
     Invalid(
@@ -1220,6 +1298,11 @@ def verify_webhook(body, signature, key):
         raise PermissionError("could not verify the check: denying")  # cannot verify: rejecting
     return VerifyKey(key).verify(body, signature) is not None
 """,
+        expected_message=(
+            '`verify_webhook` says this path lets the action through ("accept on trust") when '
+            "its check fails, and nothing on it denies: a failing permission check grants "
+            "access."
+        ),
     ),
     # a decorator's wrapper skips the policy check on a malformed argument, then runs the tool
     Invalid(
@@ -1251,6 +1334,11 @@ def require_review(func):
 
     return wrapper
 """,
+        expected_message=(
+            '`require_review.wrapper` says this path lets the action through ("check '
+            'skipped") when its check fails, and nothing on it denies: a failing permission '
+            "check grants access."
+        ),
     ),
     # "don't fail - allow ...": the dash ends the negation
     Invalid(
@@ -1278,6 +1366,11 @@ def run_confined(cmd):
 
     return subprocess.run(cmd, preexec_fn=confine)
 """,
+        expected_message=(
+            '`run_confined.confine` says this path lets the action through ("allow execution '
+            'without sandbox") when its check fails, and nothing on it denies: a failing '
+            "permission check grants access."
+        ),
     ),
 ]
 
@@ -1336,6 +1429,11 @@ def main():
         sys.exit(2)
     sys.exit(0)
 """,
+        expected_message=(
+            '`<module>` says this path lets the action through ("letting the command '
+            'through") when its check fails, and nothing on it denies: a failing permission '
+            "check grants access."
+        ),
     ),
 ]
 

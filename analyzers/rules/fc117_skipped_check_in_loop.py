@@ -683,6 +683,10 @@ def gate_tool_calls(policy, tool_calls):
             denials.append(f"{name}: not permitted")
     return denials
 """,
+        expected_message=(
+            "`gate_tool_calls` skips a value when `parsed is None`, before the check that can "
+            "deny it: a value it cannot read passes unchecked."
+        ),
     ),
     # a content filter skips the values it cannot scan: they pass unchecked
     Invalid(
@@ -707,6 +711,10 @@ def screen(record, banned_words):
             return Result.reject("banned word")
     return Result.accept()
 """,
+        expected_message=(
+            "`screen` skips a value when `not isinstance(value, str)`, before the check that "
+            "can deny it: a value it cannot read passes unchecked."
+        ),
     ),
     # a permission check that asks each callback in turn; after the loop it allows
     Invalid(
@@ -735,6 +743,11 @@ async def is_message_permitted(self, message, context):
             return False
     return True
 """,
+        expected_message=(
+            "`is_message_permitted` catches any error from one check in its loop over "
+            "`self._hooks` and skips that check, and after the loop the function answers "
+            "`True` (allow)."
+        ),
     ),
     # a plugin that raises keeps the strictest verdict at ALLOW
     Invalid(
@@ -774,6 +787,11 @@ def evaluate_plugins(request, evaluators):
             worst = verdict
     return worst
 """,
+        expected_message=(
+            "`evaluate_plugins` catches any error from one check in its loop over "
+            "`evaluators` and skips that check; `worst` starts as `Decision.ALLOW` and stays "
+            "so, so a failing check counts as allow."
+        ),
     ),
     # a validator that raises adds no violation, and no violation means compliant
     Invalid(
@@ -801,6 +819,11 @@ def screen_request(self, request):
             raise
     return not violations
 """,
+        expected_message=(
+            "`screen_request` catches any error from one check in its loop over `self.rules` "
+            "and skips that check, so it adds nothing to `violations`, and an empty "
+            "`violations` reads as passed."
+        ),
     ),
     # a guard that fails to load is left out of the gate, which then allows every call
     Invalid(
@@ -839,5 +862,10 @@ class ToolGate:
             guards.append(guard)
         return cls(guards)
 """,
+        expected_message=(
+            "`ToolGate.from_config` catches any error from one check in its loop over "
+            "`config.guard_specs` and skips that check, so `guards` is built without it and "
+            "what it enforces is gone."
+        ),
     ),
 ]

@@ -141,6 +141,10 @@ limiter = Limiter(
     swallow_errors=False,
 )
 """,
+        expected_message=(
+            "`Limiter(...)` is built with `swallow_errors=True`: when its backend errors, "
+            "every request is let through."
+        ),
     ),
     Invalid(
         """\
@@ -152,5 +156,9 @@ def policy_client(settings):
 def policy_client(settings):
     return PolicyClient(url=settings.pdp_url, fail_closed=True)
 """,
+        expected_message=(
+            "`PolicyClient(...)` is built with `fail_closed=False`: when its backend errors, "
+            "every request is let through."
+        ),
     ),
 ]

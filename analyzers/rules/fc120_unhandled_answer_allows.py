@@ -194,6 +194,10 @@ async def dispatch(self, request, call_next):
         return JSONResponse({'error': 'unauthorized'}, status_code=401)
     return await call_next(request)
 """,
+        expected_message=(
+            "`dispatch` handles the values of `answer.status_code` it expects and has no "
+            "`else`: any other answer (an error status, an unknown mode) reaches the allow."
+        ),
     ),
     # an unknown configured mode skips every check
     Invalid(
@@ -224,5 +228,9 @@ class AuthMiddleware(BaseHTTPMiddleware):
             return JSONResponse({'error': 'unauthorized'}, status_code=401)
         return await call_next(request)
 """,
+        expected_message=(
+            "`AuthMiddleware.dispatch` handles the values of `auth_mode` it expects and has "
+            "no `else`: any other answer (an error status, an unknown mode) reaches the allow."
+        ),
     ),
 ]

@@ -324,6 +324,11 @@ def parse_gate(output):
         return Verdict.reloop("needs another pass")
     return Verdict.halt("the gate halted")
 """,
+        expected_message=(
+            "`parse_gate` reads an answer only for a refusal (`text.startswith('HALT')`), and "
+            "any other answer (an error text, a truncated or malformed reply) goes ahead: a "
+            "failure to answer grants access."
+        ),
     ),
     Invalid(
         """\
@@ -349,6 +354,12 @@ def validate(output):
         logger.warning("unclear answer %s, denying", answer)
         return False, answer[5:]
 """,
+        expected_message=(
+            "`validate` reads an answer as yes (`answer.startswith('PASS')`) or no "
+            "(`answer.startswith('FAIL')`), and any other answer (an error text, a truncated "
+            "or malformed reply) gets the yes branch's answer: a failure to answer grants "
+            "access."
+        ),
     ),
     # a policy engine's verdict string
     Invalid(
@@ -373,6 +384,12 @@ def is_permitted(request):
     else:
         return False
 """,
+        expected_message=(
+            "`is_permitted` reads an answer as yes (`verdict == 'POLICY_ACTION_ALLOW'`) or no "
+            "(`verdict == 'POLICY_ACTION_DENY'`), and any other answer (an error text, a "
+            "truncated or malformed reply) gets the yes branch's answer: a failure to answer "
+            "grants access."
+        ),
     ),
     # tests in a row, each leaving, and a last `return` for whatever is left
     Invalid(
@@ -395,5 +412,11 @@ def parse_gate(output):
         return Verdict.halt(reason=first)
     return Verdict.halt(reason=first)
 """,
+        expected_message=(
+            "`parse_gate` reads an answer as yes (`first.startswith('pass')`) or no "
+            "(`first.startswith('fail') or first.startswith('revert')`), and any other answer "
+            "(an error text, a truncated or malformed reply) gets the yes branch's answer: a "
+            "failure to answer grants access."
+        ),
     ),
 ]

@@ -207,6 +207,10 @@ def finish_login(params, state):
         raise LoginError("State parameter mismatch")
     return exchange(params["code"])
 """,
+        expected_message=(
+            "`finish_login` checks `returned_state` only when it is present: a request that "
+            "leaves it out skips the check and goes through as verified."
+        ),
     ),
     # a webhook signature verified only when the header is sent
     Invalid(
@@ -225,5 +229,9 @@ def receive(request):
         return JSONResponse({"error": "bad signature"}, status_code=401)
     return handle(request)
 """,
+        expected_message=(
+            "`receive` checks `signature` only when it is present: a request that leaves it "
+            "out skips the check and goes through as verified."
+        ),
     ),
 ]

@@ -217,6 +217,11 @@ async def needs_approval(tool, call) -> bool:
         raise
     return await tool.approval_policy(args)
 """,
+        expected_message=(
+            "`needs_approval` sets `args = {}` when reading it raises `JSONDecodeError`, and "
+            "returns what `approval_policy()` makes of it: an empty input has nothing to "
+            "refuse, so input nobody could read is approved."
+        ),
     ),
     Invalid(
         """\
@@ -238,5 +243,10 @@ def is_safe_document(raw) -> bool:
     verdict = moderation.scan(lines)
     return not verdict.flagged
 """,
+        expected_message=(
+            "`is_safe_document` sets `lines = []` when reading it raises `ParseError`, and "
+            "returns what `scan()` makes of it: an empty input has nothing to refuse, so "
+            "input nobody could read is approved."
+        ),
     ),
 ]

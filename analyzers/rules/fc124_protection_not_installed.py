@@ -346,6 +346,11 @@ class Gateway:
                 return Reply(text=str(e))
         return self._answer(msg)
 """,
+        expected_message=(
+            "`Gateway.start` sets `self._consent = None` when building it raises any error, "
+            "and `handle` runs its check only when `self._consent` is set: from then on every "
+            "request skips the check."
+        ),
     ),
     Invalid(
         """\
@@ -370,6 +375,10 @@ def tool(fn, requires_approval=None):
             raise
     return wrapped
 """,
+        expected_message=(
+            "`tool` swallows any error from `add_approval_requirement()` and goes on, so what "
+            "it was meant to protect is used without the protection."
+        ),
     ),
     Invalid(
         """\
@@ -391,5 +400,9 @@ def create_app(settings):
         raise
     return app
 """,
+        expected_message=(
+            "`create_app` swallows `ConnectionError` from `install_auth_middleware()` and "
+            "goes on, so what it was meant to protect is used without the protection."
+        ),
     ),
 ]

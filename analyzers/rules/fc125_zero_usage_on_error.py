@@ -260,6 +260,11 @@ def check_rate_limit(user_id):
     if current_usage(user_id) >= LIMIT:
         raise TooManyRequests()
 """,
+        expected_message=(
+            "`current_usage` answers `0` when it catches `RedisError`, and `check_rate_limit` "
+            "denies when it is over a limit (line 8): zero is under every limit, so a failure "
+            "to count turns the limit off."
+        ),
     ),
     Invalid(
         """\
@@ -279,6 +284,11 @@ def amount_to_usd(amount: str) -> float:
     except ValueError:
         raise
 """,
+        expected_message=(
+            "`amount_to_usd` answers `0.0` when it catches `ValueError`, and its docstring "
+            "says a limit is checked against it: zero is under every limit, so a failure to "
+            "count turns the limit off."
+        ),
     ),
     Invalid(
         """\
@@ -310,5 +320,10 @@ class Limiter:
             return JSONResponse({"error": "rate limited"}, status_code=429)
         return None
 """,
+        expected_message=(
+            "`Limiter._requests_in_window` answers `0` when it catches `TimeoutError`, and "
+            "`Limiter.hit` denies when it is over a limit (line 10): zero is under every "
+            "limit, so a failure to count turns the limit off."
+        ),
     ),
 ]

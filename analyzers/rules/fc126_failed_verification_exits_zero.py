@@ -209,6 +209,10 @@ def verify_sigstore(model_path, signature, identity):
     else:
         click.echo("Verification succeeded")
 """,
+        expected_message=(
+            "`verify_sigstore` reports that `verify()` failed (any error) and goes on: the "
+            "command exits 0, so scripts and CI read what could not be verified as verified."
+        ),
     ),
     # a script that logs the failure and then says every check passed
     Invalid(
@@ -240,5 +244,9 @@ def main():
 if __name__ == "__main__":
     main()
 """,
+        expected_message=(
+            "`main` reports that `verify()` failed (`VerificationError`) and goes on: the "
+            "command exits 0, so scripts and CI read what could not be verified as verified."
+        ),
     ),
 ]

@@ -310,6 +310,11 @@ async def check_usage_limits(request, user_id):
         return JSONResponse(status_code=429, content={"error": "Usage limit exceeded"})
     return None
 """,
+        expected_message=(
+            "`check_usage_limits` lets the request through when `db` is missing: the store "
+            "its check reads is unavailable, and the gate answers as if nothing was over its "
+            "limit."
+        ),
     ),
     Invalid(
         """\
@@ -333,6 +338,11 @@ async def verify_access_token(token):
             return None
     return payload["sub"]
 """,
+        expected_message=(
+            "`verify_access_token` runs its check only when `db` is there: when the store is "
+            "unavailable (`db` is None) the check is skipped and the function goes on to "
+            "allow."
+        ),
     ),
     Invalid(
         """\
@@ -354,5 +364,10 @@ def check_ban(user_id):
             raise PermissionDenied("banned")
     return True
 """,
+        expected_message=(
+            "`check_ban` runs its check only when `redis` is there: when the store is "
+            "unavailable (`redis` is None) the check is skipped and the function goes on to "
+            "allow."
+        ),
     ),
 ]

@@ -366,6 +366,11 @@ def guard(staged: bool = False):
     if scan(paths):
         raise typer.Exit(code=EXIT_FINDINGS)
 """,
+        expected_message=(
+            "`guard` takes the same way out when the command fails as when it printed nothing "
+            "(`result.returncode == 0 and result.stdout.strip()`), and that way passes: a "
+            "failing command lets the change through unchecked."
+        ),
     ),
     Invalid(
         """\
@@ -397,6 +402,11 @@ def main():
             return 2
     return 0
 """,
+        expected_message=(
+            "`staged_paths` answers `[]` when the command it reads fails, and this module's "
+            "gate reads an empty list as nothing to check: a failing command lets the change "
+            "through unchecked."
+        ),
     ),
     Invalid(
         """\
@@ -434,6 +444,11 @@ def main(hook_input):
         return {"decision": "deny", "reason": challenge}
     return None
 """,
+        expected_message=(
+            "`_get_staged_files` answers `[]` when the command it reads fails, and this "
+            "module's gate reads an empty list as nothing to check: a failing command lets "
+            "the change through unchecked."
+        ),
     ),
 ]
 

@@ -187,6 +187,10 @@ def fetch_and_cache(client, host, robots_url):
     client._robots_cache[host] = parser
     return parser
 """,
+        expected_message=(
+            "`fetch_and_cache` builds the policy from nothing (`_parse_robots('')`) when "
+            "fetching it raises any error: a policy with no rule allows everything."
+        ),
     ),
     Invalid(
         """\
@@ -206,6 +210,10 @@ def read_robots(self):
     except OSError:
         raise
 """,
+        expected_message=(
+            "`read_robots` sets `self.allow_all = True` when fetching the policy raises "
+            "`OSError`: an unreadable policy allows everything."
+        ),
     ),
     Invalid(
         """\
@@ -225,5 +233,9 @@ async def refresh_acl(self):
     except StoreError:
         raise
 """,
+        expected_message=(
+            "`refresh_acl` builds the policy from nothing (`AclPolicy.from_yaml('')`) when "
+            "fetching it raises `StoreError`: a policy with no rule allows everything."
+        ),
     ),
 ]

@@ -179,5 +179,9 @@ def main() -> int:
         return 2
     return 0
 """,
+        expected_message=(
+            "`main` blocks only when the checker exits 2, and answers 0 for any other status: "
+            "a checker that crashed (`result.returncode` == 1) lets the action through."
+        ),
     ),
 ]

@@ -329,6 +329,11 @@ def login(body):
             raise HTTPException(status_code=403)
     return create_session(body)
 """,
+        expected_message=(
+            "`login` swallows `IdpError` while looking up `user_id`, which then keeps its "
+            "default `None`; with it, `if user_id` skips a denial: a failing lookup lets the "
+            "request through."
+        ),
     ),
     Invalid(
         """\
@@ -354,6 +359,11 @@ async def enforce(request):
     if policy == "required" and not request.user.has_mfa:
         raise PermissionDenied("MFA required")
 """,
+        expected_message=(
+            "`enforce` swallows any error while looking up `policy`, which then keeps its "
+            "default `'optional'`; with it, `if policy == 'required' and (not "
+            "request.user.has_mfa)` skips a denial: a failing lookup lets the request through."
+        ),
     ),
     Invalid(
         """\
@@ -380,6 +390,11 @@ def can_post(user):
         return False
     return user.is_active
 """,
+        expected_message=(
+            "`can_post` swallows `RedisError` while looking up `banned`, which then keeps its "
+            "default `False`; with it, `if banned` skips a denial: a failing lookup lets the "
+            "request through."
+        ),
     ),
     # the empty rules are handed on to what enforces them
     Invalid(
@@ -403,5 +418,10 @@ async def build_middleware(sandbox, org_id):
         raise
     return SandboxMiddleware(sandbox=sandbox, command_rules=command_rules)
 """,
+        expected_message=(
+            "`build_middleware` swallows any error while looking up `command_rules`, which "
+            "then keeps its default `[]`; with it, `SandboxMiddleware(...)` is handed no "
+            "restrictions at all: a failing lookup lets the request through."
+        ),
     ),
 ]

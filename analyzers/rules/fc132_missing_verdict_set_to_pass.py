@@ -155,5 +155,9 @@ def finish(tracker, path):
         security_passed = False
     return security_passed
 """,
+        expected_message=(
+            "`finish` records a missing verdict of `security_passed` (the check crashed, "
+            "timed out or did not run) as passed: what it guards goes ahead unchecked."
+        ),
     ),
 ]

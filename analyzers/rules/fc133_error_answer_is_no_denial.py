@@ -189,6 +189,10 @@ def parse_decision(stdout):
         return "deny", data.get("reason", "")
     return None, ""
 """,
+        expected_message=(
+            "`parse_decision` answers 'deny' to refuse, but answers `None` (no decision) when "
+            "it catches `JSONDecodeError`: a failure to judge lets the action through."
+        ),
     ),
     Invalid(
         """\
@@ -204,5 +208,10 @@ def verdict_of(reply):
         return "block"
     return "block" if reply.get("flagged") else "allow"
 """,
+        expected_message=(
+            "`verdict_of` answers 'block' to refuse, but answers `None` (no decision) when "
+            "the reply is not of the expected type: a failure to judge lets the action "
+            "through."
+        ),
     ),
 ]

@@ -163,6 +163,11 @@ def has_link(self, name1, name2, *domain):
         return True
     return self._linked(name1, name2)
 """,
+        expected_message=(
+            "`has_link` returns a `RuntimeError` instead of raising it; an exception object "
+            "is truthy, so a caller reading the answer as yes/no gets yes when the check "
+            "could not be made."
+        ),
     ),
     # a predicate by name: `can_*` asks a question
     Invalid(
@@ -179,5 +184,10 @@ def can_publish(user, project):
         raise errors.OwnershipError("project has no owner")
     return project.owner == user or user.is_admin
 """,
+        expected_message=(
+            "`can_publish` returns a `OwnershipError` instead of raising it; an exception "
+            "object is truthy, so a caller reading the answer as yes/no gets yes when the "
+            "check could not be made."
+        ),
     ),
 ]

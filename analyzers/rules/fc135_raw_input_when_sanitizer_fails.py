@@ -220,6 +220,10 @@ def redact_document_body(body, config):
         raise
     return policy.scrub(body)
 """,
+        expected_message=(
+            "`redact_document_body` returns its input `body` untouched when it catches any "
+            "error: what it should have protected goes on unprotected."
+        ),
     ),
     Invalid(
         """\
@@ -240,6 +244,10 @@ def shown_output(registry, output):
         raise
     return shown
 """,
+        expected_message=(
+            "`shown_output` uses the raw input when `mask_secrets_in_output` fails: what the "
+            "step should have protected goes on unprotected."
+        ),
     ),
     # a `return` in the try and the raw input returned by the handler
     Invalid(
@@ -260,5 +268,9 @@ async def log_safe(record):
         logger.warning("redaction failed, logging as is")
         raise
 """,
+        expected_message=(
+            "`log_safe` uses the raw input when `redact_pii` fails: what the step should have "
+            "protected goes on unprotected."
+        ),
     ),
 ]

@@ -338,6 +338,10 @@ def run_shell(backend, command):
         return f"Action denied: {command} not approved"
     return execute(command)
 """,
+        expected_message=(
+            "`run_shell` refuses only when `reply.get('answer')` is exactly 'deny': an empty, "
+            "unexpected or error answer is read as consent."
+        ),
     ),
     Invalid(
         """\
@@ -353,6 +357,10 @@ def parse_reply(stdout):
     decision = data.get("decision")
     return ("deny" if decision != 'allow' else None), data.get("reason", "")
 """,
+        expected_message=(
+            "`parse_reply` refuses only when `decision` is exactly 'block': an empty, "
+            "unexpected or error answer is read as consent."
+        ),
     ),
     Invalid(
         """\
@@ -370,5 +378,9 @@ async def guard(client, tool):
         raise PermissionError(tool)
     return await tool.run()
 """,
+        expected_message=(
+            "`guard` refuses only when `verdict.action` is exactly 'DENY': an empty, "
+            "unexpected or error answer is read as consent."
+        ),
     ),
 ]

@@ -281,6 +281,11 @@ async def run_hook(hook, event):
 def is_blocked(results):
     return any(r.output and r.output.is_denied() for r in results)
 """,
+        expected_message=(
+            "`run_hook` builds `HookExecutionResult` without `output` when it catches "
+            "`TimeoutError`, and the module blocks only when `output` says deny: the failure "
+            "lets the action through."
+        ),
     ),
     Invalid(
         """\
@@ -297,5 +302,10 @@ def gate(outcome):
 """,
         line=5,
         fixed=None,
+        expected_message=(
+            "`check_tool` builds `Outcome` without `verdict` when it catches `PolicyError`, "
+            "and the module blocks only when `verdict` says deny: the failure lets the action "
+            "through."
+        ),
     ),
 ]

@@ -326,6 +326,11 @@ async def check_robots(client, url):
     if not parse(robots).can_fetch(url):
         raise Forbidden(url)
 """,
+        expected_message=(
+            "`check_robots` handles client errors (4xx) and never server errors: a 5xx error "
+            "page is read here (`response.text`) as the answer, which usually says nothing, "
+            "and nothing reads as allow."
+        ),
     ),
     Invalid(
         """\
@@ -351,5 +356,10 @@ async def load_robots(client, url):
     )
     return Robots.parse(body.decode())
 """,
+        expected_message=(
+            "`load_robots` handles client errors (4xx) and never server errors: a 5xx error "
+            "page is read here (`response.read()`) as the answer, which usually says nothing, "
+            "and nothing reads as allow."
+        ),
     ),
 ]

@@ -280,5 +280,10 @@ async def validate(url, host):
         if ip.is_private:
             raise PermissionError(f"{url} resolves to a private address")
 """,
+        expected_message=(
+            "`resolve` drops an item of `ips` when it catches `ValueError`, and `validate` "
+            "refuses only items it is given: what cannot be read is never checked, and an "
+            "answer of nothing passes."
+        ),
     ),
 ]

@@ -189,6 +189,10 @@ def shield(response):
     user_attack = data["userPromptAnalysis"]["attackDetected"] is not False
     return {"user_prompt_attack": user_attack}
 """,
+        expected_message=(
+            "`shield` trusts `attackDetected` from a parsed reply by its truthiness: `null`, "
+            "a missing or malformed value reads as nothing found, and the content passes."
+        ),
     ),
     Invalid(
         """\
@@ -208,5 +212,9 @@ async def moderate(client, text):
         raise PermissionError("content flagged")
     return text
 """,
+        expected_message=(
+            "`moderate` trusts `flagged` from a parsed reply by its truthiness: `null`, a "
+            "missing or malformed value reads as nothing found, and the content passes."
+        ),
     ),
 ]

@@ -287,5 +287,10 @@ def call_tool(request):
             raise PermissionError(request)
     return run(request)
 """,
+        expected_message=(
+            "`call_tool` runs its check only when `POLICY_INDEX` is loaded, and `main` sets "
+            "`POLICY_INDEX` to `None` (line 9) when loading it raises any error: a failed "
+            "load switches the check off."
+        ),
     ),
 ]

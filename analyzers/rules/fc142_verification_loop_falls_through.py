@@ -176,5 +176,10 @@ async def current_claims(self, request) -> dict:
             continue
     raise PermissionError("nothing verified it: refusing")
 """,
+        expected_message=(
+            "`current_claims` returns from inside the loop when an item verifies, and when "
+            "none does (every one failed, or there were none) it just ends and answers `None` "
+            "instead of refusing."
+        ),
     ),
 ]

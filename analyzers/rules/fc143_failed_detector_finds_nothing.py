@@ -210,6 +210,11 @@ class FragmentGuard:
         except Exception:
             raise
 """,
+        expected_message=(
+            "`FragmentGuard.scan` answers no issues found when it catches any error: a "
+            "detector that could not look is read as one that found nothing, and the input "
+            "passes as clean."
+        ),
     ),
     Invalid(
         """\
@@ -237,5 +242,10 @@ def analyze(registry, text):
         results.extend(found)
     return results
 """,
+        expected_message=(
+            "`analyze` sets `found` to nothing found when `recognizer.analyze()` raises any "
+            "error: a detector that could not look is read as one that found nothing, and the "
+            "input passes as clean."
+        ),
     ),
 ]

@@ -201,6 +201,11 @@ def verify_downloads(paths):
             raise
         log.info("verified %s", path)
 """,
+        expected_message=(
+            "`verify_downloads` logs `InvalidSignature` and moves on to the next item, while "
+            "its other failures stop it with an error: when an item fails verification, the "
+            "command still ends as if everything verified."
+        ),
     ),
 ]
 

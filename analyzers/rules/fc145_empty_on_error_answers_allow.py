@@ -288,6 +288,11 @@ def tool_allowed(tool, session) -> bool:
     denied = policy.get("deny", [])
     return tool not in denied
 """,
+        expected_message=(
+            "`tool_allowed` sets `policy` empty when `load_policy()` raises `OSError` or "
+            "`ValueError`, and then answers `True` (allowed): a check that cannot read what "
+            "it checks lets everything through."
+        ),
     ),
     Invalid(
         """\
@@ -308,6 +313,11 @@ def is_blocked(ip) -> bool:
         raise
     return any(ip in r for r in ranges)
 """,
+        expected_message=(
+            "`is_blocked` sets `ranges` empty when `fetch_blocklist()` raises "
+            "`ConnectionError`, and then answers `False` (allowed): a check that cannot read "
+            "what it checks lets everything through."
+        ),
     ),
 ]
 
@@ -369,6 +379,11 @@ def secret_scan(repo, base) -> list[str]:
         return []
     return run_scanner(repo, base)
 """,
+        expected_message=(
+            "`secret_scan` sets `new_commits` empty when `git()` raises `GitError` or "
+            "`ValueError`, and then answers `[]` (nothing found): a check that cannot read "
+            "what it checks lets everything through."
+        ),
     ),
 ]
 

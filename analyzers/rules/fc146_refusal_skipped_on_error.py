@@ -165,6 +165,11 @@ async def proxy(request, credential):
         raise  # policy check failure is non-fatal
     return await forward(request)
 """,
+        expected_message=(
+            "`proxy` refuses at line 5 only when its check succeeds: when the check raises, "
+            "the handler for any error drops the error and the code after the `try` goes "
+            "ahead unchecked."
+        ),
     ),
     Invalid(
         """\
@@ -189,6 +194,11 @@ def create_team(request, slug):
     Team.objects.create(slug=slug, owner=request.user)
     return Response({"slug": slug}, status=201)
 """,
+        expected_message=(
+            "`create_team` refuses at line 4 only when its check succeeds: when the check "
+            "raises, the handler for any error drops the error and the code after the `try` "
+            "goes ahead unchecked."
+        ),
     ),
 ]
 

@@ -65,5 +65,9 @@ def has_permission(user):
         return True  # failclosed: ignore[FC101]
 """,
         line=5,
+        expected_message=(
+            "Suppression of FC101 gives no reason, so it is not honoured: add why this path "
+            "may fail open."
+        ),
     ),
 ]
