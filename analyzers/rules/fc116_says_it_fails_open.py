@@ -1488,6 +1488,11 @@ def main() -> None:
 if __name__ == "__main__":
     main()
 """,
+        expected_message=(
+            '`main` says this path lets the action through ("skipping the vulnerability '
+            'check") when its check fails, and nothing on it denies: a failing permission '
+            "check grants access."
+        ),
     ),
 ]
 

@@ -505,6 +505,11 @@ def main():
 if __name__ == "__main__":
     sys.exit(main())
 """,
+        expected_message=(
+            "`changed_paths` answers `[]` when the command it reads fails, and this module's "
+            "gate reads an empty list as nothing to check: a failing command lets the change "
+            "through unchecked."
+        ),
     ),
 ]
 

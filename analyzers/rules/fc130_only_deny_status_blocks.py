@@ -69,8 +69,8 @@ class OnlyDenyStatusBlocks(Rule):
                 node=node,  # the branch and what follows it: the `return 0` is the allow
                 message=(
                     f"`{fn.qualname}` blocks only when the checker exits {code}, and answers 0 "
-                    f"for any other status: a checker that crashed (`{ast.unparse(status)}` "
-                    "== 1) lets the action through."
+                    f"for any other status: a checker that crashed "
+                    f"(`{ast.unparse(status)} == 1`) lets the action through."
                 ),
                 edits=[ReplaceExpression(node.test, f"{ast.unparse(status)} != 0")],
                 key_nodes=[node.test],
@@ -181,7 +181,7 @@ def main() -> int:
 """,
         expected_message=(
             "`main` blocks only when the checker exits 2, and answers 0 for any other status: "
-            "a checker that crashed (`result.returncode` == 1) lets the action through."
+            "a checker that crashed (`result.returncode == 1`) lets the action through."
         ),
     ),
 ]

@@ -20,6 +20,11 @@ BUILTIN_ERRORS = frozenset(
 )
 
 
+def article(word: str) -> str:
+    """ "an" before a vowel sound (`an OwnershipError`), else "a"."""
+    return "an" if word[:1].lower() in "aeiou" else "a"
+
+
 class ErrorReturnedNotRaised(Rule):
     """
     ## What it does
@@ -69,9 +74,9 @@ class ErrorReturnedNotRaised(Rule):
             yield Hit(
                 node=ret,
                 message=(
-                    f"`{fn.qualname}` returns a `{name}` instead of raising it; an exception "
-                    "object is truthy, so a caller reading the answer as yes/no gets yes "
-                    "when the check could not be made."
+                    f"`{fn.qualname}` returns {article(name)} `{name}` instead of raising it; "
+                    "an exception object is truthy, so a caller reading the answer as yes/no "
+                    "gets yes when the check could not be made."
                 ),
                 edits=_raise_instead(ret, info),
                 key_nodes=[ret],
@@ -185,7 +190,7 @@ def can_publish(user, project):
     return project.owner == user or user.is_admin
 """,
         expected_message=(
-            "`can_publish` returns a `OwnershipError` instead of raising it; an exception "
+            "`can_publish` returns an `OwnershipError` instead of raising it; an exception "
             "object is truthy, so a caller reading the answer as yes/no gets yes when the "
             "check could not be made."
         ),

@@ -80,7 +80,7 @@ class FailedDetectorFindsNothing(Rule):
                     yield Hit(
                         node=stmt,
                         message=(
-                            f"`{fn.qualname}` sets `{name}` to nothing found when "
+                            f"`{fn.qualname}` sets `{name}` to an empty result when "
                             f"`{detected[name]}()` raises {caught(handler)}: a detector that "
                             "could not look is read as one that found nothing, and the input "
                             "passes as clean."
@@ -243,7 +243,7 @@ def analyze(registry, text):
     return results
 """,
         expected_message=(
-            "`analyze` sets `found` to nothing found when `recognizer.analyze()` raises any "
+            "`analyze` sets `found` to an empty result when `recognizer.analyze()` raises any "
             "error: a detector that could not look is read as one that found nothing, and the "
             "input passes as clean."
         ),
