@@ -50,6 +50,7 @@ class FunctionFlow:
     def __init__(self, fn: FunctionNode) -> None:
         self.fn = fn
         self.places: dict[int, Place] = {}
+        self._assigned: dict[int, set[str]] = {}
         self._index(fn)
 
     def _index(self, owner: ast.AST) -> None:
@@ -120,6 +121,14 @@ class FunctionFlow:
                 return self.after(node)
         return Outcome("unknown", stmt)
 
+    def assigned(self, stmt: ast.AST) -> set[str]:
+        """`assigned_names(stmt)`, walked once: looking back from every try of a long
+        function walks the same statements again and again."""
+        names = self._assigned.get(id(stmt))
+        if names is None:
+            names = self._assigned[id(stmt)] = assigned_names(stmt)
+        return names
+
     def value_before(self, stmt: ast.AST, name: str) -> ast.expr | None:
         """The value last assigned to `name` on the straight line before `stmt`, if certain."""
         value, position = self.unpacked_before(stmt, name)
@@ -140,7 +149,7 @@ class FunctionFlow:
                     position = _position_in(targets, name)
                     if prev.value is not None and position is not None:
                         return prev.value, position
-                if name in assigned_names(prev):
+                if name in self.assigned(prev):
                     return None, None
             current = place.owner
             if isinstance(current, ast.ExceptHandler):

@@ -79,10 +79,16 @@ class KeptDefaultSkipsDenial(Rule):
             for index, stmt in enumerate(block):
                 if isinstance(stmt, ast.Try | ast.TryStar):
                     flow = flow or FunctionFlow(fn.node)
-                    yield from self._kept_defaults(fn, flow, block, index, stmt)  # type: ignore[arg-type]
+                    yield from self._kept_defaults(fn, info, flow, block, index, stmt)  # type: ignore[arg-type]
 
     def _kept_defaults(
-        self, fn: FunctionInfo, flow: FunctionFlow, block: list[ast.stmt], index: int, node: ast.Try
+        self,
+        fn: FunctionInfo,
+        info: ModuleInfo,
+        flow: FunctionFlow,
+        block: list[ast.stmt],
+        index: int,
+        node: ast.Try,
     ) -> Iterator[Hit]:
         handlers = [
             h
@@ -96,7 +102,7 @@ class KeptDefaultSkipsDenial(Rule):
             default = _UNKNOWN if before is None else _constant(before)
             if default is _UNKNOWN:
                 continue
-            skipped = _skipped_denial(block[index + 1 :], name, default, fn)
+            skipped = _skipped_denial(block[index + 1 :], name, default, fn, info)
             if skipped is None:
                 continue
             for handler in handlers:
@@ -144,7 +150,7 @@ def _constant(value: ast.expr) -> object:
 
 
 def _skipped_denial(
-    after: list[ast.stmt], name: str, default: object, fn: FunctionInfo
+    after: list[ast.stmt], name: str, default: object, fn: FunctionInfo, info: ModuleInfo
 ) -> ast.If | ast.Call | None:
     """The first `if` on `name` after the try whose denial the default steps around, or
     the call that is handed empty restrictions (`Sandbox(rules=rules)` with `rules = []`).
@@ -154,8 +160,9 @@ def _skipped_denial(
     known = {name: default}
     skipped: ast.If | None = None
     for stmt in after:
-        for n in [stmt, *own_nodes(stmt)]:
-            if not isinstance(n, ast.If) or not _reads(n.test, name):
+        shape = _shape(stmt, info)
+        for n in shape.ifs:
+            if not _reads(n.test, name):
                 continue
             truth = _truth(n.test, known)
             if truth is None:
@@ -165,11 +172,38 @@ def _skipped_denial(
                 return None  # the default is denied here: fail-closed
             if skipped is None and _denies(passed, fn):
                 skipped = n
-        if name in assigned_names(stmt) and skipped is None:
+        if name in shape.assigned and skipped is None:
             return None  # rebound before any test: the default is not what is judged
     if skipped is None and default in ((), None):
-        return _handed_to_enforcer(after, name)
+        return _handed_to_enforcer(after, name, info)
     return skipped
+
+
+class _Shape:
+    """What the rule reads of a statement: its `if`s and calls, and the names it binds."""
+
+    __slots__ = ("assigned", "calls", "ifs")
+
+    def __init__(self, ifs: list[ast.If], calls: list[ast.Call], assigned: set[str]) -> None:
+        self.ifs, self.calls, self.assigned = ifs, calls, assigned
+
+
+def _shape(stmt: ast.stmt, info: ModuleInfo) -> _Shape:
+    """The statement's shape, walked once per file: every try of a function reads the
+    statements after it, and a long function has many tries (an 8,000-line hook spent two
+    thirds of its analysis walking the same statements again)."""
+    shapes: dict[int, _Shape] = info.memo.setdefault("fc131.shapes", {})  # type: ignore[assignment]
+    found = shapes.get(id(stmt))
+    if found is None:
+        nodes = [stmt, *own_nodes(stmt)]
+        found = shapes[id(stmt)] = _Shape(
+            ifs=[n for n in nodes if isinstance(n, ast.If)],
+            calls=[n for n in nodes if isinstance(n, ast.Call)],
+            assigned={
+                n.id for n in nodes if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)
+            },
+        )
+    return found
 
 
 # What a list of restrictions is called: `command_rules`, `deny_patterns`, `acl`, `policies`.
@@ -179,12 +213,11 @@ RESTRICTIONS = re.compile(
 )
 
 
-def _handed_to_enforcer(after: list[ast.stmt], name: str) -> ast.Call | None:
+def _handed_to_enforcer(after: list[ast.stmt], name: str, info: ModuleInfo) -> ast.Call | None:
     """A call that is handed the still-empty restrictions: `Sandbox(command_rules=rules)`."""
     for stmt in after:
-        for n in [stmt, *own_nodes(stmt)]:
-            if not isinstance(n, ast.Call):
-                continue
+        shape = _shape(stmt, info)
+        for n in shape.calls:
             for kw in n.keywords:
                 if (
                     isinstance(kw.value, ast.Name)
@@ -192,7 +225,7 @@ def _handed_to_enforcer(after: list[ast.stmt], name: str) -> ast.Call | None:
                     and (RESTRICTIONS.search(kw.arg or "") or RESTRICTIONS.search(name))
                 ):
                     return n
-        if name in assigned_names(stmt):
+        if name in shape.assigned:
             return None
     return None
 
