@@ -25,7 +25,6 @@ from dataclasses import replace
 from functools import cache
 from pathlib import Path, PurePosixPath
 
-from failclosed.analyzers.config import Config
 from failclosed.analyzers.fixes import Edit, build_fix
 from failclosed.analyzers.model import AnalysisError, Finding, Fix, Report, apply_fixes, split_lines
 from failclosed.analyzers.rules import Hit, Rule, all_rules
@@ -37,6 +36,7 @@ from failclosed.analyzers.semantics import (
     iter_functions,
     module_info,
 )
+from failclosed.analyzers.settings import Config
 
 SUPPRESSION = re.compile(r"#\s*failclosed:\s*ignore\[([^\]]*)\](.*)")
 SKIP_DIRS = {

@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Literal
 
-from failclosed.analyzers.config import Config
 from failclosed.analyzers.model import split_lines
+from failclosed.analyzers.settings import Config
 
 Polarity = Literal["allow", "deny"]
 FunctionNode = ast.FunctionDef | ast.AsyncFunctionDef
