@@ -6,8 +6,23 @@ import ast
 import re
 from collections.abc import Iterator
 
+from failclosed.analyzers.allowing import (
+    AllowValue,
+    allow_value,
+    gated_by_fail_open_flag,
+    keyed_allow,
+    mentions_allowing,
+    under_fail_open_flag,
+)
+from failclosed.analyzers.denials import (
+    body_denies,
+    catches_failures,
+    checks_auth,
+    is_deny_response,
+)
 from failclosed.analyzers.fixes import Edit, ReplaceExpression, ReplaceStatements
 from failclosed.analyzers.flow import FunctionFlow, is_exit_call, returns_in
+from failclosed.analyzers.functions import FunctionInfo, ModuleInfo
 from failclosed.analyzers.rules.base import Hit, Invalid, Rule
 from failclosed.analyzers.rules.common import (
     absent_subject,
@@ -18,23 +33,7 @@ from failclosed.analyzers.rules.common import (
     reword_edits,
     tries,
 )
-from failclosed.analyzers.semantics import (
-    AllowValue,
-    FunctionInfo,
-    ModuleInfo,
-    allow_value,
-    body_denies,
-    call_name,
-    catches_failures,
-    checks_auth,
-    gated_by_fail_open_flag,
-    handler_types,
-    is_deny_response,
-    keyed_allow,
-    mentions_allowing,
-    own_nodes,
-    under_fail_open_flag,
-)
+from failclosed.analyzers.syntax import call_name, handler_types, own_nodes
 
 
 class ExceptReturnsAllow(Rule):

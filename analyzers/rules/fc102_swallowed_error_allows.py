@@ -6,6 +6,13 @@ import ast
 import re
 from collections.abc import Iterator
 
+from failclosed.analyzers.allowing import AllowValue, allow_value, mentions_allowing
+from failclosed.analyzers.denials import (
+    catches_failures,
+    checks_auth,
+    is_deny_raise,
+    is_deny_response,
+)
 from failclosed.analyzers.fixes import Edit, ReplaceExpression, ReplaceStatements, UnwrapWith
 from failclosed.analyzers.flow import (
     FunctionFlow,
@@ -15,6 +22,7 @@ from failclosed.analyzers.flow import (
     has_continue,
     swallows,
 )
+from failclosed.analyzers.functions import FunctionInfo, ModuleInfo
 from failclosed.analyzers.rules.base import Hit, Invalid, Rule
 from failclosed.analyzers.rules.common import (
     append_to_handler,
@@ -26,24 +34,13 @@ from failclosed.analyzers.rules.common import (
     tries,
     unawaited,
 )
-from failclosed.analyzers.semantics import (
+from failclosed.analyzers.syntax import call_name, handler_types, own_nodes
+from failclosed.analyzers.vocabulary import (
     ALLOW_KEYS,
     ALLOW_NAME,
     DENY_EXCEPTION,
     DENY_NAME,
     DENY_STATUS,
-    AllowValue,
-    FunctionInfo,
-    ModuleInfo,
-    allow_value,
-    call_name,
-    catches_failures,
-    checks_auth,
-    handler_types,
-    is_deny_raise,
-    is_deny_response,
-    mentions_allowing,
-    own_nodes,
 )
 
 VERDICT_NAMES = {"verdict", "decision", "permitted", "ok_to_proceed", "may_proceed"}

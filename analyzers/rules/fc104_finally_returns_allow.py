@@ -5,18 +5,14 @@ from __future__ import annotations
 import ast
 from collections.abc import Iterator
 
+from failclosed.analyzers.allowing import allow_value
+from failclosed.analyzers.denials import is_deny_raise
 from failclosed.analyzers.fixes import Edit, HoistFinallyReturn
 from failclosed.analyzers.flow import FunctionFlow, returns_in
+from failclosed.analyzers.functions import FunctionInfo, ModuleInfo
 from failclosed.analyzers.rules.base import Hit, Invalid, Rule
 from failclosed.analyzers.rules.common import failing_call, tries
-from failclosed.analyzers.semantics import (
-    FunctionInfo,
-    ModuleInfo,
-    allow_value,
-    call_name,
-    is_deny_raise,
-    own_nodes,
-)
+from failclosed.analyzers.syntax import call_name, own_nodes
 
 
 class FinallyReturnsAllow(Rule):

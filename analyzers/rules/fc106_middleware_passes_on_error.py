@@ -6,8 +6,11 @@ import ast
 import re
 from collections.abc import Iterator
 
+from failclosed.analyzers.allowing import mentions_allowing
+from failclosed.analyzers.denials import body_denies, catches_failures, checks_auth
 from failclosed.analyzers.fixes import ReplaceStatements
 from failclosed.analyzers.flow import FunctionFlow, swallows
+from failclosed.analyzers.functions import FunctionInfo, ModuleInfo
 from failclosed.analyzers.rules.base import Hit, Invalid, Rule
 from failclosed.analyzers.rules.common import (
     append_to_handler,
@@ -16,16 +19,7 @@ from failclosed.analyzers.rules.common import (
     reword_edits,
     tries,
 )
-from failclosed.analyzers.semantics import (
-    FunctionInfo,
-    ModuleInfo,
-    body_denies,
-    catches_failures,
-    checks_auth,
-    dotted_name,
-    mentions_allowing,
-    own_nodes,
-)
+from failclosed.analyzers.syntax import dotted_name, own_nodes
 
 NEXT_CALLS = re.compile(r"_?(call_next|get_response|next_handler|handler|app|nxt|next_?|inner)")
 DJANGO_HOOKS = {"process_request", "process_view"}  # None means "go on to the view"

@@ -6,8 +6,11 @@ import ast
 import re
 from collections.abc import Iterator
 
+from failclosed.analyzers.allowing import gated_by_fail_open_flag, keyed_allow
+from failclosed.analyzers.denials import catches_failures
 from failclosed.analyzers.fixes import Edit, ReplaceExpression
 from failclosed.analyzers.flow import FunctionFlow, Outcome, is_exit_call, swallows
+from failclosed.analyzers.functions import FunctionInfo, ModuleInfo
 from failclosed.analyzers.rules.base import Hit, Invalid, Rule
 from failclosed.analyzers.rules.common import (
     append_to_handler,
@@ -21,17 +24,8 @@ from failclosed.analyzers.rules.common import (
     status_returned,
     tries,
 )
-from failclosed.analyzers.semantics import (
-    ALLOW_STRINGS,
-    VERDICT_KEYS,
-    FunctionInfo,
-    ModuleInfo,
-    call_name,
-    catches_failures,
-    gated_by_fail_open_flag,
-    keyed_allow,
-    own_nodes,
-)
+from failclosed.analyzers.syntax import call_name, own_nodes
+from failclosed.analyzers.vocabulary import ALLOW_STRINGS, VERDICT_KEYS
 
 DENY_WORDS = {"deny", "denied", "block", "blocked", "reject", "rejected", "ask"}
 CONTROL_EXCEPTIONS = {"KeyboardInterrupt", "SystemExit", "BrokenPipeError"}

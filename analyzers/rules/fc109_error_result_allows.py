@@ -6,18 +6,13 @@ import ast
 import re
 from collections.abc import Iterator
 
+from failclosed.analyzers.allowing import allow_value, under_fail_open_flag
 from failclosed.analyzers.fixes import KEEP, Edit, ReplaceExpression, ReplaceStatements
 from failclosed.analyzers.flow import FunctionFlow, assigned_names, is_exit_call, swallows
+from failclosed.analyzers.functions import FunctionInfo, ModuleInfo
 from failclosed.analyzers.rules.base import Hit, Invalid, Rule
 from failclosed.analyzers.rules.common import absent_subject, branch_answer, branch_kind
-from failclosed.analyzers.semantics import (
-    FunctionInfo,
-    ModuleInfo,
-    allow_value,
-    call_name,
-    dotted_name,
-    under_fail_open_flag,
-)
+from failclosed.analyzers.syntax import call_name, dotted_name
 
 ALLOWISH = re.compile(r"(?i)allow|permit|grant|approv")
 ERROR_ATTRS = re.compile(r"^(error|errors|err|exception|exc|failed|failure|is_error|fault)$")

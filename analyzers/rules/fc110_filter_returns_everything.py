@@ -6,8 +6,11 @@ import ast
 import re
 from collections.abc import Iterator
 
+from failclosed.analyzers.allowing import gated_by_fail_open_flag
+from failclosed.analyzers.denials import catches_failures, checks_auth
 from failclosed.analyzers.fixes import Edit, ReplaceExpression
 from failclosed.analyzers.flow import FunctionFlow, assigned_names, returns_in, swallows
+from failclosed.analyzers.functions import FunctionInfo, ModuleInfo
 from failclosed.analyzers.rules.base import Hit, Invalid, Rule
 from failclosed.analyzers.rules.common import (
     absent_subject,
@@ -18,15 +21,7 @@ from failclosed.analyzers.rules.common import (
     present_name,
     tries,
 )
-from failclosed.analyzers.semantics import (
-    FunctionInfo,
-    ModuleInfo,
-    call_name,
-    catches_failures,
-    checks_auth,
-    dotted_name,
-    gated_by_fail_open_flag,
-)
+from failclosed.analyzers.syntax import call_name, dotted_name
 
 ACCESS_WORDS = (
     r"(allowed|permitted|visible|accessible|authori[sz]ed|readable|writable|viewable|owned"

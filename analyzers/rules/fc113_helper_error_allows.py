@@ -5,8 +5,11 @@ from __future__ import annotations
 import ast
 from collections.abc import Iterator
 
+from failclosed.analyzers.allowing import AllowValue, allow_value, gated_by_fail_open_flag
+from failclosed.analyzers.denials import body_denies, catches_failures
 from failclosed.analyzers.fixes import Edit, ReplaceExpression, ReplaceStatements
 from failclosed.analyzers.flow import LOOPS, FunctionFlow, returns_in, swallows
+from failclosed.analyzers.functions import FunctionInfo, ModuleInfo, resolve_call
 from failclosed.analyzers.rules.base import Hit, Invalid, Rule
 from failclosed.analyzers.rules.common import (
     absent_subject,
@@ -19,18 +22,7 @@ from failclosed.analyzers.rules.common import (
     present_name,
     tries,
 )
-from failclosed.analyzers.semantics import (
-    ALLOW_KEYS,
-    DENY_KEYS,
-    AllowValue,
-    FunctionInfo,
-    ModuleInfo,
-    allow_value,
-    body_denies,
-    catches_failures,
-    gated_by_fail_open_flag,
-    resolve_call,
-)
+from failclosed.analyzers.vocabulary import ALLOW_KEYS, DENY_KEYS
 
 
 class HelperErrorAllows(Rule):

@@ -6,8 +6,17 @@ import ast
 import re
 from collections.abc import Iterator
 
+from failclosed.analyzers.allowing import allow_value, gated_by_fail_open_flag
+from failclosed.analyzers.denials import body_denies, catches_failures
 from failclosed.analyzers.fixes import ReplaceStatements
 from failclosed.analyzers.flow import FunctionFlow, returns_in, swallows
+from failclosed.analyzers.functions import (
+    MODULE,
+    FunctionInfo,
+    ModuleInfo,
+    functions_by_qualname,
+    resolve_call,
+)
 from failclosed.analyzers.rules.base import Hit, Invalid, Rule
 from failclosed.analyzers.rules.common import (
     append_to_handler,
@@ -16,19 +25,7 @@ from failclosed.analyzers.rules.common import (
     is_empty_collection,
     tries,
 )
-from failclosed.analyzers.semantics import (
-    MODULE,
-    FunctionInfo,
-    ModuleInfo,
-    allow_value,
-    body_denies,
-    call_name,
-    catches_failures,
-    dotted_name,
-    functions_by_qualname,
-    gated_by_fail_open_flag,
-    resolve_call,
-)
+from failclosed.analyzers.syntax import call_name, dotted_name
 
 LOADER = re.compile(
     r"_*(load|read|parse|fetch|refresh|reload|get|compile)_\w*(polic|rule|acl|permission|allow"

@@ -6,21 +6,16 @@ import ast
 import re
 from collections.abc import Iterator
 
+from failclosed.analyzers.allowing import allow_value, under_fail_open_flag
 from failclosed.analyzers.fixes import ReplaceExpression
 from failclosed.analyzers.flow import FunctionFlow
+from failclosed.analyzers.functions import FunctionInfo, ModuleInfo, resolve_call
 from failclosed.analyzers.rules.base import Hit, Invalid, Rule
 from failclosed.analyzers.rules.common import (
     branch_answer,
     failure_branches,
     reword_block,
     unawaited,
-)
-from failclosed.analyzers.semantics import (
-    FunctionInfo,
-    ModuleInfo,
-    allow_value,
-    resolve_call,
-    under_fail_open_flag,
 )
 
 

@@ -6,17 +6,13 @@ import ast
 import re
 from collections.abc import Iterator
 
+from failclosed.analyzers.denials import body_denies
 from failclosed.analyzers.fixes import KEEP, Edit, ReplaceStatements
 from failclosed.analyzers.flow import FunctionFlow
+from failclosed.analyzers.functions import FunctionInfo, ModuleInfo
 from failclosed.analyzers.rules.base import Hit, Invalid, Rule
 from failclosed.analyzers.rules.common import if_chain, is_chain_head
-from failclosed.analyzers.semantics import (
-    FunctionInfo,
-    ModuleInfo,
-    body_denies,
-    dotted_name,
-    own_nodes,
-)
+from failclosed.analyzers.syntax import dotted_name, own_nodes
 
 # What a guard dispatches on: an answer's status, a verdict, a configured mode.
 DISPATCH_SUBJECT = re.compile(

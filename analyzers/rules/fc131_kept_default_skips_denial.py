@@ -6,7 +6,9 @@ import ast
 import re
 from collections.abc import Iterator
 
+from failclosed.analyzers.denials import body_denies, catches_failures
 from failclosed.analyzers.flow import FunctionFlow, assigned_names, evaluate, has_continue, swallows
+from failclosed.analyzers.functions import FunctionInfo, ModuleInfo
 from failclosed.analyzers.rules.base import Hit, Invalid, Rule
 from failclosed.analyzers.rules.common import (
     append_to_handler,
@@ -14,13 +16,7 @@ from failclosed.analyzers.rules.common import (
     caught,
     is_empty_collection,
 )
-from failclosed.analyzers.semantics import (
-    FunctionInfo,
-    ModuleInfo,
-    body_denies,
-    catches_failures,
-    own_nodes,
-)
+from failclosed.analyzers.syntax import own_nodes
 
 
 class KeptDefaultSkipsDenial(Rule):
