@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 
 from failclosed.analyzers.denials import denies_by_raising
+from failclosed.analyzers.flow import FunctionFlow
 from failclosed.analyzers.model import split_lines
 from failclosed.analyzers.polarity import Polarity, caller_votes, is_middleware, polarity_of
 from failclosed.analyzers.settings import Config
@@ -107,6 +108,11 @@ class FunctionInfo:
     def statements(self) -> list[ast.AST]:
         """The function's own statements and except handlers, nested blocks included."""
         return list(own_statements(self.node))
+
+    @cached_property
+    def flow(self) -> FunctionFlow:
+        """The function's `FunctionFlow` (`analyzers.flow`), indexed once for every rule."""
+        return FunctionFlow(self.node)
 
     @cached_property
     def guard(self) -> bool:

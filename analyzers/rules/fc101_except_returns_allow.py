@@ -85,7 +85,6 @@ class ExceptReturnsAllow(Rule):
     fix_safety = "Changes the error path only: deny value instead of allow, or re-raise."
 
     def check(self, fn: FunctionInfo, info: ModuleInfo) -> Iterator[Hit]:
-        flow: FunctionFlow | None = None
         for node in tries(fn):
             for handler in node.handlers:
                 if gated_by_fail_open_flag(handler, fn):
@@ -103,7 +102,7 @@ class ExceptReturnsAllow(Rule):
                     if hit:
                         yield hit
                         yield from self._missing_answer_allows(fn, info, node, handler, loose)
-                flow = flow or FunctionFlow(fn.node)
+                flow = fn.flow
                 yield from self._assigned_allow(fn, info, flow, node, handler, loose)
 
     def _missing_answer_allows(
@@ -490,7 +489,7 @@ def _deny_edit(value: AllowValue, stmt: ast.stmt) -> Edit:
 
 def _under_flag(fn: FunctionInfo, handler: ast.ExceptHandler, stmt: ast.AST) -> bool:
     """Is `stmt` inside an `if` on a named fail-open setting, within the handler?"""
-    flow = FunctionFlow(fn.node)
+    flow = fn.flow
     path = []
     for node in flow.ancestors(stmt):
         if node is handler:

@@ -105,7 +105,6 @@ class SwallowedErrorAllows(Rule):
     trigger = ("except", "suppress(")
 
     def check(self, fn: FunctionInfo, info: ModuleInfo) -> Iterator[Hit]:
-        flow: FunctionFlow | None = None
         for node in tries(fn):
             for handler in node.handlers:
                 own = _swallowed_own_denial(fn, info, node, handler)
@@ -114,7 +113,7 @@ class SwallowedErrorAllows(Rule):
                     continue
                 if not catches_failures(handler, node) or not swallows(handler):
                     continue
-                flow = flow or FunctionFlow(fn.node)
+                flow = fn.flow
                 hit = self._falls_to_allow(fn, info, flow, node, handler)
                 if hit is None and _catches_authz(handler):
                     hit = self._ignored_deny(fn, flow, node, handler)

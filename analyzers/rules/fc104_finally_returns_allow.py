@@ -59,11 +59,10 @@ class FinallyReturnsAllow(Rule):
     fix_safety = "Moves the return out of `finally`; errors propagate, results are honoured."
 
     def check(self, fn: FunctionInfo, info: ModuleInfo) -> Iterator[Hit]:
-        flow: FunctionFlow | None = None
         for node in tries(fn):
             if not node.finalbody:
                 continue
-            flow = flow or FunctionFlow(fn.node)
+            flow = fn.flow
             swallowed = _denial_raised_in(node)
             for ret in (r for stmt in node.finalbody for r in _returns(stmt)):
                 shown = _allow_shown(fn, info, flow, node, ret)

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from failclosed.analyzers.allowing import mentions_allowing
 from failclosed.analyzers.denials import body_denies, catches_failures, checks_auth
 from failclosed.analyzers.fixes import ReplaceStatements
-from failclosed.analyzers.flow import FunctionFlow, swallows
+from failclosed.analyzers.flow import swallows
 from failclosed.analyzers.functions import FunctionInfo, ModuleInfo
 from failclosed.analyzers.rules.base import Hit, Invalid, Rule
 from failclosed.analyzers.rules.common import (
@@ -75,7 +75,6 @@ class MiddlewarePassesOnError(Rule):
     def check(self, fn: FunctionInfo, info: ModuleInfo) -> Iterator[Hit]:
         if not fn.middleware:
             return
-        flow: FunctionFlow | None = None
         for node in tries(fn):
             if any(_calls_next(s) for s in node.body if not isinstance(s, ast.If)):
                 continue  # the try guards the downstream call, not an auth check
@@ -92,7 +91,7 @@ class MiddlewarePassesOnError(Rule):
                     continue
                 if not swallows(handler):
                     continue
-                flow = flow or FunctionFlow(fn.node)
+                flow = fn.flow
                 outcome = flow.after(node)
                 left = outcome.node  # a statement: the function's flow stops at statements
                 reached = [*outcome.passed, *([left] if isinstance(left, ast.stmt) else [])]

@@ -87,7 +87,6 @@ class HookExitsAllow(Rule):
         # When the script prints its verdict, that verdict decides; exit 0 after it is no answer.
         # A script that also denies by exit status (`sys.exit(2)`) allows with exit 0.
         exits_answer = deny_code is not None or not _speaks_json(fn)
-        flow: FunctionFlow | None = None
         for node in tries(fn):
             for handler in node.handlers:
                 if not catches_failures(handler, node) or _control_only(handler):
@@ -96,7 +95,7 @@ class HookExitsAllow(Rule):
                     continue
                 hit = self._answer_in_handler(fn, info, node, handler, deny_code, exits_answer)
                 if hit is None and swallows(handler) and not _only_records(node):
-                    flow = flow or FunctionFlow(fn.node)
+                    flow = fn.flow
                     hit = self._answer_after(fn, info, flow, node, handler, deny_code, exits_answer)
                 if hit:
                     yield hit

@@ -91,7 +91,6 @@ class FilterReturnsEverything(Rule):
         params = _inputs(fn)
         yield from self._missing_decider(fn, params)
         yield from self._falls_through_unfiltered(fn, params)
-        flow: FunctionFlow | None = None
         for node in tries(fn):
             for handler in node.handlers:
                 if not catches_failures(handler, node) or gated_by_fail_open_flag(handler):
@@ -101,7 +100,7 @@ class FilterReturnsEverything(Rule):
                     if name:
                         yield self._hit(fn, node, handler, ret, name, direct=True)
                 if swallows(handler):
-                    flow = flow or FunctionFlow(fn.node)
+                    flow = fn.flow
                     outcome = flow.after(node)
                     if outcome.kind == "return" and isinstance(outcome.node, ast.Return):
                         name = _returned_input(outcome.node, params) or _carried_input(

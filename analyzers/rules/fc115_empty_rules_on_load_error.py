@@ -183,7 +183,7 @@ def _switch_read_off(fn: FunctionInfo, name: str, node: ast.Try) -> str | None:
 
 def _empty_after(fn: FunctionInfo, node: ast.Try) -> ast.stmt | None:
     """The `return []` the function reaches after a swallowed error, if it is certain."""
-    outcome = FunctionFlow(fn.node).after(node)
+    outcome = fn.flow.after(node)
     ends_empty = isinstance(outcome.node, ast.Return) and is_empty_collection(outcome.node.value)
     return outcome.node if outcome.kind == "return" and ends_empty else None  # type: ignore[return-value]
 
@@ -204,9 +204,8 @@ def _allows_without_rules(loader: FunctionInfo, info: ModuleInfo) -> str | None:
     for fn in functions_by_qualname(info).values():
         if fn.polarity is None or fn.node is loader.node:
             continue
-        flow: FunctionFlow | None = None
         for node in fn.statements:
-            flow = flow or FunctionFlow(fn.node)
+            flow = fn.flow
             if isinstance(node, ast.For | ast.AsyncFor) and not node.orelse:
                 if not _fed_by(node.iter, loader, fn, info, flow, node):
                     continue

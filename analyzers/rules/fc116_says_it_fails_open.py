@@ -109,7 +109,6 @@ class SaysItFailsOpen(Rule):
                "noop", "back to")  # fmt: skip
 
     def check(self, fn: FunctionInfo, info: ModuleInfo) -> Iterator[Hit]:
-        flow: FunctionFlow | None = None
         for node in tries(fn):
             for handler in node.handlers:
                 imports = import_fallback(handler)
@@ -123,7 +122,7 @@ class SaysItFailsOpen(Rule):
                 else:  # `if transient: <goes on> else: raise`: only the open branch speaks
                     text = _words(info, ast.Module(body=body, type_ignores=[]), body[0].lineno)
                 declared = ""
-                flow = flow or FunctionFlow(fn.node)
+                flow = fn.flow
                 if not _says_fails_open(text):
                     declared = _declared_fail_open(fn, info, handler)
                     above = "" if declared else _said_above(info, flow, node)
@@ -154,7 +153,7 @@ class SaysItFailsOpen(Rule):
                 text = _words(info, ast.Module(body=body, type_ignores=[]), start, stmt)
                 if not _says_fails_open(text):
                     continue
-                flow = flow or FunctionFlow(fn.node)
+                flow = fn.flow
                 if under_fail_open_flag([stmt, *flow.ancestors(stmt)]):
                     continue
                 severity = "error" if failing else "note"

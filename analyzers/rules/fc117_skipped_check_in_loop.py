@@ -113,7 +113,6 @@ class SkippedCheckInLoop(Rule):
 
     def check(self, fn: FunctionInfo, info: ModuleInfo) -> Iterator[Hit]:
         yield from self._unreadable_items_skipped(fn, info)
-        flow: FunctionFlow | None = None
         for node in fn.statements:
             if not isinstance(node, ast.Try):
                 continue
@@ -122,7 +121,7 @@ class SkippedCheckInLoop(Rule):
                     continue
                 if gated_by_fail_open_flag(handler) or _catches_denial(handler):
                     continue
-                flow = flow or FunctionFlow(fn.node)
+                flow = fn.flow
                 hit = self._skipped_check(fn, info, flow, node, handler)
                 if hit:
                     yield hit

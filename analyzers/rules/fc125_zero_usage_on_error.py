@@ -130,11 +130,10 @@ def _limit_caller(fn: FunctionInfo, info: ModuleInfo) -> str | None:
     for caller in functions_by_qualname(info).values():
         if caller.node is fn.node:
             continue
-        flow: FunctionFlow | None = None
         for node in caller.nodes:
             if not isinstance(node, ast.If):
                 continue
-            flow = flow or FunctionFlow(caller.node)
+            flow = caller.flow
             over = _over_limit(node, fn, caller, info, flow)
             if over and _denies(node.body):
                 return f"`{caller.qualname}` denies when it is over a limit (line {node.lineno})"

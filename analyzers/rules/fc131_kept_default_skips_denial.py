@@ -70,11 +70,10 @@ class KeptDefaultSkipsDenial(Rule):
     fallback = True  # a rule that reads the same handler more directly speaks first
 
     def check(self, fn: FunctionInfo, info: ModuleInfo) -> Iterator[Hit]:
-        flow: FunctionFlow | None = None
         for block in blocks_of(fn.node):
             for index, stmt in enumerate(block):
                 if isinstance(stmt, ast.Try | ast.TryStar):
-                    flow = flow or FunctionFlow(fn.node)
+                    flow = fn.flow
                     yield from self._kept_defaults(fn, flow, block, index, stmt)  # type: ignore[arg-type]
 
     def _kept_defaults(

@@ -80,7 +80,6 @@ class EmptyOnErrorAnswersAllow(Rule):
         if fn.polarity is None and not collects:
             return
         allow = fn.polarity == "allow"
-        flow: FunctionFlow | None = None
         for node in tries(fn):
             for handler in node.handlers:
                 if not catches_failures(handler, node) or gated_by_fail_open_flag(handler):
@@ -88,7 +87,7 @@ class EmptyOnErrorAnswersAllow(Rule):
                 emptied = _emptied(handler)
                 if not emptied:
                     continue
-                flow = flow or FunctionFlow(fn.node)
+                flow = fn.flow
                 answer = _answer_after(flow, node, emptied)
                 if not (_no_problems(answer) if collects else answer is allow):
                     continue
