@@ -5,6 +5,8 @@ a module that imports it back. Read from each file's AST, so an import hidden in
 from __future__ import annotations
 
 import ast
+import fnmatch
+import re
 from pathlib import Path
 
 PACKAGE = "failclosed.analyzers"
@@ -114,3 +116,34 @@ def test_our_modules_are_imported_at_the_top() -> None:
             and any(t.startswith(PACKAGE) for t in imported(node, name, path))
         ]
     assert not late
+
+
+def documented_layers() -> list[str]:
+    """The modules of CONTRIBUTING.md's map of `analyzers/`, bottom up, as path patterns."""
+    text = (FOLDER.parent / "CONTRIBUTING.md").read_text(encoding="utf-8")
+    section = text.split("## The analyzer, module by module", 1)[1].split("\n## ", 1)[0]
+    order = []
+    for line in section.splitlines():
+        cells = line.split("|")
+        if len(cells) > 3:
+            order += re.findall(r"`([\w/*]+\.py)`", cells[2])
+    return [entry.replace("NNN", "[0-9][0-9][0-9]") for entry in order]
+
+
+def test_each_module_imports_only_what_the_map_lists_before_it() -> None:
+    layers = documented_layers()
+    place = {}
+    for name, path in module_names().items():
+        relpath = path.relative_to(FOLDER).as_posix()
+        found = [i for i, pattern in enumerate(layers) if fnmatch.fnmatchcase(relpath, pattern)]
+        assert found, f"analyzers/{relpath} is missing from CONTRIBUTING.md's map"
+        place[name] = found[0]
+    wrong = [
+        f"{name} -> {target}"
+        for name, targets in import_graph().items()
+        for target in targets
+        # rules may share each other's helpers (one glob); the cycle test covers those
+        if place[target] > place[name]
+        or (place[target] == place[name] and "*" not in layers[place[name]])
+    ]
+    assert not wrong, "imports a module listed after it in CONTRIBUTING.md: " + ", ".join(wrong)
