@@ -14,7 +14,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from failclosed.analyzers.config import Config, ConfigError, load_config
+from failclosed.analyzers.config import ConfigError, load_config
 from failclosed.analyzers.engine import analyze_paths, decode
 from failclosed.analyzers.model import Report
 from failclosed.analyzers.output import (
@@ -26,6 +26,7 @@ from failclosed.analyzers.output import (
     tool_version,
 )
 from failclosed.analyzers.rules import all_rules
+from failclosed.analyzers.settings import Config
 
 PROG = "failclosed"
 USAGE_ERROR = 2

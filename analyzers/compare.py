@@ -9,10 +9,10 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Sequence
 
-from failclosed.analyzers.config import Config
 from failclosed.analyzers.engine import analyze_source, is_python_path
 from failclosed.analyzers.model import Finding
-from failclosed.analyzers.semantics import is_test_path
+from failclosed.analyzers.settings import Config
+from failclosed.analyzers.vocabulary import is_test_path
 
 
 def identity(finding: Finding) -> tuple[str, str, str]:

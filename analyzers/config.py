@@ -1,11 +1,13 @@
 """`[tool.failclosed]` in pyproject.toml: names, exclusions and severities a team can tune.
 
+This is the loader: it reads the table into `analyzers.settings.Config` and checks the rule
+codes it names against the rules, so it sits above them (the rules read only the settings).
+
 Bad configuration is an error with a clear message, never a silently weaker check.
 """
 
 from __future__ import annotations
 
-import fnmatch
 import re
 
 # the structure of a pattern, to bound its cost; typeshed has no stubs for re's private
@@ -14,31 +16,15 @@ import re._constants as re_constants  # type: ignore[import-not-found]
 import re._parser as re_parser  # type: ignore[import-not-found]
 import stat
 import tomllib
-from dataclasses import dataclass, field
 from pathlib import Path
 
-from failclosed.analyzers.model import SEVERITIES, Severity
+from failclosed.analyzers.model import SEVERITIES
+from failclosed.analyzers.rules import all_rules
+from failclosed.analyzers.settings import Config
 
 
 class ConfigError(Exception):
     """The configuration cannot be used; the message says which key and why."""
-
-
-@dataclass(frozen=True)
-class Config:
-    """Settings that change what counts as a permission path and how findings are graded."""
-
-    permission_functions: tuple[re.Pattern[str], ...] = ()
-    deny_functions: tuple[re.Pattern[str], ...] = ()
-    exclude: tuple[str, ...] = ()
-    severity: dict[str, Severity] = field(default_factory=dict)
-
-    def is_excluded(self, relpath: str) -> bool:
-        """True when `relpath` (POSIX, relative to the project root) matches an exclude glob."""
-        return any(
-            fnmatch.fnmatch(relpath, pattern) or relpath.startswith(pattern.rstrip("/") + "/")
-            for pattern in self.exclude
-        )
 
 
 KNOWN_KEYS = {"permission-functions", "deny-functions", "exclude", "severity"}
@@ -108,9 +94,7 @@ def config_from_mapping(section: object, source: str = "config") -> Config:
 
 
 def known_rule_codes() -> set[str]:
-    """Codes of all rules (imported late: the rules themselves read configuration)."""
-    from failclosed.analyzers.rules import all_rules
-
+    """Codes of all rules."""
     return {rule.code for rule in all_rules()}
 
 

@@ -25,18 +25,12 @@ from dataclasses import replace
 from functools import cache
 from pathlib import Path, PurePosixPath
 
-from failclosed.analyzers.config import Config
 from failclosed.analyzers.fixes import Edit, build_fix
+from failclosed.analyzers.functions import FunctionInfo, ModuleInfo, iter_functions, module_info
 from failclosed.analyzers.model import AnalysisError, Finding, Fix, Report, apply_fixes, split_lines
 from failclosed.analyzers.rules import Hit, Rule, all_rules
-from failclosed.analyzers.semantics import (
-    MAX_NAME,
-    FunctionInfo,
-    ModuleInfo,
-    is_test_path,
-    iter_functions,
-    module_info,
-)
+from failclosed.analyzers.settings import Config
+from failclosed.analyzers.vocabulary import MAX_NAME, is_test_path
 
 SUPPRESSION = re.compile(r"#\s*failclosed:\s*ignore\[([^\]]*)\](.*)")
 SKIP_DIRS = {

@@ -20,7 +20,7 @@ import libcst as cst
 from libcst.metadata import CodeRange, MetadataWrapper, PositionProvider
 
 from failclosed.analyzers.model import Fix, split_lines
-from failclosed.analyzers.semantics import REWORDINGS
+from failclosed.analyzers.vocabulary import REWORDINGS
 
 KEEP = "<keep>"  # in ReplaceStatements.new: keep the original statement here
 

@@ -11,7 +11,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
-from failclosed.analyzers.semantics import FunctionNode, call_name, dotted_name, own_nodes
+from failclosed.analyzers.syntax import FunctionNode, call_name, dotted_name, own_nodes
 
 SIMPLE = (
     ast.Expr, ast.Assign, ast.AnnAssign, ast.AugAssign, ast.Pass, ast.Delete,

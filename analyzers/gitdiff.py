@@ -26,10 +26,10 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from failclosed.analyzers.compare import base_findings, new_or_changed
-from failclosed.analyzers.config import Config
 from failclosed.analyzers.engine import analyze_source, is_python_path
 from failclosed.analyzers.links import Entry, Link, follow_links
 from failclosed.analyzers.model import AnalysisError, Report
+from failclosed.analyzers.settings import Config
 
 GIT = ("git", "-c", "core.quotepath=off")
 REGULAR_FILE_MODES = {"100644", "100755"}

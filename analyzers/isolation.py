@@ -45,9 +45,9 @@ from typing import Any, Self, TypeVar
 
 from failclosed.analyzers import rules
 from failclosed.analyzers.compare import base_findings
-from failclosed.analyzers.config import Config
 from failclosed.analyzers.engine import analyze_source
 from failclosed.analyzers.model import AnalysisError, Finding, Report
+from failclosed.analyzers.settings import Config
 
 try:
     import resource

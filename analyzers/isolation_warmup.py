@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import gc
 
-from failclosed.analyzers.config import Config
 from failclosed.analyzers.engine import analyze_source
 from failclosed.analyzers.model import Report
 from failclosed.analyzers.rules import all_rules
+from failclosed.analyzers.settings import Config
 
 
 def warm_up() -> Report:

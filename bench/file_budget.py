@@ -23,9 +23,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from failclosed.analyzers.compare import base_findings  # noqa: E402
-from failclosed.analyzers.config import Config  # noqa: E402
 from failclosed.analyzers.engine import analyze_source  # noqa: E402
 from failclosed.analyzers.isolation import ChildPool, IsolatedAnalyzer  # noqa: E402
+from failclosed.analyzers.settings import Config  # noqa: E402
 
 HEAD = (ROOT / "examples" / "agent_permissions.py").read_bytes()
 BASE = HEAD.replace(b"return True", b"return False")

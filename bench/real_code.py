@@ -27,9 +27,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from scan_speed import CACHE, DownloadError, download_sdist, extract_sdist
 
-from failclosed.analyzers.config import Config
 from failclosed.analyzers.engine import analyze_paths, collect_files
 from failclosed.analyzers.model import AnalysisError, Finding
+from failclosed.analyzers.settings import Config
 
 MAX_RATE = 1.0  # error + warning findings per 100k lines
 PER_LINES = 100_000

@@ -31,9 +31,9 @@ from functools import partial
 from pathlib import Path
 from typing import TypeVar
 
-from failclosed.analyzers.config import Config
 from failclosed.analyzers.engine import analyze_paths, collect_files
 from failclosed.analyzers.model import Report
+from failclosed.analyzers.settings import Config
 
 BENCH_DIR = Path(__file__).resolve().parent
 CACHE = BENCH_DIR / ".cache"

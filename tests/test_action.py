@@ -28,8 +28,8 @@ import vcr
 import yaml
 from support import FakeGitHub, load_payload, patch_of
 
-from failclosed.analyzers.config import Config
 from failclosed.analyzers.model import Finding
+from failclosed.analyzers.settings import Config
 from failclosed.app.commands import action
 from failclosed.app.github.port import ChangedFile
 from failclosed.app.review import publish

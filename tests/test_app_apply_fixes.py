@@ -20,9 +20,9 @@ from support import (
     make_job,
 )
 
-from failclosed.analyzers.config import Config
 from failclosed.analyzers.isolation import IsolatedAnalyzer
 from failclosed.analyzers.model import Finding, Fix
+from failclosed.analyzers.settings import Config
 from failclosed.app.github.port import ChangedFile, HeadMoved, Link, PullRequest
 from failclosed.app.model import Job, JobKind
 from failclosed.app.review.analyze import JobTimeout

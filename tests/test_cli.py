@@ -18,9 +18,9 @@ import pytest
 from support import FC101_FUNCTION, SAFE_FUNCTION
 
 from failclosed.analyzers import cli
-from failclosed.analyzers.config import Config
 from failclosed.analyzers.model import AnalysisError, Finding, Fix, Report
 from failclosed.analyzers.rules import Rule, all_rules, rule_by_code
+from failclosed.analyzers.settings import Config
 
 SCHEMA_PATH = Path(__file__).parent / "data" / "sarif-schema-2.1.0.json"
 

@@ -11,11 +11,12 @@ from pathlib import Path
 import pytest
 from support import FC101_FUNCTION
 
-from failclosed.analyzers.config import Config, ConfigError, config_from_mapping, load_config
+from failclosed.analyzers.config import ConfigError, config_from_mapping, load_config
 from failclosed.analyzers.engine import analyze_paths, analyze_source
 from failclosed.analyzers.output import format_rules, summary_line
 from failclosed.analyzers.rules import all_rules
-from failclosed.analyzers.semantics import MAX_NAME
+from failclosed.analyzers.settings import Config
+from failclosed.analyzers.vocabulary import MAX_NAME
 
 # The FC101 sample with room for a comment at the end of its `return True` line.
 FAIL_OPEN = FC101_FUNCTION.removesuffix("\n") + "{comment}\n"

@@ -9,7 +9,6 @@ from pathlib import Path
 import pytest
 
 from failclosed.analyzers import gitdiff
-from failclosed.analyzers.config import Config
 from failclosed.analyzers.gitdiff import (
     GitChange,
     GitError,
@@ -20,6 +19,7 @@ from failclosed.analyzers.gitdiff import (
 )
 from failclosed.analyzers.model import Report
 from failclosed.analyzers.rules import rule_by_code
+from failclosed.analyzers.settings import Config
 
 needs_fc101 = pytest.mark.skipif(
     rule_by_code("FC101") is None, reason="needs rule FC101 (except-returns-allow)"

@@ -21,7 +21,6 @@ import pytest
 from support import ticking
 
 from failclosed.analyzers.compare import base_findings
-from failclosed.analyzers.config import Config
 from failclosed.analyzers.engine import analyze_source
 from failclosed.analyzers.isolation import (
     ChildPool,
@@ -33,6 +32,7 @@ from failclosed.analyzers.isolation import (
     over_budget_message,
     preloaded_modules,
 )
+from failclosed.analyzers.settings import Config
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = (ROOT / "examples" / "agent_permissions.py").read_bytes()

@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 from typing import ClassVar
 
 from failclosed.analyzers.fixes import Edit
+from failclosed.analyzers.functions import FunctionInfo, ModuleInfo
 from failclosed.analyzers.model import Severity
-from failclosed.analyzers.semantics import FunctionInfo, ModuleInfo
 
 
 @dataclass(frozen=True)

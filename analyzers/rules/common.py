@@ -9,21 +9,13 @@ from collections import Counter
 from collections.abc import Iterator
 from typing import overload
 
+from failclosed.analyzers.allowing import AllowValue
+from failclosed.analyzers.denials import body_denies, is_deny_response
 from failclosed.analyzers.fixes import KEEP, Edit, ReplaceStatements, RewordComments, RewordMessage
 from failclosed.analyzers.flow import is_exit_call
-from failclosed.analyzers.semantics import (
-    ALLOW_LANGUAGE,
-    BLOCKS,
-    AllowValue,
-    FunctionInfo,
-    ModuleInfo,
-    body_denies,
-    call_name,
-    dotted_name,
-    handler_types,
-    is_deny_response,
-    own_nodes,
-)
+from failclosed.analyzers.functions import FunctionInfo, ModuleInfo
+from failclosed.analyzers.syntax import BLOCKS, call_name, dotted_name, handler_types, own_nodes
+from failclosed.analyzers.vocabulary import ALLOW_LANGUAGE
 
 
 def tries(fn: FunctionInfo) -> Iterator[ast.Try]:

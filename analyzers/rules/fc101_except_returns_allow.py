@@ -6,8 +6,23 @@ import ast
 import re
 from collections.abc import Iterator
 
+from failclosed.analyzers.allowing import (
+    AllowValue,
+    allow_value,
+    gated_by_fail_open_flag,
+    keyed_allow,
+    mentions_allowing,
+    under_fail_open_flag,
+)
+from failclosed.analyzers.denials import (
+    body_denies,
+    catches_failures,
+    checks_auth,
+    is_deny_response,
+)
 from failclosed.analyzers.fixes import Edit, ReplaceExpression, ReplaceStatements
 from failclosed.analyzers.flow import FunctionFlow, is_exit_call, returns_in
+from failclosed.analyzers.functions import FunctionInfo, ModuleInfo
 from failclosed.analyzers.rules.base import Hit, Invalid, Rule
 from failclosed.analyzers.rules.common import (
     absent_subject,
@@ -18,23 +33,7 @@ from failclosed.analyzers.rules.common import (
     reword_edits,
     tries,
 )
-from failclosed.analyzers.semantics import (
-    AllowValue,
-    FunctionInfo,
-    ModuleInfo,
-    allow_value,
-    body_denies,
-    call_name,
-    catches_failures,
-    checks_auth,
-    gated_by_fail_open_flag,
-    handler_types,
-    is_deny_response,
-    keyed_allow,
-    mentions_allowing,
-    own_nodes,
-    under_fail_open_flag,
-)
+from failclosed.analyzers.syntax import call_name, handler_types, own_nodes
 
 
 class ExceptReturnsAllow(Rule):
@@ -86,7 +85,6 @@ class ExceptReturnsAllow(Rule):
     fix_safety = "Changes the error path only: deny value instead of allow, or re-raise."
 
     def check(self, fn: FunctionInfo, info: ModuleInfo) -> Iterator[Hit]:
-        flow: FunctionFlow | None = None
         for node in tries(fn):
             for handler in node.handlers:
                 if gated_by_fail_open_flag(handler, fn):
@@ -104,7 +102,7 @@ class ExceptReturnsAllow(Rule):
                     if hit:
                         yield hit
                         yield from self._missing_answer_allows(fn, info, node, handler, loose)
-                flow = flow or FunctionFlow(fn.node)
+                flow = fn.flow
                 yield from self._assigned_allow(fn, info, flow, node, handler, loose)
 
     def _missing_answer_allows(
@@ -491,7 +489,7 @@ def _deny_edit(value: AllowValue, stmt: ast.stmt) -> Edit:
 
 def _under_flag(fn: FunctionInfo, handler: ast.ExceptHandler, stmt: ast.AST) -> bool:
     """Is `stmt` inside an `if` on a named fail-open setting, within the handler?"""
-    flow = FunctionFlow(fn.node)
+    flow = fn.flow
     path = []
     for node in flow.ancestors(stmt):
         if node is handler:

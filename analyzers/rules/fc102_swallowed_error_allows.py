@@ -6,6 +6,13 @@ import ast
 import re
 from collections.abc import Iterator
 
+from failclosed.analyzers.allowing import AllowValue, allow_value, mentions_allowing
+from failclosed.analyzers.denials import (
+    catches_failures,
+    checks_auth,
+    is_deny_raise,
+    is_deny_response,
+)
 from failclosed.analyzers.fixes import Edit, ReplaceExpression, ReplaceStatements, UnwrapWith
 from failclosed.analyzers.flow import (
     FunctionFlow,
@@ -15,6 +22,7 @@ from failclosed.analyzers.flow import (
     has_continue,
     swallows,
 )
+from failclosed.analyzers.functions import FunctionInfo, ModuleInfo
 from failclosed.analyzers.rules.base import Hit, Invalid, Rule
 from failclosed.analyzers.rules.common import (
     append_to_handler,
@@ -26,24 +34,13 @@ from failclosed.analyzers.rules.common import (
     tries,
     unawaited,
 )
-from failclosed.analyzers.semantics import (
+from failclosed.analyzers.syntax import call_name, handler_types, own_nodes
+from failclosed.analyzers.vocabulary import (
     ALLOW_KEYS,
     ALLOW_NAME,
     DENY_EXCEPTION,
     DENY_NAME,
     DENY_STATUS,
-    AllowValue,
-    FunctionInfo,
-    ModuleInfo,
-    allow_value,
-    call_name,
-    catches_failures,
-    checks_auth,
-    handler_types,
-    is_deny_raise,
-    is_deny_response,
-    mentions_allowing,
-    own_nodes,
 )
 
 VERDICT_NAMES = {"verdict", "decision", "permitted", "ok_to_proceed", "may_proceed"}
@@ -108,7 +105,6 @@ class SwallowedErrorAllows(Rule):
     trigger = ("except", "suppress(")
 
     def check(self, fn: FunctionInfo, info: ModuleInfo) -> Iterator[Hit]:
-        flow: FunctionFlow | None = None
         for node in tries(fn):
             for handler in node.handlers:
                 own = _swallowed_own_denial(fn, info, node, handler)
@@ -117,7 +113,7 @@ class SwallowedErrorAllows(Rule):
                     continue
                 if not catches_failures(handler, node) or not swallows(handler):
                     continue
-                flow = flow or FunctionFlow(fn.node)
+                flow = fn.flow
                 hit = self._falls_to_allow(fn, info, flow, node, handler)
                 if hit is None and _catches_authz(handler):
                     hit = self._ignored_deny(fn, flow, node, handler)

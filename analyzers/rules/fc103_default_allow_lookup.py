@@ -6,21 +6,19 @@ import ast
 import re
 from collections.abc import Iterator
 
+from failclosed.analyzers.allowing import AllowValue, keyed_allow
 from failclosed.analyzers.fixes import ReplaceExpression
+from failclosed.analyzers.functions import FunctionInfo, ModuleInfo
 from failclosed.analyzers.model import Severity
 from failclosed.analyzers.rules.base import Hit, Invalid, Rule
 from failclosed.analyzers.rules.common import defaulted_lookups
-from failclosed.analyzers.semantics import (
+from failclosed.analyzers.vocabulary import (
     ALLOW_KEYS,
     ALLOW_STRINGS,
     DENY_KEYS,
     VERDICT_KEYS,
     WEAK_ALLOW_KEYS,
     WEAK_DENY_KEYS,
-    AllowValue,
-    FunctionInfo,
-    ModuleInfo,
-    keyed_allow,
 )
 
 # A field whose True means "found something bad, stop it": `threatDetected`, `flagged`,

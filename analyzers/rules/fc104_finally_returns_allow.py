@@ -5,18 +5,14 @@ from __future__ import annotations
 import ast
 from collections.abc import Iterator
 
+from failclosed.analyzers.allowing import allow_value
+from failclosed.analyzers.denials import is_deny_raise
 from failclosed.analyzers.fixes import Edit, HoistFinallyReturn
 from failclosed.analyzers.flow import FunctionFlow, returns_in
+from failclosed.analyzers.functions import FunctionInfo, ModuleInfo
 from failclosed.analyzers.rules.base import Hit, Invalid, Rule
 from failclosed.analyzers.rules.common import failing_call, tries
-from failclosed.analyzers.semantics import (
-    FunctionInfo,
-    ModuleInfo,
-    allow_value,
-    call_name,
-    is_deny_raise,
-    own_nodes,
-)
+from failclosed.analyzers.syntax import call_name, own_nodes
 
 
 class FinallyReturnsAllow(Rule):
@@ -63,11 +59,10 @@ class FinallyReturnsAllow(Rule):
     fix_safety = "Moves the return out of `finally`; errors propagate, results are honoured."
 
     def check(self, fn: FunctionInfo, info: ModuleInfo) -> Iterator[Hit]:
-        flow: FunctionFlow | None = None
         for node in tries(fn):
             if not node.finalbody:
                 continue
-            flow = flow or FunctionFlow(fn.node)
+            flow = fn.flow
             swallowed = _denial_raised_in(node)
             for ret in (r for stmt in node.finalbody for r in _returns(stmt)):
                 shown = _allow_shown(fn, info, flow, node, ret)

@@ -6,8 +6,11 @@ import ast
 import re
 from collections.abc import Iterator
 
+from failclosed.analyzers.allowing import mentions_allowing
+from failclosed.analyzers.denials import body_denies, catches_failures, checks_auth
 from failclosed.analyzers.fixes import ReplaceStatements
-from failclosed.analyzers.flow import FunctionFlow, swallows
+from failclosed.analyzers.flow import swallows
+from failclosed.analyzers.functions import FunctionInfo, ModuleInfo
 from failclosed.analyzers.rules.base import Hit, Invalid, Rule
 from failclosed.analyzers.rules.common import (
     append_to_handler,
@@ -16,16 +19,7 @@ from failclosed.analyzers.rules.common import (
     reword_edits,
     tries,
 )
-from failclosed.analyzers.semantics import (
-    FunctionInfo,
-    ModuleInfo,
-    body_denies,
-    catches_failures,
-    checks_auth,
-    dotted_name,
-    mentions_allowing,
-    own_nodes,
-)
+from failclosed.analyzers.syntax import dotted_name, own_nodes
 
 NEXT_CALLS = re.compile(r"_?(call_next|get_response|next_handler|handler|app|nxt|next_?|inner)")
 DJANGO_HOOKS = {"process_request", "process_view"}  # None means "go on to the view"
@@ -81,7 +75,6 @@ class MiddlewarePassesOnError(Rule):
     def check(self, fn: FunctionInfo, info: ModuleInfo) -> Iterator[Hit]:
         if not fn.middleware:
             return
-        flow: FunctionFlow | None = None
         for node in tries(fn):
             if any(_calls_next(s) for s in node.body if not isinstance(s, ast.If)):
                 continue  # the try guards the downstream call, not an auth check
@@ -98,7 +91,7 @@ class MiddlewarePassesOnError(Rule):
                     continue
                 if not swallows(handler):
                     continue
-                flow = flow or FunctionFlow(fn.node)
+                flow = fn.flow
                 outcome = flow.after(node)
                 left = outcome.node  # a statement: the function's flow stops at statements
                 reached = [*outcome.passed, *([left] if isinstance(left, ast.stmt) else [])]

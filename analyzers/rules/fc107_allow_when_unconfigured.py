@@ -6,10 +6,12 @@ import ast
 import re
 from collections.abc import Iterator
 
+from failclosed.analyzers.allowing import allow_value
 from failclosed.analyzers.flow import assigned_names
+from failclosed.analyzers.functions import FunctionInfo, ModuleInfo
 from failclosed.analyzers.rules.base import Hit, Invalid, Rule
 from failclosed.analyzers.rules.common import absent_subject
-from failclosed.analyzers.semantics import FunctionInfo, ModuleInfo, allow_value, dotted_name
+from failclosed.analyzers.syntax import dotted_name
 
 CHECKER = re.compile(
     r"(?i)_?(client|conn|connection|backend|checker|policy|policies|handler|callback|provider"

@@ -6,8 +6,11 @@ import ast
 import re
 from collections.abc import Iterator
 
+from failclosed.analyzers.allowing import gated_by_fail_open_flag, keyed_allow
+from failclosed.analyzers.denials import catches_failures
 from failclosed.analyzers.fixes import Edit, ReplaceExpression
 from failclosed.analyzers.flow import FunctionFlow, Outcome, is_exit_call, swallows
+from failclosed.analyzers.functions import FunctionInfo, ModuleInfo
 from failclosed.analyzers.rules.base import Hit, Invalid, Rule
 from failclosed.analyzers.rules.common import (
     append_to_handler,
@@ -21,17 +24,8 @@ from failclosed.analyzers.rules.common import (
     status_returned,
     tries,
 )
-from failclosed.analyzers.semantics import (
-    ALLOW_STRINGS,
-    VERDICT_KEYS,
-    FunctionInfo,
-    ModuleInfo,
-    call_name,
-    catches_failures,
-    gated_by_fail_open_flag,
-    keyed_allow,
-    own_nodes,
-)
+from failclosed.analyzers.syntax import call_name, own_nodes
+from failclosed.analyzers.vocabulary import ALLOW_STRINGS, VERDICT_KEYS
 
 DENY_WORDS = {"deny", "denied", "block", "blocked", "reject", "rejected", "ask"}
 CONTROL_EXCEPTIONS = {"KeyboardInterrupt", "SystemExit", "BrokenPipeError"}
@@ -93,7 +87,6 @@ class HookExitsAllow(Rule):
         # When the script prints its verdict, that verdict decides; exit 0 after it is no answer.
         # A script that also denies by exit status (`sys.exit(2)`) allows with exit 0.
         exits_answer = deny_code is not None or not _speaks_json(fn)
-        flow: FunctionFlow | None = None
         for node in tries(fn):
             for handler in node.handlers:
                 if not catches_failures(handler, node) or _control_only(handler):
@@ -102,7 +95,7 @@ class HookExitsAllow(Rule):
                     continue
                 hit = self._answer_in_handler(fn, info, node, handler, deny_code, exits_answer)
                 if hit is None and swallows(handler) and not _only_records(node):
-                    flow = flow or FunctionFlow(fn.node)
+                    flow = fn.flow
                     hit = self._answer_after(fn, info, flow, node, handler, deny_code, exits_answer)
                 if hit:
                     yield hit

@@ -6,18 +6,13 @@ import ast
 import re
 from collections.abc import Iterator
 
+from failclosed.analyzers.allowing import allow_value, under_fail_open_flag
 from failclosed.analyzers.fixes import KEEP, Edit, ReplaceExpression, ReplaceStatements
 from failclosed.analyzers.flow import FunctionFlow, assigned_names, is_exit_call, swallows
+from failclosed.analyzers.functions import FunctionInfo, ModuleInfo
 from failclosed.analyzers.rules.base import Hit, Invalid, Rule
 from failclosed.analyzers.rules.common import absent_subject, branch_answer, branch_kind
-from failclosed.analyzers.semantics import (
-    FunctionInfo,
-    ModuleInfo,
-    allow_value,
-    call_name,
-    dotted_name,
-    under_fail_open_flag,
-)
+from failclosed.analyzers.syntax import call_name, dotted_name
 
 ALLOWISH = re.compile(r"(?i)allow|permit|grant|approv")
 ERROR_ATTRS = re.compile(r"^(error|errors|err|exception|exc|failed|failure|is_error|fault)$")
@@ -73,9 +68,8 @@ class ErrorResultAllows(Rule):
             for node in ifs
             if (subject := _error_test(node.test))
         ]
-        flow: FunctionFlow | None = None
         if any(_absent_name(node.test) for node in ifs):
-            flow = FunctionFlow(fn.node)
+            flow = fn.flow
             tests += [
                 (node, f"every attempt to get `{name}` failed")
                 for node in ifs
@@ -88,7 +82,7 @@ class ErrorResultAllows(Rule):
             return  # no error test, or neither a permission check nor code that allows
         yield from self._errors_fall_through(fn, skipped)
         for node, subject in tests:
-            flow = flow or FunctionFlow(fn.node)
+            flow = fn.flow
             if under_fail_open_flag(list(flow.ancestors(node))):
                 continue
             first = branch_answer(node)
@@ -153,7 +147,7 @@ class ErrorResultAllows(Rule):
         An errored answer is dropped and the loop goes on, to the next backend or past the
         loop to the default verdict: the error never denies.
         """
-        flow = FunctionFlow(fn.node)
+        flow = fn.flow
         for node in ifs:
             loop = flow.owner_of(node)
             if not isinstance(loop, ast.For | ast.AsyncFor) or loop.orelse:

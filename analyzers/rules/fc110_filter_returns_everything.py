@@ -6,8 +6,11 @@ import ast
 import re
 from collections.abc import Iterator
 
+from failclosed.analyzers.allowing import gated_by_fail_open_flag
+from failclosed.analyzers.denials import catches_failures, checks_auth
 from failclosed.analyzers.fixes import Edit, ReplaceExpression
 from failclosed.analyzers.flow import FunctionFlow, assigned_names, returns_in, swallows
+from failclosed.analyzers.functions import FunctionInfo, ModuleInfo
 from failclosed.analyzers.rules.base import Hit, Invalid, Rule
 from failclosed.analyzers.rules.common import (
     absent_subject,
@@ -18,15 +21,7 @@ from failclosed.analyzers.rules.common import (
     present_name,
     tries,
 )
-from failclosed.analyzers.semantics import (
-    FunctionInfo,
-    ModuleInfo,
-    call_name,
-    catches_failures,
-    checks_auth,
-    dotted_name,
-    gated_by_fail_open_flag,
-)
+from failclosed.analyzers.syntax import call_name, dotted_name
 
 ACCESS_WORDS = (
     r"(allowed|permitted|visible|accessible|authori[sz]ed|readable|writable|viewable|owned"
@@ -96,7 +91,6 @@ class FilterReturnsEverything(Rule):
         params = _inputs(fn)
         yield from self._missing_decider(fn, params)
         yield from self._falls_through_unfiltered(fn, params)
-        flow: FunctionFlow | None = None
         for node in tries(fn):
             for handler in node.handlers:
                 if not catches_failures(handler, node) or gated_by_fail_open_flag(handler):
@@ -106,7 +100,7 @@ class FilterReturnsEverything(Rule):
                     if name:
                         yield self._hit(fn, node, handler, ret, name, direct=True)
                 if swallows(handler):
-                    flow = flow or FunctionFlow(fn.node)
+                    flow = fn.flow
                     outcome = flow.after(node)
                     if outcome.kind == "return" and isinstance(outcome.node, ast.Return):
                         name = _returned_input(outcome.node, params) or _carried_input(

@@ -8,7 +8,10 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from failclosed.analyzers.allowing import allow_value, gated_by_fail_open_flag
+from failclosed.analyzers.denials import catches_failures, is_deny_response
 from failclosed.analyzers.fixes import KEEP, Edit, ReplaceExpression, ReplaceStatements
+from failclosed.analyzers.functions import FunctionInfo, ModuleInfo, resolve_call
 from failclosed.analyzers.rules.base import Hit, Invalid, Rule
 from failclosed.analyzers.rules.common import (
     absent_subject,
@@ -18,23 +21,14 @@ from failclosed.analyzers.rules.common import (
     tries,
 )
 from failclosed.analyzers.rules.fc105_unverified_fallback import unverified_call
-from failclosed.analyzers.semantics import (
-    DENY_STATUS,
-    FAIL_OPEN_FLAG,
-    IMPORT_ERRORS,
-    FunctionInfo,
-    ModuleInfo,
-    allow_value,
+from failclosed.analyzers.syntax import (
     call_name,
-    catches_failures,
     dotted_name,
-    gated_by_fail_open_flag,
     handler_types,
-    is_deny_response,
     own_nodes,
     own_statements,
-    resolve_call,
 )
+from failclosed.analyzers.vocabulary import DENY_STATUS, FAIL_OPEN_FLAG, IMPORT_ERRORS
 
 KEY_NAME = re.compile(
     r"(?i)(^|_)(secret|secret_key|public_key|private_key|jwks|cert|certificate|signing_key"

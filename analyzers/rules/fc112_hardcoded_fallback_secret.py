@@ -9,15 +9,10 @@ from collections.abc import Iterator
 from typing import TypeGuard
 
 from failclosed.analyzers.fixes import Edit, ReplaceExpression, ReplaceStatements
+from failclosed.analyzers.functions import FunctionInfo, ModuleInfo
 from failclosed.analyzers.rules.base import Hit, Invalid, Rule
 from failclosed.analyzers.rules.common import caught, tries
-from failclosed.analyzers.semantics import (
-    FunctionInfo,
-    ModuleInfo,
-    call_name,
-    dotted_name,
-    own_nodes,
-)
+from failclosed.analyzers.syntax import call_name, dotted_name, own_nodes
 
 # The name must *end* in a secret word: JWT_SECRET, SECRET_KEY, API_TOKEN, DB_PASSWORD;
 # not ACCESS_TOKEN_MODEL, API_KEY_HEADER or JWT_ALGORITHM.

@@ -5,8 +5,11 @@ from __future__ import annotations
 import ast
 from collections.abc import Iterator
 
+from failclosed.analyzers.allowing import AllowValue, allow_value, gated_by_fail_open_flag
+from failclosed.analyzers.denials import body_denies, catches_failures
 from failclosed.analyzers.fixes import Edit, ReplaceExpression, ReplaceStatements
-from failclosed.analyzers.flow import LOOPS, FunctionFlow, returns_in, swallows
+from failclosed.analyzers.flow import LOOPS, returns_in, swallows
+from failclosed.analyzers.functions import FunctionInfo, ModuleInfo, resolve_call
 from failclosed.analyzers.rules.base import Hit, Invalid, Rule
 from failclosed.analyzers.rules.common import (
     absent_subject,
@@ -19,18 +22,7 @@ from failclosed.analyzers.rules.common import (
     present_name,
     tries,
 )
-from failclosed.analyzers.semantics import (
-    ALLOW_KEYS,
-    DENY_KEYS,
-    AllowValue,
-    FunctionInfo,
-    ModuleInfo,
-    allow_value,
-    body_denies,
-    catches_failures,
-    gated_by_fail_open_flag,
-    resolve_call,
-)
+from failclosed.analyzers.vocabulary import ALLOW_KEYS, DENY_KEYS
 
 
 class HelperErrorAllows(Rule):
@@ -94,19 +86,18 @@ class HelperErrorAllows(Rule):
     )
 
     def check(self, fn: FunctionInfo, info: ModuleInfo) -> Iterator[Hit]:
-        flow: FunctionFlow | None = None
         for node in fn.statements:
             if not isinstance(node, ast.If) or not node.body:
                 continue
             objected = present_name(node.test)
             if objected is not None and _refuses(_simple_statements(node.body)):
-                flow = flow or FunctionFlow(fn.node)
+                flow = fn.flow
                 helper = _helper_of(flow.value_before(node, objected), fn, info)
                 if helper is not None:
                     yield from self._error_answers(helper, fn, (objected, False), None, node)
                 continue
             if objected is not None and not node.orelse and _refuses_inside(node.body):
-                flow = flow or FunctionFlow(fn.node)
+                flow = fn.flow
                 helper = _helper_of(_fallback(flow.value_before(node, objected)), fn, info)
                 if helper is not None and _fails_empty(helper):
                     yield _check_skipped(fn, helper, node, objected)
@@ -118,7 +109,7 @@ class HelperErrorAllows(Rule):
             value = allow_value(first.value, fn, info) or exit_status_allow(first, fn, info)
             if value is None and not (first.value is None and fn.pure_guard):
                 continue  # a bare `return` is the allow only of a guard that refuses by raising
-            flow = flow or FunctionFlow(fn.node)
+            flow = fn.flow
             source, position = flow.unpacked_before(node, tested[0])
             if isinstance(source, ast.Await):
                 source = source.value
@@ -155,7 +146,6 @@ class HelperErrorAllows(Rule):
             if isinstance(allow_return, ast.If)
             else f"returns without raising its refusal on that `{name}` (allow)"
         )
-        flow: FunctionFlow | None = None
         for node in tries(helper):
             for handler in node.handlers:
                 if not catches_failures(handler, node) or gated_by_fail_open_flag(handler):
@@ -167,7 +157,7 @@ class HelperErrorAllows(Rule):
                         answer, edit = ret, ReplaceStatements(ret, ret, ("raise",))
                         break
                 if answer is None and swallows(handler):
-                    flow = flow or FunctionFlow(helper.node)
+                    flow = helper.flow
                     if any(isinstance(a, LOOPS) for a in flow.ancestors(node)):
                         if value is not None and isinstance(allow_return, ast.Return):
                             yield self._gave_up(helper, caller, handler, name, value, allow_return)

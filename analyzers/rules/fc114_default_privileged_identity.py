@@ -7,16 +7,10 @@ import re
 from collections.abc import Iterator
 
 from failclosed.analyzers.fixes import ReplaceExpression, ReplaceStatements
+from failclosed.analyzers.functions import FunctionInfo, ModuleInfo
 from failclosed.analyzers.rules.base import Hit, Invalid, Rule
 from failclosed.analyzers.rules.common import absent_subject, defaulted_lookups, unawaited
-from failclosed.analyzers.semantics import (
-    FunctionInfo,
-    ModuleInfo,
-    call_name,
-    dotted_name,
-    own_nodes,
-    own_statements,
-)
+from failclosed.analyzers.syntax import call_name, dotted_name, own_nodes, own_statements
 
 ROLE_KEYS = re.compile(
     r"(?i)^(role|roles|group|groups|scope|scopes|permissions?|perms|tier|level)$"

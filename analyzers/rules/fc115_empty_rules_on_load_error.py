@@ -6,8 +6,17 @@ import ast
 import re
 from collections.abc import Iterator
 
+from failclosed.analyzers.allowing import allow_value, gated_by_fail_open_flag
+from failclosed.analyzers.denials import body_denies, catches_failures
 from failclosed.analyzers.fixes import ReplaceStatements
 from failclosed.analyzers.flow import FunctionFlow, returns_in, swallows
+from failclosed.analyzers.functions import (
+    MODULE,
+    FunctionInfo,
+    ModuleInfo,
+    functions_by_qualname,
+    resolve_call,
+)
 from failclosed.analyzers.rules.base import Hit, Invalid, Rule
 from failclosed.analyzers.rules.common import (
     append_to_handler,
@@ -16,19 +25,7 @@ from failclosed.analyzers.rules.common import (
     is_empty_collection,
     tries,
 )
-from failclosed.analyzers.semantics import (
-    MODULE,
-    FunctionInfo,
-    ModuleInfo,
-    allow_value,
-    body_denies,
-    call_name,
-    catches_failures,
-    dotted_name,
-    functions_by_qualname,
-    gated_by_fail_open_flag,
-    resolve_call,
-)
+from failclosed.analyzers.syntax import call_name, dotted_name
 
 LOADER = re.compile(
     r"_*(load|read|parse|fetch|refresh|reload|get|compile)_\w*(polic|rule|acl|permission|allow"
@@ -186,7 +183,7 @@ def _switch_read_off(fn: FunctionInfo, name: str, node: ast.Try) -> str | None:
 
 def _empty_after(fn: FunctionInfo, node: ast.Try) -> ast.stmt | None:
     """The `return []` the function reaches after a swallowed error, if it is certain."""
-    outcome = FunctionFlow(fn.node).after(node)
+    outcome = fn.flow.after(node)
     ends_empty = isinstance(outcome.node, ast.Return) and is_empty_collection(outcome.node.value)
     return outcome.node if outcome.kind == "return" and ends_empty else None  # type: ignore[return-value]
 
@@ -207,9 +204,8 @@ def _allows_without_rules(loader: FunctionInfo, info: ModuleInfo) -> str | None:
     for fn in functions_by_qualname(info).values():
         if fn.polarity is None or fn.node is loader.node:
             continue
-        flow: FunctionFlow | None = None
         for node in fn.statements:
-            flow = flow or FunctionFlow(fn.node)
+            flow = fn.flow
             if isinstance(node, ast.For | ast.AsyncFor) and not node.orelse:
                 if not _fed_by(node.iter, loader, fn, info, flow, node):
                     continue

@@ -6,8 +6,22 @@ import ast
 import re
 from collections.abc import Iterator
 
+from failclosed.analyzers.allowing import (
+    AllowValue,
+    allow_value,
+    deny_word,
+    gated_by_fail_open_flag,
+    under_fail_open_flag,
+)
+from failclosed.analyzers.denials import (
+    catches_failures,
+    checks_auth,
+    is_deny_raise,
+    is_deny_response,
+)
 from failclosed.analyzers.fixes import KEEP, Edit, ReplaceExpression, ReplaceStatements
 from failclosed.analyzers.flow import FunctionFlow, is_exit_call
+from failclosed.analyzers.functions import FunctionInfo, ModuleInfo, functions_by_qualname
 from failclosed.analyzers.model import Severity
 from failclosed.analyzers.rules.base import Hit, Invalid, Rule
 from failclosed.analyzers.rules.common import (
@@ -23,27 +37,8 @@ from failclosed.analyzers.rules.common import (
     tries,
 )
 from failclosed.analyzers.rules.fc111_degraded_capability_allows import import_fallback_flags
-from failclosed.analyzers.semantics import (
-    ALLOW_LANGUAGE,
-    DECISION_WORD,
-    IMPORT_ERRORS,
-    AllowValue,
-    FunctionInfo,
-    ModuleInfo,
-    allow_value,
-    call_name,
-    catches_failures,
-    checks_auth,
-    deny_word,
-    dotted_name,
-    functions_by_qualname,
-    gated_by_fail_open_flag,
-    handler_types,
-    is_deny_raise,
-    is_deny_response,
-    own_nodes,
-    under_fail_open_flag,
-)
+from failclosed.analyzers.syntax import call_name, dotted_name, handler_types, own_nodes
+from failclosed.analyzers.vocabulary import ALLOW_LANGUAGE, DECISION_WORD, IMPORT_ERRORS
 
 # "not failing open", "rather than fail open", "never auto-approve": the words deny it.
 # (a comma or a dash ends the negated clause)
@@ -114,7 +109,6 @@ class SaysItFailsOpen(Rule):
                "noop", "back to")  # fmt: skip
 
     def check(self, fn: FunctionInfo, info: ModuleInfo) -> Iterator[Hit]:
-        flow: FunctionFlow | None = None
         for node in tries(fn):
             for handler in node.handlers:
                 imports = import_fallback(handler)
@@ -128,7 +122,7 @@ class SaysItFailsOpen(Rule):
                 else:  # `if transient: <goes on> else: raise`: only the open branch speaks
                     text = _words(info, ast.Module(body=body, type_ignores=[]), body[0].lineno)
                 declared = ""
-                flow = flow or FunctionFlow(fn.node)
+                flow = fn.flow
                 if not _says_fails_open(text):
                     declared = _declared_fail_open(fn, info, handler)
                     above = "" if declared else _said_above(info, flow, node)
@@ -159,7 +153,7 @@ class SaysItFailsOpen(Rule):
                 text = _words(info, ast.Module(body=body, type_ignores=[]), start, stmt)
                 if not _says_fails_open(text):
                     continue
-                flow = flow or FunctionFlow(fn.node)
+                flow = fn.flow
                 if under_fail_open_flag([stmt, *flow.ancestors(stmt)]):
                     continue
                 severity = "error" if failing else "note"

@@ -6,8 +6,16 @@ import ast
 import re
 from collections.abc import Iterator
 
+from failclosed.analyzers.allowing import (
+    AllowValue,
+    allow_value,
+    gated_by_fail_open_flag,
+    under_fail_open_flag,
+)
+from failclosed.analyzers.denials import catches_failures, is_deny_raise
 from failclosed.analyzers.fixes import KEEP, Edit, ReplaceStatements
 from failclosed.analyzers.flow import LOOPS, FunctionFlow
+from failclosed.analyzers.functions import FunctionInfo, ModuleInfo
 from failclosed.analyzers.rules.base import Hit, Invalid, Rule
 from failclosed.analyzers.rules.common import (
     absent_subject,
@@ -15,24 +23,8 @@ from failclosed.analyzers.rules.common import (
     caught,
     reword_edits,
 )
-from failclosed.analyzers.semantics import (
-    ALLOW_KEYS,
-    DECISION_WORD,
-    DENIAL_LIST,
-    DENY_EXCEPTION,
-    AllowValue,
-    FunctionInfo,
-    ModuleInfo,
-    allow_value,
-    call_name,
-    catches_failures,
-    dotted_name,
-    gated_by_fail_open_flag,
-    handler_types,
-    is_deny_raise,
-    own_nodes,
-    under_fail_open_flag,
-)
+from failclosed.analyzers.syntax import call_name, dotted_name, handler_types, own_nodes
+from failclosed.analyzers.vocabulary import ALLOW_KEYS, DECISION_WORD, DENIAL_LIST, DENY_EXCEPTION
 
 # What a loop runs when each item decides: a policy, a guard, a validator of requests...
 DECIDERS = re.compile(
@@ -121,7 +113,6 @@ class SkippedCheckInLoop(Rule):
 
     def check(self, fn: FunctionInfo, info: ModuleInfo) -> Iterator[Hit]:
         yield from self._unreadable_items_skipped(fn, info)
-        flow: FunctionFlow | None = None
         for node in fn.statements:
             if not isinstance(node, ast.Try):
                 continue
@@ -130,7 +121,7 @@ class SkippedCheckInLoop(Rule):
                     continue
                 if gated_by_fail_open_flag(handler) or _catches_denial(handler):
                     continue
-                flow = flow or FunctionFlow(fn.node)
+                flow = fn.flow
                 hit = self._skipped_check(fn, info, flow, node, handler)
                 if hit:
                     yield hit

@@ -6,21 +6,15 @@ import ast
 import re
 from collections.abc import Iterator
 
+from failclosed.analyzers.allowing import allow_value, under_fail_open_flag
 from failclosed.analyzers.fixes import ReplaceExpression
-from failclosed.analyzers.flow import FunctionFlow
+from failclosed.analyzers.functions import FunctionInfo, ModuleInfo, resolve_call
 from failclosed.analyzers.rules.base import Hit, Invalid, Rule
 from failclosed.analyzers.rules.common import (
     branch_answer,
     failure_branches,
     reword_block,
     unawaited,
-)
-from failclosed.analyzers.semantics import (
-    FunctionInfo,
-    ModuleInfo,
-    allow_value,
-    resolve_call,
-    under_fail_open_flag,
 )
 
 
@@ -77,7 +71,6 @@ class MissingAnswerAllows(Rule):
     def check(self, fn: FunctionInfo, info: ModuleInfo) -> Iterator[Hit]:
         if fn.qualname == "<module>" or not _answers_with_values(fn):
             return
-        flow: FunctionFlow | None = None
         for stmt in fn.statements:
             if not isinstance(stmt, ast.If):
                 continue
@@ -96,7 +89,7 @@ class MissingAnswerAllows(Rule):
                     continue
                 if _from_own_helper(fn, info, stmt):
                     continue  # FC113 follows the helper and reports where it swallows
-                flow = flow or FunctionFlow(fn.node)
+                flow = fn.flow
                 if under_fail_open_flag([stmt, *flow.ancestors(stmt)]):
                     continue
                 yield Hit(

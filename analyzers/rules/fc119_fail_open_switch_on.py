@@ -7,8 +7,9 @@ import re
 from collections.abc import Iterator
 
 from failclosed.analyzers.fixes import ReplaceExpression
+from failclosed.analyzers.functions import FunctionInfo, ModuleInfo
 from failclosed.analyzers.rules.base import Hit, Invalid, Rule
-from failclosed.analyzers.semantics import FunctionInfo, ModuleInfo, call_name, dotted_name
+from failclosed.analyzers.syntax import call_name, dotted_name
 
 # Keyword switches whose True means "when the backend errors, let the request through".
 FAIL_OPEN_SWITCH = re.compile(

@@ -6,17 +6,12 @@ import ast
 import re
 from collections.abc import Iterator
 
+from failclosed.analyzers.denials import body_denies
 from failclosed.analyzers.fixes import KEEP, Edit, ReplaceStatements
-from failclosed.analyzers.flow import FunctionFlow
+from failclosed.analyzers.functions import FunctionInfo, ModuleInfo
 from failclosed.analyzers.rules.base import Hit, Invalid, Rule
 from failclosed.analyzers.rules.common import if_chain, is_chain_head
-from failclosed.analyzers.semantics import (
-    FunctionInfo,
-    ModuleInfo,
-    body_denies,
-    dotted_name,
-    own_nodes,
-)
+from failclosed.analyzers.syntax import dotted_name, own_nodes
 
 # What a guard dispatches on: an answer's status, a verdict, a configured mode.
 DISPATCH_SUBJECT = re.compile(
@@ -137,7 +132,7 @@ def _common_subject(chain: list[ast.If]) -> str | None:
 def _allow_after(fn: FunctionInfo, stmt: ast.If) -> ast.stmt | None:
     """The statement after the chain that lets the request through (calls the next handler),
     when nothing denies before it."""
-    outcome = FunctionFlow(fn.node).after(stmt)
+    outcome = fn.flow.after(stmt)
     for later in [*outcome.passed, *([outcome.node] if isinstance(outcome.node, ast.stmt) else [])]:
         if body_denies([later]):
             return None

@@ -7,9 +7,9 @@ import re
 from collections.abc import Iterator
 
 from failclosed.analyzers.fixes import ReplaceStatements
+from failclosed.analyzers.functions import FunctionInfo, ModuleInfo
 from failclosed.analyzers.rules.base import Hit, Invalid, Rule
 from failclosed.analyzers.rules.common import blocks_of, if_chain, is_chain_head, reword_edits
-from failclosed.analyzers.semantics import FunctionInfo, ModuleInfo
 
 # Tokens an answer uses to say yes or no: "PASS", "approved", "POLICY_ACTION_ALLOW", "y".
 YES = {

@@ -6,10 +6,12 @@ import ast
 import re
 from collections.abc import Iterator
 
+from failclosed.analyzers.denials import is_deny_response
 from failclosed.analyzers.fixes import ReplaceExpression
+from failclosed.analyzers.functions import FunctionInfo, ModuleInfo
 from failclosed.analyzers.rules.base import Hit, Invalid, Rule
 from failclosed.analyzers.rules.common import present_subject
-from failclosed.analyzers.semantics import FunctionInfo, ModuleInfo, call_name, is_deny_response
+from failclosed.analyzers.syntax import call_name
 
 # What a caller presents as proof: the OAuth `state`, a CSRF token, an HMAC signature, a nonce.
 PROOF = re.compile(

@@ -6,17 +6,13 @@ import ast
 import re
 from collections.abc import Iterator
 
+from failclosed.analyzers.denials import catches_failures
 from failclosed.analyzers.fixes import ReplaceStatements
+from failclosed.analyzers.functions import FunctionInfo, ModuleInfo
 from failclosed.analyzers.rules.base import Hit, Invalid, Rule
 from failclosed.analyzers.rules.common import assigns, caught, is_empty_collection, tries, unawaited
-from failclosed.analyzers.semantics import (
-    DECISION_WORD,
-    FunctionInfo,
-    ModuleInfo,
-    call_name,
-    catches_failures,
-    dotted_name,
-)
+from failclosed.analyzers.syntax import call_name, dotted_name
+from failclosed.analyzers.vocabulary import DECISION_WORD
 
 # What a call that judges its input is named like: it decides on what it is given.
 JUDGING_CALL = re.compile(

@@ -6,7 +6,9 @@ import ast
 import re
 from collections.abc import Iterator
 
+from failclosed.analyzers.denials import answers_a_denial, body_denies, catches_failures
 from failclosed.analyzers.flow import has_continue, swallows
+from failclosed.analyzers.functions import FunctionInfo, ModuleInfo
 from failclosed.analyzers.rules.base import Hit, Invalid, Rule
 from failclosed.analyzers.rules.common import (
     append_to_handler,
@@ -15,17 +17,8 @@ from failclosed.analyzers.rules.common import (
     reword_edits,
     tries,
 )
-from failclosed.analyzers.semantics import (
-    DENY_EXCEPTION,
-    FunctionInfo,
-    ModuleInfo,
-    answers_a_denial,
-    body_denies,
-    call_name,
-    catches_failures,
-    handler_types,
-    own_nodes,
-)
+from failclosed.analyzers.syntax import call_name, handler_types, own_nodes
+from failclosed.analyzers.vocabulary import DENY_EXCEPTION
 
 # A call that puts a protection in place: `add_approval_requirement`, `register_auth_backend`,
 # `install_rate_limiter`, `attach_guardrail`, `enable_sandbox`. Not policies: adding or

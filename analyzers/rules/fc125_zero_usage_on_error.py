@@ -6,21 +6,19 @@ import ast
 import re
 from collections.abc import Iterator
 
+from failclosed.analyzers.allowing import gated_by_fail_open_flag
+from failclosed.analyzers.denials import body_denies, catches_failures, is_deny_response
 from failclosed.analyzers.fixes import ReplaceStatements
 from failclosed.analyzers.flow import FunctionFlow, returns_in
-from failclosed.analyzers.rules.base import Hit, Invalid, Rule
-from failclosed.analyzers.rules.common import caught, tries, unawaited
-from failclosed.analyzers.semantics import (
+from failclosed.analyzers.functions import (
     FunctionInfo,
     ModuleInfo,
-    body_denies,
-    catches_failures,
     functions_by_qualname,
-    gated_by_fail_open_flag,
-    is_deny_response,
-    own_nodes,
     resolve_call,
 )
+from failclosed.analyzers.rules.base import Hit, Invalid, Rule
+from failclosed.analyzers.rules.common import caught, tries, unawaited
+from failclosed.analyzers.syntax import own_nodes
 
 # A quantity a limit is measured on: requests made, money spent, tokens used.
 QUANTITY_NAME = re.compile(
@@ -132,11 +130,10 @@ def _limit_caller(fn: FunctionInfo, info: ModuleInfo) -> str | None:
     for caller in functions_by_qualname(info).values():
         if caller.node is fn.node:
             continue
-        flow: FunctionFlow | None = None
         for node in caller.nodes:
             if not isinstance(node, ast.If):
                 continue
-            flow = flow or FunctionFlow(caller.node)
+            flow = caller.flow
             over = _over_limit(node, fn, caller, info, flow)
             if over and _denies(node.body):
                 return f"`{caller.qualname}` denies when it is over a limit (line {node.lineno})"

@@ -6,16 +6,11 @@ import ast
 import re
 from collections.abc import Iterator
 
+from failclosed.analyzers.denials import catches_failures
+from failclosed.analyzers.functions import FunctionInfo, ModuleInfo
 from failclosed.analyzers.rules.base import Hit, Invalid, Rule
 from failclosed.analyzers.rules.common import append_to_handler, caught, tries
-from failclosed.analyzers.semantics import (
-    FunctionInfo,
-    ModuleInfo,
-    call_name,
-    catches_failures,
-    dotted_name,
-    own_nodes,
-)
+from failclosed.analyzers.syntax import call_name, dotted_name, own_nodes
 
 # A call that verifies what it is given: `verify`, `verify_signature`, `validate_bundle`.
 VERIFYING_CALL = re.compile(r"(?i)^_*(verify|validate|attest|authenticate)(_\w*)?$")

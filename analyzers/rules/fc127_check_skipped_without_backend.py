@@ -6,16 +6,13 @@ import ast
 import re
 from collections.abc import Iterator
 
+from failclosed.analyzers.denials import is_deny_response
 from failclosed.analyzers.fixes import KEEP, ReplaceStatements
+from failclosed.analyzers.functions import FunctionInfo, ModuleInfo
 from failclosed.analyzers.rules.base import Hit, Invalid, Rule
 from failclosed.analyzers.rules.common import absent_subject, present_subject, unawaited
-from failclosed.analyzers.semantics import (
-    DECISION_WORD,
-    FunctionInfo,
-    ModuleInfo,
-    is_deny_response,
-    own_nodes,
-)
+from failclosed.analyzers.syntax import own_nodes
+from failclosed.analyzers.vocabulary import DECISION_WORD
 
 # Names of a handle on the store a check reads: `db`, `redis`, `conn`, `cache_client`.
 BACKEND = re.compile(

@@ -6,18 +6,12 @@ import ast
 import re
 from collections.abc import Iterator
 
+from failclosed.analyzers.denials import catches_failures
 from failclosed.analyzers.fixes import KEEP, ReplaceStatements
+from failclosed.analyzers.functions import FunctionInfo, ModuleInfo, functions_by_qualname
 from failclosed.analyzers.rules.base import Hit, Invalid, Rule
 from failclosed.analyzers.rules.common import is_empty_collection, unawaited
-from failclosed.analyzers.semantics import (
-    FunctionInfo,
-    ModuleInfo,
-    call_name,
-    catches_failures,
-    dotted_name,
-    functions_by_qualname,
-    handler_types,
-)
+from failclosed.analyzers.syntax import call_name, dotted_name, handler_types
 
 # Calls that run a command: `subprocess.run`, `check_output`, a module's own `git(...)`.
 RUNS_COMMAND = re.compile(r"^(run|check_output|check_call|call|Popen|git|_?run_git\w*|_?git_\w+)$")

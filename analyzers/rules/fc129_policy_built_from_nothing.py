@@ -6,17 +6,12 @@ import ast
 import re
 from collections.abc import Iterator
 
+from failclosed.analyzers.denials import catches_failures
 from failclosed.analyzers.fixes import ReplaceExpression, ReplaceStatements
+from failclosed.analyzers.functions import FunctionInfo, ModuleInfo
 from failclosed.analyzers.rules.base import Hit, Invalid, Rule
 from failclosed.analyzers.rules.common import caught, tries
-from failclosed.analyzers.semantics import (
-    FunctionInfo,
-    ModuleInfo,
-    call_name,
-    catches_failures,
-    dotted_name,
-    own_statements,
-)
+from failclosed.analyzers.syntax import call_name, dotted_name, own_statements
 
 # Calls that turn a policy's text into the object that answers "may I?":
 # `_parse_robots(text)`, `Protego.parse(body)`, `RobotFileParser().parse(lines)`,

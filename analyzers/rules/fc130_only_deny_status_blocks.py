@@ -6,9 +6,9 @@ import ast
 from collections.abc import Iterator
 
 from failclosed.analyzers.fixes import ReplaceExpression
+from failclosed.analyzers.functions import FunctionInfo, ModuleInfo
 from failclosed.analyzers.rules.base import Hit, Invalid, Rule
 from failclosed.analyzers.rules.common import status_returned
-from failclosed.analyzers.semantics import FunctionInfo, ModuleInfo
 
 
 class OnlyDenyStatusBlocks(Rule):

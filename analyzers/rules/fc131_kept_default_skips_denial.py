@@ -6,7 +6,9 @@ import ast
 import re
 from collections.abc import Iterator
 
+from failclosed.analyzers.denials import body_denies, catches_failures
 from failclosed.analyzers.flow import FunctionFlow, assigned_names, evaluate, has_continue, swallows
+from failclosed.analyzers.functions import FunctionInfo, ModuleInfo
 from failclosed.analyzers.rules.base import Hit, Invalid, Rule
 from failclosed.analyzers.rules.common import (
     append_to_handler,
@@ -14,13 +16,7 @@ from failclosed.analyzers.rules.common import (
     caught,
     is_empty_collection,
 )
-from failclosed.analyzers.semantics import (
-    FunctionInfo,
-    ModuleInfo,
-    body_denies,
-    catches_failures,
-    own_nodes,
-)
+from failclosed.analyzers.syntax import own_nodes
 
 
 class KeptDefaultSkipsDenial(Rule):
@@ -74,11 +70,10 @@ class KeptDefaultSkipsDenial(Rule):
     fallback = True  # a rule that reads the same handler more directly speaks first
 
     def check(self, fn: FunctionInfo, info: ModuleInfo) -> Iterator[Hit]:
-        flow: FunctionFlow | None = None
         for block in blocks_of(fn.node):
             for index, stmt in enumerate(block):
                 if isinstance(stmt, ast.Try | ast.TryStar):
-                    flow = flow or FunctionFlow(fn.node)
+                    flow = fn.flow
                     yield from self._kept_defaults(fn, info, flow, block, index, stmt)  # type: ignore[arg-type]
 
     def _kept_defaults(

@@ -7,9 +7,9 @@ import re
 from collections.abc import Iterator
 
 from failclosed.analyzers.fixes import ReplaceExpression
+from failclosed.analyzers.functions import FunctionInfo, ModuleInfo
 from failclosed.analyzers.rules.base import Hit, Invalid, Rule
 from failclosed.analyzers.rules.common import absent_subject
-from failclosed.analyzers.semantics import FunctionInfo, ModuleInfo
 
 # Names of a check's verdict where True means "go ahead".
 PASSING_VERDICT = re.compile(

@@ -7,10 +7,11 @@ import json
 import re
 from collections.abc import Iterator
 
+from failclosed.analyzers.denials import catches_failures
 from failclosed.analyzers.fixes import ReplaceExpression
+from failclosed.analyzers.functions import FunctionInfo, ModuleInfo
 from failclosed.analyzers.rules.base import Hit, Invalid, Rule
 from failclosed.analyzers.rules.common import caught, negated_isinstance
-from failclosed.analyzers.semantics import FunctionInfo, ModuleInfo, catches_failures
 
 # A verdict string that refuses: "deny", "block", "DENIED", "reject".
 DENY_VERDICT = re.compile(r"(?i)^(deny|denied|block|blocked|reject|rejected|forbid|forbidden)$")

@@ -8,8 +8,9 @@ import re
 from collections.abc import Iterator
 
 from failclosed.analyzers.fixes import ReplaceStatements
+from failclosed.analyzers.functions import FunctionInfo, ModuleInfo
 from failclosed.analyzers.rules.base import Hit, Invalid, Rule
-from failclosed.analyzers.semantics import FunctionInfo, ModuleInfo, dotted_name, own_statements
+from failclosed.analyzers.syntax import dotted_name, own_statements
 
 # `RuntimeError`, `errors.PolicyError`, `AccessDeniedException`: a class named as an error.
 ERROR_CLASS = re.compile(r"^_*[A-Z]\w*(Error|Exception)$")

@@ -6,10 +6,12 @@ import ast
 import re
 from collections.abc import Iterator
 
+from failclosed.analyzers.denials import catches_failures
 from failclosed.analyzers.fixes import ReplaceStatements
+from failclosed.analyzers.functions import FunctionInfo, ModuleInfo
 from failclosed.analyzers.rules.base import Hit, Invalid, Rule
 from failclosed.analyzers.rules.common import append_to_handler, caught, tries
-from failclosed.analyzers.semantics import FunctionInfo, ModuleInfo, call_name, catches_failures
+from failclosed.analyzers.syntax import call_name
 
 # Steps whose output is the safe form of their input: a word of the callee's name.
 SANITIZER = re.compile(

@@ -7,9 +7,9 @@ import re
 from collections.abc import Iterator
 
 from failclosed.analyzers.fixes import ReplaceExpression
+from failclosed.analyzers.functions import FunctionInfo, ModuleInfo
 from failclosed.analyzers.rules.base import Hit, Invalid, Rule
 from failclosed.analyzers.rules.common import unawaited
-from failclosed.analyzers.semantics import FunctionInfo, ModuleInfo
 
 # The word an answer refuses with: `answer == "deny"`, `verdict == "BLOCK"`.
 DENY_ANSWER = re.compile(

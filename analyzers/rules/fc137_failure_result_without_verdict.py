@@ -6,10 +6,12 @@ import ast
 import re
 from collections.abc import Iterator
 
+from failclosed.analyzers.denials import catches_failures
 from failclosed.analyzers.fixes import ReplaceExpression
+from failclosed.analyzers.functions import FunctionInfo, ModuleInfo
 from failclosed.analyzers.rules.base import Hit, Invalid, Rule
 from failclosed.analyzers.rules.common import caught
-from failclosed.analyzers.semantics import FunctionInfo, ModuleInfo, catches_failures, dotted_name
+from failclosed.analyzers.syntax import dotted_name
 
 # A read of a verdict that refuses: `result.output.is_denied()`, `reply.verdict.blocked`.
 DENY_READ = re.compile(r"(?i)^(is_)?(denied|deny|blocked|block|rejected|reject|forbidden)$")

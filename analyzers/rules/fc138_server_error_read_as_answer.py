@@ -7,8 +7,9 @@ import re
 from collections.abc import Iterator
 
 from failclosed.analyzers.fixes import KEEP, ReplaceStatements
+from failclosed.analyzers.functions import FunctionInfo, ModuleInfo
 from failclosed.analyzers.rules.base import Hit, Invalid, Rule
-from failclosed.analyzers.semantics import FunctionInfo, ModuleInfo, call_name
+from failclosed.analyzers.syntax import call_name
 
 STATUS = re.compile(r"(?i)(^|_)(status|status_code|code)$")
 # Calls that judge a status: `is_status_code_client_error(s)`, `response.raise_for_status()`.

@@ -5,16 +5,16 @@ from __future__ import annotations
 import ast
 from collections.abc import Iterator
 
+from failclosed.analyzers.denials import catches_failures
 from failclosed.analyzers.fixes import ReplaceStatements
-from failclosed.analyzers.rules.base import Hit, Invalid, Rule
-from failclosed.analyzers.rules.common import caught, refuses_somewhere, unawaited
-from failclosed.analyzers.semantics import (
+from failclosed.analyzers.functions import (
     FunctionInfo,
     ModuleInfo,
-    catches_failures,
     functions_by_qualname,
     resolve_call,
 )
+from failclosed.analyzers.rules.base import Hit, Invalid, Rule
+from failclosed.analyzers.rules.common import caught, refuses_somewhere, unawaited
 
 COLLECT = {"append", "add", "extend", "update"}
 

@@ -7,9 +7,10 @@ import re
 from collections.abc import Iterator
 
 from failclosed.analyzers.fixes import ReplaceExpression
+from failclosed.analyzers.functions import FunctionInfo, ModuleInfo
 from failclosed.analyzers.rules.base import Hit, Invalid, Rule
 from failclosed.analyzers.rules.common import unawaited
-from failclosed.analyzers.semantics import FunctionInfo, ModuleInfo, call_name
+from failclosed.analyzers.syntax import call_name
 
 # A key whose True means "stop": `attackDetected`, `flagged`, `is_malicious`, `blocked`.
 THREAT_KEY = re.compile(

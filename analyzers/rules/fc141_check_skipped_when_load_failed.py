@@ -5,20 +5,16 @@ from __future__ import annotations
 import ast
 from collections.abc import Iterator
 
+from failclosed.analyzers.denials import body_denies, catches_failures
 from failclosed.analyzers.fixes import KEEP, ReplaceStatements
+from failclosed.analyzers.functions import FunctionInfo, ModuleInfo
 from failclosed.analyzers.rules.base import Hit, Invalid, Rule
 from failclosed.analyzers.rules.common import (
     caught,
     emptied_name,
     refuses_somewhere,
 )
-from failclosed.analyzers.semantics import (
-    FunctionInfo,
-    ModuleInfo,
-    body_denies,
-    catches_failures,
-    own_nodes,
-)
+from failclosed.analyzers.syntax import own_nodes
 
 REFUSAL = "{name} did not load: refusing"
 

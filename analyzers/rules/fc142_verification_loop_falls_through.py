@@ -6,8 +6,9 @@ import ast
 from collections.abc import Iterator
 
 from failclosed.analyzers.fixes import KEEP, ReplaceStatements
+from failclosed.analyzers.functions import FunctionInfo, ModuleInfo
 from failclosed.analyzers.rules.base import Hit, Invalid, Rule
-from failclosed.analyzers.semantics import FunctionInfo, ModuleInfo, own_nodes
+from failclosed.analyzers.syntax import own_nodes
 
 NO_ANSWER = "None"
 REFUSAL = 'raise PermissionError("nothing verified it: refusing")'

@@ -6,10 +6,12 @@ import ast
 import re
 from collections.abc import Iterator
 
+from failclosed.analyzers.denials import catches_failures
 from failclosed.analyzers.fixes import ReplaceStatements
+from failclosed.analyzers.functions import FunctionInfo, ModuleInfo
 from failclosed.analyzers.rules.base import Hit, Invalid, Rule
 from failclosed.analyzers.rules.common import caught, emptied_name, is_empty_collection, unawaited
-from failclosed.analyzers.semantics import FunctionInfo, ModuleInfo, call_name, catches_failures
+from failclosed.analyzers.syntax import call_name
 
 # What a detector is asked: `recognizer.analyze(text)`, `scanner.scan(blob)`, `detect_pii(x)`.
 DETECTOR_CALL = re.compile(

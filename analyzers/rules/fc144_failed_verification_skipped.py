@@ -8,15 +8,10 @@ from collections.abc import Iterator
 
 from failclosed.analyzers.fixes import ReplaceStatements
 from failclosed.analyzers.flow import is_exit_call
+from failclosed.analyzers.functions import FunctionInfo, ModuleInfo
 from failclosed.analyzers.rules.base import Hit, Invalid, Rule
 from failclosed.analyzers.rules.common import caught, exits_with_error
-from failclosed.analyzers.semantics import (
-    FunctionInfo,
-    ModuleInfo,
-    call_name,
-    handler_types,
-    own_nodes,
-)
+from failclosed.analyzers.syntax import call_name, handler_types, own_nodes
 
 # The exception a verifier raises when what it checked is not genuine.
 VERIFICATION_FAILURE = re.compile(

@@ -6,17 +6,13 @@ import ast
 import re
 from collections.abc import Iterator
 
+from failclosed.analyzers.allowing import gated_by_fail_open_flag
+from failclosed.analyzers.denials import catches_failures
 from failclosed.analyzers.flow import FunctionFlow
+from failclosed.analyzers.functions import FunctionInfo, ModuleInfo
 from failclosed.analyzers.rules.base import Hit, Invalid, Rule
 from failclosed.analyzers.rules.common import append_to_handler, caught, failing_call, tries
-from failclosed.analyzers.semantics import (
-    FunctionInfo,
-    ModuleInfo,
-    call_name,
-    catches_failures,
-    dotted_name,
-    gated_by_fail_open_flag,
-)
+from failclosed.analyzers.syntax import call_name, dotted_name
 
 # A function's own account that an empty answer passes: "empty means clean".
 EMPTY_MEANS_CLEAN = re.compile(
@@ -84,7 +80,6 @@ class EmptyOnErrorAnswersAllow(Rule):
         if fn.polarity is None and not collects:
             return
         allow = fn.polarity == "allow"
-        flow: FunctionFlow | None = None
         for node in tries(fn):
             for handler in node.handlers:
                 if not catches_failures(handler, node) or gated_by_fail_open_flag(handler):
@@ -92,7 +87,7 @@ class EmptyOnErrorAnswersAllow(Rule):
                 emptied = _emptied(handler)
                 if not emptied:
                     continue
-                flow = flow or FunctionFlow(fn.node)
+                flow = fn.flow
                 answer = _answer_after(flow, node, emptied)
                 if not (_no_problems(answer) if collects else answer is allow):
                     continue

@@ -5,18 +5,13 @@ from __future__ import annotations
 import ast
 from collections.abc import Iterator
 
+from failclosed.analyzers.allowing import gated_by_fail_open_flag
+from failclosed.analyzers.denials import is_deny_raise, is_deny_response
 from failclosed.analyzers.flow import has_continue, swallows
+from failclosed.analyzers.functions import FunctionInfo, ModuleInfo
 from failclosed.analyzers.rules.base import Hit, Invalid, Rule
 from failclosed.analyzers.rules.common import append_to_handler, caught, tries
-from failclosed.analyzers.semantics import (
-    FunctionInfo,
-    ModuleInfo,
-    gated_by_fail_open_flag,
-    handler_types,
-    is_deny_raise,
-    is_deny_response,
-    own_nodes,
-)
+from failclosed.analyzers.syntax import handler_types, own_nodes
 
 # Exceptions broad enough to catch the check's own failure, not only an expected miss.
 BROAD = {"Exception", "BaseException"}

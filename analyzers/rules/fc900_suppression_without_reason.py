@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from failclosed.analyzers.functions import FunctionInfo, ModuleInfo
 from failclosed.analyzers.rules.base import Hit, Invalid, Rule
-from failclosed.analyzers.semantics import FunctionInfo, ModuleInfo
 
 
 class SuppressionWithoutReason(Rule):

@@ -43,11 +43,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
-from failclosed.analyzers.config import Config, ConfigError, config_from_toml, load_config
+from failclosed.analyzers.config import ConfigError, config_from_toml, load_config
 from failclosed.analyzers.engine import analyze_paths, decode
 from failclosed.analyzers.gitdiff import GitError, diff_report, git, repo_root, resolve_commit
 from failclosed.analyzers.model import Report, plural
 from failclosed.analyzers.output import format_report, format_sarif
+from failclosed.analyzers.settings import Config
 from failclosed.app.github.client import ACTIONS_BOT_LOGIN, DEFAULT_BASE_URL, token_client
 from failclosed.app.github.port import GitHubFailure, GitHubPort
 from failclosed.app.review import publish

@@ -43,13 +43,14 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 from failclosed.analyzers.compare import new_or_changed
-from failclosed.analyzers.config import Config, ConfigError, config_from_toml
+from failclosed.analyzers.config import ConfigError, config_from_toml
 from failclosed.analyzers.engine import decode
 from failclosed.analyzers.gitdiff import is_python_path
 from failclosed.analyzers.isolation import DEFAULT_FILE_BUDGET_SECONDS, ChildPool, IsolatedAnalyzer
 from failclosed.analyzers.links import Entry, Followed, follow_links
 from failclosed.analyzers.model import AnalysisError, Finding
 from failclosed.analyzers.rules import all_rules
+from failclosed.analyzers.settings import Config
 from failclosed.app.github.port import (
     ChangedFile,
     Comparison,

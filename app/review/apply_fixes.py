@@ -29,9 +29,9 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from failclosed.analyzers.config import Config
 from failclosed.analyzers.isolation import DEFAULT_FILE_BUDGET_SECONDS, IsolatedAnalyzer
 from failclosed.analyzers.model import AnalysisError, Finding, plural
+from failclosed.analyzers.settings import Config
 from failclosed.app.github.port import GitHubPort, HeadMoved, PullRequest
 from failclosed.app.model import Job, JobKind
 from failclosed.app.review import publish

@@ -44,11 +44,11 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from failclosed.analyzers.config import Config
 from failclosed.analyzers.engine import is_python_path
 from failclosed.analyzers.isolation import DEFAULT_FILE_BUDGET_SECONDS, IsolatedAnalyzer
 from failclosed.analyzers.model import AnalysisError, Report
 from failclosed.analyzers.output import sarif_log
+from failclosed.analyzers.settings import Config
 from failclosed.app.github.port import GitHubFailure, GitHubPort, GitTree, Link
 from failclosed.app.model import Job, JobKind, RetryableError
 from failclosed.app.review import publish

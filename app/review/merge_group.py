@@ -30,9 +30,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
-from failclosed.analyzers.config import Config
 from failclosed.analyzers.isolation import DEFAULT_FILE_BUDGET_SECONDS
 from failclosed.analyzers.model import AnalysisError
+from failclosed.analyzers.settings import Config
 from failclosed.app.github.port import GitHubPort
 from failclosed.app.model import Job, JobKind
 from failclosed.app.review import publish

@@ -1,0 +1,103 @@
+"""Pure helpers over the stdlib `ast`: names of callees, a function's own nodes and statements.
+
+They know nothing about permissions; everything in `analyzers/` that walks a tree uses them.
+"""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Iterator
+
+FunctionNode = ast.FunctionDef | ast.AsyncFunctionDef
+
+
+def dotted_name(node: ast.AST) -> str | None:
+    """`a.b.c` for a chain of attributes on a name, else None."""
+    parts = []
+    while isinstance(node, ast.Attribute):
+        parts.append(node.attr)
+        node = node.value
+    if isinstance(node, ast.Name):
+        parts.append(node.id)
+        return ".".join(reversed(parts))
+    return None
+
+
+def call_name(node: ast.AST) -> str:
+    """The last name of a call's callee: `self.app.check(x)` -> `check`."""
+    if isinstance(node, ast.Call):
+        node = node.func
+    if isinstance(node, ast.Attribute):
+        return node.attr
+    if isinstance(node, ast.Name):
+        return node.id
+    return ""
+
+
+BLOCKS = ("body", "orelse", "finalbody", "handlers", "cases")
+
+
+def block_items(node: ast.AST) -> Iterator[ast.AST]:
+    """Children that sit in statement blocks (and handlers, match cases)."""
+    for name in BLOCKS:
+        block = getattr(node, name, None)
+        if isinstance(block, list):
+            yield from block
+
+
+def own_statements(node: ast.AST) -> Iterator[ast.AST]:
+    """Statements in `node`'s blocks, nested blocks included, not nested functions or classes."""
+    stack = list(block_items(node))
+    while stack:
+        child = stack.pop()
+        yield child
+        if not isinstance(child, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+            stack.extend(block_items(child))
+
+
+def tested_call(test: ast.expr) -> tuple[ast.Call, bool] | None:
+    """(call, negated) for `f(...)`, `not f(...)`, `await f(...)`, `not await f(...)`, also
+    as the one call of an `and` (`tc_id and gate(tc_id)`: the body runs on the call's yes)."""
+    if isinstance(test, ast.BoolOp) and isinstance(test.op, ast.And):
+        calls = [t for v in test.values if (t := tested_call(v)) is not None]
+        return calls[0] if len(calls) == 1 else None
+    negated = False
+    if isinstance(test, ast.UnaryOp) and isinstance(test.op, ast.Not):
+        test, negated = test.operand, True
+    if isinstance(test, ast.Await):
+        test = test.value
+    return (test, negated) if isinstance(test, ast.Call) else None
+
+
+_SCOPES = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda)
+
+
+def child_nodes(node: ast.AST) -> list[ast.AST]:
+    """`ast.iter_child_nodes` as a list, without its generator per field: the scan's
+    hottest loop."""
+    found: list[ast.AST] = []
+    for name in node._fields:
+        value = getattr(node, name, None)
+        if isinstance(value, ast.AST):
+            found.append(value)
+        elif isinstance(value, list):
+            found.extend(item for item in value if isinstance(item, ast.AST))
+    return found
+
+
+def own_nodes(node: ast.AST) -> Iterator[ast.AST]:
+    """Nodes inside `node` that belong to it, not to nested functions, classes or lambdas."""
+    stack = child_nodes(node)
+    while stack:
+        child = stack.pop()
+        yield child
+        if not isinstance(child, _SCOPES):
+            stack.extend(child_nodes(child))
+
+
+def handler_types(handler: ast.ExceptHandler) -> list[str]:
+    """Names of the exceptions a handler catches; [] for a bare `except:`."""
+    if handler.type is None:
+        return []
+    elts = handler.type.elts if isinstance(handler.type, ast.Tuple) else [handler.type]
+    return [call_name(e) or "?" for e in elts]
