@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import re
 from collections.abc import Iterator
 
 from failclosed.analyzers.allowing import AllowValue, allow_value, gated_by_fail_open_flag
@@ -106,7 +107,11 @@ class HelperErrorAllows(Rule):
             first = node.body[0]
             if tested is None or not isinstance(first, ast.Return):
                 continue
-            value = allow_value(first.value, fn, info) or exit_status_allow(first, fn, info)
+            value = (
+                allow_value(first.value, fn, info)
+                or exit_status_allow(first, fn, info)
+                or _nothing_found(first, fn)
+            )
             if value is None and not (first.value is None and fn.pure_guard):
                 continue  # a bare `return` is the allow only of a guard that refuses by raising
             flow = fn.flow
@@ -204,6 +209,9 @@ class HelperErrorAllows(Rule):
                 blocks = [block for block, failing in failure_branches(stmt, helper) if failing]
                 if not blocks and _bad_status(stmt.test):
                     blocks = [stmt.body]
+                refusal = 'raise RuntimeError("the check did not run: cannot decide")'
+            elif _bad_status_and(stmt.test):  # `returncode != 0 and not expect_nonzero`
+                blocks = [stmt.body]
                 refusal = 'raise RuntimeError("the check did not run: cannot decide")'
             else:
                 continue
@@ -370,6 +378,35 @@ def _bad_status(test: ast.Compare | ast.expr) -> bool:
         and len(test.ops) == 1
         and isinstance(test.ops[0], ast.NotEq | ast.NotIn | ast.Gt | ast.GtE)
     )
+
+
+def _bad_status_and(test: ast.expr) -> bool:
+    """`result.returncode != 0 and not expect_nonzero`: a bad status, on a condition."""
+    return (
+        isinstance(test, ast.BoolOp)
+        and isinstance(test.op, ast.And)
+        and _bad_status(test.values[0])
+    )
+
+
+# A scanner's own account that it answers with what it found ("return normalized findings").
+FINDINGS_ANSWER = re.compile(
+    r"(?i)\b(findings|vulnerabilities|violations|threats|secrets|detections)\b"
+)
+
+
+def _nothing_found(ret: ast.Return, fn: FunctionInfo) -> AllowValue | None:
+    """`return []` in a scanner, which answers with what it found (by name and type, or
+    by the first paragraph of its docstring): an empty answer is "nothing found", which
+    passes whatever it scans."""
+    value = ret.value
+    if not (isinstance(value, ast.List | ast.Tuple) and not value.elts):
+        return None
+    doc = ast.get_docstring(fn.node) if not isinstance(fn.node, ast.Module) else None
+    said = bool(doc and FINDINGS_ANSWER.search(doc.split("\n\n")[0]))
+    if not (fn.collects_denials or said):
+        return None
+    return AllowValue(value, None, ast.unparse(value))
 
 
 def _tested_name(test: ast.expr) -> tuple[str, bool] | None:
@@ -844,5 +881,70 @@ def main():
     if violations:
         print(f"{len(violations)} packages under a banned licence")
         sys.exit(1)
+""",
+]
+
+
+HelperErrorAllows.INVALID += [
+    # a scanner answers with its findings: the runner's None on a timeout becomes "nothing
+    # found", and a scan that never ran passes as clean
+    Invalid(
+        """\
+def run_tool(cmd):
+    try:
+        result = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+    except subprocess.TimeoutExpired:
+        return None
+    return json.loads(result.stdout)
+
+
+def run_semgrep(target):
+    \"\"\"Run Semgrep and return its findings.\"\"\"
+    raw = run_tool(["semgrep", "--json", target])
+    if raw is None:
+        return []
+    return raw["results"]
+""",
+        line=5,
+        fixed="""\
+def run_tool(cmd):
+    try:
+        result = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+    except subprocess.TimeoutExpired:
+        raise
+    return json.loads(result.stdout)
+
+
+def run_semgrep(target):
+    \"\"\"Run Semgrep and return its findings.\"\"\"
+    raw = run_tool(["semgrep", "--json", target])
+    if raw is None:
+        return []
+    return raw["results"]
+""",
+        expected_message=(
+            "`run_tool` answers `None` when it catches `TimeoutExpired`, and `run_semgrep` "
+            "reads that `raw` as `[]` (allow), so a failing check grants access."
+        ),
+    ),
+]
+
+HelperErrorAllows.VALID += [
+    # the same runner read by code that lists plugins: an empty list decides nothing
+    """\
+def run_tool(cmd):
+    try:
+        result = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+    except subprocess.TimeoutExpired:
+        return None
+    return json.loads(result.stdout)
+
+
+def installed_plugins(target):
+    \"\"\"The plugins the tool reports, for the settings page.\"\"\"
+    raw = run_tool(["tool", "plugins", "--json", target])
+    if raw is None:
+        return []
+    return raw["plugins"]
 """,
 ]
