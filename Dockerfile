@@ -11,6 +11,7 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 # The same install CI does, from the repo's own files; the sources are removed afterwards.
 COPY pyproject.toml README.md /tmp/failclosed/
 COPY failclosed/__init__.py /tmp/failclosed/failclosed/
+COPY app.yml /tmp/failclosed/failclosed/app.yml
 COPY analyzers /tmp/failclosed/analyzers
 COPY app /tmp/failclosed/app
 RUN pip install --no-cache-dir '/tmp/failclosed[app]' \

@@ -204,7 +204,8 @@ def test_the_action_installs_the_app() -> None:
 # -- under our own name: the wheel installs `failclosed` alone ----------------------------------
 
 # What a wheel is built from (the Dockerfile copies the same): no symbolic links needed.
-SOURCES = ("pyproject.toml", "README.md", "failclosed/__init__.py", "app", "analyzers")
+SOURCES = ("pyproject.toml", "README.md", "failclosed/__init__.py", "failclosed/app.yml",
+           "app", "analyzers")  # fmt: skip
 
 # A user's project with its own `app` and `analyzers` packages, importing them and ours.
 USER_CHECK = """
@@ -253,6 +254,30 @@ def test_the_wheel_installs_failclosed_alone(installed: tuple[Path, Path]) -> No
         if path.suffix in (".py", ".lua")
     }
     assert ours <= set(names), "a new subpackage? list it in pyproject.toml's packages"
+
+
+def test_the_wheel_carries_the_app_manifest_for_setup(installed: tuple[Path, Path]) -> None:
+    """`failclosed setup` from an install finds the manifest without --manifest: the wheel
+    holds the repository's app.yml (before, only a checkout had it)."""
+    wheel, site = installed
+    packed = zipfile.ZipFile(wheel).read("failclosed/app.yml").decode()
+    assert packed == (ROOT / "app.yml").read_text()
+    env = {**os.environ, "PYTHONPATH": str(site)}
+    found = subprocess.run(
+        [sys.executable, "-P", "-c", SETUP_MANIFEST],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert found.stdout.strip() == str(site / "failclosed" / "app.yml"), found.stderr
+
+
+SETUP_MANIFEST = """
+from failclosed.app.commands.setup import DEFAULT_MANIFEST, load_manifest
+assert load_manifest(DEFAULT_MANIFEST)["name"]
+print(DEFAULT_MANIFEST)
+"""
 
 
 def test_a_project_with_its_own_app_package_imports_both(
