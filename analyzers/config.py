@@ -115,9 +115,9 @@ def _patterns(section: dict[str, object], key: str, source: str) -> tuple[re.Pat
             raise ConfigError(f"{source}: {key}: bad pattern {text!r}: {exc}") from exc
         if _nested_repeat(re_parser.parse(text)):
             raise ConfigError(
-                f"{source}: {key}: pattern {text!r} repeats a repetition (like `(\\w+_?)+`), "
-                "which can take exponential time on a long name; write it without the "
-                "nested quantifier (e.g. `check_\\w+_permission`)"
+                f"{source}: {key}: pattern {text!r} repeats a repetition or an alternation "
+                "(like `(\\w+_?)+` or `(_|__)+`), which can take exponential time on a long "
+                "name; write it without it (e.g. `check_\\w+_permission`, `check_+x`)"
             )
     return tuple(compiled)
 
@@ -126,8 +126,9 @@ REPEATS = (re_constants.MAX_REPEAT, re_constants.MIN_REPEAT)
 
 
 def _nested_repeat(parsed: object, inside: bool = False) -> bool:
-    """A quantifier over something that itself holds an unbounded quantifier: the shape
-    that makes a backtracking engine take exponential time (`(a+)+`, `(\\w+_?)*`)."""
+    """A quantifier over something that itself holds an unbounded quantifier, or an
+    alternation: the shapes that make a backtracking engine take exponential time
+    (`(a+)+`, `(\\w+_?)*`, `(_|__)+`, whose alternatives can match the same text)."""
     for op, arg in parsed:  # type: ignore[attr-defined]
         if op in REPEATS:
             _low, high, sub = arg
@@ -135,6 +136,8 @@ def _nested_repeat(parsed: object, inside: bool = False) -> bool:
             if (unbounded and inside) or _nested_repeat(sub, inside or unbounded):
                 return True
             continue
+        if op == re_constants.BRANCH and inside:
+            return True
         if op == re_constants.SUBPATTERN:
             children = [arg[-1]]
         elif op == re_constants.BRANCH:

@@ -368,6 +368,8 @@ def rules_markdown(rules: Sequence[type[Rule]]) -> str:
     ]
     for rule in rules:
         header = f"## {rule.code}\n\n`{rule.name}` · severity: {rule.severity}\n\n{rule.summary}\n"
+        if rule.fix_safety:  # what a one-click fix changes, in a line
+            header += f"\n**Fix:** {rule.fix_safety}\n"
         body = demote_headings(rule_docs(rule), top=3)
         parts.append(header + (f"\n{body}\n" if body else ""))
     return "\n".join(parts)

@@ -95,11 +95,22 @@ def test_severity_override_and_exit_code() -> None:
         # issue 11: this pattern backtracks for ever on `check_a_a_a_..._x`
         ({"permission-functions": ["check_(\\w+_?)+_permission"]}, "repeats a repetition"),
         ({"deny-functions": ["(a*)*b"]}, "repeats a repetition"),
+        # alternatives that match the same text, repeated: `check` + 100 `_` + `x` ran on
+        ({"permission-functions": ["check(_|__)+permission"]}, "or an alternation"),
+        ({"deny-functions": ["(a|ab)*c"]}, "or an alternation"),
     ],
 )
 def test_bad_configuration_is_a_clear_error(section: dict, message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         config_from_mapping(section)
+
+
+@pytest.mark.parametrize(
+    "pattern", ["check_\\w+_permission", "(can|may)_\\w+", "(is_)?allowed_[a-z]+", "(a|b)+x"]
+)
+def test_patterns_without_a_repeated_alternation_are_accepted(pattern: str) -> None:
+    config = config_from_mapping({"permission-functions": [pattern]})
+    assert [p.pattern for p in config.permission_functions] == [pattern]
 
 
 def test_config_is_read_from_the_nearest_pyproject(tmp_path: Path) -> None:

@@ -74,6 +74,7 @@ class FakeAllow(Rule):
     name = "except-returns-allow"
     severity = "error"
     summary = "An `except` handler returns | allow."
+    fix_safety = "The handler denies instead."
 
 
 class FakeNote(Rule):
@@ -465,6 +466,7 @@ def test_rules_markdown_has_an_index_and_every_rules_docs():
         "## FC101\n\n"
         "`except-returns-allow` · severity: error\n\n"
         "An `except` handler returns | allow.\n\n"
+        "**Fix:** The handler denies instead.\n\n"
         "### What it does\n"
         "Flags an allow in an error path.\n\n"
         "### Example\n"

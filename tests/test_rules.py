@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import ast
+from pathlib import Path
+
 import pytest
 
 from failclosed.analyzers.engine import analyze_source
@@ -57,3 +60,16 @@ def test_rule_is_documented(rule: type[Rule]) -> None:
         assert heading in docs, f"{rule.code} docs lack {heading}"
     assert rule.code.startswith("FC") and rule.name and rule.summary
     assert rule.INVALID, f"{rule.code} has no examples it must flag"
+
+
+def test_rules_share_the_flow_index_of_the_function_they_check() -> None:
+    """A function's flow index is built once (`fn.flow`) for every rule: a rule that builds
+    `FunctionFlow(...)` itself indexes the function again for nothing (issue 12)."""
+    rules = Path(__file__).resolve().parent.parent / "analyzers" / "rules"
+    built = [
+        f"{path.name}:{node.lineno}"
+        for path in sorted(rules.glob("*.py"))
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
+        if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "FunctionFlow"
+    ]
+    assert built == []
