@@ -411,6 +411,43 @@ def test_push_is_judged_on_before_to_after(tmp_path: Path, repo: tuple[str, str]
     assert run.outputs["ref"] == "refs/heads/master"
 
 
+def test_push_to_the_default_branch_uploads_the_whole_tree(
+    tmp_path: Path, repo: tuple[str, str]
+) -> None:
+    """Code scanning reads each upload as the branch's state: a clean push after the
+    fail-open one must still carry the finding it leaves in place, or the alert closes."""
+    _, fail_open = repo
+    workspace = Path.cwd()
+    (workspace / "README.md").write_text("docs only\n")
+    git(workspace, "add", "README.md")
+    git(workspace, "commit", "--quiet", "-m", "Docs")
+    head = git(workspace, "rev-parse", "HEAD")
+    run = Run(tmp_path, "push", push_event(fail_open, head))  # refs/heads/master
+    with github("action_no_requests"):
+        assert run() == 0  # the verdict is the push's own change: nothing new
+    assert run.annotations() == []
+    found = [
+        (r["ruleId"], r["locations"][0]["physicalLocation"]["region"]["startLine"])
+        for r in run.sarif_results
+    ]
+    assert found == [("FC101", FAIL_OPEN_LINE)]
+
+
+def test_push_to_another_branch_uploads_its_own_findings(
+    tmp_path: Path, repo: tuple[str, str]
+) -> None:
+    _, fail_open = repo
+    workspace = Path.cwd()
+    (workspace / "README.md").write_text("docs only\n")
+    git(workspace, "add", "README.md")
+    git(workspace, "commit", "--quiet", "-m", "Docs")
+    head = git(workspace, "rev-parse", "HEAD")
+    run = Run(tmp_path, "push", push_event(fail_open, head, ref="refs/heads/feature"))
+    with github("action_no_requests"):
+        assert run() == 0
+    assert run.sarif_results == []
+
+
 def test_a_change_cannot_exclude_its_own_files(tmp_path: Path, repo: tuple[str, str]) -> None:
     """The head adds `exclude = ["app/*"]` with the fail-open code: the base's configuration
     (none) decides, as in the App."""

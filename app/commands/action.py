@@ -10,7 +10,9 @@ workflow, with the workflow's own token.
     `actions/checkout` checks out: review comments and their suggestions sit on the head's
     lines, and the App judges the head too.
   - merge_group: `base_sha`..`head_sha`; no review (there is no pull request to review).
-  - push: `before`..`after`; no review. A push that creates a branch has an all-zero
+  - push: `before`..`after`; no review. On the default branch the SARIF file holds the whole
+    tree at `after` (code scanning reads each upload as the branch's state); the verdict is
+    still the diff's. A push that creates a branch has an all-zero
     `before`: it is diffed against the default branch (`origin/<default>`), so the branch
     is judged on what it adds; the first push of the default branch itself has nothing to
     compare with, and the whole tree is scanned. A push that deletes a branch has nothing
@@ -81,6 +83,10 @@ class Target:
     ref: str  # the git ref the results are about, for the SARIF upload
     pull_request: int | None = None  # the pull request to review, if any
     note: str = ""  # a choice the user should know about, shown as a notice
+    # The SARIF file holds the whole tree at `head`, not only what changed: a push to the
+    # default branch. Code scanning takes each upload as the branch's full state, so an
+    # upload of the diff's findings alone would close the alerts of paths still there.
+    whole_tree_sarif: bool = False
 
 
 # -- the event -> what to analyse ------------------------------------------------------------
@@ -132,9 +138,10 @@ def _push_target(payload: Mapping[str, Any], base: str | None) -> Target:
         raise NothingToAnalyse(f"{ref} was deleted: there is no code to analyse")
     after = str(payload["after"])
     before = str(payload["before"])
-    if base or before != ZERO_SHA:
-        return Target("push", head=after, base=base or before, ref=ref)
     default = str(payload["repository"]["default_branch"])
+    if base or before != ZERO_SHA:
+        on_default = ref == f"refs/heads/{default}"
+        return Target("push", head=after, base=base or before, ref=ref, whole_tree_sarif=on_default)
     if ref == f"refs/heads/{default}":
         return Target(
             "push",
@@ -372,7 +379,9 @@ def main(
         )
         if target.note:
             _notice(out, "failclosed", target.note)
-        report = analyse(target, config_for(target, args.config))
+        config = config_for(target, args.config)
+        report = analyse(target, config)
+        scanned = analyze_paths(["."], config) if target.whole_tree_sarif else report
     except NothingToAnalyse as exc:
         _notice(out, "failclosed", str(exc))
         write_outputs(env.get("GITHUB_OUTPUT"), outputs)
@@ -383,7 +392,7 @@ def main(
         return _cannot_analyse(
             out, env, outputs, f"internal error: {type(exc).__name__}: {exc} (a bug in failclosed)"
         )
-    return report_and_exit(report, target, args, env, out, outputs)
+    return report_and_exit(report, target, args, env, out, outputs, scanned)
 
 
 def report_and_exit(
@@ -393,10 +402,12 @@ def report_and_exit(
     env: Mapping[str, str],
     out: TextIO,
     outputs: dict[str, object],
+    scanned: Report | None = None,
 ) -> int:
-    """Write the SARIF file, review or annotate, summarise; the exit code of `report`."""
+    """Write the SARIF file (of `scanned`, the whole tree, when given), review or annotate,
+    summarise; the exit code of `report`."""
     args.sarif_file.parent.mkdir(parents=True, exist_ok=True)
-    args.sarif_file.write_text(format_sarif(report), encoding="utf-8")
+    args.sarif_file.write_text(format_sarif(scanned or report), encoding="utf-8")
     names = rule_names()
     sources = head_sources(report, target.head)
     out.write(format_report(report, "text", sources.get))
