@@ -82,6 +82,14 @@ PACKAGES: tuple[Package, ...] = (
     Package("langgraph", "1.2.24", ("langgraph",), kind="agent"),
     Package("pydantic-ai-slim", "2.68.0", ("pydantic_ai",), kind="agent"),
     Package("crewai", "1.15.30", ("src/crewai",), kind="agent"),
+    # scanners and CI gates (session 23): where "a scan that could not run passes" lives
+    Package("bandit", "1.9.4", ("bandit",), kind="scanner"),
+    Package("detect-secrets", "1.5.0", ("detect_secrets",), kind="scanner"),
+    Package("pip-audit", "2.10.1", ("pip_audit",), kind="scanner"),
+    Package("guarddog", "3.2.0", ("guarddog",), kind="scanner"),
+    Package("pre-commit", "4.7.0", ("pre_commit",), kind="scanner"),
+    Package("checkov", "3.3.30", ("checkov",), kind="scanner"),
+    Package("safety", "3.8.1", ("safety",), kind="scanner"),
 )
 # A quicker mix of auth, agent and MCP packages for the slow test.
 SUBSET = ("flask-login", "pyjwt", "oauthlib", "starlette", "mcp", "claude-agent-sdk")

@@ -96,8 +96,8 @@ class ExceptReturnsAllow(Rule):
                     continue
                 loose = mentions_allowing(info, handler)
                 for ret in returns_in(handler):
-                    if _computed_in_loop(handler, ret):
-                        continue  # the handler works out another answer, item by item
+                    if _computed_in_loop(handler, ret) or _checked_again(handler, ret):
+                        continue  # the handler works out another answer
                     hit = self._returned_allow(fn, info, node, handler, ret, loose)
                     if hit:
                         yield hit
@@ -451,6 +451,27 @@ def _exits_refusing(call: ast.Call) -> bool:
         return False
     status = exit_code(call)
     return status is not None and status != 0
+
+
+# A call that raises when what it checks is wrong: `validate(config, schema)`, `verify(sig)`.
+CHECK_CALL = re.compile(r"(?i)^_*(validate|verify|check|authori[sz]e|authenticate|assert)\w*$")
+
+
+def _checked_again(handler: ast.ExceptHandler, ret: ast.Return) -> bool:
+    """`except ValidationError: try: validate(config, other_schema); return True ...`: the
+    handler checks again, another way, and the allow is returned only once that passed."""
+    for node in own_nodes(handler):
+        if not isinstance(node, ast.Try):
+            continue
+        for index, stmt in enumerate(node.body):
+            if stmt is ret:
+                return any(
+                    isinstance(s, ast.Expr)
+                    and isinstance(s.value, ast.Call)
+                    and CHECK_CALL.match(call_name(s.value))
+                    for s in node.body[:index]
+                )
+    return False
 
 
 def _computed_in_loop(handler: ast.ExceptHandler, ret: ast.Return) -> bool:
@@ -1579,5 +1600,21 @@ def needs_migration(path):
         return True
     except PermissionError:
         return False
+""",
+]
+
+ExceptReturnsAllow.VALID += [
+    # the handler checks again against the other schema: True only once that passed
+    """
+def is_schema_valid(config) -> bool:
+    try:
+        validate(config, workflow_schema)
+        return True
+    except ValidationError:
+        try:
+            validate(config, action_schema)
+            return True
+        except ValidationError:
+            return False
 """,
 ]

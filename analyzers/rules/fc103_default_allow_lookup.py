@@ -113,7 +113,7 @@ class DefaultAllowLookup(Rule):
                 if _decides(node, fn, parents):
                     value = AllowValue(default, "True", f"{key}=False")
                     severity = "warning"
-            if value is None or value.deny is None:
+            if value is None or value.deny is None or _default_is_flagged(node, default, fn):
                 continue
             yield Hit(
                 node=node,
@@ -144,6 +144,54 @@ class DefaultAllowLookup(Rule):
                 edits=[ReplaceExpression(default, value.deny)],
                 key_nodes=[default],
             )
+
+
+# What a check answers when it finds something wrong: `CheckResult.FAILED`, "deny", a raise.
+FLAGGED = re.compile(r"(?i)fail|den(y|ied)|reject|block|violat|forbid|unsafe|insecure")
+
+
+def _default_is_flagged(lookup: ast.expr, default: ast.expr, fn: FunctionInfo) -> bool:
+    """The default is what the check looks for to refuse: `effect = statement.get("Effect",
+    "Allow")` then `if effect == "Allow" and "*" in action: return CheckResult.FAILED` in a
+    scanner of policy documents. A missing field then makes it flag more, not let through."""
+    if not isinstance(default, ast.Constant):
+        return False
+    names = {
+        node.targets[0].id
+        for node in fn.nodes
+        if isinstance(node, ast.Assign)
+        and node.value is lookup
+        and len(node.targets) == 1
+        and isinstance(node.targets[0], ast.Name)
+    }
+    for node in fn.nodes:
+        if not isinstance(node, ast.If) or not any(
+            _equals(part, names, lookup, default.value) for part in _conjuncts(node.test)
+        ):
+            continue
+        for stmt in node.body:
+            if isinstance(stmt, ast.Raise):
+                return True
+            if isinstance(stmt, ast.Return) and stmt.value is not None:
+                return bool(FLAGGED.search(ast.unparse(stmt.value)))
+    return False
+
+
+def _conjuncts(test: ast.expr) -> list[ast.expr]:
+    if isinstance(test, ast.BoolOp) and isinstance(test.op, ast.And):
+        return test.values
+    return [test]
+
+
+def _equals(test: ast.expr, names: set[str], lookup: ast.expr, value: object) -> bool:
+    """`name == value` or `value == name`, `name` the lookup's variable or the lookup."""
+    if not (isinstance(test, ast.Compare) and len(test.ops) == 1):
+        return False
+    if not isinstance(test.ops[0], ast.Eq):
+        return False
+    sides = (test.left, test.comparators[0])
+    read = any(a is lookup or (isinstance(a, ast.Name) and a.id in names) for a in sides)
+    return read and any(isinstance(b, ast.Constant) and b.value == value for b in sides)
 
 
 def _or_defaulted_verdicts(fn: FunctionInfo) -> Iterator[tuple[str, ast.Constant]]:
@@ -492,4 +540,17 @@ def before_tool_call(event):
             "missing that field (an error or malformed reply) is taken as allowed."
         ),
     ),
+]
+
+DefaultAllowLookup.VALID += [
+    # a scanner of policy documents: a statement without an Effect is read as the grant it
+    # looks for, so a missing field makes it flag more, not let anything through
+    """
+def admin_policy_check(policy):
+    for statement in policy.get("Statement", []):
+        effect = statement.get("Effect", "Allow")
+        if effect == "Allow" and "*" in statement.get("Action", []):
+            return CheckResult.FAILED
+    return CheckResult.PASSED
+""",
 ]
