@@ -96,6 +96,33 @@ def test_worker_refuses_to_run_without_the_redis_mode(
     assert "FAILCLOSED_QUEUE_URL is not set" in capsys.readouterr().err
 
 
+def test_serve_exits_2_on_a_queue_file_that_is_not_a_queue(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """Issue 11: a queue file that is not SQLite is bad configuration (exit 2, said why), and
+    the file is left as it was."""
+    from support import TEST_PEM, TEST_SECRET
+
+    from failclosed.app.commands import serve
+
+    def served(*args: object, **kwargs: object) -> None:
+        raise AssertionError("served, with a queue file that is not a queue")
+
+    monkeypatch.setattr(serve.uvicorn, "run", served)
+    queue_file = tmp_path / "jobs.sqlite3"
+    queue_file.write_bytes(b"this is not a database" * 100)
+    env = {
+        "FAILCLOSED_APP_ID": "1",
+        "FAILCLOSED_WEBHOOK_SECRET": TEST_SECRET,
+        "FAILCLOSED_PRIVATE_KEY": TEST_PEM,
+        "FAILCLOSED_QUEUE_PATH": str(queue_file),
+    }
+    unset = ("FAILCLOSED_PRIVATE_KEY_PATH", "FAILCLOSED_QUEUE_URL")
+    assert serve_with(monkeypatch, tmp_path, env, unset) == 2
+    assert "as the job queue" in capsys.readouterr().err
+    assert queue_file.read_bytes().startswith(b"this is not a database")
+
+
 def test_serve_refuses_a_queue_file_it_cannot_write(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], read_only_queue_file
 ) -> None:
