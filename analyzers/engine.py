@@ -376,6 +376,8 @@ def _attach_fixes(
             removed = Counter(findings[i].rule for i in members)
             if after is not None and _closes(function, removed, before, after):
                 verified.update((i, built[i]) for i in members)
+    for i in _verified_by_halves(built, verified, findings, text, path, config, before):
+        verified[i] = built[i]
     for i, fix in enumerate(fixes):
         if fix is None or i in verified:
             continue
@@ -385,6 +387,41 @@ def _attach_fixes(
         ):
             verified[i] = fix
     return [replace(f, fix=verified[i]) if i in verified else f for i, f in enumerate(findings)]
+
+
+def _verified_by_halves(
+    built: Mapping[int, Fix],
+    verified: Mapping[int, Fix],
+    findings: Sequence[Finding],
+    text: str,
+    path: str,
+    config: Config,
+    before: Counts,
+) -> list[int]:
+    """Fixes the first batch left unverified, function by function, half a group at a
+    time: a group that verifies together is kept, one that does not is split again, and a
+    single fix is left for the one-by-one pass. One bad fix among a function's 18 costs
+    about 9 re-analyses of the file instead of 18 (an 8,000-line hook's `main`)."""
+    pending = {i: built[i] for i in built if i not in verified}
+    groups: dict[str, list[int]] = {}
+    for i in _non_overlapping(pending):
+        groups.setdefault(findings[i].function, []).append(i)
+
+    def halves(members: list[int]) -> list[int]:
+        kept: list[int] = []
+        middle = len(members) // 2
+        for part in (members[:middle], members[middle:]):
+            if len(part) < 2:
+                continue
+            after = _reanalysed(_apply_all(text, [built[i] for i in part]), path, config)
+            removed = Counter(findings[i].rule for i in part)
+            if after is not None and _closes(findings[part[0]].function, removed, before, after):
+                kept.extend(part)
+            else:
+                kept.extend(halves(part))
+        return kept
+
+    return [i for members in groups.values() if len(members) > 1 for i in halves(members)]
 
 
 Counts = Counter[tuple[str, str, bool]]  # (rule, function, blocking) -> findings
