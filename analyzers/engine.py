@@ -18,7 +18,7 @@ import sys
 import tokenize
 import warnings
 from collections import Counter
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
 from dataclasses import replace
@@ -360,8 +360,9 @@ def _attach_fixes(
     """Build each finding's fix and keep it only if it verifies.
 
     All fixes are first verified together with one re-analysis of the file patched with
-    every one of them; only the functions where that fails are verified fix by fix. So a
-    file with many findings costs a few analyses, not one per finding.
+    every one of them; the functions where that fails are verified by halves of their
+    fixes, and what is left fix by fix. So a file with many findings costs a few analyses,
+    not one per finding.
     """
     findings = [finding for finding, _ in pairs]
     lines = split_lines(text)
@@ -376,16 +377,18 @@ def _attach_fixes(
             removed = Counter(findings[i].rule for i in members)
             if after is not None and _closes(function, removed, before, after):
                 verified.update((i, built[i]) for i in members)
-    for i in _verified_by_halves(built, verified, findings, text, path, config, before):
+
+    def verifies(members: list[int]) -> bool:
+        """One function's fixes, applied together, close their findings and add none."""
+        after = _reanalysed(_apply_all(text, [built[i] for i in members]), path, config)
+        removed = Counter(findings[i].rule for i in members)
+        return after is not None and _closes(findings[members[0]].function, removed, before, after)
+
+    for i in _verified_by_halves(built, verified, findings, verifies):
         verified[i] = built[i]
-    for i, fix in enumerate(fixes):
-        if fix is None or i in verified:
-            continue
-        after = _reanalysed(fix.apply(text), path, config)
-        if after is not None and _closes(
-            findings[i].function, Counter([findings[i].rule]), before, after
-        ):
-            verified[i] = fix
+    for i in built:
+        if i not in verified and verifies([i]):
+            verified[i] = built[i]
     return [replace(f, fix=verified[i]) if i in verified else f for i, f in enumerate(findings)]
 
 
@@ -393,14 +396,11 @@ def _verified_by_halves(
     built: Mapping[int, Fix],
     verified: Mapping[int, Fix],
     findings: Sequence[Finding],
-    text: str,
-    path: str,
-    config: Config,
-    before: Counts,
+    verifies: Callable[[list[int]], bool],
 ) -> list[int]:
     """Fixes the first batch left unverified, function by function, half a group at a
-    time: a group that verifies together is kept, one that does not is split again, and a
-    single fix is left for the one-by-one pass. One bad fix among a function's 18 costs
+    time: a group that `verifies` together is kept, one that does not is split again, and
+    a single fix is left for the one-by-one pass. One bad fix among a function's 18 costs
     about 9 re-analyses of the file instead of 18 (an 8,000-line hook's `main`)."""
     pending = {i: built[i] for i in built if i not in verified}
     groups: dict[str, list[int]] = {}
@@ -411,14 +411,8 @@ def _verified_by_halves(
         kept: list[int] = []
         middle = len(members) // 2
         for part in (members[:middle], members[middle:]):
-            if len(part) < 2:
-                continue
-            after = _reanalysed(_apply_all(text, [built[i] for i in part]), path, config)
-            removed = Counter(findings[i].rule for i in part)
-            if after is not None and _closes(findings[part[0]].function, removed, before, after):
-                kept.extend(part)
-            else:
-                kept.extend(halves(part))
+            if len(part) >= 2:
+                kept.extend(part if verifies(part) else halves(part))
         return kept
 
     return [i for members in groups.values() if len(members) > 1 for i in halves(members)]

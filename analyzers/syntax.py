@@ -55,6 +55,13 @@ def own_statements(node: ast.AST) -> Iterator[ast.AST]:
             stack.extend(block_items(child))
 
 
+def conjuncts(test: ast.expr) -> list[ast.expr]:
+    """The parts of an `and` (`a and b` -> [a, b]); any other test is one part."""
+    if isinstance(test, ast.BoolOp) and isinstance(test.op, ast.And):
+        return test.values
+    return [test]
+
+
 def tested_call(test: ast.expr) -> tuple[ast.Call, bool] | None:
     """(call, negated) for `f(...)`, `not f(...)`, `await f(...)`, `not await f(...)`, also
     as the one call of an `and` (`tc_id and gate(tc_id)`: the body runs on the call's yes)."""

@@ -453,8 +453,10 @@ def _exits_refusing(call: ast.Call) -> bool:
     return status is not None and status != 0
 
 
-# A call that raises when what it checks is wrong: `validate(config, schema)`, `verify(sig)`.
-CHECK_CALL = re.compile(r"(?i)^_*(validate|verify|check|authori[sz]e|authenticate|assert)\w*$")
+# A call made for its exception, a statement of its own that raises when what it checks is
+# wrong: `validate(config, schema)`, `verify(sig)`. Narrower than vocabulary.CHECK_CALL,
+# which also takes calls that answer (`has_role`, `evaluate`) and whose answer is read.
+RAISING_CHECK = re.compile(r"(?i)^_*(validate|verify|check|authori[sz]e|authenticate|assert)\w*$")
 
 
 def _checked_again(handler: ast.ExceptHandler, ret: ast.Return) -> bool:
@@ -468,7 +470,7 @@ def _checked_again(handler: ast.ExceptHandler, ret: ast.Return) -> bool:
                 return any(
                     isinstance(s, ast.Expr)
                     and isinstance(s.value, ast.Call)
-                    and CHECK_CALL.match(call_name(s.value))
+                    and RAISING_CHECK.match(call_name(s.value))
                     for s in node.body[:index]
                 )
     return False

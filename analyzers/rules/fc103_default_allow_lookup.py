@@ -12,6 +12,7 @@ from failclosed.analyzers.functions import FunctionInfo, ModuleInfo
 from failclosed.analyzers.model import Severity
 from failclosed.analyzers.rules.base import Hit, Invalid, Rule
 from failclosed.analyzers.rules.common import defaulted_lookups
+from failclosed.analyzers.syntax import conjuncts
 from failclosed.analyzers.vocabulary import (
     ALLOW_KEYS,
     ALLOW_STRINGS,
@@ -166,7 +167,7 @@ def _default_is_flagged(lookup: ast.expr, default: ast.expr, fn: FunctionInfo) -
     }
     for node in fn.nodes:
         if not isinstance(node, ast.If) or not any(
-            _equals(part, names, lookup, default.value) for part in _conjuncts(node.test)
+            _equals(part, names, lookup, default.value) for part in conjuncts(node.test)
         ):
             continue
         for stmt in node.body:
@@ -175,12 +176,6 @@ def _default_is_flagged(lookup: ast.expr, default: ast.expr, fn: FunctionInfo) -
             if isinstance(stmt, ast.Return) and stmt.value is not None:
                 return bool(FLAGGED.search(ast.unparse(stmt.value)))
     return False
-
-
-def _conjuncts(test: ast.expr) -> list[ast.expr]:
-    if isinstance(test, ast.BoolOp) and isinstance(test.op, ast.And):
-        return test.values
-    return [test]
 
 
 def _equals(test: ast.expr, names: set[str], lookup: ast.expr, value: object) -> bool:

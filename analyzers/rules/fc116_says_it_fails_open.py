@@ -37,7 +37,13 @@ from failclosed.analyzers.rules.common import (
     tries,
 )
 from failclosed.analyzers.rules.fc111_degraded_capability_allows import import_fallback_flags
-from failclosed.analyzers.syntax import call_name, dotted_name, handler_types, own_nodes
+from failclosed.analyzers.syntax import (
+    call_name,
+    conjuncts,
+    dotted_name,
+    handler_types,
+    own_nodes,
+)
 from failclosed.analyzers.vocabulary import ALLOW_LANGUAGE, DECISION_WORD, IMPORT_ERRORS
 
 # "not failing open", "rather than fail open", "never auto-approve": the words deny it.
@@ -276,8 +282,7 @@ def _import_failed(test: ast.expr, info: ModuleInfo) -> bool:
 
 def _malformed(test: ast.expr) -> bool:
     """`if not isinstance(answer, str)` (alone or in an `and`): the value is malformed."""
-    parts = test.values if isinstance(test, ast.BoolOp) and isinstance(test.op, ast.And) else [test]
-    return any(negated_isinstance(p) is not None for p in parts)
+    return any(negated_isinstance(p) is not None for p in conjuncts(test))
 
 
 def _lacks_presented_input(stmt: ast.If, fn: FunctionInfo) -> bool:

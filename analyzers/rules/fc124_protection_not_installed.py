@@ -17,7 +17,7 @@ from failclosed.analyzers.rules.common import (
     reword_edits,
     tries,
 )
-from failclosed.analyzers.syntax import call_name, handler_types, own_nodes
+from failclosed.analyzers.syntax import call_name, conjuncts, handler_types, own_nodes
 from failclosed.analyzers.vocabulary import DENY_EXCEPTION
 
 # A call that puts a protection in place: `add_approval_requirement`, `register_auth_backend`,
@@ -189,8 +189,7 @@ def _check_run_only_if_set(cls: ast.ClassDef, attr: str) -> str | None:
 
 def _tests_set(test: ast.expr, attr: str) -> bool:
     """`self.attr`, `self.attr is not None`, or either inside an `and`."""
-    parts = test.values if isinstance(test, ast.BoolOp) and isinstance(test.op, ast.And) else [test]
-    return any(_self_attr(present_subject(p)) == attr for p in parts)
+    return any(_self_attr(present_subject(p)) == attr for p in conjuncts(test))
 
 
 def _can_refuse(body: list[ast.stmt]) -> bool:

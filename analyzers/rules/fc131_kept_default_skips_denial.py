@@ -167,20 +167,21 @@ def _skipped_denial(
                 return None  # the default is denied here: fail-closed
             if skipped is None and _denies(passed, fn):
                 skipped = n
-        if name in shape.assigned and skipped is None:
+        if name in fn.flow.assigned(stmt) and skipped is None:
             return None  # rebound before any test: the default is not what is judged
     if skipped is None and default in ((), None):
-        return _handed_to_enforcer(after, name, info)
+        return _handed_to_enforcer(after, name, fn, info)
     return skipped
 
 
 class _Shape:
-    """What the rule reads of a statement: its `if`s and calls, and the names it binds."""
+    """What the rule reads of a statement: its `if`s and calls (the names it binds come
+    from the function's flow index, `fn.flow.assigned`)."""
 
-    __slots__ = ("assigned", "calls", "ifs")
+    __slots__ = ("calls", "ifs")
 
-    def __init__(self, ifs: list[ast.If], calls: list[ast.Call], assigned: set[str]) -> None:
-        self.ifs, self.calls, self.assigned = ifs, calls, assigned
+    def __init__(self, ifs: list[ast.If], calls: list[ast.Call]) -> None:
+        self.ifs, self.calls = ifs, calls
 
 
 def _shape(stmt: ast.stmt, info: ModuleInfo) -> _Shape:
@@ -194,9 +195,6 @@ def _shape(stmt: ast.stmt, info: ModuleInfo) -> _Shape:
         found = shapes[id(stmt)] = _Shape(
             ifs=[n for n in nodes if isinstance(n, ast.If)],
             calls=[n for n in nodes if isinstance(n, ast.Call)],
-            assigned={
-                n.id for n in nodes if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)
-            },
         )
     return found
 
@@ -208,7 +206,9 @@ RESTRICTIONS = re.compile(
 )
 
 
-def _handed_to_enforcer(after: list[ast.stmt], name: str, info: ModuleInfo) -> ast.Call | None:
+def _handed_to_enforcer(
+    after: list[ast.stmt], name: str, fn: FunctionInfo, info: ModuleInfo
+) -> ast.Call | None:
     """A call that is handed the still-empty restrictions: `Sandbox(command_rules=rules)`."""
     for stmt in after:
         shape = _shape(stmt, info)
@@ -220,7 +220,7 @@ def _handed_to_enforcer(after: list[ast.stmt], name: str, info: ModuleInfo) -> a
                     and (RESTRICTIONS.search(kw.arg or "") or RESTRICTIONS.search(name))
                 ):
                     return n
-        if name in shape.assigned:
+        if name in fn.flow.assigned(stmt):
             return None
     return None
 
