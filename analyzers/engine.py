@@ -23,6 +23,7 @@ from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
 from dataclasses import replace
 from functools import cache
+from itertools import accumulate
 from pathlib import Path, PurePosixPath
 
 from failclosed.analyzers.fixes import Edit, build_fix
@@ -31,6 +32,7 @@ from failclosed.analyzers.model import AnalysisError, Finding, Fix, Report, appl
 from failclosed.analyzers.rules import Hit, Rule, all_rules
 from failclosed.analyzers.settings import Config
 from failclosed.analyzers.vocabulary import MAX_NAME, is_test_path
+from failclosed.analyzers.wordfinder import Occurrences, WordFinder
 
 SUPPRESSION = re.compile(r"#\s*failclosed:\s*ignore\[([^\]]*)\](.*)")
 SKIP_DIRS = {
@@ -169,15 +171,16 @@ def _analyze(
         tree = parse(text, path)
     except _Unparsable as exc:
         return _error(path, str(exc))
-    if not any(word in text for word in _trigger_words()):
+    found = _word_finder().find(text)
+    if not found.any_of(_trigger_words()):
         return Report()
     if _has_long_identifier(text):
         _bound_identifiers(tree)
     if is_test_path(test_path):
         return Report()
     info = module_info(tree, text, path, config)
-    rules = [r for r in all_rules() if r.wanted_in(text)]
-    pairs = _apply_suppressions(list(_run_rules(info, rules)), text, path)
+    rules = [r for r in all_rules() if r.wanted_in(text, found)]
+    pairs = _apply_suppressions(list(_run_rules(info, rules, found)), text, path)
     embedded = _embedded_script_findings(tree, text, path, config) if SHEBANG in text else []
     if with_fixes:
         return Report(findings=_attach_fixes(pairs, text, tree, path, config) + embedded)
@@ -242,16 +245,27 @@ def _trigger_words() -> tuple[str, ...]:
     return tuple(dict.fromkeys(word for rule in all_rules() for word in rule.trigger))
 
 
-def _run_rules(info: ModuleInfo, rules: Sequence[type[Rule]]) -> Iterable[Pending]:
+@cache
+def _word_finder() -> WordFinder:
+    """The trigger words and the file words of every rule, found in one pass over a file."""
+    file_words = (
+        word for rule in all_rules() for word in (*rule.file_words, *rule.file_trigger_at)
+    )
+    return WordFinder((*_trigger_words(), *file_words))
+
+
+def _run_rules(
+    info: ModuleInfo, rules: Sequence[type[Rule]], found: Occurrences
+) -> Iterable[Pending]:
     instances = sorted((rule() for rule in rules), key=lambda r: r.fallback)
     seen: set[tuple[str, int, str]] = set()
-    file_words = [word for word in _trigger_words() if word in info.source]
+    file_words = [word for word in _trigger_words() if word in found]
+    line_starts = list(accumulate(map(len, info.lines), initial=0))
     for fn in iter_functions(info):
         if fn.test_double:
             continue
         start, end = fn.node.lineno, fn.node.end_lineno or fn.node.lineno
-        text = "".join(info.lines[start - 1 : end])
-        present = {word for word in file_words if word in text}
+        present = found.within(file_words, line_starts[start - 1], line_starts[end])
         reported: list[Finding] = []
         for rule in instances:
             if present.isdisjoint(rule.trigger):
@@ -527,20 +541,26 @@ def _walk(root: Path, config: Config) -> tuple[list[tuple[str, str]], list[Analy
         dirs[:] = sorted(
             d for d in dirs
             if d not in SKIP_DIRS and not d.endswith(".egg-info")
-            and not config.is_excluded(display_path(Path(folder, d)))
+            and not _excluded_folder(os.path.join(folder, d), config)
         )  # fmt: skip
-        for d in [d for d in dirs if Path(folder, d).is_symlink()]:
+        for d in [d for d in dirs if os.path.islink(os.path.join(folder, d))]:
             dirs.remove(d)  # never followed: a link could loop, or leave the tree
             error = _linked_folder_error(Path(folder, d), real_root)
             if error is not None:
                 errors.append(error)
         for name in sorted(names):
             if name.endswith(".py"):
-                shown = display_path(Path(folder, name))
+                path = os.path.join(folder, name)
+                shown = display_path(path)
                 if not config.is_excluded(shown):
-                    role = Path(os.path.relpath(Path(folder, name), root)).as_posix()
-                    found.append((shown, role))
+                    found.append((shown, Path(os.path.relpath(path, root)).as_posix()))
     return found, errors
+
+
+def _excluded_folder(folder: str, config: Config) -> bool:
+    """A folder an exclude glob names (none are without a configuration: the walk of a
+    big tree then spends nothing on the question)."""
+    return bool(config.exclude) and config.is_excluded(display_path(folder))
 
 
 def _linked_folder_error(link: Path, real_root: Path) -> AnalysisError | None:
@@ -566,7 +586,7 @@ def excluded_files(paths: Sequence[str]) -> list[str]:
     return [shown for shown, _ in everything]
 
 
-def display_path(path: Path) -> str:
+def display_path(path: str | os.PathLike[str]) -> str:
     """POSIX path relative to the current directory when inside it, else as given."""
     text = os.fspath(path)
     if os.path.isabs(text):
@@ -596,6 +616,36 @@ def _analyze_chunk(args: tuple[list[tuple[str, str]], Config]) -> Report:
     return report
 
 
+CHUNKS_PER_JOB = 16
+
+
+def balanced_chunks(files: Sequence[tuple[str, str]], count: int) -> list[list[tuple[str, str]]]:
+    """`files` in about `count` chunks of similar size, the biggest files first.
+
+    A worker that takes the last chunk while the others have nothing left is the time a
+    parallel scan loses: with the big files done first the last chunks are small ones.
+    """
+    sizes = {path: _size(path) for path, _ in files}
+    ordered = sorted(files, key=lambda pair: -sizes[pair[0]])
+    target = sum(sizes.values()) / max(count, 1)
+    chunks: list[list[tuple[str, str]]] = [[]]
+    filled = 0
+    for pair in ordered:
+        if chunks[-1] and filled >= target:
+            chunks.append([])
+            filled = 0
+        chunks[-1].append(pair)
+        filled += sizes[pair[0]]
+    return [chunk for chunk in chunks if chunk]
+
+
+def _size(path: str) -> int:
+    try:
+        return os.stat(path).st_size
+    except OSError:
+        return 0  # analyze_file names the error
+
+
 def analyze_paths(paths: Sequence[str], config: Config | None = None, jobs: int = 0) -> Report:
     """Analyse files and folders; `jobs` processes (0: one per core) for big trees."""
     config = config or Config()
@@ -605,7 +655,7 @@ def analyze_paths(paths: Sequence[str], config: Config | None = None, jobs: int 
         report.excluded = excluded_files(paths)  # say that nothing was read, and why
     jobs = jobs or os.cpu_count() or 1
     if jobs > 1 and len(files) >= PARALLEL_THRESHOLD:
-        chunks = [files[i :: jobs * 4] for i in range(jobs * 4)]
+        chunks = balanced_chunks(files, jobs * CHUNKS_PER_JOB)
         with ProcessPoolExecutor(max_workers=jobs) as pool:
             for part in pool.map(_analyze_chunk, [(c, config) for c in chunks]):
                 report.extend(part)

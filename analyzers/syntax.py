@@ -80,16 +80,27 @@ _SCOPES = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda)
 
 
 def child_nodes(node: ast.AST) -> list[ast.AST]:
-    """`ast.iter_child_nodes` as a list, without its generator per field: the scan's
-    hottest loop."""
+    """`ast.iter_child_nodes` as a list, without its generator per field and without the
+    `Load`/`Store`/`Del` marker of every name (read as `node.ctx` where it matters, it was a
+    third of the nodes walked): the scan's hottest loop."""
     found: list[ast.AST] = []
-    for name in node._fields:
+    fields = _node_fields.get(type(node))
+    if fields is None:
+        fields = _node_fields[type(node)] = _fields_of(type(node))
+    for name in fields:
         value = getattr(node, name, None)
         if isinstance(value, ast.AST):
             found.append(value)
         elif isinstance(value, list):
-            found.extend(item for item in value if isinstance(item, ast.AST))
+            found.extend([item for item in value if isinstance(item, ast.AST)])
     return found
+
+
+_node_fields: dict[type, tuple[str, ...]] = {}
+
+
+def _fields_of(cls: type) -> tuple[str, ...]:
+    return tuple(name for name in getattr(cls, "_fields", ()) if name != "ctx")
 
 
 def own_nodes(node: ast.AST) -> Iterator[ast.AST]:

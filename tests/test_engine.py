@@ -12,7 +12,7 @@ import pytest
 from support import FC101_FUNCTION
 
 from failclosed.analyzers.config import ConfigError, config_from_mapping, load_config
-from failclosed.analyzers.engine import analyze_paths, analyze_source
+from failclosed.analyzers.engine import analyze_paths, analyze_source, balanced_chunks
 from failclosed.analyzers.output import format_rules, summary_line
 from failclosed.analyzers.rules import all_rules
 from failclosed.analyzers.settings import Config
@@ -225,6 +225,21 @@ def test_many_files_in_parallel_match_one_process(tmp_path: Path, monkeypatch) -
     assert len(serial.findings) == 27
     assert [e.path for e in serial.errors] == ["broken.py"]
     assert serial.findings[0].path == "mod00.py"
+
+
+def test_chunks_hold_every_file_once_biggest_first(tmp_path: Path) -> None:
+    sizes = [5000, 10, 10, 3000, 10, 10, 10, 2000, 10, 10]
+    files = []
+    for i, size in enumerate(sizes):
+        (tmp_path / f"m{i}.py").write_text("x" * size)
+        files.append((str(tmp_path / f"m{i}.py"), f"m{i}.py"))
+    files.append((str(tmp_path / "gone.py"), "gone.py"))  # vanished: size 0, still analysed
+    chunks = balanced_chunks(files, 4)
+    assert sorted(pair for chunk in chunks for pair in chunk) == sorted(files)
+    assert chunks[0] == [files[0]]  # the biggest alone: no chunk holds much more than its share
+    assert [pair[1] for pair in chunks[1]] == ["m3.py"]
+    assert len(chunks) <= 5
+    assert balanced_chunks([], 4) == []
 
 
 def test_excluded_and_vendored_folders_are_not_walked(tmp_path: Path, monkeypatch) -> None:

@@ -95,13 +95,14 @@ def test_the_blocker_blocks() -> None:
         ("rules", "--format", "json"),
     ],
 )
-def test_the_analyzer_needs_only_libcst(args: tuple[str, ...]) -> None:
+def test_the_analyzer_needs_only_its_own_dependencies(args: tuple[str, ...]) -> None:
     outcome, out, err = run_light(*args)
     assert "Traceback" not in err, err
     assert outcome["code"] == (1 if args[:2] == ("scan", "examples/") else 0), err
     assert out.strip()
-    # libcst and what libcst itself may bring; nothing of the App's extra.
-    assert set(outcome["imported"]) <= {"failclosed", "libcst", "yaml", "typing_extensions"}
+    # libcst (and what it brings) and pyahocorasick; nothing of the App's extra.
+    allowed = {"failclosed", "libcst", "yaml", "typing_extensions", "ahocorasick"}
+    assert set(outcome["imported"]) <= allowed
 
 
 def test_scan_without_the_app_finds_the_example() -> None:
@@ -155,8 +156,9 @@ def requirement_name(requirement: str) -> str:
     return name.strip().lower()
 
 
-def test_the_light_install_is_libcst_alone() -> None:
-    assert [requirement_name(r) for r in project()["dependencies"]] == ["libcst"]
+def test_the_light_install_is_the_analyzers_two_dependencies() -> None:
+    names = [requirement_name(r) for r in project()["dependencies"]]
+    assert names == ["libcst", "pyahocorasick"]
 
 
 def test_the_test_extra_brings_the_app() -> None:

@@ -18,6 +18,7 @@ from typing import ClassVar
 from failclosed.analyzers.fixes import Edit
 from failclosed.analyzers.functions import FunctionInfo, ModuleInfo
 from failclosed.analyzers.model import Severity
+from failclosed.analyzers.wordfinder import Occurrences
 
 
 @dataclass(frozen=True)
@@ -58,21 +59,35 @@ class Rule:
     trigger: ClassVar[tuple[str, ...]] = ("except", "finally")
     # ... and only in files whose text matches this, when set (one pass over the file),
     file_trigger: ClassVar[re.Pattern[str] | None] = None
-    # ... or contains one of these words (a plain substring test: far cheaper than a
-    # pattern that has to be tried at every position of the file).
+    # ... or contains one of these words (found with the trigger words in one pass: far
+    # cheaper than a pattern that has to be tried at every position of the file).
     file_words: ClassVar[tuple[str, ...]] = ()
+    # Every match of `file_trigger` starts with one of these, when set: the pattern is then
+    # tried only where they occur (a tested invariant).
+    file_trigger_at: ClassVar[tuple[str, ...]] = ()
     # A fallback rule reports a path only when no other rule reported one on the same lines.
     fallback: ClassVar[bool] = False
     VALID: ClassVar[list[str]] = []
 
     @classmethod
-    def wanted_in(cls, text: str) -> bool:
-        """Whether the file's text can hold what the rule looks for."""
+    def wanted_in(cls, text: str, found: Occurrences) -> bool:
+        """Whether the file's text can hold what the rule looks for; `found` holds where the
+        rules' trigger and file words occur in it (the engine finds them in one pass)."""
+        if cls.trigger and not found.any_of(cls.trigger):
+            return False  # it runs only on functions that hold one
         if cls.file_trigger is None and not cls.file_words:
             return True
-        if any(word in text for word in cls.file_words):
+        if found.any_of(cls.file_words):
             return True
-        return cls.file_trigger is not None and cls.file_trigger.search(text) is not None
+        if cls.file_trigger is None:
+            return False
+        if cls.file_trigger_at:
+            return any(
+                cls.file_trigger.match(text, start)
+                for word in cls.file_trigger_at
+                for start in found.starts.get(word, ())
+            )
+        return cls.file_trigger.search(text) is not None
 
     INVALID: ClassVar[list[Invalid]] = []
 

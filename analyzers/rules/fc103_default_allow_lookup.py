@@ -85,8 +85,9 @@ class DefaultAllowLookup(Rule):
     trigger = (".get(", "getattr(", " or ")
     # `.get("allowed", True)`, `getattr(d, "permitted", True)`, `.get("permission", "allow")`,
     # `.get("result", "VERDICT_ALLOW")`, `.get("threatDetected", False)`
+    file_trigger_at = (".get(", "getattr(")
     file_trigger = re.compile(
-        r"(\.get|getattr)\((?:[^()\n,]*,\s*)?[\"'](?:(?:"
+        r"(?-i:\.get|getattr)\((?:[^()\n,]*,\s*)?[\"'](?:(?:"
         + "|".join(sorted(ALLOW_KEYS | DENY_KEYS | VERDICT_KEYS | WEAK_ALLOW_KEYS | WEAK_DENY_KEYS))
         + r")[\"']\s*,\s*(?:True|False|[\"'][\w.:-]*(?:"
         + "|".join(sorted(ALLOW_STRINGS))

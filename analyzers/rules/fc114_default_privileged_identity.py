@@ -83,6 +83,7 @@ class DefaultPrivilegedIdentity(Rule):
     file_words = ("role=", "role =", "Role.", "is_admin", "is_superuser", "is_root", "is_staff",
                   "Level.", "Tier.")  # fmt: skip
     # `.get("role", "admin")`, `getattr(u, "is_admin", True)`, `.get("scopes", ["*"])`
+    file_trigger_at = (".get(", "getattr(")
     file_trigger = re.compile(
         r"(?:\.get|getattr)\((?:[^()\n,]*,\s*)?[\"'](?i:role|roles|group|groups|scope|scopes"
         r"|permissions?|perms|tier|level|(?:is_)?(?:admin|superuser|staff|root|owner|privileged"
