@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import re
+from collections import Counter
 from collections.abc import Iterator
 
 from failclosed.analyzers.allowing import AllowValue, allow_value, gated_by_fail_open_flag
@@ -23,6 +24,7 @@ from failclosed.analyzers.rules.common import (
     present_name,
     tries,
 )
+from failclosed.analyzers.syntax import call_name
 from failclosed.analyzers.vocabulary import ALLOW_KEYS, DENY_KEYS
 
 
@@ -32,7 +34,9 @@ class HelperErrorAllows(Rule):
     Follows same-module calls one level: a helper that returns `None` (or an empty,
     falsy answer) when its `except` handler runs, and a caller that treats that answer as
     *allowed* — `violation = find_violation(req)` then `if violation is None: return True`.
-    The finding sits in the helper, where the fix belongs, and names the caller.
+    The finding sits in the helper, where the fix belongs, and names the caller; when
+    several callers keep the helper's answer, a caller that allows on its empty answer
+    decided that itself, and the finding is that caller's allow.
 
     ## Why is this bad?
     `None` means two things here: "checked, no objection" and "could not check". The
@@ -63,7 +67,8 @@ class HelperErrorAllows(Rule):
     ## Fix safety
     The fix makes the helper re-raise instead of answering `None`, so the caller's error
     handling (or the framework's) takes over. Other callers of the helper that relied on
-    `None` for errors now see the exception. Severity is `warning`: the inference crosses
+    `None` for errors now see the exception; a caller's allow is flipped to deny instead
+    when several callers share the helper. Severity is `warning`: the inference crosses
     a call.
     """
 
@@ -95,7 +100,7 @@ class HelperErrorAllows(Rule):
                 flow = fn.flow
                 helper = _helper_of(flow.value_before(node, objected), fn, info)
                 if helper is not None:
-                    yield from self._error_answers(helper, fn, (objected, False), None, node)
+                    yield from self._error_answers(helper, fn, info, (objected, False), None, node)
                 continue
             if objected is not None and not node.orelse and _refuses_inside(node.body):
                 flow = fn.flow
@@ -128,12 +133,13 @@ class HelperErrorAllows(Rule):
                 tested = (tested[0], False)
             if helper is None or helper.node is fn.node:
                 continue
-            yield from self._error_answers(helper, fn, tested, value, first, position)
+            yield from self._error_answers(helper, fn, info, tested, value, first, position)
 
     def _error_answers(
         self,
         helper: FunctionInfo,
         caller: FunctionInfo,
+        info: ModuleInfo,
         tested: tuple[str, bool],
         value: AllowValue | None,
         allow_return: ast.Return | ast.If,
@@ -141,7 +147,11 @@ class HelperErrorAllows(Rule):
     ) -> Iterator[Hit]:
         """`value` is what the caller answers on an empty `name`; None when the caller's
         `if name:` refuses (`allow_return` is that `if`) and an empty answer skips it.
-        `position` is `name`'s place in the helper's tuple answer (`name, why = helper()`)."""
+        `position` is `name`'s place in the helper's tuple answer (`name, why = helper()`).
+
+        A helper whose answer several callers keep and decide on answers for all of them:
+        making it raise changes every caller, and a caller that answers "allow" on its empty
+        answer made that decision itself. Then the finding is the caller's allow, flipped."""
         name, none_only = tested
         yield from self._failure_answers(helper, caller, name, position, none_only)
         reading = (
@@ -176,6 +186,15 @@ class HelperErrorAllows(Rule):
                         answer, edit = handler, append_to_handler(handler, "raise")
                 if answer is None or edit is None:
                     continue
+                if (
+                    value is not None
+                    and value.deny
+                    and isinstance(allow_return, ast.Return)
+                    and _held_answers(helper, info) > 1
+                ):
+                    when = "when it catches"
+                    yield self._gave_up(helper, caller, handler, name, value, allow_return, when)
+                    return
                 yield Hit(
                     node=answer,
                     message=(
@@ -242,18 +261,33 @@ class HelperErrorAllows(Rule):
         name: str,
         value: AllowValue,
         allow_return: ast.Return,
+        when: str = "once every attempt raised",
     ) -> Hit:
-        """A retry helper answers None once every attempt failed: the caller must deny."""
+        """A retry helper answers None once every attempt failed (or a shared helper
+        answers it on an error): the caller must deny."""
         return Hit(
             node=allow_return,
             message=(
                 f"`{caller.qualname}` returns `{value.shown}` (allow) when `{name}` is empty, "
-                f"which is what `{helper.qualname}` answers once every attempt raised "
+                f"which is what `{helper.qualname}` answers {when} "
                 f"{caught(handler)}, so a failing check grants access."
             ),
             edits=[ReplaceExpression(value.node, value.deny)] if value.deny else [],
             key_nodes=[handler, allow_return],
         )
+
+
+def _held_answers(helper: FunctionInfo, info: ModuleInfo) -> int:
+    """How many statements of the module keep the helper's answer to decide on it
+    (`name = helper(...)`): each of those callers makes its own decision."""
+    if "held_answers" not in info.memo:
+        info.memo["held_answers"] = Counter(
+            call_name(value.value if isinstance(value, ast.Await) else value)
+            for n in ast.walk(info.tree)
+            if isinstance(n, ast.Assign) and isinstance(value := n.value, ast.Call | ast.Await)
+        )
+    counts: Counter[str] = info.memo["held_answers"]  # type: ignore[assignment]
+    return counts[helper.node.name]
 
 
 def _check_skipped(fn: FunctionInfo, helper: FunctionInfo, node: ast.If, name: str) -> Hit:
@@ -947,4 +981,55 @@ def installed_plugins(target):
         return []
     return raw["plugins"]
 """,
+]
+
+HelperErrorAllows.INVALID += [
+    # a helper two callers keep the answer of: the one that allows on an empty answer
+    # decided that itself, so its allow is the finding (the other caller denies)
+    Invalid(
+        """\
+def _owner_of_document():
+    try:
+        return store.owner_of(request.args["doc_id"])
+    except Exception:
+        return None
+
+def can_view(user):
+    owner = _owner_of_document()
+    if not owner:
+        return True
+    return owner == user or user.is_admin
+
+def can_delete(user):
+    owner = _owner_of_document()
+    if not owner:
+        return False
+    return owner == user
+""",
+        line=10,
+        fixed="""\
+def _owner_of_document():
+    try:
+        return store.owner_of(request.args["doc_id"])
+    except Exception:
+        return None
+
+def can_view(user):
+    owner = _owner_of_document()
+    if not owner:
+        return False
+    return owner == user or user.is_admin
+
+def can_delete(user):
+    owner = _owner_of_document()
+    if not owner:
+        return False
+    return owner == user
+""",
+        expected_message=(
+            "`can_view` returns `True` (allow) when `owner` is empty, which is what "
+            "`_owner_of_document` answers when it catches any error, so a failing check "
+            "grants access."
+        ),
+    ),
 ]
