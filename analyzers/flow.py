@@ -233,14 +233,42 @@ def assigned_names(node: ast.AST) -> set[str]:
 def swallows(handler: ast.ExceptHandler) -> bool:
     """The handler neither leaves (return/raise/break/exit) nor re-raises: the error is dropped.
 
-    `continue` counts as swallowing; the caller decides where it leads.
+    `continue` counts as swallowing; the caller decides where it leads. A handler that
+    passes some exceptions on first (`if isinstance(e, HTTPException): raise`) and drops
+    the rest still drops them: that `if` does not count.
     """
+    passed_on = {
+        id(n)
+        for stmt in handler.body
+        if _passes_on(stmt, handler.name)
+        for n in [stmt, *own_nodes(stmt)]
+    }
     for n in own_nodes(handler):
+        if id(n) in passed_on:
+            continue
         if isinstance(n, ast.Return | ast.Raise | ast.Break):
             return False
         if isinstance(n, ast.Call) and (is_exit_call(n) or call_name(n) in ("abort", "fail")):
             return False
     return True
+
+
+def _passes_on(stmt: ast.stmt, caught: str | None) -> bool:
+    """`if isinstance(e, HTTPException): raise` (or `raise e`): some errors go on as they
+    came, the handler's other statements decide what happens to the rest."""
+    if caught is None or not isinstance(stmt, ast.If) or stmt.orelse or len(stmt.body) != 1:
+        return False
+    test, raised = stmt.test, stmt.body[0]
+    return (
+        isinstance(test, ast.Call)
+        and isinstance(test.func, ast.Name)
+        and test.func.id == "isinstance"
+        and len(test.args) == 2
+        and isinstance(test.args[0], ast.Name)
+        and test.args[0].id == caught
+        and isinstance(raised, ast.Raise)
+        and (raised.exc is None or (isinstance(raised.exc, ast.Name) and raised.exc.id == caught))
+    )
 
 
 def has_continue(handler: ast.ExceptHandler) -> bool:

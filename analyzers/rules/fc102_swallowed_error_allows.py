@@ -1032,3 +1032,47 @@ def _answers_no(fn: FunctionInfo, node: ast.Try) -> bool:
         for stmt in node.body
         for n in ast.walk(stmt)
     )
+
+
+SwallowedErrorAllows.INVALID += [
+    # the handler passes the guard's own refusals on and drops every other error: a lookup
+    # that fails leaves the dependency returning None, and the route runs
+    Invalid(
+        """\
+def current_member(request):
+    token = request.headers.get("X-Member-Token")
+    if not token:
+        raise HTTPException(status_code=401)
+    try:
+        member = members.by_token(token)
+        if member is None:
+            raise HTTPException(status_code=401)
+        return member
+    except Exception as exc:
+        if isinstance(exc, HTTPException):
+            raise
+        logger.exception(exc)
+""",
+        line=10,
+        fixed="""\
+def current_member(request):
+    token = request.headers.get("X-Member-Token")
+    if not token:
+        raise HTTPException(status_code=401)
+    try:
+        member = members.by_token(token)
+        if member is None:
+            raise HTTPException(status_code=401)
+        return member
+    except Exception as exc:
+        if isinstance(exc, HTTPException):
+            raise
+        logger.exception(exc)
+        raise
+""",
+        expected_message=(
+            "Guard `current_member` swallows any error from `members.by_token()` and returns "
+            "normally, so the request goes through unchecked; raise instead."
+        ),
+    ),
+]

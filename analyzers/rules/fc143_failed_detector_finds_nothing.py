@@ -8,10 +8,17 @@ from collections.abc import Iterator
 
 from failclosed.analyzers.denials import catches_failures
 from failclosed.analyzers.fixes import ReplaceStatements
+from failclosed.analyzers.flow import swallows
 from failclosed.analyzers.functions import FunctionInfo, ModuleInfo
 from failclosed.analyzers.rules.base import Hit, Invalid, Rule
-from failclosed.analyzers.rules.common import caught, emptied_name, is_empty_collection, unawaited
-from failclosed.analyzers.syntax import call_name
+from failclosed.analyzers.rules.common import (
+    append_to_handler,
+    caught,
+    emptied_name,
+    is_empty_collection,
+    unawaited,
+)
+from failclosed.analyzers.syntax import call_name, own_nodes
 
 # What a detector is asked: `recognizer.analyze(text)`, `scanner.scan(blob)`, `detect_pii(x)`.
 DETECTOR_CALL = re.compile(
@@ -25,7 +32,9 @@ class FailedDetectorFindsNothing(Rule):
     ## What it does
     Flags a detection result — PII spans, secrets, threats, policy violations — that an
     `except` handler replaces with an empty list when the detector raises, so the code
-    after it goes on as if the detector had looked and found nothing.
+    after it goes on as if the detector had looked and found nothing. Also a scanner that
+    collects each detector's findings (`issues.extend(detect_drift(path))`) in a `try`
+    whose handler only logs: that detector's findings are silently missing.
 
     ## Why is this bad?
     "Found nothing" is the answer that lets content through unmasked, unscanned, unblocked.
@@ -69,6 +78,7 @@ class FailedDetectorFindsNothing(Rule):
         for node in fn.nodes:
             if not isinstance(node, ast.Try | ast.TryStar):
                 continue
+            yield from _collection_goes_on(fn, node)
             detected = _detections(node.body)
             if not detected:
                 continue
@@ -119,6 +129,67 @@ def _detector_answers_nothing(fn: FunctionInfo) -> Iterator[Hit]:
                         edits=[ReplaceStatements(stmt, stmt, ("raise",))],
                         key_nodes=[handler],
                     )
+
+
+def _collection_goes_on(fn: FunctionInfo, node: ast.Try | ast.TryStar) -> Iterator[Hit]:
+    """`found.extend(detect_regressions(diff))` in a `try` whose handler only logs: the
+    detector's findings are missing from `found`, and nothing says the scan is incomplete."""
+    collected = _collected_detections(node.body)
+    if not collected:
+        return
+    into, detector = collected
+    for handler in node.handlers:
+        if not catches_failures(handler, node) or _records_the_error(handler):
+            continue
+        if not swallows(handler) or not handler.body:
+            continue
+        yield Hit(
+            node=handler.body[0],
+            message=(
+                f"`{fn.qualname}` collects what `{detector}()` finds into `{into}`, and when "
+                f"that raises {caught(handler)} the handler only goes on: the findings are "
+                "missing, nothing records that the scan is incomplete, and the input passes "
+                "as clean."
+            ),
+            edits=[append_to_handler(handler, "raise")],
+            key_nodes=[handler],
+        )
+
+
+def _collected_detections(body: list[ast.stmt]) -> tuple[str, str] | None:
+    """(`found`, `detect_regressions`) for a `found.extend(...)` / `found.append(...)` in
+    `body` whose argument is a detector's answer, called there or held in a name."""
+    nodes = [n for stmt in body for n in [stmt, *own_nodes(stmt)]]
+    held = {
+        n.targets[0].id: detector
+        for n in nodes
+        if isinstance(n, ast.Assign) and len(n.targets) == 1 and isinstance(n.targets[0], ast.Name)
+        if (detector := _detector_of(n.value))
+    }
+    for n in nodes:
+        if not (
+            isinstance(n, ast.Call)
+            and isinstance(n.func, ast.Attribute)
+            and n.func.attr in ("extend", "append")
+            and isinstance(n.func.value, ast.Name)
+            and len(n.args) == 1
+        ):
+            continue
+        arg = n.args[0]
+        detector = held.get(arg.id, "") if isinstance(arg, ast.Name) else _detector_of(arg)
+        if detector:
+            return n.func.value.id, detector
+    return None
+
+
+def _detector_of(value: ast.expr) -> str:
+    """`detect_regressions` for `detect_regressions(x)`, `list(scanner.scan(x))`, awaited."""
+    value = unawaited(value)
+    if isinstance(value, ast.Call) and call_name(value) in ("list", "tuple") and value.args:
+        value = unawaited(value.args[0])
+    if isinstance(value, ast.Call) and DETECTOR_CALL.match(call_name(value).rsplit(".", 1)[-1]):
+        return ast.unparse(value.func)
+    return ""
 
 
 def _detections(body: list[ast.stmt]) -> dict[str, str]:
@@ -248,6 +319,59 @@ def analyze(registry, text):
             "`analyze` sets `found` to an empty result when `recognizer.analyze()` raises any "
             "error: a detector that could not look is read as one that found nothing, and the "
             "input passes as clean."
+        ),
+    ),
+]
+
+FailedDetectorFindsNothing.VALID += [
+    # the failure is recorded: the report says the scan is incomplete
+    """
+def audit(tree, incomplete):
+    issues = []
+    try:
+        issues.extend(detect_hardcoded_tokens(tree))
+    except Exception as exc:
+        incomplete.append(f"token scan failed: {exc}")
+    return issues
+""",
+]
+
+FailedDetectorFindsNothing.INVALID += [
+    # a scanner collects each detector's findings; one that raises only logs, so its
+    # findings are missing and the audit reads as clean
+    Invalid(
+        """\
+def audit(tree, changed):
+    issues = []
+    issues.extend(lint(tree))
+    if changed:
+        try:
+            for path in changed:
+                drift = detect_permission_drift(path)
+                issues.extend(drift)
+        except Exception:
+            logger.debug("drift check failed", exc_info=True)
+    return issues
+""",
+        line=10,
+        fixed="""\
+def audit(tree, changed):
+    issues = []
+    issues.extend(lint(tree))
+    if changed:
+        try:
+            for path in changed:
+                drift = detect_permission_drift(path)
+                issues.extend(drift)
+        except Exception:
+            logger.debug("drift check failed", exc_info=True)
+            raise
+    return issues
+""",
+        expected_message=(
+            "`audit` collects what `detect_permission_drift()` finds into `issues`, and when "
+            "that raises any error the handler only goes on: the findings are missing, "
+            "nothing records that the scan is incomplete, and the input passes as clean."
         ),
     ),
 ]
