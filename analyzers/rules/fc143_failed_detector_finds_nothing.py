@@ -134,7 +134,7 @@ def _detector_answers_nothing(fn: FunctionInfo) -> Iterator[Hit]:
 def _collection_goes_on(fn: FunctionInfo, node: ast.Try | ast.TryStar) -> Iterator[Hit]:
     """`found.extend(detect_regressions(diff))` in a `try` whose handler only logs: the
     detector's findings are missing from `found`, and nothing says the scan is incomplete."""
-    collected = _collected_detections(node.body)
+    collected = _collected_detections(node.body) or _filled_by_detector(fn, node)
     if not collected:
         return
     into, detector = collected
@@ -179,6 +179,26 @@ def _collected_detections(body: list[ast.stmt]) -> tuple[str, str] | None:
         detector = held.get(arg.id, "") if isinstance(arg, ast.Name) else _detector_of(arg)
         if detector:
             return n.func.value.id, detector
+    return None
+
+
+def _filled_by_detector(fn: FunctionInfo, node: ast.Try | ast.TryStar) -> tuple[str, str] | None:
+    """(`found`, `scan_file`) for `found = []` before the `try` and `scan_file(tree, found)`
+    in it: the detector fills the list it is given."""
+    empty = {
+        s.targets[0].id
+        for s in fn.statements
+        if isinstance(s, ast.Assign)
+        and len(s.targets) == 1
+        and isinstance(s.targets[0], ast.Name)
+        and is_empty_collection(s.value)
+        and s.lineno < node.lineno
+    }
+    for n in [n for stmt in node.body for n in [stmt, *own_nodes(stmt)]]:
+        if isinstance(n, ast.Call) and _detector_of(n):
+            for arg in n.args:
+                if isinstance(arg, ast.Name) and arg.id in empty:
+                    return arg.id, _detector_of(n)
     return None
 
 
@@ -372,6 +392,41 @@ def audit(tree, changed):
             "`audit` collects what `detect_permission_drift()` finds into `issues`, and when "
             "that raises any error the handler only goes on: the findings are missing, "
             "nothing records that the scan is incomplete, and the input passes as clean."
+        ),
+    ),
+]
+
+FailedDetectorFindsNothing.INVALID += [
+    # the detector fills the list it is given; when it raises, the list is cut short
+    Invalid(
+        """\
+def review_file(tree, path):
+    problems = lint(tree)
+    leaks = []
+    try:
+        scan_for_leaks(tree, path, leaks)
+    except Exception:
+        logger.debug("leak scan failed for %s", path, exc_info=True)
+    problems.extend(leaks)
+    return problems
+""",
+        line=7,
+        fixed="""\
+def review_file(tree, path):
+    problems = lint(tree)
+    leaks = []
+    try:
+        scan_for_leaks(tree, path, leaks)
+    except Exception:
+        logger.debug("leak scan failed for %s", path, exc_info=True)
+        raise
+    problems.extend(leaks)
+    return problems
+""",
+        expected_message=(
+            "`review_file` collects what `scan_for_leaks()` finds into `leaks`, and when that "
+            "raises any error the handler only goes on: the findings are missing, nothing "
+            "records that the scan is incomplete, and the input passes as clean."
         ),
     ),
 ]
