@@ -233,18 +233,26 @@ def assigned_names(node: ast.AST) -> set[str]:
 def swallows(handler: ast.ExceptHandler) -> bool:
     """The handler neither leaves (return/raise/break/exit) nor re-raises: the error is dropped.
 
-    `continue` counts as swallowing; the caller decides where it leads. A handler that
-    passes some exceptions on first (`if isinstance(e, HTTPException): raise`) and drops
-    the rest still drops them: that `if` does not count.
+    `continue` counts as swallowing; the caller decides where it leads.
     """
+    return _drops(handler, ignored=set())
+
+
+def swallows_the_rest(handler: ast.ExceptHandler) -> bool:
+    """The handler passes some exceptions on first (`if isinstance(e, HTTPException):
+    raise`) and drops every other one: a guard's own refusals go on, its failures vanish."""
     passed_on = {
         id(n)
         for stmt in handler.body
         if _passes_on(stmt, handler.name)
         for n in [stmt, *own_nodes(stmt)]
     }
+    return bool(passed_on) and _drops(handler, passed_on)
+
+
+def _drops(handler: ast.ExceptHandler, ignored: set[int]) -> bool:
     for n in own_nodes(handler):
-        if id(n) in passed_on:
+        if id(n) in ignored:
             continue
         if isinstance(n, ast.Return | ast.Raise | ast.Break):
             return False

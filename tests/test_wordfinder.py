@@ -57,7 +57,7 @@ def _sample_texts() -> list[str]:
     texts = [code for rule in all_rules() for code in rule.VALID]
     texts += [example.code for rule in all_rules() for example in rule.INVALID]
     texts += [path.read_text() for path in sorted((ROOT / "tests" / "corpus").rglob("*.py"))]
-    texts += ['x = obj.GET("allowed", True)', 'getattr(u, "is_admin", True) or d.get("role", "a")']
+    texts += ['getattr(u, "is_admin", True) or d.get("role", "a")', 'd.get  ("allowed", True)']
     return texts
 
 

@@ -21,6 +21,7 @@ from failclosed.analyzers.flow import (
     evaluate,
     has_continue,
     swallows,
+    swallows_the_rest,
 )
 from failclosed.analyzers.functions import FunctionInfo, ModuleInfo
 from failclosed.analyzers.rules.base import Hit, Invalid, Rule
@@ -111,7 +112,9 @@ class SwallowedErrorAllows(Rule):
                 if own is not None:
                     yield own
                     continue
-                if not catches_failures(handler, node) or not swallows(handler):
+                if not catches_failures(handler, node) or not (
+                    swallows(handler) or swallows_the_rest(handler)
+                ):
                     continue
                 flow = fn.flow
                 hit = self._falls_to_allow(fn, info, flow, node, handler)

@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import ast
 import re
-from collections import Counter
 from collections.abc import Iterator
 
 from failclosed.analyzers.allowing import AllowValue, allow_value, gated_by_fail_open_flag
 from failclosed.analyzers.denials import body_denies, catches_failures
 from failclosed.analyzers.fixes import Edit, ReplaceExpression, ReplaceStatements
 from failclosed.analyzers.flow import LOOPS, returns_in, swallows
-from failclosed.analyzers.functions import FunctionInfo, ModuleInfo, resolve_call
+from failclosed.analyzers.functions import (
+    FunctionInfo,
+    ModuleInfo,
+    functions_by_qualname,
+    resolve_call,
+)
 from failclosed.analyzers.rules.base import Hit, Invalid, Rule
 from failclosed.analyzers.rules.common import (
     absent_subject,
@@ -24,7 +28,6 @@ from failclosed.analyzers.rules.common import (
     present_name,
     tries,
 )
-from failclosed.analyzers.syntax import call_name
 from failclosed.analyzers.vocabulary import ALLOW_KEYS, DENY_KEYS
 
 
@@ -278,16 +281,35 @@ class HelperErrorAllows(Rule):
 
 
 def _held_answers(helper: FunctionInfo, info: ModuleInfo) -> int:
-    """How many statements of the module keep the helper's answer to decide on it
-    (`name = helper(...)`): each of those callers makes its own decision."""
-    if "held_answers" not in info.memo:
-        info.memo["held_answers"] = Counter(
-            call_name(value.value if isinstance(value, ast.Await) else value)
-            for n in ast.walk(info.tree)
-            if isinstance(n, ast.Assign) and isinstance(value := n.value, ast.Call | ast.Await)
+    """How many functions of the module keep the helper's answer to decide on it
+    (`name = helper(...)`, `name = self.helper(...)`): each of them decides for itself."""
+    key = f"held_answers:{helper.qualname}"
+    if key not in info.memo:
+        info.memo[key] = sum(
+            any(
+                isinstance(stmt, ast.Assign) and _calls(stmt.value, helper.node.name)
+                for stmt in fn.statements
+            )
+            for fn in functions_by_qualname(info).values()
         )
-    counts: Counter[str] = info.memo["held_answers"]  # type: ignore[assignment]
-    return counts[helper.node.name]
+    return info.memo[key]  # type: ignore[return-value]
+
+
+def _calls(value: ast.expr, name: str) -> bool:
+    """`name(...)` or `self.name(...)` (awaited too): a call of this module's function."""
+    if isinstance(value, ast.Await):
+        value = value.value
+    if not isinstance(value, ast.Call):
+        return False
+    func = value.func
+    if isinstance(func, ast.Name):
+        return func.id == name
+    return (
+        isinstance(func, ast.Attribute)
+        and func.attr == name
+        and isinstance(func.value, ast.Name)
+        and func.value.id in ("self", "cls")
+    )
 
 
 def _check_skipped(fn: FunctionInfo, helper: FunctionInfo, node: ast.If, name: str) -> Hit:

@@ -13,14 +13,17 @@ from failclosed.analyzers.functions import FunctionInfo, ModuleInfo
 from failclosed.analyzers.rules.base import Hit, Invalid, Rule
 from failclosed.analyzers.rules.common import caught, tries
 from failclosed.analyzers.syntax import call_name, own_nodes
-from failclosed.analyzers.vocabulary import ALLOW_STATE, DENY_STATE, WEAK_STATE
+from failclosed.analyzers.vocabulary import ALLOW_STATE, DENY_STATE
 
 # What an error raises a verdict to: `Severity.SUSPICIOUS`, `"unsafe"`, `Risk.HIGH`.
 RISK = re.compile(
-    r"(?i)(?<![a-z])(suspicious|unsafe|danger\w*|malicious|overtly\w*|likely_unsafe|deny|denied"
-    r"|block(ed)?|reject(ed)?|fail(ed|ure)?|invalid|untrusted|insecure|critical|high|unknown)"
+    r"(?i)(?<![a-z])(suspicious|unsafe|danger\w*|malicious|deny|denied"
+    r"|block(ed)?|reject(ed)?|fail(ed|ure)?|invalid|untrusted|insecure|critical|high)"
     r"(?![a-z])"
 )
+
+
+UNDECIDED = re.compile(r"(?i)(?<![a-z])(unknown|undecided|pending|unverified|unchecked)(?![a-z])")
 
 
 class ErrorSkipsEscalation(Rule):
@@ -80,10 +83,11 @@ class ErrorSkipsEscalation(Rule):
         if len(handlers) < 2:
             return
         raising = [(h, found) for _, h in handlers if (found := _escalation(h)) is not None]
-        for _, handler in handlers:
+        for node, handler in handlers:
             going_on = _goes_on(handler.body)
             if not going_on:
                 continue
+            computed = _assigned_in(node.body)  # what the handler's `try` works out
             assigned = {
                 n.id
                 for stmt in going_on
@@ -91,7 +95,9 @@ class ErrorSkipsEscalation(Rule):
                 if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)
             }
             for other, (name, escalation) in raising:
-                if other is handler or name in assigned or not _decides_on(fn, name, handler):
+                if other is handler or name in assigned or name not in computed:
+                    continue
+                if not _decides_on(fn, name, node, handler):
                     continue
                 yield Hit(
                     node=going_on[0],
@@ -154,30 +160,67 @@ def _escalation(handler: ast.ExceptHandler) -> tuple[str, ast.Assign] | None:
     return None
 
 
-def _decides_on(fn: FunctionInfo, name: str, handler: ast.ExceptHandler) -> bool:
-    """`name` has a value before the handler's `try` and, after it, decides whether the input
-    passes: `is_safe = level <= Severity.SAFE`, or the function's own answer."""
-    before = any(
-        isinstance(s, ast.Assign | ast.AnnAssign)
-        and any(isinstance(t, ast.Name) and t.id == name for t in _targets(s))
-        and s.lineno < handler.lineno
+def _decides_on(
+    fn: FunctionInfo, name: str, node: ast.Try | ast.TryStar, handler: ast.ExceptHandler
+) -> bool:
+    """`name` has a passing value before the handler's `try` (not `UNKNOWN` or `FAILED`
+    already) and, after it, decides whether the input passes: `is_safe = level <= SAFE`,
+    `Verdict(is_safe=level <= SAFE)`, or the answer of a function that is a check."""
+    earlier = [
+        s
         for s in fn.statements
-    )
-    if not before:
+        if isinstance(s, ast.Assign | ast.AnnAssign)
+        and any(isinstance(t, ast.Name) and t.id == name for t in _targets(s))
+        and s.lineno < node.lineno
+    ]
+    if not earlier:
         return False
+    last = max(earlier, key=lambda s: s.lineno)
+    if last.value is None or RISK.search(ast.unparse(last.value)):
+        return False
+    if UNDECIDED.search(ast.unparse(last.value)):
+        return False  # `Verdict.UNKNOWN` passes nothing by itself
     for stmt in fn.statements:
         if getattr(stmt, "lineno", 0) <= (handler.end_lineno or handler.lineno):
             continue
         if isinstance(stmt, ast.Assign) and isinstance(stmt.value, ast.Compare):
             said = " ".join(ast.unparse(t) for t in stmt.targets)
-            if _reads(stmt.value, name) and (
-                ALLOW_STATE.search(said) or WEAK_STATE.search(said) or DENY_STATE.search(said)
+            if _reads(stmt.value, name) and _states(said):
+                return True
+        if isinstance(stmt, ast.Return | ast.Expr | ast.Assign) and stmt.value is not None:
+            keywords = [
+                n for n in [stmt.value, *own_nodes(stmt.value)] if isinstance(n, ast.keyword)
+            ]
+            if any(
+                kw.arg
+                and _states(kw.arg)
+                and isinstance(kw.value, ast.Compare)
+                and _reads(kw.value, name)
+                for kw in keywords
             ):
                 return True
         value = stmt.value if isinstance(stmt, ast.Return) else None
         if value is not None and _reads(value, name) and fn.polarity is not None:
             return True  # the answer of a function that is a check
     return False
+
+
+def _states(name: str) -> bool:
+    """`is_safe`, `allowed`, `infected`: a name for whether the input passes."""
+    return bool(ALLOW_STATE.search(name) or PASSED.search(name) or DENY_STATE.search(name))
+
+
+# What an input that passed a scan is (`within` and the like are ordinary predicates).
+PASSED = re.compile(r"(?i)(?<![a-z])(safe|clean|trusted|verified)(?![a-z])")
+
+
+def _assigned_in(body: list[ast.stmt]) -> set[str]:
+    return {
+        n.id
+        for stmt in body
+        for n in [stmt, *own_nodes(stmt)]
+        if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)
+    }
 
 
 def _targets(stmt: ast.Assign | ast.AnnAssign) -> list[ast.expr]:
@@ -232,7 +275,70 @@ def fetch(url):
 """,
 ]
 
+ErrorSkipsEscalation.VALID += [
+    # the handler that goes on belongs to another `try`, which computes nothing of the verdict
+    """
+def scan(upload):
+    risk = Risk.NONE
+    try:
+        risk = max(risk, analyse(upload))
+    except DecodeError:
+        risk = max(risk, Risk.HIGH)
+    try:
+        metrics.increment("scans")
+    except Exception:
+        log.debug("metrics down")
+    safe = risk <= Risk.NONE
+    return Report(safe=safe, risk=risk)
+""",
+    # the earlier value passes nothing: an error that leaves it is still not allowed
+    """
+def verify(doc):
+    verdict = Verdict.UNKNOWN
+    try:
+        verdict = classify(doc)
+    except ParseError:
+        verdict = Verdict.INVALID
+    except Exception:
+        log.exception("classification failed")
+    allowed = verdict == Verdict.OK
+    return Result(allowed=allowed)
+""",
+]
+
 ErrorSkipsEscalation.INVALID = [
+    # the example of the docs: the verdict is answered as a keyword
+    Invalid(
+        """\
+def scan(data):
+    severity = Severity.SAFE
+    try:
+        severity = max(severity, analyse(data))
+    except DecodeError:
+        severity = max(severity, Severity.SUSPICIOUS)
+    except Exception as e:
+        errors.append(str(e))
+    return Verdict(is_safe=severity <= Severity.SAFE, errors=errors)
+""",
+        line=8,
+        fixed="""\
+def scan(data):
+    severity = Severity.SAFE
+    try:
+        severity = max(severity, analyse(data))
+    except DecodeError:
+        severity = max(severity, Severity.SUSPICIOUS)
+    except Exception as e:
+        errors.append(str(e))
+        severity = max(severity, Severity.SUSPICIOUS)
+    return Verdict(is_safe=severity <= Severity.SAFE, errors=errors)
+""",
+        expected_message=(
+            "`scan` escalates `severity` when it catches `DecodeError` (line 6), but the "
+            "handler for any error only goes on: that error leaves `severity` at its earlier "
+            "value, so input whose check failed passes."
+        ),
+    ),
     # a graceful scanner: a failed analysis of one part is recorded, the verdict stays safe
     Invalid(
         """\
