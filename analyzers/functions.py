@@ -110,6 +110,11 @@ class FunctionInfo:
         return list(own_statements(self.node))
 
     @cached_property
+    def tries(self) -> list[ast.Try]:
+        """The function's own `try` statements (`try/except*` too, read alike), once."""
+        return [n for n in self.statements if isinstance(n, ast.Try | ast.TryStar)]  # type: ignore[misc]
+
+    @cached_property
     def flow(self) -> FunctionFlow:
         """The function's `FunctionFlow` (`analyzers.flow`), indexed once for every rule."""
         return FunctionFlow(self.node)

@@ -14,6 +14,7 @@ from failclosed.analyzers.denials import denies_by_raising
 from failclosed.analyzers.settings import Config
 from failclosed.analyzers.syntax import (
     FunctionNode,
+    all_statements,
     call_name,
     dotted_name,
     own_nodes,
@@ -309,7 +310,7 @@ def caller_votes(tree: ast.Module) -> dict[str, Counter[Polarity]]:
     `if f(...): return 403-response` votes "deny".
     """
     votes: dict[str, Counter[Polarity]] = {}
-    for node in ast.walk(tree):
+    for node in all_statements(tree):  # an `if` is a statement: the expressions can wait
         if not isinstance(node, ast.If) or not _denies(node.body):
             continue
         tested = tested_call(node.test)

@@ -37,22 +37,42 @@ def call_name(node: ast.AST) -> str:
 BLOCKS = ("body", "orelse", "finalbody", "handlers", "cases")
 
 
-def block_items(node: ast.AST) -> Iterator[ast.AST]:
+def block_items(node: ast.AST) -> list[ast.AST]:
     """Children that sit in statement blocks (and handlers, match cases)."""
-    for name in BLOCKS:
+    fields = _block_fields.get(type(node))
+    if fields is None:
+        fields = _block_fields[type(node)] = tuple(
+            name for name in BLOCKS if name in getattr(type(node), "_fields", ())
+        )
+    items: list[ast.AST] = []
+    for name in fields:
         block = getattr(node, name, None)
         if isinstance(block, list):
-            yield from block
+            items.extend(block)
+    return items
+
+
+_block_fields: dict[type, tuple[str, ...]] = {}
 
 
 def own_statements(node: ast.AST) -> Iterator[ast.AST]:
     """Statements in `node`'s blocks, nested blocks included, not nested functions or classes."""
-    stack = list(block_items(node))
+    stack = block_items(node)
     while stack:
         child = stack.pop()
         yield child
         if not isinstance(child, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
             stack.extend(block_items(child))
+
+
+def all_statements(node: ast.AST) -> Iterator[ast.AST]:
+    """Every statement (and handler, match case) under `node`, nested functions and classes
+    included: `ast.walk` without the expressions, for questions only statements answer."""
+    stack = block_items(node)
+    while stack:
+        child = stack.pop()
+        yield child
+        stack.extend(block_items(child))
 
 
 def conjuncts(test: ast.expr) -> list[ast.expr]:
