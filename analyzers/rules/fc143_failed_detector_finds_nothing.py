@@ -179,18 +179,29 @@ def _collected_detections(body: list[ast.stmt]) -> tuple[str, str] | None:
         if (detector := _detector_of(n.value))
     }
     for n in nodes:
-        if not (
-            isinstance(n, ast.Call)
-            and isinstance(n.func, ast.Attribute)
-            and n.func.attr in ("extend", "append")
-            and isinstance(n.func.value, ast.Name)
-            and len(n.args) == 1
-        ):
+        added = _added_to(n)
+        if added is None:
             continue
-        arg = n.args[0]
+        into, arg = added
         detector = held.get(arg.id, "") if isinstance(arg, ast.Name) else _detector_of(arg)
-        if detector and _security_collection(n.func.value.id, detector):
-            return n.func.value.id, detector
+        if detector and _security_collection(into, detector):
+            return into, detector
+    return None
+
+
+def _added_to(node: ast.AST) -> tuple[str, ast.expr] | None:
+    """(`found`, what is added) for `found.extend(x)`, `.append(x)`, `.update(x)`,
+    `.add(x)` and `found += x`."""
+    if isinstance(node, ast.AugAssign) and isinstance(node.target, ast.Name):
+        return (node.target.id, node.value) if isinstance(node.op, ast.Add | ast.BitOr) else None
+    if (
+        isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Attribute)
+        and node.func.attr in ("extend", "append", "update", "add")
+        and isinstance(node.func.value, ast.Name)
+        and len(node.args) == 1
+    ):
+        return node.func.value.id, node.args[0]
     return None
 
 
@@ -207,8 +218,9 @@ def _filled_by_detector(fn: FunctionInfo, node: ast.Try | ast.TryStar) -> tuple[
         and s.lineno < node.lineno
     }
     for n in [n for stmt in node.body for n in [stmt, *own_nodes(stmt)]]:
-        detector = _detector_of(n) if isinstance(n, ast.Call) else ""
-        for arg in getattr(n, "args", []) if detector else []:
+        if not isinstance(n, ast.Call) or not (detector := _detector_of(n)):
+            continue
+        for arg in [*n.args, *(k.value for k in n.keywords)]:
             if (
                 isinstance(arg, ast.Name)
                 and arg.id in empty
@@ -443,6 +455,39 @@ def review_file(tree, path):
             "`review_file` collects what `scan_for_leaks()` finds into `leaks`, and when that "
             "raises any error the handler only goes on: the findings are missing, nothing "
             "records that the scan is incomplete, and the input passes as clean."
+        ),
+    ),
+]
+
+FailedDetectorFindsNothing.INVALID += [
+    # `+=` collects too: an attachment whose scan raised adds nothing to the threats
+    Invalid(
+        """\
+def mail_threats(mail):
+    threats = []
+    for attachment in mail.attachments:
+        try:
+            threats += scan_attachment(attachment)
+        except Exception:
+            logger.info("attachment scan failed")
+    return threats
+""",
+        line=7,
+        fixed="""\
+def mail_threats(mail):
+    threats = []
+    for attachment in mail.attachments:
+        try:
+            threats += scan_attachment(attachment)
+        except Exception:
+            logger.info("attachment scan failed")
+            raise
+    return threats
+""",
+        expected_message=(
+            "`mail_threats` collects what `scan_attachment()` finds into `threats`, and when "
+            "that raises any error the handler only goes on: the findings are missing, "
+            "nothing records that the scan is incomplete, and the input passes as clean."
         ),
     ),
 ]
