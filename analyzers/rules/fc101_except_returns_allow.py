@@ -18,6 +18,7 @@ from failclosed.analyzers.denials import (
     body_denies,
     catches_failures,
     checks_auth,
+    is_deny_raise,
     is_deny_response,
 )
 from failclosed.analyzers.fixes import Edit, ReplaceExpression, ReplaceStatements
@@ -180,7 +181,7 @@ class ExceptReturnsAllow(Rule):
             )
         elif (
             fn.pure_guard
-            and checks_auth(node)
+            and (checks_auth(node) or _feeds_a_refusal(fn, node))
             and _passes_through(ret)
             and _lets_through_when_checked(fn)
         ):
@@ -553,6 +554,26 @@ def _runs_off_end(body: list[ast.stmt]) -> bool:
     if isinstance(last, ast.With | ast.AsyncWith):
         return _runs_off_end(last.body)
     return True
+
+
+def _feeds_a_refusal(fn: FunctionInfo, node: ast.Try) -> bool:
+    """What the `try` works out is what a later refusal of the guard tests: `addresses =
+    resolve(host)` in it, then `for ip in addresses: ... raise UnsafeURLError(...)`."""
+    computed = {
+        n.id
+        for stmt in node.body
+        for n in [stmt, *own_nodes(stmt)]
+        if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)
+    }
+    after = [s for s in fn.node.body if s.lineno > (node.end_lineno or node.lineno)]
+    return any(
+        isinstance(n, ast.Raise)
+        and n.exc is not None
+        and is_deny_raise(n.exc)
+        and any(isinstance(m, ast.Name) and m.id in computed for m in own_nodes(stmt))
+        for stmt in after
+        for n in [stmt, *own_nodes(stmt)]
+    )
 
 
 def _passes_through(ret: ast.Return) -> bool:
@@ -1618,5 +1639,52 @@ def is_schema_valid(config) -> bool:
             return True
         except ValidationError:
             return False
+""",
+]
+
+ExceptReturnsAllow.INVALID += [
+    # an SSRF guard refuses by raising its own `Unsafe...Error`; when the lookup its refusal
+    # tests fails, it returns early and the address is never checked
+    Invalid(
+        """\
+def ensure_public_host(url):
+    host = urlsplit(url).hostname
+    try:
+        infos = socket.getaddrinfo(host, 443)
+    except socket.gaierror:
+        return
+    for info in infos:
+        if ipaddress.ip_address(info[4][0]).is_private:
+            raise UnsafeDestinationError(host)
+""",
+        line=6,
+        fixed="""\
+def ensure_public_host(url):
+    host = urlsplit(url).hostname
+    try:
+        infos = socket.getaddrinfo(host, 443)
+    except socket.gaierror:
+        raise
+    for info in infos:
+        if ipaddress.ip_address(info[4][0]).is_private:
+            raise UnsafeDestinationError(host)
+""",
+        expected_message=(
+            "Guard `ensure_public_host` returns normally when `socket.getaddrinfo()` raises "
+            "`gaierror`, so the request goes through unchecked; raise instead."
+        ),
+    ),
+]
+
+ExceptReturnsAllow.VALID += [
+    # the refusal came first: the early return of a best-effort audit skips no check
+    """
+def ensure_https(url):
+    if not url.startswith("https://"):
+        raise UnsafeSchemeError(url)
+    try:
+        audit.record(url)
+    except OSError:
+        return
 """,
 ]

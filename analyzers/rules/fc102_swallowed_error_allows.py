@@ -8,6 +8,7 @@ from collections.abc import Iterator
 
 from failclosed.analyzers.allowing import AllowValue, allow_value, mentions_allowing
 from failclosed.analyzers.denials import (
+    body_denies,
     catches_failures,
     checks_auth,
     is_deny_raise,
@@ -296,21 +297,34 @@ def _swallowed_own_denial(
 ) -> Hit | None:
     """`try: ... raise PermissionDenied / except Exception: return False`: the broad handler
     catches the denial its own try raised, and the function answers normally instead."""
-    if handler_types(handler) and not set(handler_types(handler)) & BROAD:
-        return None
+    types = set(handler_types(handler))
+    narrow = bool(types) and not types & BROAD
     earlier = node.handlers[: node.handlers.index(handler)]
-    if any(
+    if not narrow and any(
         DENY_EXCEPTION.search(t) or t in AUTHZ_EXCEPTIONS for h in earlier for t in handler_types(h)
     ):
         return None  # an earlier handler answers the denial itself
     if any(isinstance(n, ast.Raise) for n in own_nodes(handler)):
         return None  # it re-raises (or raises its own error): the denial is not lost
-    denial = _raised_denial(node)
+    # a narrow handler loses only a refusal of the very type it catches:
+    # `raise ValueError("private networks are not allowed")` / `except ValueError: pass`
+    denial = _refusal_of_type(node, types) if narrow else _raised_denial(node)
     if denial is None:
         return None
     returns = [n for n in own_nodes(handler) if isinstance(n, ast.Return)]
     if any(_denies(ret.value, fn, info) for ret in returns):
         return None
+    if narrow:  # the handler is there for another failure of that type: no safe rewrite
+        return Hit(
+            node=handler,
+            message=(
+                f"`{fn.qualname}` catches {caught(handler)} around its own refusal "
+                f"`{ast.unparse(denial)[:60]}` at line {denial.lineno}: the handler meant for "
+                "another failure of that type swallows the refusal, and the code goes on as "
+                "if the check had passed. Raise the refusal outside the `try`."
+            ),
+            key_nodes=[handler, denial],
+        )
     last = handler.body[-1]
     edit = (
         ReplaceStatements(last, last, ("raise",))
@@ -327,6 +341,26 @@ def _swallowed_own_denial(
         edits=[edit],
         key_nodes=[handler, denial],
     )
+
+
+def _refusal_of_type(node: ast.Try, types: set[str]) -> ast.Raise | None:
+    """A refusal the try body raises itself (a deny exception, or a raise whose message
+    says it denies) whose exception is one of `types`, outside any inner `try`."""
+    inner = {
+        id(n)
+        for t in own_nodes(node)
+        if isinstance(t, ast.Try)
+        for s in t.body
+        for n in (s, *own_nodes(s))
+    }
+    for stmt in node.body:
+        for n in (stmt, *own_nodes(stmt)):
+            if id(n) in inner or not isinstance(n, ast.Raise) or n.exc is None:
+                continue
+            raised = n.exc.func if isinstance(n.exc, ast.Call) else n.exc
+            if call_name(raised) in types and body_denies([n]):
+                return n
+    return None
 
 
 def _raised_denial(node: ast.Try) -> ast.Raise | ast.Call | None:
@@ -1038,6 +1072,28 @@ def _answers_no(fn: FunctionInfo, node: ast.Try) -> bool:
 
 
 SwallowedErrorAllows.INVALID += [
+    # a handler for "not an IP address" also catches the private-address refusal raised
+    # with the same type, and the fetch goes ahead
+    Invalid(
+        """\
+def fetch_preview(url):
+    host = urlparse(url).hostname
+    try:
+        address = ipaddress.ip_address(host)
+        if address.is_private:
+            raise ValueError("private addresses are not allowed")
+    except ValueError:
+        pass
+    return requests.get(url, timeout=5).text
+""",
+        line=7,
+        expected_message=(
+            "`fetch_preview` catches `ValueError` around its own refusal `raise "
+            "ValueError('private addresses are not allowed')` at line 6: the handler meant "
+            "for another failure of that type swallows the refusal, and the code goes on as "
+            "if the check had passed. Raise the refusal outside the `try`."
+        ),
+    ),
     # the handler passes the guard's own refusals on and drops every other error: a lookup
     # that fails leaves the dependency returning None, and the route runs
     Invalid(
