@@ -12,7 +12,7 @@ from typing import overload
 from failclosed.analyzers.allowing import AllowValue
 from failclosed.analyzers.denials import body_denies, is_deny_response
 from failclosed.analyzers.fixes import KEEP, Edit, ReplaceStatements, RewordComments, RewordMessage
-from failclosed.analyzers.flow import is_exit_call
+from failclosed.analyzers.flow import EXIT_CALLS, is_exit_call
 from failclosed.analyzers.functions import FunctionInfo, ModuleInfo
 from failclosed.analyzers.syntax import BLOCKS, call_name, dotted_name, handler_types, own_nodes
 from failclosed.analyzers.vocabulary import ALLOW_LANGUAGE
@@ -375,7 +375,9 @@ def exit_status_functions(info: ModuleInfo) -> set[str]:
     if "exit_status_functions" not in info.memo:
         names: set[str] = set()
         source = info.source
-        calls_exit = "exit(" in source or "quit(" in source or "SystemExit(" in source
+        calls_exit = "SystemExit(" in source or any(
+            f"{name.rsplit('.', 1)[-1]}(" in source for name in EXIT_CALLS
+        )
         for n in ast.walk(info.tree) if calls_exit else ():  # most files call none
             if (
                 isinstance(n, ast.Call)

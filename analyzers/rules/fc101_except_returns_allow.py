@@ -22,7 +22,7 @@ from failclosed.analyzers.denials import (
     is_deny_response,
 )
 from failclosed.analyzers.fixes import Edit, ReplaceExpression, ReplaceStatements
-from failclosed.analyzers.flow import FunctionFlow, is_exit_call, returns_in
+from failclosed.analyzers.flow import FunctionFlow, assigned_names, is_exit_call, returns_in
 from failclosed.analyzers.functions import FunctionInfo, ModuleInfo
 from failclosed.analyzers.rules.base import Hit, Invalid, Rule
 from failclosed.analyzers.rules.common import (
@@ -559,12 +559,7 @@ def _runs_off_end(body: list[ast.stmt]) -> bool:
 def _feeds_a_refusal(fn: FunctionInfo, node: ast.Try) -> bool:
     """What the `try` works out is what a later refusal of the guard tests: `addresses =
     resolve(host)` in it, then `for ip in addresses: ... raise UnsafeURLError(...)`."""
-    computed = {
-        n.id
-        for stmt in node.body
-        for n in [stmt, *own_nodes(stmt)]
-        if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)
-    }
+    computed = set().union(*map(assigned_names, node.body))
     after = [s for s in fn.node.body if s.lineno > (node.end_lineno or node.lineno)]
     return any(
         isinstance(n, ast.Raise)

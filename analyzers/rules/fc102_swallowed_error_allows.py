@@ -346,25 +346,28 @@ def _swallowed_own_denial(
 def _refusal_of_type(node: ast.Try, types: set[str]) -> ast.Raise | None:
     """A refusal the try body raises itself (a deny exception, or a raise whose message
     says it denies) whose exception is one of `types`, outside any inner `try`."""
-    inner = {
-        id(n)
-        for t in own_nodes(node)
-        if isinstance(t, ast.Try)
-        for s in t.body
-        for n in (s, *own_nodes(s))
-    }
-    for stmt in node.body:
-        for n in (stmt, *own_nodes(stmt)):
-            if id(n) in inner or not isinstance(n, ast.Raise) or n.exc is None:
-                continue
-            raised = n.exc.func if isinstance(n.exc, ast.Call) else n.exc
-            if call_name(raised) in types and body_denies([n]):
-                return n
+    for n in _raised_in(node):
+        if not isinstance(n, ast.Raise) or n.exc is None:
+            continue
+        raised = n.exc.func if isinstance(n.exc, ast.Call) else n.exc
+        if call_name(raised) in types and body_denies([n]):
+            return n
     return None
 
 
 def _raised_denial(node: ast.Try) -> ast.Raise | ast.Call | None:
     """A denial the try body raises itself and no inner handler catches first."""
+    for n in _raised_in(node):
+        if isinstance(n, ast.Raise) and n.exc is not None and is_deny_raise(n.exc):
+            return n
+        if isinstance(n, ast.Call) and RAISES_DENIAL.match(call_name(n)):
+            return n
+    return None
+
+
+def _raised_in(node: ast.Try) -> Iterator[ast.AST]:
+    """The try body's nodes, in order, without those of inner `try` bodies: what they
+    raise reaches `node`'s handlers only through the inner ones."""
     inner = {
         id(n)
         for t in own_nodes(node)
@@ -374,13 +377,8 @@ def _raised_denial(node: ast.Try) -> ast.Raise | ast.Call | None:
     }
     for stmt in node.body:
         for n in (stmt, *own_nodes(stmt)):
-            if id(n) in inner:
-                continue
-            if isinstance(n, ast.Raise) and n.exc is not None and is_deny_raise(n.exc):
-                return n
-            if isinstance(n, ast.Call) and RAISES_DENIAL.match(call_name(n)):
-                return n
-    return None
+            if id(n) not in inner:
+                yield n
 
 
 def _denies(value: ast.expr | None, fn: FunctionInfo, info: ModuleInfo) -> bool:

@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from failclosed.analyzers.allowing import gated_by_fail_open_flag
 from failclosed.analyzers.denials import catches_failures
 from failclosed.analyzers.fixes import KEEP, ReplaceStatements
+from failclosed.analyzers.flow import assigned_names
 from failclosed.analyzers.functions import FunctionInfo, ModuleInfo
 from failclosed.analyzers.rules.base import Hit, Invalid, Rule
 from failclosed.analyzers.rules.common import caught, tries
@@ -87,13 +88,8 @@ class ErrorSkipsEscalation(Rule):
             going_on = _goes_on(handler.body)
             if not going_on:
                 continue
-            computed = _assigned_in(node.body)  # what the handler's `try` works out
-            assigned = {
-                n.id
-                for stmt in going_on
-                for n in [stmt, *own_nodes(stmt)]
-                if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)
-            }
+            computed = _bound_in(node.body)  # what the handler's `try` works out
+            assigned = _bound_in(going_on)
             for other, (name, escalation) in raising:
                 if other is handler or name in assigned or name not in computed:
                     continue
@@ -214,13 +210,8 @@ def _states(name: str) -> bool:
 PASSED = re.compile(r"(?i)(?<![a-z])(safe|clean|trusted|verified)(?![a-z])")
 
 
-def _assigned_in(body: list[ast.stmt]) -> set[str]:
-    return {
-        n.id
-        for stmt in body
-        for n in [stmt, *own_nodes(stmt)]
-        if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)
-    }
+def _bound_in(body: list[ast.stmt]) -> set[str]:
+    return set().union(*map(assigned_names, body))
 
 
 def _targets(stmt: ast.Assign | ast.AnnAssign) -> list[ast.expr]:
