@@ -12,11 +12,11 @@ from failclosed.analyzers.functions import FunctionInfo, ModuleInfo
 from failclosed.analyzers.rules.base import Hit, Invalid, Rule
 from failclosed.analyzers.rules.common import (
     append_to_handler,
-    blocks_of,
     caught,
     is_empty_collection,
+    tries,
 )
-from failclosed.analyzers.syntax import own_nodes
+from failclosed.analyzers.syntax import call_name, own_nodes
 
 
 class KeptDefaultSkipsDenial(Rule):
@@ -25,7 +25,9 @@ class KeptDefaultSkipsDenial(Rule):
     Flags an `except` handler that only logs or passes when the `try` it guards was
     setting a variable, where the value the variable held before the `try` (its default)
     makes a later `if` skip a denial: `blocked = False`, `try: blocked = acl.is_blocked(u)`,
-    `except: log`, then `if blocked: raise PermissionDenied`.
+    `except: log`, then `if blocked: raise PermissionDenied`. Also when the default
+    `None` is handed to a check (`policy.enforce(action, url=page_url)`), which has
+    nothing to check.
 
     ## Why is this bad?
     The default was written for "not looked up yet", not for "the lookup failed". When the
@@ -70,19 +72,14 @@ class KeptDefaultSkipsDenial(Rule):
     fallback = True  # a rule that reads the same handler more directly speaks first
 
     def check(self, fn: FunctionInfo, info: ModuleInfo) -> Iterator[Hit]:
-        for block in blocks_of(fn.node):
-            for index, stmt in enumerate(block):
-                if isinstance(stmt, ast.Try | ast.TryStar):
-                    flow = fn.flow
-                    yield from self._kept_defaults(fn, info, flow, block, index, stmt)  # type: ignore[arg-type]
+        for node in tries(fn):
+            yield from self._kept_defaults(fn, info, fn.flow, node)
 
     def _kept_defaults(
         self,
         fn: FunctionInfo,
         info: ModuleInfo,
         flow: FunctionFlow,
-        block: list[ast.stmt],
-        index: int,
         node: ast.Try,
     ) -> Iterator[Hit]:
         handlers = [
@@ -97,7 +94,7 @@ class KeptDefaultSkipsDenial(Rule):
             default = _UNKNOWN if before is None else _constant(before)
             if default is _UNKNOWN:
                 continue
-            skipped = _skipped_denial(block[index + 1 :], name, default, fn, info)
+            skipped = _skipped_denial(_following(flow, node), name, default, fn, info)
             if skipped is None:
                 continue
             for handler in handlers:
@@ -108,7 +105,8 @@ class KeptDefaultSkipsDenial(Rule):
                     message=(
                         f"`{fn.qualname}` swallows {caught(handler)} while looking up `{name}`, "
                         f"which then keeps its default `{_shown(default)}`; with it, "
-                        f"{_consequence(skipped)}: a failing lookup lets the request through."
+                        f"{_consequence(skipped, name)}: a failing lookup lets the request "
+                        "through."
                     ),
                     edits=[append_to_handler(handler, "raise")],
                     key_nodes=[handler, skipped.test if isinstance(skipped, ast.If) else skipped],
@@ -117,6 +115,24 @@ class KeptDefaultSkipsDenial(Rule):
 
 
 _UNKNOWN = object()
+
+
+def _following(flow: FunctionFlow, node: ast.Try) -> list[ast.stmt]:
+    """The statements that run after the try: the rest of its block, then, out of an `if`,
+    a `with` or an outer `try` body, the rest of the enclosing block (the lookup sits
+    under `if session:` and the check after it). Not out of a loop or a handler, where the
+    variable may be bound again before the next reading."""
+    following: list[ast.stmt] = []
+    current: ast.AST = node
+    while (place := flow.places.get(id(current))) is not None:
+        following.extend(place.block[place.index + 1 :])
+        owner = place.owner
+        if isinstance(owner, ast.Try | ast.TryStar) and place.block is not owner.body:
+            break
+        if not isinstance(owner, ast.If | ast.With | ast.AsyncWith | ast.Try | ast.TryStar):
+            break
+        current = owner
+    return following
 
 
 def _looked_up(node: ast.Try) -> list[str]:
@@ -170,7 +186,7 @@ def _skipped_denial(
         if name in fn.flow.assigned(stmt) and skipped is None:
             return None  # rebound before any test: the default is not what is judged
     if skipped is None and default in ((), None):
-        return _handed_to_enforcer(after, name, fn, info)
+        return _handed_to_enforcer(after, name, default, fn, info)
     return skipped
 
 
@@ -207,9 +223,12 @@ RESTRICTIONS = re.compile(
 
 
 def _handed_to_enforcer(
-    after: list[ast.stmt], name: str, fn: FunctionInfo, info: ModuleInfo
+    after: list[ast.stmt], name: str, default: object, fn: FunctionInfo, info: ModuleInfo
 ) -> ast.Call | None:
-    """A call that is handed the still-empty restrictions: `Sandbox(command_rules=rules)`."""
+    """A call that is handed the still-empty restrictions (`Sandbox(command_rules=rules)`),
+    or a check that is handed the still-None input it should check
+    (`policy.assert_allowed(action, current_url=current_url)`: a None URL matches no
+    domain rule)."""
     for stmt in after:
         shape = _shape(stmt, info)
         for n in shape.calls:
@@ -220,15 +239,34 @@ def _handed_to_enforcer(
                     and (RESTRICTIONS.search(kw.arg or "") or RESTRICTIONS.search(name))
                 ):
                     return n
+            if (
+                default is None
+                and _is_check(n)
+                and any(
+                    isinstance(a, ast.Name) and a.id == name
+                    for a in [*n.args, *(k.value for k in n.keywords)]
+                )
+            ):
+                return n
         if name in fn.flow.assigned(stmt):
             return None
     return None
 
 
-def _consequence(skipped: ast.If | ast.Call) -> str:
+def _consequence(skipped: ast.If | ast.Call, name: str) -> str:
     if isinstance(skipped, ast.If):
         return f"`if {ast.unparse(skipped.test)}` skips a denial"
+    if _is_check(skipped):
+        return f"`{ast.unparse(skipped.func)}(...)` checks nothing for `{name}`"
     return f"`{ast.unparse(skipped.func)}(...)` is handed no restrictions at all"
+
+
+# A call that checks what it is given: `policy.assert_allowed(...)`, `enforce_scope(...)`.
+CHECKING = re.compile(r"(?i)^_*(assert|enforce|authori[sz]e|verify|check)_?\w*$")
+
+
+def _is_check(call: ast.Call) -> bool:
+    return bool(CHECKING.match(call_name(call).rsplit(".", 1)[-1]))
 
 
 def _reads(test: ast.expr, name: str) -> bool:
@@ -450,6 +488,55 @@ async def build_middleware(sandbox, org_id):
             "`build_middleware` swallows any error while looking up `command_rules`, which "
             "then keeps its default `[]`; with it, `SandboxMiddleware(...)` is handed no "
             "restrictions at all: a failing lookup lets the request through."
+        ),
+    ),
+]
+
+KeptDefaultSkipsDenial.VALID += [
+    # the still-None value is only recorded, not checked
+    """
+def run_action(registry, session, name, params):
+    page_url = None
+    if session is not None:
+        try:
+            page_url = session.current_page().url
+        except Exception:
+            pass
+    log_action(name, url=page_url)
+    return registry.run(name, params)
+""",
+]
+
+KeptDefaultSkipsDenial.INVALID += [
+    # the lookup sits under an `if`; the check after it is handed the default None
+    Invalid(
+        """\
+def run_action(registry, session, name, params):
+    page_url = None
+    if session is not None:
+        try:
+            page_url = session.current_page().url
+        except Exception:
+            pass
+    registry.policy.enforce(name, params, url=page_url)
+    return registry.run(name, params)
+""",
+        line=6,
+        fixed="""\
+def run_action(registry, session, name, params):
+    page_url = None
+    if session is not None:
+        try:
+            page_url = session.current_page().url
+        except Exception:
+            raise
+    registry.policy.enforce(name, params, url=page_url)
+    return registry.run(name, params)
+""",
+        expected_message=(
+            "`run_action` swallows any error while looking up `page_url`, which then keeps "
+            "its default `None`; with it, `registry.policy.enforce(...)` checks nothing for "
+            "`page_url`: a failing lookup lets the request through."
         ),
     ),
 ]

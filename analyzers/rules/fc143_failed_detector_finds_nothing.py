@@ -34,7 +34,10 @@ class FailedDetectorFindsNothing(Rule):
     `except` handler replaces with an empty list when the detector raises, so the code
     after it goes on as if the detector had looked and found nothing. Also a scanner that
     collects each detector's findings (`issues.extend(detect_drift(path))`) in a `try`
-    whose handler only logs: that detector's findings are silently missing.
+    whose handler only logs: that detector's findings are silently missing. And a gate
+    that refuses only on a scan result's count of threats (`if result.infected_files:
+    raise ...`) and reads nothing else of it: scanners report a file they could not scan
+    in an error field, with nothing counted.
 
     ## Why is this bad?
     "Found nothing" is the answer that lets content through unmasked, unscanned, unblocked.
@@ -75,6 +78,7 @@ class FailedDetectorFindsNothing(Rule):
 
     def check(self, fn: FunctionInfo, info: ModuleInfo) -> Iterator[Hit]:
         yield from _detector_answers_nothing(fn)
+        yield from _only_the_count_is_read(fn)
         for node in fn.nodes:
             if not isinstance(node, ast.Try | ast.TryStar):
                 continue
@@ -156,10 +160,82 @@ def _collection_goes_on(fn: FunctionInfo, node: ast.Try | ast.TryStar) -> Iterat
         )
 
 
+# What a scan result counts of what it found: `infected_files`, `threats`, `issues_count`.
+FOUND_COUNT = re.compile(
+    r"(?i)(^|_)(infected|infections?|threats?|malicious|malware|virus(es)?|findings?|issues?"
+    r"|detections?|detected|violations?|vulnerabilit(y|ies)|positives?|flagged|found)(_|$)"
+)
+
+
+def _only_the_count_is_read(fn: FunctionInfo) -> Iterator[Hit]:
+    """`result = scan_file_path(path)` then `if result.infected_files != 0: raise ...`, and
+    nothing else of `result` is read: a scan that failed (its error field set, nothing
+    counted) passes the gate as a clean one."""
+    for stmt in fn.statements:
+        if not (
+            isinstance(stmt, ast.Assign)
+            and len(stmt.targets) == 1
+            and isinstance(stmt.targets[0], ast.Name)
+            and _detector_of(stmt.value)
+        ):
+            continue
+        name = stmt.targets[0].id
+        gate = _count_gate(fn, stmt, name)
+        if gate is None or not (
+            SECURITY_FINDINGS.search(ast.unparse(gate.test))
+            or SECURITY_FINDINGS.search(_detector_of(stmt.value))
+        ):
+            continue
+        yield Hit(
+            node=gate,
+            message=(
+                f"`{fn.qualname}` refuses only when `{ast.unparse(gate.test)}`, and reads "
+                f"nothing else of what `{_detector_of(stmt.value)}()` answered: a scan that "
+                "failed counts nothing, so it passes as clean. Refuse when the scan reports "
+                "an error too."
+            ),
+            key_nodes=[gate.test],
+        )
+
+
+def _count_gate(fn: FunctionInfo, assign: ast.Assign, name: str) -> ast.If | None:
+    """The `if` after `assign` that refuses on a count of `name`'s findings, when every
+    read of `name` in the function is such a count (`name.infected_files`): None when the
+    result is read any other way (its status, its errors, or handed on whole)."""
+    gate: ast.If | None = None
+    reads = counted = 0
+    for node in fn.nodes:
+        if isinstance(node, ast.If) and node.lineno > assign.lineno and gate is None:
+            if _reads_count_of(node.test, name) and any(
+                isinstance(s, ast.Raise) and s.exc for s in node.body
+            ):
+                gate = node
+        elif isinstance(node, ast.Name) and node.id == name and isinstance(node.ctx, ast.Load):
+            reads += 1
+        elif (
+            isinstance(node, ast.Attribute)
+            and isinstance(node.value, ast.Name)
+            and node.value.id == name
+            and FOUND_COUNT.search(node.attr)
+        ):
+            counted += 1
+    return gate if reads == counted else None
+
+
+def _reads_count_of(test: ast.expr, name: str) -> bool:
+    return any(
+        isinstance(n, ast.Attribute)
+        and isinstance(n.value, ast.Name)
+        and n.value.id == name
+        and FOUND_COUNT.search(n.attr)
+        for n in ast.walk(test)
+    )
+
+
 # What a security scanner collects: a plain `scan_directory` or `analyze_timing` collects
 # plugins or timings, and a missing one is not a clean bill.
 SECURITY_FINDINGS = re.compile(
-    r"(?i)(threat|secret|pii|violation|malware|virus|injection|attack|vulnerab|danger|taint"
+    r"(?i)(threat|secret|pii|violation|malware|virus|infect|injection|attack|vulnerab|danger|taint"
     r"|security|leak|exploit|unsafe|malicious|sensitive|credential|risk|permission|polic)"
 )
 
@@ -488,6 +564,52 @@ def mail_threats(mail):
             "`mail_threats` collects what `scan_attachment()` finds into `threats`, and when "
             "that raises any error the handler only goes on: the findings are missing, "
             "nothing records that the scan is incomplete, and the input passes as clean."
+        ),
+    ),
+]
+
+FailedDetectorFindsNothing.VALID += [
+    # the scan's error is read too
+    """
+def accept_upload(path):
+    verdict = scan_attachment(path)
+    if verdict.threats_found > 0 or verdict.error:
+        raise UploadRejected(path.name)
+    store(path)
+""",
+    # the whole result is handed on: whoever reads it may judge its errors
+    """
+def accept_upload(path):
+    verdict = scan_attachment(path)
+    if verdict.threats_found > 0:
+        raise UploadRejected(path.name)
+    audit(verdict)
+    store(path)
+""",
+    # not a security scan: a lint's issues
+    """
+def lint(source):
+    report = analyze_style(source)
+    if report.issues:
+        raise StyleError(report.issues)
+""",
+]
+
+FailedDetectorFindsNothing.INVALID += [
+    # the gate reads only how many threats the scan counted: a scan that failed counts none
+    Invalid(
+        """\
+def accept_upload(path):
+    verdict = scan_attachment(path)
+    if verdict.threats_found > 0:
+        raise UploadRejected(f"{verdict.threats_found} threats in {path.name}")
+    store(path)
+""",
+        line=3,
+        expected_message=(
+            "`accept_upload` refuses only when `verdict.threats_found > 0`, and reads nothing "
+            "else of what `scan_attachment()` answered: a scan that failed counts nothing, so "
+            "it passes as clean. Refuse when the scan reports an error too."
         ),
     ),
 ]
