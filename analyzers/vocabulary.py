@@ -239,11 +239,21 @@ ALLOW_PHRASES: list[tuple[str, str]] = [
      r"|is down|times? ?out|timed out)(?![\w-])", "deny"),
     (r"(?<![\w-])(hook|check|guard\w*|gate|policy|rule|validator|verification|scan)s? "
      r"(will be |is |are |was )?(ignored|skipped|bypassed|a no-?op)", "check failed, denying"),
+    # "treated as session token (no scope enforcement)", "continuing with no verification"
+    # (the words close the clause: "no verification token available" names a missing token)
+    (r"(?<![\w-])(with )?no (\w+ )?(enforcement|verification|validation|protection)"
+     r"(?=\s*($|[).,;:!\u2013\u2014]))", "denying"),
+    # "public-channel access stays org-wide instead of per-workspace if this fails"
+    (r"(?<![\w-])(access|visibility|scope|permissions?)( [\w-]+){0,3} (stays?|remains?|becomes?"
+     r"|falls? back to|defaults? to|widens? to) (org[- ]wide|unrestricted|unscoped|unfiltered"
+     r"|world[- ]readable)(?![\w-])", "access is refused"),
 ]  # fmt: skip
 # Every allow phrase contains one of these: a cheap test before the regular expression.
 ALLOW_STEMS = ("allow", "approv", "grant", "accept", "open", "through", "proceed", "permit",
                "assum", "skip", "let", "treat", "block", "pass", "ignor", "bypass",
-               "no-op", "noop", "back to", "without")  # fmt: skip
+               "no-op", "noop", "back to", "without", "enforcement", "verification",
+               "validation", "protection", "org-wide", "org wide", "unrestricted", "unscoped",
+               "unfiltered", "world-readable", "world readable")  # fmt: skip
 ALLOW_LANGUAGE = re.compile("|".join(f"(?:{p})" for p, _ in ALLOW_PHRASES), re.IGNORECASE)
 REWORDINGS = [(re.compile(p, re.IGNORECASE), r) for p, r in ALLOW_PHRASES]
 FAIL_OPEN_FLAG = re.compile(

@@ -73,3 +73,21 @@ def test_rules_share_the_flow_index_of_the_function_they_check() -> None:
         if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "FunctionFlow"
     ]
     assert built == []
+
+
+@pytest.mark.parametrize(
+    ("said", "fails_open"),
+    [
+        ("treated as a session token (no scope enforcement)", True),
+        ("public-channel access stays org-wide if this fails", True),
+        ("proceeding as if nothing were denied would be a fail-open", False),
+        ("No verification token available", False),
+        ("no validation has run yet", False),
+    ],
+)
+def test_what_an_error_path_says_of_itself(said: str, fails_open: bool) -> None:
+    """FC116 reads a path's own words: an allow phrase counts unless it is negated or
+    hypothetical, and "no verification" counts only when it closes the clause."""
+    from failclosed.analyzers.rules.fc116_says_it_fails_open import _says_fails_open
+
+    assert _says_fails_open(said) is fails_open

@@ -28,6 +28,7 @@ from failclosed.analyzers.rules.common import (
     present_name,
     tries,
 )
+from failclosed.analyzers.syntax import conjuncts
 from failclosed.analyzers.vocabulary import ALLOW_KEYS, DENY_KEYS
 
 
@@ -221,6 +222,7 @@ class HelperErrorAllows(Rule):
         """A helper's `if not isinstance(data, dict): return None, ""` or `if
         proc.returncode != 0: return None`: a malformed or failed answer comes back as
         "nothing found", which the caller reads as allowed."""
+        yield from self._no_known_key(helper, caller, name, position, none_only)
         for stmt in helper.statements:
             if not isinstance(stmt, ast.If):
                 continue
@@ -235,6 +237,9 @@ class HelperErrorAllows(Rule):
             elif _bad_status_and(stmt.test):  # `returncode != 0 and not expect_nonzero`
                 blocks = [stmt.body]
                 refusal = 'raise RuntimeError("the check did not run: cannot decide")'
+            elif _empty_output(stmt, helper):  # `if not toplevel:` with `toplevel = out.stdout`
+                blocks = [stmt.body]
+                refusal = 'raise RuntimeError("the command answered nothing: cannot decide")'
             else:
                 continue
             for block in blocks:
@@ -255,6 +260,45 @@ class HelperErrorAllows(Rule):
                     key_nodes=[stmt.test],
                     function=helper.qualname,
                 )
+
+    def _no_known_key(
+        self,
+        helper: FunctionInfo,
+        caller: FunctionInfo,
+        name: str,
+        position: int | None,
+        none_only: bool,
+    ) -> Iterator[Hit]:
+        """The helper's last `return None, ""` after `if "decision" in data: return ...`:
+        it is reached when the answer holds none of the keys it looks for, a malformed
+        answer read as "nothing found"."""
+        body = getattr(helper.node, "body", [])
+        if len(body) < 2 or not isinstance(body[-1], ast.Return):
+            return
+        last, before = body[-1], body[-2]
+        if not (
+            isinstance(before, ast.If)
+            and not before.orelse
+            and isinstance(before.body[-1], ast.Return)
+            and (key := _key_looked_for(before.test)) is not None
+            and _empty_answer(last, none_only, position)
+        ):
+            return
+        yield Hit(
+            node=last,
+            message=(
+                f"`{helper.qualname}` answers {_shown_answer(last)} when the answer holds no "
+                f"`{key}` (nor any other key it looks for), and `{caller.qualname}` reads "
+                f"that `{name}` as allowed, so a malformed answer grants access."
+            ),
+            edits=[
+                ReplaceStatements(
+                    last, last, ('raise ValueError("no decision in the answer: cannot decide")',)
+                )
+            ],
+            key_nodes=[before.test, last],
+            function=helper.qualname,
+        )
 
     def _gave_up(
         self,
@@ -278,6 +322,32 @@ class HelperErrorAllows(Rule):
             edits=[ReplaceExpression(value.node, value.deny)] if value.deny else [],
             key_nodes=[handler, allow_return],
         )
+
+
+def _empty_output(stmt: ast.If, helper: FunctionInfo) -> bool:
+    """`if not toplevel:` where `toplevel = result.stdout.strip()`: the command it ran
+    printed nothing, which is no answer."""
+    absent = absent_subject(stmt.test)
+    if absent is None or not isinstance(absent[0], ast.Name):
+        return False
+    value = helper.flow.value_before(stmt, absent[0].id)
+    return value is not None and any(
+        isinstance(n, ast.Attribute) and n.attr == "stdout" for n in ast.walk(value)
+    )
+
+
+def _key_looked_for(test: ast.expr) -> str | None:
+    """ "decision" for `"decision" in data` (alone or in an `and`)."""
+    for part in conjuncts(test):
+        if (
+            isinstance(part, ast.Compare)
+            and len(part.ops) == 1
+            and isinstance(part.ops[0], ast.In)
+            and isinstance(part.left, ast.Constant)
+            and isinstance(part.left.value, str)
+        ):
+            return part.left.value
+    return None
 
 
 def _held_answers(helper: FunctionInfo, info: ModuleInfo) -> int:
@@ -1052,6 +1122,169 @@ def can_delete(user):
             "`can_view` returns `True` (allow) when `owner` is empty, which is what "
             "`_owner_of_document` answers when it catches any error, so a failing check "
             "grants access."
+        ),
+    ),
+]
+
+HelperErrorAllows.VALID += [
+    # an answer without the key is refused
+    """
+def parse_verdict(stdout):
+    data = json.loads(stdout)
+    if "verdict" in data:
+        if data["verdict"] == "block":
+            return "deny", data.get("reason", "")
+        return None, ""
+    raise ValueError("no verdict in the hook's answer")
+
+
+def hook_verdict(stdout):
+    decision, reason = parse_verdict(stdout)
+    if decision is None:
+        return Verdict(outcome="allow", reason=reason)
+    return Verdict(outcome="deny", reason=reason or "denied")
+""",
+]
+
+HelperErrorAllows.INVALID += [
+    # the helper's last return is reached when the answer holds none of its keys
+    Invalid(
+        """\
+def parse_verdict(stdout):
+    data = json.loads(stdout)
+    if "verdict" in data:
+        if data["verdict"] == "block":
+            return "deny", data.get("reason", "")
+        return None, ""
+    return None, ""
+
+
+def hook_verdict(stdout):
+    decision, reason = parse_verdict(stdout)
+    if decision is None:
+        return Verdict(outcome="allow", reason=reason)
+    return Verdict(outcome="deny", reason=reason or "denied")
+""",
+        line=7,
+        fixed="""\
+def parse_verdict(stdout):
+    data = json.loads(stdout)
+    if "verdict" in data:
+        if data["verdict"] == "block":
+            return "deny", data.get("reason", "")
+        return None, ""
+    raise ValueError("no decision in the answer: cannot decide")
+
+
+def hook_verdict(stdout):
+    decision, reason = parse_verdict(stdout)
+    if decision is None:
+        return Verdict(outcome="allow", reason=reason)
+    return Verdict(outcome="deny", reason=reason or "denied")
+""",
+        expected_message=(
+            "`parse_verdict` answers `(None, '')` when the answer holds no `verdict` (nor any "
+            "other key it looks for), and `hook_verdict` reads that `decision` as allowed, so "
+            "a malformed answer grants access."
+        ),
+    ),
+]
+
+HelperErrorAllows.VALID += [
+    # the command's empty output is refused
+    """
+import subprocess
+import sys
+from pathlib import Path
+
+
+def git_root(path):
+    result = subprocess.run(["git", "rev-parse", "--show-toplevel"], cwd=path, capture_output=True)
+    if result.returncode != 0:
+        raise RuntimeError("git failed")
+    root = result.stdout.strip()
+    if not root:
+        raise RuntimeError("git printed no worktree")
+    return Path(root)
+
+
+def main():
+    root = git_root(Path.cwd())
+    if root is None:
+        return 0
+    if not allowed_under(root):
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
+""",
+]
+
+HelperErrorAllows.INVALID += [
+    # the command ran but printed nothing, and nothing reads as "outside any worktree"
+    Invalid(
+        """\
+import subprocess
+import sys
+from pathlib import Path
+
+
+def git_root(path):
+    result = subprocess.run(["git", "rev-parse", "--show-toplevel"], cwd=path, capture_output=True)
+    if result.returncode != 0:
+        raise RuntimeError("git failed")
+    root = result.stdout.strip()
+    if not root:
+        return None
+    return Path(root)
+
+
+def main():
+    root = git_root(Path.cwd())
+    if root is None:
+        return 0
+    if not allowed_under(root):
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
+""",
+        line=12,
+        fixed="""\
+import subprocess
+import sys
+from pathlib import Path
+
+
+def git_root(path):
+    result = subprocess.run(["git", "rev-parse", "--show-toplevel"], cwd=path, capture_output=True)
+    if result.returncode != 0:
+        raise RuntimeError("git failed")
+    root = result.stdout.strip()
+    if not root:
+        raise RuntimeError("the command answered nothing: cannot decide")
+    return Path(root)
+
+
+def main():
+    root = git_root(Path.cwd())
+    if root is None:
+        return 0
+    if not allowed_under(root):
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
+""",
+        expected_message=(
+            "`git_root` answers `None` when what it reads failed or is malformed (`not root`), "
+            "and `main` reads that `root` as allowed, so a failing check grants access."
         ),
     ),
 ]

@@ -46,11 +46,12 @@ from failclosed.analyzers.syntax import (
 )
 from failclosed.analyzers.vocabulary import ALLOW_LANGUAGE, DECISION_WORD, IMPORT_ERRORS
 
-# "not failing open", "rather than fail open", "never auto-approve": the words deny it.
+# "not failing open", "rather than fail open", "never auto-approve": the words deny it;
+# "would be a fail-open" speaks of what the code avoids, not of what it does.
 # (a comma or a dash ends the negated clause)
 NEGATED = re.compile(
     r"(?i)(\bnot|\bnever|n't|instead of|rather than|avoid(ing)?|prevent(ing)?|\bnor"
-    r"|\bno longer)[^\w,;.:\-\u2013\u2014]+(\w+[^\w,;.:\-\u2013\u2014]+)?$"
+    r"|\bno longer|\bwould( be)?( an?)?)[^\w,;.:\-\u2013\u2014]+(\w+[^\w,;.:\-\u2013\u2014]+)?$"
 )
 DENY_CALL = re.compile(r"(?i)^_*(deny|reject|block|forbid|refuse|abort|fail_closed)\w*$")
 COMMENT = re.compile(r"#(.*)$")
@@ -112,7 +113,9 @@ class SaysItFailsOpen(Rule):
     trigger = ("allow", "Allow", "ALLOW", "open", "Open", "OPEN", "permissive", "approv",
                "Approv", "APPROV", "grant", "accept", "through", "skip", "Skip", "proceed",
                "permit", "let ", "letting", "treat", "block", "ignored", "bypass", "no-op",
-               "noop", "back to")  # fmt: skip
+               "noop", "back to", "enforcement", "verification", "validation", "protection",
+               "org-wide", "org wide", "unrestricted", "unscoped", "unfiltered",
+               "world-readable", "world readable")  # fmt: skip
 
     def check(self, fn: FunctionInfo, info: ModuleInfo) -> Iterator[Hit]:
         for node in tries(fn):
@@ -250,10 +253,22 @@ def _says_it_failed(info: ModuleInfo, stmt: ast.If) -> bool:
     said = " ".join(
         n.value
         for s in stmt.body
-        for n in ast.walk(s)
+        for n in _outside_handlers(s)
         if isinstance(n, ast.Constant) and isinstance(n.value, str)
     )
     return FAILURE_SAID.search(said) is not None
+
+
+def _outside_handlers(node: ast.AST) -> Iterator[ast.AST]:
+    """`node` and what it holds, except `except` handlers: a handler's "... failed" speaks
+    of its own failure, not of the branch around it."""
+    stack = [node]
+    while stack:
+        current = stack.pop()
+        yield current
+        stack.extend(
+            c for c in ast.iter_child_nodes(current) if not isinstance(c, ast.ExceptHandler)
+        )
 
 
 def _parts(test: ast.expr) -> list[ast.expr]:
@@ -1513,4 +1528,116 @@ def main() -> None:
 if __name__ == "__main__":
     main()
 """,
+]
+
+SaysItFailsOpen.VALID += [
+    # "no ... errors": nothing to enforce is not the check being skipped
+    """
+def lint_payload(payload):
+    if not isinstance(payload, dict):
+        logger.debug("malformed payload, no validation errors to report")
+        return []
+    return validate(payload)
+""",
+    # "no verification token" names what is missing, and the path refuses (None: no token)
+    """
+async def load_access_token(self, token):
+    verification_token = self._verification_token(token)
+    if verification_token is None:
+        logger.debug("No verification token available")
+        return None
+    return await self._validator.verify_token(verification_token)
+""",
+]
+
+SaysItFailsOpen.VALID += [
+    # "would be a fail-open" names what the branch avoids: it refuses
+    """
+def managed_deny_list(config, errors):
+    denied, malformed = read_list(config.get("denied_servers"))
+    if malformed:
+        # A deny list we cannot read would be a fail-open: the caller refuses on errors.
+        errors.append("denied_servers must be a list of strings")
+    return denied
+""",
+]
+
+SaysItFailsOpen.INVALID += [
+    # a malformed claim, and the message says nothing is enforced for it
+    Invalid(
+        """\
+def token_permissions(request, payload):
+    scopes = payload.get("scopes")
+    if scopes is not None:
+        if isinstance(scopes, dict):
+            request.state.token_scopes = scopes.get("permissions", [])
+        else:
+            logger.debug("invalid scopes claim, a session token (no scope enforcement)")
+    return payload["sub"]
+""",
+        line=7,
+        fixed="""\
+def token_permissions(request, payload):
+    scopes = payload.get("scopes")
+    if scopes is not None:
+        if isinstance(scopes, dict):
+            request.state.token_scopes = scopes.get("permissions", [])
+        else:
+            logger.debug("invalid scopes claim, a session token (denying)")
+            raise PermissionError("could not verify the check: denying")
+    return payload["sub"]
+""",
+        expected_message=(
+            '`token_permissions` says this path lets the action through ("no scope '
+            'enforcement") when its check fails, and nothing on it denies: a failing '
+            "permission check grants access."
+        ),
+    ),
+]
+
+SaysItFailsOpen.VALID += [
+    # "stays global" of a layout is no access decision
+    """
+def load_layout(client):
+    try:
+        return fetch_layout(client)
+    except ApiError:
+        # the sidebar stays global if this fails: every team sees the default layout
+        return DEFAULT_LAYOUT
+""",
+]
+
+SaysItFailsOpen.INVALID += [
+    # the comment says a failed lookup leaves access wider than it should be
+    Invalid(
+        """\
+class ChannelIndex:
+    def load_teams(self, client):
+        self.team_members = {}
+        try:
+            self.team_members = fetch_team_members(client)
+        except ApiError as e:
+            # channel access stays org-wide if this fails
+            logger.warning("team member lookup failed: %s", e)
+            self.team_members = {}
+""",
+        line=8,
+        fixed="""\
+class ChannelIndex:
+    def load_teams(self, client):
+        self.team_members = {}
+        try:
+            self.team_members = fetch_team_members(client)
+        except ApiError as e:
+            # channel access is refused if this fails
+            logger.warning("team member lookup failed: %s", e)
+            self.team_members = {}
+            raise
+""",
+        expected_message=(
+            '`ChannelIndex.load_teams` says this path lets the action through ("access stays '
+            'org-wide") when its check fails, and nothing on it denies: a failing permission '
+            "check grants access."
+        ),
+    ),
 ]
