@@ -82,6 +82,19 @@ def conjuncts(test: ast.expr) -> list[ast.expr]:
     return [test]
 
 
+def text_in(test: ast.expr) -> str | None:
+    """ "decision" for `"decision" in data`: the string a membership test looks for."""
+    if (
+        isinstance(test, ast.Compare)
+        and len(test.ops) == 1
+        and isinstance(test.ops[0], ast.In)
+        and isinstance(test.left, ast.Constant)
+        and isinstance(test.left.value, str)
+    ):
+        return test.left.value
+    return None
+
+
 def tested_call(test: ast.expr) -> tuple[ast.Call, bool] | None:
     """(call, negated) for `f(...)`, `not f(...)`, `await f(...)`, `not await f(...)`, also
     as the one call of an `and` (`tc_id and gate(tc_id)`: the body runs on the call's yes)."""

@@ -28,7 +28,7 @@ from failclosed.analyzers.rules.common import (
     present_name,
     tries,
 )
-from failclosed.analyzers.syntax import conjuncts
+from failclosed.analyzers.syntax import conjuncts, text_in
 from failclosed.analyzers.vocabulary import ALLOW_KEYS, DENY_KEYS
 
 
@@ -338,16 +338,7 @@ def _empty_output(stmt: ast.If, helper: FunctionInfo) -> bool:
 
 def _key_looked_for(test: ast.expr) -> str | None:
     """ "decision" for `"decision" in data` (alone or in an `and`)."""
-    for part in conjuncts(test):
-        if (
-            isinstance(part, ast.Compare)
-            and len(part.ops) == 1
-            and isinstance(part.ops[0], ast.In)
-            and isinstance(part.left, ast.Constant)
-            and isinstance(part.left.value, str)
-        ):
-            return part.left.value
-    return None
+    return next((key for part in conjuncts(test) if (key := text_in(part)) is not None), None)
 
 
 def _held_answers(helper: FunctionInfo, info: ModuleInfo) -> int:

@@ -43,6 +43,7 @@ from failclosed.analyzers.syntax import (
     dotted_name,
     handler_types,
     own_nodes,
+    text_in,
 )
 from failclosed.analyzers.vocabulary import ALLOW_LANGUAGE, DECISION_WORD, IMPORT_ERRORS
 
@@ -277,14 +278,8 @@ def _parts(test: ast.expr) -> list[ast.expr]:
 
 def _failure_in_output(test: ast.expr) -> bool:
     """`"ResolutionImpossible" in output`, `"Failed to install" in text`."""
-    return (
-        isinstance(test, ast.Compare)
-        and len(test.ops) == 1
-        and isinstance(test.ops[0], ast.In)
-        and isinstance(test.left, ast.Constant)
-        and isinstance(test.left.value, str)
-        and FAILURE_SAID.search(test.left.value) is not None
-    )
+    said = text_in(test)
+    return said is not None and FAILURE_SAID.search(said) is not None
 
 
 def _import_failed(test: ast.expr, info: ModuleInfo) -> bool:
