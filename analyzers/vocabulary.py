@@ -242,7 +242,7 @@ ALLOW_PHRASES: list[tuple[str, str]] = [
     # "treated as session token (no scope enforcement)", "continuing with no verification"
     # (the words close the clause: "no verification token available" names a missing token)
     (r"(?<![\w-])(with )?no (\w+ )?(enforcement|verification|validation|protection)"
-     r"(?=\s*($|[).,;:!\u2013\u2014]))", "denying"),
+     r"(?=\s*($|[).,;:!|\u2013\u2014]))", "denying"),
     # "public-channel access stays org-wide instead of per-workspace if this fails"
     (r"(?<![\w-])(access|visibility|scope|permissions?)( [\w-]+){0,3} (stays?|remains?|becomes?"
      r"|falls? back to|defaults? to|widens? to) (org[- ]wide|unrestricted|unscoped|unfiltered"

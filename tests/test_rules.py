@@ -81,6 +81,8 @@ def test_rules_share_the_flow_index_of_the_function_they_check() -> None:
         ("treated as a session token (no scope enforcement)", True),
         ("public-channel access stays org-wide if this fails", True),
         ("proceeding as if nothing were denied would be a fail-open", False),
+        ("policy server unreachable, request would be allowed through", True),
+        ("nacl missing, continuing with no verification | metrics", True),
         ("No verification token available", False),
         ("no validation has run yet", False),
     ],

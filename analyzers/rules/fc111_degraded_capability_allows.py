@@ -11,11 +11,14 @@ from dataclasses import dataclass
 from failclosed.analyzers.allowing import allow_value, gated_by_fail_open_flag
 from failclosed.analyzers.denials import catches_failures, is_deny_response
 from failclosed.analyzers.fixes import KEEP, Edit, ReplaceExpression, ReplaceStatements
+from failclosed.analyzers.flow import is_exit_call
 from failclosed.analyzers.functions import FunctionInfo, ModuleInfo, resolve_call
 from failclosed.analyzers.rules.base import Hit, Invalid, Rule
 from failclosed.analyzers.rules.common import (
     absent_subject,
     branch_answer,
+    deny_exit_code,
+    exit_code,
     present_subject,
     reword_edits,
     tries,
@@ -155,6 +158,9 @@ class DegradedCapabilityAllows(Rule):
                     continue
                 ret = _answer(handler.body)
                 if not isinstance(ret, ast.Return):
+                    exit_hit = _exits_zero(fn, info, handler, module)
+                    if exit_hit is not None:
+                        yield exit_hit
                     continue
                 allowing = _allowing(ret, fn, info, handler)
                 if allowing is None:
@@ -452,6 +458,32 @@ def _split_edits(
         ReplaceExpression(node.test, ast.unparse(others)),
         ReplaceStatements(node, node, (f"if {ast.unparse(flag_test)}:\n    {denying}\n", KEEP)),
     ]
+
+
+def _exits_zero(
+    fn: FunctionInfo, info: ModuleInfo, handler: ast.ExceptHandler, module: str
+) -> Hit | None:
+    """`except ImportError: sys.exit(0)` in a gate script that exits non-zero to block: the
+    missing checker lets every action through."""
+    code = deny_exit_code(fn, returns_status=False)
+    if code is None:
+        return None
+    for stmt in handler.body:
+        call = stmt.value if isinstance(stmt, ast.Expr) else None
+        if isinstance(call, ast.Call) and is_exit_call(call) and exit_code(call) == 0:
+            return Hit(
+                node=stmt,
+                message=(
+                    f"`{fn.qualname}` exits 0 (allow) when importing `{module}` fails, so a "
+                    f"broken deployment lets every action through; exit {code} there instead."
+                ),
+                edits=[
+                    ReplaceStatements(stmt, stmt, (f"{ast.unparse(call.func)}({code})",)),
+                    *reword_edits(info, handler),
+                ],
+                key_nodes=[handler],
+            )
+    return None
 
 
 def _answer(body: list[ast.stmt]) -> ast.stmt | None:
@@ -1026,6 +1058,65 @@ class PolicyGuard:
             "`PolicyGuard.is_allowed` returns `True` (allow) when `self.engine` is None "
             "because `__init__` failed, so a broken deployment accepts every request "
             "unverified."
+        ),
+    ),
+]
+
+DegradedCapabilityAllows.VALID += [
+    # a tool that never blocks: exit 0 is no "allow"
+    """
+import sys
+
+
+def main():
+    try:
+        import black
+    except ImportError:
+        print("black is not installed: nothing to format")
+        sys.exit(0)
+    black.main()
+""",
+]
+
+DegradedCapabilityAllows.INVALID += [
+    # a hook that exits 2 to block exits 0 when its checker cannot be imported
+    Invalid(
+        """\
+import json
+import sys
+
+
+def main():
+    payload = json.load(sys.stdin)
+    try:
+        from guardrail.policy import evaluate
+    except ImportError:
+        print("guardrail not installed, letting it through", file=sys.stderr)
+        sys.exit(0)
+    if evaluate(payload) == "deny":
+        sys.exit(2)
+    sys.exit(0)
+""",
+        line=11,
+        fixed="""\
+import json
+import sys
+
+
+def main():
+    payload = json.load(sys.stdin)
+    try:
+        from guardrail.policy import evaluate
+    except ImportError:
+        print("guardrail not installed, denying", file=sys.stderr)
+        sys.exit(2)
+    if evaluate(payload) == "deny":
+        sys.exit(2)
+    sys.exit(0)
+""",
+        expected_message=(
+            "`main` exits 0 (allow) when importing `guardrail.policy` fails, so a broken "
+            "deployment lets every action through; exit 2 there instead."
         ),
     ),
 ]

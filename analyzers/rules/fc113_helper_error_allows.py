@@ -29,7 +29,7 @@ from failclosed.analyzers.rules.common import (
     tries,
 )
 from failclosed.analyzers.syntax import conjuncts, text_in
-from failclosed.analyzers.vocabulary import ALLOW_KEYS, DENY_KEYS
+from failclosed.analyzers.vocabulary import ALLOW_KEYS, DENY_KEYS, VERDICT_KEYS
 
 
 class HelperErrorAllows(Rule):
@@ -158,6 +158,8 @@ class HelperErrorAllows(Rule):
         answer made that decision itself. Then the finding is the caller's allow, flipped."""
         name, none_only = tested
         yield from self._failure_answers(helper, caller, name, position, none_only)
+        if _held_answers(helper, info) <= 1:  # a shared helper's answer is its callers' call
+            yield from self._no_known_key(helper, caller, name, position, none_only)
         reading = (
             f"reads that `{name}` as `{value.shown}` (allow)"
             if value is not None
@@ -222,7 +224,6 @@ class HelperErrorAllows(Rule):
         """A helper's `if not isinstance(data, dict): return None, ""` or `if
         proc.returncode != 0: return None`: a malformed or failed answer comes back as
         "nothing found", which the caller reads as allowed."""
-        yield from self._no_known_key(helper, caller, name, position, none_only)
         for stmt in helper.statements:
             if not isinstance(stmt, ast.If):
                 continue
@@ -237,9 +238,6 @@ class HelperErrorAllows(Rule):
             elif _bad_status_and(stmt.test):  # `returncode != 0 and not expect_nonzero`
                 blocks = [stmt.body]
                 refusal = 'raise RuntimeError("the check did not run: cannot decide")'
-            elif _empty_output(stmt, helper):  # `if not toplevel:` with `toplevel = out.stdout`
-                blocks = [stmt.body]
-                refusal = 'raise RuntimeError("the command answered nothing: cannot decide")'
             else:
                 continue
             for block in blocks:
@@ -270,8 +268,9 @@ class HelperErrorAllows(Rule):
         none_only: bool,
     ) -> Iterator[Hit]:
         """The helper's last `return None, ""` after `if "decision" in data: return ...`:
-        it is reached when the answer holds none of the keys it looks for, a malformed
-        answer read as "nothing found"."""
+        it is reached when the answer holds no verdict at all, a malformed answer read as
+        "nothing found". An optional key that is no verdict (`"X-Reason" in headers`) is
+        not one."""
         body = getattr(helper.node, "body", [])
         if len(body) < 2 or not isinstance(body[-1], ast.Return):
             return
@@ -281,15 +280,16 @@ class HelperErrorAllows(Rule):
             and not before.orelse
             and isinstance(before.body[-1], ast.Return)
             and (key := _key_looked_for(before.test)) is not None
+            and key.lower() in VERDICT_KEYS
             and _empty_answer(last, none_only, position)
         ):
             return
         yield Hit(
             node=last,
             message=(
-                f"`{helper.qualname}` answers {_shown_answer(last)} when the answer holds no "
-                f"`{key}` (nor any other key it looks for), and `{caller.qualname}` reads "
-                f"that `{name}` as allowed, so a malformed answer grants access."
+                f"`{helper.qualname}` answers {_shown_answer(last)} when the answer it reads "
+                f"holds no `{key}`, and `{caller.qualname}` reads that `{name}` as allowed, so "
+                "a malformed answer grants access."
             ),
             edits=[
                 ReplaceStatements(
@@ -322,18 +322,6 @@ class HelperErrorAllows(Rule):
             edits=[ReplaceExpression(value.node, value.deny)] if value.deny else [],
             key_nodes=[handler, allow_return],
         )
-
-
-def _empty_output(stmt: ast.If, helper: FunctionInfo) -> bool:
-    """`if not toplevel:` where `toplevel = result.stdout.strip()`: the command it ran
-    printed nothing, which is no answer."""
-    absent = absent_subject(stmt.test)
-    if absent is None or not isinstance(absent[0], ast.Name):
-        return False
-    value = helper.flow.value_before(stmt, absent[0].id)
-    return value is not None and any(
-        isinstance(n, ast.Attribute) and n.attr == "stdout" for n in ast.walk(value)
-    )
 
 
 def _key_looked_for(test: ast.expr) -> str | None:
@@ -1174,108 +1162,26 @@ def hook_verdict(stdout):
     return Verdict(outcome="deny", reason=reason or "denied")
 """,
         expected_message=(
-            "`parse_verdict` answers `(None, '')` when the answer holds no `verdict` (nor any "
-            "other key it looks for), and `hook_verdict` reads that `decision` as allowed, so "
-            "a malformed answer grants access."
+            "`parse_verdict` answers `(None, '')` when the answer it reads holds no "
+            "`verdict`, and `hook_verdict` reads that `decision` as allowed, so a malformed "
+            "answer grants access."
         ),
     ),
 ]
 
 HelperErrorAllows.VALID += [
-    # the command's empty output is refused
+    # an optional header is no verdict: its absence is no malformed answer
     """
-import subprocess
-import sys
-from pathlib import Path
+def blocked_reason(headers):
+    if "X-Block-Reason" in headers:
+        return headers["X-Block-Reason"]
+    return None
 
 
-def git_root(path):
-    result = subprocess.run(["git", "rev-parse", "--show-toplevel"], cwd=path, capture_output=True)
-    if result.returncode != 0:
-        raise RuntimeError("git failed")
-    root = result.stdout.strip()
-    if not root:
-        raise RuntimeError("git printed no worktree")
-    return Path(root)
-
-
-def main():
-    root = git_root(Path.cwd())
-    if root is None:
-        return 0
-    if not allowed_under(root):
-        return 2
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+def view(request):
+    reason = blocked_reason(request.headers)
+    if reason is None:
+        return render(request)
+    return HttpResponseForbidden(reason)
 """,
-]
-
-HelperErrorAllows.INVALID += [
-    # the command ran but printed nothing, and nothing reads as "outside any worktree"
-    Invalid(
-        """\
-import subprocess
-import sys
-from pathlib import Path
-
-
-def git_root(path):
-    result = subprocess.run(["git", "rev-parse", "--show-toplevel"], cwd=path, capture_output=True)
-    if result.returncode != 0:
-        raise RuntimeError("git failed")
-    root = result.stdout.strip()
-    if not root:
-        return None
-    return Path(root)
-
-
-def main():
-    root = git_root(Path.cwd())
-    if root is None:
-        return 0
-    if not allowed_under(root):
-        return 2
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
-""",
-        line=12,
-        fixed="""\
-import subprocess
-import sys
-from pathlib import Path
-
-
-def git_root(path):
-    result = subprocess.run(["git", "rev-parse", "--show-toplevel"], cwd=path, capture_output=True)
-    if result.returncode != 0:
-        raise RuntimeError("git failed")
-    root = result.stdout.strip()
-    if not root:
-        raise RuntimeError("the command answered nothing: cannot decide")
-    return Path(root)
-
-
-def main():
-    root = git_root(Path.cwd())
-    if root is None:
-        return 0
-    if not allowed_under(root):
-        return 2
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
-""",
-        expected_message=(
-            "`git_root` answers `None` when what it reads failed or is malformed (`not root`), "
-            "and `main` reads that `root` as allowed, so a failing check grants access."
-        ),
-    ),
 ]

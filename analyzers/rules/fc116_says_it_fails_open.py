@@ -47,13 +47,16 @@ from failclosed.analyzers.syntax import (
 )
 from failclosed.analyzers.vocabulary import ALLOW_LANGUAGE, DECISION_WORD, IMPORT_ERRORS
 
-# "not failing open", "rather than fail open", "never auto-approve": the words deny it;
-# "would be a fail-open" speaks of what the code avoids, not of what it does.
+# "not failing open", "rather than fail open", "never auto-approve": the words deny it.
 # (a comma or a dash ends the negated clause)
 NEGATED = re.compile(
     r"(?i)(\bnot|\bnever|n't|instead of|rather than|avoid(ing)?|prevent(ing)?|\bnor"
-    r"|\bno longer|\bwould( be)?( an?)?)[^\w,;.:\-\u2013\u2014]+(\w+[^\w,;.:\-\u2013\u2014]+)?$"
+    r"|\bno longer)[^\w,;.:\-\u2013\u2014]+(\w+[^\w,;.:\-\u2013\u2014]+)?$"
 )
+# "... would be a fail-open": names what the code avoids ("would be allowed through" still
+# says what happens).
+HYPOTHETICAL = re.compile(r"(?i)\bwould (be|mean) (an? )?$")
+FAIL_OPEN_WORDS = re.compile(r"(?i)^fail(ing|s|ed)?[- ]open$")
 DENY_CALL = re.compile(r"(?i)^_*(deny|reject|block|forbid|refuse|abort|fail_closed)\w*$")
 COMMENT = re.compile(r"#(.*)$")
 DENY_RAISE = 'raise PermissionError("could not verify the check: denying")'
@@ -114,9 +117,10 @@ class SaysItFailsOpen(Rule):
     trigger = ("allow", "Allow", "ALLOW", "open", "Open", "OPEN", "permissive", "approv",
                "Approv", "APPROV", "grant", "accept", "through", "skip", "Skip", "proceed",
                "permit", "let ", "letting", "treat", "block", "ignored", "bypass", "no-op",
-               "noop", "back to", "enforcement", "verification", "validation", "protection",
-               "org-wide", "org wide", "unrestricted", "unscoped", "unfiltered",
-               "world-readable", "world readable")  # fmt: skip
+               "noop", "back to", "nforcement", "erification", "alidation", "rotection",
+               "org-wide", "org wide", "nrestricted", "nscoped", "nfiltered",
+               "orld-readable", "orld readable", "ORCEMENT", "ICATION", "IDATION",
+               "TECTION")  # fmt: skip
 
     def check(self, fn: FunctionInfo, info: ModuleInfo) -> Iterator[Hit]:
         for node in tries(fn):
@@ -417,8 +421,12 @@ def _says_fails_open(text: str) -> bool:
     if not text:
         return False
     for m in ALLOW_LANGUAGE.finditer(text):
-        if not NEGATED.search(text[max(0, m.start() - 30) : m.start()]):
-            return True
+        before = text[max(0, m.start() - 30) : m.start()]
+        if NEGATED.search(before):
+            continue
+        if FAIL_OPEN_WORDS.match(m.group(0)) and HYPOTHETICAL.search(before):
+            continue
+        return True
     return False
 
 

@@ -186,7 +186,7 @@ def _skipped_denial(
         if name in fn.flow.assigned(stmt) and skipped is None:
             return None  # rebound before any test: the default is not what is judged
     if skipped is None and default in ((), None):
-        return _handed_to_enforcer(after, name, default, fn, info)
+        return _handed_to_enforcer(after, name, default is None, fn, info)
     return skipped
 
 
@@ -223,7 +223,7 @@ RESTRICTIONS = re.compile(
 
 
 def _handed_to_enforcer(
-    after: list[ast.stmt], name: str, default: object, fn: FunctionInfo, info: ModuleInfo
+    after: list[ast.stmt], name: str, none_default: bool, fn: FunctionInfo, info: ModuleInfo
 ) -> ast.Call | None:
     """A call that is handed the still-empty restrictions (`Sandbox(command_rules=rules)`),
     or a check that is handed the still-None input it should check
@@ -240,14 +240,11 @@ def _handed_to_enforcer(
                 ):
                     return n
             if (
-                default is None
+                none_default
                 and _is_check(n)
-                and any(
-                    isinstance(a, ast.Name) and a.id == name
-                    for a in [*n.args, *(k.value for k in n.keywords)]
-                )
+                and any(isinstance(k.value, ast.Name) and k.value.id == name for k in n.keywords)
             ):
-                return n
+                return n  # by keyword: what it qualifies, not the principal the check refuses
         if name in fn.flow.assigned(stmt):
             return None
     return None
@@ -261,8 +258,13 @@ def _consequence(skipped: ast.If | ast.Call, name: str) -> str:
     return f"`{ast.unparse(skipped.func)}(...)` is handed no restrictions at all"
 
 
-# A call that checks what it is given: `policy.assert_allowed(...)`, `enforce_scope(...)`.
-CHECKING = re.compile(r"(?i)^_*(assert|enforce|authori[sz]e|verify|check)_?\w*$")
+# A call that checks what it is given against a policy: `policy.assert_allowed(...)`,
+# `enforce_scope(...)`, `check_access(...)` (not `check_output`, `checkpoint`,
+# `authorize_redirect`: they check nothing about access).
+CHECKING = re.compile(
+    r"(?i)^_*(assert_\w*(allow|permit|access|polic|scope|auth)\w*|enforce\w*"
+    r"|(check|verify|authori[sz]e)_\w*(perm|access|polic|allow|scope|acl|auth)\w*)$"
+)
 
 
 def _is_check(call: ast.Call) -> bool:
@@ -493,6 +495,27 @@ async def build_middleware(sandbox, org_id):
 ]
 
 KeptDefaultSkipsDenial.VALID += [
+    # the principal handed on as None is refused by the check itself
+    """
+def read_document(request, doc_id):
+    user = None
+    try:
+        user = auth.user_from_token(request.headers["Authorization"])
+    except (KeyError, auth.InvalidToken):
+        logger.info("anonymous request")
+    check_permission(user, "documents.read", doc_id)
+    return documents.get(doc_id)
+""",
+    # a command run in the default folder checks nothing about access
+    """
+def status(repo):
+    workdir = None
+    try:
+        workdir = find_worktree(repo)
+    except OSError:
+        logger.debug("using cwd")
+    return subprocess.check_output(["git", "status"], cwd=workdir)
+""",
     # the still-None value is only recorded, not checked
     """
 def run_action(registry, session, name, params):

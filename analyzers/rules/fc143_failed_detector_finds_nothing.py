@@ -6,7 +6,7 @@ import ast
 import re
 from collections.abc import Iterator
 
-from failclosed.analyzers.denials import catches_failures
+from failclosed.analyzers.denials import body_denies, catches_failures
 from failclosed.analyzers.fixes import ReplaceStatements
 from failclosed.analyzers.flow import swallows
 from failclosed.analyzers.functions import FunctionInfo, ModuleInfo
@@ -172,33 +172,31 @@ def _only_the_count_is_read(fn: FunctionInfo) -> Iterator[Hit]:
     nothing else of `result` is read: a scan that failed (its error field set, nothing
     counted) passes the gate as a clean one."""
     for stmt in fn.statements:
-        if not (
-            isinstance(stmt, ast.Assign)
-            and len(stmt.targets) == 1
-            and isinstance(stmt.targets[0], ast.Name)
-            and _detector_of(stmt.value)
-        ):
+        if isinstance(stmt, ast.Assign) and len(stmt.targets) == 1:
+            target, value = stmt.targets[0], stmt.value
+        elif isinstance(stmt, ast.AnnAssign) and stmt.value is not None:
+            target, value = stmt.target, stmt.value
+        else:
             continue
-        name = stmt.targets[0].id
-        gate = _count_gate(fn, stmt, name)
+        if not isinstance(target, ast.Name) or not (detector := _detector_of(value)):
+            continue
+        gate = _count_gate(fn, stmt, target.id)
         if gate is None or not (
-            SECURITY_FINDINGS.search(ast.unparse(gate.test))
-            or SECURITY_FINDINGS.search(_detector_of(stmt.value))
+            SECURITY_FINDINGS.search(ast.unparse(gate.test)) or SECURITY_FINDINGS.search(detector)
         ):
             continue
         yield Hit(
             node=gate,
             message=(
-                f"`{fn.qualname}` refuses only when `{ast.unparse(gate.test)}`, and reads "
-                f"nothing else of what `{_detector_of(stmt.value)}()` answered: a scan that "
-                "failed counts nothing, so it passes as clean. Refuse when the scan reports "
-                "an error too."
+                f"`{fn.qualname}` refuses on `{ast.unparse(gate.test)}` alone, and reads "
+                f"nothing else of what `{detector}()` answered: a scan that failed counts "
+                "nothing, so it passes as clean. Refuse when the scan reports an error too."
             ),
             key_nodes=[gate.test],
         )
 
 
-def _count_gate(fn: FunctionInfo, assign: ast.Assign, name: str) -> ast.If | None:
+def _count_gate(fn: FunctionInfo, assign: ast.stmt, name: str) -> ast.If | None:
     """The `if` after `assign` that refuses on a count of `name`'s findings, when every
     read of `name` in the function is such a count (`name.infected_files`): None when the
     result is read any other way (its status, its errors, or handed on whole)."""
@@ -206,9 +204,7 @@ def _count_gate(fn: FunctionInfo, assign: ast.Assign, name: str) -> ast.If | Non
     reads = counted = 0
     for node in fn.nodes:
         if isinstance(node, ast.If) and node.lineno > assign.lineno and gate is None:
-            if _reads_count_of(node.test, name) and any(
-                isinstance(s, ast.Raise) and s.exc for s in node.body
-            ):
+            if _reads_count_of(node.test, name) and _refuses(node):
                 gate = node
         elif isinstance(node, ast.Name) and node.id == name and isinstance(node.ctx, ast.Load):
             reads += 1
@@ -220,6 +216,17 @@ def _count_gate(fn: FunctionInfo, assign: ast.Assign, name: str) -> ast.If | Non
         ):
             counted += 1
     return gate if reads == counted else None
+
+
+def _refuses(node: ast.If) -> bool:
+    """Either branch refuses: `raise`, a deny response or exit, `return False`."""
+    return any(
+        body and (any(isinstance(s, ast.Raise) and s.exc for s in body) or body_denies(body))
+        for body in (node.body, node.orelse)
+    ) or any(
+        isinstance(s, ast.Return) and isinstance(s.value, ast.Constant) and s.value.value is False
+        for s in node.body
+    )
 
 
 def _reads_count_of(test: ast.expr, name: str) -> bool:
@@ -607,7 +614,27 @@ def accept_upload(path):
 """,
         line=3,
         expected_message=(
-            "`accept_upload` refuses only when `verdict.threats_found > 0`, and reads nothing "
+            "`accept_upload` refuses on `verdict.threats_found > 0` alone, and reads nothing "
+            "else of what `scan_attachment()` answered: a scan that failed counts nothing, so "
+            "it passes as clean. Refuse when the scan reports an error too."
+        ),
+    ),
+]
+
+FailedDetectorFindsNothing.INVALID += [
+    # the refusal is in the `else`, and the result is annotated
+    Invalid(
+        """\
+def accept_upload(path):
+    verdict: ScanVerdict = scan_attachment(path)
+    if verdict.threats_found == 0:
+        store(path)
+    else:
+        raise UploadRejected(path.name)
+""",
+        line=3,
+        expected_message=(
+            "`accept_upload` refuses on `verdict.threats_found == 0` alone, and reads nothing "
             "else of what `scan_attachment()` answered: a scan that failed counts nothing, so "
             "it passes as clean. Refuse when the scan reports an error too."
         ),
