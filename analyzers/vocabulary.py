@@ -225,8 +225,8 @@ ALLOW_PHRASES: list[tuple[str, str]] = [
      "refusing"),
     # "allow execution without sandbox", "serving it without redaction"
     (r"(allow|run|execut|accept|serv|send|return)\w* (it |them |the \w+ |\w+ )?without (a |the "
-     r"|any )?(\w+ )?(sandbox\w*|confinement|isolation|verification|signature|auth\w*|scan\w*"
-     r"|redaction|masking|enforcement)(?![\w-])", "refusing"),
+     r"|any )?(\w+ |\w+'s ){0,2}(sandbox\w*|confinement|isolation|verification|signature|auth\w*"
+     r"|scan\w*|redaction|masking|enforcement|identity|credentials?)(?![\w-])", "refusing"),
     # "log warning but allow", "warn but proceed"
     (r"(warn|log)\w*( a| the)?( \w+)? but (still )?(allow|accept|proceed|continu|let)\w*",
      "deny"),

@@ -20,13 +20,14 @@ from failclosed.analyzers.denials import (
     is_deny_response,
 )
 from failclosed.analyzers.fixes import KEEP, Edit, ReplaceExpression, ReplaceStatements
-from failclosed.analyzers.flow import FunctionFlow, is_exit_call
+from failclosed.analyzers.flow import FunctionFlow, is_exit_call, swallows
 from failclosed.analyzers.functions import FunctionInfo, ModuleInfo, functions_by_qualname
 from failclosed.analyzers.model import Severity
 from failclosed.analyzers.rules.base import Hit, Invalid, Rule
 from failclosed.analyzers.rules.common import (
     REQUEST_INPUT,
     absent_subject,
+    append_to_handler,
     comments_above,
     exit_code,
     failure_branches,
@@ -120,7 +121,7 @@ class SaysItFailsOpen(Rule):
                "noop", "back to", "nforcement", "erification", "alidation", "rotection",
                "org-wide", "org wide", "nrestricted", "nscoped", "nfiltered",
                "orld-readable", "orld readable", "ORCEMENT", "ICATION", "IDATION",
-               "TECTION")  # fmt: skip
+               "TECTION", "rather than")  # fmt: skip
 
     def check(self, fn: FunctionInfo, info: ModuleInfo) -> Iterator[Hit]:
         for node in tries(fn):
@@ -141,6 +142,9 @@ class SaysItFailsOpen(Rule):
                     declared = _declared_fail_open(fn, info, handler)
                     above = "" if declared else _said_above(info, flow, node)
                     if not (declared or _says_fails_open(above)):
+                        sibling = _sibling_refusal(fn, info, node, handler)
+                        if sibling is not None:
+                            yield sibling
                         continue
                     text = f"{above} | {text}" if above else text
                 severity: Severity = "warning" if imports or declared else "error"  # deliberate?
@@ -414,6 +418,44 @@ def _said_above(info: ModuleInfo, flow: FunctionFlow, node: ast.Try | ast.TrySta
         for line in info.lines[start - 1 : node.lineno - 1]
         if (m := COMMENT.search(line))
     )
+
+
+def _sibling_refusal(
+    fn: FunctionInfo, info: ModuleInfo, node: ast.Try | ast.TryStar, handler: ast.ExceptHandler
+) -> Hit | None:
+    """A broad handler that swallows the error and goes on, after a sibling handler of the
+    same `try` that raises and says why: "the task will fail rather than run without the
+    caller's identity". The broad handler does what its sibling refuses to."""
+    if handler.type is not None and dotted_name(handler.type) not in ("Exception", "BaseException"):
+        return None
+    if not swallows(handler):
+        return None
+    for sibling in node.handlers:
+        if sibling is handler or not sibling.body or not isinstance(sibling.body[-1], ast.Raise):
+            continue
+        refused = _refused_words(_words(info, sibling, sibling.lineno))
+        if refused is None:
+            continue
+        return Hit(
+            node=handler.body[0],
+            message=(
+                f"`{fn.qualname}` swallows any other error here and goes on, while the handler "
+                f'at line {sibling.lineno} raises rather than let that happen ("{refused}"): '
+                "an unexpected failure does what the expected one may not."
+            ),
+            edits=[append_to_handler(handler, "raise")],
+            key_nodes=[handler, sibling],
+            severity="warning",
+        )
+    return None
+
+
+def _refused_words(text: str) -> str | None:
+    """The allow phrase a text says the code refuses ("rather than run without ...")."""
+    for m in ALLOW_LANGUAGE.finditer(text):
+        if NEGATED.search(text[max(0, m.start() - 30) : m.start()]):
+            return m.group(0)
+    return None
 
 
 def _says_fails_open(text: str) -> bool:
@@ -1641,6 +1683,55 @@ class ChannelIndex:
             '`ChannelIndex.load_teams` says this path lets the action through ("access stays '
             'org-wide") when its check fails, and nothing on it denies: a failing permission '
             "check grants access."
+        ),
+    ),
+]
+
+SaysItFailsOpen.VALID += [
+    # the sibling that raises gives no reason about access
+    """
+def load_plugin(name):
+    try:
+        module = importlib.import_module(name)
+        module.setup()
+    except KeyboardInterrupt:
+        raise
+    except Exception:
+        logger.warning("plugin %s failed to load", name)
+""",
+]
+
+SaysItFailsOpen.INVALID += [
+    # the expected error refuses, and says why; any other error does what it refuses
+    Invalid(
+        """\
+def restore_identity(task):
+    try:
+        snapshot = load_snapshot(task.key)
+        apply_identity(snapshot)
+    except SnapshotKeyError:
+        logger.error("key mismatch: the task fails rather than run without the caller's identity")
+        raise
+    except Exception:
+        logger.warning("could not restore the snapshot for %s", task.key)
+""",
+        line=9,
+        fixed="""\
+def restore_identity(task):
+    try:
+        snapshot = load_snapshot(task.key)
+        apply_identity(snapshot)
+    except SnapshotKeyError:
+        logger.error("key mismatch: the task fails rather than run without the caller's identity")
+        raise
+    except Exception:
+        logger.warning("could not restore the snapshot for %s", task.key)
+        raise
+""",
+        expected_message=(
+            "`restore_identity` swallows any other error here and goes on, while the handler "
+            "at line 5 raises rather than let that happen (\"run without the caller's "
+            'identity"): an unexpected failure does what the expected one may not.'
         ),
     ),
 ]
