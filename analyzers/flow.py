@@ -262,11 +262,21 @@ def _drops(handler: ast.ExceptHandler, ignored: set[int]) -> bool:
 
 
 def _passes_on(stmt: ast.stmt, caught: str | None) -> bool:
-    """`if isinstance(e, HTTPException): raise` (or `raise e`): some errors go on as they
-    came, the handler's other statements decide what happens to the rest."""
+    """`if isinstance(e, HTTPException): raise` (or `raise e`, or `if "BLOCKED" in str(e):
+    raise`): some errors go on as they came, the handler's other statements decide what
+    happens to the rest."""
     if caught is None or not isinstance(stmt, ast.If) or stmt.orelse or len(stmt.body) != 1:
         return False
     test, raised = stmt.test, stmt.body[0]
+    return (
+        (_isinstance_of(test, caught) or _message_holds(test, caught))
+        and isinstance(raised, ast.Raise)
+        and (raised.exc is None or (isinstance(raised.exc, ast.Name) and raised.exc.id == caught))
+    )
+
+
+def _isinstance_of(test: ast.expr, caught: str) -> bool:
+    """`isinstance(e, HTTPException)`."""
     return (
         isinstance(test, ast.Call)
         and isinstance(test.func, ast.Name)
@@ -274,8 +284,23 @@ def _passes_on(stmt: ast.stmt, caught: str | None) -> bool:
         and len(test.args) == 2
         and isinstance(test.args[0], ast.Name)
         and test.args[0].id == caught
-        and isinstance(raised, ast.Raise)
-        and (raised.exc is None or (isinstance(raised.exc, ast.Name) and raised.exc.id == caught))
+    )
+
+
+def _message_holds(test: ast.expr, caught: str) -> bool:
+    """`"MACRO BLOCK" in str(e)`: the handler knows its own refusal by its message."""
+    return (
+        isinstance(test, ast.Compare)
+        and len(test.ops) == 1
+        and isinstance(test.ops[0], ast.In)
+        and isinstance(test.left, ast.Constant)
+        and isinstance(test.left.value, str)
+        and isinstance(test.comparators[0], ast.Call)
+        and isinstance(test.comparators[0].func, ast.Name)
+        and test.comparators[0].func.id == "str"
+        and len(test.comparators[0].args) == 1
+        and isinstance(test.comparators[0].args[0], ast.Name)
+        and test.comparators[0].args[0].id == caught
     )
 
 

@@ -18,7 +18,7 @@ from failclosed.analyzers.denials import (
     body_denies,
     catches_failures,
     checks_auth,
-    is_deny_raise,
+    denies_by_raising,
     is_deny_response,
 )
 from failclosed.analyzers.fixes import Edit, ReplaceExpression, ReplaceStatements
@@ -558,13 +558,19 @@ def _runs_off_end(body: list[ast.stmt]) -> bool:
 
 def _feeds_a_refusal(fn: FunctionInfo, node: ast.Try) -> bool:
     """What the `try` works out is what a later refusal of the guard tests: `addresses =
-    resolve(host)` in it, then `for ip in addresses: ... raise UnsafeURLError(...)`."""
+    resolve(host)` in it, then `for ip in addresses: ... raise UnsafeURLError(...)`; or
+    a name worked out from it (`params` read in the `try`, `caller = params.client` after
+    it, then `raise PermissionError(caller)`)."""
     computed = set().union(*map(assigned_names, node.body))
     after = [s for s in fn.node.body if s.lineno > (node.end_lineno or node.lineno)]
+    for stmt in after:  # and what is worked out from it: `name = params.client_info.name`
+        if isinstance(stmt, ast.Assign) and any(
+            isinstance(m, ast.Name) and m.id in computed for m in own_nodes(stmt.value)
+        ):
+            computed |= assigned_names(stmt)
     return any(
         isinstance(n, ast.Raise)
-        and n.exc is not None
-        and is_deny_raise(n.exc)
+        and denies_by_raising([n])
         and any(isinstance(m, ast.Name) and m.id in computed for m in own_nodes(stmt))
         for stmt in after
         for n in [stmt, *own_nodes(stmt)]
@@ -1682,4 +1688,39 @@ def ensure_https(url):
     except OSError:
         return
 """,
+]
+
+ExceptReturnsAllow.INVALID += [
+    # what the try reads feeds the refusal through a name worked out from it
+    Invalid(
+        """\
+class ToolServer:
+    def require_write_access(self, tool_name, context):
+        try:
+            params = context.session.client_params
+        except ValueError:
+            return
+        client = params.client_info.name if params else None
+        if client in self.writers:
+            return
+        raise ToolError(f"{tool_name} is not allowed for client {client!r}")
+""",
+        line=6,
+        fixed="""\
+class ToolServer:
+    def require_write_access(self, tool_name, context):
+        try:
+            params = context.session.client_params
+        except ValueError:
+            raise
+        client = params.client_info.name if params else None
+        if client in self.writers:
+            return
+        raise ToolError(f"{tool_name} is not allowed for client {client!r}")
+""",
+        expected_message=(
+            "Guard `ToolServer.require_write_access` returns normally when the check raises "
+            "`ValueError`, so the request goes through unchecked; raise instead."
+        ),
+    ),
 ]

@@ -53,7 +53,9 @@ SUBJECT = re.compile(
 # ... or what None means: "Returns None if allowed", "or None (no tenant filtering / see-all)".
 NONE_ALLOWS = re.compile(
     r"(?is)\bNone\b(.{0,40}?)\b(allowed|permitted|authori[sz]ed|granted|see.?all|unrestricted"
-    r"|no\s+(\w+\s+)?(filter\w*|scop\w*|restriction\w*))(?![a-z])"
+    r"|no\s+(\w+\s+)?(filter\w*|scop\w*|restriction\w*)"
+    # "Returns None if the query may be executed"
+    r"|may\s+(be\s+)?(executed|run|used|called|sent|processed|accepted|proceed))(?![a-z])"
 )
 # Words that say a fallback check is weaker than the one that could not be loaded.
 WEAKER = re.compile(
@@ -1117,6 +1119,43 @@ def main():
         expected_message=(
             "`main` exits 0 (allow) when importing `guardrail.policy` fails, so a broken "
             "deployment lets every action through; exit 2 there instead."
+        ),
+    ),
+]
+
+DegradedCapabilityAllows.INVALID += [
+    # the docstring says None lets the query run
+    Invalid(
+        """\
+def validate_query(query):
+    '''Returns None if the query may be executed, otherwise why it was rejected.'''
+    try:
+        import sqlglot
+    except ImportError:
+        logger.warning("sqlglot missing: statement types cannot be checked")
+        return None
+    statements = sqlglot.parse(query)
+    if any(s.key != "select" for s in statements):
+        return "only SELECT statements are allowed"
+    return None
+""",
+        line=7,
+        fixed="""\
+def validate_query(query):
+    '''Returns None if the query may be executed, otherwise why it was rejected.'''
+    try:
+        import sqlglot
+    except ImportError:
+        logger.warning("sqlglot missing: statement types cannot be checked")
+        raise
+    statements = sqlglot.parse(query)
+    if any(s.key != "select" for s in statements):
+        return "only SELECT statements are allowed"
+    return None
+""",
+        expected_message=(
+            "`validate_query` returns `None` (allow) when importing `sqlglot` fails, so a "
+            "broken deployment grants access; deny or raise there instead."
         ),
     ),
 ]

@@ -1030,7 +1030,7 @@ def validate_webhook_url(url):
         return
     for info in infos:
         if ipaddress.ip_address(info[4][0]).is_private:
-            raise WebhookURLError("private address")
+            raise WebhookURLError(host)
 """,
         line=7,
         fixed="""\
@@ -1043,7 +1043,7 @@ def validate_webhook_url(url):
         raise
     for info in infos:
         if ipaddress.ip_address(info[4][0]).is_private:
-            raise WebhookURLError("private address")
+            raise WebhookURLError(host)
 """,
         expected_message=(
             '`validate_webhook_url` says this path lets the action through ("allow through") '

@@ -7,11 +7,12 @@ from collections.abc import Iterator
 
 from failclosed.analyzers.allowing import gated_by_fail_open_flag
 from failclosed.analyzers.denials import is_deny_raise, is_deny_response
-from failclosed.analyzers.flow import has_continue, swallows
+from failclosed.analyzers.flow import has_continue, swallows, swallows_the_rest
 from failclosed.analyzers.functions import FunctionInfo, ModuleInfo
 from failclosed.analyzers.rules.base import Hit, Invalid, Rule
 from failclosed.analyzers.rules.common import append_to_handler, caught, tries
-from failclosed.analyzers.syntax import handler_types, own_nodes
+from failclosed.analyzers.syntax import handler_types, own_nodes, text_in
+from failclosed.analyzers.vocabulary import DENY_EXCEPTION
 
 # Exceptions broad enough to catch the check's own failure, not only an expected miss.
 BROAD = {"Exception", "BaseException"}
@@ -66,9 +67,12 @@ class RefusalSkippedOnError(Rule):
         for node in tries(fn):
             refusal = _refusal_in(node.body)
             if refusal is None:
+                yield from _refusal_passed_on(fn, node)
                 continue
             for handler in node.handlers:
-                if not _broad(handler) or not swallows(handler) or has_continue(handler):
+                if not _broad(handler) or has_continue(handler):
+                    continue
+                if not (swallows(handler) or swallows_the_rest(handler)):
                     continue
                 if gated_by_fail_open_flag(handler):
                     continue
@@ -84,6 +88,80 @@ class RefusalSkippedOnError(Rule):
                     key_nodes=[handler, refusal],
                     region=(node.lineno, handler.end_lineno or handler.lineno),
                 )
+
+
+def _refusal_passed_on(fn: FunctionInfo, node: ast.Try | ast.TryStar) -> Iterator[Hit]:
+    """`except ControlViolationError: raise` then `except Exception: log`: the check's
+    refusals are passed on, every other failure of the check is dropped and the code after
+    the `try` goes ahead."""
+    shown, passed = next(
+        ((shown, h) for h in node.handlers if (shown := _passes_refusals_on(h, node))),
+        (None, None),
+    )
+    if shown is None or passed is None:
+        return
+    then = fn.flow.after(node)
+    if then.kind == "end" and not then.passed:
+        return  # nothing goes ahead after it: the handler's own calls are the whole story
+    for handler in node.handlers:
+        if not _broad(handler):
+            continue
+        if not (swallows(handler) if handler is not passed else swallows_the_rest(handler)):
+            continue
+        if has_continue(handler) or gated_by_fail_open_flag(handler):
+            continue
+        yield Hit(
+            node=handler,
+            message=(
+                f"`{fn.qualname}` passes the check's refusal on (`{shown}`, line "
+                f"{passed.lineno}), and when the check fails any other way the handler for "
+                f"{caught(handler)} drops the error and the code after the `try` goes ahead "
+                "unchecked."
+            ),
+            edits=[append_to_handler(handler, "raise")],
+            key_nodes=[handler, passed],
+            region=(handler.lineno, handler.end_lineno or handler.lineno),
+        )
+
+
+def _passes_refusals_on(handler: ast.ExceptHandler, node: ast.Try | ast.TryStar) -> str | None:
+    """How the handler passes the check's refusals on, shown: `except (PolicyViolationError,
+    SteerError): raise`; or, in a broad handler, `if "MACRO BLOCK" in str(e): raise` where
+    the `try` raises its refusal with that message. None when it does not."""
+    types = handler_types(handler)
+    if (
+        types
+        and any(DENY_EXCEPTION.search(t.rsplit(".", 1)[-1]) for t in types)
+        and isinstance(handler.body[-1], ast.Raise)
+        and handler.body[-1].exc is None
+    ):
+        return f"except {ast.unparse(handler.type) if handler.type else ''}: raise"
+    if not swallows_the_rest(handler):
+        return None
+    raised = [
+        _message(n)
+        for stmt in node.body
+        for n in [stmt, *own_nodes(stmt)]
+        if isinstance(n, ast.Raise)
+    ]
+    for stmt in handler.body:
+        if isinstance(stmt, ast.If) and isinstance(stmt.body[0], ast.Raise):
+            text = text_in(stmt.test)
+            if text and any(text in message for message in raised):
+                return f"if {ast.unparse(stmt.test)}: raise"
+    return None
+
+
+def _message(raised: ast.Raise) -> str:
+    """The literal text of a raised exception's first argument (f-string parts too)."""
+    exc = raised.exc
+    if not isinstance(exc, ast.Call) or not exc.args:
+        return ""
+    first = exc.args[0]
+    parts = first.values if isinstance(first, ast.JoinedStr) else [first]
+    return "".join(
+        p.value for p in parts if isinstance(p, ast.Constant) and isinstance(p.value, str)
+    )
 
 
 def _broad(handler: ast.ExceptHandler) -> bool:
@@ -228,4 +306,106 @@ async def proxy(request):
         pass
     return await forward(request)
 """,
+]
+
+RefusalSkippedOnError.VALID += [
+    # nothing runs after the try: the broad handler's call reports the error
+    """
+async def call_model(self, messages):
+    try:
+        self.run_before_call_hooks(messages)
+        return await self.complete(messages)
+    except (HookAborted, CallBlockedError):
+        raise
+    except Exception as e:
+        self.handle_api_error(e)
+""",
+    # every other failure of the check blocks too
+    """
+async def run_tool(tool, args):
+    try:
+        verdict = await policy.evaluate(tool, args)
+        enforce(verdict)
+    except PolicyViolationError:
+        raise
+    except Exception as e:
+        raise RuntimeError(f"policy check failed: {e}") from e
+    return await tool(**args)
+""",
+]
+
+RefusalSkippedOnError.INVALID += [
+    # the refusal is passed on; the check's own failure is dropped
+    Invalid(
+        """\
+async def run_tool(tool, args):
+    try:
+        verdict = await policy.evaluate(tool, args)
+        enforce(verdict)
+    except PolicyViolationError:
+        raise
+    except Exception as e:
+        logger.error(f"policy check failed: {e}")
+    return await tool(**args)
+""",
+        line=7,
+        fixed="""\
+async def run_tool(tool, args):
+    try:
+        verdict = await policy.evaluate(tool, args)
+        enforce(verdict)
+    except PolicyViolationError:
+        raise
+    except Exception as e:
+        logger.error(f"policy check failed: {e}")
+        raise
+    return await tool(**args)
+""",
+        expected_message=(
+            "`run_tool` passes the check's refusal on (`except PolicyViolationError: raise`, "
+            "line 5), and when the check fails any other way the handler for any error drops "
+            "the error and the code after the `try` goes ahead unchecked."
+        ),
+    ),
+]
+
+RefusalSkippedOnError.INVALID += [
+    # the handler knows its own refusal by its message, and drops every other error
+    Invalid(
+        """\
+def submit(order, guard):
+    try:
+        safe, reason = guard.check(order)
+        if not safe:
+            raise ValueError(f"MACRO BLOCK: {reason}")
+    except ImportError:
+        logger.warning("guard unavailable")
+    except Exception as e:
+        if "MACRO BLOCK" in str(e):
+            raise
+        logger.error(f"Macro Guard Error: {e}")
+    return broker.submit(order)
+""",
+        line=8,
+        fixed="""\
+def submit(order, guard):
+    try:
+        safe, reason = guard.check(order)
+        if not safe:
+            raise ValueError(f"MACRO BLOCK: {reason}")
+    except ImportError:
+        logger.warning("guard unavailable")
+    except Exception as e:
+        if "MACRO BLOCK" in str(e):
+            raise
+        logger.error(f"Macro Guard Error: {e}")
+        raise
+    return broker.submit(order)
+""",
+        expected_message=(
+            "`submit` passes the check's refusal on (`if 'MACRO BLOCK' in str(e): raise`, "
+            "line 8), and when the check fails any other way the handler for any error drops "
+            "the error and the code after the `try` goes ahead unchecked."
+        ),
+    ),
 ]
