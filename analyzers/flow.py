@@ -11,7 +11,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
-from failclosed.analyzers.syntax import FunctionNode, call_name, dotted_name, own_nodes
+from failclosed.analyzers.syntax import FunctionNode, call_name, dotted_name, own_nodes, text_in
 
 SIMPLE = (
     ast.Expr, ast.Assign, ast.AnnAssign, ast.AugAssign, ast.Pass, ast.Delete,
@@ -289,18 +289,16 @@ def _isinstance_of(test: ast.expr, caught: str) -> bool:
 
 def _message_holds(test: ast.expr, caught: str) -> bool:
     """`"MACRO BLOCK" in str(e)`: the handler knows its own refusal by its message."""
+    if text_in(test) is None:
+        return False
+    subject = test.comparators[0]  # type: ignore[attr-defined]
     return (
-        isinstance(test, ast.Compare)
-        and len(test.ops) == 1
-        and isinstance(test.ops[0], ast.In)
-        and isinstance(test.left, ast.Constant)
-        and isinstance(test.left.value, str)
-        and isinstance(test.comparators[0], ast.Call)
-        and isinstance(test.comparators[0].func, ast.Name)
-        and test.comparators[0].func.id == "str"
-        and len(test.comparators[0].args) == 1
-        and isinstance(test.comparators[0].args[0], ast.Name)
-        and test.comparators[0].args[0].id == caught
+        isinstance(subject, ast.Call)
+        and isinstance(subject.func, ast.Name)
+        and subject.func.id == "str"
+        and len(subject.args) == 1
+        and isinstance(subject.args[0], ast.Name)
+        and subject.args[0].id == caught
     )
 
 
