@@ -93,7 +93,7 @@ DENY_EXCEPTION = re.compile(
     # a project's own denial: `SSRFBlockedError`, `ToolCallRejected`, `QuotaExceededError`
     r"|\w*(Blocked|Denied|Rejected|Refused|Violation|Forbidden)(Error|Exception)?"
     # ... or names what it refuses: `UnsafeURLError`, `InsecurePathError`, `UntrustedHostError`
-    r"|\w*(Unsafe|Insecure|Untrusted|Malicious|Dangerous)\w*(Error|Exception)"
+    r"|\w*(Unsafe|Insecure|Untrusted|Malicious|Dangerous|SSRF|Ssrf)\w*(Error|Exception)"
     r"|\w*(Quota|RateLimit|Budget)Exceeded\w*)$"
 )
 # Words in a callee's name that say it authenticates or authorizes.

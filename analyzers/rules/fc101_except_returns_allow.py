@@ -1724,3 +1724,36 @@ class ToolServer:
         ),
     ),
 ]
+
+ExceptReturnsAllow.INVALID += [
+    # a project's own SSRFError is its refusal
+    Invalid(
+        """\
+def checked_url(url):
+    host = urlparse(url).hostname
+    try:
+        ip = ipaddress.ip_address(socket.gethostbyname(host))
+    except (socket.gaierror, ValueError):
+        return url
+    if ip.is_private or ip.is_loopback:
+        raise SSRFError(url)
+    return url
+""",
+        line=6,
+        fixed="""\
+def checked_url(url):
+    host = urlparse(url).hostname
+    try:
+        ip = ipaddress.ip_address(socket.gethostbyname(host))
+    except (socket.gaierror, ValueError):
+        raise
+    if ip.is_private or ip.is_loopback:
+        raise SSRFError(url)
+    return url
+""",
+        expected_message=(
+            "Guard `checked_url` returns normally when `ipaddress.ip_address()` raises "
+            "`gaierror` or `ValueError`, so the request goes through unchecked; raise instead."
+        ),
+    ),
+]

@@ -78,9 +78,10 @@ class ZeroUsageOnError(Rule):
     severity = "warning"
     summary = "A usage, count or amount reads as zero when it cannot be read, under a limit."
     fix_safety = "The error propagates instead of counting from zero."
-    trigger = ("return 0",)
+    trigger = ("return 0", "= 0")
 
     def check(self, fn: FunctionInfo, info: ModuleInfo) -> Iterator[Hit]:
+        yield from _zeroed_before_limit(fn)
         zeros = list(_zero_answers(fn))
         if not zeros:
             return
@@ -98,6 +99,74 @@ class ZeroUsageOnError(Rule):
                 edits=[ReplaceStatements(ret, ret, ("raise",))],
                 key_nodes=[handler],
             )
+
+
+def _zeroed_before_limit(fn: FunctionInfo) -> Iterator[Hit]:
+    """`try: used = billing.usage(user)` / `except BillingError: used = 0`, then `if used >=
+    limit: raise QuotaExceeded(...)`: the quantity that could not be read is under the limit."""
+    for node in tries(fn):
+        for handler in node.handlers:
+            if not catches_failures(handler, node) or gated_by_fail_open_flag(handler):
+                continue
+            for stmt in handler.body:
+                name = _zeroed(stmt)
+                if name is None or not QUANTITY_NAME.search(name):
+                    continue
+                limit = _limit_after(fn, node, name)
+                if limit is None:
+                    continue
+                yield Hit(
+                    node=stmt,
+                    message=(
+                        f"`{fn.qualname}` sets `{name}` to 0 when reading it raises "
+                        f"{caught(handler)}, and refuses only when `{ast.unparse(limit.test)}` "
+                        "(line "
+                        f"{limit.lineno}): zero is under every limit, so a failure to count "
+                        "turns the limit off."
+                    ),
+                    edits=[ReplaceStatements(stmt, stmt, ("raise",))],
+                    key_nodes=[handler, limit.test],
+                )
+
+
+def _zeroed(stmt: ast.stmt) -> str | None:
+    """`used = 0` (or `0.0`): the name set to zero."""
+    if (
+        isinstance(stmt, ast.Assign)
+        and len(stmt.targets) == 1
+        and isinstance(stmt.targets[0], ast.Name)
+        and isinstance(stmt.value, ast.Constant)
+        and type(stmt.value.value) in (int, float)
+        and stmt.value.value == 0
+    ):
+        return stmt.targets[0].id
+    return None
+
+
+def _limit_after(fn: FunctionInfo, node: ast.Try | ast.TryStar, name: str) -> ast.If | None:
+    """The first `if name >= LIMIT:` (or `LIMIT < name`) after the try that refuses."""
+    for after in fn.statements:
+        if not isinstance(after, ast.If) or after.lineno <= (node.end_lineno or node.lineno):
+            continue
+        test = after.test
+        if not (isinstance(test, ast.Compare) and len(test.ops) == 1):
+            continue
+        op, left, right = test.ops[0], test.left, test.comparators[0]
+        big = left if isinstance(op, OVER) else right if isinstance(op, UNDER) else None
+        if isinstance(big, ast.Name) and big.id == name and _denies(after.body):
+            return None if _set_between(fn, node, after, name) else after
+    return None
+
+
+def _set_between(fn: FunctionInfo, node: ast.Try | ast.TryStar, limit: ast.If, name: str) -> bool:
+    """`name` is set again between the try and the limit: the zero is not what is judged."""
+    start = node.end_lineno or node.lineno
+    return any(
+        isinstance(s, ast.Assign | ast.AugAssign | ast.AnnAssign)
+        and start < s.lineno < limit.lineno
+        and name in fn.flow.assigned(s)
+        for s in fn.statements
+    )
 
 
 def _zero_answers(fn: FunctionInfo) -> Iterator[tuple[ast.ExceptHandler, ast.Return]]:
@@ -321,6 +390,60 @@ class Limiter:
             "`Limiter._requests_in_window` answers `0` when it catches `TimeoutError`, and "
             "`Limiter.hit` denies when it is over a limit (line 10): zero is under every "
             "limit, so a failure to count turns the limit off."
+        ),
+    ),
+]
+
+ZeroUsageOnError.VALID += [
+    # the count is read again before the limit judges it
+    """
+def check_quota(user):
+    try:
+        used = billing.usage(user.id)
+    except BillingUnavailable:
+        used = 0
+    if not used:
+        used = ledger.usage(user.id)
+    if used >= user.plan.limit:
+        raise QuotaExceeded(user.id)
+""",
+    # zero here is no count under a limit
+    """
+def render_stats(user):
+    try:
+        total = stats.total(user.id)
+    except StatsError:
+        total = 0
+    return template.render(total=total)
+""",
+]
+
+ZeroUsageOnError.INVALID += [
+    # the usage that could not be read is set to zero, and the limit below passes it
+    Invalid(
+        """\
+def check_quota(user):
+    try:
+        used = billing.usage(user.id)
+    except BillingUnavailable:
+        used = 0
+    if used >= user.plan.limit:
+        raise QuotaExceeded(user.id)
+""",
+        line=5,
+        fixed="""\
+def check_quota(user):
+    try:
+        used = billing.usage(user.id)
+    except BillingUnavailable:
+        raise
+    if used >= user.plan.limit:
+        raise QuotaExceeded(user.id)
+""",
+        expected_message=(
+            "`check_quota` sets `used` to 0 when reading it raises `BillingUnavailable`, and "
+            "refuses only when `used >= user.plan.limit` (line 6): zero is under every limit, "
+            "so a failure to count turns the limit off."
         ),
     ),
 ]
