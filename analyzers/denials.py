@@ -240,14 +240,17 @@ def _only_builds_deny(stmt: ast.stmt) -> bool:
 
 
 def _deny_message(exc: ast.expr) -> bool:
+    return any(DENY_MESSAGE.search(part) for part in message_parts(exc))
+
+
+def message_parts(exc: ast.expr) -> list[str]:
+    """The literal text of an exception's first argument, piece by piece (an f-string's
+    constant parts): `PermissionError(f"{user} is not allowed")` -> [" is not allowed"]."""
     if not isinstance(exc, ast.Call) or not exc.args:
-        return False
+        return []
     first = exc.args[0]
     parts = first.values if isinstance(first, ast.JoinedStr) else [first]
-    return any(
-        isinstance(p, ast.Constant) and isinstance(p.value, str) and DENY_MESSAGE.search(p.value)
-        for p in parts
-    )
+    return [p.value for p in parts if isinstance(p, ast.Constant) and isinstance(p.value, str)]
 
 
 def checks_auth(node: ast.Try | ast.TryStar) -> bool:

@@ -23,6 +23,16 @@ def tries(fn: FunctionInfo) -> list[ast.Try]:
     return fn.tries
 
 
+# Exceptions broad enough to catch the check's own failure, not only an expected miss.
+BROAD = {"Exception", "BaseException"}
+
+
+def catches_broadly(handler: ast.ExceptHandler) -> bool:
+    """A bare `except:`, or one whose types include `Exception` or `BaseException`."""
+    types = handler_types(handler)
+    return not types or bool(set(types) & BROAD)
+
+
 def caught(handler: ast.ExceptHandler) -> str:
     """`TimeoutError`, `any exception` for a bare or broad handler."""
     types = handler_types(handler)

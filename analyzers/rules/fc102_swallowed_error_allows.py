@@ -28,6 +28,7 @@ from failclosed.analyzers.functions import FunctionInfo, ModuleInfo
 from failclosed.analyzers.rules.base import Hit, Invalid, Rule
 from failclosed.analyzers.rules.common import (
     append_to_handler,
+    catches_broadly,
     caught,
     constants_set_in,
     deny_statement,
@@ -285,7 +286,6 @@ def _retry_loop(handler: ast.ExceptHandler, node: ast.Try, outcome: Outcome) -> 
     )
 
 
-BROAD = {"Exception", "BaseException"}
 # A helper whose job is to raise the denial: `service._raise_denied(decision)`.
 RAISES_DENIAL = re.compile(
     r"(?i)^_*(raise|throw)_\w*(denied|deny|denial|forbidden|unauthori[sz]ed|permission\w*|access)"
@@ -298,7 +298,7 @@ def _swallowed_own_denial(
     """`try: ... raise PermissionDenied / except Exception: return False`: the broad handler
     catches the denial its own try raised, and the function answers normally instead."""
     types = set(handler_types(handler))
-    narrow = bool(types) and not types & BROAD
+    narrow = not catches_broadly(handler)
     earlier = node.handlers[: node.handlers.index(handler)]
     if not narrow and any(
         DENY_EXCEPTION.search(t) or t in AUTHZ_EXCEPTIONS for h in earlier for t in handler_types(h)

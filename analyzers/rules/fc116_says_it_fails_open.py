@@ -450,20 +450,22 @@ def _sibling_refusal(
     return None
 
 
+def _spoken(text: str) -> Iterator[tuple[re.Match[str], str]]:
+    """Each allow phrase of `text`, with the words just before it (what may negate it)."""
+    for m in ALLOW_LANGUAGE.finditer(text):
+        yield m, text[max(0, m.start() - 30) : m.start()]
+
+
 def _refused_words(text: str) -> str | None:
     """The allow phrase a text says the code refuses ("rather than run without ...")."""
-    for m in ALLOW_LANGUAGE.finditer(text):
-        if NEGATED.search(text[max(0, m.start() - 30) : m.start()]):
-            return m.group(0)
-    return None
+    return next((m.group(0) for m, before in _spoken(text) if NEGATED.search(before)), None)
 
 
 def _says_fails_open(text: str) -> bool:
     """Allow language that is not negated ("rather than fail open" does not count)."""
     if not text:
         return False
-    for m in ALLOW_LANGUAGE.finditer(text):
-        before = text[max(0, m.start() - 30) : m.start()]
+    for m, before in _spoken(text):
         if NEGATED.search(before):
             continue
         if FAIL_OPEN_WORDS.match(m.group(0)) and HYPOTHETICAL.search(before):

@@ -135,12 +135,17 @@ def _zeroed(stmt: ast.stmt) -> str | None:
         isinstance(stmt, ast.Assign)
         and len(stmt.targets) == 1
         and isinstance(stmt.targets[0], ast.Name)
-        and isinstance(stmt.value, ast.Constant)
-        and type(stmt.value.value) in (int, float)
-        and stmt.value.value == 0
+        and _is_zero(stmt.value)
     ):
         return stmt.targets[0].id
     return None
+
+
+def _is_zero(value: ast.expr | None) -> bool:
+    """`0` or `0.0` (not `False`)."""
+    return (
+        isinstance(value, ast.Constant) and type(value.value) in (int, float) and value.value == 0
+    )
 
 
 def _limit_after(fn: FunctionInfo, node: ast.Try | ast.TryStar, name: str) -> ast.If | None:
@@ -148,11 +153,7 @@ def _limit_after(fn: FunctionInfo, node: ast.Try | ast.TryStar, name: str) -> as
     for after in fn.statements:
         if not isinstance(after, ast.If) or after.lineno <= (node.end_lineno or node.lineno):
             continue
-        test = after.test
-        if not (isinstance(test, ast.Compare) and len(test.ops) == 1):
-            continue
-        op, left, right = test.ops[0], test.left, test.comparators[0]
-        big = left if isinstance(op, OVER) else right if isinstance(op, UNDER) else None
+        big = _big_side(after.test)
         if isinstance(big, ast.Name) and big.id == name and _denies(after.body):
             return None if _set_between(fn, node, after, name) else after
     return None
@@ -178,12 +179,7 @@ def _zero_answers(fn: FunctionInfo) -> Iterator[tuple[ast.ExceptHandler, ast.Ret
             if not catches_failures(handler, node) or gated_by_fail_open_flag(handler):
                 continue
             for ret in returns_in(handler):
-                value = ret.value
-                if (
-                    isinstance(value, ast.Constant)
-                    and type(value.value) in (int, float)
-                    and value.value == 0
-                ):
+                if _is_zero(ret.value):
                     yield handler, ret
 
 
@@ -213,11 +209,7 @@ def _over_limit(
     node: ast.If, fn: FunctionInfo, caller: FunctionInfo, info: ModuleInfo, flow: FunctionFlow
 ) -> bool:
     """`fn(...) >= LIMIT`, `LIMIT < used` with `used = fn(...)`: the value on the big side."""
-    test = node.test
-    if not (isinstance(test, ast.Compare) and len(test.ops) == 1):
-        return False
-    op, left, right = test.ops[0], test.left, test.comparators[0]
-    big = left if isinstance(op, OVER) else right if isinstance(op, UNDER) else None
+    big = _big_side(node.test)
     if big is None:
         return False
     if isinstance(big, ast.Name):
@@ -225,6 +217,14 @@ def _over_limit(
     if isinstance(big, ast.Await):
         big = big.value
     return isinstance(big, ast.Call) and _is_call_of(big, fn, caller, info)
+
+
+def _big_side(test: ast.expr) -> ast.expr | None:
+    """What a limit test holds over the limit: `used` in `used >= LIMIT` or `LIMIT < used`."""
+    if not (isinstance(test, ast.Compare) and len(test.ops) == 1):
+        return None
+    op, left, right = test.ops[0], test.left, test.comparators[0]
+    return left if isinstance(op, OVER) else right if isinstance(op, UNDER) else None
 
 
 def _is_call_of(call: ast.Call, fn: FunctionInfo, caller: FunctionInfo, info: ModuleInfo) -> bool:

@@ -233,18 +233,12 @@ def _handed_to_enforcer(
         shape = _shape(stmt, info)
         for n in shape.calls:
             for kw in n.keywords:
-                if (
-                    isinstance(kw.value, ast.Name)
-                    and kw.value.id == name
-                    and (RESTRICTIONS.search(kw.arg or "") or RESTRICTIONS.search(name))
-                ):
+                if not (isinstance(kw.value, ast.Name) and kw.value.id == name):
+                    continue
+                if RESTRICTIONS.search(kw.arg or "") or RESTRICTIONS.search(name):
                     return n
-            if (
-                none_default
-                and _is_check(n)
-                and any(isinstance(k.value, ast.Name) and k.value.id == name for k in n.keywords)
-            ):
-                return n  # by keyword: what it qualifies, not the principal the check refuses
+                if none_default and _is_check(n):
+                    return n  # by keyword: what it qualifies, not the principal it refuses
         if name in fn.flow.assigned(stmt):
             return None
     return None

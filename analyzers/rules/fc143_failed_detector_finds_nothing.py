@@ -208,12 +208,7 @@ def _count_gate(fn: FunctionInfo, assign: ast.stmt, name: str) -> ast.If | None:
                 gate = node
         elif isinstance(node, ast.Name) and node.id == name and isinstance(node.ctx, ast.Load):
             reads += 1
-        elif (
-            isinstance(node, ast.Attribute)
-            and isinstance(node.value, ast.Name)
-            and node.value.id == name
-            and FOUND_COUNT.search(node.attr)
-        ):
+        elif _is_count_of(node, name):
             counted += 1
     return gate if reads == counted else None
 
@@ -230,12 +225,16 @@ def _refuses(node: ast.If) -> bool:
 
 
 def _reads_count_of(test: ast.expr, name: str) -> bool:
-    return any(
-        isinstance(n, ast.Attribute)
-        and isinstance(n.value, ast.Name)
-        and n.value.id == name
-        and FOUND_COUNT.search(n.attr)
-        for n in ast.walk(test)
+    return any(_is_count_of(n, name) for n in ast.walk(test))
+
+
+def _is_count_of(node: ast.AST, name: str) -> bool:
+    """`name.infected_files`: a count of what the scan found."""
+    return (
+        isinstance(node, ast.Attribute)
+        and isinstance(node.value, ast.Name)
+        and node.value.id == name
+        and FOUND_COUNT.search(node.attr) is not None
     )
 
 

@@ -6,16 +6,13 @@ import ast
 from collections.abc import Iterator
 
 from failclosed.analyzers.allowing import gated_by_fail_open_flag
-from failclosed.analyzers.denials import is_deny_raise, is_deny_response
+from failclosed.analyzers.denials import is_deny_raise, is_deny_response, message_parts
 from failclosed.analyzers.flow import has_continue, swallows, swallows_the_rest
 from failclosed.analyzers.functions import FunctionInfo, ModuleInfo
 from failclosed.analyzers.rules.base import Hit, Invalid, Rule
-from failclosed.analyzers.rules.common import append_to_handler, caught, tries
+from failclosed.analyzers.rules.common import append_to_handler, catches_broadly, caught, tries
 from failclosed.analyzers.syntax import handler_types, own_nodes, text_in
 from failclosed.analyzers.vocabulary import DENY_EXCEPTION
-
-# Exceptions broad enough to catch the check's own failure, not only an expected miss.
-BROAD = {"Exception", "BaseException"}
 
 
 class RefusalSkippedOnError(Rule):
@@ -70,7 +67,7 @@ class RefusalSkippedOnError(Rule):
                 yield from _refusal_passed_on(fn, node)
                 continue
             for handler in node.handlers:
-                if not _broad(handler) or has_continue(handler):
+                if not catches_broadly(handler) or has_continue(handler):
                     continue
                 if not (swallows(handler) or swallows_the_rest(handler)):
                     continue
@@ -104,7 +101,7 @@ def _refusal_passed_on(fn: FunctionInfo, node: ast.Try | ast.TryStar) -> Iterato
     if then.kind == "end" and not then.passed:
         return  # nothing goes ahead after it: the handler's own calls are the whole story
     for handler in node.handlers:
-        if not _broad(handler):
+        if not catches_broadly(handler):
             continue
         if not (swallows(handler) if handler is not passed else swallows_the_rest(handler)):
             continue
@@ -154,19 +151,7 @@ def _passes_refusals_on(handler: ast.ExceptHandler, node: ast.Try | ast.TryStar)
 
 def _message(raised: ast.Raise) -> str:
     """The literal text of a raised exception's first argument (f-string parts too)."""
-    exc = raised.exc
-    if not isinstance(exc, ast.Call) or not exc.args:
-        return ""
-    first = exc.args[0]
-    parts = first.values if isinstance(first, ast.JoinedStr) else [first]
-    return "".join(
-        p.value for p in parts if isinstance(p, ast.Constant) and isinstance(p.value, str)
-    )
-
-
-def _broad(handler: ast.ExceptHandler) -> bool:
-    types = handler_types(handler)
-    return not types or bool(set(types) & BROAD)
+    return "".join(message_parts(raised.exc)) if raised.exc is not None else ""
 
 
 def _refusal_in(body: list[ast.stmt]) -> ast.stmt | None:
