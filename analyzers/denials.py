@@ -107,6 +107,12 @@ def is_deny_raise(exc: ast.expr) -> bool:
     name = call_name(target)
     if DENY_EXCEPTION.search(name):
         return True
+    if (
+        isinstance(target, ast.Attribute)
+        and name[:1].islower()
+        and DENY_EXCEPTION.search(call_name(target.value))
+    ):
+        return True  # built by the class: `raise TokenRevoked.from_row(row)`
     return isinstance(exc, ast.Call) and "Exception" in name and _status_of(exc) in DENY_STATUS
 
 

@@ -7,6 +7,7 @@ stay quiet on unknown paths: a missed finding costs less than a false alarm.
 from __future__ import annotations
 
 import ast
+import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
@@ -248,6 +249,34 @@ def swallows_the_rest(handler: ast.ExceptHandler) -> bool:
         for n in [stmt, *own_nodes(stmt)]
     }
     return bool(passed_on) and _drops(handler, passed_on)
+
+
+def raises_only_if(handler: ast.ExceptHandler) -> ast.If | None:
+    """`if not cache_hit: raise AuditFailed(...) from exc`, and otherwise the handler drops
+    the error: whether the failure stops anything hangs on state that says nothing about
+    the failure. None when the handler has no such `if`, or drops nothing without it, or
+    the test is about the error itself or a debug or test mode."""
+    for stmt in handler.body:
+        if (
+            isinstance(stmt, ast.If)
+            and not stmt.orelse
+            and isinstance(stmt.body[-1], ast.Raise)
+            and not _mentions(stmt.test, handler.name)
+            and not DEBUG_MODE.search(ast.unparse(stmt.test))
+            and _drops(handler, {id(n) for n in [stmt, *own_nodes(stmt)]})
+        ):
+            return stmt
+    return None
+
+
+# `if settings.DEBUG: raise`, `if self.testing: raise`: a development mode, not a decision.
+DEBUG_MODE = re.compile(r"(?i)debug|testing|pytest|\bdev\b|development")
+
+
+def _mentions(test: ast.expr, name: str | None) -> bool:
+    if name is None:
+        return False
+    return any(isinstance(n, ast.Name) and n.id == name for n in ast.walk(test))
 
 
 def _drops(handler: ast.ExceptHandler, ignored: set[int]) -> bool:

@@ -112,6 +112,18 @@ def tested_call(test: ast.expr) -> tuple[ast.Call, bool] | None:
 _SCOPES = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda)
 
 
+def words_in(node: ast.AST) -> Iterator[str]:
+    """The names, attribute names and string constants in `node`: `Decision.ALLOW` ->
+    "Decision", "ALLOW"; `errors["x"]` -> "errors", "x"."""
+    for n in ast.walk(node):
+        if isinstance(n, ast.Name):
+            yield n.id
+        elif isinstance(n, ast.Attribute):
+            yield n.attr
+        elif isinstance(n, ast.Constant) and isinstance(n.value, str):
+            yield n.value
+
+
 def child_nodes(node: ast.AST) -> list[ast.AST]:
     """`ast.iter_child_nodes` as a list, without its generator per field and without the
     `Load`/`Store`/`Del` marker of every name (read as `node.ctx` where it matters, it was a

@@ -91,7 +91,7 @@ DENY_EXCEPTION = re.compile(
     r"|ExpiredSignatureError|InvalidSignatureError|DecodeError|InvalidTokenError|JWTError"
     r"|InvalidAudienceError|InvalidIssuerError|ImmatureSignatureError"
     # a project's own denial: `SSRFBlockedError`, `ToolCallRejected`, `QuotaExceededError`
-    r"|\w*(Blocked|Denied|Rejected|Refused|Violation|Forbidden)(Error|Exception)?"
+    r"|\w*(Blocked|Denied|Rejected|Refused|Revoked|Violation|Forbidden)(Error|Exception)?"
     # ... or names what it refuses: `UnsafeURLError`, `InsecurePathError`, `UntrustedHostError`
     r"|\w*(Unsafe|Insecure|Untrusted|Malicious|Dangerous|SSRF|Ssrf)\w*(Error|Exception)"
     r"|\w*(Quota|RateLimit|Budget)Exceeded\w*)$"

@@ -10,6 +10,7 @@ from failclosed.analyzers.fixes import ReplaceStatements
 from failclosed.analyzers.functions import FunctionInfo, ModuleInfo
 from failclosed.analyzers.rules.base import Hit, Invalid, Rule
 from failclosed.analyzers.rules.common import blocks_of, if_chain, is_chain_head, reword_edits
+from failclosed.analyzers.syntax import words_in
 
 # Tokens an answer uses to say yes or no: "PASS", "approved", "POLICY_ACTION_ALLOW", "y".
 YES = {
@@ -141,15 +142,7 @@ def _says_yes(value: ast.expr | None) -> bool:
     """`Verdict.proceed()`, `Decision.ALLOW`, `"approved"`: a go-ahead named as such."""
     if value is None:
         return False
-    words: list[str] = []
-    for node in ast.walk(value):
-        if isinstance(node, ast.Attribute):
-            words.append(node.attr)
-        elif isinstance(node, ast.Name):
-            words.append(node.id)
-        elif isinstance(node, ast.Constant) and isinstance(node.value, str):
-            words.append(node.value)
-    return any(w.lower() in GO_AHEAD for w in words)
+    return any(w.lower() in GO_AHEAD for w in words_in(value))
 
 
 def _copyable(answer: ast.Return | ast.Raise, branch: ast.If) -> bool:

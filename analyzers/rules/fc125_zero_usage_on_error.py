@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from failclosed.analyzers.allowing import gated_by_fail_open_flag
 from failclosed.analyzers.denials import body_denies, catches_failures, is_deny_response
 from failclosed.analyzers.fixes import ReplaceStatements
-from failclosed.analyzers.flow import FunctionFlow, returns_in
+from failclosed.analyzers.flow import FunctionFlow, has_continue, returns_in, swallows
 from failclosed.analyzers.functions import (
     FunctionInfo,
     ModuleInfo,
@@ -17,7 +17,7 @@ from failclosed.analyzers.functions import (
     resolve_call,
 )
 from failclosed.analyzers.rules.base import Hit, Invalid, Rule
-from failclosed.analyzers.rules.common import caught, tries, unawaited
+from failclosed.analyzers.rules.common import append_to_handler, caught, tries, unawaited
 from failclosed.analyzers.syntax import own_nodes
 
 # A quantity a limit is measured on: requests made, money spent, tokens used.
@@ -78,10 +78,11 @@ class ZeroUsageOnError(Rule):
     severity = "warning"
     summary = "A usage, count or amount reads as zero when it cannot be read, under a limit."
     fix_safety = "The error propagates instead of counting from zero."
-    trigger = ("return 0", "= 0")
+    trigger = ("return 0", "= 0", "remaining_", "spent_", "used_", "consumed_")
 
     def check(self, fn: FunctionInfo, info: ModuleInfo) -> Iterator[Hit]:
         yield from _zeroed_before_limit(fn)
+        yield from _spent_state_lost(fn)
         zeros = list(_zero_answers(fn))
         if not zeros:
             return
@@ -127,6 +128,59 @@ def _zeroed_before_limit(fn: FunctionInfo) -> Iterator[Hit]:
                     edits=[ReplaceStatements(stmt, stmt, ("raise",))],
                     key_nodes=[handler, limit.test],
                 )
+
+
+# What has been used of an allowance, restored from where it was kept: `remaining_budget`,
+# `spent_credits`, `used_tokens`; with what the allowance is, in the same name.
+SPENT_STATE = re.compile(r"(?i)(^|_)(remaining|spent|used|consumed)(_|$)")
+ALLOWANCE = re.compile(r"(?i)budget|quota|credit|allowance|limit|token|run|sample|request|call")
+
+
+def _spent_state_lost(fn: FunctionInfo) -> Iterator[Hit]:
+    """`try: ... b.remaining_budget = saved["remaining_budget"]; return Ledger(budgets)` /
+    `except JSONDecodeError: log`, then `return Ledger(configured)`: when what was spent
+    cannot be read back, the allowance starts again from full."""
+    for node in tries(fn):
+        restored = _restored_spending(node.body)
+        if restored is None or not any(isinstance(n, ast.Return) for n in _own(node.body)):
+            continue
+        for handler in node.handlers:
+            if not catches_failures(handler, node) or not swallows(handler):
+                continue
+            if has_continue(handler) or gated_by_fail_open_flag(handler):
+                continue
+            if fn.flow.after(node).kind == "raise":
+                continue
+            yield Hit(
+                node=handler.body[0],
+                message=(
+                    f"`{fn.qualname}` restores what has been spent (`{restored}`) in a `try`, "
+                    f"and when that raises {caught(handler)} the handler goes on to the code "
+                    "after it, which starts from nothing spent: an unreadable ledger gives "
+                    "the whole allowance back."
+                ),
+                edits=[append_to_handler(handler, "raise")],
+                key_nodes=[handler],
+            )
+
+
+def _restored_spending(body: list[ast.stmt]) -> str | None:
+    """`b.remaining_run_budget` for an assignment in `body` to a name or attribute that
+    holds what has been used of an allowance."""
+    for n in _own(body):
+        if not isinstance(n, ast.Assign) or len(n.targets) != 1:
+            continue
+        target = n.targets[0]
+        name = target.attr if isinstance(target, ast.Attribute) else getattr(target, "id", "")
+        if SPENT_STATE.search(name) and ALLOWANCE.search(name):
+            return ast.unparse(target)
+    return None
+
+
+def _own(body: list[ast.stmt]) -> Iterator[ast.AST]:
+    for stmt in body:
+        yield stmt
+        yield from own_nodes(stmt)
 
 
 def _zeroed(stmt: ast.stmt) -> str | None:
@@ -446,4 +500,68 @@ def check_quota(user):
             "so a failure to count turns the limit off."
         ),
     ),
+]
+
+ZeroUsageOnError.INVALID += [
+    # what was spent is restored in the `try`; when it cannot be, the allowance is full again
+    Invalid(
+        """\
+def load_quota_ledger(path, configured):
+    try:
+        saved = json.loads(path.read_text())
+        quotas = [Quota(**q) for q in configured]
+        for quota, entry in zip(quotas, saved):
+            quota.remaining_credits = entry["remaining_credits"]
+        return Ledger(quotas)
+    except (OSError, ValueError) as e:
+        logger.warning("could not restore the ledger (%s); using configured quotas", e)
+    return Ledger([Quota(**q) for q in configured])
+""",
+        line=9,
+        fixed="""\
+def load_quota_ledger(path, configured):
+    try:
+        saved = json.loads(path.read_text())
+        quotas = [Quota(**q) for q in configured]
+        for quota, entry in zip(quotas, saved):
+            quota.remaining_credits = entry["remaining_credits"]
+        return Ledger(quotas)
+    except (OSError, ValueError) as e:
+        logger.warning("could not restore the ledger (%s); using configured quotas", e)
+        raise
+    return Ledger([Quota(**q) for q in configured])
+""",
+        expected_message=(
+            "`load_quota_ledger` restores what has been spent (`quota.remaining_credits`) in a "
+            "`try`, and when that raises `OSError` or `ValueError` the handler goes on to the "
+            "code after it, which starts from nothing spent: an unreadable ledger gives the "
+            "whole allowance back."
+        ),
+    ),
+]
+
+ZeroUsageOnError.VALID += [
+    # an unreadable ledger stops the service
+    """
+def load_quota_ledger(path, configured):
+    try:
+        saved = json.loads(path.read_text())
+        quotas = [Quota(**q) for q in configured]
+        for quota, entry in zip(quotas, saved):
+            quota.remaining_credits = entry["remaining_credits"]
+        return Ledger(quotas)
+    except (OSError, ValueError) as e:
+        raise LedgerUnreadable(path) from e
+""",
+    # progress, not an allowance: starting over costs time, not access
+    """
+def resume_download(state_path, job):
+    try:
+        state = json.loads(state_path.read_text())
+        job.remaining_chunks = state["remaining_chunks"]
+        return job
+    except (OSError, ValueError):
+        logger.info("no usable resume state; starting over")
+    return job.restart()
+""",
 ]

@@ -18,7 +18,7 @@ from failclosed.analyzers.rules.common import (
     is_empty_collection,
     unawaited,
 )
-from failclosed.analyzers.syntax import call_name, own_nodes
+from failclosed.analyzers.syntax import call_name, own_nodes, words_in
 
 # What a detector is asked: `recognizer.analyze(text)`, `scanner.scan(blob)`, `detect_pii(x)`.
 DETECTOR_CALL = re.compile(
@@ -85,7 +85,7 @@ class FailedDetectorFindsNothing(Rule):
             yield from _collection_goes_on(fn, node)
             detected = _detections(node.body)
             for handler in node.handlers if detected else []:
-                if not catches_failures(handler, node) or _records_the_error(handler):
+                if not catches_failures(handler, node) or _records_the_error(handler, fn):
                     continue
                 for stmt in handler.body:
                     name = emptied_name(stmt)
@@ -97,7 +97,7 @@ class FailedDetectorFindsNothing(Rule):
                             f"`{fn.qualname}` sets `{name}` to an empty result when "
                             f"`{detected[name]}()` raises {caught(handler)}: a detector that "
                             "could not look is read as one that found nothing, and the input "
-                            "passes as clean."
+                            f"passes as clean.{_unjudged_note(handler)}"
                         ),
                         edits=[ReplaceStatements(stmt, stmt, ("raise",))],
                         key_nodes=[handler],
@@ -117,7 +117,7 @@ def _detector_answers_nothing(fn: FunctionInfo) -> Iterator[Hit]:
         if not answers:
             continue
         for handler in node.handlers:
-            if not catches_failures(handler, node) or _records_the_error(handler):
+            if not catches_failures(handler, node) or _records_the_error(handler, fn):
                 continue
             for stmt in handler.body:
                 if isinstance(stmt, ast.Return) and is_empty_collection(stmt.value):
@@ -136,12 +136,16 @@ def _detector_answers_nothing(fn: FunctionInfo) -> Iterator[Hit]:
 def _collection_goes_on(fn: FunctionInfo, node: ast.Try | ast.TryStar) -> Iterator[Hit]:
     """`found.extend(detect_regressions(diff))` in a `try` whose handler only logs: the
     detector's findings are missing from `found`, and nothing says the scan is incomplete."""
-    collected = _collected_detections(node.body) or _filled_by_detector(fn, node)
+    collected = (
+        _collected_detections(node.body)
+        or _filled_by_detector(fn, node)
+        or _copied_from_detector(node.body)
+    )
     if not collected:
         return
     into, detector = collected
     for handler in node.handlers:
-        if not catches_failures(handler, node) or _records_the_error(handler):
+        if not catches_failures(handler, node) or _records_the_error(handler, fn):
             continue
         if not swallows(handler) or not handler.body:
             continue
@@ -287,6 +291,28 @@ def _added_to(node: ast.AST) -> tuple[str, ast.expr] | None:
     return None
 
 
+def _copied_from_detector(body: list[ast.stmt]) -> tuple[str, str] | None:
+    """(`event.risk_score`, `scan`) for `result = scan(text)` then `event.risk_score =
+    result.risk_score` in `body`: the detector's verdict is copied onto the record that is
+    judged later, and a failure leaves the record as if nothing was found."""
+    held: dict[str, str] = {}
+    for stmt in body:
+        if not isinstance(stmt, ast.Assign) or len(stmt.targets) != 1:
+            continue
+        target = stmt.targets[0]
+        if isinstance(target, ast.Name) and (detector := _detector_of(stmt.value)):
+            held[target.id] = detector
+            continue
+        if not isinstance(target, ast.Attribute):
+            continue
+        for n in ast.walk(stmt.value):
+            if isinstance(n, ast.Name) and n.id in held:
+                into = ast.unparse(target)
+                if _security_collection(into, held[n.id]):
+                    return into, held[n.id]
+    return None
+
+
 def _filled_by_detector(fn: FunctionInfo, node: ast.Try | ast.TryStar) -> tuple[str, str] | None:
     """(`found`, `scan_file`) for `found = []` before the `try` and `scan_file(tree, found)`
     in it: the detector fills the list it is given."""
@@ -335,25 +361,113 @@ def _detections(body: list[ast.stmt]) -> dict[str, str]:
     return found
 
 
-def _records_the_error(handler: ast.ExceptHandler) -> bool:
+def _records_the_error(handler: ast.ExceptHandler, fn: FunctionInfo) -> bool:
     """`errors[name] = str(exc)`, `failures.append(exc)`: the failure is kept as data, and
-    whoever reads it may refuse (judged where it is read, not here)."""
+    whoever reads it may refuse (judged where it is read), unless the module shows that
+    nobody does."""
+    store = _error_store(handler)
+    return store is not None and not _record_goes_unjudged(fn, store)
+
+
+def _unjudged_note(handler: ast.ExceptHandler) -> str:
+    """What the message adds when the handler keeps the error where nothing judges it."""
+    store = _error_store(handler)
+    if store is None:
+        return ""
+    return f" `{ast.unparse(store)}` keeps the error, but nothing in the module refuses on it."
+
+
+def _error_store(handler: ast.ExceptHandler) -> ast.expr | None:
+    """`errors` for `errors[name] = str(exc)` or `errors.append(exc)` in `handler`."""
     if handler.name is None:
-        return False
+        return None
     for stmt in handler.body:
         uses_error = any(isinstance(n, ast.Name) and n.id == handler.name for n in ast.walk(stmt))
         if not uses_error:
             continue
         if isinstance(stmt, ast.Assign) and isinstance(stmt.targets[0], ast.Subscript):
-            return True
+            return stmt.targets[0].value
         if (
             isinstance(stmt, ast.Expr)
             and isinstance(stmt.value, ast.Call)
             and isinstance(stmt.value.func, ast.Attribute)
             and stmt.value.func.attr in ("append", "add", "extend", "update")
         ):
-            return True
-    return False
+            return stmt.value.func.value
+    return None
+
+
+def _record_goes_unjudged(fn: FunctionInfo, store: ast.expr) -> bool:
+    """The kept failures reach no decision the module can see: nothing tests them (`if
+    errors:`, `not failures`, `len(errors) == 0`), and they are dropped, or handed to a
+    caller in the module that only carries them on (into a report's `errors=` field)."""
+    if fn.module is None or not isinstance(store, ast.Name):
+        return False  # `self.errors`: read wherever the object goes
+    tested = _tested_identifiers(fn.module)
+    if store.id in tested:
+        return False
+    position = _returned_at(fn, store.id)
+    if position is None:
+        return True  # a local record nobody returns: the failure is dropped
+    received = _received_by_callers(fn, position)
+    return bool(received) and not (received & tested)
+
+
+def _tested_identifiers(info: ModuleInfo) -> set[str]:
+    """Names, attributes and string keys read in any test of the module (`if`, `while`,
+    `assert`, a comparison, `not`, `and`/`or`, a comprehension's `if`), once a module."""
+    memo = info.memo.get("fc143:tested")
+    if isinstance(memo, set):
+        return memo
+    tests: list[ast.AST] = []
+    for node in ast.walk(info.tree):
+        if isinstance(node, ast.If | ast.While | ast.IfExp | ast.Assert):
+            tests.append(node.test)
+        elif isinstance(node, ast.comprehension):
+            tests.extend(node.ifs)
+        elif isinstance(node, ast.Compare | ast.BoolOp) or (
+            isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.Not)
+        ):
+            tests.append(node)
+    found = {word for test in tests for word in words_in(test)}
+    info.memo["fc143:tested"] = found
+    return found
+
+
+def _returned_at(fn: FunctionInfo, name: str) -> int | None:
+    """Where `name` is in what the function answers: -1 for `return name`, the index for
+    `return a, name`; None when it is not answered."""
+    for node in fn.statements:
+        if not isinstance(node, ast.Return) or node.value is None:
+            continue
+        if isinstance(node.value, ast.Name) and node.value.id == name:
+            return -1
+        if isinstance(node.value, ast.Tuple):
+            for i, elt in enumerate(node.value.elts):
+                if isinstance(elt, ast.Name) and elt.id == name:
+                    return i
+    return None
+
+
+def _received_by_callers(fn: FunctionInfo, position: int) -> set[str]:
+    """Names the module's callers of `fn` bind its answer's `position` to
+    (`results, errors = self._analyze(text)`)."""
+    assert fn.module is not None
+    received: set[str] = set()
+    for node in ast.walk(fn.module.tree):
+        if not isinstance(node, ast.Assign) or len(node.targets) != 1:
+            continue
+        value = unawaited(node.value)
+        if not isinstance(value, ast.Call) or call_name(value).rsplit(".", 1)[-1] != fn.node.name:
+            continue
+        target = node.targets[0]
+        if position == -1 and isinstance(target, ast.Name):
+            received.add(target.id)
+        elif isinstance(target, ast.Tuple) and 0 <= position < len(target.elts):
+            elt = target.elts[position]
+            if isinstance(elt, ast.Name):
+                received.add(elt.id)
+    return received
 
 
 FailedDetectorFindsNothing.VALID = [
@@ -638,4 +752,119 @@ def accept_upload(path):
             "it passes as clean. Refuse when the scan reports an error too."
         ),
     ),
+]
+
+FailedDetectorFindsNothing.VALID += [
+    # the caller in the module refuses on the kept failures
+    """
+class Moderator:
+    def _run_filters(self, text):
+        hits, failures = [], []
+        for f in self.filters:
+            try:
+                found = f.detect(text)
+            except Exception as exc:
+                found = []
+                failures.append(exc)
+            hits.extend(found)
+        return hits, failures
+
+    def review(self, text):
+        hits, failures = self._run_filters(text)
+        if failures:
+            raise ReviewIncomplete(failures)
+        return hits
+""",
+]
+
+FailedDetectorFindsNothing.INVALID += [
+    # the failures are kept, but the module's caller only carries them into a report
+    Invalid(
+        """\
+class Moderator:
+    def _run_filters(self, text):
+        hits, failures = [], []
+        for f in self.filters:
+            try:
+                found = f.detect(text)
+            except Exception as exc:
+                found = []
+                failures.append(exc)
+            hits.extend(found)
+        return hits, failures
+
+    def review(self, text):
+        hits, failures = self._run_filters(text)
+        return Review(hits=hits, stats=Stats(failed_filters=len(failures)))
+""",
+        line=8,
+        fixed="""\
+class Moderator:
+    def _run_filters(self, text):
+        hits, failures = [], []
+        for f in self.filters:
+            try:
+                found = f.detect(text)
+            except Exception as exc:
+                raise
+                failures.append(exc)
+            hits.extend(found)
+        return hits, failures
+
+    def review(self, text):
+        hits, failures = self._run_filters(text)
+        return Review(hits=hits, stats=Stats(failed_filters=len(failures)))
+""",
+        expected_message=(
+            "`Moderator._run_filters` sets `found` to an empty result when `f.detect()` raises "
+            "any error: a detector that could not look is read as one that found nothing, and "
+            "the input passes as clean. `failures` keeps the error, but nothing in the module "
+            "refuses on it."
+        ),
+    ),
+]
+
+FailedDetectorFindsNothing.INVALID += [
+    # the detector's verdict is copied onto the record a policy judges later
+    Invalid(
+        """\
+def review(tool_input, event):
+    try:
+        result = scan(tool_input)
+        event.risk_level = result.risk_level
+        event.matched_rules = [r.rule_id for r in result.matched_rules]
+    except Exception:
+        pass
+    return evaluate(event, load_policy())
+""",
+        line=7,
+        fixed="""\
+def review(tool_input, event):
+    try:
+        result = scan(tool_input)
+        event.risk_level = result.risk_level
+        event.matched_rules = [r.rule_id for r in result.matched_rules]
+    except Exception:
+        raise
+    return evaluate(event, load_policy())
+""",
+        expected_message=(
+            "`review` collects what `scan()` finds into `event.risk_level`, and when that "
+            "raises any error the handler only goes on: the findings are missing, nothing "
+            "records that the scan is incomplete, and the input passes as clean."
+        ),
+    ),
+]
+
+FailedDetectorFindsNothing.VALID += [
+    # what is copied says nothing about threats: a missing timing is harmless
+    """
+def profile(text, stats):
+    try:
+        result = analyze(text)
+        stats.elapsed_ms = result.elapsed_ms
+    except Exception:
+        pass
+    return stats
+""",
 ]

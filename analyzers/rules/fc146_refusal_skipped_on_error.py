@@ -7,7 +7,13 @@ from collections.abc import Iterator
 
 from failclosed.analyzers.allowing import gated_by_fail_open_flag
 from failclosed.analyzers.denials import is_deny_raise, is_deny_response, message_parts
-from failclosed.analyzers.flow import has_continue, swallows, swallows_the_rest
+from failclosed.analyzers.flow import (
+    LOOPS,
+    has_continue,
+    raises_only_if,
+    swallows,
+    swallows_the_rest,
+)
 from failclosed.analyzers.functions import FunctionInfo, ModuleInfo
 from failclosed.analyzers.rules.base import Hit, Invalid, Rule
 from failclosed.analyzers.rules.common import append_to_handler, catches_broadly, caught, tries
@@ -69,8 +75,11 @@ class RefusalSkippedOnError(Rule):
             for handler in node.handlers:
                 if not catches_broadly(handler) or has_continue(handler):
                     continue
+                unless = None
                 if not (swallows(handler) or swallows_the_rest(handler)):
-                    continue
+                    unless = _raises_only_on_state(fn, node, handler)
+                    if unless is None:
+                        continue
                 if gated_by_fail_open_flag(handler):
                     continue
                 yield Hit(
@@ -78,13 +87,26 @@ class RefusalSkippedOnError(Rule):
                     message=(
                         f"`{fn.qualname}` refuses at line {refusal.lineno} only when its "
                         f"check succeeds: when the check raises, the handler for "
-                        f"{caught(handler)} drops the error and the code after the `try` goes "
-                        "ahead unchecked."
+                        f"{caught(handler)} drops the error{unless or ''} and the code after "
+                        "the `try` goes ahead unchecked."
                     ),
+                    severity="warning" if unless else None,
                     edits=[append_to_handler(handler, "raise")],
                     key_nodes=[handler, refusal],
                     region=(node.lineno, handler.end_lineno or handler.lineno),
                 )
+
+
+def _raises_only_on_state(
+    fn: FunctionInfo, node: ast.Try | ast.TryStar, handler: ast.ExceptHandler
+) -> str | None:
+    """`, unless `not cache_hit`,` for a handler that re-raises only when some state holds
+    (`if not cache_hit: raise AuditFailed(...)`) and drops the error otherwise. Not in a
+    loop, where dropping the error is how a retry goes round again."""
+    test = raises_only_if(handler)
+    if test is None or any(isinstance(a, LOOPS) for a in fn.flow.ancestors(node)):
+        return None
+    return f" unless `{ast.unparse(test.test)}`,"
 
 
 def _refusal_passed_on(fn: FunctionInfo, node: ast.Try | ast.TryStar) -> Iterator[Hit]:
@@ -393,4 +415,73 @@ def submit(order, guard):
             "the error and the code after the `try` goes ahead unchecked."
         ),
     ),
+]
+
+RefusalSkippedOnError.INVALID += [
+    # the handler re-raises only on some requests: on the others a failed gate is dropped
+    Invalid(
+        """\
+def record_read(db, machine_id, cached):
+    try:
+        row = db.fetch_machine(machine_id)
+        if row is None:
+            raise TokenRevoked.from_machine(machine_id)
+        db.insert_audit(machine_id)
+    except Exception as exc:
+        logger.exception("audit insert failed")
+        if not cached:
+            raise AuditWriteFailed(machine_id) from exc
+    return True
+""",
+        line=7,
+        fixed="""\
+def record_read(db, machine_id, cached):
+    try:
+        row = db.fetch_machine(machine_id)
+        if row is None:
+            raise TokenRevoked.from_machine(machine_id)
+        db.insert_audit(machine_id)
+    except Exception as exc:
+        logger.exception("audit insert failed")
+        if not cached:
+            raise AuditWriteFailed(machine_id) from exc
+        raise
+    return True
+""",
+        expected_message=(
+            "`record_read` refuses at line 5 only when its check succeeds: when the check "
+            "raises, the handler for any error drops the error unless `not cached`, and the "
+            "code after the `try` goes ahead unchecked."
+        ),
+    ),
+]
+
+RefusalSkippedOnError.VALID += [
+    # re-raised only in debug mode: the handler is about development, not the decision
+    """
+def record_read(db, machine_id):
+    try:
+        row = db.fetch_machine(machine_id)
+        if row is None:
+            raise TokenRevoked(machine_id)
+    except Exception:
+        if settings.DEBUG:
+            raise
+        logger.exception("machine lookup failed")
+    return serve(machine_id)
+""",
+    # a retry loop: dropping the error goes round again
+    """
+def fetch_grant(client, user):
+    for attempt in range(3):
+        try:
+            grant = client.grant_for(user)
+            if grant.revoked:
+                raise PermissionDenied(user)
+            return grant
+        except Exception:
+            if attempt == 2:
+                raise
+    raise PermissionDenied(user)
+""",
 ]
