@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 
 from failclosed.analyzers.denials import denies_by_raising
-from failclosed.analyzers.flow import FunctionFlow
+from failclosed.analyzers.flow import FunctionFlow, is_exit_call
 from failclosed.analyzers.model import split_lines
 from failclosed.analyzers.polarity import Polarity, caller_votes, is_middleware, polarity_of
 from failclosed.analyzers.settings import Config
@@ -169,6 +169,36 @@ class ModuleInfo:
 def module_info(tree: ast.Module, source: str, path: str, config: Config) -> ModuleInfo:
     """Collect the facts rules share about a module."""
     return ModuleInfo(tree, split_lines(source), path, config, source)
+
+
+def never_returning(info: ModuleInfo) -> set[str]:
+    """Names of the module's functions and methods that never return to their caller:
+    annotated `NoReturn`/`Never` (`def die(msg) -> NoReturn`), or with no `return` and a
+    body that ends by raising (`def unauthorized_result(self, e): raise Halt(...)`). Found
+    once per module."""
+    key = "never_returning"
+    if key not in info.memo:
+        info.memo[key] = {
+            node.name
+            for node in ast.walk(info.tree)
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and _never_returns(node)
+        }
+    return info.memo[key]  # type: ignore[return-value]
+
+
+def _never_returns(node: ast.FunctionDef | ast.AsyncFunctionDef) -> bool:
+    nodes = list(own_nodes(node))
+    if node.returns is not None and ast.unparse(node.returns).rsplit(".", 1)[-1] in (
+        "NoReturn",
+        "Never",
+    ):
+        return any(isinstance(n, ast.Raise) or is_exit_call(n) for n in nodes)
+    last = node.body[-1]
+    return (
+        isinstance(last, ast.Raise)
+        and last.exc is not None
+        and not any(isinstance(n, ast.Return | ast.Yield | ast.YieldFrom) for n in nodes)
+    )
 
 
 def enum_members(info: ModuleInfo) -> dict[str, set[str]]:

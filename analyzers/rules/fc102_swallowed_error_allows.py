@@ -16,6 +16,7 @@ from failclosed.analyzers.denials import (
 )
 from failclosed.analyzers.fixes import Edit, ReplaceExpression, ReplaceStatements, UnwrapWith
 from failclosed.analyzers.flow import (
+    LOOPS,
     FunctionFlow,
     Outcome,
     assigned_names,
@@ -24,7 +25,7 @@ from failclosed.analyzers.flow import (
     swallows,
     swallows_the_rest,
 )
-from failclosed.analyzers.functions import FunctionInfo, ModuleInfo
+from failclosed.analyzers.functions import FunctionInfo, ModuleInfo, never_returning
 from failclosed.analyzers.rules.base import Hit, Invalid, Rule
 from failclosed.analyzers.rules.common import (
     append_to_handler,
@@ -110,6 +111,8 @@ class SwallowedErrorAllows(Rule):
     def check(self, fn: FunctionInfo, info: ModuleInfo) -> Iterator[Hit]:
         for node in tries(fn):
             for handler in node.handlers:
+                if _hands_to_a_raiser(handler, info):
+                    continue
                 own = _swallowed_own_denial(fn, info, node, handler)
                 if own is not None:
                     yield own
@@ -214,7 +217,7 @@ class SwallowedErrorAllows(Rule):
     def _ignored_deny(
         self, fn: FunctionInfo, flow: FunctionFlow, node: ast.Try, handler: ast.ExceptHandler
     ) -> Hit | None:
-        if has_continue(handler):
+        if has_continue(handler) or _ends_loop_body(flow, node):
             return None  # skipping the denied item in a loop is the fail-closed filter
         if node.orelse:
             return None  # the allowed work sits in `else:` and does not run after a deny
@@ -251,6 +254,30 @@ class SwallowedErrorAllows(Rule):
                     key_nodes=[node],
                 )
         return None
+
+
+def _ends_loop_body(flow: FunctionFlow, node: ast.Try) -> bool:
+    """The `try` is the last statement of a loop's body: a handler that falls through goes
+    on to the next item, and the denied one is left out, as with `continue`."""
+    place = flow.places.get(id(node))
+    return (
+        place is not None
+        and isinstance(place.owner, LOOPS)
+        and place.block is place.owner.body
+        and place.index == len(place.block) - 1
+    )
+
+
+def _hands_to_a_raiser(handler: ast.ExceptHandler, info: ModuleInfo) -> bool:
+    """`except Unauthorized as e: self.unauthorized_result(e)`, where that method always
+    raises: the handler does not swallow, the helper refuses for it."""
+    raisers = never_returning(info)
+    return any(
+        isinstance(stmt, ast.Expr)
+        and isinstance(stmt.value, ast.Call)
+        and call_name(stmt.value) in raisers
+        for stmt in handler.body
+    )
 
 
 def _later_allow(
@@ -1132,4 +1159,34 @@ def current_member(request):
             "normally, so the request goes through unchecked; raise instead."
         ),
     ),
+]
+
+SwallowedErrorAllows.VALID += [
+    # the handler hands the refusal to a method that always raises
+    """
+class Resource:
+    def unauthorized_result(self, exception):
+        raise ImmediateHttpResponse(response=HttpUnauthorized())
+
+    def authorized_read_detail(self, object_list, bundle):
+        try:
+            auth_result = self.authorization.read_detail(object_list, bundle)
+            if not auth_result:
+                raise Unauthorized()
+        except Unauthorized as e:
+            self.unauthorized_result(e)
+        return auth_result
+""",
+    # the `try` ends the loop body: a denied item is left out, as with `continue`
+    """
+def fetch_many(resource, identifiers):
+    objects, not_found = [], []
+    for identifier in identifiers:
+        try:
+            obj = resource.obj_get(pk=identifier)
+            objects.append(obj)
+        except (ObjectDoesNotExist, Unauthorized):
+            not_found.append(identifier)
+    return objects, not_found
+""",
 ]

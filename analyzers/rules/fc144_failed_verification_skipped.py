@@ -7,8 +7,7 @@ import re
 from collections.abc import Iterator
 
 from failclosed.analyzers.fixes import ReplaceStatements
-from failclosed.analyzers.flow import is_exit_call
-from failclosed.analyzers.functions import FunctionInfo, ModuleInfo
+from failclosed.analyzers.functions import FunctionInfo, ModuleInfo, never_returning
 from failclosed.analyzers.rules.base import Hit, Invalid, Rule
 from failclosed.analyzers.rules.common import caught, exits_with_error
 from failclosed.analyzers.syntax import call_name, handler_types, own_nodes
@@ -134,29 +133,13 @@ def _reports(stmt: ast.stmt) -> bool:
 def _stops_on_other_failures(fn: FunctionInfo, info: ModuleInfo, loop: ast.stmt) -> bool:
     """Before or in the loop, another failure ends the command: `raise`, a non-zero exit,
     or a call of a same-module function that never returns (`die(...)`)."""
-    enders = _never_returning(info)
+    enders = never_returning(info)
     for n in fn.nodes:
         if isinstance(n, ast.Raise) and n.exc is not None:
             return True
         if isinstance(n, ast.Call) and (exits_with_error(n) or call_name(n) in enders):
             return True
     return False
-
-
-def _never_returning(info: ModuleInfo) -> set[str]:
-    """Module functions annotated `NoReturn`/`Never` (`def die(msg) -> NoReturn`), found
-    once per module."""
-    key = "fc144:never_returning"
-    if key not in info.memo:
-        info.memo[key] = {
-            node.name
-            for node in info.tree.body
-            if isinstance(node, ast.FunctionDef)
-            and node.returns is not None
-            and ast.unparse(node.returns).rsplit(".", 1)[-1] in ("NoReturn", "Never")
-            and any(isinstance(n, ast.Raise) or is_exit_call(n) for n in own_nodes(node))
-        }
-    return info.memo[key]  # type: ignore[return-value]
 
 
 FailedVerificationSkipped.INVALID = [
