@@ -112,6 +112,19 @@ def tested_call(test: ast.expr) -> tuple[ast.Call, bool] | None:
 _SCOPES = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda)
 
 
+def equals_text(test: ast.expr) -> str | None:
+    """ "deny" for `decision == "deny"`: the one string a comparison tests for equality."""
+    if (
+        isinstance(test, ast.Compare)
+        and len(test.ops) == 1
+        and isinstance(test.ops[0], ast.Eq)
+        and isinstance(test.comparators[0], ast.Constant)
+        and isinstance(test.comparators[0].value, str)
+    ):
+        return test.comparators[0].value
+    return None
+
+
 def words_in(node: ast.AST) -> Iterator[str]:
     """The names, attribute names and string constants in `node`: `Decision.ALLOW` ->
     "Decision", "ALLOW"; `errors["x"]` -> "errors", "x"."""

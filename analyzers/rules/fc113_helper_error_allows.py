@@ -28,7 +28,7 @@ from failclosed.analyzers.rules.common import (
     present_name,
     tries,
 )
-from failclosed.analyzers.syntax import conjuncts, text_in
+from failclosed.analyzers.syntax import conjuncts, equals_text, text_in
 from failclosed.analyzers.vocabulary import ALLOW_KEYS, DENY_KEYS, VERDICT_KEYS
 
 
@@ -98,6 +98,10 @@ class HelperErrorAllows(Rule):
     def check(self, fn: FunctionInfo, info: ModuleInfo) -> Iterator[Hit]:
         for node in fn.statements:
             if not isinstance(node, ast.If) or not node.body:
+                continue
+            refusing = _refusing_status(fn, node)
+            if refusing is not None:
+                yield from _other_status_on_failure(fn, info, node, *refusing)
                 continue
             objected = present_name(node.test)
             if objected is not None and _refuses(_simple_statements(node.body)):
@@ -322,6 +326,114 @@ class HelperErrorAllows(Rule):
             edits=[ReplaceExpression(value.node, value.deny)] if value.deny else [],
             key_nodes=[handler, allow_return],
         )
+
+
+def _refusing_status(fn: FunctionInfo, node: ast.If) -> tuple[str, str, str] | None:
+    """(`status`, "changed", `changed_paths`) for `if status == "changed":
+    changed_paths.append(path)` where the function then exits non-zero only when
+    `changed_paths` holds something (`if not changed_paths: return 0`): the one status
+    that blocks."""
+    test = node.test
+    status = equals_text(test)
+    if not isinstance(test, ast.Compare) or not isinstance(test.left, ast.Name):
+        return None
+    if status is None or node.orelse:
+        return None
+    collected = next(
+        (
+            call.func.value.id
+            for stmt in node.body
+            if isinstance(stmt, ast.Expr)
+            and isinstance(call := stmt.value, ast.Call)
+            and isinstance(call.func, ast.Attribute)
+            and call.func.attr in ("append", "add")
+            and isinstance(call.func.value, ast.Name)
+        ),
+        None,
+    )
+    if collected is None or not _exits_zero_when_empty(fn, collected):
+        return None
+    return test.left.id, status, collected
+
+
+def _exits_zero_when_empty(fn: FunctionInfo, name: str) -> bool:
+    """`if not changed_paths: return 0` (or `sys.exit(0)`) in a function that elsewhere
+    answers a non-zero exit status: an empty collection is the go-ahead."""
+    for stmt in fn.statements:
+        if (
+            isinstance(stmt, ast.If)
+            and isinstance(stmt.test, ast.UnaryOp)
+            and isinstance(stmt.test.op, ast.Not)
+            and isinstance(stmt.test.operand, ast.Name)
+            and stmt.test.operand.id == name
+            and isinstance(stmt.body[0], ast.Return)
+            and isinstance(stmt.body[0].value, ast.Constant)
+            and stmt.body[0].value.value == 0
+        ):
+            return any(
+                isinstance(r, ast.Return)
+                and isinstance(r.value, ast.Constant)
+                and isinstance(r.value.value, int)
+                and not isinstance(r.value.value, bool)
+                and r.value.value != 0
+                for r in fn.statements
+            )
+    return False
+
+
+def _other_status_on_failure(
+    fn: FunctionInfo, info: ModuleInfo, node: ast.If, name: str, refusing: str, into: str
+) -> Iterator[Hit]:
+    """The helper behind `name` answers another status than `refusing` when it catches a
+    failure, or when its child process gave no output: the gate lets that through."""
+    source = fn.flow.value_before(node, name)
+    if isinstance(source, ast.Await):
+        source = source.value
+    helper = resolve_call(source, fn, info) if isinstance(source, ast.Call) else None
+    if helper is None or helper.node is fn.node:
+        return
+    for ret, why in _failed_status_answers(helper):
+        if not (isinstance(ret.value, ast.Constant) and isinstance(ret.value.value, str)):
+            continue
+        if ret.value.value == refusing:
+            continue
+        yield Hit(
+            node=ret,
+            message=(
+                f"`{helper.qualname}` answers {ret.value.value!r} {why}, and `{fn.qualname}` "
+                f"exits non-zero only for {refusing!r} (line {node.lineno}), so a step that "
+                "failed passes the gate."
+            ),
+            edits=[
+                ReplaceStatements(
+                    ret, ret, ('raise RuntimeError("the check did not run: cannot decide")',)
+                )
+            ],
+            key_nodes=[node.test],
+            function=helper.qualname,
+        )
+
+
+def _failed_status_answers(helper: FunctionInfo) -> Iterator[tuple[ast.Return, str]]:
+    """Returns of a failure path: in a handler of a failure, or in an `if` on a child
+    process's empty or failed output (`if not proc.stdout.strip():`)."""
+    for node in tries(helper):
+        for handler in node.handlers:
+            if catches_failures(handler, node):
+                for ret in returns_in(handler):
+                    yield ret, f"when it catches {caught(handler)}"
+    for stmt in helper.statements:
+        if isinstance(stmt, ast.If) and _no_output(stmt.test):
+            for returned in stmt.body:
+                if isinstance(returned, ast.Return):
+                    yield returned, f"when `{ast.unparse(stmt.test)}`"
+
+
+def _no_output(test: ast.expr) -> bool:
+    """`not proc.stdout.strip()`, `not result.stdout`: the child said nothing."""
+    if not (isinstance(test, ast.UnaryOp) and isinstance(test.op, ast.Not)):
+        return False
+    return any(isinstance(n, ast.Attribute) and n.attr == "stdout" for n in ast.walk(test.operand))
 
 
 def _key_looked_for(test: ast.expr) -> str | None:
@@ -1183,5 +1295,80 @@ def view(request):
     if reason is None:
         return render(request)
     return HttpResponseForbidden(reason)
+""",
+]
+
+HelperErrorAllows.INVALID += [
+    # the gate blocks only on "flagged"; the helper's failure answers "skipped"
+    Invalid(
+        """\
+def _lint_one(path):
+    proc = subprocess.run([sys.executable, LINTER, str(path), "--json"], capture_output=True)
+    try:
+        report = json.loads(proc.stdout)
+    except json.JSONDecodeError:
+        return "skipped"
+    return "flagged" if report["problems"] else "clean"
+
+
+def main(paths):
+    flagged = []
+    for path in paths:
+        status = _lint_one(path)
+        if status == "flagged":
+            flagged.append(path)
+    if not flagged:
+        return 0
+    return 1
+""",
+        line=6,
+        fixed="""\
+def _lint_one(path):
+    proc = subprocess.run([sys.executable, LINTER, str(path), "--json"], capture_output=True)
+    try:
+        report = json.loads(proc.stdout)
+    except json.JSONDecodeError:
+        raise RuntimeError("the check did not run: cannot decide")
+    return "flagged" if report["problems"] else "clean"
+
+
+def main(paths):
+    flagged = []
+    for path in paths:
+        status = _lint_one(path)
+        if status == "flagged":
+            flagged.append(path)
+    if not flagged:
+        return 0
+    return 1
+""",
+        expected_message=(
+            "`_lint_one` answers 'skipped' when it catches `JSONDecodeError`, and `main` exits "
+            "non-zero only for 'flagged' (line 14), so a step that failed passes the gate."
+        ),
+    ),
+]
+
+HelperErrorAllows.VALID += [
+    # the gate blocks on every status but the clean one
+    """
+def _lint_one(path):
+    proc = subprocess.run([sys.executable, LINTER, str(path), "--json"], capture_output=True)
+    try:
+        report = json.loads(proc.stdout)
+    except json.JSONDecodeError:
+        return "skipped"
+    return "flagged" if report["problems"] else "clean"
+
+
+def main(paths):
+    blocked = []
+    for path in paths:
+        status = _lint_one(path)
+        if status != "clean":
+            blocked.append(path)
+    if not blocked:
+        return 0
+    return 1
 """,
 ]

@@ -10,6 +10,7 @@ from failclosed.analyzers.fixes import ReplaceExpression
 from failclosed.analyzers.functions import FunctionInfo, ModuleInfo
 from failclosed.analyzers.rules.base import Hit, Invalid, Rule
 from failclosed.analyzers.rules.common import unawaited
+from failclosed.analyzers.syntax import equals_text
 
 # The word an answer refuses with: `answer == "deny"`, `verdict == "BLOCK"`.
 DENY_ANSWER = re.compile(
@@ -204,15 +205,9 @@ def _deny_only_test(
 
 
 def _equals_deny(test: ast.expr) -> tuple[ast.Compare, ast.expr, str] | None:
-    if (
-        isinstance(test, ast.Compare)
-        and len(test.ops) == 1
-        and isinstance(test.ops[0], ast.Eq)
-        and isinstance(test.comparators[0], ast.Constant)
-        and isinstance(test.comparators[0].value, str)
-        and DENY_ANSWER.match(test.comparators[0].value)
-    ):
-        return test, test.left, test.comparators[0].value
+    text = equals_text(test)
+    if isinstance(test, ast.Compare) and text is not None and DENY_ANSWER.match(text):
+        return test, test.left, text
     return None
 
 

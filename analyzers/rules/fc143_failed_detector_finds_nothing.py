@@ -18,7 +18,7 @@ from failclosed.analyzers.rules.common import (
     is_empty_collection,
     unawaited,
 )
-from failclosed.analyzers.syntax import call_name, own_nodes, words_in
+from failclosed.analyzers.syntax import call_name, equals_text, own_nodes, words_in
 
 # What a detector is asked: `recognizer.analyze(text)`, `scanner.scan(blob)`, `detect_pii(x)`.
 DETECTOR_CALL = re.compile(
@@ -79,6 +79,7 @@ class FailedDetectorFindsNothing(Rule):
     def check(self, fn: FunctionInfo, info: ModuleInfo) -> Iterator[Hit]:
         yield from _detector_answers_nothing(fn)
         yield from _only_the_count_is_read(fn)
+        yield from _only_found_entries_read(fn)
         for node in fn.nodes:
             if not isinstance(node, ast.Try | ast.TryStar):
                 continue
@@ -198,6 +199,80 @@ def _only_the_count_is_read(fn: FunctionInfo) -> Iterator[Hit]:
             ),
             key_nodes=[gate.test],
         )
+
+
+def _only_found_entries_read(fn: FunctionInfo) -> Iterator[Hit]:
+    """`output = scanner.scan_file()`, `infections = {v for status, v in output.values() if
+    status == "FOUND"}`, then `if infections: ... else: <clean>`, and `output` read nowhere
+    else: an entry the scanner marks "ERROR" (a file it could not read) passes as clean."""
+    held = {
+        s.targets[0].id: detector
+        for s in fn.statements
+        if isinstance(s, ast.Assign)
+        and len(s.targets) == 1
+        and isinstance(s.targets[0], ast.Name)
+        and (detector := _detector_of(s.value))
+    }
+    for stmt in fn.statements:
+        if not (
+            isinstance(stmt, ast.Assign)
+            and len(stmt.targets) == 1
+            and isinstance(stmt.targets[0], ast.Name)
+            and isinstance(stmt.value, ast.SetComp | ast.ListComp | ast.GeneratorExp)
+        ):
+            continue
+        kept = _one_status_kept(stmt.value, held)
+        if kept is None:
+            continue
+        output, status = kept
+        name = stmt.targets[0].id
+        gate = next(
+            (
+                n
+                for n in fn.statements
+                if isinstance(n, ast.If)
+                and n.lineno > stmt.lineno
+                and n.orelse
+                and isinstance(n.test, ast.Name)
+                and n.test.id == name
+            ),
+            None,
+        )
+        reads = sum(
+            isinstance(n, ast.Name) and n.id == output and isinstance(n.ctx, ast.Load)
+            for n in fn.nodes
+        )
+        if gate is None or reads != 1:
+            continue
+        if not (SECURITY_FINDINGS.search(name) or SECURITY_FINDINGS.search(held[output])):
+            continue
+        yield Hit(
+            node=gate,
+            message=(
+                f"`{fn.qualname}` keeps only the entries of `{output}` whose status is "
+                f"{status!r}, and treats the rest as clean: an entry `{held[output]}()` marks "
+                "as an error (a file it could not scan) passes as clean. Refuse on any other "
+                "status too."
+            ),
+            key_nodes=[stmt.value],
+        )
+
+
+def _one_status_kept(
+    comp: ast.SetComp | ast.ListComp | ast.GeneratorExp, held: dict[str, str]
+) -> tuple[str, str] | None:
+    """(`scan_output`, "FOUND") for a comprehension over a detector's answer held in
+    `scan_output` that keeps the entries whose status equals one string."""
+    if len(comp.generators) != 1:
+        return None
+    gen = comp.generators[0]
+    source = gen.iter
+    if isinstance(source, ast.Call) and isinstance(source.func, ast.Attribute):
+        source = source.func.value  # `output.values()`, `output.items()`
+    if not (isinstance(source, ast.Name) and source.id in held) or len(gen.ifs) != 1:
+        return None
+    status = equals_text(gen.ifs[0])
+    return None if status is None else (source.id, status)
 
 
 def _count_gate(fn: FunctionInfo, assign: ast.stmt, name: str) -> ast.If | None:
@@ -866,5 +941,42 @@ def profile(text, stats):
     except Exception:
         pass
     return stats
+""",
+]
+
+FailedDetectorFindsNothing.INVALID += [
+    # only the "FOUND" entries are kept: an "ERROR" entry is tagged clean
+    Invalid(
+        """\
+def check_upload(path, tagger):
+    results = scanner.scan_file(path)
+    infections = {name for status, name in results.values() if status == "FOUND"}
+    if infections:
+        tagger.tag(path, malware="infected")
+    else:
+        tagger.tag(path, malware="clean")
+""",
+        line=4,
+        expected_message=(
+            "`check_upload` keeps only the entries of `results` whose status is 'FOUND', and "
+            "treats the rest as clean: an entry `scanner.scan_file()` marks as an error (a "
+            "file it could not scan) passes as clean. Refuse on any other status too."
+        ),
+    ),
+]
+
+FailedDetectorFindsNothing.VALID += [
+    # the scanner's errors are read too
+    """
+def check_upload(path, tagger):
+    results = scanner.scan_file(path)
+    errors = [name for status, name in results.values() if status == "ERROR"]
+    if errors:
+        raise ScanFailed(errors)
+    infections = {name for status, name in results.values() if status == "FOUND"}
+    if infections:
+        tagger.tag(path, malware="infected")
+    else:
+        tagger.tag(path, malware="clean")
 """,
 ]
