@@ -269,8 +269,12 @@ def raises_only_if(handler: ast.ExceptHandler) -> ast.If | None:
     return None
 
 
-# `if settings.DEBUG: raise`, `if self.testing: raise`: a development mode, not a decision.
-DEBUG_MODE = re.compile(r"(?i)debug|testing|pytest|\bdev\b|development")
+# `if settings.DEBUG: raise`, `if self.testing: raise`: a development mode, not a decision;
+# `if not self.closing: raise`, `if not fail_silently: raise`: an opt-out the caller chose.
+DEBUG_MODE = re.compile(
+    r"(?i)debug|testing|pytest|\bdev\b|development|closing|closed|shutting_down|shutdown"
+    r"|fail_silently|silent"
+)
 
 
 def _mentions(test: ast.expr, name: str | None) -> bool:

@@ -22,6 +22,7 @@ from failclosed.analyzers.settings import Config
 from failclosed.analyzers.syntax import (
     FunctionNode,
     block_items,
+    call_name,
     dotted_name,
     own_nodes,
     own_statements,
@@ -172,33 +173,56 @@ def module_info(tree: ast.Module, source: str, path: str, config: Config) -> Mod
 
 
 def never_returning(info: ModuleInfo) -> set[str]:
-    """Names of the module's functions and methods that never return to their caller:
-    annotated `NoReturn`/`Never` (`def die(msg) -> NoReturn`), or with no `return` and a
-    body that ends by raising (`def unauthorized_result(self, e): raise Halt(...)`). Found
-    once per module."""
+    """The module's functions (`die`) and methods (`Resource.unauthorized_result`) that
+    never return to their caller: annotated `NoReturn`/`Never`, or with no `return` and a
+    body that ends by raising (not `NotImplementedError`: a subclass overrides it). Found
+    once per module; see `calls_never_returning` for how a call is matched."""
     key = "never_returning"
     if key not in info.memo:
-        info.memo[key] = {
-            node.name
-            for node in ast.walk(info.tree)
-            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and _never_returns(node)
-        }
+        found: set[str] = set()
+        for node in info.tree.body:
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and _never_returns(node):
+                found.add(node.name)
+            elif isinstance(node, ast.ClassDef):
+                found.update(
+                    f"{node.name}.{item.name}"
+                    for item in node.body
+                    if isinstance(item, ast.FunctionDef | ast.AsyncFunctionDef)
+                    and _never_returns(item)
+                )
+        info.memo[key] = found
     return info.memo[key]  # type: ignore[return-value]
 
 
+def calls_never_returning(call: ast.Call, fn: FunctionInfo, info: ModuleInfo) -> bool:
+    """`die(...)` of a module function, or `self.refuse(...)` of a method of `fn`'s own
+    class, that never returns."""
+    enders = never_returning(info)
+    if not enders:
+        return False
+    if isinstance(call.func, ast.Name):
+        return call.func.id in enders
+    return (
+        isinstance(call.func, ast.Attribute)
+        and isinstance(call.func.value, ast.Name)
+        and call.func.value.id in ("self", "cls")
+        and fn.class_node is not None
+        and f"{fn.class_node.name}.{call.func.attr}" in enders
+    )
+
+
 def _never_returns(node: ast.FunctionDef | ast.AsyncFunctionDef) -> bool:
-    nodes = list(own_nodes(node))
     if node.returns is not None and ast.unparse(node.returns).rsplit(".", 1)[-1] in (
         "NoReturn",
         "Never",
     ):
-        return any(isinstance(n, ast.Raise) or is_exit_call(n) for n in nodes)
+        return any(isinstance(n, ast.Raise) or is_exit_call(n) for n in own_nodes(node))
     last = node.body[-1]
-    return (
-        isinstance(last, ast.Raise)
-        and last.exc is not None
-        and not any(isinstance(n, ast.Return | ast.Yield | ast.YieldFrom) for n in nodes)
-    )
+    if not isinstance(last, ast.Raise) or last.exc is None:
+        return False
+    if call_name(last.exc) == "NotImplementedError":
+        return False
+    return not any(isinstance(n, ast.Return | ast.Yield | ast.YieldFrom) for n in own_nodes(node))
 
 
 def enum_members(info: ModuleInfo) -> dict[str, set[str]]:

@@ -25,7 +25,7 @@ from failclosed.analyzers.flow import (
     swallows,
     swallows_the_rest,
 )
-from failclosed.analyzers.functions import FunctionInfo, ModuleInfo, never_returning
+from failclosed.analyzers.functions import FunctionInfo, ModuleInfo, calls_never_returning
 from failclosed.analyzers.rules.base import Hit, Invalid, Rule
 from failclosed.analyzers.rules.common import (
     append_to_handler,
@@ -111,7 +111,7 @@ class SwallowedErrorAllows(Rule):
     def check(self, fn: FunctionInfo, info: ModuleInfo) -> Iterator[Hit]:
         for node in tries(fn):
             for handler in node.handlers:
-                if _hands_to_a_raiser(handler, info):
+                if _hands_to_a_raiser(handler, fn, info):
                     continue
                 own = _swallowed_own_denial(fn, info, node, handler)
                 if own is not None:
@@ -257,25 +257,28 @@ class SwallowedErrorAllows(Rule):
 
 
 def _ends_loop_body(flow: FunctionFlow, node: ast.Try) -> bool:
-    """The `try` is the last statement of a loop's body: a handler that falls through goes
-    on to the next item, and the denied one is left out, as with `continue`."""
+    """The `try` is the last statement of a loop's body and does the item's work after the
+    check (`obj = resource.obj_get(pk)` then `objects.append(obj)`): a handler that falls
+    through goes on to the next item, and the denied one is left out, as with `continue`.
+    A `try` that only checks (`check_can_delete(user, item)`) leaves the work to code after
+    the loop, which then runs on the denied items too."""
     place = flow.places.get(id(node))
     return (
-        place is not None
+        len(node.body) > 1
+        and place is not None
         and isinstance(place.owner, LOOPS)
         and place.block is place.owner.body
         and place.index == len(place.block) - 1
     )
 
 
-def _hands_to_a_raiser(handler: ast.ExceptHandler, info: ModuleInfo) -> bool:
-    """`except Unauthorized as e: self.unauthorized_result(e)`, where that method always
-    raises: the handler does not swallow, the helper refuses for it."""
-    raisers = never_returning(info)
+def _hands_to_a_raiser(handler: ast.ExceptHandler, fn: FunctionInfo, info: ModuleInfo) -> bool:
+    """`except Unauthorized as e: self.unauthorized_result(e)`, where that method of the
+    class always raises: the handler does not swallow, the helper refuses for it."""
     return any(
         isinstance(stmt, ast.Expr)
         and isinstance(stmt.value, ast.Call)
-        and call_name(stmt.value) in raisers
+        and calls_never_returning(stmt.value, fn, info)
         for stmt in handler.body
     )
 
@@ -1189,4 +1192,69 @@ def fetch_many(resource, identifiers):
             not_found.append(identifier)
     return objects, not_found
 """,
+]
+
+SwallowedErrorAllows.INVALID += [
+    # the loop only checks: the work after it runs on the denied items too
+    Invalid(
+        """\
+def bulk_delete(user, items):
+    for item in items:
+        try:
+            check_can_delete(user, item)
+        except PermissionDenied:
+            logger.warning("%s may not delete %s", user, item)
+    Item.objects.filter(pk__in=[i.pk for i in items]).delete()
+""",
+        line=5,
+        fixed="""\
+def bulk_delete(user, items):
+    for item in items:
+        try:
+            check_can_delete(user, item)
+        except PermissionDenied:
+            logger.warning("%s may not delete %s", user, item)
+            raise
+    Item.objects.filter(pk__in=[i.pk for i in items]).delete()
+""",
+        expected_message=(
+            "`bulk_delete` catches `PermissionDenied` from `check_can_delete()` and ignores "
+            "it, so the denied action goes ahead."
+        ),
+    ),
+    # a logging call is not the module's raising `error` method of another class
+    Invalid(
+        """\
+class StrictParser(argparse.ArgumentParser):
+    def error(self, message):
+        raise ValueError(message)
+
+
+def delete_doc(request, doc):
+    try:
+        check_can_delete(request.user, doc)
+    except PermissionDenied as e:
+        logger.error("denied: %s", e)
+    doc.delete()
+""",
+        line=9,
+        fixed="""\
+class StrictParser(argparse.ArgumentParser):
+    def error(self, message):
+        raise ValueError(message)
+
+
+def delete_doc(request, doc):
+    try:
+        check_can_delete(request.user, doc)
+    except PermissionDenied as e:
+        logger.error("denied: %s", e)
+        raise
+    doc.delete()
+""",
+        expected_message=(
+            "`delete_doc` catches `PermissionDenied` from `check_can_delete()` and ignores "
+            "it, so the denied action goes ahead."
+        ),
+    ),
 ]

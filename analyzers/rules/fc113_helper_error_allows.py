@@ -28,7 +28,7 @@ from failclosed.analyzers.rules.common import (
     present_name,
     tries,
 )
-from failclosed.analyzers.syntax import conjuncts, equals_text, text_in
+from failclosed.analyzers.syntax import call_name, conjuncts, equals_text, text_in
 from failclosed.analyzers.vocabulary import ALLOW_KEYS, DENY_KEYS, VERDICT_KEYS
 
 
@@ -357,8 +357,8 @@ def _refusing_status(fn: FunctionInfo, node: ast.If) -> tuple[str, str, str] | N
 
 
 def _exits_zero_when_empty(fn: FunctionInfo, name: str) -> bool:
-    """`if not changed_paths: return 0` (or `sys.exit(0)`) in a function that elsewhere
-    answers a non-zero exit status: an empty collection is the go-ahead."""
+    """`if not changed_paths: return 0` in a function that elsewhere answers a non-zero
+    exit status: an empty collection is the go-ahead."""
     for stmt in fn.statements:
         if (
             isinstance(stmt, ast.If)
@@ -392,10 +392,11 @@ def _other_status_on_failure(
     helper = resolve_call(source, fn, info) if isinstance(source, ast.Call) else None
     if helper is None or helper.node is fn.node:
         return
+    judged = {text for n in fn.nodes if isinstance(n, ast.Compare) and (text := equals_text(n))}
     for ret, why in _failed_status_answers(helper):
         if not (isinstance(ret.value, ast.Constant) and isinstance(ret.value.value, str)):
             continue
-        if ret.value.value == refusing:
+        if ret.value.value in judged:  # the gate looks at that status itself
             continue
         yield Hit(
             node=ret,
@@ -416,17 +417,50 @@ def _other_status_on_failure(
 
 def _failed_status_answers(helper: FunctionInfo) -> Iterator[tuple[ast.Return, str]]:
     """Returns of a failure path: in a handler of a failure, or in an `if` on a child
-    process's empty or failed output (`if not proc.stdout.strip():`)."""
+    process's empty output (`if not proc.stdout.strip():`) when nothing else tells its
+    failure (no `check=True`, no `returncode` read): empty output is then all there is."""
     for node in tries(helper):
+        if not _reads_an_answer(node.body):
+            continue  # `path.read_text()` failing is about the input, not the check
         for handler in node.handlers:
             if catches_failures(handler, node):
                 for ret in returns_in(handler):
                     yield ret, f"when it catches {caught(handler)}"
-    for stmt in helper.statements:
+    checked = any(
+        (
+            isinstance(n, ast.keyword)
+            and n.arg == "check"
+            and isinstance(n.value, ast.Constant)
+            and n.value.value is True
+        )
+        or (isinstance(n, ast.Compare) and _zero_tested(n, "returncode"))
+        for n in helper.nodes
+    )
+    for stmt in [] if checked else helper.statements:
         if isinstance(stmt, ast.If) and _no_output(stmt.test):
             for returned in stmt.body:
                 if isinstance(returned, ast.Return):
                     yield returned, f"when `{ast.unparse(stmt.test)}`"
+
+
+def _reads_an_answer(body: list[ast.stmt]) -> bool:
+    """The `try` reads what a child process or a service answered: `json.loads(proc.stdout)`,
+    `response.json()`."""
+    return any(
+        (isinstance(n, ast.Attribute) and n.attr in ("stdout", "stderr"))
+        or (isinstance(n, ast.Call) and call_name(n) in ("loads", "json"))
+        for stmt in body
+        for n in ast.walk(stmt)
+    )
+
+
+def _zero_tested(test: ast.Compare, field: str) -> bool:
+    """`proc.returncode != 0`, `proc.returncode == 0`: the exit status tells failure."""
+    return (
+        isinstance(test.left, ast.Attribute)
+        and test.left.attr == field
+        and any(isinstance(c, ast.Constant) and c.value == 0 for c in test.comparators)
+    )
 
 
 def _no_output(test: ast.expr) -> bool:
@@ -1368,6 +1402,78 @@ def main(paths):
         if status != "clean":
             blocked.append(path)
     if not blocked:
+        return 0
+    return 1
+""",
+]
+
+HelperErrorAllows.VALID += [
+    # empty porcelain output is the clean answer: `check=True` raises on a failure
+    """
+def _status(path):
+    proc = subprocess.run(["git", "status", "--porcelain", str(path)],
+                          capture_output=True, text=True, check=True)
+    if not proc.stdout.strip():
+        return "clean"
+    return "changed"
+
+
+def main(paths):
+    changed = []
+    for path in paths:
+        status = _status(path)
+        if status == "changed":
+            changed.append(path)
+    if not changed:
+        return 0
+    return 1
+""",
+    # the gate looks at the failure status itself
+    """
+def _lint_one(path):
+    proc = subprocess.run([sys.executable, "-m", "mylinter", str(path)], capture_output=True)
+    try:
+        report = json.loads(proc.stdout)
+    except json.JSONDecodeError:
+        return "error"
+    return "flagged" if report["problems"] else "clean"
+
+
+def main(paths):
+    flagged, failed = [], []
+    for path in paths:
+        status = _lint_one(path)
+        if status == "flagged":
+            flagged.append(path)
+        if status == "error":
+            failed.append(path)
+    if failed:
+        return 2
+    if not flagged:
+        return 0
+    return 1
+""",
+    # a file that is not text: the input, not the check, failed to read
+    """
+def _format_one(path):
+    try:
+        src = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        return "binary"
+    new = fix_whitespace(src)
+    if new != src:
+        path.write_text(new)
+        return "changed"
+    return "unchanged"
+
+
+def main(paths):
+    changed = []
+    for path in paths:
+        status = _format_one(path)
+        if status == "changed":
+            changed.append(path)
+    if not changed:
         return 0
     return 1
 """,

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from failclosed.analyzers.allowing import gated_by_fail_open_flag
 from failclosed.analyzers.denials import body_denies, catches_failures, is_deny_response
 from failclosed.analyzers.fixes import ReplaceStatements
-from failclosed.analyzers.flow import FunctionFlow, has_continue, returns_in, swallows
+from failclosed.analyzers.flow import FunctionFlow, Outcome, has_continue, returns_in, swallows
 from failclosed.analyzers.functions import (
     FunctionInfo,
     ModuleInfo,
@@ -133,7 +133,7 @@ def _zeroed_before_limit(fn: FunctionInfo) -> Iterator[Hit]:
 # What has been used of an allowance, restored from where it was kept: `remaining_budget`,
 # `spent_credits`, `used_tokens`; with what the allowance is, in the same name.
 SPENT_STATE = re.compile(r"(?i)(^|_)(remaining|spent|used|consumed)(_|$)")
-ALLOWANCE = re.compile(r"(?i)budget|quota|credit|allowance|limit|token|run|sample|request|call")
+ALLOWANCE = re.compile(r"(?i)budget|quota|credit|allowance|limit")
 
 
 def _spent_state_lost(fn: FunctionInfo) -> Iterator[Hit]:
@@ -149,7 +149,7 @@ def _spent_state_lost(fn: FunctionInfo) -> Iterator[Hit]:
                 continue
             if has_continue(handler) or gated_by_fail_open_flag(handler):
                 continue
-            if fn.flow.after(node).kind == "raise":
+            if not _builds_afresh(fn.flow.after(node)):
                 continue
             yield Hit(
                 node=handler.body[0],
@@ -172,9 +172,30 @@ def _restored_spending(body: list[ast.stmt]) -> str | None:
             continue
         target = n.targets[0]
         name = target.attr if isinstance(target, ast.Attribute) else getattr(target, "id", "")
-        if SPENT_STATE.search(name) and ALLOWANCE.search(name):
+        if SPENT_STATE.search(name) and ALLOWANCE.search(name) and _read_back(n.value):
             return ast.unparse(target)
     return None
+
+
+def _read_back(value: ast.expr) -> bool:
+    """`entry["remaining_budget"]`, `saved.get("remaining_budget")`: a value read from
+    what was stored, not one computed here."""
+    return isinstance(value, ast.Subscript) or (
+        isinstance(value, ast.Call)
+        and isinstance(value.func, ast.Attribute)
+        and value.func.attr == "get"
+    )
+
+
+def _builds_afresh(outcome: Outcome) -> bool:
+    """After the handler, the function answers a newly built object (`return
+    Ledger(configured)`): not a refusal, nor a constant such as `0` or `None`."""
+    if outcome.kind != "return" or not isinstance(outcome.node, ast.Return):
+        return False
+    value = outcome.node.value
+    return (
+        value is not None and isinstance(unawaited(value), ast.Call) and not is_deny_response(value)
+    )
 
 
 def _own(body: list[ast.stmt]) -> Iterator[ast.AST]:
@@ -563,5 +584,19 @@ def resume_download(state_path, job):
     except (OSError, ValueError):
         logger.info("no usable resume state; starting over")
     return job.restart()
+""",
+]
+
+ZeroUsageOnError.VALID += [
+    # what follows the handler answers no credits left: the failure is refused
+    """
+def remaining_budget(user):
+    try:
+        saved = billing.load(user)
+        user.remaining_credits = saved["remaining_credits"]
+        return user.remaining_credits
+    except BillingUnavailable:
+        logger.warning("billing unavailable for %s", user)
+    return 0
 """,
 ]

@@ -7,7 +7,7 @@ import re
 from collections.abc import Iterator
 
 from failclosed.analyzers.denials import body_denies, catches_failures
-from failclosed.analyzers.fixes import ReplaceStatements
+from failclosed.analyzers.fixes import Edit, ReplaceStatements
 from failclosed.analyzers.flow import swallows
 from failclosed.analyzers.functions import FunctionInfo, ModuleInfo
 from failclosed.analyzers.rules.base import Hit, Invalid, Rule
@@ -100,9 +100,17 @@ class FailedDetectorFindsNothing(Rule):
                             "could not look is read as one that found nothing, and the input "
                             f"passes as clean.{_unjudged_note(handler)}"
                         ),
-                        edits=[ReplaceStatements(stmt, stmt, ("raise",))],
+                        edits=_reraise_after_recording(handler, stmt),
                         key_nodes=[handler],
                     )
+
+
+def _reraise_after_recording(handler: ast.ExceptHandler, emptied: ast.stmt) -> list[Edit]:
+    """`raise` in place of the empty result; where the handler records the error after it
+    (`errors[name] = str(exc)`), the record is kept and the handler re-raises at its end."""
+    if _error_store(handler) is None or emptied is handler.body[-1]:
+        return [ReplaceStatements(emptied, emptied, ("raise",))]
+    return [ReplaceStatements(emptied, emptied, ()), append_to_handler(handler, "raise")]
 
 
 def _detector_answers_nothing(fn: FunctionInfo) -> Iterator[Hit]:
@@ -152,6 +160,8 @@ def _collection_goes_on(fn: FunctionInfo, node: ast.Try | ast.TryStar) -> Iterat
             continue
         if any(emptied_name(stmt) is not None for stmt in handler.body):
             continue  # `found = []`: the emptied result below is the finding
+        if "." in into and (not _only_logs(handler) or _set_elsewhere(fn, node, into)):
+            continue  # `event.scan_error = str(exc)`, a pessimistic default before the `try`
         yield Hit(
             node=handler.body[0],
             message=(
@@ -271,8 +281,18 @@ def _one_status_kept(
         source = source.func.value  # `output.values()`, `output.items()`
     if not (isinstance(source, ast.Name) and source.id in held) or len(gen.ifs) != 1:
         return None
-    status = equals_text(gen.ifs[0])
-    return None if status is None else (source.id, status)
+    test = gen.ifs[0]
+    status = equals_text(test)
+    if status is None or not FOUND_STATUS.search(status):
+        return None
+    field = test.left  # type: ignore[attr-defined]
+    field_name = field.attr if isinstance(field, ast.Attribute) else getattr(field, "id", "")
+    return (source.id, status) if STATUS_FIELD.search(field_name) else None
+
+
+# A scan entry's verdict field, and the verdict that says a threat was found in it.
+STATUS_FIELD = re.compile(r"(?i)^(status|state|result|verdict)$")
+FOUND_STATUS = re.compile(r"(?i)^(found|infected|detected|malicious|virus|threat)")
 
 
 def _count_gate(fn: FunctionInfo, assign: ast.stmt, name: str) -> ast.If | None:
@@ -364,6 +384,27 @@ def _added_to(node: ast.AST) -> tuple[str, ast.expr] | None:
     ):
         return node.func.value.id, node.args[0]
     return None
+
+
+def _only_logs(handler: ast.ExceptHandler) -> bool:
+    """The handler's statements are `pass` or calls (a log line): it sets nothing."""
+    return all(
+        isinstance(stmt, ast.Pass)
+        or (isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Call))
+        for stmt in handler.body
+    )
+
+
+def _set_elsewhere(fn: FunctionInfo, node: ast.Try | ast.TryStar, into: str) -> bool:
+    """`into` (`event.risk_level`) is also set outside the `try` body: before it, as a
+    default until the scan says otherwise, or in a handler."""
+    inside = {id(n) for stmt in node.body for n in ast.walk(stmt)}
+    return any(
+        isinstance(n, ast.Assign)
+        and id(n) not in inside
+        and any(ast.unparse(t) == into for t in n.targets)
+        for n in fn.nodes
+    )
 
 
 def _copied_from_detector(body: list[ast.stmt]) -> tuple[str, str] | None:
@@ -474,8 +515,9 @@ def _error_store(handler: ast.ExceptHandler) -> ast.expr | None:
 
 def _record_goes_unjudged(fn: FunctionInfo, store: ast.expr) -> bool:
     """The kept failures reach no decision the module can see: nothing tests them (`if
-    errors:`, `not failures`, `len(errors) == 0`), and they are dropped, or handed to a
-    caller in the module that only carries them on (into a report's `errors=` field)."""
+    errors:`, `not failures`, `len(errors) == 0`), and the function neither hands them
+    out, or returns them to a caller in the module that only carries them on (into a
+    report's `errors=` field)."""
     if fn.module is None or not isinstance(store, ast.Name):
         return False  # `self.errors`: read wherever the object goes
     tested = _tested_identifiers(fn.module)
@@ -483,9 +525,32 @@ def _record_goes_unjudged(fn: FunctionInfo, store: ast.expr) -> bool:
         return False
     position = _returned_at(fn, store.id)
     if position is None:
-        return True  # a local record nobody returns: the failure is dropped
+        # handed on some other way (`return Report(errors=errors)`, `report.errors =
+        # errors`): whoever gets it may judge it; else the failure is dropped here
+        return not _handed_on(fn, store.id)
     received = _received_by_callers(fn, position)
     return bool(received) and not (received & tested)
+
+
+def _handed_on(fn: FunctionInfo, name: str) -> bool:
+    """`name` goes out of the function: in what it returns or yields, in a call's
+    arguments, or stored on an object."""
+    for node in fn.nodes:
+        if isinstance(node, ast.Return | ast.Yield | ast.YieldFrom) and node.value is not None:
+            carried = [node.value]
+        elif isinstance(node, ast.Call) and call_name(node) not in _RECORDING:
+            carried = [*node.args, *(k.value for k in node.keywords)]
+        elif isinstance(node, ast.Assign) and isinstance(node.targets[0], ast.Attribute):
+            carried = [node.value]
+        else:
+            continue
+        if any(isinstance(n, ast.Name) and n.id == name for c in carried for n in ast.walk(c)):
+            return True
+    return False
+
+
+# Calls that record a failure into the store, not hand the store on.
+_RECORDING = ("append", "add", "extend", "update", "str", "repr", "len")
 
 
 def _tested_identifiers(info: ModuleInfo) -> set[str]:
@@ -881,8 +946,8 @@ class Moderator:
             try:
                 found = f.detect(text)
             except Exception as exc:
-                raise
                 failures.append(exc)
+                raise
             hits.extend(found)
         return hits, failures
 
@@ -978,5 +1043,54 @@ def check_upload(path, tagger):
         tagger.tag(path, malware="infected")
     else:
         tagger.tag(path, malware="clean")
+""",
+]
+
+FailedDetectorFindsNothing.VALID += [
+    # the failures are handed on inside the report the caller gets
+    """
+def scan_all(files, scanners):
+    findings, errors = [], {}
+    for f in files:
+        for s in scanners:
+            try:
+                found = s.scan(f)
+            except Exception as exc:
+                found = []
+                errors[f] = str(exc)
+            findings.extend(found)
+    return ScanReport(findings=findings, errors=errors)
+""",
+    # a pessimistic default until the scan says otherwise
+    """
+def enrich(event):
+    event.risk_level = "high"
+    try:
+        result = scan(event.payload)
+        event.risk_level = result.risk_level
+    except Exception:
+        pass
+    return event
+""",
+    # the handler records that the scan is incomplete
+    """
+def enrich(event):
+    try:
+        result = scan(event.payload)
+        event.risk_level = result.risk_level
+    except Exception as exc:
+        event.scan_error = str(exc)
+        event.risk_level = "unknown"
+    return event
+""",
+    # a severity policy, not a scan status: blocking only on critical is a choice
+    """
+def gate_image(image):
+    report = security_scanner.scan(image)
+    critical_vulnerabilities = [v.id for v in report if v.severity == "CRITICAL"]
+    if critical_vulnerabilities:
+        sys.exit(1)
+    else:
+        print("no critical vulnerabilities")
 """,
 ]

@@ -17,7 +17,7 @@ from failclosed.analyzers.flow import (
 from failclosed.analyzers.functions import FunctionInfo, ModuleInfo
 from failclosed.analyzers.rules.base import Hit, Invalid, Rule
 from failclosed.analyzers.rules.common import append_to_handler, catches_broadly, caught, tries
-from failclosed.analyzers.syntax import handler_types, own_nodes, text_in
+from failclosed.analyzers.syntax import call_name, handler_types, own_nodes, text_in
 from failclosed.analyzers.vocabulary import DENY_EXCEPTION
 
 
@@ -102,10 +102,13 @@ def _raises_only_on_state(
 ) -> str | None:
     """`, unless `not cache_hit`,` for a handler that re-raises only when some state holds
     (`if not cache_hit: raise AuditFailed(...)`) and drops the error otherwise. Not in a
-    loop, where dropping the error is how a retry goes round again."""
+    loop, nor in a handler that calls the function again: dropping the error is how a
+    retry goes round."""
     test = raises_only_if(handler)
     if test is None or any(isinstance(a, LOOPS) for a in fn.flow.ancestors(node)):
         return None
+    if any(call_name(n) == fn.node.name for n in own_nodes(handler) if isinstance(n, ast.Call)):
+        return None  # the handler calls the function again: a retry by recursion
     return f" unless `{ast.unparse(test.test)}`,"
 
 
@@ -483,5 +486,35 @@ def fetch_grant(client, user):
             if attempt == 2:
                 raise
     raise PermissionDenied(user)
+""",
+]
+
+RefusalSkippedOnError.VALID += [
+    # a retry by recursion: dropping the error is how it goes round again
+    """
+def fetch_protected(session, url, attempts_left=3):
+    try:
+        response = session.get(url)
+        if response.status_code == 403:
+            raise PermissionDenied(url)
+        data = response.json()
+    except Exception:
+        if attempts_left <= 1:
+            raise
+        data = fetch_protected(session, url, attempts_left - 1)
+    return data
+""",
+    # errors while the connection closes are the shutdown's, not the check's
+    """
+async def pump(self, ws):
+    try:
+        message = await ws.receive()
+        if not self.allowed(message):
+            raise PermissionDenied(message)
+        await self.handle(message)
+    except Exception:
+        if not self.closing:
+            raise
+    await ws.close()
 """,
 ]

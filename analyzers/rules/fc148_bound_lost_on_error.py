@@ -6,12 +6,13 @@ import ast
 import re
 from collections.abc import Iterator
 
-from failclosed.analyzers.denials import body_denies, catches_failures
+from failclosed.analyzers.denials import catches_failures
 from failclosed.analyzers.fixes import ReplaceStatements
 from failclosed.analyzers.flow import swallows
 from failclosed.analyzers.functions import FunctionInfo, ModuleInfo
 from failclosed.analyzers.rules.base import Hit, Invalid, Rule
 from failclosed.analyzers.rules.common import caught
+from failclosed.analyzers.syntax import call_name
 
 # A name for what bounds access, where None is read as "no bound": an expiry (never
 # expires), a scope, a tenant, an allow list or restrictions (unrestricted).
@@ -61,7 +62,7 @@ class BoundLostOnError(Rule):
     severity = "warning"
     summary = "A bound that cannot be read (an expiry, a scope, an allow list) becomes None."
     fix_safety = "An unreadable bound stops the operation."
-    file_words = ("expir", "scope", "tenant", "allowed_", "restriction", "not_after", "valid_")
+    file_words = ("expir", "scope", "tenant", "allowed_", "restriction", "not_after", "valid_until")
 
     def check(self, fn: FunctionInfo, info: ModuleInfo) -> Iterator[Hit]:
         for node in fn.tries:
@@ -73,7 +74,7 @@ class BoundLostOnError(Rule):
                     name = _set_to_none(stmt)
                     if name not in read or not _used_after(fn, node, name):
                         continue
-                    if _refused_when_none(fn, node, name):
+                    if _none_handled(fn, node, name):
                         continue
                     meaning = "no expiry" if EXPIRY.search(name) else "no restriction"
                     yield Hit(
@@ -122,24 +123,67 @@ def _set_to_none(stmt: ast.stmt) -> str | None:
 
 
 def _used_after(fn: FunctionInfo, node: ast.Try | ast.TryStar, name: str) -> bool:
-    """`name` is read after the `try`: the `None` reaches what the bound was for."""
+    """`name` is read after the `try` where it can bound something: not only logged or
+    tagged (`logger.info(..., tenant=tenant_id)`)."""
     end = node.end_lineno or node.lineno
+    logged = {
+        id(n)
+        for call in fn.nodes
+        if isinstance(call, ast.Call) and LOGGING.search(call_name(call))
+        for n in ast.walk(call)
+    }
     return any(
-        isinstance(n, ast.Name) and n.id == name and isinstance(n.ctx, ast.Load) and n.lineno > end
+        isinstance(n, ast.Name)
+        and n.id == name
+        and isinstance(n.ctx, ast.Load)
+        and n.lineno > end
+        and id(n) not in logged
         for n in fn.nodes
     )
 
 
-def _refused_when_none(fn: FunctionInfo, node: ast.Try | ast.TryStar, name: str) -> bool:
-    """A later `if name is None: raise ...` (or `if not name:`) refuses the missing bound."""
+# Calls that only record a value: its `None` bounds nothing there.
+LOGGING = re.compile(
+    r"(?i)^(debug|info|warning|warn|error|exception|critical|log|print|set_tag|set_attribute"
+    r"|add_breadcrumb|set_context)$"
+)
+
+
+def _none_handled(fn: FunctionInfo, node: ast.Try | ast.TryStar, name: str) -> bool:
+    """After the `try`, the code decides what a missing bound means itself: `if name is
+    None:` (or `if not name:`) that refuses, answers or sets a default, or `name or
+    default`."""
     end = node.end_lineno or node.lineno
     for n in fn.nodes:
-        if not isinstance(n, ast.If) or n.lineno <= end:
+        if getattr(n, "lineno", 0) <= end:
             continue
-        names = {x.id for x in ast.walk(n.test) if isinstance(x, ast.Name)}
-        if name in names and (any(isinstance(s, ast.Raise) for s in n.body) or body_denies(n.body)):
+        if isinstance(n, ast.If) and _tests_missing(n.test, name):
+            return True
+        if (
+            isinstance(n, ast.BoolOp)
+            and isinstance(n.op, ast.Or)
+            and isinstance(n.values[0], ast.Name)
+            and n.values[0].id == name
+        ):
             return True
     return False
+
+
+def _tests_missing(test: ast.expr, name: str) -> bool:
+    """`name is None`, `name is not None`, `not name`, `name`: a test of the bound alone."""
+    if isinstance(test, ast.UnaryOp) and isinstance(test.op, ast.Not):
+        test = test.operand
+    if isinstance(test, ast.Name):
+        return test.id == name
+    return (
+        isinstance(test, ast.Compare)
+        and isinstance(test.left, ast.Name)
+        and test.left.id == name
+        and len(test.ops) == 1
+        and isinstance(test.ops[0], ast.Is | ast.IsNot)
+        and isinstance(test.comparators[0], ast.Constant)
+        and test.comparators[0].value is None
+    )
 
 
 BoundLostOnError.VALID = [
@@ -241,6 +285,66 @@ async def resolve_scope(app, session):
             "`resolve_scope` sets `ws_scope` to `None` when reading it "
             "(`app.registry.get_workspace_scope(...)`) raises any error, and goes on: `None` "
             "reads as no restriction, so a failed read removes the bound."
+        ),
+    ),
+]
+
+BoundLostOnError.VALID += [
+    # the code decides what a missing expiry means: expired
+    """
+def is_expired(token, now):
+    try:
+        expiry = parse_date(token.get("exp_str"))
+    except ValueError:
+        expiry = None
+    if expiry is None:
+        return True
+    return expiry < now
+""",
+    # an omitted scope means the requested one (RFC 6749, 5.1)
+    """
+def granted_scopes(token_response, requested):
+    try:
+        scopes = token_response["scope"].split()
+    except (KeyError, AttributeError):
+        scopes = None
+    return OAuth2Token(token_response["access_token"], scopes=scopes or requested)
+""",
+    # only logged: the tenant bounds nothing here
+    """
+def log_request(request):
+    try:
+        tenant_id = resolve_tenant(request)
+    except LookupError:
+        tenant_id = None
+    logger.info("request %s", request.path, extra={"tenant": tenant_id})
+""",
+]
+
+BoundLostOnError.INVALID += [
+    # `None` read as "every tool" by the allow-list test
+    Invalid(
+        """\
+def allowed_tools_for(agent):
+    try:
+        allowed_tools = load_allow_list(agent)
+    except OSError:
+        allowed_tools = None
+    return [t for t in TOOLS if allowed_tools is None or t.name in allowed_tools]
+""",
+        line=5,
+        fixed="""\
+def allowed_tools_for(agent):
+    try:
+        allowed_tools = load_allow_list(agent)
+    except OSError:
+        raise
+    return [t for t in TOOLS if allowed_tools is None or t.name in allowed_tools]
+""",
+        expected_message=(
+            "`allowed_tools_for` sets `allowed_tools` to `None` when reading it "
+            "(`load_allow_list(...)`) raises `OSError`, and goes on: `None` reads as no "
+            "restriction, so a failed read removes the bound."
         ),
     ),
 ]

@@ -59,17 +59,34 @@ class FailureInTheAnswer(Rule):
     file_words = ("tastypie", "gpgme", "django_filters")
 
     def check(self, fn: FunctionInfo, info: ModuleInfo) -> Iterator[Hit]:
-        if "tastypie" in info.source:
+        imported = _imported(info)
+        if "tastypie" in imported:
             yield from _truthy_unauthorized(fn)
-        if "gpgme" in info.source:
-            yield from _unchecked_signatures(fn)
-        if "django_filters" in info.source:
+        if "gpgme" in imported:
+            yield from _unchecked_signatures(fn, info)
+        if "django_filters" in imported:
             yield from _unvalidated_filterset(fn)
+
+
+def _imported(info: ModuleInfo) -> set[str]:
+    """Top packages the module imports (`import gpgme`, `from tastypie.x import y`): the
+    library whose contract applies, not a mention in a comment."""
+    key = "fc149:imported"
+    if key not in info.memo:
+        found: set[str] = set()
+        for node in ast.walk(info.tree):
+            if isinstance(node, ast.Import):
+                found.update(alias.name.split(".")[0] for alias in node.names)
+            elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+                found.add(node.module.split(".")[0])
+        info.memo[key] = found
+    return info.memo[key]  # type: ignore[return-value]
 
 
 def _truthy_unauthorized(fn: FunctionInfo) -> Iterator[Hit]:
     """`authorized = auth.is_authenticated(request)` then `if authorized:`."""
-    answers = _assigned_from(fn, lambda call: call_name(call) == "is_authenticated")
+    authenticators = _assigned_from(fn, lambda call: call_name(call).endswith("Authentication"))
+    answers = _assigned_from(fn, lambda call: _asks_an_authentication(call, authenticators))
     for node in fn.nodes:
         if not isinstance(node, ast.If):
             continue
@@ -78,7 +95,7 @@ def _truthy_unauthorized(fn: FunctionInfo) -> Iterator[Hit]:
         name = test.operand if negated else test  # type: ignore[attr-defined]
         if not (isinstance(name, ast.Name) and name.id in answers) or _told_apart(fn, name.id):
             continue
-        fixed = f"{'not ' if negated else ''}{name.id} is True"
+        fixed = f"{name.id} is {'not ' if negated else ''}True"
         yield Hit(
             node=node.test,
             message=(
@@ -89,6 +106,22 @@ def _truthy_unauthorized(fn: FunctionInfo) -> Iterator[Hit]:
             ),
             edits=[ReplaceExpression(node.test, fixed)],
         )
+
+
+def _asks_an_authentication(call: ast.Call, authenticators: set[str]) -> bool:
+    """`ApiKeyAuthentication().is_authenticated(request)`, `auth.is_authenticated(request)`
+    with `auth = ApiKeyAuthentication()`, `self._meta.authentication.is_authenticated(...)`:
+    tastypie's authentication class, not Django's `request.user.is_authenticated()` nor
+    the class's own method."""
+    if call_name(call) != "is_authenticated" or not isinstance(call.func, ast.Attribute):
+        return False
+    receiver = call.func.value
+    if isinstance(receiver, ast.Call):
+        return call_name(receiver).endswith("Authentication")
+    if isinstance(receiver, ast.Name) and receiver.id in authenticators:
+        return True
+    shown = dotted_name(receiver) or ""
+    return "authentication" in shown.lower() or shown.endswith("Authentication")
 
 
 def _told_apart(fn: FunctionInfo, name: str) -> bool:
@@ -113,7 +146,7 @@ def _told_apart(fn: FunctionInfo, name: str) -> bool:
     return False
 
 
-def _unchecked_signatures(fn: FunctionInfo) -> Iterator[Hit]:
+def _unchecked_signatures(fn: FunctionInfo, info: ModuleInfo) -> Iterator[Hit]:
     """`return ctx.verify(sig, data, None)` on a `gpgme.Context()` with no `status` read."""
     contexts = _assigned_from(fn, lambda call: (dotted_name(call.func) or "").endswith("Context"))
     reads_status = any(
@@ -140,8 +173,14 @@ def _unchecked_signatures(fn: FunctionInfo) -> Iterator[Hit]:
                 "answers without reading their `status`: pygpgme reports a bad or "
                 "unverifiable signature there instead of raising, so it passes as verified."
             ),
-            edits=[_status_checked(stmt, call)],
+            edits=[_status_checked(stmt, call)] if _starts_its_line(stmt, info) else [],
         )
+
+
+def _starts_its_line(stmt: ast.stmt, info: ModuleInfo) -> bool:
+    """Not the body of a one-line `if strict: return ...`: a fix that rewrites the line
+    would drop the condition."""
+    return not info.lines[stmt.lineno - 1][: stmt.col_offset].strip()
 
 
 def _status_checked(stmt: ast.Return | ast.Assign, call: ast.Call) -> ReplaceStatements:
@@ -162,12 +201,12 @@ def _status_checked(stmt: ast.Return | ast.Assign, call: ast.Call) -> ReplaceSta
 
 def _unvalidated_filterset(fn: FunctionInfo) -> Iterator[Hit]:
     """`filterset = self.filterset_class(data, qs)` then `filterset.qs`, no `is_valid()`."""
-    filtersets = _assigned_from(fn, lambda call: "filterset" in call_name(call).lower())
+    filtersets = _assigned_from(fn, _stored_filter)
     validated = {
         n.value.id
         for n in fn.nodes
         if isinstance(n, ast.Attribute)
-        and n.attr in ("is_valid", "errors", "form")
+        and n.attr in ("is_valid", "errors")
         and isinstance(n.value, ast.Name)
     }
     for stmt in fn.statements:
@@ -203,6 +242,19 @@ def _unvalidated_filterset(fn: FunctionInfo) -> Iterator[Hit]:
                 )
             ],
         )
+
+
+def _stored_filter(call: ast.Call) -> bool:
+    """`self.filterset_class(self.filter, queryset)`: a filterset built from a filter the
+    system keeps (a saved group's definition), not from the request's search parameters,
+    where a dropped filter only shows more of what the user may already see."""
+    if "filterset" not in call_name(call).lower() or not call.args:
+        return False
+    return not any(
+        (isinstance(n, ast.Name) and n.id == "request")
+        or (isinstance(n, ast.Attribute) and n.attr in ("request", "GET", "query_params"))
+        for n in ast.walk(call.args[0])
+    )
 
 
 def _assigned_from(fn: FunctionInfo, wanted: Callable[[ast.Call], bool]) -> set[str]:
@@ -345,4 +397,36 @@ def members(group):
             "row."
         ),
     ),
+]
+
+FailureInTheAnswer.VALID += [
+    # Django's own user check in a tastypie module: a plain bool
+    """
+from tastypie.authentication import Authentication
+
+class SessionAuthentication(Authentication):
+    def is_authenticated(self, request, **kwargs):
+        authed = request.user.is_authenticated()
+        if authed:
+            return True
+        return False
+""",
+    # the official `gpg` bindings raise on a bad signature; a comment naming gpgme is no import
+    """
+# Verify release signatures with the gpg module (the official gpgme bindings).
+import gpg
+
+def verify_release(blob):
+    ctx = gpg.Context()
+    return ctx.verify(blob)
+""",
+    # the user's own search: a dropped filter shows more of what they may already see
+    """
+import django_filters
+
+def product_list(self):
+    queryset = Product.objects.filter(owner=self.request.user)
+    filterset = self.filterset_class(self.request.GET, queryset=queryset)
+    return filterset.qs
+""",
 ]
