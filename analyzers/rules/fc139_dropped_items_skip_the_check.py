@@ -67,6 +67,8 @@ class DroppedItemsSkipTheCheck(Rule):
     trigger = ("continue", "pass")
 
     def check(self, fn: FunctionInfo, info: ModuleInfo) -> Iterator[Hit]:
+        if not fn.tries:
+            return  # the items are dropped in a handler
         returned = _returned_names(fn)
         if not returned:
             return
@@ -112,7 +114,9 @@ def _refuses_nothing(fn: FunctionInfo, name: str) -> bool:
 
 def _returned_names(fn: FunctionInfo) -> set[str]:
     return {
-        n.value.id for n in fn.nodes if isinstance(n, ast.Return) and isinstance(n.value, ast.Name)
+        n.value.id
+        for n in fn.statements
+        if isinstance(n, ast.Return) and isinstance(n.value, ast.Name)
     }
 
 
