@@ -12,7 +12,14 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
-from failclosed.analyzers.syntax import FunctionNode, call_name, dotted_name, own_nodes, text_in
+from failclosed.analyzers.syntax import (
+    FunctionNode,
+    call_name,
+    dotted_name,
+    mentions,
+    own_nodes,
+    text_in,
+)
 
 SIMPLE = (
     ast.Expr, ast.Assign, ast.AnnAssign, ast.AugAssign, ast.Pass, ast.Delete,
@@ -261,7 +268,7 @@ def raises_only_if(handler: ast.ExceptHandler) -> ast.If | None:
             isinstance(stmt, ast.If)
             and not stmt.orelse
             and isinstance(stmt.body[-1], ast.Raise)
-            and not _mentions(stmt.test, handler.name)
+            and not (handler.name is not None and mentions(stmt.test, handler.name))
             and not DEBUG_MODE.search(ast.unparse(stmt.test))
             and _drops(handler, {id(n) for n in [stmt, *own_nodes(stmt)]})
         ):
@@ -275,12 +282,6 @@ DEBUG_MODE = re.compile(
     r"(?i)debug|testing|pytest|\bdev\b|development|closing|closed|shutting_down|shutdown"
     r"|fail_silently|silent"
 )
-
-
-def _mentions(test: ast.expr, name: str | None) -> bool:
-    if name is None:
-        return False
-    return any(isinstance(n, ast.Name) and n.id == name for n in ast.walk(test))
 
 
 def _drops(handler: ast.ExceptHandler, ignored: set[int]) -> bool:

@@ -171,6 +171,18 @@ def own_nodes(node: ast.AST) -> Iterator[ast.AST]:
             stack.extend(child_nodes(child))
 
 
+def nodes_in(body: list[ast.stmt]) -> Iterator[ast.AST]:
+    """The statements of a block and their own nodes: `own_nodes` of each, itself first."""
+    for stmt in body:
+        yield stmt
+        yield from own_nodes(stmt)
+
+
+def mentions(node: ast.AST, name: str) -> bool:
+    """The plain name `name` is read or set anywhere inside `node`."""
+    return any(isinstance(n, ast.Name) and n.id == name for n in ast.walk(node))
+
+
 def handler_types(handler: ast.ExceptHandler) -> list[str]:
     """Names of the exceptions a handler catches; [] for a bare `except:`."""
     if handler.type is None:

@@ -169,7 +169,7 @@ def defaulted_lookups(
             yield node, *lookup
 
 
-def _compared_with_none(test: ast.expr, op: type[ast.cmpop]) -> ast.expr | None:
+def compared_with_none(test: ast.expr, op: type[ast.cmpop]) -> ast.expr | None:
     """`x` for `x is None` (op `ast.Is`) or `x is not None` (op `ast.IsNot`)."""
     if (
         isinstance(test, ast.Compare)
@@ -184,7 +184,7 @@ def _compared_with_none(test: ast.expr, op: type[ast.cmpop]) -> ast.expr | None:
 
 def present_subject(test: ast.expr) -> ast.expr:
     """`x` for `x is not None` (and for a plain `x`): "is it there?"."""
-    return _compared_with_none(test, ast.IsNot) or test
+    return compared_with_none(test, ast.IsNot) or test
 
 
 def present_name(test: ast.expr) -> str | None:
@@ -209,7 +209,7 @@ def absent_subject(test: ast.expr) -> tuple[ast.expr, bool] | None:
     """(`x`, none_only) for `x is None` (True) or `not x` (False): "is it missing?"."""
     if isinstance(test, ast.UnaryOp) and isinstance(test.op, ast.Not):
         return test.operand, False
-    subject = _compared_with_none(test, ast.Is)
+    subject = compared_with_none(test, ast.Is)
     return (subject, True) if subject is not None else None
 
 

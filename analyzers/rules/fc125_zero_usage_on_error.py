@@ -18,7 +18,7 @@ from failclosed.analyzers.functions import (
 )
 from failclosed.analyzers.rules.base import Hit, Invalid, Rule
 from failclosed.analyzers.rules.common import append_to_handler, caught, tries, unawaited
-from failclosed.analyzers.syntax import own_nodes
+from failclosed.analyzers.syntax import nodes_in, own_nodes
 
 # A quantity a limit is measured on: requests made, money spent, tokens used.
 QUANTITY_NAME = re.compile(
@@ -142,7 +142,7 @@ def _spent_state_lost(fn: FunctionInfo) -> Iterator[Hit]:
     cannot be read back, the allowance starts again from full."""
     for node in tries(fn):
         restored = _restored_spending(node.body)
-        if restored is None or not any(isinstance(n, ast.Return) for n in _own(node.body)):
+        if restored is None or not any(isinstance(n, ast.Return) for n in nodes_in(node.body)):
             continue
         for handler in node.handlers:
             if not catches_failures(handler, node) or not swallows(handler):
@@ -167,7 +167,7 @@ def _spent_state_lost(fn: FunctionInfo) -> Iterator[Hit]:
 def _restored_spending(body: list[ast.stmt]) -> str | None:
     """`b.remaining_run_budget` for an assignment in `body` to a name or attribute that
     holds what has been used of an allowance."""
-    for n in _own(body):
+    for n in nodes_in(body):
         if not isinstance(n, ast.Assign) or len(n.targets) != 1:
             continue
         target = n.targets[0]
@@ -196,12 +196,6 @@ def _builds_afresh(outcome: Outcome) -> bool:
     return (
         value is not None and isinstance(unawaited(value), ast.Call) and not is_deny_response(value)
     )
-
-
-def _own(body: list[ast.stmt]) -> Iterator[ast.AST]:
-    for stmt in body:
-        yield stmt
-        yield from own_nodes(stmt)
 
 
 def _zeroed(stmt: ast.stmt) -> str | None:

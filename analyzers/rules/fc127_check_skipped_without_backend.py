@@ -11,7 +11,7 @@ from failclosed.analyzers.fixes import KEEP, ReplaceStatements
 from failclosed.analyzers.functions import FunctionInfo, ModuleInfo
 from failclosed.analyzers.rules.base import Hit, Invalid, Rule
 from failclosed.analyzers.rules.common import absent_subject, present_subject, unawaited
-from failclosed.analyzers.syntax import own_nodes
+from failclosed.analyzers.syntax import nodes_in, own_nodes
 from failclosed.analyzers.vocabulary import DECISION_WORD
 
 # Names of a handle on the store a check reads: `db`, `redis`, `conn`, `cache_client`.
@@ -196,7 +196,7 @@ def _fetched_before(before: list[ast.stmt], name: str) -> bool:
 
 def _denial_reading(body: list[ast.stmt], handle: str) -> ast.stmt | None:
     """The `return None`/`return False`/`raise` of a body that reads `handle`."""
-    nodes = [n for stmt in body for n in [stmt, *own_nodes(stmt)]]
+    nodes = list(nodes_in(body))
     if not any(isinstance(n, ast.Name) and n.id == handle for n in nodes):
         return None
     for n in nodes:

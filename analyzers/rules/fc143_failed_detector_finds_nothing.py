@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import ast
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 
 from failclosed.analyzers.denials import body_denies, catches_failures
 from failclosed.analyzers.fixes import Edit, ReplaceStatements
@@ -18,7 +18,14 @@ from failclosed.analyzers.rules.common import (
     is_empty_collection,
     unawaited,
 )
-from failclosed.analyzers.syntax import call_name, equals_text, own_nodes, words_in
+from failclosed.analyzers.syntax import (
+    call_name,
+    equals_text,
+    mentions,
+    nodes_in,
+    own_nodes,
+    words_in,
+)
 
 # What a detector is asked: `recognizer.analyze(text)`, `scanner.scan(blob)`, `detect_pii(x)`.
 DETECTOR_CALL = re.compile(
@@ -88,6 +95,7 @@ class FailedDetectorFindsNothing(Rule):
             for handler in node.handlers if detected else []:
                 if not catches_failures(handler, node) or _records_the_error(handler, fn):
                     continue
+                store = _error_store(handler)
                 for stmt in handler.body:
                     name = emptied_name(stmt)
                     if name is None or name not in detected:
@@ -98,17 +106,20 @@ class FailedDetectorFindsNothing(Rule):
                             f"`{fn.qualname}` sets `{name}` to an empty result when "
                             f"`{detected[name]}()` raises {caught(handler)}: a detector that "
                             "could not look is read as one that found nothing, and the input "
-                            f"passes as clean.{_unjudged_note(handler)}"
+                            f"passes as clean.{_unjudged_note(store)}"
                         ),
-                        edits=_reraise_after_recording(handler, stmt),
+                        edits=_reraise_after_recording(handler, stmt, store),
                         key_nodes=[handler],
                     )
 
 
-def _reraise_after_recording(handler: ast.ExceptHandler, emptied: ast.stmt) -> list[Edit]:
+def _reraise_after_recording(
+    handler: ast.ExceptHandler, emptied: ast.stmt, store: ast.expr | None
+) -> list[Edit]:
     """`raise` in place of the empty result; where the handler records the error after it
-    (`errors[name] = str(exc)`), the record is kept and the handler re-raises at its end."""
-    if _error_store(handler) is None or emptied is handler.body[-1]:
+    in `store` (`errors[name] = str(exc)`), the record is kept and the handler re-raises at
+    its end."""
+    if store is None or emptied is handler.body[-1]:
         return [ReplaceStatements(emptied, emptied, ("raise",))]
     return [ReplaceStatements(emptied, emptied, ()), append_to_handler(handler, "raise")]
 
@@ -215,14 +226,7 @@ def _only_found_entries_read(fn: FunctionInfo) -> Iterator[Hit]:
     """`output = scanner.scan_file()`, `infections = {v for status, v in output.values() if
     status == "FOUND"}`, then `if infections: ... else: <clean>`, and `output` read nowhere
     else: an entry the scanner marks "ERROR" (a file it could not read) passes as clean."""
-    held = {
-        s.targets[0].id: detector
-        for s in fn.statements
-        if isinstance(s, ast.Assign)
-        and len(s.targets) == 1
-        and isinstance(s.targets[0], ast.Name)
-        and (detector := _detector_of(s.value))
-    }
+    held = _held_detections(fn.statements)
     for stmt in fn.statements:
         if not (
             isinstance(stmt, ast.Assign)
@@ -352,13 +356,8 @@ def _security_collection(into: str, detector: str) -> bool:
 def _collected_detections(body: list[ast.stmt]) -> tuple[str, str] | None:
     """(`found`, `detect_regressions`) for a `found.extend(...)` / `found.append(...)` in
     `body` whose argument is a detector's answer, called there or held in a name."""
-    nodes = [n for stmt in body for n in [stmt, *own_nodes(stmt)]]
-    held = {
-        n.targets[0].id: detector
-        for n in nodes
-        if isinstance(n, ast.Assign) and len(n.targets) == 1 and isinstance(n.targets[0], ast.Name)
-        if (detector := _detector_of(n.value))
-    }
+    nodes = list(nodes_in(body))
+    held = _held_detections(nodes)
     for n in nodes:
         added = _added_to(n)
         if added is None:
@@ -368,6 +367,16 @@ def _collected_detections(body: list[ast.stmt]) -> tuple[str, str] | None:
         if detector and _security_collection(into, detector):
             return into, detector
     return None
+
+
+def _held_detections(nodes: Iterable[ast.AST]) -> dict[str, str]:
+    """Names assigned a detector's answer: {"output": "scanner.scan_file"}."""
+    return {
+        n.targets[0].id: detector
+        for n in nodes
+        if isinstance(n, ast.Assign) and len(n.targets) == 1 and isinstance(n.targets[0], ast.Name)
+        if (detector := _detector_of(n.value))
+    }
 
 
 def _added_to(node: ast.AST) -> tuple[str, ast.expr] | None:
@@ -485,9 +494,9 @@ def _records_the_error(handler: ast.ExceptHandler, fn: FunctionInfo) -> bool:
     return store is not None and not _record_goes_unjudged(fn, store)
 
 
-def _unjudged_note(handler: ast.ExceptHandler) -> str:
-    """What the message adds when the handler keeps the error where nothing judges it."""
-    store = _error_store(handler)
+def _unjudged_note(store: ast.expr | None) -> str:
+    """What the message adds when the handler keeps the error in `store`, where nothing
+    judges it."""
     if store is None:
         return ""
     return f" `{ast.unparse(store)}` keeps the error, but nothing in the module refuses on it."
@@ -498,8 +507,7 @@ def _error_store(handler: ast.ExceptHandler) -> ast.expr | None:
     if handler.name is None:
         return None
     for stmt in handler.body:
-        uses_error = any(isinstance(n, ast.Name) and n.id == handler.name for n in ast.walk(stmt))
-        if not uses_error:
+        if not mentions(stmt, handler.name):
             continue
         if isinstance(stmt, ast.Assign) and isinstance(stmt.targets[0], ast.Subscript):
             return stmt.targets[0].value
@@ -544,7 +552,7 @@ def _handed_on(fn: FunctionInfo, name: str) -> bool:
             carried = [node.value]
         else:
             continue
-        if any(isinstance(n, ast.Name) and n.id == name for c in carried for n in ast.walk(c)):
+        if any(mentions(c, name) for c in carried):
             return True
     return False
 

@@ -11,7 +11,7 @@ from failclosed.analyzers.fixes import ReplaceStatements
 from failclosed.analyzers.flow import swallows
 from failclosed.analyzers.functions import FunctionInfo, ModuleInfo
 from failclosed.analyzers.rules.base import Hit, Invalid, Rule
-from failclosed.analyzers.rules.common import caught
+from failclosed.analyzers.rules.common import caught, compared_with_none, present_subject
 from failclosed.analyzers.syntax import call_name
 
 # A name for what bounds access, where None is read as "no bound": an expiry (never
@@ -173,17 +173,8 @@ def _tests_missing(test: ast.expr, name: str) -> bool:
     """`name is None`, `name is not None`, `not name`, `name`: a test of the bound alone."""
     if isinstance(test, ast.UnaryOp) and isinstance(test.op, ast.Not):
         test = test.operand
-    if isinstance(test, ast.Name):
-        return test.id == name
-    return (
-        isinstance(test, ast.Compare)
-        and isinstance(test.left, ast.Name)
-        and test.left.id == name
-        and len(test.ops) == 1
-        and isinstance(test.ops[0], ast.Is | ast.IsNot)
-        and isinstance(test.comparators[0], ast.Constant)
-        and test.comparators[0].value is None
-    )
+    subject = compared_with_none(test, ast.Is) or present_subject(test)
+    return isinstance(subject, ast.Name) and subject.id == name
 
 
 BoundLostOnError.VALID = [
